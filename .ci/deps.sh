@@ -1,0 +1,35 @@
+#!/bin/sh
+# .ci/deps.sh check|install|bench -- the Debian packages libcalib needs.
+#   check   : exit 0 if every build+test package is installed, else 1 (prints what is missing)
+#   install : install the missing ones with apt-get (as root), else print the exact command
+#   bench   : same as install, for the benchmark-only packages
+set -u
+BUILD_PKGS="gcc make libopenblas-dev liblapacke-dev pkg-config"
+TEST_PKGS="python3 python3-numpy python3-scipy python3-sklearn"
+BENCH_PKGS="libdnnl-dev"
+mode=${1:-check}
+case "$mode" in
+  bench) want="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
+  *)     want="$BUILD_PKGS $TEST_PKGS" ;;
+esac
+missing=""
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+if [ -z "$missing" ]; then
+  exit 0
+fi
+if [ "$mode" = check ]; then
+  echo "deps: missing Debian packages:$missing" >&2
+  exit 1
+fi
+if [ "$(id -u)" = 0 ]; then
+  echo "deps: installing$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing
+else
+  echo "deps: run as root:  apt-get update && apt-get install -y$missing" >&2
+  exit 1
+fi

@@ -1,0 +1,198 @@
+# libcalib -- GNU Makefile (conventions of zstd's lib/Makefile).
+#
+#   make            lib/libcalib.a, lib/libcalib.so.X.Y.Z (+ symlinks), lib/calib.pc, bin/calib
+#   make test       every C test and the Python reference tests (installs missing deps first)
+#   make check      C tests under ASan+UBSan, and the ThreadSanitizer test
+#   make demo       fit temperature scaling on the shipped dataset; before/after table
+#   make bench      side-by-side benchmarks (may install extra Debian packages)
+#   make core       lib/libcalib_core.a: the firmware subset (no BLAS, stdio, malloc)
+#   make install / uninstall   PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR, BINDIR
+#   make deps       install missing Debian packages (as root) or print the apt-get line
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define CALIB_VERSION_MAJOR \([0-9]*\).*/\1/p' include/calib.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define CALIB_VERSION_MINOR \([0-9]*\).*/\1/p' include/calib.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define CALIB_VERSION_PATCH \([0-9]*\).*/\1/p' include/calib.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX       ?= /usr/local
+EXEC_PREFIX  ?= $(PREFIX)
+LIBDIR       ?= $(EXEC_PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+BINDIR       ?= $(EXEC_PREFIX)/bin
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR      ?=
+
+CC      ?= cc
+AR      ?= ar
+CFLAGS  ?= -O2 -g
+WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wcast-qual -Wundef -Wformat=2 -Wvla -Wwrite-strings \
+            -Wdouble-promotion -Wmissing-declarations
+STD      := -std=c99
+BASEFLAGS := $(STD) $(WARNINGS) -fPIC -fvisibility=hidden -fno-math-errno
+CPPFLAGS_LIB := -Iinclude -Isrc/common -Isrc/kernels -DCALIB_BUILDING_LIBRARY -D_POSIX_C_SOURCE=200809L
+LDLIBS_BLAS := $(shell pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke)
+CFLAGS_BLAS := $(shell pkg-config --cflags openblas lapacke 2>/dev/null)
+
+# Debian python with numpy/scipy/sklearn: the python3 first on PATH may lack them.
+PYTHON ?= $(shell for p in /usr/bin/python3 python3; do $$p -c 'import numpy' >/dev/null 2>&1 && { echo $$p; break; }; done)
+
+ARCH := $(shell $(CC) -dumpmachine)
+ifneq (,$(findstring x86_64,$(ARCH)))
+  ISA_SRCS := $(wildcard src/kernels/*_avx2.c src/kernels/*_avx512.c)
+  ISA_DEFS := $(if $(ISA_SRCS),-DCALIB_HAVE_X86_KERNELS)
+endif
+ifneq (,$(findstring aarch64,$(ARCH)))
+  ISA_SRCS := $(wildcard src/kernels/*_neon.c)
+  ISA_DEFS := $(if $(ISA_SRCS),-DCALIB_HAVE_NEON_KERNELS)
+endif
+FLAGS_avx2   := -mavx2 -mfma
+FLAGS_avx512 := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma
+FLAGS_neon   :=
+
+GENERIC_KERNEL_SRCS := $(filter-out %_avx2.c %_avx512.c %_neon.c,$(wildcard src/kernels/*.c))
+CORE_SRCS   := $(wildcard src/common/*.c) $(GENERIC_KERNEL_SRCS) $(filter-out %_file.c,$(wildcard src/model/*.c))
+LIB_SRCS    := $(wildcard src/common/*.c) $(GENERIC_KERNEL_SRCS) $(ISA_SRCS) \
+               $(wildcard src/model/*.c src/fit/*.c src/metrics/*.c)
+MATRIX_SRCS := $(wildcard src/fit_matrix/*.c)
+LIB_SRCS    += $(MATRIX_SRCS)
+IO_SRCS     := $(wildcard src/io/*.c)
+CLI_SRCS    := $(wildcard src/cli/*.c)
+LIB_LDLIBS  := -lm $(if $(MATRIX_SRCS),$(LDLIBS_BLAS))
+
+OBJDIR   := build/obj
+LIB_OBJS := $(LIB_SRCS:%.c=$(OBJDIR)/%.o)
+IO_OBJS  := $(IO_SRCS:%.c=$(OBJDIR)/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
+
+STATIC_LIB := lib/libcalib.a
+SHARED_LIB := lib/libcalib.so.$(VERSION)
+SONAME     := libcalib.so.$(VERSION_MAJOR)
+IO_LIB     := build/libcalib_io.a
+CLI        := bin/calib
+PCFILE     := lib/calib.pc
+
+TEST_SRCS := $(wildcard test/test_*.c)
+TEST_BINS := $(TEST_SRCS:test/%.c=build/test/%)
+
+.PHONY: all lib core install uninstall test check test-c test-py demo bench deps deps-check \
+        examples clean fuzz header-test install-test
+.DELETE_ON_ERROR:
+
+all: lib $(CLI)
+lib: $(STATIC_LIB) $(SHARED_LIB) $(PCFILE)
+
+-include $(LIB_OBJS:.o=.d) $(IO_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+
+$(OBJDIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_LIB) $(ISA_DEFS) $(CPPFLAGS) $(BASEFLAGS) $(CFLAGS) \
+	  $(FLAGS_$(lastword $(subst _, ,$(basename $(notdir $<))))) \
+	  $(if $(findstring src/fit_matrix/,$<),$(CFLAGS_BLAS)) -MMD -MP -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) -o $@ $^ $(LIB_LDLIBS)
+	ln -sf libcalib.so.$(VERSION) lib/$(SONAME)
+	ln -sf $(SONAME) lib/libcalib.so
+
+$(PCFILE): pkgconfig/calib.pc.in include/calib.h
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@REQUIRES_PRIVATE@|$(if $(MATRIX_SRCS),openblas lapacke)|' \
+	    -e 's|@LIBS_PRIVATE@|-lm|' $< > $@
+
+$(IO_LIB): $(IO_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(CLI): $(CLI_OBJS) $(IO_LIB) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(IO_LIB) $(STATIC_LIB) $(LIB_LDLIBS) -lm
+
+# ---- firmware core: common + scalar kernels + model, no stdio/malloc/BLAS ----
+CORE_OBJDIR := build/core
+CORE_OBJS   := $(CORE_SRCS:%.c=$(CORE_OBJDIR)/%.o)
+CORE_CFLAGS ?= -Os
+core: lib/libcalib_core.a
+$(CORE_OBJDIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_LIB) -DCALIB_CORE $(CPPFLAGS) $(STD) $(WARNINGS) -ffunction-sections -fdata-sections \
+	  $(CORE_CFLAGS) -c $< -o $@
+lib/libcalib_core.a: $(CORE_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# ---- tests ----
+TEST_CFLAGS := $(STD) -Wall -Wextra -Wno-unused-function -g -O1 -Iinclude -Isrc/common -Isrc/kernels -Isrc/io -Itest \
+               $(ISA_DEFS) -D_POSIX_C_SOURCE=200809L
+build/test/%: test/%.c test/harness.h $(STATIC_LIB) $(IO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $(CFLAGS_EXTRA) -o $@ $< $(IO_LIB) $(STATIC_LIB) $(LIB_LDLIBS) -lm -lpthread
+
+deps-check:
+	@sh .ci/deps.sh check || $(MAKE) --no-print-directory deps
+
+deps:
+	@sh .ci/deps.sh install
+
+test: deps-check
+	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@sh test/run.sh "$(PYTHON)"
+
+test-c: all $(TEST_BINS)
+	@sh test/run.sh "$(PYTHON)" c
+
+test-py: all
+	@sh test/run.sh "$(PYTHON)" py
+
+check: deps-check
+	@sh test/sanitize.sh
+
+demo: deps-check
+	@$(MAKE) --no-print-directory all
+	@sh examples/demo.sh "$(PYTHON)"
+
+bench: deps-check
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh "$(PYTHON)"
+
+examples: lib
+	@$(MAKE) --no-print-directory -C examples
+
+header-test:
+	@sh test/header_test.sh
+
+install-test: all
+	@sh test/install_test.sh
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 include/calib.h include/calib_core.h $(DESTDIR)$(INCLUDEDIR)/ 2>/dev/null || \
+	  install -m 644 include/calib.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libcalib.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcalib.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@REQUIRES_PRIVATE@|$(if $(MATRIX_SRCS),openblas lapacke)|' \
+	    -e 's|@LIBS_PRIVATE@|-lm|' pkgconfig/calib.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/calib.pc
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libcalib.a $(DESTDIR)$(LIBDIR)/libcalib.so \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libcalib.so.$(VERSION) \
+	      $(DESTDIR)$(INCLUDEDIR)/calib.h $(DESTDIR)$(INCLUDEDIR)/calib_core.h \
+	      $(DESTDIR)$(PKGCONFIGDIR)/calib.pc $(DESTDIR)$(BINDIR)/calib
+
+clean:
+	rm -rf build lib/*.a lib/*.so* lib/*.pc bin

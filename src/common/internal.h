@@ -1,0 +1,111 @@
+/*
+ * internal.h -- declarations shared between libcalib's source files.
+ * Not installed. Every non-static symbol here carries the calib__ prefix
+ * (the static archive does not hide them; a test checks the prefix with nm).
+ * No stdio, no BLAS: the firmware core compiles this.
+ */
+#ifndef CALIB_INTERNAL_H
+#define CALIB_INTERNAL_H
+
+#include "calib.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CALIB__UNUSED(x) ((void)(x))
+
+/* ---- Allocation (src/common/alloc.c) --------------------------------------
+ * Every allocation of the library goes through these, so tests can fail the
+ * N-th allocation (sqlite's habit) and the firmware build can have none. */
+void *calib__malloc(size_t size);
+void *calib__calloc(size_t count, size_t size);
+void calib__free(void *p);
+/* Test hook: make the `nth` allocation from now (1-based) and every later one
+ * fail when `sticky`; 0 disables. Returns how many allocations were made since
+ * the last call. Not thread-safe: tests only. */
+CALIB_API size_t calib__alloc_fail_at(size_t nth, int sticky);
+
+/* ---- Little-endian bytes and CRC (src/common/bytes.c) --------------------- */
+uint32_t calib__crc32(const void *data, size_t len);
+void calib__put_u32(uint8_t *p, uint32_t v);
+void calib__put_u64(uint8_t *p, uint64_t v);
+void calib__put_f64(uint8_t *p, double v);
+uint32_t calib__get_u32(const uint8_t *p);
+uint64_t calib__get_u64(const uint8_t *p);
+double calib__get_f64(const uint8_t *p);
+/* 1 on a little-endian host: the by-reference loader needs it. */
+int calib__host_is_le(void);
+
+/* ---- Input checks (src/common/check.c) ------------------------------------ */
+/* Labels in 0..k-1 (0/1 for k == 1): CALIB_OK or CALIB_E_LABEL. */
+int calib__check_labels(const int64_t *labels, size_t n, size_t k);
+/* Weights: NULL ok; finite (E_NONFINITE), >= 0 (E_DOMAIN), not all zero (E_EMPTY).
+ * On success *wsum (may be NULL) = sum of weights (n if weights == NULL). */
+int calib__check_weights(const double *w, size_t n, double *wsum);
+/* Every entry finite: CALIB_OK or CALIB_E_NONFINITE. */
+int calib__check_finite(const float *x, size_t n, size_t k, size_t ld);
+/* Probabilities: finite (E_NONFINITE) and in [0,1] (E_DOMAIN). */
+int calib__check_probs(const float *p, size_t n, size_t k);
+/* At least two distinct labels among rows of non-zero weight: else E_ONECLASS. */
+int calib__check_two_classes(const int64_t *labels, const double *w, size_t n);
+/* 1 if the byte ranges [a, a+na) and [b, b+nb) overlap. */
+int calib__overlap(const void *a, size_t na, const void *b, size_t nb);
+
+/* ---- Model object (src/model/model.c) ---------------------------------------
+ * A model is its serialised bytes plus a parsed view of them: the parameter
+ * arrays (sections) point into the bytes, so a copied model (owned != NULL)
+ * and a by-reference model (firmware: owned == NULL) apply through the same
+ * code. See src/model/format.c for the byte layout. */
+#define CALIB__MAX_SECTIONS 16
+
+typedef struct {
+  uint32_t tag;        /* CALIB_MP_* of the parameter array */
+  size_t count;        /* number of float64 values */
+  const double *data;  /* 8-byte aligned, inside the model bytes */
+} calib__section;
+
+struct calib_model {
+  int method;
+  size_t k;
+  const uint8_t *bytes;  /* header + payload, 8-byte aligned */
+  size_t nbytes;
+  size_t nsections;
+  calib__section sec[CALIB__MAX_SECTIONS];
+  float fparam[4];       /* method-specific values precomputed at load (e.g. 1/T) */
+  void *owned;           /* allocation holding bytes (and this struct), or NULL */
+};
+
+/* Build an owned model from parameter arrays: serialises them and parses the
+ * result back through the same validator the loader uses. */
+int calib__model_build(calib_model **out, int method, size_t k,
+                       const calib__section *secs, size_t nsecs);
+/* Parse and validate `len` bytes at an 8-byte aligned `buf` into *m without
+ * copying (sections point into buf). Used by calib_model_load (after copying)
+ * and by the firmware loader. */
+int calib__model_parse(calib_model *m, const uint8_t *buf, size_t len);
+/* One allocation for the struct and nbytes of model bytes (8-aligned). */
+int calib__model_alloc(calib_model **out, size_t nbytes, uint8_t **bytes);
+/* The section with `tag`, or NULL. */
+const calib__section *calib__model_section(const calib_model *m, uint32_t tag);
+
+/* ---- Per-method apply table (src/model/methods.c) --------------------------
+ * validate: semantic checks of a parsed model (values finite, counts right);
+ *           may fill m->fparam. Returns CALIB_OK or CALIB_E_FORMAT.
+ * apply:    the calibrated map; arguments already checked for NULL/shape. */
+typedef struct {
+  int id;
+  const char *name;
+  int (*validate)(calib_model *m);
+  int (*apply)(const calib_model *m, const float *x, size_t n, size_t k,
+               float *y);
+} calib__method;
+
+const calib__method *calib__method_get(int id);
+
+/* Temperature scaling (src/model/temperature_apply.c). */
+int calib__temperature_validate(calib_model *m);
+int calib__temperature_apply(const calib_model *m, const float *x, size_t n,
+                             size_t k, float *y);
+
+#endif /* CALIB_INTERNAL_H */

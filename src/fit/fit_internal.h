@@ -1,0 +1,51 @@
+/* fit_internal.h -- the fitter object and the per-method fit table (src/fit/). */
+#ifndef CALIB_FIT_INTERNAL_H
+#define CALIB_FIT_INTERNAL_H
+
+#include "internal.h"
+
+#define CALIB__MAX_PARAM_ID 32
+
+/* One option of a method: id (CALIB_P_*), bounds, default, integer-valued? */
+typedef struct {
+  int id;
+  const char *name;
+  double lo, hi, def;
+  int is_int;
+} calib__param_spec;
+
+/* Validated fit input (calib_fit checks NULLs, sizes, finiteness, labels,
+ * weights and the two-class condition before calling a method). */
+typedef struct {
+  const float *x;
+  size_t n, k;
+  const int64_t *y;
+  const double *w; /* NULL: all ones */
+  double wsum;     /* sum of weights (n when w == NULL) */
+} calib__fit_data;
+
+/* What a fit reports (calib_fitter_report). */
+typedef struct {
+  int valid;
+  double iterations, nll_before, nll_after, gradient, status;
+} calib__fit_report;
+
+struct calib_fitter {
+  int method;
+  double opt[CALIB__MAX_PARAM_ID + 1];
+  calib__fit_report report;
+};
+
+typedef struct {
+  int id;
+  const calib__param_spec *params; /* terminated by id == 0 */
+  int (*fit)(calib_fitter *f, const calib__fit_data *d, calib_model **out);
+} calib__fit_method;
+
+const calib__fit_method *calib__fit_method_get(int id);
+
+/* Temperature scaling (src/fit/temperature.c). */
+extern const calib__param_spec calib__temperature_params[];
+int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out);
+
+#endif

@@ -1,0 +1,124 @@
+/* temperature.c -- temperature scaling fit (Guo et al. 2017).
+ *
+ * Minimises the weighted mean NLL over beta = 1/T. With d_ij = z_ij - max_j z_ij
+ * and p_i = softmax(beta d_i):
+ *   L(beta)   = mean_w [ log sum_j exp(beta d_ij) - beta d_{i,y_i} ]
+ *   L'(beta)  = mean_w [ E_{p_i}[d_i] - d_{i,y_i} ]
+ *   L''(beta) = mean_w [ Var_{p_i}[d_i] ] >= 0
+ * so L is convex in beta (not in T). Binary (k == 1): p = sigmoid(beta x),
+ *   L = mean_w [softplus(beta x) - y beta x], L' = mean_w [x (p - y)],
+ *   L'' = mean_w [x^2 p (1 - p)].
+ * Before iterating, the two cases without a finite positive optimum are
+ * reported: L'(0) >= 0 (CALIB_E_NOSIGNAL) and "every label attains its row
+ * maximum" (CALIB_E_SEPARABLE: L' < 0 for every beta).
+ * Solver: Newton from beta = 1 inside a bracket [lo, hi] on the sign of L'
+ * (lo = 0 since L'(0) < 0; hi = +inf until L' > 0 is seen); a Newton step
+ * that leaves the bracket is replaced by doubling (hi infinite) or bisection.
+ * Stops when |dL/dlogT| = |beta L'| <= tol * L, or when the bracket has
+ * shrunk to the resolution of a double (beta located to machine precision).
+ * One pass over the data per iteration, in the SIMD ts_moments kernel.
+ */
+#include "fit_internal.h"
+#include "kernels.h"
+#include <float.h>
+#include <math.h>
+
+const calib__param_spec calib__temperature_params[] = {
+    {CALIB_P_MAX_ITER, "max_iter", 1, 10000, 100, 1},
+    {CALIB_P_TOL, "tol", 1e-15, 1e-2, 1e-10, 0},
+    {0, NULL, 0, 0, 0, 0},
+};
+
+typedef struct {
+  double L, G, H; /* weighted means: NLL, dNLL/dbeta, d2NLL/dbeta2 */
+} ts_eval;
+
+static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
+static double sigmoid(double t) {
+  if (t >= 0) return 1.0 / (1.0 + exp(-t));
+  const double e = exp(t);
+  return e / (1.0 + e);
+}
+
+static void eval_binary(const calib__fit_data *d, double beta, ts_eval *e) {
+  double L = 0, G = 0, H = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    const double w = d->w ? d->w[i] : 1.0, x = (double)d->x[i], y = (double)d->y[i];
+    const double t = beta * x, p = sigmoid(t);
+    L += w * (softplus(t) - y * t);
+    G += w * x * (p - y);
+    H += w * x * x * p * (1.0 - p);
+  }
+  e->L = L / d->wsum;
+  e->G = G / d->wsum;
+  e->H = H / d->wsum;
+}
+
+static void eval_at(const calib__fit_data *d, double beta, ts_eval *e) {
+  if (d->k == 1) {
+    eval_binary(d, beta, e);
+    return;
+  }
+  double acc[3] = {0, 0, 0};
+  calib__kernels_get()->ts_moments(d->x, d->n, d->k, d->k, d->y, d->w, beta, acc);
+  e->L = acc[0] / d->wsum;
+  e->G = acc[1] / d->wsum;
+  e->H = acc[2] / d->wsum;
+}
+
+/* 1 if every row of non-zero weight has its label at the row maximum (k >= 2),
+ * or (k == 1) every non-zero score has the sign of its label. */
+static int separable(const calib__fit_data *d) {
+  for (size_t i = 0; i < d->n; i++) {
+    if (d->w && d->w[i] == 0) continue;
+    const float *r = d->x + i * d->k;
+    if (d->k == 1) {
+      if ((d->y[i] == 1 && r[0] < 0.0f) || (d->y[i] == 0 && r[0] > 0.0f)) return 0;
+      continue;
+    }
+    const float zy = r[d->y[i]];
+    for (size_t j = 0; j < d->k; j++)
+      if (r[j] > zy) return 0;
+  }
+  return 1;
+}
+
+static double next_beta(double beta, const ts_eval *e, double lo, double hi) {
+  double nb = e->H > 0 ? beta - e->G / e->H : (double)NAN;
+  if (!(nb > lo && nb < hi)) nb = isinf(hi) ? 2.0 * beta : 0.5 * (lo + hi);
+  return nb;
+}
+
+int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
+  const int max_iter = (int)f->opt[CALIB_P_MAX_ITER];
+  const double tol = f->opt[CALIB_P_TOL];
+  ts_eval e;
+  eval_at(d, 1.0, &e);
+  f->report.nll_before = e.L;
+  f->report.nll_after = e.L;
+  f->report.gradient = fabs(e.G);
+  ts_eval e0;
+  eval_at(d, 0.0, &e0);
+  if (!(e0.G < 0)) return CALIB_E_NOSIGNAL;
+  if (separable(d)) return CALIB_E_SEPARABLE;
+
+  double beta = 1.0, lo = 0.0, hi = INFINITY;
+  int it = 0, converged = 0;
+  for (;;) {
+    f->report.nll_after = e.L;
+    f->report.gradient = fabs(beta * e.G);
+    if (fabs(beta * e.G) <= tol * e.L) { converged = 1; break; }
+    if (e.G < 0) lo = beta; else hi = beta;
+    if (hi - lo <= 4 * DBL_EPSILON * beta) { converged = 1; break; }
+    if (it >= max_iter) break;
+    beta = next_beta(beta, &e, lo, hi);
+    if (!isfinite(beta) || beta > 1e300) break;
+    eval_at(d, beta, &e);
+    it++;
+  }
+  f->report.iterations = it;
+  if (!converged) return CALIB_E_NOCONV;
+  const double T = 1.0 / beta;
+  const calib__section sec = {CALIB_MP_TEMPERATURE, 1, &T};
+  return calib__model_build(out, CALIB_METHOD_TEMPERATURE, d->k, &sec, 1);
+}

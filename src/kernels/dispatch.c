@@ -1,0 +1,68 @@
+/* dispatch.c -- chooses the kernel table once.
+ * x86-64: cpuid (via the compiler's __builtin_cpu_supports) picks avx512 >
+ * avx2 > scalar; CALIB_ISA=scalar|avx2|avx512|neon forces a path when the CPU
+ * supports it (an unknown or unsupported value is ignored). The choice is
+ * stored with a relaxed atomic: racing first calls compute the same answer.
+ * The firmware core (CALIB_CORE) has no getenv/cpuid: the table is fixed at
+ * compile time (NEON when built for it, else scalar). */
+#include "internal.h"
+#include "kernels.h"
+#ifndef CALIB_CORE
+#include <stdlib.h>
+#endif
+
+static int isa_supported(const char *name) {
+  if (strcmp(name, "scalar") == 0) return 1;
+#if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
+  __builtin_cpu_init();
+  if (strcmp(name, "avx2") == 0)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (strcmp(name, "avx512") == 0)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+#if defined(CALIB_HAVE_NEON_KERNELS)
+  if (strcmp(name, "neon") == 0) return 1;
+#endif
+  return 0;
+}
+
+const calib__kernels *calib__kernels_by_name(const char *name) {
+  if (!name || !isa_supported(name)) return NULL;
+#if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
+  if (strcmp(name, "avx2") == 0) return &calib__kernels_avx2;
+  if (strcmp(name, "avx512") == 0) return &calib__kernels_avx512;
+#endif
+#if defined(CALIB_HAVE_NEON_KERNELS)
+  if (strcmp(name, "neon") == 0) return &calib__kernels_neon;
+#endif
+  if (strcmp(name, "scalar") == 0) return &calib__kernels_scalar;
+  return NULL;
+}
+
+static const calib__kernels *detect(void) {
+#ifndef CALIB_CORE
+  const calib__kernels *forced = calib__kernels_by_name(getenv("CALIB_ISA"));
+  if (forced) return forced;
+#endif
+  static const char *const order[] = {"avx512", "avx2", "neon"};
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    const calib__kernels *t = calib__kernels_by_name(order[i]);
+    if (t) return t;
+  }
+  return &calib__kernels_scalar;
+}
+
+static const calib__kernels *chosen = NULL;
+
+const calib__kernels *calib__kernels_get(void) {
+  const calib__kernels *t = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+  if (!t) {
+    t = detect();
+    __atomic_store_n(&chosen, t, __ATOMIC_RELEASE);
+  }
+  return t;
+}
+
+const char *calib_isa(void) { return calib__kernels_get()->name; }

@@ -1,0 +1,65 @@
+/*
+ * kernels.h -- the per-ISA kernel table (src/kernels/).
+ *
+ * One table per instruction set; the scalar table is always built and is the
+ * oracle the others are tested against. dispatch.c chooses a table once
+ * (cpuid + the CALIB_ISA environment variable; in the firmware build the table
+ * is fixed at compile time) and records the choice.
+ *
+ * Kernels do no argument checking: the public wrappers in softmax.c validate
+ * everything (NULL, strides, overlap, non-finite input) before calling them.
+ * Kernels never allocate.
+ */
+#ifndef CALIB_KERNELS_H
+#define CALIB_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  const char *name; /* "scalar", "avx2", "avx512", "neon" */
+
+  /* Returns CALIB_OK if every row is acceptable softmax input (no NaN, no
+   * +inf, not all -inf), else CALIB_E_NONFINITE. Reads only, n >= 1. */
+  int (*check_rows)(const float *x, size_t n, size_t k, size_t ldx);
+
+  /* Row-wise softmax / log-softmax of beta*x. In place when y == x and
+   * ldy == ldx. Input already validated. */
+  void (*softmax)(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                  float *y, size_t ldy);
+  void (*log_softmax)(const float *x, size_t n, size_t k, size_t ldx,
+                      float beta, float *y, size_t ldy);
+
+  /* y_i = sigmoid(beta*x_i), n contiguous; in place allowed; no NaN input. */
+  void (*sigmoid)(const float *x, size_t n, float beta, float *y);
+
+  /* Temperature-scaling moments at inverse temperature beta, for finite
+   * logits (k >= 2), accumulated in double over the rows:
+   *   acc[0] += w_i * (lse_i - beta*d_{i,y_i})          (NLL term)
+   *   acc[1] += w_i * (E_i[d] - d_{i,y_i})              (dNLL/dbeta term)
+   *   acc[2] += w_i * Var_i[d]                          (d2NLL/dbeta2 term)
+   * where d_ij = x_ij - max_j x_ij, p_i = softmax(beta*d_i),
+   * lse_i = log sum_j exp(beta*d_ij), E_i and Var_i are under p_i
+   * (Var computed as E[(d - E d)^2], not E[d^2] - E[d]^2).
+   * w == NULL means weight 1. exp/log in double precision. */
+  void (*ts_moments)(const float *x, size_t n, size_t k, size_t ldx,
+                     const int64_t *y, const double *w, double beta,
+                     double acc[3]);
+} calib__kernels;
+
+/* The chosen table (thread-safe; detection runs once). */
+const calib__kernels *calib__kernels_get(void);
+/* A specific table by name, or NULL if not built / not supported by this CPU.
+ * For tests and benchmarks (compare every ISA with scalar). */
+const calib__kernels *calib__kernels_by_name(const char *name);
+
+extern const calib__kernels calib__kernels_scalar;
+#if defined(CALIB_HAVE_X86_KERNELS)
+extern const calib__kernels calib__kernels_avx2;
+extern const calib__kernels calib__kernels_avx512;
+#endif
+#if defined(CALIB_HAVE_NEON_KERNELS)
+extern const calib__kernels calib__kernels_neon;
+#endif
+
+#endif /* CALIB_KERNELS_H */

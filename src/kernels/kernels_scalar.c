@@ -1,0 +1,103 @@
+/* kernels_scalar.c -- the scalar kernels: always built, the oracle every SIMD
+ * path is tested against, and the firmware core's only path. */
+#include "internal.h"
+#include "kernels.h"
+#include <math.h>
+
+static int check_rows_scalar(const float *x, size_t n, size_t k, size_t ldx) {
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    int any_finite = 0;
+    for (size_t j = 0; j < k; j++) {
+      const float v = r[j];
+      if (v != v || v == INFINITY) return CALIB_E_NONFINITE;
+      any_finite |= v != -INFINITY;
+    }
+    if (!any_finite) return CALIB_E_NONFINITE;
+  }
+  return CALIB_OK;
+}
+
+static float row_max(const float *r, size_t k) {
+  float m = r[0];
+  for (size_t j = 1; j < k; j++) m = r[j] > m ? r[j] : m;
+  return m;
+}
+
+static void softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
+                           float beta, float *y, size_t ldy) {
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    float *o = y + i * ldy;
+    const float m = row_max(r, k) * beta;
+    float s = 0.0f;
+    for (size_t j = 0; j < k; j++) {
+      const float e = expf(r[j] * beta - m);
+      o[j] = e;
+      s += e;
+    }
+    const float inv = 1.0f / s;
+    for (size_t j = 0; j < k; j++) o[j] *= inv;
+  }
+}
+
+static void log_softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
+                               float beta, float *y, size_t ldy) {
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    float *o = y + i * ldy;
+    const float m = row_max(r, k) * beta;
+    double s = 0.0;
+    for (size_t j = 0; j < k; j++) s += (double)expf(r[j] * beta - m);
+    const float ls = (float)log(s);
+    for (size_t j = 0; j < k; j++) o[j] = (r[j] * beta - m) - ls;
+  }
+}
+
+static void sigmoid_scalar(const float *x, size_t n, float beta, float *y) {
+  for (size_t i = 0; i < n; i++) {
+    const float t = x[i] * beta;
+    if (t >= 0) {
+      y[i] = 1.0f / (1.0f + expf(-t));
+    } else {
+      const float e = expf(t);
+      y[i] = e / (1.0f + e);
+    }
+  }
+}
+
+static void ts_moments_scalar(const float *x, size_t n, size_t k, size_t ldx,
+                              const int64_t *y, const double *w, double beta,
+                              double acc[3]) {
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const double m = (double)row_max(r, k);
+    double s0 = 0, s1 = 0;
+    for (size_t j = 0; j < k; j++) {
+      const double dj = (double)r[j] - m, e = exp(beta * dj);
+      s0 += e;
+      s1 += e * dj;
+    }
+    const double mu = s1 / s0;
+    double s2 = 0;
+    for (size_t j = 0; j < k; j++) {
+      const double dj = (double)r[j] - m, e = exp(beta * dj);
+      s2 += e * (dj - mu) * (dj - mu);
+    }
+    const double dy = (double)r[y[i]] - m;
+    aL += wi * (log(s0) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (s2 / s0);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
+const calib__kernels calib__kernels_scalar = {
+    "scalar",           check_rows_scalar, softmax_scalar, log_softmax_scalar,
+    sigmoid_scalar,     ts_moments_scalar,
+};

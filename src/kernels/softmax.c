@@ -1,0 +1,54 @@
+/* softmax.c -- public softmax / log-softmax / sigmoid: argument checks, the
+ * whole-input validation pass (nothing is written on error), then the chosen
+ * kernel. */
+#include "internal.h"
+#include "kernels.h"
+#include <math.h>
+
+/* Common argument checks; normalises ld == 0 to k. */
+static int check_args(const float *x, size_t n, size_t k, size_t *ldx, float beta,
+                      const float *y, size_t *ldy) {
+  if (k == 0) return CALIB_E_ARG;
+  if (*ldx == 0) *ldx = k;
+  if (*ldy == 0) *ldy = k;
+  if (*ldx < k || *ldy < k) return CALIB_E_ARG;
+  if (!(beta > 0) || !isfinite(beta)) return CALIB_E_ARG;
+  if (n == 0) return CALIB_OK;
+  if (!x || !y) return CALIB_E_ARG;
+  const size_t lim = (size_t)-1 / sizeof(float);
+  if (n - 1 > (lim - k) / (*ldx > *ldy ? *ldx : *ldy)) return CALIB_E_ARG;
+  const size_t bx = ((n - 1) * *ldx + k) * sizeof(float);
+  const size_t by = ((n - 1) * *ldy + k) * sizeof(float);
+  if (x == y) return *ldx == *ldy ? CALIB_OK : CALIB_E_ARG;
+  return calib__overlap(x, bx, y, by) ? CALIB_E_ARG : CALIB_OK;
+}
+
+int calib_softmax(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                  float *y, size_t ldy) {
+  int st = check_args(x, n, k, &ldx, beta, y, &ldy);
+  if (st != CALIB_OK || n == 0) return st;
+  const calib__kernels *kt = calib__kernels_get();
+  if ((st = kt->check_rows(x, n, k, ldx)) != CALIB_OK) return st;
+  kt->softmax(x, n, k, ldx, beta, y, ldy);
+  return CALIB_OK;
+}
+
+int calib_log_softmax(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                      float *y, size_t ldy) {
+  int st = check_args(x, n, k, &ldx, beta, y, &ldy);
+  if (st != CALIB_OK || n == 0) return st;
+  const calib__kernels *kt = calib__kernels_get();
+  if ((st = kt->check_rows(x, n, k, ldx)) != CALIB_OK) return st;
+  kt->log_softmax(x, n, k, ldx, beta, y, ldy);
+  return CALIB_OK;
+}
+
+int calib_sigmoid(const float *x, size_t n, float beta, float *y) {
+  size_t ld1 = 1, ld2 = 1;
+  int st = check_args(x, n, 1, &ld1, beta, y, &ld2);
+  if (st != CALIB_OK || n == 0) return st;
+  for (size_t i = 0; i < n; i++)
+    if (x[i] != x[i]) return CALIB_E_NONFINITE;
+  calib__kernels_get()->sigmoid(x, n, beta, y);
+  return CALIB_OK;
+}
