@@ -360,6 +360,23 @@ CALIB_API int calib_mce(const float *probs, size_t n, size_t k,
  *  NaN gives 0). bins must be >= 1. */
 CALIB_API size_t calib_bin_index(double c, size_t bins);
 
+/* ==== Per-issue API blocks ====================================================
+ * Identifier ranges are reserved so that methods landing in parallel never
+ * collide (values are stable once released):
+ *   options CALIB_P_*      : 1-2 common, 3-8 Platt/beta, 9-16 isotonic/histogram,
+ *                            17-24 vector/matrix/Dirichlet, 25-28 ETS
+ *   model arrays CALIB_MP_* : 1 temperature, 2-3 Platt, 4-6 beta, 7-10 isotonic,
+ *                            11-14 histogram, 15-19 vector/matrix/Dirichlet, 20-23 ETS
+ */
+
+/* ---- Platt and beta calibration ------------------------------------------ */
+
+/* ---- Isotonic regression and histogram binning --------------------------- */
+
+/* ---- Vector, matrix, Dirichlet scaling and ETS --------------------------- */
+
+/* ---- Metrics suite: scopes, binnings, norms, estimators, streaming ------- */
+
 #ifdef __cplusplus
 }
 #endif
