@@ -87,11 +87,12 @@ static int fit_validate(const calib__fit_data *d) {
 
 int calib_fit(calib_fitter *f, const float *logits, size_t n, size_t k,
               const int64_t *labels, const double *weights, calib_model **out) {
-  if (!f || !out || k == 0) return CALIB_E_ARG;
-  if (n > 0 && (!logits || !labels)) return CALIB_E_ARG;
+  if (!f) return CALIB_E_ARG;
   calib__fit_data d = {logits, n, k, labels, weights, 0.0};
   memset(&f->report, 0, sizeof f->report);
-  int st = fit_validate(&d);
+  int st = CALIB_OK;
+  if (!out || k == 0 || (n > 0 && (!logits || !labels))) st = CALIB_E_ARG;
+  if (st == CALIB_OK) st = fit_validate(&d);
   if (st == CALIB_OK) st = calib__check_weights(weights, n, &d.wsum);
   if (st == CALIB_OK) st = calib__check_two_classes(labels, weights, n);
   if (st == CALIB_OK) {
