@@ -1,0 +1,125 @@
+/*
+ * cli_eval.c -- `calib eval`: accuracy, NLL, Brier, ECE and MCE of logits,
+ * raw (softmax / sigmoid with beta = 1) or through a fitted model.
+ *
+ * NLL: without a model it is calib_nll_logits on the raw logits (exact
+ * log-sum-exp, no clipping); with a model it is calib_nll on the model's
+ * float32 probabilities (+inf, printed null in JSON, if a true class gets
+ * probability 0). Every other measure is on the probabilities.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_BINS 15
+
+typedef struct {
+  const char *logits, *labels, *model, *k, *bins;
+  int json;
+} eval_args;
+
+typedef struct {
+  double accuracy, nll, brier, ece, mce;
+} metrics;
+
+void calib__cli_eval_help(FILE *f) {
+  fputs("usage: calib eval --logits X.npy --labels Y.npy [--model MODEL] [--bins 15] [--json]\n\n"
+        "Accuracy, NLL, Brier score, ECE and MCE (top-label, equal-width bins (b/M, (b+1)/M],\n"
+        "0 in the first bin) of the raw logits (softmax, or sigmoid for k = 1) or, with\n"
+        "--model, of the calibrated probabilities. --json prints one object:\n"
+        "  {\"n\", \"k\", \"accuracy\", \"nll\", \"brier\", \"ece\", \"mce\", \"bins\"}\n\n"
+        "  --logits FILE   float32/float64 .npy (n, k) or (n,); or raw *.f32\n"
+        "  --labels FILE   int32/int64 .npy (n,); or raw *.i32\n"
+        "  --model FILE    evaluate calibrated probabilities of this model\n"
+        "  --k K           columns of a raw *.f32 file (default with --model: the model's k)\n"
+        "  --bins M        bins of ECE and MCE (default 15)\n"
+        "  --json          print one JSON object\n", f);
+}
+
+static int parse_args(int argc, char **argv, eval_args *a) {
+  const calib__cli_opt opts[] = {
+      {"--logits", "FILE", &a->logits, NULL}, {"--labels", "FILE", &a->labels, NULL},
+      {"--model", "FILE", &a->model, NULL},   {"--k", "K", &a->k, NULL},
+      {"--bins", "M", &a->bins, NULL},        {"--json", NULL, NULL, &a->json}};
+  const int st = calib__cli_parse("eval", argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+  if (st != CALIB__CLI_OK) return st;
+  if (!a->logits) return calib__cli_usage("eval", "missing --logits");
+  if (!a->labels) return calib__cli_usage("eval", "missing --labels");
+  return CALIB__CLI_OK;
+}
+
+/* Turns x into probabilities in place; *nll from the logits (no model) or
+ * from the probabilities (model). */
+static int probabilities(const eval_args *a, const calib_model *m, float *x, size_t n, size_t k,
+                         const int64_t *y, double *nll) {
+  int st;
+  if (m) {
+    if ((st = calib_apply(m, x, n, k, x)) != CALIB_OK) return calib__cli_error(a->logits, "apply failed: %s", calib_strerror(st));
+    if ((st = calib_nll(x, n, k, y, nll)) != CALIB_OK) return calib__cli_error(a->logits, "nll: %s", calib_strerror(st));
+    return CALIB__CLI_OK;
+  }
+  if ((st = calib_nll_logits(x, n, k, y, nll)) != CALIB_OK)
+    return calib__cli_error(a->logits, "nll: %s", calib_strerror(st));
+  st = k == 1 ? calib_sigmoid(x, n, 1.0f, x) : calib_softmax(x, n, k, 0, 1.0f, x, 0);
+  if (st != CALIB_OK) return calib__cli_error(a->logits, "softmax: %s", calib_strerror(st));
+  return CALIB__CLI_OK;
+}
+
+/* The probability-based measures. */
+static int measures(const char *path, const float *p, size_t n, size_t k, const int64_t *y, size_t bins,
+                    metrics *r) {
+  int st;
+  if ((st = calib_accuracy(p, n, k, y, &r->accuracy)) != CALIB_OK ||
+      (st = calib_brier(p, n, k, y, &r->brier)) != CALIB_OK ||
+      (st = calib_ece(p, n, k, y, bins, &r->ece)) != CALIB_OK ||
+      (st = calib_mce(p, n, k, y, bins, &r->mce)) != CALIB_OK)
+    return calib__cli_error(path, "metrics: %s", calib_strerror(st));
+  return CALIB__CLI_OK;
+}
+
+static void print_metrics(const eval_args *a, const metrics *r, size_t n, size_t k, size_t bins) {
+  calib__cli_out o;
+  calib__cli_out_begin(&o, stdout, a->json);
+  calib__cli_out_size(&o, "n", n);
+  calib__cli_out_size(&o, "k", k);
+  calib__cli_out_num(&o, "accuracy", r->accuracy);
+  calib__cli_out_num(&o, "nll", r->nll);
+  calib__cli_out_num(&o, "brier", r->brier);
+  calib__cli_out_num(&o, "ece", r->ece);
+  calib__cli_out_num(&o, "mce", r->mce);
+  calib__cli_out_size(&o, "bins", bins);
+  calib__cli_out_end(&o);
+}
+
+static int run(const eval_args *a, size_t rawk, size_t bins) {
+  calib_model *m = NULL;
+  float *x = NULL;
+  int64_t *y = NULL;
+  size_t n = 0, k = 0;
+  metrics r;
+  memset(&r, 0, sizeof r);
+  int st = a->model ? calib__cli_load_model(a->model, &m, NULL, NULL) : CALIB__CLI_OK;
+  if (st == CALIB__CLI_OK) st = calib__cli_load_logits(a->logits, rawk, m ? calib_model_classes(m) : 0, &x, &n, &k);
+  if (st == CALIB__CLI_OK && m) st = calib__cli_check_model_k(m, a->model, a->logits, k);
+  if (st == CALIB__CLI_OK) st = calib__cli_load_labels(a->labels, a->logits, n, k, &y);
+  if (st == CALIB__CLI_OK && n == 0) st = calib__cli_error(a->logits, "no rows to evaluate");
+  if (st == CALIB__CLI_OK) st = probabilities(a, m, x, n, k, y, &r.nll);
+  if (st == CALIB__CLI_OK) st = measures(a->logits, x, n, k, y, bins, &r);
+  if (st == CALIB__CLI_OK) print_metrics(a, &r, n, k, bins);
+  calib_model_free(m);
+  free(x);
+  free(y);
+  return st;
+}
+
+int calib__cli_eval(int argc, char **argv) {
+  eval_args a;
+  memset(&a, 0, sizeof a);
+  int st = parse_args(argc, argv, &a);
+  if (st != CALIB__CLI_OK) return st;
+  size_t rawk = 0, bins = DEFAULT_BINS;
+  if (a.k && (st = calib__cli_size("eval", "--k", a.k, 1, (size_t)1 << 24, &rawk)) != CALIB__CLI_OK) return st;
+  if (a.bins && (st = calib__cli_size("eval", "--bins", a.bins, 1, 1000000, &bins)) != CALIB__CLI_OK) return st;
+  return run(&a, rawk, bins);
+}

@@ -1,0 +1,166 @@
+/*
+ * cli_fit.c -- `calib fit`: fit a method on logits and labels, save the model
+ * (atomically, calib_model_save_file), print a summary or one JSON object.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Fitter options: one line per option. Each maps to a CALIB_P_* parameter;
+ * a method that does not take it rejects it (calib_param_bounds fails), and
+ * calib_fitter_set checks the value against the method's bounds. */
+static const struct {
+  const char *name, *metavar, *help;
+  int param;
+} fit_params[] = {
+    {"--max-iter", "N", "maximum solver iterations", CALIB_P_MAX_ITER},
+    {"--tol", "X", "stopping tolerance", CALIB_P_TOL},
+};
+#define NPARAMS (sizeof fit_params / sizeof fit_params[0])
+
+typedef struct {
+  const char *method, *logits, *labels, *weights, *out, *k;
+  const char *param[NPARAMS];
+  int json;
+} fit_args;
+
+/* Prints, for each built-in method taking param, its default and range. */
+static void param_bounds_help(FILE *f, int param) {
+  for (int id = 1; id <= 64; id++) {
+    double lo, hi, def;
+    if (!calib_method_name(id) || calib_param_bounds(id, param, &lo, &hi, &def) != CALIB_OK) continue;
+    fprintf(f, " [%s: default %g, range %g..%g]", calib_method_name(id), def, lo, hi);
+  }
+}
+
+void calib__cli_fit_help(FILE *f) {
+  fputs("usage: calib fit --method NAME --logits X.npy --labels Y.npy -o MODEL [options]\n\n"
+        "Fits a calibration map on (validation) logits and labels and writes the model\n"
+        "file atomically. Prints a summary, or one JSON object with --json:\n"
+        "  {\"method\", \"n\", \"k\", <fitted parameters, e.g. \"temperature\">,\n"
+        "   \"nll_before\", \"nll_after\", \"iterations\"}\n\n"
+        "  --method NAME      calibration method; in this build: ", f);
+  char list[256];
+  calib__cli_method_list(list, sizeof list);
+  fputs(list, f);
+  fputs("\n  --logits FILE      float32/float64 .npy (n, k) or (n,) for binary; or raw *.f32\n"
+        "  --labels FILE      int32/int64 .npy (n,); or raw *.i32\n"
+        "  -o, --output FILE  model file to write\n"
+        "  --k K              columns of a raw *.f32 logits file\n"
+        "  --weights FILE     float32/float64 .npy (n,) of non-negative row weights\n", f);
+  for (size_t i = 0; i < NPARAMS; i++) {
+    char flag[64];
+    snprintf(flag, sizeof flag, "%s %s", fit_params[i].name, fit_params[i].metavar);
+    fprintf(f, "  %-18s %s", flag, fit_params[i].help);
+    param_bounds_help(f, fit_params[i].param);
+    fputc('\n', f);
+  }
+  fputs("  --json             print one JSON object instead of the summary\n", f);
+}
+
+static int parse_args(int argc, char **argv, fit_args *a) {
+  calib__cli_opt opts[8 + NPARAMS] = {
+      {"--method", "NAME", &a->method, NULL}, {"--logits", "FILE", &a->logits, NULL},
+      {"--labels", "FILE", &a->labels, NULL}, {"--weights", "FILE", &a->weights, NULL},
+      {"-o", "FILE", &a->out, NULL},          {"--output", "FILE", &a->out, NULL},
+      {"--k", "K", &a->k, NULL},              {"--json", NULL, NULL, &a->json}};
+  size_t nopts = 8;
+  for (size_t i = 0; i < NPARAMS; i++, nopts++) {
+    calib__cli_opt o = {fit_params[i].name, fit_params[i].metavar, &a->param[i], NULL};
+    opts[nopts] = o;
+  }
+  const int st = calib__cli_parse("fit", argc, argv, opts, nopts, NULL, 0, NULL);
+  if (st != CALIB__CLI_OK) return st;
+  if (!a->method) return calib__cli_usage("fit", "missing --method");
+  if (!a->logits) return calib__cli_usage("fit", "missing --logits");
+  if (!a->labels) return calib__cli_usage("fit", "missing --labels");
+  if (!a->out) return calib__cli_usage("fit", "missing -o MODEL");
+  return CALIB__CLI_OK;
+}
+
+/* Creates the fitter for a->method and applies the option table. */
+static int make_fitter(const fit_args *a, calib_fitter **f) {
+  const int method = calib_method_from_name(a->method);
+  char list[256];
+  calib__cli_method_list(list, sizeof list);
+  if (method < 0) return calib__cli_usage("fit", "unknown method '%s' (this build has: %s)", a->method, list);
+  int st = calib_fitter_create(f, method);
+  if (st == CALIB_E_UNSUPPORTED)
+    return calib__cli_usage("fit", "method '%s' is not built into this calib (this build has: %s)", a->method, list);
+  if (st != CALIB_OK) return calib__cli_error("fit", "%s", calib_strerror(st));
+  for (size_t i = 0; i < NPARAMS; i++) {
+    if (!a->param[i]) continue;
+    double v = 0, lo = 0, hi = 0;
+    if (calib_param_bounds(method, fit_params[i].param, &lo, &hi, NULL) != CALIB_OK)
+      st = calib__cli_usage("fit", "%s is not an option of method %s", fit_params[i].name, a->method);
+    else if ((st = calib__cli_double("fit", fit_params[i].name, a->param[i], &v)) == CALIB__CLI_OK &&
+             calib_fitter_set(*f, fit_params[i].param, v) != CALIB_OK)
+      st = calib__cli_usage("fit", "%s %s: must be %sin [%g, %g] for method %s", fit_params[i].name, a->param[i],
+                            v >= lo && v <= hi ? "an integer " : "", lo, hi, a->method);
+    if (st != CALIB__CLI_OK) {
+      calib_fitter_free(*f);
+      *f = NULL;
+      return st;
+    }
+  }
+  return CALIB__CLI_OK;
+}
+
+static void print_summary(const fit_args *a, const calib_fitter *f, const calib_model *m, size_t n, size_t k) {
+  double before = 0, after = 0, iters = 0;
+  (void)calib_fitter_report(f, CALIB_R_NLL_BEFORE, &before);
+  (void)calib_fitter_report(f, CALIB_R_NLL_AFTER, &after);
+  (void)calib_fitter_report(f, CALIB_R_ITERATIONS, &iters);
+  calib__cli_out o;
+  calib__cli_out_begin(&o, stdout, a->json);
+  calib__cli_out_str(&o, "method", calib_method_name(calib_model_method(m)));
+  calib__cli_out_size(&o, "n", n);
+  calib__cli_out_size(&o, "k", k);
+  calib__cli_print_params(&o, m);
+  calib__cli_out_num(&o, "nll_before", before);
+  calib__cli_out_num(&o, "nll_after", after);
+  calib__cli_out_size(&o, "iterations", iters > 0 ? (size_t)iters : 0);
+  if (!a->json) calib__cli_out_str(&o, "model", a->out);
+  calib__cli_out_end(&o);
+}
+
+/* Loads the data, fits, saves. */
+static int run(const fit_args *a, calib_fitter *f) {
+  size_t n = 0, k = 0, rawk = 0;
+  float *x = NULL;
+  int64_t *y = NULL;
+  double *w = NULL;
+  calib_model *m = NULL;
+  int st = a->k ? calib__cli_size("fit", "--k", a->k, 1, (size_t)1 << 24, &rawk) : CALIB__CLI_OK;
+  if (st == CALIB__CLI_OK) st = calib__cli_load_logits(a->logits, rawk, 0, &x, &n, &k);
+  if (st == CALIB__CLI_OK) st = calib__cli_load_labels(a->labels, a->logits, n, k, &y);
+  if (st == CALIB__CLI_OK && a->weights) st = calib__cli_load_weights(a->weights, a->logits, n, &w);
+  if (st == CALIB__CLI_OK) {
+    const int fs = calib_fit(f, x, n, k, y, w, &m);
+    if (fs != CALIB_OK)
+      st = calib__cli_error(a->logits, "%s fit failed: %s", a->method, calib_strerror(fs));
+  }
+  if (st == CALIB__CLI_OK) {
+    const int ss = calib_model_save_file(m, a->out);
+    if (ss != CALIB_OK) st = calib__cli_error(a->out, "cannot write the model: %s", calib_strerror(ss));
+  }
+  if (st == CALIB__CLI_OK) print_summary(a, f, m, n, k);
+  calib_model_free(m);
+  free(x);
+  free(y);
+  free(w);
+  return st;
+}
+
+int calib__cli_fit(int argc, char **argv) {
+  fit_args a;
+  memset(&a, 0, sizeof a);
+  int st = parse_args(argc, argv, &a);
+  if (st != CALIB__CLI_OK) return st;
+  calib_fitter *f = NULL;
+  if ((st = make_fitter(&a, &f)) != CALIB__CLI_OK) return st;
+  st = run(&a, f);
+  calib_fitter_free(f);
+  return st;
+}
