@@ -73,7 +73,8 @@ CLI        := bin/calib
 PCFILE     := lib/calib.pc
 
 TEST_SRCS := $(wildcard test/test_*.c)
-TEST_BINS := $(TEST_SRCS:test/%.c=build/test/%)
+TESTDIR   := build/test
+TEST_BINS := $(TEST_SRCS:test/%.c=$(TESTDIR)/%)
 
 .PHONY: all lib core install uninstall test check test-c test-py demo bench deps deps-check \
         examples clean fuzz header-test install-test
@@ -134,7 +135,7 @@ lib/libcalib_core.a: $(CORE_OBJS)
 # ---- tests ----
 TEST_CFLAGS := $(STD) -Wall -Wextra -Wno-unused-function -g -O1 -Iinclude -Isrc/common -Isrc/kernels -Isrc/io -Itest \
                $(ISA_DEFS) -D_POSIX_C_SOURCE=200809L
-build/test/%: test/%.c test/harness.h $(STATIC_LIB) $(IO_LIB)
+$(TESTDIR)/%: test/%.c test/harness.h $(STATIC_LIB) $(IO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $(CFLAGS_EXTRA) -o $@ $< $(IO_LIB) $(STATIC_LIB) $(LIB_LDLIBS) -lm -lpthread
 
@@ -166,7 +167,7 @@ bench: deps-check
 	@sh bench/run.sh "$(PYTHON)"
 
 examples: lib
-	@$(MAKE) --no-print-directory -C examples
+	@$(MAKE) --no-print-directory -C examples TREE=1
 
 header-test:
 	@sh test/header_test.sh

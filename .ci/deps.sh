@@ -4,7 +4,7 @@
 #   install : install the missing ones with apt-get (as root), else print the exact command
 #   bench   : same as install, for the benchmark-only packages
 set -u
-BUILD_PKGS="gcc make libopenblas-dev liblapacke-dev pkg-config"
+BUILD_PKGS="gcc g++ make libopenblas-dev liblapacke-dev pkg-config"
 TEST_PKGS="python3 python3-numpy python3-scipy python3-sklearn"
 BENCH_PKGS="libdnnl-dev"
 mode=${1:-check}

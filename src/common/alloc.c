@@ -10,27 +10,28 @@ static size_t alloc_count = 0;   /* allocations since the last hook call */
 static size_t alloc_fail_nth = 0;
 static int alloc_fail_sticky = 0;
 
+/* The counter is atomic: fitters run concurrently (one per thread), and a
+ * plain increment would be a data race even when no failure is armed. */
 size_t calib__alloc_fail_at(size_t nth, int sticky) {
-  size_t c = alloc_count;
-  alloc_count = 0;
+  const size_t c = __atomic_exchange_n(&alloc_count, 0, __ATOMIC_RELAXED);
   alloc_fail_nth = nth;
   alloc_fail_sticky = sticky;
   return c;
 }
 
 static int alloc_should_fail(void) {
-  alloc_count++;
+  const size_t c = __atomic_add_fetch(&alloc_count, 1, __ATOMIC_RELAXED);
   if (alloc_fail_nth == 0) return 0;
-  if (alloc_count == alloc_fail_nth) return 1;
-  return alloc_fail_sticky && alloc_count > alloc_fail_nth;
+  if (c == alloc_fail_nth) return 1;
+  return alloc_fail_sticky && c > alloc_fail_nth;
 }
 
 void *calib__malloc(size_t size) {
-  if (alloc_should_fail()) return NULL;
 #ifdef CALIB_CORE
   CALIB__UNUSED(size);
-  return NULL;
+  return NULL; /* no heap in the firmware core */
 #else
+  if (alloc_should_fail()) return NULL;
   return malloc(size ? size : 1);
 #endif
 }

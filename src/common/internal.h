@@ -24,7 +24,7 @@ void calib__free(void *p);
 /* Test hook: make the `nth` allocation from now (1-based) and every later one
  * fail when `sticky`; 0 disables. Returns how many allocations were made since
  * the last call. Not thread-safe: tests only. */
-CALIB_API size_t calib__alloc_fail_at(size_t nth, int sticky);
+size_t calib__alloc_fail_at(size_t nth, int sticky);
 
 /* ---- Little-endian bytes and CRC (src/common/bytes.c) --------------------- */
 uint32_t calib__crc32(const void *data, size_t len);
@@ -51,6 +51,18 @@ int calib__check_probs(const float *p, size_t n, size_t k);
 int calib__check_two_classes(const int64_t *labels, const double *w, size_t n);
 /* 1 if the byte ranges [a, a+na) and [b, b+nb) overlap. */
 int calib__overlap(const void *a, size_t na, const void *b, size_t nb);
+
+/* ---- Shared binning (src/metrics/binning.c; calib_bin_index is public) ----
+ * Left-closed equal-width bins [b/M, (b+1)/M) with 1 in bin M-1; Kumar's
+ * equal-mass upper edges from ascending values (returns how many, <= min(bins,
+ * n); edges needs min(bins, n) entries); the bin of c among such edges ((lo,hi]);
+ * Nixon's index split of n sorted values (returns B = min(bins, n); bounds
+ * needs B + 1 entries). Details in binning.c. */
+size_t calib__bin_index_left_closed(double c, size_t bins);
+size_t calib__equal_mass_edges_kumar(const double *sorted, size_t n, size_t bins,
+                                     double *edges);
+size_t calib__edge_bin(double c, const double *edges, size_t m);
+size_t calib__equal_mass_index_bounds(size_t n, size_t bins, size_t *bounds);
 
 /* ---- Model object (src/model/model.c) ---------------------------------------
  * A model is its serialised bytes plus a parsed view of them: the parameter

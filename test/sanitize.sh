@@ -1,0 +1,84 @@
+#!/bin/sh
+# test/sanitize.sh -- `make check`: the C tests under sanitizers.
+#   build/asan/  the library and every test/test_*.c with
+#                -fsanitize=address,undefined -fno-omit-frame-pointer
+#                -fno-sanitize-recover=all (LeakSanitizer on); every test runs
+#                (exit 77 = skipped, as in test/run.sh).
+#   build/tsan/  the library and test/test_threads.c with -fsanitize=thread.
+# Built through the Makefile with OBJDIR, STATIC_LIB, IO_LIB, TESTDIR, CFLAGS
+# and CFLAGS_EXTRA overridden, so the source lists are the Makefile's own.
+# Prints "sanitize: N passed, N failed, N skipped"; exits 1 if anything failed.
+# Environment: SAN_CC (default gcc), JOBS (parallel make jobs, default 2),
+# SAN_ONLY=asan|tsan to run one half.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+MAKE=${MAKE:-make}
+SAN_CC=${SAN_CC:-gcc}
+JOBS=${JOBS:-2}
+ONLY=${SAN_ONLY:-all}
+ASAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+TSAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+
+pass=0; fail=0; skip=0; failed=""
+note_fail() { fail=$((fail + 1)); failed="$failed $1"; }
+
+# san_build DIR FLAGS TARGET... : library + targets into DIR; output in DIR/build.log.
+san_build() {
+  dir=$1 flags=$2; shift 2
+  mkdir -p "$dir"
+  $MAKE --no-print-directory -k -j"$JOBS" CC="$SAN_CC" OBJDIR="$dir/obj" STATIC_LIB="$dir/libcalib.a" \
+    IO_LIB="$dir/libcalib_io.a" TESTDIR="$dir/test" CFLAGS="-O1 -g $flags" CFLAGS_EXTRA="$flags" \
+    "$@" >"$dir/build.log" 2>&1
+}
+
+# run_one LABEL BINARY
+run_one() {
+  label=$1 bin=$2
+  if [ ! -x "$bin" ]; then
+    note_fail "$label"; echo "FAIL $label (did not build: $(dirname "$(dirname "$bin")")/build.log)"
+    return
+  fi
+  t0=$(date +%s)
+  out=$("$bin" 2>&1); rc=$?
+  dt=$(( $(date +%s) - t0 ))
+  if [ $rc -eq 0 ]; then pass=$((pass + 1)); echo "PASS $label (${dt}s)"
+  elif [ $rc -eq 77 ]; then skip=$((skip + 1)); echo "SKIP $label: $(echo "$out" | tail -1)"
+  else note_fail "$label"; echo "FAIL $label (exit $rc)"; echo "$out" | tail -40 | sed 's/^/    /'
+  fi
+}
+
+start=$(date +%s)
+if [ "$ONLY" != tsan ]; then
+  bins=""
+  for src in test/test_*.c; do
+    [ -f "$src" ] || continue
+    bins="$bins build/asan/test/$(basename "$src" .c)"
+  done
+  echo "sanitize: building the library and tests with $SAN_CC $ASAN_FLAGS in build/asan/"
+  if ! san_build build/asan "$ASAN_FLAGS" build/asan/libcalib.a $bins; then
+    echo "sanitize: build errors (build/asan/build.log):"
+    grep -E -i 'error|undefined reference' build/asan/build.log | head -20 | sed 's/^/    /'
+    [ -f build/asan/libcalib.a ] || { note_fail "asan/libcalib.a"; echo "FAIL asan/libcalib.a (did not build)"; bins=""; }
+  fi
+  for b in $bins; do run_one "asan/$(basename "$b")" "$b"; done
+fi
+
+if [ "$ONLY" != asan ]; then
+  if [ -f test/test_threads.c ]; then
+    echo "sanitize: building the library and test_threads with $SAN_CC $TSAN_FLAGS in build/tsan/"
+    if ! san_build build/tsan "$TSAN_FLAGS" build/tsan/test/test_threads; then
+      echo "sanitize: build errors (build/tsan/build.log):"
+      grep -E -i 'error|undefined reference' build/tsan/build.log | head -20 | sed 's/^/    /'
+    fi
+    run_one "tsan/test_threads" build/tsan/test/test_threads
+  else
+    note_fail "tsan/test_threads"; echo "FAIL tsan/test_threads: test/test_threads.c missing"
+  fi
+fi
+
+[ -n "$failed" ] && echo "failed:$failed"
+echo "sanitize: $pass passed, $fail failed, $skip skipped ($(( $(date +%s) - start ))s)"
+[ $fail -eq 0 ]
