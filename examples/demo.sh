@@ -11,11 +11,13 @@ OUT=${DEMO_OUT:-build/demo}
 mkdir -p "$OUT"
 
 field() { # field NAME JSON -> the number after "NAME":
-  printf '%s\n' "$2" | sed -n "s/.*\"$1\": *\([-+0-9.eEinfa]*\).*/\1/p" | head -1
+  printf '%s\n' "$2" | sed -n "s/.*\"$1\": *\([-+0-9.eEinfaul]*\).*/\1/p" | head -1
 }
-row() { # row LABEL EVAL_JSON
-  printf '%-22s %9.4f %9.4f %9.4f %9.4f\n' "$1" "$(field accuracy "$2")" "$(field nll "$2")" \
-    "$(field brier "$2")" "$(field ece "$2")"
+row() { # row LABEL EVAL_JSON  (a null metric, e.g. NLL = +inf when a true class got p = 0, prints "inf")
+  printf '%s\n' "$1" "$(field accuracy "$2")" "$(field nll "$2")" "$(field brier "$2")" "$(field ece "$2")" |
+    awk 'NR == 1 { printf "%-22s", $0; next }
+         { if ($0 == "" || $0 == "null") printf " %9s", "inf"; else printf " %9.4f", $0 }
+         END { printf "\n" }'
 }
 
 echo "libcalib demo: DenseNet-40 on CIFAR-10 (logits by M. Kängsepp, MIT; see data/README.md)"

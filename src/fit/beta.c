@@ -1,0 +1,152 @@
+/* beta.c -- beta calibration fit (Kull, Silva Filho & Flach 2017), binary
+ * (k == 1) and one-vs-rest (k >= 2). A logistic regression of the labels on
+ * the features (ln s, -ln(1 - s)) and an intercept, by the same Newton
+ * solver as Platt (platt_newton.c), with betacal's handling of the
+ * constraints a, b >= 0: fit all three; if a < 0 drop ln s and refit, else
+ * if b < 0 drop -ln(1 - s) and refit; a refitted coefficient that is still
+ * negative is dropped too (intercept only). Contract: include/calib.h; the
+ * map itself: src/model/beta_apply.c.
+ */
+#include "beta.h"
+#include "platt_common.h"
+#include "../model/beta_apply.h"
+
+#include <math.h>
+
+const calib__param_spec calib__beta_params[] = {CALIB__PB_PARAMS(0)};
+
+typedef struct {
+  calib__pb_opts o;
+  uint8_t *pos;  /* n: labels of the current one-vs-rest problem */
+  double *feat;  /* n x 2: ln s, -ln(1 - s) of the current class */
+  double *lse;   /* n: row log-sum-exp (k >= 2 logits), else NULL */
+  double *abc;   /* K x 3 */
+} beta_work;
+
+static void class_features(const calib__fit_data *d, beta_work *w, size_t cls) {
+  calib__pb_labels(d, cls, w->pos);
+  for (size_t i = 0; i < d->n; i++) {
+    double ls, l1s;
+    calib__beta_features(d->x + i * d->k, d->k, cls, w->o.input, w->o.eps,
+                         w->lse ? w->lse[i] : 0.0, &ls, &l1s);
+    w->feat[2 * i] = ls;
+    w->feat[2 * i + 1] = -l1s;
+  }
+}
+
+/* The problem on the features in `which` (bit 0: ln s, bit 1: -ln(1-s)). */
+static calib__lr_problem problem(const calib__fit_data *d, const beta_work *w,
+                                 unsigned which) {
+  calib__lr_problem p;
+  memset(&p, 0, sizeof p);
+  p.n = d->n;
+  p.pos = w->pos;
+  p.w = d->w;
+  p.smooth = w->o.smooth;
+  p.ldd = 2;
+  if (which & 1u) p.col[p.nfeat++] = w->feat;
+  if (which & 2u) p.col[p.nfeat++] = w->feat + 1;
+  return p;
+}
+
+/* Fits with the features in `which`; abc receives (a, b, c) with the
+ * dropped coefficients 0. */
+static int fit_subset(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
+                      unsigned which, double *abc, double *nll) {
+  const calib__lr_problem p = problem(d, w, which);
+  calib__lr_result r;
+  const int st = calib__lr_fit(&p, &w->o.lr, &r);
+  f->report.iterations += r.iterations;
+  if (r.gradient > f->report.gradient) f->report.gradient = r.gradient;
+  if (st != CALIB_OK) return st;
+  size_t t = 0;
+  abc[0] = (which & 1u) ? r.theta[t++] : 0.0;
+  abc[1] = (which & 2u) ? r.theta[t++] : 0.0;
+  abc[2] = r.theta[t];
+  *nll = r.nll_hard;
+  return CALIB_OK;
+}
+
+static int fit_intercept(const calib__fit_data *d, const beta_work *w, double *abc,
+                         double *nll) {
+  int ok;
+  const double u = calib__pb_constant_logodds(w->pos, d->w, d->n, w->o.smooth, &ok);
+  if (!ok) return CALIB_E_SEPARABLE;
+  const calib__lr_problem p = problem(d, w, 0u);
+  const double th[1] = {u};
+  abc[0] = abc[1] = 0.0;
+  abc[2] = u;
+  *nll = calib__lr_nll(&p, th);
+  return CALIB_OK;
+}
+
+/* betacal's constraint handling, on the current class's features. */
+static int fit_class(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
+                     double *abc, double *nll) {
+  if (calib__lr_constant(NULL, w->feat, 2, d->n, d->w)) return fit_intercept(d, w, abc, nll);
+  if (!w->o.smooth && calib__lr_separable(NULL, w->feat, 2, d->n, w->pos, d->w))
+    return CALIB_E_SEPARABLE;
+  int st = fit_subset(f, d, w, 3u, abc, nll);
+  if (st != CALIB_OK || (abc[0] >= 0 && abc[1] >= 0)) return st;
+  const unsigned keep = abc[0] < 0 ? 2u : 1u;
+  st = fit_subset(f, d, w, keep, abc, nll);
+  if (st != CALIB_OK || (abc[0] >= 0 && abc[1] >= 0)) return st;
+  return fit_intercept(d, w, abc, nll);
+}
+
+static int fit_all(calib_fitter *f, const calib__fit_data *d, beta_work *w) {
+  double nll = 0;
+  if (w->lse)
+    for (size_t i = 0; i < d->n; i++) w->lse[i] = calib__row_lse(d->x + i * d->k, d->k);
+  for (size_t c = 0; c < d->k; c++) {
+    class_features(d, w, c);
+    if (d->k == 1) {
+      const calib__lr_problem p = problem(d, w, 3u);
+      const double raw[3] = {1.0, 1.0, 0.0}; /* u = logit(s): the input's NLL */
+      f->report.nll_before = calib__lr_nll(&p, raw);
+    }
+    const int st = fit_class(f, d, w, w->abc + 3 * c, &nll);
+    if (st != CALIB_OK) return st;
+  }
+  if (d->k == 1) f->report.nll_after = nll;
+  return CALIB_OK;
+}
+
+static int build(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
+                 calib_model **out) {
+  const double inp[2] = {(double)w->o.input, w->o.eps};
+  const calib__section secs[2] = {{CALIB_MP_BETA, 3 * d->k, w->abc},
+                                  {CALIB_MP_INPUT, 2, inp}};
+  calib_model *m = NULL;
+  const int st = calib__model_build(&m, CALIB_METHOD_BETA, d->k, secs, 2);
+  if (st != CALIB_OK) return st;
+  if (d->k > 1) {
+    f->report.nll_before = calib__pb_nll_before_multi(d, w->o.input, w->o.eps);
+    f->report.nll_after = calib__pb_nll_after_multi(d, m);
+  }
+  *out = m;
+  return CALIB_OK;
+}
+
+int calib__beta_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
+  beta_work w;
+  memset(&w, 0, sizeof w);
+  calib__pb_read_options(f, &w.o);
+  int st = calib__pb_check_fit_input(d, w.o.input);
+  if (st != CALIB_OK) return st;
+  if (d->k > (size_t)-1 / (3 * sizeof(double)) || d->n > (size_t)-1 / (2 * sizeof(double)))
+    return CALIB_E_NOMEM;
+  const int need_lse = d->k > 1 && w.o.input == CALIB_INPUT_LOGITS;
+  w.pos = (uint8_t *)calib__malloc(d->n);
+  w.feat = (double *)calib__malloc(2 * d->n * sizeof(double));
+  w.abc = (double *)calib__malloc(3 * d->k * sizeof(double));
+  if (need_lse) w.lse = (double *)calib__malloc(d->n * sizeof(double));
+  if (!w.pos || !w.feat || !w.abc || (need_lse && !w.lse)) st = CALIB_E_NOMEM;
+  if (st == CALIB_OK) st = fit_all(f, d, &w);
+  if (st == CALIB_OK) st = build(f, d, &w, out);
+  calib__free(w.pos);
+  calib__free(w.feat);
+  calib__free(w.abc);
+  calib__free(w.lse);
+  return st;
+}

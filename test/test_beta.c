@@ -1,0 +1,367 @@
+/* test_beta.c -- beta calibration: closed forms, betacal's constraint
+ * handling (each branch), clipping of float32 0 and 1, logits vs
+ * probabilities input, every error code (nothing written, *out NULL), model
+ * bytes (round trip, byte flips, crafted invalid payloads), apply in place,
+ * one-vs-rest normalisation, out of memory, and the COCO binary set against
+ * an independent scipy fit (trust-exact on the exact log-likelihood, with the
+ * same constraint procedure; test/py/test_beta.py recomputes it live). */
+#include "harness.h"
+#include "internal.h"
+#include <float.h>
+
+#define BE CALIB_METHOD_BETA
+
+/* Fits beta; abc of class 0 into abc (if non-NULL); model into *mo or freed. */
+static int fit_opts(const float *x, size_t n, size_t k, const int64_t *y, const double *w,
+                    const double *opts, double *abc, calib_model **mo) {
+  calib_fitter *f = NULL;
+  calib_model *m = NULL;
+  CHECK_OK(calib_fitter_create(&f, BE));
+  for (; opts && opts[0] != 0; opts += 2) CHECK_OK(calib_fitter_set(f, (int)opts[0], opts[1]));
+  const int st = calib_fit(f, x, n, k, y, w, &m);
+  if (st == CALIB_OK && abc) {
+    double v[300];
+    size_t c = 0;
+    CHECK_OK(calib_model_param(m, CALIB_MP_BETA, v, 300, &c));
+    CHECK(c == 3 * k);
+    memcpy(abc, v, 3 * sizeof(double));
+  }
+  if (mo) *mo = m;
+  else calib_model_free(m);
+  calib_fitter_free(f);
+  return st;
+}
+
+static const double PROBS[] = {CALIB_P_INPUT, CALIB_INPUT_PROBS, 0};
+
+/* n probabilities s ~ U(0.01, 0.99) with labels from sigmoid(a ln s - b ln(1-s) + c). */
+static void make_data(size_t n, double a, double b, double c, unsigned long seed,
+                      float *s, int64_t *y) {
+  th_srand(seed);
+  for (size_t i = 0; i < n; i++) {
+    const double v = 0.01 + 0.98 * th_uniform();
+    s[i] = (float)v;
+    const double u = a * log((double)s[i]) - b * log1p(-(double)s[i]) + c;
+    y[i] = th_uniform() < 1.0 / (1.0 + exp(-u));
+  }
+}
+
+/* Gradient of the 0/1-label objective w.r.t. (a, b, c) at abc (sums). */
+static void gradient(const float *s, const int64_t *y, size_t n, const double *abc, double g[3]) {
+  g[0] = g[1] = g[2] = 0;
+  const double e = (double)FLT_EPSILON;
+  for (size_t i = 0; i < n; i++) {
+    double v = (double)s[i];
+    v = v < e ? e : v > 1 - e ? 1 - e : v;
+    const double f1 = log(v), f2 = -log1p(-v);
+    const double r = 1.0 / (1.0 + exp(-(abc[0] * f1 + abc[1] * f2 + abc[2]))) - (double)y[i];
+    g[0] += r * f1; g[1] += r * f2; g[2] += r;
+  }
+}
+
+static void test_constraints(void) {
+  const size_t n = 4000;
+  float *s = malloc(n * sizeof(float));
+  int64_t *y = malloc(n * sizeof(int64_t));
+  double abc[3], g[3];
+  /* interior optimum: a, b > 0, full gradient ~ 0 */
+  make_data(n, 0.8, 1.5, -0.3, 41, s, y);
+  CHECK_OK(fit_opts(s, n, 1, y, NULL, PROBS, abc, NULL));
+  CHECK(abc[0] > 0 && abc[1] > 0);
+  gradient(s, y, n, abc, g);
+  for (int j = 0; j < 3; j++) CHECK(fabs(g[j]) < 1e-5);
+  /* unconstrained a < 0: ln s dropped, (b, c) refitted */
+  make_data(n, -1.0, 2.0, 0.0, 43, s, y);
+  CHECK_OK(fit_opts(s, n, 1, y, NULL, PROBS, abc, NULL));
+  CHECK(abc[0] == 0 && abc[1] > 0);
+  gradient(s, y, n, abc, g);
+  CHECK(fabs(g[0]) > 1.0); /* the constraint is active */
+  CHECK(fabs(g[1]) < 1e-5 && fabs(g[2]) < 1e-5);
+  /* unconstrained b < 0: -ln(1-s) dropped, (a, c) refitted */
+  make_data(n, 2.0, -1.0, 0.0, 47, s, y);
+  CHECK_OK(fit_opts(s, n, 1, y, NULL, PROBS, abc, NULL));
+  CHECK(abc[1] == 0 && abc[0] > 0);
+  gradient(s, y, n, abc, g);
+  CHECK(fabs(g[0]) < 1e-5 && fabs(g[2]) < 1e-5);
+  /* anti-correlated: both dropped, c = logit of the positive rate */
+  make_data(n, -1.5, -1.5, 0.0, 53, s, y);
+  CHECK_OK(fit_opts(s, n, 1, y, NULL, PROBS, abc, NULL));
+  CHECK(abc[0] == 0 && abc[1] == 0);
+  double np = 0;
+  for (size_t i = 0; i < n; i++) np += (double)y[i];
+  CHECK_NEAR(abc[2], log(np / ((double)n - np)), 1e-12);
+  free(s);
+  free(y);
+}
+
+static void test_closed_forms_and_clipping(void) {
+  /* constant probabilities: a = b = 0, base rate */
+  const float s[4] = {0.3f, 0.3f, 0.3f, 0.3f};
+  const int64_t y[4] = {1, 0, 0, 0};
+  double abc[3];
+  CHECK_OK(fit_opts(s, 4, 1, y, NULL, PROBS, abc, NULL));
+  CHECK(abc[0] == 0 && abc[1] == 0);
+  CHECK_NEAR(abc[2], log(1.0 / 3.0), 1e-15);
+  /* float32 0 and 1 are clipped to [eps, 1 - eps]: finite fit and output */
+  const size_t n = 500;
+  float *p = malloc(n * sizeof(float)), *q = malloc(n * sizeof(float));
+  int64_t *yy = malloc(n * sizeof(int64_t));
+  make_data(n, 1.0, 1.0, 0.0, 59, p, yy);
+  p[0] = 0.0f; p[1] = 1.0f; p[2] = 1.0f; p[3] = 0.0f;
+  calib_model *m = NULL;
+  CHECK_OK(fit_opts(p, n, 1, yy, NULL, PROBS, abc, &m));
+  CHECK_OK(calib_apply(m, p, n, 1, q));
+  for (size_t i = 0; i < n; i++) CHECK(q[i] >= 0 && q[i] <= 1);
+  const double e = (double)FLT_EPSILON;
+  CHECK_NEAR(q[1], 1.0 / (1.0 + exp(-(abc[0] * log1p(-e) - abc[1] * log(e) + abc[2]))), 1e-7);
+  calib_model_free(m);
+  /* logits input (sigmoid) agrees with the same data as probabilities */
+  float *z = malloc(n * sizeof(float));
+  for (size_t i = 4; i < n; i++) z[i] = (float)(log((double)p[i]) - log1p(-(double)p[i]));
+  double a1[3], a2[3];
+  CHECK_OK(fit_opts(z + 4, n - 4, 1, yy + 4, NULL, NULL, a1, NULL));
+  CHECK_OK(fit_opts(p + 4, n - 4, 1, yy + 4, NULL, PROBS, a2, NULL));
+  for (int j = 0; j < 3; j++) CHECK_NEAR(a1[j], a2[j], 1e-4);
+  free(p); free(q); free(yy); free(z);
+}
+
+static void test_errors(void) {
+  float s[6] = {0.1f, 0.2f, 0.3f, 0.7f, 0.8f, 0.9f};
+  int64_t y[6] = {0, 1, 0, 1, 0, 1};
+  calib_model *m = NULL;
+  s[2] = 1.25f;
+  CHECK_ERR(fit_opts(s, 6, 1, y, NULL, PROBS, NULL, &m), CALIB_E_DOMAIN);
+  s[2] = -0.5f;
+  CHECK_ERR(fit_opts(s, 6, 1, y, NULL, PROBS, NULL, &m), CALIB_E_DOMAIN);
+  s[2] = NAN;
+  CHECK_ERR(fit_opts(s, 6, 1, y, NULL, PROBS, NULL, &m), CALIB_E_NONFINITE);
+  s[2] = 0.3f;
+  y[1] = 0; y[4] = 1; /* labels now ordered by s: separable */
+  CHECK_ERR(fit_opts(s, 6, 1, y, NULL, PROBS, NULL, &m), CALIB_E_SEPARABLE);
+  CHECK(m == NULL);
+  const double smooth[] = {CALIB_P_INPUT, CALIB_INPUT_PROBS, CALIB_P_SMOOTH_TARGETS, 1, 0};
+  double abc[3];
+  CHECK_OK(fit_opts(s, 6, 1, y, NULL, smooth, abc, NULL)); /* finite with Platt's targets */
+  CHECK(isfinite(abc[0]) && isfinite(abc[1]) && isfinite(abc[2]));
+  y[1] = 1; y[4] = 0;
+  const double one[] = {CALIB_P_INPUT, CALIB_INPUT_PROBS, CALIB_P_MAX_ITER, 1, 0};
+  const size_t n = 2000;
+  float *p = malloc(n * sizeof(float));
+  int64_t *yy = malloc(n * sizeof(int64_t));
+  make_data(n, 0.5, 3.0, 1.0, 61, p, yy);
+  CHECK_ERR(fit_opts(p, n, 1, yy, NULL, one, NULL, &m), CALIB_E_NOCONV);
+  CHECK(m == NULL);
+  const double w[6] = {1, 1, -1, 1, 1, 1};
+  CHECK_ERR(fit_opts(s, 6, 1, y, w, PROBS, NULL, &m), CALIB_E_DOMAIN);
+  CHECK_ERR(fit_opts(s, 0, 1, y, NULL, PROBS, NULL, &m), CALIB_E_EMPTY);
+  free(p);
+  free(yy);
+}
+
+/* ---- bytes ---------------------------------------------------------------------- */
+
+typedef struct {
+  uint32_t tag;
+  size_t count;
+  const double *v;
+} sec;
+
+static size_t craft(uint8_t *buf, int method, uint64_t k, const sec *s, size_t ns) {
+  uint8_t *pl = buf + 32;
+  size_t off = 16 + 16 * ns;
+  calib__put_u64(pl, k);
+  calib__put_u32(pl + 8, (uint32_t)ns);
+  calib__put_u32(pl + 12, 0);
+  for (size_t j = 0; j < ns; j++) {
+    calib__put_u32(pl + 16 + 16 * j, s[j].tag);
+    calib__put_u32(pl + 20 + 16 * j, 1);
+    calib__put_u64(pl + 24 + 16 * j, s[j].count);
+    for (size_t i = 0; i < s[j].count; i++, off += 8) calib__put_f64(pl + off, s[j].v[i]);
+  }
+  memcpy(buf, "CALIBMDL", 8);
+  calib__put_u32(buf + 8, 1);
+  calib__put_u32(buf + 12, (uint32_t)method);
+  calib__put_u64(buf + 16, off);
+  calib__put_u32(buf + 24, calib__crc32(pl, off));
+  calib__put_u32(buf + 28, calib__crc32(buf, 28));
+  return 32 + off;
+}
+
+static int load_crafted(uint64_t k, const sec *s, size_t ns, calib_model **m) {
+  uint8_t buf[1024];
+  const size_t len = craft(buf, BE, k, s, ns);
+  *m = NULL;
+  return calib_model_load(m, buf, len);
+}
+
+static void test_bytes(void) {
+  const double inp[2] = {CALIB_INPUT_PROBS, 1e-7};
+  const double ok6[6] = {1, 2, 0.5, 0, 0, -1}, nega[6] = {1, 2, 0.5, -0.1, 0, -1};
+  const double negb[6] = {1, -2, 0.5, 0, 0, -1}, nanc[6] = {1, 2, NAN, 0, 0, -1};
+  const double infc[6] = {1, 2, 0.5, 0, 0, -INFINITY};
+  calib_model *m = NULL;
+  sec s0[2] = {{CALIB_MP_BETA, 6, ok6}, {CALIB_MP_INPUT, 2, inp}};
+  CHECK_OK(load_crafted(2, s0, 2, &m));
+  float x[4] = {0.25f, 0.5f, 0.0f, 1.0f}, y[4];
+  CHECK_OK(calib_apply(m, x, 2, 2, y));
+  for (int i = 0; i < 2; i++) {
+    double q[2], sum = 0;
+    for (int j = 0; j < 2; j++) {
+      double v = (double)x[2 * i + j];
+      v = v < 1e-7 ? 1e-7 : v > 1 - 1e-7 ? 1 - 1e-7 : v;
+      sum += q[j] = 1.0 / (1.0 + exp(-(ok6[3 * j] * log(v) - ok6[3 * j + 1] * log1p(-v) + ok6[3 * j + 2])));
+    }
+    for (int j = 0; j < 2; j++) CHECK_NEAR(y[2 * i + j], q[j] / sum, 1e-7);
+  }
+  x[1] = 2.0f;
+  for (int i = 0; i < 4; i++) y[i] = 5.0f;
+  CHECK_ERR(calib_apply(m, x, 2, 2, y), CALIB_E_DOMAIN);
+  x[1] = NAN;
+  CHECK_ERR(calib_apply(m, x, 2, 2, y), CALIB_E_NONFINITE);
+  CHECK_ERR(calib_apply(m, x, 4, 1, y), CALIB_E_SHAPE);
+  for (int i = 0; i < 4; i++) CHECK(y[i] == 5.0f);
+  calib_model_free(m);
+  sec s1[2] = {{CALIB_MP_BETA, 6, nega}, {CALIB_MP_INPUT, 2, inp}};
+  CHECK_ERR(load_crafted(2, s1, 2, &m), CALIB_E_FORMAT);
+  sec s2[2] = {{CALIB_MP_BETA, 6, negb}, {CALIB_MP_INPUT, 2, inp}};
+  CHECK_ERR(load_crafted(2, s2, 2, &m), CALIB_E_FORMAT);
+  sec s3[2] = {{CALIB_MP_BETA, 6, nanc}, {CALIB_MP_INPUT, 2, inp}};
+  CHECK_ERR(load_crafted(2, s3, 2, &m), CALIB_E_FORMAT);
+  sec s4[2] = {{CALIB_MP_BETA, 6, infc}, {CALIB_MP_INPUT, 2, inp}};
+  CHECK_ERR(load_crafted(2, s4, 2, &m), CALIB_E_FORMAT);
+  sec s5[2] = {{CALIB_MP_BETA, 3, ok6}, {CALIB_MP_INPUT, 2, inp}};
+  CHECK_ERR(load_crafted(2, s5, 2, &m), CALIB_E_FORMAT);
+  sec s6[1] = {{CALIB_MP_BETA, 6, ok6}};
+  CHECK_ERR(load_crafted(2, s6, 1, &m), CALIB_E_FORMAT);
+  sec s7[2] = {{CALIB_MP_PLATT, 6, ok6}, {CALIB_MP_INPUT, 2, inp}};
+  CHECK_ERR(load_crafted(3, s7, 2, &m), CALIB_E_FORMAT);
+  CHECK(m == NULL);
+  /* all classes underflow: uniform row */
+  const double low[6] = {0, 0, -1000, 0, 0, -1000};
+  sec s8[2] = {{CALIB_MP_BETA, 6, low}, {CALIB_MP_INPUT, 2, inp}};
+  CHECK_OK(load_crafted(2, s8, 2, &m));
+  float u[2] = {0.3f, 0.9f};
+  CHECK_OK(calib_apply(m, u, 1, 2, u));
+  CHECK(u[0] == 0.5f && u[1] == 0.5f);
+  calib_model_free(m);
+}
+
+/* One-vs-rest on logits: a fit on 4 classes, round trip, in place, byte flips. */
+static void test_ovr_round_trip(void) {
+  const size_t n = 800, k = 4;
+  float *x = malloc(n * k * sizeof(float)), *p1 = malloc(n * k * sizeof(float));
+  float *p2 = malloc(n * k * sizeof(float));
+  int64_t *y = malloc(n * sizeof(int64_t));
+  th_srand(67);
+  for (size_t i = 0; i < n; i++) {
+    y[i] = (int64_t)(i % k);
+    for (size_t j = 0; j < k; j++) x[k * i + j] = (float)(2 * th_normal() + (j == (size_t)y[i] ? 2.0 : 0.0));
+  }
+  calib_fitter *f = NULL;
+  calib_model *m = NULL, *m2 = NULL;
+  CHECK_OK(calib_fitter_create(&f, BE));
+  CHECK_OK(calib_fit(f, x, n, k, y, NULL, &m));
+  double before, after, nll_raw, nll_p;
+  CHECK_OK(calib_fitter_report(f, CALIB_R_NLL_BEFORE, &before));
+  CHECK_OK(calib_fitter_report(f, CALIB_R_NLL_AFTER, &after));
+  CHECK_OK(calib_nll_logits(x, n, k, y, &nll_raw));
+  CHECK_NEAR(before, nll_raw, 1e-12);
+  CHECK_OK(calib_apply(m, x, n, k, p1));
+  CHECK_OK(calib_nll(p1, n, k, y, &nll_p));
+  CHECK_NEAR(after, nll_p, 1e-6);
+  for (size_t i = 0; i < n; i++) {
+    double s = 0;
+    for (size_t j = 0; j < k; j++) s += (double)p1[k * i + j];
+    CHECK_NEAR(s, 1.0, 4e-7);
+  }
+  const size_t len = calib_model_size(m);
+  uint8_t *buf = malloc(len);
+  CHECK_OK(calib_model_save(m, buf, len, NULL));
+  CHECK_OK(calib_model_load(&m2, buf, len));
+  CHECK_OK(calib_apply(m2, x, n, k, p2));
+  CHECK(memcmp(p1, p2, n * k * sizeof(float)) == 0);
+  CHECK_OK(calib_apply(m2, x, n, k, x)); /* in place */
+  CHECK(memcmp(p1, x, n * k * sizeof(float)) == 0);
+  size_t rejected = 0;
+  for (size_t i = 0; i < len; i++) {
+    calib_model *bad = NULL;
+    buf[i] ^= 0x01;
+    rejected += calib_model_load(&bad, buf, len) == CALIB_E_FORMAT && bad == NULL;
+    calib_model_free(bad);
+    buf[i] ^= 0x01;
+  }
+  CHECK(rejected == len);
+  free(buf); free(x); free(p1); free(p2); free(y);
+  calib_model_free(m);
+  calib_model_free(m2);
+  calib_fitter_free(f);
+}
+
+static void test_oom(void) {
+  const size_t n = 300, k = 3;
+  float *x = malloc(n * k * sizeof(float));
+  int64_t *y = malloc(n * sizeof(int64_t));
+  th_srand(71);
+  for (size_t i = 0; i < n; i++) {
+    y[i] = (int64_t)(i % k);
+    for (size_t j = 0; j < k; j++) x[k * i + j] = (float)(th_normal() + (j == (size_t)y[i]));
+  }
+  calib_fitter *f = NULL;
+  CHECK_OK(calib_fitter_create(&f, BE));
+  int done = 0;
+  for (size_t nth = 1; nth < 50 && !done; nth++) {
+    calib_model *m = NULL;
+    calib__alloc_fail_at(nth, 1);
+    const int st = calib_fit(f, x, n, k, y, NULL, &m);
+    calib__alloc_fail_at(0, 0);
+    if (st == CALIB_OK) done = 1;
+    else CHECK(st == CALIB_E_NOMEM && m == NULL);
+    calib_model_free(m);
+  }
+  CHECK(done);
+  calib_fitter_free(f);
+  free(x);
+  free(y);
+}
+
+static void test_coco(void) {
+  char p[1200];
+  size_t lx = 0, ly = 0, lp = 0;
+  snprintf(p, sizeof p, "%s/coco_faster_rcnn_r50_binary_netcal/val/logits.f32", th_shared_data());
+  float *x = th_read_file(p, &lx);
+  snprintf(p, sizeof p, "%s/coco_faster_rcnn_r50_binary_netcal/val/probs.f32", th_shared_data());
+  float *pr = th_read_file(p, &lp);
+  snprintf(p, sizeof p, "%s/coco_faster_rcnn_r50_binary_netcal/val/labels.i32", th_shared_data());
+  int32_t *y32 = th_read_file(p, &ly);
+  if (!x || !y32 || !pr) {
+    free(x); free(y32); free(pr);
+    printf("note: %s absent, COCO reference skipped\n", th_shared_data());
+    return;
+  }
+  const size_t n = ly / 4;
+  int64_t *y = malloc(n * sizeof(int64_t));
+  for (size_t i = 0; i < n; i++) y[i] = y32[i];
+  double abc[3];
+  /* scipy trust-exact, same procedure (see the file comment) */
+  CHECK_OK(fit_opts(x, n, 1, y, NULL, NULL, abc, NULL));
+  CHECK_NEAR(abc[0], 0.8935639218282924, 1e-6);
+  CHECK_NEAR(abc[1], 0.7983766768693162, 1e-6);
+  CHECK_NEAR(abc[2], -1.047719430280281, 1e-6);
+  CHECK_OK(fit_opts(pr, n, 1, y, NULL, PROBS, abc, NULL));
+  CHECK_NEAR(abc[0], 0.8935639224624874, 1e-6);
+  CHECK_NEAR(abc[1], 0.7983766768933108, 1e-6);
+  CHECK_NEAR(abc[2], -1.0477194304873205, 1e-6);
+  free(x); free(pr); free(y32); free(y);
+}
+
+int main(int argc, char **argv) {
+  test_seed(argc, argv); /* fixed seeds inside; printed for the record */
+  test_constraints();
+  test_closed_forms_and_clipping();
+  test_errors();
+  test_bytes();
+  test_ovr_round_trip();
+  test_oom();
+  test_coco();
+  TEST_MAIN_END();
+}
