@@ -1,0 +1,282 @@
+/* isotonic.c -- CALIB_METHOD_ISOTONIC: isotonic regression calibration of
+ * float32 scores, binary (k == 1) or one-vs-rest (k >= 2), with scikit-learn's
+ * semantics (see calib.h and isotonic_core.c).
+ *
+ * The values fitted: the input itself, or for logits with k >= 2 the softmax
+ * rows (calib__probs_from_logits, as calib_apply computes them). Per class, each row
+ * becomes one 64-bit key (order key of its float32 value << 1 | label),
+ * radix sorted on 33 bits (3 passes, the weight travelling along): ties put
+ * negatives first, np.lexsort((y, x)) order (calib__iso_stream). One walk
+ * gives the exact Spearman sign (auto direction), one the unique-x groups;
+ * then PAV, clip and trim (calib__iso_solve), the optional strict ramp, and
+ * the tables of all classes become the model's sections. Values are widened
+ * to double exactly, so the fit equals scikit-learn's on the float64 cast.
+ * The k == 1 report is computed once per distinct score of the sorted
+ * stream; for k >= 2 row by row (the renormalisation couples the classes). */
+#include "isotonic.h"
+#include "../model/isotonic_apply.h"
+#include "sort.h"
+#include <math.h>
+
+/* The CALIB_INPUT_* values (probs 1, logits 2, scores 3) form one range. */
+#define INPUT_LO (CALIB_INPUT_PROBS < CALIB_INPUT_LOGITS ? CALIB_INPUT_PROBS : CALIB_INPUT_LOGITS)
+#define INPUT_HI CALIB_INPUT_SCORES
+
+const calib__param_spec calib__isotonic_params[] = {
+    {CALIB_P_ISO_INCREASING, "increasing", -1, 1, 1, 1},
+    {CALIB_P_ISO_Y_MIN, "y_min", 0, 1, 0, 0},
+    {CALIB_P_ISO_Y_MAX, "y_max", 0, 1, 1, 0},
+    {CALIB_P_ISO_OUT_OF_BOUNDS, "out_of_bounds", CALIB_OOB_CLIP, CALIB_OOB_ERROR, CALIB_OOB_CLIP, 1},
+    {CALIB_P_ISO_STRICT, "strict", 0, 0.25, 0, 0},
+    {CALIB_P_INPUT, "input", INPUT_LO, INPUT_HI, CALIB_INPUT_LOGITS, 1},
+    {0, NULL, 0, 0, 0, 0},
+};
+
+typedef struct {
+  int increasing; /* 1, 0, -1 auto */
+  double ymin, ymax, strict;
+} iso_opts;
+
+typedef struct {
+  uint64_t *key, *ktmp; /* n each: (score key << 1) | label */
+  uint64_t *wv, *wtmp;  /* n each, weights as bits (weighted fits only) */
+  double *gx, *gy, *gw; /* unique-x groups */
+  size_t *link, *hist;
+  void *block;
+} iso_scratch;
+
+static int scratch_alloc(iso_scratch *s, size_t n, int weighted) {
+  const size_t per = 2 * sizeof(uint64_t) + (weighted ? 2 * sizeof(uint64_t) : 0) +
+                     3 * sizeof(double) + sizeof(size_t);
+  const size_t fixed = CALIB__RADIX_HIST * sizeof(size_t) + 8;
+  if (n > ((size_t)-1 - fixed) / per) return CALIB_E_NOMEM;
+  uint8_t *b = (uint8_t *)calib__malloc(n * per + fixed);
+  if (!b) return CALIB_E_NOMEM;
+  memset(s, 0, sizeof *s);
+  s->block = b;
+  s->key = (uint64_t *)(void *)b; b += n * sizeof(uint64_t);
+  s->ktmp = (uint64_t *)(void *)b; b += n * sizeof(uint64_t);
+  if (weighted) {
+    s->wv = (uint64_t *)(void *)b; b += n * sizeof(uint64_t);
+    s->wtmp = (uint64_t *)(void *)b; b += n * sizeof(uint64_t);
+  }
+  s->gx = (double *)(void *)b; b += n * sizeof(double);
+  s->gy = (double *)(void *)b; b += n * sizeof(double);
+  s->gw = (double *)(void *)b; b += n * sizeof(double);
+  s->link = (size_t *)(void *)b; b += n * sizeof(size_t);
+  s->hist = (size_t *)(void *)b;
+  return CALIB_OK;
+}
+
+/* Class j's rows as a sorted stream (see calib__iso_stream in isotonic.h). */
+static void build_stream(const calib__fit_data *d, const float *data, size_t j, iso_scratch *s,
+                         calib__iso_stream *st) {
+  const size_t n = d->n, k = d->k;
+  const int64_t want = k == 1 ? 1 : (int64_t)j;
+  size_t n1 = 0;
+  for (size_t i = 0; i < n; i++) {
+    const uint64_t lab = d->y[i] == want;
+    s->key[i] = ((uint64_t)calib__f32_key(data[i * k + j]) << 1) | lab;
+    n1 += (size_t)lab;
+  }
+  if (d->w) memcpy(s->wv, d->w, n * sizeof(double));
+  calib__iso_stream_sort(st, s->key, s->wv, s->ktmp, s->wtmp, n, n1, s->hist);
+}
+
+/* Flat runs become ramps toward their neighbours (calib.h, "Strict ranks"). */
+static void strict_ramp(const double *y, double *out, size_t m, const iso_opts *o, int inc) {
+  const double left_end = inc ? o->ymin : o->ymax, right_end = inc ? o->ymax : o->ymin;
+  memcpy(out, y, m * sizeof(double));
+  for (size_t j = 0; j + 1 < m; j++) {
+    if (y[j] != y[j + 1]) continue;
+    const double v = y[j];
+    const double L = j > 0 ? y[j - 1] : left_end, R = j + 2 < m ? y[j + 2] : right_end;
+    out[j] = v + o->strict * (L - v);
+    out[j + 1] = v + o->strict * (R - v);
+  }
+}
+
+/* -ln P(label) for a score v of the input kind (logits or probability). */
+static double nll_input_binary(double v, int pos, int probs);
+
+/* k == 1 report: weighted NLL sums of the input and of the fitted table,
+ * evaluated once per distinct score of the sorted stream (the same values
+ * calib_apply gives each row; a row-by-row pass would cost n log m). */
+static void binary_nll_sums(const calib__iso_stream *st, const double *t, size_t m, int probs,
+                            double nll[2]) {
+  nll[0] = nll[1] = 0;
+  size_t start = 0;
+  while (start < st->n) {
+    const uint64_t x = st->key[start] >> 1;
+    double wp = 0, wn = 0;
+    size_t e = start;
+    for (; e < st->n && (st->key[e] >> 1) == x; e++) {
+      const double w = calib__iso_stream_w(st, e);
+      if (st->key[e] & 1) wp += w; else wn += w;
+    }
+    const double v = calib__iso_stream_x(st->key[start]);
+    const double q = (double)(float)calib__iso_eval_clip(t, t + m, m, v);
+    if (wp > 0) {
+      nll[0] += wp * nll_input_binary(v, 1, probs);
+      nll[1] += wp * -log(q);
+    }
+    if (wn > 0) {
+      nll[0] += wn * nll_input_binary(v, 0, probs);
+      nll[1] += wn * -log(1.0 - q);
+    }
+    start = e;
+  }
+}
+
+/* Fits class j; *tab receives a new array of 2*m doubles (x then y). With
+ * k == 1, nll receives the report sums (binary_nll_sums). */
+static int fit_class(const calib__fit_data *d, const float *data, size_t j, const iso_opts *o,
+                     iso_scratch *s, int probs, double **tab, size_t *m, double nll[2]) {
+  calib__iso_stream st;
+  build_stream(d, data, j, s, &st);
+  const int inc = o->increasing >= 0 ? o->increasing : calib__iso_stream_increasing(&st);
+  calib__iso_groups g = {s->gx, s->gy, s->gw, 0, 0, 0, 0, 0};
+  calib__iso_stream_groups(&st, &g);
+  const size_t mm = calib__iso_solve(s->gx, s->gy, s->gw, s->link, g.n, inc, o->ymin, o->ymax);
+  double *t = (double *)calib__malloc(2 * mm * sizeof(double));
+  if (!t) return CALIB_E_NOMEM;
+  memcpy(t, s->gx, mm * sizeof(double));
+  if (o->strict > 0) strict_ramp(s->gy, t + mm, mm, o, inc);
+  else memcpy(t + mm, s->gy, mm * sizeof(double));
+  if (d->k == 1) binary_nll_sums(&st, t, mm, probs, nll);
+  *tab = t;
+  *m = mm;
+  return CALIB_OK;
+}
+
+/* ---- report: NLL before and after ----------------------------------------- */
+
+static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
+
+/* -ln P(true class) of the input: logits via sigmoid/softmax, probabilities
+ * raw (k == 1: p or 1 - p). */
+static double nll_input_binary(double v, int pos, int probs) {
+  if (probs) return -log(pos ? v : 1.0 - v);
+  return softplus(pos ? -v : v);
+}
+
+static double nll_input_row(const float *r, size_t k, int64_t y, int probs) {
+  if (k == 1) return nll_input_binary((double)r[0], y != 0, probs);
+  if (probs) return -log((double)r[y]);
+  double mx = (double)r[0], s = 0;
+  for (size_t j = 1; j < k; j++) mx = (double)r[j] > mx ? (double)r[j] : mx;
+  for (size_t j = 0; j < k; j++) s += exp((double)r[j] - mx);
+  return mx + log(s) - (double)r[y];
+}
+
+double calib__fit_nll_input(const calib__fit_data *d, int probs) {
+  double acc = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    const double w = d->w ? d->w[i] : 1.0;
+    if (w > 0) acc += w * nll_input_row(d->x + i * d->k, d->k, d->y[i], probs);
+  }
+  return acc / d->wsum;
+}
+
+/* Weighted mean NLL of the calibrated output (calib_apply's arithmetic,
+ * clipping out-of-range rows). */
+static double nll_after(const calib__fit_data *d, const float *data, double *const *tab,
+                        const size_t *m) {
+  double acc = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    const double w = d->w ? d->w[i] : 1.0;
+    if (!(w > 0)) continue;
+    const float *r = data + i * d->k;
+    double p;
+    if (d->k == 1) {
+      const float q = (float)calib__iso_eval_clip(tab[0], tab[0] + m[0], m[0], (double)r[0]);
+      p = d->y[i] ? (double)q : 1.0 - (double)q;
+    } else {
+      double sum = 0, qy = 0;
+      for (size_t j = 0; j < d->k; j++) {
+        const double q = calib__iso_eval_clip(tab[j], tab[j] + m[j], m[j], (double)r[j]);
+        sum += q;
+        if ((int64_t)j == d->y[i]) qy = q;
+      }
+      p = (double)(float)(sum > 0 ? qy / sum : 1.0 / (double)d->k);
+    }
+    acc += w * -log(p);
+  }
+  return acc / d->wsum;
+}
+
+/* ---- the fit -------------------------------------------------------------- */
+
+static int build_model(const calib__fit_data *d, calib_fitter *f, double *const *tab,
+                       const size_t *m, calib_model **out) {
+  size_t total = 0;
+  for (size_t j = 0; j < d->k; j++) total += m[j];
+  double *buf = (double *)calib__malloc((2 * total + d->k) * sizeof(double));
+  if (!buf) return CALIB_E_NOMEM;
+  double *X = buf, *Y = buf + total, *C = buf + 2 * total;
+  for (size_t j = 0, off = 0; j < d->k; off += m[j], j++) {
+    memcpy(X + off, tab[j], m[j] * sizeof(double));
+    memcpy(Y + off, tab[j] + m[j], m[j] * sizeof(double));
+    C[j] = (double)m[j];
+  }
+  const double cfg[3] = {f->opt[CALIB_P_ISO_OUT_OF_BOUNDS], f->opt[CALIB_P_INPUT],
+                         f->opt[CALIB_P_ISO_STRICT]};
+  const calib__section secs[4] = {{CALIB_MP_ISO_CONFIG, 3, cfg},
+                                  {CALIB_MP_ISO_COUNTS, d->k, C},
+                                  {CALIB_MP_ISO_X, total, X},
+                                  {CALIB_MP_ISO_Y, total, Y}};
+  const int st = calib__model_build(out, CALIB_METHOD_ISOTONIC, d->k, secs, 4);
+  calib__free(buf);
+  return st;
+}
+
+/* The values the tables are fitted on: softmax rows for logits with k >= 2
+ * (*buf owns them), else the input itself. */
+static int fit_data(const calib__fit_data *d, int input, const float **data, float **buf) {
+  *buf = NULL;
+  *data = d->x;
+  if (input != CALIB_INPUT_LOGITS || d->k == 1) return CALIB_OK;
+  *buf = (float *)calib__malloc(d->n * d->k * sizeof(float));
+  if (!*buf) return CALIB_E_NOMEM;
+  *data = *buf;
+  return calib__probs_from_logits(d->x, d->n, d->k, *buf);
+}
+
+int calib__isotonic_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
+  const iso_opts o = {(int)f->opt[CALIB_P_ISO_INCREASING], f->opt[CALIB_P_ISO_Y_MIN],
+                      f->opt[CALIB_P_ISO_Y_MAX], f->opt[CALIB_P_ISO_STRICT]};
+  const int input = (int)f->opt[CALIB_P_INPUT], probs = input == CALIB_INPUT_PROBS;
+  if (o.ymin > o.ymax) return CALIB_E_ARG;
+  if (f->opt[CALIB_P_ISO_OUT_OF_BOUNDS] == CALIB_OOB_ERROR && input == CALIB_INPUT_LOGITS && d->k > 1)
+    return CALIB_E_ARG; /* out-of-range rows could only be found after the softmax is written */
+  int st = probs ? calib__check_probs(d->x, d->n, d->k) : CALIB_OK;
+  if (st != CALIB_OK) return st;
+  const float *data;
+  float *pbuf;
+  iso_scratch s;
+  if ((st = fit_data(d, input, &data, &pbuf)) != CALIB_OK) {
+    calib__free(pbuf);
+    return st;
+  }
+  if ((st = scratch_alloc(&s, d->n, d->w != NULL)) != CALIB_OK) {
+    calib__free(pbuf);
+    return st;
+  }
+  double **tab = (double **)calib__calloc(d->k, sizeof *tab);
+  size_t *m = (size_t *)calib__calloc(d->k, sizeof *m);
+  if (!tab || !m) st = CALIB_E_NOMEM;
+  double nll[2] = {0, 0};
+  for (size_t j = 0; st == CALIB_OK && j < d->k; j++)
+    st = fit_class(d, data, j, &o, &s, probs, &tab[j], &m[j], nll);
+  calib__free(s.block);
+  if (st == CALIB_OK) {
+    f->report.nll_before = d->k == 1 ? nll[0] / d->wsum : calib__fit_nll_input(d, probs);
+    f->report.nll_after = d->k == 1 ? nll[1] / d->wsum : nll_after(d, data, tab, m);
+    st = build_model(d, f, tab, m, out);
+  }
+  for (size_t j = 0; tab && j < d->k; j++) calib__free(tab[j]);
+  calib__free(tab);
+  calib__free(m);
+  calib__free(pbuf);
+  return st;
+}

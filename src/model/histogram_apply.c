@@ -1,0 +1,143 @@
+/* histogram_apply.c -- histogram binning models: validation and apply.
+ * Firmware core: no allocation, no stdio; reentrant. Bins come from the one
+ * shared binning module (src/metrics/binning.c): calib_bin_index for equal
+ * width, calib__edge_bin for Kumar's equal-mass edges.
+ *
+ * Sections:
+ *   CALIB_MP_HIST_CONFIG  3 values: binning (CALIB_HIST_EQUAL_WIDTH or
+ *                         _EQUAL_MASS), M (integer in [1, 100000]), input
+ *                         (CALIB_INPUT_LOGITS or _PROBS)
+ *   CALIB_MP_HIST_VALUES  theta in [0, 1]: k*M values (equal width) or
+ *                         sum c_j (equal mass), class after class
+ *   equal mass only:
+ *   CALIB_MP_HIST_COUNTS  k values c_j, integers in [1, M]
+ *   CALIB_MP_HIST_EDGES   sum c_j upper edges: per class strictly increasing,
+ *                         in [0, 1], the last exactly 1.0
+ * Apply: probabilities (the input itself, or sigmoid/softmax of logits in
+ * double by calib__probs_from_logits, written to the output first), each mapped to its bin's
+ * theta; k >= 2 rows sum-normalised in double (uniform 1/k if the sum is 0). */
+#include "histogram_apply.h"
+#include "isotonic_apply.h"
+#include <math.h>
+
+#define ROW_BUF 64
+#define MAX_BINS 100000.0
+
+void calib__hist_view_of(const calib_model *m, calib__hist_view *v) {
+  const double *cfg = calib__model_section(m, CALIB_MP_HIST_CONFIG)->data;
+  const calib__section *c = calib__model_section(m, CALIB_MP_HIST_COUNTS);
+  const calib__section *e = calib__model_section(m, CALIB_MP_HIST_EDGES);
+  v->equal_mass = cfg[0] == CALIB_HIST_EQUAL_MASS;
+  v->bins = (size_t)cfg[1];
+  v->probs = cfg[2] == CALIB_INPUT_PROBS;
+  v->values = calib__model_section(m, CALIB_MP_HIST_VALUES)->data;
+  v->counts = c ? c->data : NULL;
+  v->edges = e ? e->data : NULL;
+}
+
+size_t calib__hist_class_bins(const calib__hist_view *v, size_t j) {
+  return v->equal_mass ? (size_t)v->counts[j] : v->bins;
+}
+
+double calib__hist_value(const calib__hist_view *v, size_t off, size_t nb, double p) {
+  const size_t b = v->equal_mass ? calib__edge_bin(p, v->edges + off, nb) : calib_bin_index(p, nb);
+  return v->values[off + b];
+}
+
+/* ---- validation ---------------------------------------------------------- */
+
+static int in01(const double *a, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!(a[i] >= 0.0 && a[i] <= 1.0)) return 0;
+  return 1;
+}
+
+static int edges_ok(const calib__section *cnt, const calib__section *edg, size_t k, double M) {
+  size_t off = 0;
+  for (size_t j = 0; j < k; j++) {
+    const double c = cnt->data[j];
+    if (!(c >= 1.0 && c <= M) || c != floor(c) || c > (double)(edg->count - off)) return 0;
+    const size_t cj = (size_t)c;
+    const double *e = edg->data + off;
+    for (size_t b = 1; b < cj; b++)
+      if (!(e[b] > e[b - 1])) return 0;
+    if (e[cj - 1] != 1.0) return 0;
+    off += cj;
+  }
+  return off == edg->count;
+}
+
+int calib__histogram_validate(calib_model *m) {
+  const calib__section *cfg = calib__model_section(m, CALIB_MP_HIST_CONFIG);
+  const calib__section *val = calib__model_section(m, CALIB_MP_HIST_VALUES);
+  if (!cfg || !val || cfg->count != 3) return CALIB_E_FORMAT;
+  const double binning = cfg->data[0], M = cfg->data[1], input = cfg->data[2];
+  if (!(binning == CALIB_HIST_EQUAL_WIDTH || binning == CALIB_HIST_EQUAL_MASS)) return CALIB_E_FORMAT;
+  if (!(M >= 1.0 && M <= MAX_BINS) || M != floor(M)) return CALIB_E_FORMAT;
+  if (!(input == CALIB_INPUT_LOGITS || input == CALIB_INPUT_PROBS)) return CALIB_E_FORMAT;
+  if (!in01(val->data, val->count)) return CALIB_E_FORMAT;
+  if (binning == CALIB_HIST_EQUAL_WIDTH) {
+    if (m->nsections != 2 || m->k > (size_t)-1 / (size_t)M) return CALIB_E_FORMAT;
+    return val->count == m->k * (size_t)M ? CALIB_OK : CALIB_E_FORMAT;
+  }
+  const calib__section *cnt = calib__model_section(m, CALIB_MP_HIST_COUNTS);
+  const calib__section *edg = calib__model_section(m, CALIB_MP_HIST_EDGES);
+  if (m->nsections != 4 || !cnt || !edg || cnt->count != m->k || edg->count != val->count)
+    return CALIB_E_FORMAT;
+  if (!in01(edg->data, edg->count) || !edges_ok(cnt, edg, m->k, M)) return CALIB_E_FORMAT;
+  return CALIB_OK;
+}
+
+/* ---- apply ---------------------------------------------------------------- */
+
+/* NaN/+inf -> non-finite (first priority), then probabilities outside [0, 1]. */
+static int check_input(const float *x, size_t count, int probs) {
+  int domain = 0;
+  for (size_t i = 0; i < count; i++) {
+    const float v = x[i];
+    if (isnan(v) || v == INFINITY) return CALIB_E_NONFINITE;
+    if (probs && !(v >= 0.0f && v <= 1.0f)) domain = 1;
+  }
+  return domain ? CALIB_E_DOMAIN : CALIB_OK;
+}
+
+/* One row of k >= 2 probabilities p (may alias out). */
+static void apply_row(const calib__hist_view *v, const float *p, size_t k, float *out) {
+  double q[ROW_BUF], sum = 0;
+  size_t off = 0;
+  for (size_t j = 0; j < k; j++) {
+    const size_t nb = calib__hist_class_bins(v, j);
+    const double qj = calib__hist_value(v, off, nb, (double)p[j]);
+    if (k <= ROW_BUF) q[j] = qj;
+    sum += qj;
+    off += nb;
+  }
+  off = 0;
+  for (size_t j = 0; j < k; j++) {
+    const size_t nb = calib__hist_class_bins(v, j);
+    const double qj = k <= ROW_BUF ? q[j] : calib__hist_value(v, off, nb, (double)p[j]);
+    out[j] = (float)(sum > 0 ? qj / sum : 1.0 / (double)k);
+    off += nb;
+  }
+}
+
+int calib__histogram_apply(const calib_model *m, const float *x, size_t n, size_t k,
+                           float *y) {
+  calib__hist_view v;
+  calib__hist_view_of(m, &v);
+  int st = check_input(x, n * k, v.probs);
+  if (st != CALIB_OK) return st;
+  const float *p = x;
+  if (!v.probs) { /* probabilities into the output first */
+    st = calib__probs_from_logits(x, n, k, y);
+    if (st != CALIB_OK) return st;
+    p = y;
+  }
+  if (k == 1) {
+    const size_t nb0 = calib__hist_class_bins(&v, 0);
+    for (size_t i = 0; i < n; i++) y[i] = (float)calib__hist_value(&v, 0, nb0, (double)p[i]);
+    return CALIB_OK;
+  }
+  for (size_t i = 0; i < n; i++) apply_row(&v, p + i * k, k, y + i * k);
+  return CALIB_OK;
+}
