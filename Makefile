@@ -119,18 +119,72 @@ $(CLI): $(CLI_OBJS) $(IO_LIB) $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(IO_LIB) $(STATIC_LIB) $(LIB_LDLIBS) -lm
 
 # ---- firmware core: common + scalar kernels + model, no stdio/malloc/BLAS ----
+# binning.c: histogram apply shares the metrics' bin convention. On aarch64 the
+# NEON kernels are in (fixed at compile time: no cpuid/getenv under CALIB_CORE).
+# CORE_OBJDIR/CORE_LIB/CC/AR are overridden for the cross builds below.
+CORE_SRCS   += $(wildcard src/metrics/binning.c) $(filter %_neon.c,$(ISA_SRCS))
+CORE_DEFS   := $(if $(filter %_neon.c,$(ISA_SRCS)),-DCALIB_HAVE_NEON_KERNELS)
 CORE_OBJDIR := build/core
+CORE_LIB    := lib/libcalib_core.a
 CORE_OBJS   := $(CORE_SRCS:%.c=$(CORE_OBJDIR)/%.o)
 CORE_CFLAGS ?= -Os
-core: lib/libcalib_core.a
+core: $(CORE_LIB)
+-include $(CORE_OBJS:.o=.d)
 $(CORE_OBJDIR)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_LIB) -DCALIB_CORE $(CPPFLAGS) $(STD) $(WARNINGS) -ffunction-sections -fdata-sections \
-	  $(CORE_CFLAGS) -c $< -o $@
-lib/libcalib_core.a: $(CORE_OBJS)
+	$(CC) $(CPPFLAGS_LIB) -DCALIB_CORE $(CORE_DEFS) $(CPPFLAGS) $(STD) $(WARNINGS) -fno-math-errno \
+	  -ffunction-sections -fdata-sections $(CORE_CFLAGS) -MMD -MP -c $< -o $@
+$(CORE_LIB): $(CORE_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@
 	$(AR) rcs $@ $^
+
+# ---- firmware (issue 6): Cortex-M4 size report, aarch64/NEON cross tests, fuzzing ----
+#   make firmware      the core for a Cortex-M4F (build/m4/) and examples/firmware built for it
+#   make size-report   .text/.data/.bss of that core, alone and linked into the example
+#   make test-cross    installs the cross toolchains (sh .ci/deps.sh cross); size report; the
+#                      example run on an emulated Cortex-M4 and compared with the host; the
+#                      core for aarch64; CROSS_TESTS built -static for aarch64, run under qemu
+#   make fuzz          libFuzzer (clang) on each test/fuzz target for FUZZ_SECONDS, then fuzz-replay
+#   make fuzz-replay   the corpus through a plain main() built by gcc with ASan+UBSan
+M4_PREFIX    ?= arm-none-eabi-
+M4_CFLAGS    ?= -Os -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -ffreestanding
+A64_PREFIX   ?= aarch64-linux-gnu-
+QEMU_A64     ?= qemu-aarch64
+CROSS_TESTS  ?= test_core test_neon
+FUZZ_SECONDS ?= 60
+A64_OBJS := $(patsubst %.c,build/a64/obj/%.o,$(sort $(CORE_SRCS) $(wildcard src/kernels/*_neon.c src/model/*_file.c)))
+.PHONY: firmware size-report test-cross core-m4 core-a64 fuzz fuzz-replay
+core-m4:
+	@$(MAKE) --no-print-directory core CC=$(M4_PREFIX)gcc AR=$(M4_PREFIX)ar CORE_OBJDIR=build/m4/core \
+	  CORE_LIB=build/m4/libcalib_core.a CORE_CFLAGS="$(M4_CFLAGS)"
+core-a64:
+	@$(MAKE) --no-print-directory core CC=$(A64_PREFIX)gcc AR=$(A64_PREFIX)ar CORE_OBJDIR=build/a64/core \
+	  CORE_LIB=build/a64/libcalib_core.a
+firmware: core-m4 core $(CLI)
+	@$(MAKE) --no-print-directory -C examples/firmware CROSS=$(M4_PREFIX)
+size-report: firmware
+	@sh examples/firmware/size_report.sh $(M4_PREFIX) build/m4/libcalib_core.a build/firmware/firmware.map
+-include $(A64_OBJS:.o=.d)
+build/a64/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(A64_PREFIX)gcc $(CPPFLAGS_LIB) -DCALIB_HAVE_NEON_KERNELS $(BASEFLAGS) -O2 -g -MMD -MP -c $< -o $@
+build/a64/libcalib.a: $(A64_OBJS)
+	rm -f $@
+	$(A64_PREFIX)ar rcs $@ $^
+build/a64/test/%: test/%.c test/harness.h build/a64/libcalib.a
+	@mkdir -p $(@D)
+	$(A64_PREFIX)gcc $(filter-out $(ISA_DEFS),$(TEST_CFLAGS)) -DCALIB_HAVE_NEON_KERNELS -static -o $@ $< \
+	  build/a64/libcalib.a -lm
+test-cross:
+	@sh .ci/deps.sh cross
+	@$(MAKE) --no-print-directory -s size-report core-a64 $(CROSS_TESTS:%=build/a64/test/%)
+	@sh test/cross.sh "$(QEMU_A64)" $(CROSS_TESTS)
+fuzz:
+	@sh .ci/deps.sh fuzz
+	@FUZZ_SRCS="$(sort $(CORE_SRCS))" IO_SRCS="$(IO_SRCS)" sh test/fuzz/run.sh fuzz $(FUZZ_SECONDS)
+fuzz-replay:
+	@FUZZ_SRCS="$(sort $(CORE_SRCS))" IO_SRCS="$(IO_SRCS)" sh test/fuzz/run.sh replay
 
 # ---- tests ----
 TEST_CFLAGS := $(STD) -Wall -Wextra -Wno-unused-function -g -O1 -Iinclude -Isrc/common -Isrc/kernels -Isrc/io -Itest \

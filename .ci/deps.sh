@@ -3,13 +3,19 @@
 #   check   : exit 0 if every build+test package is installed, else 1 (prints what is missing)
 #   install : install the missing ones with apt-get (as root), else print the exact command
 #   bench   : same as install, for the benchmark-only packages
+#   cross   : install the cross toolchains and emulators of `make test-cross` (issue 6)
+#   fuzz    : install clang and its libFuzzer runtime for `make fuzz` (issue 6)
 set -u
 BUILD_PKGS="gcc g++ make libopenblas-dev liblapacke-dev pkg-config"
 TEST_PKGS="python3 python3-numpy python3-scipy python3-sklearn"
 BENCH_PKGS="libdnnl-dev"
+CROSS_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-system-arm"
+FUZZ_PKGS="clang libclang-rt-14-dev"
 mode=${1:-check}
 case "$mode" in
   bench) want="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
+  cross) want="$CROSS_PKGS" ;;
+  fuzz)  want="$FUZZ_PKGS" ;;
   *)     want="$BUILD_PKGS $TEST_PKGS" ;;
 esac
 missing=""

@@ -100,9 +100,18 @@ int calib__cli_fit(int argc, char **argv);
 int calib__cli_apply(int argc, char **argv);
 int calib__cli_eval(int argc, char **argv);
 int calib__cli_info(int argc, char **argv);
+int calib__cli_export(int argc, char **argv); /* cli_export.c: export-c */
 void calib__cli_fit_help(FILE *f);
 void calib__cli_apply_help(FILE *f);
 void calib__cli_eval_help(FILE *f);
 void calib__cli_info_help(FILE *f);
+void calib__cli_export_help(FILE *f);
+/* cli_diagram.c: `calib diagram`, and eval's --suite / --svg (x: raw logits,
+ * unchanged; m may be NULL). Prints/writes, returns a CALIB__CLI_* status. */
+int calib__cli_diagram(int argc, char **argv);
+void calib__cli_diagram_help(FILE *f);
+int calib__cli_eval_extras(const char *where, const char *suite, const char *svg, int json,
+                           const calib_model *m, const float *x, size_t n, size_t k, const int64_t *y,
+                           size_t bins);
 
 #endif /* CALIB_CLI_H */

@@ -16,6 +16,7 @@
 
 typedef struct {
   const char *logits, *labels, *model, *k, *bins;
+  const char *suite, *svg; /* cli_diagram.c */
   int json;
 } eval_args;
 
@@ -34,14 +35,21 @@ void calib__cli_eval_help(FILE *f) {
         "  --model FILE    evaluate calibrated probabilities of this model\n"
         "  --k K           columns of a raw *.f32 file (default with --model: the model's k)\n"
         "  --bins M        bins of ECE and MCE (default 15)\n"
-        "  --json          print one JSON object\n", f);
+        "  --json          print one JSON object\n"
+        "  --suite NAME    instead, every measure of a benchmark suite: tao2024 (Tao et al.,\n"
+        "                  ICLR 2024: ece_ew_B, ece_em_B, cwece_ew_B, cwece_em_B, mce_B for\n"
+        "                  B = 5..500, ks, kde_ece, mmce, nll, brier_k); with --model, of the\n"
+        "                  raw logits (\"before\") and of the model's probabilities (\"after\")\n"
+        "  --svg FILE      also write a reliability diagram (raw and, with --model,\n"
+        "                  calibrated side by side; --bins equal-width bins)\n", f);
 }
 
 static int parse_args(int argc, char **argv, eval_args *a) {
   const calib__cli_opt opts[] = {
       {"--logits", "FILE", &a->logits, NULL}, {"--labels", "FILE", &a->labels, NULL},
       {"--model", "FILE", &a->model, NULL},   {"--k", "K", &a->k, NULL},
-      {"--bins", "M", &a->bins, NULL},        {"--json", NULL, NULL, &a->json}};
+      {"--bins", "M", &a->bins, NULL},        {"--json", NULL, NULL, &a->json},
+      {"--suite", "NAME", &a->suite, NULL},   {"--svg", "FILE", &a->svg, NULL}};
   const int st = calib__cli_parse("eval", argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
   if (st != CALIB__CLI_OK) return st;
   if (!a->logits) return calib__cli_usage("eval", "missing --logits");
@@ -104,9 +112,11 @@ static int run(const eval_args *a, size_t rawk, size_t bins) {
   if (st == CALIB__CLI_OK && m) st = calib__cli_check_model_k(m, a->model, a->logits, k);
   if (st == CALIB__CLI_OK) st = calib__cli_load_labels(a->labels, a->logits, n, k, &y);
   if (st == CALIB__CLI_OK && n == 0) st = calib__cli_error(a->logits, "no rows to evaluate");
-  if (st == CALIB__CLI_OK) st = probabilities(a, m, x, n, k, y, &r.nll);
-  if (st == CALIB__CLI_OK) st = measures(a->logits, x, n, k, y, bins, &r);
-  if (st == CALIB__CLI_OK) print_metrics(a, &r, n, k, bins);
+  if (st == CALIB__CLI_OK && (a->suite || a->svg))
+    st = calib__cli_eval_extras(a->logits, a->suite, a->svg, a->json, m, x, n, k, y, bins);
+  if (st == CALIB__CLI_OK && !a->suite) st = probabilities(a, m, x, n, k, y, &r.nll);
+  if (st == CALIB__CLI_OK && !a->suite) st = measures(a->logits, x, n, k, y, bins, &r);
+  if (st == CALIB__CLI_OK && !a->suite) print_metrics(a, &r, n, k, bins);
   calib_model_free(m);
   free(x);
   free(y);

@@ -16,6 +16,17 @@ static const struct {
 } fit_params[] = {
     {"--max-iter", "N", "maximum solver iterations", CALIB_P_MAX_ITER},
     {"--tol", "X", "stopping tolerance", CALIB_P_TOL},
+    {"--smooth-targets", "0|1", "Platt's smoothed targets (1) or 0/1 targets (0)", CALIB_P_SMOOTH_TARGETS},
+    {"--input", "KIND", "what --logits holds: 2 = logits, 1 = probabilities", CALIB_P_INPUT},
+    {"--clip-eps", "X", "probabilities are clipped to [X, 1-X]", CALIB_P_CLIP_EPS},
+    {"--min-step", "X", "smallest line-search step before giving up", CALIB_P_MIN_STEP},
+    {"--increasing", "1|0|-1", "isotonic: increasing, decreasing, -1 = auto (Spearman sign)", CALIB_P_ISO_INCREASING},
+    {"--y-min", "X", "isotonic: clip the fit below at X", CALIB_P_ISO_Y_MIN},
+    {"--y-max", "X", "isotonic: clip the fit above at X", CALIB_P_ISO_Y_MAX},
+    {"--out-of-bounds", "0|1", "isotonic: 0 = clip to the fitted range, 1 = error", CALIB_P_ISO_OUT_OF_BOUNDS},
+    {"--strict", "S", "isotonic: ramp fraction keeping ranks strict (0 = off)", CALIB_P_ISO_STRICT},
+    {"--bins", "M", "histogram: number of bins", CALIB_P_HIST_BINS},
+    {"--binning", "0|1", "histogram: 0 = equal width, 1 = equal mass (Kumar)", CALIB_P_HIST_BINNING},
 };
 #define NPARAMS (sizeof fit_params / sizeof fit_params[0])
 

@@ -20,6 +20,8 @@ static const command commands[] = {
     {"apply", "apply a fitted map to logits, write probabilities (.npy)", calib__cli_apply, calib__cli_apply_help},
     {"eval", "accuracy, NLL, Brier, ECE, MCE of raw or calibrated logits", calib__cli_eval, calib__cli_eval_help},
     {"info", "describe a model file", calib__cli_info, calib__cli_info_help},
+    {"export-c", "write a model file as a C header for firmware (calib_core.h)", calib__cli_export, calib__cli_export_help},
+    {"diagram", "reliability diagram (SVG) of raw and calibrated logits", calib__cli_diagram, calib__cli_diagram_help},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

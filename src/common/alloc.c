@@ -6,6 +6,14 @@
 #include <stdlib.h>
 #endif
 
+#ifdef CALIB_CORE
+/* No heap and no hook state in the firmware core. */
+size_t calib__alloc_fail_at(size_t nth, int sticky) {
+  CALIB__UNUSED(nth);
+  CALIB__UNUSED(sticky);
+  return 0;
+}
+#else
 static size_t alloc_count = 0;   /* allocations since the last hook call */
 static size_t alloc_fail_nth = 0;
 static int alloc_fail_sticky = 0;
@@ -25,6 +33,7 @@ static int alloc_should_fail(void) {
   if (c == alloc_fail_nth) return 1;
   return alloc_fail_sticky && c > alloc_fail_nth;
 }
+#endif
 
 void *calib__malloc(size_t size) {
 #ifdef CALIB_CORE

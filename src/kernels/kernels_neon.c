@@ -1,0 +1,346 @@
+/* kernels_neon.c -- the AArch64 Advanced SIMD (NEON) kernel table.
+ *
+ * Compiled only when the compiler targets aarch64 (Makefile: *_neon.c and
+ * -DCALIB_HAVE_NEON_KERNELS), where NEON is architectural: no run-time check
+ * is needed, and the firmware core uses this table when built for aarch64.
+ * Same numerics as the AVX2 table (kernels_avx2.c), 4 floats / 2 doubles per
+ * vector; every helper is static (DESIGN.md section 5):
+ *  - exp_ps: Cody-Waite reduction, cephes' degree-5 polynomial (about 1 ulp),
+ *    2^n applied as two exact power-of-two factors 2^(n/2) so that results in
+ *    the subnormal range are rounded once; inputs <= -120 (-inf included)
+ *    give +0.
+ *  - log_ps: cephes logf for positive normal floats (about 1 ulp).
+ *  - exp_pd: reduction to |r| <= ln2/2, degree-13 Taylor polynomial
+ *    (truncation < 5e-18), 2^n as two factors; about 1 ulp.
+ *  - softmax rows: max, exp pass (stored, summed), scale by 1/sum. A row's
+ *    last k mod 4 entries go through the same vector code, padded with -inf
+ *    (exp gives 0, so the pad never changes the sum); padding columns of the
+ *    caller's arrays are never read or written.
+ * Tested against the scalar oracle by test/test_neon.c (under qemu-aarch64 in
+ * `make test-cross`). */
+#include "internal.h"
+#include "kernels.h"
+#include <arm_neon.h>
+#include <math.h>
+
+#define TS_BUF 2048
+
+/* ---- float exp / log --------------------------------------------------------- */
+
+static inline float32x4_t exp_ps(float32x4_t x) {
+  x = vmaxq_f32(x, vdupq_n_f32(-120.0f));
+  x = vminq_f32(x, vdupq_n_f32(88.72f));
+  const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+  p = vfmaq_f32(r, p, vmulq_f32(r, r));
+  p = vaddq_f32(p, vdupq_n_f32(1.0f));
+  const int32x4_t ni = vcvtq_s32_f32(n);
+  const int32x4_t n1 = vshrq_n_s32(ni, 1), n2 = vsubq_s32(ni, n1);
+  const int32x4_t bias = vdupq_n_s32(127);
+  const float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, bias), 23));
+  const float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, bias), 23));
+  return vmulq_f32(vmulq_f32(p, s1), s2);
+}
+
+/* Natural log of positive normal floats (cephes logf; about 1 ulp). */
+static inline float32x4_t log_ps(float32x4_t s) {
+  const uint32x4_t bits = vreinterpretq_u32_f32(s);
+  float32x4_t e = vcvtq_f32_s32(vsubq_s32(vreinterpretq_s32_u32(vshrq_n_u32(bits, 23)), vdupq_n_s32(127)));
+  float32x4_t m = vreinterpretq_f32_u32(vorrq_u32(vandq_u32(bits, vdupq_n_u32(0x007FFFFFu)),
+                                                  vdupq_n_u32(0x3F800000u)));
+  const uint32x4_t big = vcgtq_f32(m, vdupq_n_f32(1.41421356237f));
+  m = vbslq_f32(big, vmulq_f32(m, vdupq_n_f32(0.5f)), m);
+  e = vaddq_f32(e, vreinterpretq_f32_u32(vandq_u32(big, vreinterpretq_u32_f32(vdupq_n_f32(1.0f)))));
+  const float32x4_t f = vsubq_f32(m, vdupq_n_f32(1.0f)), z = vmulq_f32(f, f);
+  float32x4_t y = vdupq_n_f32(7.0376836292e-2f);
+  y = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), y, f);
+  y = vmulq_f32(vmulq_f32(y, f), z);
+  y = vfmaq_f32(y, e, vdupq_n_f32(-2.12194440e-4f));
+  y = vfmsq_f32(y, z, vdupq_n_f32(0.5f));
+  return vfmaq_f32(vaddq_f32(f, y), e, vdupq_n_f32(0.693359375f));
+}
+
+/* ---- double exp ------------------------------------------------------------ */
+
+static inline float64x2_t pow2_pd(float64x2_t n) { /* 2^n for integer-valued n in [-1022, 1023] */
+  const float64x2_t b = vdupq_n_f64(0x1.8p52 + 1023.0);
+  return vreinterpretq_f64_u64(vshlq_n_u64(vreinterpretq_u64_f64(vaddq_f64(n, b)), 52));
+}
+
+static inline float64x2_t exp_pd(float64x2_t t) {
+  t = vmaxq_f64(t, vdupq_n_f64(-746.0));
+  t = vminq_f64(t, vdupq_n_f64(709.78));
+  const float64x2_t nf = vrndnq_f64(vmulq_f64(t, vdupq_n_f64(1.4426950408889634)));
+  float64x2_t r = vfmsq_f64(t, nf, vdupq_n_f64(0x1.62e42feep-1));
+  r = vfmsq_f64(r, nf, vdupq_n_f64(1.9082149292705877e-10));
+  float64x2_t q = vdupq_n_f64(1.0 / 6227020800.0);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 479001600.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 39916800.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 3628800.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 362880.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 40320.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 5040.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 720.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 120.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 24.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 6.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(0.5), q, r);
+  const float64x2_t p = vaddq_f64(vfmaq_f64(r, q, vmulq_f64(r, r)), vdupq_n_f64(1.0));
+  const float64x2_t n1 = vrndmq_f64(vmulq_f64(nf, vdupq_n_f64(0.5)));
+  return vmulq_f64(vmulq_f64(p, pow2_pd(n1)), pow2_pd(vsubq_f64(nf, n1)));
+}
+
+/* ---- loads and stores of a row's last r < 4 entries --------------------------- */
+
+static inline float32x4_t load_tail(const float *p, size_t r, float pad) {
+  float t[4] = {pad, pad, pad, pad};
+  for (size_t j = 0; j < r; j++) t[j] = p[j];
+  return vld1q_f32(t);
+}
+static inline void store_tail(float *p, size_t r, float32x4_t v) {
+  float t[4];
+  vst1q_f32(t, v);
+  for (size_t j = 0; j < r; j++) p[j] = t[j];
+}
+
+/* ---- validation ------------------------------------------------------------- */
+
+static int check_rows_neon(const float *x, size_t n, size_t k, size_t ldx) {
+  const float32x4_t pinf = vdupq_n_f32(INFINITY), ninf = vdupq_n_f32(-INFINITY);
+  const size_t kv = k - k % 4;
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    uint32x4_t ok = vdupq_n_u32(~0u), fin = vdupq_n_u32(0);
+    size_t j = 0;
+    for (; j < kv; j += 4) {
+      const float32x4_t a = vld1q_f32(r + j);
+      ok = vandq_u32(ok, vcltq_f32(a, pinf));              /* false for NaN and +inf */
+      fin = vorrq_u32(fin, vmvnq_u32(vceqq_f32(a, ninf))); /* some entry not -inf */
+    }
+    if (j < k) {
+      const float32x4_t a = load_tail(r + j, k - j, -INFINITY);
+      ok = vandq_u32(ok, vcltq_f32(a, pinf));
+      fin = vorrq_u32(fin, vmvnq_u32(vceqq_f32(a, ninf)));
+    }
+    if (vminvq_u32(ok) == 0 || vmaxvq_u32(fin) == 0) return CALIB_E_NONFINITE;
+  }
+  return CALIB_OK;
+}
+
+/* ---- row kernels -------------------------------------------------------------- */
+
+static inline float row_max(const float *r, size_t k) {
+  float32x4_t m0 = vdupq_n_f32(-INFINITY), m1 = m0;
+  size_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    m0 = vmaxq_f32(m0, vld1q_f32(r + j));
+    m1 = vmaxq_f32(m1, vld1q_f32(r + j + 4));
+  }
+  for (; j + 4 <= k; j += 4) m0 = vmaxq_f32(m0, vld1q_f32(r + j));
+  if (j < k) m1 = vmaxq_f32(m1, load_tail(r + j, k - j, -INFINITY));
+  return vmaxvq_f32(vmaxq_f32(m0, m1));
+}
+
+static inline float32x4_t exp_shift(float32x4_t v, float32x4_t m, float32x4_t b) {
+  return exp_ps(vmulq_f32(vsubq_f32(v, m), b));
+}
+
+/* o[j] = exp((r[j] - m) b); returns the sum. o may equal r. */
+static inline float row_exp_store(const float *r, size_t k, float32x4_t m, float32x4_t b, float *o) {
+  float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+  size_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    const float32x4_t e0 = exp_shift(vld1q_f32(r + j), m, b);
+    const float32x4_t e1 = exp_shift(vld1q_f32(r + j + 4), m, b);
+    vst1q_f32(o + j, e0);
+    vst1q_f32(o + j + 4, e1);
+    s0 = vaddq_f32(s0, e0);
+    s1 = vaddq_f32(s1, e1);
+  }
+  for (; j + 4 <= k; j += 4) {
+    const float32x4_t e = exp_shift(vld1q_f32(r + j), m, b);
+    vst1q_f32(o + j, e);
+    s0 = vaddq_f32(s0, e);
+  }
+  if (j < k) {
+    const float32x4_t e = exp_shift(load_tail(r + j, k - j, -INFINITY), m, b);
+    store_tail(o + j, k - j, e);
+    s1 = vaddq_f32(s1, e);
+  }
+  return vaddvq_f32(vaddq_f32(s0, s1));
+}
+
+static inline void row_scale(float *o, size_t k, float32x4_t inv) {
+  size_t j = 0;
+  for (; j + 4 <= k; j += 4) vst1q_f32(o + j, vmulq_f32(vld1q_f32(o + j), inv));
+  for (; j < k; j++) o[j] *= vgetq_lane_f32(inv, 0);
+}
+
+static void softmax_neon(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                         size_t ldy) {
+  const float32x4_t b = vdupq_n_f32(beta);
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    float *o = y + i * ldy;
+    const float32x4_t m = vdupq_n_f32(row_max(r, k));
+    const float s = row_exp_store(r, k, m, b, o);
+    row_scale(o, k, vdupq_n_f32(1.0f / s));
+  }
+}
+
+static void log_softmax_neon(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                             size_t ldy) {
+  const float32x4_t b = vdupq_n_f32(beta);
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    float *o = y + i * ldy;
+    const float32x4_t m = vdupq_n_f32(row_max(r, k));
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+    size_t j = 0;
+    for (; j + 8 <= k; j += 8) {
+      s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
+      s1 = vaddq_f32(s1, exp_shift(vld1q_f32(r + j + 4), m, b));
+    }
+    for (; j + 4 <= k; j += 4) s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
+    if (j < k) s1 = vaddq_f32(s1, exp_shift(load_tail(r + j, k - j, -INFINITY), m, b));
+    const float32x4_t ls = log_ps(vdupq_n_f32(vaddvq_f32(vaddq_f32(s0, s1))));
+    for (j = 0; j + 4 <= k; j += 4)
+      vst1q_f32(o + j, vsubq_f32(vmulq_f32(vsubq_f32(vld1q_f32(r + j), m), b), ls));
+    if (j < k)
+      store_tail(o + j, k - j, vsubq_f32(vmulq_f32(vsubq_f32(load_tail(r + j, k - j, 0.0f), m), b), ls));
+  }
+}
+
+/* ---- sigmoid -------------------------------------------------------------------- */
+
+static inline float32x4_t sigmoid_vec(float32x4_t v, float32x4_t b) {
+  const float32x4_t t = vmulq_f32(v, b);
+  const float32x4_t e = exp_ps(vnegq_f32(vabsq_f32(t))); /* exp(-|t|) */
+  const float32x4_t q = vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(e, vdupq_n_f32(1.0f)));
+  return vbslq_f32(vcltq_f32(t, vdupq_n_f32(0.0f)), vmulq_f32(e, q), q);
+}
+
+static void sigmoid_neon(const float *x, size_t n, float beta, float *y) {
+  const float32x4_t b = vdupq_n_f32(beta);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const float32x4_t p0 = sigmoid_vec(vld1q_f32(x + i), b);
+    const float32x4_t p1 = sigmoid_vec(vld1q_f32(x + i + 4), b);
+    vst1q_f32(y + i, p0);
+    vst1q_f32(y + i + 4, p1);
+  }
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, sigmoid_vec(vld1q_f32(x + i), b));
+  if (i < n) store_tail(y + i, n - i, sigmoid_vec(load_tail(x + i, n - i, 0.0f), b));
+}
+
+/* ---- temperature-scaling moments -------------------------------------------------- */
+
+/* d = (double)r[j..j+1] - m; e = exp(b d), with lane 1 zeroed when only one
+ * entry is left (j + 1 == k). */
+static inline void ts_pair(const float *r, size_t j, size_t k, float64x2_t m, float64x2_t b,
+                           float64x2_t *d, float64x2_t *e) {
+  float32x2_t v;
+  if (j + 2 <= k) {
+    v = vld1_f32(r + j);
+  } else {
+    v = vdup_n_f32(0.0f);
+    v = vset_lane_f32(r[j], v, 0);
+  }
+  *d = vsubq_f64(vcvt_f64_f32(v), m);
+  float64x2_t ex = exp_pd(vmulq_f64(b, *d));
+  if (j + 2 > k) ex = vsetq_lane_f64(0.0, ex, 1);
+  *e = ex;
+}
+
+static inline void ts_pass1(const float *r, size_t k, float64x2_t m, float64x2_t b, double *eb,
+                            double *s0, double *s1) {
+  float64x2_t a0 = vdupq_n_f64(0.0), a1 = a0, c0 = a0, c1 = a0;
+  size_t j = 0;
+  for (; j + 4 <= k; j += 4) {
+    float64x2_t d0, e0, d1, e1;
+    ts_pair(r, j, k, m, b, &d0, &e0);
+    ts_pair(r, j + 2, k, m, b, &d1, &e1);
+    if (j + 4 <= TS_BUF) {
+      vst1q_f64(eb + j, e0);
+      vst1q_f64(eb + j + 2, e1);
+    }
+    a0 = vaddq_f64(a0, e0);
+    a1 = vaddq_f64(a1, e1);
+    c0 = vfmaq_f64(c0, e0, d0);
+    c1 = vfmaq_f64(c1, e1, d1);
+  }
+  for (; j < k; j += 2) {
+    float64x2_t d, e;
+    ts_pair(r, j, k, m, b, &d, &e);
+    if (j + 2 <= TS_BUF) vst1q_f64(eb + j, e);
+    a0 = vaddq_f64(a0, e);
+    c0 = vfmaq_f64(c0, e, d);
+  }
+  *s0 = vaddvq_f64(vaddq_f64(a0, a1));
+  *s1 = vaddvq_f64(vaddq_f64(c0, c1));
+}
+
+static inline double ts_pass2(const float *r, size_t k, float64x2_t m, float64x2_t b, float64x2_t mu,
+                              const double *eb) {
+  float64x2_t a0 = vdupq_n_f64(0.0), a1 = a0;
+  for (size_t j = 0; j < k; j += 2) {
+    float64x2_t d, e;
+    if (j + 2 <= TS_BUF) {
+      float32x2_t v = j + 2 <= k ? vld1_f32(r + j) : vset_lane_f32(r[j], vdup_n_f32(0.0f), 0);
+      d = vsubq_f64(vcvt_f64_f32(v), m);
+      e = vld1q_f64(eb + j); /* lane 1 already 0 for a lone last entry */
+    } else {
+      ts_pair(r, j, k, m, b, &d, &e);
+    }
+    const float64x2_t t = vsubq_f64(d, mu);
+    if ((j / 2) % 2 == 0)
+      a0 = vfmaq_f64(a0, vmulq_f64(e, t), t);
+    else
+      a1 = vfmaq_f64(a1, vmulq_f64(e, t), t);
+  }
+  return vaddvq_f64(vaddq_f64(a0, a1));
+}
+
+static void ts_moments_neon(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                            const double *w, double beta, double acc[3]) {
+  const float64x2_t b = vdupq_n_f64(beta);
+  double eb[TS_BUF];
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    const double m = (double)row_max(r, k);
+    const float64x2_t mv = vdupq_n_f64(m);
+    double s0, s1;
+    ts_pass1(r, k, mv, b, eb, &s0, &s1);
+    const double mu = s1 / s0;
+    const double s2 = ts_pass2(r, k, mv, b, vdupq_n_f64(mu), eb);
+    const double dy = (double)r[y[i]] - m;
+    aL += wi * (log(s0) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (s2 / s0);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
+const calib__kernels calib__kernels_neon = {
+    "neon",       check_rows_neon, softmax_neon, log_softmax_neon,
+    sigmoid_neon, ts_moments_neon,
+};

@@ -1,0 +1,219 @@
+/* test_neon.c -- conformance of the NEON kernel table (src/kernels/kernels_neon.c)
+ * with the scalar oracle and a float64 reference, on aarch64. Built and run
+ * under qemu-aarch64 by `make test-cross`; on any other CPU it skips (77).
+ *
+ * Cases: k = 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 1000, 1001; n = 1, 2, 7;
+ * normal, masked (-inf), huge (+-1e30), subnormal and wide (tiny
+ * probabilities) rows; beta 1, 0.37, 2.5; contiguous, padded (ld = k + 3,
+ * padding must stay untouched) and in-place layouts.
+ * Tolerances per probability (those of test/test_kernels.c):
+ *   |p - ref| <= 1e-6 and |p - ref| <= ref (2e-6 + 1.2e-7 |t|) + 3e-45,
+ * row sums within 1e-6 of 1; log-softmax within 1e-5 + 1.2e-7 |ref|;
+ * sigmoid as softmax; check_rows gives the scalar table's verdict on every
+ * NaN / +inf / all -inf placement; ts_moments within 1e-12 relative of the
+ * scalar table (k up to 2100, past the NEON table's 2048-entry buffer).
+ * Usage: test_neon [seed] */
+#include "harness.h"
+#include "internal.h"
+#include "kernels.h"
+
+#if defined(CALIB_HAVE_NEON_KERNELS)
+
+#define SENT 12345.0f
+static const size_t KS[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 1000, 1001};
+static const size_t NS[] = {1, 2, 7};
+static const float BETAS[] = {1.0f, 0.37f, 2.5f};
+enum { D_NORMAL, D_NEGINF, D_HUGE, D_SUB, D_WIDE, D_COUNT };
+
+static float draw(int kind) {
+  switch (kind) {
+    case D_NORMAL: return (float)(3.0 * th_normal());
+    case D_NEGINF: return th_uniform() < 0.3 ? -INFINITY : (float)(3.0 * th_normal());
+    case D_HUGE: {
+      static const float h[] = {1e30f, -1e30f, 3e29f, -5e29f, 0.0f};
+      return h[th_next() % 5];
+    }
+    case D_SUB: return (float)((th_uniform() < 0.5 ? -1 : 1) * pow(10.0, -38.0 - 7.0 * th_uniform()));
+    default: return (float)(-100.0 * th_uniform());
+  }
+}
+
+static void fill(float *x, size_t n, size_t k, size_t ld, int kind) {
+  for (size_t i = 0; i < n; i++) {
+    float *r = x + i * ld;
+    for (size_t j = 0; j < k; j++) r[j] = draw(kind);
+    if (kind == D_NEGINF) r[th_next() % k] = (float)th_normal(); /* one finite entry */
+    for (size_t j = k; j < ld; j++) r[j] = SENT;
+  }
+}
+
+/* float64 reference of one row: t_j = beta (x_j - max) and p_j or log p_j. */
+static void ref_row(const float *r, size_t k, double beta, double *t, double *p, int logp) {
+  double m = -INFINITY, s = 0;
+  for (size_t j = 0; j < k; j++) m = (double)r[j] > m ? (double)r[j] : m;
+  for (size_t j = 0; j < k; j++) {
+    t[j] = beta * ((double)r[j] - m);
+    s += exp(t[j]);
+  }
+  for (size_t j = 0; j < k; j++) p[j] = logp ? t[j] - log(s) : exp(t[j]) / s;
+}
+
+static long prob_fail = 0;
+static void check_prob(double p, double ref, double t, const char *what, size_t k, size_t j) {
+  const double d = fabs(p - ref);
+  const double rel = ref * (2e-6 + 1.2e-7 * (isinf(t) ? 0.0 : fabs(t))) + 3e-45;
+  th_checks++;
+  if (!(d <= 1e-6 && d <= rel)) {
+    if (prob_fail++ < 10) TH_FAIL("%s k=%zu j=%zu: %.9g vs ref %.9g (t=%g)", what, k, j, p, ref, t);
+    else th_failed++;
+  }
+}
+
+static void test_softmax_case(const calib__kernels *kt, size_t n, size_t k, int kind, float beta,
+                              int layout) {
+  const size_t ld = layout == 1 ? k + 3 : k;
+  float *x = malloc(n * ld * sizeof *x), *y = malloc(n * ld * sizeof *y);
+  double *t = malloc(k * sizeof *t), *p = malloc(k * sizeof *p);
+  fill(x, n, k, ld, kind);
+  for (size_t i = 0; i < n * ld; i++) y[i] = SENT;
+  for (int logp = 0; logp < 2; logp++) {
+    float *out = y;
+    float *in = x;
+    float *copy = NULL;
+    if (layout == 2) { /* in place on a copy */
+      copy = malloc(n * ld * sizeof *copy);
+      memcpy(copy, x, n * ld * sizeof *copy);
+      in = out = copy;
+    }
+    if (logp) kt->log_softmax(in, n, k, ld, beta, out, ld);
+    else kt->softmax(in, n, k, ld, beta, out, ld);
+    for (size_t i = 0; i < n; i++) {
+      ref_row(x + i * ld, k, beta, t, p, logp);
+      double sum = 0;
+      for (size_t j = 0; j < k; j++) {
+        const double v = (double)out[i * ld + j];
+        if (logp) {
+          th_checks++;
+          if (!(fabs(v - p[j]) <= 1e-5 + 1.2e-7 * fabs(p[j])) && !(isinf(p[j]) && v < -1e30)) {
+            if (prob_fail++ < 10) TH_FAIL("log_softmax k=%zu j=%zu: %.9g vs %.9g", k, j, v, p[j]);
+            else th_failed++;
+          }
+        } else {
+          check_prob(v, p[j], t[j], "softmax", k, j);
+          sum += v;
+        }
+      }
+      if (!logp) CHECK_NEAR(sum, 1.0, 1e-6);
+      for (size_t j = k; j < ld; j++) CHECK(out[i * ld + j] == SENT && x[i * ld + j] == SENT);
+    }
+    free(copy);
+  }
+  free(x);
+  free(y);
+  free(t);
+  free(p);
+}
+
+static void test_softmax(const calib__kernels *kt) {
+  for (size_t a = 0; a < sizeof KS / sizeof KS[0]; a++)
+    for (size_t b = 0; b < sizeof NS / sizeof NS[0]; b++)
+      for (int kind = 0; kind < D_COUNT; kind++)
+        for (size_t c = 0; c < sizeof BETAS / sizeof BETAS[0]; c++)
+          for (int layout = 0; layout < 3; layout++)
+            test_softmax_case(kt, NS[b], KS[a], kind, BETAS[c], layout);
+}
+
+static void test_sigmoid(const calib__kernels *kt) {
+  for (size_t n = 1; n <= 37; n += 3)
+    for (int kind = 0; kind < D_COUNT; kind++)
+      for (size_t c = 0; c < sizeof BETAS / sizeof BETAS[0]; c++) {
+        float x[40], y[41];
+        for (size_t i = 0; i < n; i++) x[i] = kind == D_NEGINF ? (th_uniform() < 0.3 ? -INFINITY : INFINITY) : draw(kind);
+        y[n] = SENT;
+        kt->sigmoid(x, n, BETAS[c], y);
+        for (size_t i = 0; i < n; i++) {
+          const double tt = (double)BETAS[c] * (double)x[i];
+          const double ref = tt >= 0 ? 1.0 / (1.0 + exp(-tt)) : exp(tt) / (1.0 + exp(tt));
+          check_prob((double)y[i], ref, fabs(tt) > 200 ? 0 : tt, "sigmoid", n, i);
+        }
+        CHECK(y[n] == SENT);
+        kt->sigmoid(x, n, BETAS[c], x); /* in place equals out of place */
+        CHECK(memcmp(x, y, n * sizeof *x) == 0);
+      }
+}
+
+static void test_check_rows(const calib__kernels *kt, const calib__kernels *sc) {
+  const float bad[] = {NAN, INFINITY};
+  for (size_t a = 0; a < sizeof KS / sizeof KS[0]; a++) {
+    const size_t k = KS[a], n = 3, ld = k + 1;
+    float *x = malloc(n * ld * sizeof *x);
+    fill(x, n, k, ld, D_NORMAL);
+    CHECK(kt->check_rows(x, n, k, ld) == CALIB_OK);
+    for (size_t pos = 0; pos < k; pos += (k > 40 ? 97 : 1)) {
+      for (int b = 0; b < 2; b++) {
+        const float keep = x[ld + pos];
+        x[ld + pos] = bad[b];
+        CHECK(kt->check_rows(x, n, k, ld) == CALIB_E_NONFINITE);
+        CHECK(kt->check_rows(x, n, k, ld) == sc->check_rows(x, n, k, ld));
+        x[ld + pos] = keep;
+      }
+    }
+    float *r = x + 2 * ld; /* an all -inf row, then one finite entry in it */
+    for (size_t j = 0; j < k; j++) r[j] = -INFINITY;
+    CHECK(kt->check_rows(x, n, k, ld) == CALIB_E_NONFINITE);
+    r[k - 1] = 1.0f;
+    CHECK(kt->check_rows(x, n, k, ld) == CALIB_OK);
+    r[k] = NAN; /* padding is never read */
+    CHECK(kt->check_rows(x, n, k, ld) == CALIB_OK);
+    free(x);
+  }
+}
+
+static void test_ts_moments(const calib__kernels *kt, const calib__kernels *sc) {
+  static const size_t ks[] = {2, 3, 5, 8, 17, 1001, 2047, 2049, 2100};
+  for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
+    const size_t k = ks[a], n = 9;
+    float *x = malloc(n * k * sizeof *x);
+    int64_t y[9];
+    double w[9];
+    fill(x, n, k, k, a % 2 ? D_NORMAL : D_WIDE);
+    for (size_t i = 0; i < n; i++) {
+      y[i] = (int64_t)(th_next() % k);
+      w[i] = i == 4 ? 0.0 : th_uniform() + 0.1;
+    }
+    for (int useW = 0; useW < 2; useW++) {
+      const double betas[] = {0.05, 1.0, 3.7};
+      for (int bi = 0; bi < 3; bi++) {
+        double an[3] = {0.5, 0, 0}, as[3] = {0.5, 0, 0};
+        kt->ts_moments(x, n, k, k, y, useW ? w : NULL, betas[bi], an);
+        sc->ts_moments(x, n, k, k, y, useW ? w : NULL, betas[bi], as);
+        for (int q = 0; q < 3; q++) CHECK_REL(an[q], as[q], 1e-12);
+      }
+    }
+    free(x);
+  }
+}
+
+int main(int argc, char **argv) {
+  th_srand(test_seed(argc, argv));
+  const calib__kernels *kt = calib__kernels_by_name("neon"), *sc = calib__kernels_by_name("scalar");
+  CHECK(kt != NULL && sc != NULL);
+  if (!kt || !sc) TEST_MAIN_END();
+  CHECK(strcmp(kt->name, "neon") == 0);
+  CHECK(strcmp(calib_isa(), "neon") == 0 || getenv("CALIB_ISA") != NULL);
+  test_softmax(kt);
+  test_sigmoid(kt);
+  test_check_rows(kt, sc);
+  test_ts_moments(kt, sc);
+  TEST_MAIN_END();
+}
+
+#else
+
+int main(void) {
+  (void)th_checks;
+  (void)th_failed;
+  SKIP("NEON kernels are not built for this CPU (aarch64 only): `make test-cross` runs them under qemu-aarch64");
+}
+
+#endif
