@@ -12,7 +12,7 @@
  * compiler's run-time helpers (libgcc: soft double arithmetic on a
  * single-precision FPU such as the Cortex-M4F's); test/sh/test_core_nm.sh
  * checks that list on every build. The core has no writable static data
- * beyond a few bytes (make size-report: 4 bytes of .bss on a Cortex-M4F).
+ * (make size-report: 0 bytes of .data and .bss on a Cortex-M4F).
  *
  * This header includes calib.h, whose conventions hold here too (status
  * codes, "a failed call writes nothing", float32 data, k == 1 = binary).
