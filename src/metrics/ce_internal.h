@@ -15,7 +15,7 @@
 #define CALIB_CE_INTERNAL_H
 
 #include "metrics_internal.h"
-#include "../fit/sort.h"
+#include "sort.h"
 
 /* ---- Sorted 1-D problems (sorted.c) --------------------------------------- */
 

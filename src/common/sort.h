@@ -1,5 +1,6 @@
 /* sort.h -- order-preserving integer keys of floats and LSD radix sorts
- * (src/fit/sort.c), used by isotonic regression and histogram binning.
+ * (src/common/sort.c), used by isotonic regression, histogram binning and the
+ * sorted metrics (KS, MMCE, equal-mass bins).
  *
  * Keys: calib__f32_key / calib__f64_key map a finite float to an unsigned
  * integer with the same order (a < b  <=>  key(a) < key(b)); -0.0 is mapped
@@ -13,8 +14,8 @@
  * The sorts ping-pong between the caller's arrays and the caller's scratch
  * arrays of the same length and return which pair holds the result. They do
  * not allocate. */
-#ifndef CALIB_FIT_SORT_H
-#define CALIB_FIT_SORT_H
+#ifndef CALIB_COMMON_SORT_H
+#define CALIB_COMMON_SORT_H
 
 #include <stddef.h>
 #include <stdint.h>
