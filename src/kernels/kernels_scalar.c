@@ -1,5 +1,8 @@
 /* kernels_scalar.c -- the scalar kernels: always built, the oracle every SIMD
- * path is tested against, and the firmware core's only path. */
+ * path is tested against, and the firmware core's only path.
+ * Softmax rows are computed as exp((x_j - m) * beta) with m the row maximum of
+ * the unscaled x: (x_j - m) <= 0, so beta * x overflowing to +inf (huge beta
+ * or |x|) can never produce inf - inf = NaN; -inf entries give 0. */
 #include "internal.h"
 #include "kernels.h"
 #include <math.h>
@@ -29,14 +32,14 @@ static void softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
   for (size_t i = 0; i < n; i++) {
     const float *r = x + i * ldx;
     float *o = y + i * ldy;
-    const float m = row_max(r, k) * beta;
-    float s = 0.0f;
+    const float m = row_max(r, k);
+    double s = 0.0;
     for (size_t j = 0; j < k; j++) {
-      const float e = expf(r[j] * beta - m);
+      const float e = expf((r[j] - m) * beta);
       o[j] = e;
-      s += e;
+      s += (double)e;
     }
-    const float inv = 1.0f / s;
+    const float inv = (float)(1.0 / s);
     for (size_t j = 0; j < k; j++) o[j] *= inv;
   }
 }
@@ -46,11 +49,11 @@ static void log_softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
   for (size_t i = 0; i < n; i++) {
     const float *r = x + i * ldx;
     float *o = y + i * ldy;
-    const float m = row_max(r, k) * beta;
+    const float m = row_max(r, k);
     double s = 0.0;
-    for (size_t j = 0; j < k; j++) s += (double)expf(r[j] * beta - m);
+    for (size_t j = 0; j < k; j++) s += (double)expf((r[j] - m) * beta);
     const float ls = (float)log(s);
-    for (size_t j = 0; j < k; j++) o[j] = (r[j] * beta - m) - ls;
+    for (size_t j = 0; j < k; j++) o[j] = (r[j] - m) * beta - ls;
   }
 }
 

@@ -1,0 +1,76 @@
+"""report.py RESULTS_FILE -- one table from the RESULT lines of bench_softmax,
+bench_onednn and bench_numpy (all: RESULT <what> <n> <k> <median s> <min s>).
+
+Columns: median time per call in milliseconds (the lowest median over the
+alternating rounds run.sh makes); "copy" is memcpy of the same
+n*k*4 bytes (GB/s = n*k*4 / time); "calib" is the public calib_softmax on the
+dispatched ISA (validation pass + kernel, what a caller pays); the per-ISA
+columns are the same work through each kernel table; "check" is the
+validation pass alone (dispatched ISA). Ratios: oneDNN time / calib time,
+numpy time / calib time, copy time / calib time (fraction of copy bandwidth).
+"""
+import sys
+
+SHAPES = [(1, 1000), (1000000, 10), (100000, 100), (50000, 1000)]
+TARGETS = {(50000, 1000): (1.5, 0.5), (1000000, 10): (2.0, None)}
+
+
+def main():
+    res, info = {}, []
+    for line in open(sys.argv[1]):
+        f = line.split()
+        if len(f) >= 6 and f[0] == "RESULT":
+            key = (f[1], int(f[2]), int(f[3]))
+            res[key] = min(res.get(key, float("inf")), float(f[4]))  # best round's median
+        elif f and f[0] == "INFO" and " ".join(f[1:]) not in info:
+            info.append(" ".join(f[1:]))
+    isa = next((i.split()[3].rstrip(";") for i in info if i.startswith("calib dispatched isa")), "?")
+
+    def get(name, n, k):
+        return res.get((name, n, k))
+
+    def ms(v):
+        return "%9.4f" % (v * 1e3) if v is not None else "%9s" % "n/a"
+
+    def ratio(a, b):
+        return "%7.2fx" % (a / b) if a is not None and b else "%8s" % "n/a"
+
+    print()
+    print("Softmax float32, single thread, median time per call [ms], best of the rounds "
+          "(dispatched ISA: %s)" % isa)
+    print("All buffers pre-touched (written once) before timing, for libcalib and every anchor.")
+    hdr = ("%-14s %8s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s"
+           % ("shape (n,k)", "copyGB/s", "copy", "calib", "check", "scalar", "avx2", "avx512",
+              "oneDNN", "numpy", "vs1DNN", "vsnumpy", "copyfrac"))
+    print(hdr)
+    print("-" * len(hdr))
+    verdicts = []
+    for n, k in SHAPES:
+        cp, cal = get("memcpy", n, k), get("calib-public", n, k)
+        dnn, npy = get("onednn", n, k), get("numpy", n, k)
+        gbs = "%8.2f" % (n * k * 4 / cp / 1e9) if cp else "%8s" % "n/a"
+        print("%-14s %s %s %s %s %s %s %s %s %s %s %s %s" % (
+            "(%d,%d)" % (n, k), gbs, ms(cp), ms(cal), ms(get("calib-%s-check" % isa, n, k)),
+            ms(get("calib-scalar", n, k)), ms(get("calib-avx2", n, k)), ms(get("calib-avx512", n, k)),
+            ms(dnn), ms(npy), ratio(dnn, cal), ratio(npy, cal),
+            "%7.0f%%" % (100 * cp / cal) if cp and cal else "%8s" % "n/a"))
+        if (n, k) in TARGETS and cal:
+            want_dnn, want_copy = TARGETS[(n, k)]
+            if dnn:
+                verdicts.append("(%d,%d): %.2fx oneDNN (target >= %.1fx): %s"
+                                % (n, k, dnn / cal, want_dnn, "met" if dnn / cal >= want_dnn else "NOT met"))
+            if want_copy and cp:
+                verdicts.append("(%d,%d): %.0f%% of copy bandwidth (target >= %.0f%%): %s"
+                                % (n, k, 100 * cp / cal, 100 * want_copy,
+                                   "met" if cp / cal >= want_copy else "NOT met"))
+    print()
+    print("Targets:")
+    for v in verdicts:
+        print("  " + v)
+    for i in info:
+        if "implementation" in i or "version" in i:
+            print("  note: " + i)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+#!/bin/sh
+# bench/run.sh PYTHON -- libcalib's side-by-side benchmarks (`make bench`).
+#
+# Builds bench/bench_softmax.c and bench/bench_fit.c against lib/libcalib.a
+# (-O2) and bench/bench_onednn.c against Debian's libdnnl-dev (installed by
+# `sh .ci/deps.sh bench` when run as root), then runs, single-threaded:
+#   1. libcalib softmax (every ISA) + memcpy reference   bench_softmax
+#   2. oneDNN's softmax primitive                         bench_onednn
+#   3. numpy softmax                                      bench_numpy.py
+# prints one table (bench/report.py), then the temperature-fit comparison
+# (bench/bench_fit.py: calib_fit vs scipy minimize_scalar). See bench/README.md.
+# Environment: BENCH_REPS (default 9) repetitions per measurement, BENCH_ROUNDS
+# (default 2) alternating rounds of the three softmax programs.
+set -eu
+PY=${1:-}
+[ -n "$PY" ] || PY=/usr/bin/python3
+REPS=${BENCH_REPS:-9}
+cd "$(dirname "$0")/.."
+
+sh .ci/deps.sh bench || echo "bench: could not install every benchmark package (oneDNN rows may be missing)"
+[ -f lib/libcalib.a ] && [ -f lib/libcalib.so ] || make -j2 all
+
+OUT=build/bench
+mkdir -p "$OUT"
+LIBS="-lm"
+if ls src/fit_matrix/*.c >/dev/null 2>&1; then
+  LIBS="$LIBS $(pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke)"
+fi
+CC=${CC:-cc}
+CFLAGS_B="-O2 -std=c99 -Iinclude -Isrc/kernels -Isrc/common"
+$CC $CFLAGS_B bench/bench_softmax.c lib/libcalib.a $LIBS -lpthread -o "$OUT/bench_softmax"
+# public API only: link the shared library, which carries its own dependencies
+$CC $CFLAGS_B bench/bench_fit.c -Llib -lcalib -Wl,-rpath,"$(pwd)/lib" -lm -o "$OUT/bench_fit"
+have_dnnl=0
+if $CC -O2 -std=c99 bench/bench_onednn.c -ldnnl -lm -o "$OUT/bench_onednn" 2>"$OUT/onednn_build.log"; then
+  have_dnnl=1
+else
+  echo "bench: oneDNN bench not built (libdnnl-dev missing?), see $OUT/onednn_build.log"
+fi
+
+# single thread everywhere
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 DNNL_VERBOSE=0
+R="$OUT/results.txt"
+: >"$R"
+# The programs run in alternating rounds (calib, oneDNN, numpy, calib, ...);
+# report.py keeps, per measurement, the lowest median over the rounds, so a
+# burst of load from other processes does not land on one side only.
+ROUNDS=${BENCH_ROUNDS:-2}
+round=1
+while [ $round -le "$ROUNDS" ]; do
+  echo "bench: round $round/$ROUNDS: libcalib softmax (reps=$REPS) ..."
+  "$OUT/bench_softmax" "$REPS" >"$OUT/softmax.txt"
+  cat "$OUT/softmax.txt" >>"$R"
+  if [ $have_dnnl = 1 ]; then
+    echo "bench: round $round/$ROUNDS: oneDNN softmax ..."
+    "$OUT/bench_onednn" "$REPS" >"$OUT/onednn.txt"
+    cat "$OUT/onednn.txt" >>"$R"
+  fi
+  echo "bench: round $round/$ROUNDS: numpy softmax ..."
+  # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on the build machines and
+  # slow numpy down: unset for the numpy commands only.
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" bench/bench_numpy.py "$REPS" >"$OUT/numpy.txt"
+  cat "$OUT/numpy.txt" >>"$R"
+  round=$((round + 1))
+done
+grep -h '^INFO' "$R" | sort -u || true
+"$PY" bench/report.py "$R"
+echo
+echo "bench: temperature fit (synthetic 50000 x 1000; calib_fit vs scipy) ..."
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" bench/bench_fit.py "$OUT/bench_fit" "$OUT"
+rm -f "$OUT/fit_logits.f32" "$OUT/fit_labels.i64"

@@ -1,0 +1,631 @@
+/* kernels_avx2.c -- the AVX2 + FMA kernel table.
+ *
+ * Compiled with -mavx2 -mfma (Makefile); only reached after cpuid says the
+ * CPU has both. Every helper is static (DESIGN.md section 5). Same structure
+ * as kernels_avx512.c, with 8-float vectors and vector masks:
+ *  - exp_ps (x <= 0): Cody-Waite reduction, degree-6 minimax-fitted polynomial (~1 ulp),
+ *    2^n applied as two exact power-of-two factors 2^(n/2) so that results in
+ *    the subnormal range are rounded once and correctly; inputs <= -120
+ *    (-inf included) give +0.
+ *  - exp_pd: reduction to |r| <= ln2/2, degree-13 Taylor polynomial
+ *    (truncation < 5e-18), 2^n as two factors as above; about 1 ulp.
+ *  - softmax rows: k <= 16 eight rows at a time transposed in registers
+ *    (lane = row), else three passes over the row (software-prefetched 8 KiB
+ *    ahead); large outputs are staged on the stack and written with
+ *    non-temporal stores; inputs over 12 MiB do their last 8 MiB of rows
+ *    first (still in the last-level cache after the validation pass).
+ */
+#include "internal.h"
+#include "kernels.h"
+#include <immintrin.h>
+#include <math.h>
+
+/* Prefetch helpers and the transposed block bodies must be inlined: GCC
+ * classifies a non-inlined function whose only effect is a prefetch as
+ * side-effect free and deletes the call (observed with GCC 12). */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+
+#define STAGE 4096
+#define STREAM_BYTES ((size_t)4 << 20)
+#define TS_BUF 2048
+
+static const int32_t mask_src[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* Lanes 0..r-1 set (r clamped to 8). */
+static inline __m256i mask8i(size_t r) {
+  return _mm256_loadu_si256((const __m256i *)(const void *)(mask_src + 8 - (r < 8 ? r : 8)));
+}
+/* 64-bit lanes 0..r-1 set (r clamped to 4). */
+static inline __m256i mask4q(size_t r) {
+  return _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(const void *)(mask_src + 8 - (r < 4 ? r : 4))));
+}
+static inline __m128i mask4i(size_t r) {
+  return _mm_loadu_si128((const __m128i *)(const void *)(mask_src + 8 - (r < 4 ? r : 4)));
+}
+
+/* Masked load with -inf in the unselected lanes. */
+static inline __m256 load_ninf(const float *p, __m256i mk) {
+  return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(p, mk), _mm256_castsi256_ps(mk));
+}
+
+/* Software prefetch PF_BYTES ahead of the read position (the exp passes
+ * otherwise wait on DRAM); the address may pass the end of the array, which
+ * a prefetch tolerates, so it is formed as an integer. */
+#define PF_BYTES 8192
+static ALWAYS_INLINE void prefetch1(const float *p) {
+  _mm_prefetch((const char *)((uintptr_t)p + PF_BYTES), _MM_HINT_T0);
+}
+
+/* ---- float exp / log --------------------------------------------------------- */
+
+/* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
+static inline __m256 exp_ps(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-120.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  /* e^r on |r| <= ln2/2: degree-6 polynomial fitted for minimax relative
+   * error (1.9e-9), 0.88 ulp in float Horner form */
+  __m256 p = _mm256_set1_ps(0x1.6ab926p-10f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.126d64p-7f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.55589cp-5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.55540ap-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.fffffap-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+/* Natural log of positive normal floats (cephes logf; about 1 ulp). */
+static inline __m256 log_ps(__m256 s) {
+  const __m256i bits = _mm256_castps_si256(s);
+  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+  __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
+                                                 _mm256_set1_epi32(0x3F800000)));
+  const __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
+  m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+  e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
+  const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), z = _mm256_mul_ps(f, f);
+  __m256 y = _mm256_set1_ps(7.0376836292e-2f);
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.1514610310e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.1676998740e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.2420140846e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.4249322787e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.6668057665e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(2.0000714765e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-2.4999993993e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(3.3333331174e-1f));
+  y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
+  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
+  return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
+}
+
+static inline __m256 bcast_max(__m256 v) {
+  v = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
+  v = _mm256_max_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm256_max_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+static inline __m256 bcast_add(__m256 v) {
+  v = _mm256_add_ps(v, _mm256_permute2f128_ps(v, v, 1));
+  v = _mm256_add_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm256_add_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+static inline float hmax(__m256 v) { return _mm256_cvtss_f32(bcast_max(v)); }
+static inline float hadd(__m256 v) { return _mm256_cvtss_f32(bcast_add(v)); }
+static inline double hadd_pd(__m256d v) {
+  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+/* ---- double exp ------------------------------------------------------------ */
+
+static inline __m256d pow2_pd(__m256d n) { /* 2^n for integer-valued n in [-1022, 1023] */
+  const __m256d b = _mm256_set1_pd(0x1.8p52 + 1023.0);
+  return _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(_mm256_add_pd(n, b)), 52));
+}
+
+static inline __m256d exp_pd(__m256d t) {
+  const __m256d shifter = _mm256_set1_pd(0x1.8p52);
+  t = _mm256_max_pd(t, _mm256_set1_pd(-746.0));
+  t = _mm256_min_pd(t, _mm256_set1_pd(709.78));
+  const __m256d nf = _mm256_sub_pd(_mm256_fmadd_pd(t, _mm256_set1_pd(1.4426950408889634), shifter), shifter);
+  __m256d r = _mm256_fnmadd_pd(nf, _mm256_set1_pd(0x1.62e42feep-1), t);
+  r = _mm256_fnmadd_pd(nf, _mm256_set1_pd(1.9082149292705877e-10), r);
+  __m256d q = _mm256_set1_pd(1.0 / 6227020800.0);
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 479001600.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 39916800.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 3628800.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 362880.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 40320.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 5040.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 720.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 120.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 24.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 6.0));
+  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(0.5));
+  const __m256d p = _mm256_add_pd(_mm256_fmadd_pd(q, _mm256_mul_pd(r, r), r), _mm256_set1_pd(1.0));
+  const __m256d n1 = _mm256_floor_pd(_mm256_mul_pd(nf, _mm256_set1_pd(0.5)));
+  return _mm256_mul_pd(_mm256_mul_pd(p, pow2_pd(n1)), pow2_pd(_mm256_sub_pd(nf, n1)));
+}
+
+/* ---- validation ------------------------------------------------------------- */
+
+static int check_rows_avx2(const float *x, size_t n, size_t k, size_t ldx) {
+  const __m256 pinf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
+  const __m256i mt = mask8i(k % 8);
+  const size_t kv = k - k % 8;
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    __m256 bad = _mm256_setzero_ps(), fin = bad;
+    size_t j = 0;
+    for (; j + 32 <= kv; j += 32) {
+      const __m256 a = _mm256_loadu_ps(r + j), b = _mm256_loadu_ps(r + j + 8);
+      const __m256 c = _mm256_loadu_ps(r + j + 16), d = _mm256_loadu_ps(r + j + 24);
+      bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(a, pinf, _CMP_NLT_UQ),
+                                                        _mm256_cmp_ps(b, pinf, _CMP_NLT_UQ)),
+                                           _mm256_or_ps(_mm256_cmp_ps(c, pinf, _CMP_NLT_UQ),
+                                                        _mm256_cmp_ps(d, pinf, _CMP_NLT_UQ))));
+      fin = _mm256_or_ps(fin, _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(a, ninf, _CMP_NEQ_OQ),
+                                                        _mm256_cmp_ps(b, ninf, _CMP_NEQ_OQ)),
+                                           _mm256_or_ps(_mm256_cmp_ps(c, ninf, _CMP_NEQ_OQ),
+                                                        _mm256_cmp_ps(d, ninf, _CMP_NEQ_OQ))));
+    }
+    for (; j < kv; j += 8) {
+      const __m256 a = _mm256_loadu_ps(r + j);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, pinf, _CMP_NLT_UQ));
+      fin = _mm256_or_ps(fin, _mm256_cmp_ps(a, ninf, _CMP_NEQ_OQ));
+    }
+    if (j < k) { /* unselected lanes load as 0: finite, not -inf, so mask fin */
+      const __m256 a = _mm256_maskload_ps(r + j, mt);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, pinf, _CMP_NLT_UQ));
+      fin = _mm256_or_ps(fin, _mm256_and_ps(_mm256_cmp_ps(a, ninf, _CMP_NEQ_OQ), _mm256_castsi256_ps(mt)));
+    }
+    if (_mm256_movemask_ps(bad) || !_mm256_movemask_ps(fin)) return CALIB_E_NONFINITE;
+  }
+  return CALIB_OK;
+}
+
+/* ---- row kernels -------------------------------------------------------------- */
+typedef void (*rows_fn)(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                        size_t ldo);
+
+static inline float row_max(const float *r, size_t k) {
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  __m256 m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+  size_t j = 0;
+  for (; j + 32 <= k; j += 32) {
+    m0 = _mm256_max_ps(m0, _mm256_loadu_ps(r + j));
+    m1 = _mm256_max_ps(m1, _mm256_loadu_ps(r + j + 8));
+    m2 = _mm256_max_ps(m2, _mm256_loadu_ps(r + j + 16));
+    m3 = _mm256_max_ps(m3, _mm256_loadu_ps(r + j + 24));
+  }
+  for (; j + 8 <= k; j += 8) m0 = _mm256_max_ps(m0, _mm256_loadu_ps(r + j));
+  if (j < k) m1 = _mm256_max_ps(m1, load_ninf(r + j, mask8i(k - j)));
+  return hmax(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+}
+
+static inline __m256 exp_shift(__m256 v, __m256 m, __m256 b) {
+  return exp_ps(_mm256_mul_ps(_mm256_sub_ps(v, m), b));
+}
+
+static inline float row_exp_store(const float *r, size_t k, __m256 m, __m256 b, float *o) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  size_t j = 0;
+  for (; j + 32 <= k; j += 32) {
+    prefetch1(r + j);
+    prefetch1(r + j + 16);
+    const __m256 e0 = exp_shift(_mm256_loadu_ps(r + j), m, b);
+    const __m256 e1 = exp_shift(_mm256_loadu_ps(r + j + 8), m, b);
+    const __m256 e2 = exp_shift(_mm256_loadu_ps(r + j + 16), m, b);
+    const __m256 e3 = exp_shift(_mm256_loadu_ps(r + j + 24), m, b);
+    _mm256_storeu_ps(o + j, e0);
+    _mm256_storeu_ps(o + j + 8, e1);
+    _mm256_storeu_ps(o + j + 16, e2);
+    _mm256_storeu_ps(o + j + 24, e3);
+    s0 = _mm256_add_ps(s0, e0);
+    s1 = _mm256_add_ps(s1, e1);
+    s2 = _mm256_add_ps(s2, e2);
+    s3 = _mm256_add_ps(s3, e3);
+  }
+  for (; j + 8 <= k; j += 8) {
+    prefetch1(r + j);
+    const __m256 e = exp_shift(_mm256_loadu_ps(r + j), m, b);
+    _mm256_storeu_ps(o + j, e);
+    s0 = _mm256_add_ps(s0, e);
+  }
+  if (j < k) {
+    const __m256i mt = mask8i(k - j);
+    const __m256 e = exp_shift(load_ninf(r + j, mt), m, b);
+    _mm256_maskstore_ps(o + j, mt, e);
+    s1 = _mm256_add_ps(s1, e);
+  }
+  return hadd(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+static inline void row_scale(float *o, size_t k, __m256 inv) {
+  size_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), inv));
+    _mm256_storeu_ps(o + j + 8, _mm256_mul_ps(_mm256_loadu_ps(o + j + 8), inv));
+  }
+  for (; j < k; j += 8) {
+    const __m256i mt = mask8i(k - j);
+    _mm256_maskstore_ps(o + j, mt, _mm256_mul_ps(_mm256_maskload_ps(o + j, mt), inv));
+  }
+}
+
+static void softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                             size_t ldo) {
+  const __m256 b = _mm256_set1_ps(beta);
+  for (size_t i = 0; i < nr; i++) {
+    const float *r = x + i * ldx;
+    float *w = o + i * ldo;
+    const __m256 m = _mm256_set1_ps(row_max(r, k));
+    const float s = row_exp_store(r, k, m, b, w);
+    row_scale(w, k, _mm256_set1_ps(1.0f / s));
+  }
+}
+
+/* ---- k <= 16: eight rows at a time, transposed (lane = row) -----------------
+ * Columns 0-7 and 8-15 of eight rows are loaded (-inf in the lanes >= k),
+ * transposed with 8x8 transposes so that vector c holds column c of the
+ * eight rows, processed lane-wise (no horizontal reductions), transposed
+ * back and stored with the same masks. */
+
+static inline void tr8(__m256 *v) { /* 8x8 transpose in place: an involution */
+  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  v[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  v[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  v[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  v[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  v[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  v[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  v[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  v[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Lane-wise softmax (or log-softmax) over nc column vectors. */
+static ALWAYS_INLINE void soa_softmax(__m256 *c, int nc, __m256 b, int logp) {
+  __m256 m = c[0];
+#pragma GCC unroll 16
+  for (int j = 1; j < nc; j++) m = _mm256_max_ps(m, c[j]);
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+#pragma GCC unroll 16
+  for (int j = 0; j < nc; j++) {
+    c[j] = _mm256_mul_ps(_mm256_sub_ps(c[j], m), b);
+    const __m256 e = exp_ps(c[j]);
+    if (j & 1) s1 = _mm256_add_ps(s1, e);
+    else s0 = _mm256_add_ps(s0, e);
+    if (!logp) c[j] = e;
+  }
+  const __m256 s = _mm256_add_ps(s0, s1);
+  if (logp) {
+    const __m256 ls = log_ps(s);
+#pragma GCC unroll 16
+    for (int j = 0; j < nc; j++) c[j] = _mm256_sub_ps(c[j], ls);
+  } else {
+    const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), s);
+#pragma GCC unroll 16
+    for (int j = 0; j < nc; j++) c[j] = _mm256_mul_ps(c[j], inv);
+  }
+}
+
+#define PF_ROWS 96 /* software prefetch distance in rows (masked loads are not hardware-prefetched) */
+
+static ALWAYS_INLINE void prefetch_row(const float *x, size_t i, size_t ldx, size_t k) {
+  const uintptr_t p = (uintptr_t)x + (i + PF_ROWS) * ldx * sizeof(float); /* may pass the end: a prefetch */
+  _mm_prefetch((const char *)p, _MM_HINT_T0);
+  _mm_prefetch((const char *)(p + (k - 1) * sizeof(float)), _MM_HINT_T0);
+}
+
+/* Eight rows starting at i0, k <= 16 columns, nc == k. */
+static ALWAYS_INLINE void block8(const float *x, size_t ldx, size_t k, size_t i0, __m256 b, float *o,
+                                 size_t ldo, int logp, const int nc) {
+  __m256 v[16];
+  const __m256i m0 = mask8i(k), m1 = mask8i(k > 8 ? k - 8 : 0);
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; r++) {
+    const float *row = x + (i0 + (size_t)r) * ldx;
+    prefetch_row(x, i0 + (size_t)r, ldx, k);
+    v[r] = load_ninf(row, m0);
+    if (nc > 8) v[8 + r] = load_ninf(row + 8, m1);
+  }
+  tr8(v);
+  if (nc > 8) tr8(v + 8);
+  soa_softmax(v, nc, b, logp);
+  tr8(v);
+  if (nc > 8) tr8(v + 8);
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; r++) {
+    float *w = o + (i0 + (size_t)r) * ldo;
+    _mm256_maskstore_ps(w, m0, v[r]);
+    if (nc > 8) _mm256_maskstore_ps(w + 8, m1, v[8 + r]);
+  }
+}
+
+/* One row with k <= 16 (the n % 8 leftover rows): two vectors. */
+static inline void row_small(const float *r, size_t k, __m256 b, float *o, int logp) {
+  const __m256i m0 = mask8i(k), m1 = mask8i(k > 8 ? k - 8 : 0);
+  const __m256 v0 = load_ninf(r, m0), v1 = load_ninf(r + 8, m1);
+  const __m256 m = bcast_max(_mm256_max_ps(v0, v1));
+  const __m256 t0 = _mm256_mul_ps(_mm256_sub_ps(v0, m), b), t1 = _mm256_mul_ps(_mm256_sub_ps(v1, m), b);
+  const __m256 e0 = exp_ps(t0), e1 = exp_ps(t1), s = bcast_add(_mm256_add_ps(e0, e1));
+  if (logp) {
+    const __m256 ls = log_ps(s);
+    _mm256_maskstore_ps(o, m0, _mm256_sub_ps(t0, ls));
+    _mm256_maskstore_ps(o + 8, m1, _mm256_sub_ps(t1, ls));
+  } else {
+    _mm256_maskstore_ps(o, m0, _mm256_div_ps(e0, s));
+    _mm256_maskstore_ps(o + 8, m1, _mm256_div_ps(e1, s));
+  }
+}
+
+typedef void (*small_fn)(const float *x, size_t nr, size_t k, size_t ldx, __m256 b, float *o, size_t ldo,
+                         int logp);
+#define DEF_SMALL(NC)                                                                              \
+  static void rows_k##NC(const float *x, size_t nr, size_t k, size_t ldx, __m256 b, float *o,      \
+                         size_t ldo, int logp) {                                                   \
+    size_t i = 0;                                                                                  \
+    for (; i + 8 <= nr; i += 8) block8(x, ldx, k, i, b, o, ldo, logp, NC);                        \
+    for (; i < nr; i++) row_small(x + i * ldx, k, b, o + i * ldo, logp);                           \
+  }
+DEF_SMALL(1)
+DEF_SMALL(2)
+DEF_SMALL(3)
+DEF_SMALL(4)
+DEF_SMALL(5)
+DEF_SMALL(6)
+DEF_SMALL(7)
+DEF_SMALL(8)
+DEF_SMALL(9)
+DEF_SMALL(10)
+DEF_SMALL(11)
+DEF_SMALL(12)
+DEF_SMALL(13)
+DEF_SMALL(14)
+DEF_SMALL(15)
+DEF_SMALL(16)
+static const small_fn small_tab[17] = {NULL,     rows_k1,  rows_k2,  rows_k3,  rows_k4,  rows_k5,
+                                       rows_k6,  rows_k7,  rows_k8,  rows_k9,  rows_k10, rows_k11,
+                                       rows_k12, rows_k13, rows_k14, rows_k15, rows_k16};
+
+static void softmax_rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                               float *o, size_t ldo) {
+  small_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 0);
+}
+
+static void log_softmax_rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                   float *o, size_t ldo) {
+  small_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 1);
+}
+
+static void log_softmax_rows(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                             size_t ldo) {
+  const __m256 b = _mm256_set1_ps(beta);
+  for (size_t i = 0; i < nr; i++) {
+    const float *r = x + i * ldx;
+    float *w = o + i * ldo;
+    const __m256 m = _mm256_set1_ps(row_max(r, k));
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    size_t j = 0;
+    for (; j + 16 <= k; j += 16) {
+      prefetch1(r + j);
+      s0 = _mm256_add_ps(s0, exp_shift(_mm256_loadu_ps(r + j), m, b));
+      s1 = _mm256_add_ps(s1, exp_shift(_mm256_loadu_ps(r + j + 8), m, b));
+    }
+    for (; j < k; j += 8) s0 = _mm256_add_ps(s0, exp_shift(load_ninf(r + j, mask8i(k - j)), m, b));
+    const __m256 ls = log_ps(bcast_add(_mm256_add_ps(s0, s1)));
+    for (j = 0; j + 8 <= k; j += 8)
+      _mm256_storeu_ps(w + j, _mm256_fmsub_ps(_mm256_sub_ps(_mm256_loadu_ps(r + j), m), b, ls));
+    if (j < k) {
+      const __m256i mt = mask8i(k - j);
+      _mm256_maskstore_ps(w + j, mt, _mm256_fmsub_ps(_mm256_sub_ps(_mm256_maskload_ps(r + j, mt), m), b, ls));
+    }
+  }
+}
+
+/* ---- drivers ------------------------------------------------------------------ */
+
+/* dst[0..cnt) = src[0..cnt); src and dst have the same address mod 32. */
+static void stream_copy(float *dst, const float *src, size_t cnt) {
+  size_t j = 0;
+  const size_t head = ((32 - ((uintptr_t)dst & 31)) & 31) / sizeof(float);
+  if (head) {
+    const size_t h = head < cnt ? head : cnt;
+    const __m256i mt = mask8i(h);
+    _mm256_maskstore_ps(dst, mt, _mm256_maskload_ps(src, mt));
+    j = h;
+  }
+  if (((uintptr_t)(dst + j) & 31) == 0) {
+    for (; j + 16 <= cnt; j += 16) {
+      _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
+      _mm256_stream_ps(dst + j + 8, _mm256_loadu_ps(src + j + 8));
+    }
+    for (; j + 8 <= cnt; j += 8) _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
+  }
+  for (; j < cnt; j += 8) {
+    const __m256i mt = mask8i(cnt - j);
+    _mm256_maskstore_ps(dst + j, mt, _mm256_maskload_ps(src + j, mt));
+  }
+}
+
+static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
+                          float *y, size_t ldy);
+
+/* The public wrappers validate the whole input just before the kernel runs,
+ * which leaves its last few MiB in the last-level cache: the rows in the
+ * final TAIL_BYTES of the input are done first, then the rest from row 0. */
+#define TAIL_BYTES ((size_t)8 << 20)
+static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
+                     float *y, size_t ldy) {
+  const size_t tail = TAIL_BYTES / (ldx * sizeof(float));
+  if (tail == 0 || n <= tail + tail / 2) {
+    run_rows_part(f, x, n, k, ldx, beta, y, ldy);
+    return;
+  }
+  run_rows_part(f, x + (n - tail) * ldx, tail, k, ldx, beta, y + (n - tail) * ldy, ldy);
+  run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy);
+}
+
+static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
+                          float *y, size_t ldy) {
+  if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE) {
+    f(x, n, k, ldx, beta, y, ldy);
+    return;
+  }
+  float raw[STAGE + 32];
+  float *const base = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+  const size_t group = ldy == k ? STAGE / k : 1;
+  for (size_t i = 0; i < n; i += group) {
+    const size_t nr = n - i < group ? n - i : group;
+    float *dst = y + i * ldy;
+    float *buf = base + ((uintptr_t)dst & 63) / sizeof(float);
+    f(x + i * ldx, nr, k, ldx, beta, buf, k);
+    stream_copy(dst, buf, nr * k);
+  }
+  _mm_sfence();
+}
+
+static void softmax_avx2(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                         size_t ldy) {
+  run_rows(k <= 16 ? softmax_rows_small : softmax_rows_big, x, n, k, ldx, beta, y, ldy);
+}
+
+static void log_softmax_avx2(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                             size_t ldy) {
+  run_rows(k <= 16 ? log_softmax_rows_small : log_softmax_rows, x, n, k, ldx, beta, y, ldy);
+}
+
+/* ---- sigmoid -------------------------------------------------------------------- */
+
+static inline __m256 sigmoid_vec(__m256 v, __m256 b) {
+  const __m256 t = _mm256_mul_ps(v, b);
+  const __m256 e = exp_ps(_mm256_or_ps(t, _mm256_set1_ps(-0.0f))); /* exp(-|t|) */
+  const __m256 q = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+  return _mm256_blendv_ps(q, _mm256_mul_ps(e, q), _mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+static void sigmoid_avx2(const float *x, size_t n, float beta, float *y) {
+  const __m256 b = _mm256_set1_ps(beta);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 p0 = sigmoid_vec(_mm256_loadu_ps(x + i), b);
+    const __m256 p1 = sigmoid_vec(_mm256_loadu_ps(x + i + 8), b);
+    _mm256_storeu_ps(y + i, p0);
+    _mm256_storeu_ps(y + i + 8, p1);
+  }
+  for (; i < n; i += 8) {
+    const __m256i mt = mask8i(n - i);
+    _mm256_maskstore_ps(y + i, mt, sigmoid_vec(_mm256_maskload_ps(x + i, mt), b));
+  }
+}
+
+/* ---- temperature-scaling moments -------------------------------------------------- */
+
+static inline __m256d load_d(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+
+static inline void ts_pass1(const float *r, size_t k, __m256d m, __m256d b, double *eb, double *s0,
+                            double *s1) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0, c0 = a0, c1 = a0;
+  size_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    if ((j & 15) == 0) prefetch1(r + j);
+    const __m256d d0 = _mm256_sub_pd(load_d(r + j), m), d1 = _mm256_sub_pd(load_d(r + j + 4), m);
+    const __m256d e0 = exp_pd(_mm256_mul_pd(b, d0)), e1 = exp_pd(_mm256_mul_pd(b, d1));
+    if (j + 8 <= TS_BUF) {
+      _mm256_storeu_pd(eb + j, e0);
+      _mm256_storeu_pd(eb + j + 4, e1);
+    }
+    a0 = _mm256_add_pd(a0, e0);
+    a1 = _mm256_add_pd(a1, e1);
+    c0 = _mm256_fmadd_pd(e0, d0, c0);
+    c1 = _mm256_fmadd_pd(e1, d1, c1);
+  }
+  for (; j < k; j += 4) {
+    const __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_maskload_ps(r + j, mask4i(k - j))), m);
+    const __m256d e = _mm256_and_pd(exp_pd(_mm256_mul_pd(b, d)), _mm256_castsi256_pd(mask4q(k - j)));
+    if (j + 4 <= TS_BUF) _mm256_storeu_pd(eb + j, e);
+    a0 = _mm256_add_pd(a0, e);
+    c0 = _mm256_fmadd_pd(e, d, c0);
+  }
+  *s0 = hadd_pd(_mm256_add_pd(a0, a1));
+  *s1 = hadd_pd(_mm256_add_pd(c0, c1));
+}
+
+static inline double ts_pass2(const float *r, size_t k, __m256d m, __m256d b, __m256d mu,
+                              const double *eb) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+  size_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    const __m256d d0 = _mm256_sub_pd(load_d(r + j), m), d1 = _mm256_sub_pd(load_d(r + j + 4), m);
+    __m256d e0, e1;
+    if (j + 8 <= TS_BUF) {
+      e0 = _mm256_loadu_pd(eb + j);
+      e1 = _mm256_loadu_pd(eb + j + 4);
+    } else {
+      e0 = exp_pd(_mm256_mul_pd(b, d0));
+      e1 = exp_pd(_mm256_mul_pd(b, d1));
+    }
+    const __m256d t0 = _mm256_sub_pd(d0, mu), t1 = _mm256_sub_pd(d1, mu);
+    a0 = _mm256_fmadd_pd(_mm256_mul_pd(e0, t0), t0, a0);
+    a1 = _mm256_fmadd_pd(_mm256_mul_pd(e1, t1), t1, a1);
+  }
+  for (; j < k; j += 4) {
+    const __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_maskload_ps(r + j, mask4i(k - j))), m);
+    const __m256d e = j + 4 <= TS_BUF
+                          ? _mm256_loadu_pd(eb + j)
+                          : _mm256_and_pd(exp_pd(_mm256_mul_pd(b, d)), _mm256_castsi256_pd(mask4q(k - j)));
+    const __m256d t = _mm256_sub_pd(d, mu);
+    a0 = _mm256_fmadd_pd(_mm256_mul_pd(e, t), t, a0);
+  }
+  return hadd_pd(_mm256_add_pd(a0, a1));
+}
+
+static void ts_moments_avx2(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                            const double *w, double beta, double acc[3]) {
+  const __m256d b = _mm256_set1_pd(beta);
+  double eb[TS_BUF];
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    const double m = (double)row_max(r, k);
+    const __m256d mv = _mm256_set1_pd(m);
+    double s0, s1;
+    ts_pass1(r, k, mv, b, eb, &s0, &s1);
+    const double mu = s1 / s0;
+    const double s2 = ts_pass2(r, k, mv, b, _mm256_set1_pd(mu), eb);
+    const double dy = (double)r[y[i]] - m;
+    aL += wi * (log(s0) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (s2 / s0);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
+const calib__kernels calib__kernels_avx2 = {
+    "avx2",       check_rows_avx2, softmax_avx2, log_softmax_avx2,
+    sigmoid_avx2, ts_moments_avx2,
+};

@@ -1,0 +1,918 @@
+/* kernels_avx512.c -- the AVX-512 (F/DQ/BW/VL) kernel table.
+ *
+ * Compiled with the AVX-512 flags (Makefile); only reached through
+ * calib__kernels_by_name()/calib__kernels_get() after cpuid says the CPU has
+ * them. Every helper is static (see DESIGN.md section 5).
+ *
+ * Layout of the work (same shape as kernels_avx2.c):
+ *  - exp_ps: float exp of x <= 0, Cody-Waite reduction x = n ln2 + r,
+ *    |r| <= ln2/2, a degree-6 minimax-fitted polynomial for e^r (Horner, ~1 ulp), and
+ *    vscalefps for the 2^n (correct gradual underflow: subnormal results are
+ *    right; inputs <= -120, -inf included, give +0).
+ *  - exp_pd: double exp, t = (16m + j) ln2/16 + r with |r| <= ln2/32, a 16-entry
+ *    table of 2^(j/16) held in two registers (vpermt2pd), a degree-7 Taylor
+ *    polynomial (truncation < 2e-18) and vscalefpd; about 1 ulp. Used by
+ *    ts_moments, the temperature fit's hot loop.
+ *  - softmax rows: k <= 16 takes sixteen rows at a time, transposed in
+ *    registers so that lane = row (no horizontal reductions), one variant
+ *    per k so that only k exps are computed per 16 rows; 16 < k < 512 takes
+ *    four rows interleaved (max, exp + sum, scale); longer rows one at a
+ *    time. The hot paths have a beta == 1 instance (no multiply).
+ *  - large outputs (>= STREAM_BYTES) are computed into an on-stack staging
+ *    buffer and every completed cache line is written with a non-temporal
+ *    store, so the output is never read into the cache before being
+ *    overwritten (a third less memory traffic). For long rows the scaling
+ *    and the non-temporal stores of row i-1 are interleaved with the exps of
+ *    row i, so the writes drain while computing. Padding columns are never
+ *    written (masked stores).
+ *  - inputs over 12 MiB: the rows in the last 8 MiB are done first, while
+ *    the validation pass has just left them in the last-level cache.
+ *  - software prefetch: 8 KiB ahead in row passes, and PF_ROWS rows ahead for
+ *    short rows (AMD's hardware prefetchers do not follow masked loads).
+ */
+#include "internal.h"
+#include "kernels.h"
+#include <immintrin.h>
+#include <math.h>
+
+/* Prefetch helpers and the transposed block bodies must be inlined: GCC
+ * classifies a non-inlined function whose only effect is a prefetch as
+ * side-effect free and deletes the call (observed with GCC 12). */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+#define STAGE 4096                          /* floats in the staging buffer (16 KiB) */
+#define STREAM_BYTES ((size_t)4 << 20)      /* outputs at least this big are streamed */
+#define TS_BUF 2048                         /* doubles of exp values kept per row by ts_moments */
+
+static inline __mmask16 mask16(size_t r) {
+  return r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1u);
+}
+static inline __mmask8 mask8(size_t r) {
+  return r >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << r) - 1u);
+}
+
+/* Software prefetch PF_BYTES ahead of the current read position: the
+ * hardware prefetcher alone leaves the exp passes waiting on DRAM. The
+ * address is formed as an integer (it may pass the end of the array, which
+ * a prefetch tolerates). prefetch4 covers the 4 lines of a 64-float step. */
+#define PF_BYTES 8192
+static ALWAYS_INLINE void prefetch1(const float *p) {
+  _mm_prefetch((const char *)((uintptr_t)p + PF_BYTES), _MM_HINT_T0);
+}
+static ALWAYS_INLINE void prefetch4(const float *p) {
+  const uintptr_t a = (uintptr_t)p + PF_BYTES;
+  _mm_prefetch((const char *)a, _MM_HINT_T0);
+  _mm_prefetch((const char *)(a + 64), _MM_HINT_T0);
+  _mm_prefetch((const char *)(a + 128), _MM_HINT_T0);
+  _mm_prefetch((const char *)(a + 192), _MM_HINT_T0);
+}
+
+/* ---- float exp / log ------------------------------------------------------ */
+
+/* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
+static inline __m512 exp_ps(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-120.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  /* e^r on |r| <= ln2/2: degree-6 polynomial fitted for minimax relative
+   * error (1.9e-9), 0.88 ulp in float Horner form */
+  __m512 p = _mm512_set1_ps(0x1.6ab926p-10f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.126d64p-7f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.55589cp-5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.55540ap-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.fffffap-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+/* Natural log for positive normal floats (cephes logf: mantissa in
+ * [sqrt(1/2), sqrt(2)), degree-8 polynomial; about 1 ulp). */
+static inline __m512 log_ps(__m512 s) {
+  __m512 m = _mm512_getmant_ps(s, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+  __m512 e = _mm512_getexp_ps(s);
+  const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237f), _CMP_GT_OQ);
+  m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+  e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
+  const __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f)), z = _mm512_mul_ps(f, f);
+  __m512 y = _mm512_set1_ps(7.0376836292e-2f);
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.1514610310e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.1676998740e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.2420140846e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.4249322787e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.6668057665e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(2.0000714765e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-2.4999993993e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(3.3333331174e-1f));
+  y = _mm512_mul_ps(_mm512_mul_ps(y, f), z);
+  y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
+  y = _mm512_fnmadd_ps(z, _mm512_set1_ps(0.5f), y);
+  return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
+}
+
+/* beta * (v - m); unit is a compile-time constant in the hot paths, which
+ * are instantiated for beta == 1 (the common case: one multiply less per
+ * vector) and for any beta. */
+static ALWAYS_INLINE __m512 shift_scale(__m512 v, __m512 m, __m512 b, const int unit) {
+  return unit ? _mm512_sub_ps(v, m) : _mm512_mul_ps(_mm512_sub_ps(v, m), b);
+}
+
+/* Every lane := max / sum over the 16 lanes. */
+static inline __m512 bcast_max(__m512 v) {
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+static inline __m512 bcast_add(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+/* 1/s to about 1 ulp: rcp14 plus one Newton step. */
+static inline __m512 recip_ps(__m512 s) {
+  const __m512 r = _mm512_rcp14_ps(s);
+  return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(s, r, _mm512_set1_ps(1.0f)), r);
+}
+
+/* ---- double exp ------------------------------------------------------------ */
+
+static const double exp2_16th[16] = {
+    0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
+    0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
+    0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0,
+};
+
+typedef struct {
+  __m512d tlo, thi;
+} exp_pd_table;
+
+static inline exp_pd_table exp_pd_init(void) {
+  exp_pd_table t;
+  t.tlo = _mm512_loadu_pd(exp2_16th);
+  t.thi = _mm512_loadu_pd(exp2_16th + 8);
+  return t;
+}
+
+static inline __m512d exp_pd(__m512d t, const exp_pd_table *tab) {
+  const __m512d shifter = _mm512_set1_pd(0x1.8p52);
+  t = _mm512_max_pd(t, _mm512_set1_pd(-746.0));
+  t = _mm512_min_pd(t, _mm512_set1_pd(709.78));
+  const __m512d kd = _mm512_fmadd_pd(t, _mm512_set1_pd(23.083120654223414), shifter);
+  const __m512d nf = _mm512_sub_pd(kd, shifter); /* round(t * 16/ln2), exact */
+  __m512d r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.62e42fee00000p-5), t);
+  r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.a39ef35793c76p-37), r);
+  __m512d q = _mm512_set1_pd(1.0 / 5040);
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 720));
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 120));
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 24));
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 6));
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(0.5));
+  const __m512d p = _mm512_fmadd_pd(q, _mm512_mul_pd(r, r), r); /* e^r - 1 */
+  const __m512d tj = _mm512_permutex2var_pd(tab->tlo, _mm512_castpd_si512(kd), tab->thi);
+  const __m512d v = _mm512_fmadd_pd(tj, p, tj);
+  return _mm512_scalef_pd(v, _mm512_mul_pd(nf, _mm512_set1_pd(1.0 / 16)));
+}
+
+/* ---- validation ------------------------------------------------------------- */
+
+/* Rows are checked without a branch per row: bad collects NaN/+inf lanes,
+ * allfin stays 1 while every row so far had an entry other than -inf; the
+ * verdict is taken every 64 rows (a failure is found at most 63 rows late,
+ * which is harmless: nothing is written here). */
+static int check_rows_avx512(const float *x, size_t n, size_t k, size_t ldx) {
+  const __m512 pinf = _mm512_set1_ps(INFINITY), ninf = _mm512_set1_ps(-INFINITY);
+  const __mmask16 mt = mask16(k % 16);
+  const size_t kv = k - k % 16;
+  __mmask16 bad = 0;
+  unsigned allfin = 1;
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    __mmask16 fin = 0;
+    size_t j = 0;
+    if (i + 64 < n && k <= 64) { /* short rows: masked loads need a software prefetch */
+      _mm_prefetch((const char *)(r + 64 * ldx), _MM_HINT_T0);
+      _mm_prefetch((const char *)(r + 64 * ldx + k - 1), _MM_HINT_T0);
+    }
+    for (; j + 64 <= kv; j += 64) {
+      const __m512 a = _mm512_loadu_ps(r + j), b = _mm512_loadu_ps(r + j + 16);
+      const __m512 c = _mm512_loadu_ps(r + j + 32), d = _mm512_loadu_ps(r + j + 48);
+      bad |= _mm512_cmp_ps_mask(a, pinf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(b, pinf, _CMP_NLT_UQ) |
+             _mm512_cmp_ps_mask(c, pinf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(d, pinf, _CMP_NLT_UQ);
+      fin |= _mm512_cmp_ps_mask(a, ninf, _CMP_NEQ_OQ) | _mm512_cmp_ps_mask(b, ninf, _CMP_NEQ_OQ) |
+             _mm512_cmp_ps_mask(c, ninf, _CMP_NEQ_OQ) | _mm512_cmp_ps_mask(d, ninf, _CMP_NEQ_OQ);
+    }
+    for (; j < kv; j += 16) {
+      const __m512 a = _mm512_loadu_ps(r + j);
+      bad |= _mm512_cmp_ps_mask(a, pinf, _CMP_NLT_UQ);
+      fin |= _mm512_cmp_ps_mask(a, ninf, _CMP_NEQ_OQ);
+    }
+    if (j < k) {
+      const __m512 a = _mm512_maskz_loadu_ps(mt, r + j);
+      bad |= _mm512_mask_cmp_ps_mask(mt, a, pinf, _CMP_NLT_UQ);
+      fin |= _mm512_mask_cmp_ps_mask(mt, a, ninf, _CMP_NEQ_OQ);
+    }
+    allfin &= fin != 0;
+    if ((i & 63) == 63 && (bad || !allfin)) return CALIB_E_NONFINITE;
+  }
+  return bad || !allfin ? CALIB_E_NONFINITE : CALIB_OK;
+}
+
+/* ---- row kernels -------------------------------------------------------------
+ * rows_fn(x, nr, k, ldx, beta, o, ldo): nr rows of x into o (regular stores). */
+typedef void (*rows_fn)(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                        size_t ldo);
+
+static inline float row_max(const float *r, size_t k) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  __m512 m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+  size_t j = 0;
+  for (; j + 64 <= k; j += 64) {
+    m0 = _mm512_max_ps(m0, _mm512_loadu_ps(r + j));
+    m1 = _mm512_max_ps(m1, _mm512_loadu_ps(r + j + 16));
+    m2 = _mm512_max_ps(m2, _mm512_loadu_ps(r + j + 32));
+    m3 = _mm512_max_ps(m3, _mm512_loadu_ps(r + j + 48));
+  }
+  for (; j + 16 <= k; j += 16) m0 = _mm512_max_ps(m0, _mm512_loadu_ps(r + j));
+  if (j < k) m1 = _mm512_max_ps(m1, _mm512_mask_loadu_ps(ninf, mask16(k - j), r + j));
+  return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+}
+
+/* e_j = exp(beta (x_j - m)) stored to o (may be r), returns sum_j e_j. */
+static inline float row_exp_store(const float *r, size_t k, __m512 m, __m512 b, float *o) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  size_t j = 0;
+  for (; j + 64 <= k; j += 64) {
+    prefetch4(r + j);
+    const __m512 e0 = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j), m), b));
+    const __m512 e1 = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 16), m), b));
+    const __m512 e2 = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 32), m), b));
+    const __m512 e3 = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 48), m), b));
+    _mm512_storeu_ps(o + j, e0);
+    _mm512_storeu_ps(o + j + 16, e1);
+    _mm512_storeu_ps(o + j + 32, e2);
+    _mm512_storeu_ps(o + j + 48, e3);
+    s0 = _mm512_add_ps(s0, e0);
+    s1 = _mm512_add_ps(s1, e1);
+    s2 = _mm512_add_ps(s2, e2);
+    s3 = _mm512_add_ps(s3, e3);
+  }
+  for (; j + 16 <= k; j += 16) {
+    prefetch1(r + j);
+    const __m512 e = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j), m), b));
+    _mm512_storeu_ps(o + j, e);
+    s0 = _mm512_add_ps(s0, e);
+  }
+  if (j < k) {
+    const __mmask16 mt = mask16(k - j);
+    prefetch1(r + j);
+    const __m512 v = _mm512_mask_loadu_ps(ninf, mt, r + j);
+    const __m512 e = exp_ps(_mm512_mul_ps(_mm512_sub_ps(v, m), b));
+    _mm512_mask_storeu_ps(o + j, mt, e);
+    s1 = _mm512_add_ps(s1, e);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+static inline void row_scale(float *o, size_t k, __m512 inv) {
+  size_t j = 0;
+  for (; j + 32 <= k; j += 32) {
+    _mm512_storeu_ps(o + j, _mm512_mul_ps(_mm512_loadu_ps(o + j), inv));
+    _mm512_storeu_ps(o + j + 16, _mm512_mul_ps(_mm512_loadu_ps(o + j + 16), inv));
+  }
+  for (; j < k; j += 16) {
+    const __mmask16 mt = mask16(k - j);
+    _mm512_mask_storeu_ps(o + j, mt, _mm512_mul_ps(_mm512_maskz_loadu_ps(mt, o + j), inv));
+  }
+}
+
+/* Four rows interleaved (16 < k < 512): the per-row chain max -> exp ->
+ * sum -> scale has two horizontal reductions; four independent rows keep
+ * the pipelines busy where one row of ~100 floats cannot. */
+static ALWAYS_INLINE void softmax_rows4(const float *x, size_t ldx, size_t k, __m512 b, float *o,
+                                        size_t ldo, const int unit) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  const size_t kv = k & ~(size_t)15;
+  const __mmask16 mt = mask16(k - kv);
+  __m512 m[4], s[4];
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) m[q] = ninf;
+  for (size_t j = 0; j < kv; j += 16)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+      prefetch1(x + (size_t)q * ldx + j);
+      m[q] = _mm512_max_ps(m[q], _mm512_loadu_ps(x + (size_t)q * ldx + j));
+    }
+  if (kv < k)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+      prefetch1(x + (size_t)q * ldx + kv);
+      m[q] = _mm512_max_ps(m[q], _mm512_mask_loadu_ps(ninf, mt, x + (size_t)q * ldx + kv));
+    }
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) {
+    m[q] = bcast_max(m[q]);
+    s[q] = _mm512_setzero_ps();
+  }
+  for (size_t j = 0; j < kv; j += 16)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+      const __m512 e = exp_ps(shift_scale(_mm512_loadu_ps(x + (size_t)q * ldx + j), m[q], b, unit));
+      _mm512_storeu_ps(o + (size_t)q * ldo + j, e);
+      s[q] = _mm512_add_ps(s[q], e);
+    }
+  if (kv < k)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+      const __m512 v = _mm512_mask_loadu_ps(ninf, mt, x + (size_t)q * ldx + kv);
+      const __m512 e = exp_ps(shift_scale(v, m[q], b, unit));
+      _mm512_mask_storeu_ps(o + (size_t)q * ldo + kv, mt, e);
+      s[q] = _mm512_add_ps(s[q], e);
+    }
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) s[q] = _mm512_div_ps(_mm512_set1_ps(1.0f), bcast_add(s[q]));
+  for (size_t j = 0; j < kv; j += 16)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+      float *w = o + (size_t)q * ldo + j;
+      _mm512_storeu_ps(w, _mm512_mul_ps(_mm512_loadu_ps(w), s[q]));
+    }
+  if (kv < k)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+      float *w = o + (size_t)q * ldo + kv;
+      _mm512_mask_storeu_ps(w, mt, _mm512_mul_ps(_mm512_maskz_loadu_ps(mt, w), s[q]));
+    }
+}
+
+static void softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                             size_t ldo) {
+  const __m512 b = _mm512_set1_ps(beta);
+  size_t i = 0;
+  if (k < 512 && beta == 1.0f)
+    for (; i + 4 <= nr; i += 4) softmax_rows4(x + i * ldx, ldx, k, b, o + i * ldo, ldo, 1);
+  else if (k < 512)
+    for (; i + 4 <= nr; i += 4) softmax_rows4(x + i * ldx, ldx, k, b, o + i * ldo, ldo, 0);
+  for (; i < nr; i++) {
+    const float *r = x + i * ldx;
+    float *w = o + i * ldo;
+    const __m512 m = _mm512_set1_ps(row_max(r, k));
+    const float s = row_exp_store(r, k, m, b, w);
+    row_scale(w, k, _mm512_set1_ps(1.0f / s));
+  }
+}
+
+/* ---- k <= 16: sixteen rows at a time, transposed (lane = row) ---------------
+ * The rows are loaded as masked vectors (-inf in the lanes >= k), transposed
+ * in registers so that vector c holds column c of the 16 rows, processed with
+ * lane-wise max/exp/sum (no horizontal reductions, no long dependency chain
+ * per row), transposed back and stored with the same masks. -inf columns give
+ * exp = 0, so the padding lanes do not disturb max or sum. */
+
+/* 4x4 transposes inside each 128-bit lane: an involution. */
+static inline void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
+  const __m512 t0 = _mm512_unpacklo_ps(*a, *b), t1 = _mm512_unpackhi_ps(*a, *b);
+  const __m512 t2 = _mm512_unpacklo_ps(*c, *d), t3 = _mm512_unpackhi_ps(*c, *d);
+  *a = _mm512_shuffle_ps(t0, t2, 0x44);
+  *b = _mm512_shuffle_ps(t0, t2, 0xEE);
+  *c = _mm512_shuffle_ps(t1, t3, 0x44);
+  *d = _mm512_shuffle_ps(t1, t3, 0xEE);
+}
+/* 4x4 transpose of 128-bit blocks across four vectors: an involution. */
+static inline void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
+  const __m512 v0 = _mm512_shuffle_f32x4(*a, *b, 0x44), v1 = _mm512_shuffle_f32x4(*a, *b, 0xEE);
+  const __m512 v2 = _mm512_shuffle_f32x4(*c, *d, 0x44), v3 = _mm512_shuffle_f32x4(*c, *d, 0xEE);
+  *a = _mm512_shuffle_f32x4(v0, v2, 0x88);
+  *b = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+  *c = _mm512_shuffle_f32x4(v1, v3, 0x88);
+  *d = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+}
+static inline void tr16(__m512 v[16]) { /* rows <-> columns */
+#pragma GCC unroll 4
+  for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
+}
+static inline void tr16_inv(__m512 v[16]) {
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
+#pragma GCC unroll 4
+  for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
+}
+
+/* Lane-wise softmax (or log-softmax) over the first nc column vectors. */
+static ALWAYS_INLINE void soa_softmax(__m512 *c, int nc, __m512 b, int logp, const int unit) {
+  __m512 m = c[0];
+#pragma GCC unroll 16
+  for (int j = 1; j < nc; j++) m = _mm512_max_ps(m, c[j]);
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+#pragma GCC unroll 16
+  for (int j = 0; j < nc; j++) {
+    c[j] = shift_scale(c[j], m, b, unit);
+    const __m512 e = exp_ps(c[j]);
+    if (j & 1) s1 = _mm512_add_ps(s1, e);
+    else s0 = _mm512_add_ps(s0, e);
+    if (!logp) c[j] = e;
+  }
+  const __m512 s = _mm512_add_ps(s0, s1);
+  if (logp) {
+    const __m512 ls = log_ps(s);
+#pragma GCC unroll 16
+    for (int j = 0; j < nc; j++) c[j] = _mm512_sub_ps(c[j], ls);
+  } else {
+    const __m512 inv = recip_ps(s);
+#pragma GCC unroll 16
+    for (int j = 0; j < nc; j++) c[j] = _mm512_mul_ps(c[j], inv);
+  }
+}
+
+#define PF_ROWS 96 /* software prefetch distance in rows (masked loads are not hardware-prefetched) */
+
+/* Prefetch row i + PF_ROWS (the address is formed as an integer: it may lie
+ * past the end of x, which a prefetch tolerates). */
+static ALWAYS_INLINE void prefetch_rows(const float *x, size_t i, size_t nr, size_t ldx, size_t k) {
+  CALIB__UNUSED(nr);
+  const uintptr_t p = (uintptr_t)x + (i + PF_ROWS) * ldx * sizeof(float);
+  _mm_prefetch((const char *)p, _MM_HINT_T0);
+  _mm_prefetch((const char *)(p + (k - 1) * sizeof(float)), _MM_HINT_T0);
+}
+
+/* 9 <= k <= 16: nc == k columns after the transpose. */
+static ALWAYS_INLINE void block16(const float *x, size_t ldx, size_t k, size_t nr_all, size_t i0, __m512 b,
+                                  float *o, size_t ldo, int logp, const int nc, const int unit) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  const __mmask16 mk = mask16(k);
+  __m512 v[16];
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; r++) {
+    prefetch_rows(x, i0 + (size_t)r, nr_all, ldx, k);
+    v[r] = _mm512_mask_loadu_ps(ninf, mk, x + (i0 + (size_t)r) * ldx);
+  }
+  tr16(v);
+  soa_softmax(v, nc, b, logp, unit);
+  tr16_inv(v);
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; r++) _mm512_mask_storeu_ps(o + (i0 + (size_t)r) * ldo, mk, v[r]);
+}
+
+/* k <= 8: rows r and r + 8 share a register (256-bit halves); nc == k. */
+static ALWAYS_INLINE void block8(const float *x, size_t ldx, size_t k, size_t nr_all, size_t i0, __m512 b,
+                                 float *o, size_t ldo, int logp, const int nc, const int unit) {
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  const __mmask8 mk = mask8(k);
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  __m512 z[8], c[8];
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; r++) {
+    prefetch_rows(x, i0 + (size_t)r, nr_all, ldx, k);
+    prefetch_rows(x, i0 + (size_t)r + 8, nr_all, ldx, k);
+    const __m256 a = _mm256_mask_loadu_ps(ninf, mk, x + (i0 + (size_t)r) * ldx);
+    const __m256 d = _mm256_mask_loadu_ps(ninf, mk, x + (i0 + (size_t)r + 8) * ldx);
+    z[r] = _mm512_insertf32x8(_mm512_castps256_ps512(a), d, 1);
+  }
+  tr4(&z[0], &z[1], &z[2], &z[3]);
+  tr4(&z[4], &z[5], &z[6], &z[7]);
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) {
+    c[q] = _mm512_shuffle_f32x4(z[q], z[q + 4], 0x88);
+    c[q + 4] = _mm512_shuffle_f32x4(z[q], z[q + 4], 0xDD);
+  }
+  soa_softmax(c, nc, b, logp, unit);
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) {
+    z[q] = _mm512_permutex2var_ps(c[q], lo, c[q + 4]);
+    z[q + 4] = _mm512_permutex2var_ps(c[q], hi, c[q + 4]);
+  }
+  tr4(&z[0], &z[1], &z[2], &z[3]);
+  tr4(&z[4], &z[5], &z[6], &z[7]);
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; r++) {
+    _mm256_mask_storeu_ps(o + (i0 + (size_t)r) * ldo, mk, _mm512_castps512_ps256(z[r]));
+    _mm256_mask_storeu_ps(o + (i0 + (size_t)r + 8) * ldo, mk, _mm512_extractf32x8_ps(z[r], 1));
+  }
+}
+
+/* One row, k <= 16 (the n % 16 leftover rows). */
+static inline void row_small(const float *r, size_t k, __m512 b, float *o, int logp) {
+  const __mmask16 mk = mask16(k);
+  const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mk, r);
+  const __m512 t = _mm512_mul_ps(_mm512_sub_ps(v, bcast_max(v)), b);
+  const __m512 e = exp_ps(t);
+  const __m512 p = logp ? _mm512_sub_ps(t, log_ps(bcast_add(e))) : _mm512_mul_ps(e, recip_ps(bcast_add(e)));
+  _mm512_mask_storeu_ps(o, mk, p);
+}
+
+/* rows_k<NC>: all rows of a call with k == NC (<= 16). */
+typedef void (*small_fn)(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o, size_t ldo,
+                         int logp);
+#define DEF_SMALL(NC, BLOCK)                                                                       \
+  static void rows_k##NC(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,      \
+                         size_t ldo, int logp) {                                                   \
+    size_t i = 0;                                                                                  \
+    if (_mm512_cvtss_f32(b) == 1.0f)                                                               \
+      for (; i + 16 <= nr; i += 16) BLOCK(x, ldx, k, nr, i, b, o, ldo, logp, NC, 1);              \
+    else                                                                                           \
+      for (; i + 16 <= nr; i += 16) BLOCK(x, ldx, k, nr, i, b, o, ldo, logp, NC, 0);              \
+    for (; i < nr; i++) row_small(x + i * ldx, k, b, o + i * ldo, logp);                           \
+  }
+DEF_SMALL(1, block8)
+DEF_SMALL(2, block8)
+DEF_SMALL(3, block8)
+DEF_SMALL(4, block8)
+DEF_SMALL(5, block8)
+DEF_SMALL(6, block8)
+DEF_SMALL(7, block8)
+DEF_SMALL(8, block8)
+DEF_SMALL(9, block16)
+DEF_SMALL(10, block16)
+DEF_SMALL(11, block16)
+DEF_SMALL(12, block16)
+DEF_SMALL(13, block16)
+DEF_SMALL(14, block16)
+DEF_SMALL(15, block16)
+DEF_SMALL(16, block16)
+static const small_fn small_tab[17] = {NULL,     rows_k1,  rows_k2,  rows_k3,  rows_k4,  rows_k5,
+                                       rows_k6,  rows_k7,  rows_k8,  rows_k9,  rows_k10, rows_k11,
+                                       rows_k12, rows_k13, rows_k14, rows_k15, rows_k16};
+
+static inline void rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                              size_t ldo, int logp) {
+  small_tab[k](x, nr, k, ldx, _mm512_set1_ps(beta), o, ldo, logp);
+}
+
+static void softmax_rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                               float *o, size_t ldo) {
+  rows_small(x, nr, k, ldx, beta, o, ldo, 0);
+}
+
+static void log_softmax_rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                   float *o, size_t ldo) {
+  rows_small(x, nr, k, ldx, beta, o, ldo, 1);
+}
+
+static void log_softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                 float *o, size_t ldo) {
+  const __m512 b = _mm512_set1_ps(beta), ninf = _mm512_set1_ps(-INFINITY);
+  for (size_t i = 0; i < nr; i++) {
+    const float *r = x + i * ldx;
+    float *w = o + i * ldo;
+    const __m512 m = _mm512_set1_ps(row_max(r, k));
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    size_t j = 0;
+    for (; j + 32 <= k; j += 32) {
+      prefetch1(r + j);
+      prefetch1(r + j + 16);
+      s0 = _mm512_add_ps(s0, exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j), m), b)));
+      s1 = _mm512_add_ps(s1, exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 16), m), b)));
+    }
+    for (; j < k; j += 16) {
+      prefetch1(r + j);
+      const __m512 v = _mm512_mask_loadu_ps(ninf, mask16(k - j), r + j);
+      s0 = _mm512_add_ps(s0, exp_ps(_mm512_mul_ps(_mm512_sub_ps(v, m), b)));
+    }
+    const __m512 ls = log_ps(bcast_add(_mm512_add_ps(s0, s1)));
+    for (j = 0; j < k; j += 16) {
+      const __mmask16 mt = mask16(k - j);
+      const __m512 v = _mm512_maskz_loadu_ps(mt, r + j);
+      _mm512_mask_storeu_ps(w + j, mt, _mm512_fmsub_ps(_mm512_sub_ps(v, m), b, ls));
+    }
+  }
+}
+
+/* ---- drivers: direct or staged + non-temporal stores ------------------------ */
+
+/* dst[0..cnt) = src[0..cnt); src and dst have the same address mod 64. */
+static void stream_copy(float *dst, const float *src, size_t cnt) {
+  size_t j = 0;
+  const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
+  if (head) {
+    const size_t h = head < cnt ? head : cnt;
+    _mm512_mask_storeu_ps(dst, mask16(h), _mm512_maskz_loadu_ps(mask16(h), src));
+    j = h;
+  }
+  if (((uintptr_t)(dst + j) & 63) == 0) {
+    for (; j + 32 <= cnt; j += 32) {
+      _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
+      _mm512_stream_ps(dst + j + 16, _mm512_loadu_ps(src + j + 16));
+    }
+    for (; j + 16 <= cnt; j += 16) _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
+  }
+  for (; j < cnt; j += 16) {
+    const __mmask16 mt = mask16(cnt - j);
+    _mm512_mask_storeu_ps(dst + j, mt, _mm512_maskz_loadu_ps(mt, src + j));
+  }
+}
+
+/* Large outputs: rows are computed into an L1-resident staging buffer laid
+ * out like the destination (same address mod 64) and every cache line that
+ * is complete after each chunk of rows is written with a non-temporal store,
+ * so the writes overlap with the computation of the next chunk. A group
+ * (STAGE floats) of contiguous rows shares the buffer; padded rows (ldy > k)
+ * are staged one at a time. Only lines at group edges use ordinary
+ * (masked) stores, and padding columns are never written. */
+/* dst[0..cnt) = src[0..cnt) * inv, non-temporal where dst is line-aligned;
+ * src and dst have the same address mod 64. */
+static void stream_scale(float *dst, const float *src, size_t cnt, __m512 inv) {
+  size_t j = 0;
+  const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
+  if (head) {
+    const size_t h = head < cnt ? head : cnt;
+    _mm512_mask_storeu_ps(dst, mask16(h), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(h), src), inv));
+    j = h;
+  }
+  for (; j + 32 <= cnt; j += 32) {
+    _mm512_stream_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
+    _mm512_stream_ps(dst + j + 16, _mm512_mul_ps(_mm512_loadu_ps(src + j + 16), inv));
+  }
+  for (; j + 16 <= cnt; j += 16) _mm512_stream_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
+  if (j < cnt) {
+    const __mmask16 mt = mask16(cnt - j);
+    _mm512_mask_storeu_ps(dst + j, mt, _mm512_mul_ps(_mm512_maskz_loadu_ps(mt, src + j), inv));
+  }
+}
+
+/* Softmax of long rows (256 <= k <= LONG_MAX_K) with a streamed output,
+ * software-pipelined: row i's exps go to one staging buffer while row i-1
+ * (in the other buffer) is scaled and written with non-temporal stores,
+ * 64 floats per 64 floats of exp work, so the writes drain while the
+ * exps are computed instead of stalling after each row. */
+#define LONG_MAX_K 2000
+
+typedef struct {
+  float *dst;       /* next destination float (line-aligned once started) */
+  const float *src; /* staging buffer position */
+  size_t left;      /* floats still to write */
+  __m512 inv;
+} pending_row;
+
+static inline void pending_start(pending_row *p, float *dst, const float *src, size_t cnt, __m512 inv) {
+  const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
+  const size_t h = head < cnt ? head : cnt;
+  if (h) _mm512_mask_storeu_ps(dst, mask16(h), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(h), src), inv));
+  p->dst = dst + h;
+  p->src = src + h;
+  p->left = cnt - h;
+  p->inv = inv;
+}
+
+static ALWAYS_INLINE void pending_step64(pending_row *p) {
+  if (p->left >= 64) {
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++)
+      _mm512_stream_ps(p->dst + 16 * q, _mm512_mul_ps(_mm512_loadu_ps(p->src + 16 * q), p->inv));
+    p->dst += 64;
+    p->src += 64;
+    p->left -= 64;
+  }
+}
+
+static inline void pending_finish(pending_row *p) {
+  stream_scale(p->dst, p->src, p->left, p->inv);
+  p->left = 0;
+}
+
+static ALWAYS_INLINE void stream_long(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                                      size_t ldy, float *base, const int unit) {
+  const __m512 b = _mm512_set1_ps(beta), ninf = _mm512_set1_ps(-INFINITY);
+  float *const bufs[2] = {base, base + STAGE / 2};
+  pending_row pend = {NULL, NULL, 0, _mm512_setzero_ps()};
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    float *dst = y + i * ldy;
+    float *buf = bufs[i & 1] + ((uintptr_t)dst & 63) / sizeof(float);
+    const __m512 m = _mm512_set1_ps(row_max(r, k));
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t j = 0;
+    for (; j + 64 <= k; j += 64) {
+      prefetch4(r + j);
+      const __m512 e0 = exp_ps(shift_scale(_mm512_loadu_ps(r + j), m, b, unit));
+      const __m512 e1 = exp_ps(shift_scale(_mm512_loadu_ps(r + j + 16), m, b, unit));
+      const __m512 e2 = exp_ps(shift_scale(_mm512_loadu_ps(r + j + 32), m, b, unit));
+      const __m512 e3 = exp_ps(shift_scale(_mm512_loadu_ps(r + j + 48), m, b, unit));
+      _mm512_storeu_ps(buf + j, e0);
+      _mm512_storeu_ps(buf + j + 16, e1);
+      _mm512_storeu_ps(buf + j + 32, e2);
+      _mm512_storeu_ps(buf + j + 48, e3);
+      s0 = _mm512_add_ps(s0, e0);
+      s1 = _mm512_add_ps(s1, e1);
+      s2 = _mm512_add_ps(s2, e2);
+      s3 = _mm512_add_ps(s3, e3);
+      pending_step64(&pend);
+    }
+    for (; j < k; j += 16) {
+      const __mmask16 mt = mask16(k - j);
+      prefetch1(r + j);
+      const __m512 e = exp_ps(shift_scale(_mm512_mask_loadu_ps(ninf, mt, r + j), m, b, unit));
+      _mm512_mask_storeu_ps(buf + j, mt, e);
+      s0 = _mm512_add_ps(s0, e);
+    }
+    const float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    if (pend.left) pending_finish(&pend);
+    pending_start(&pend, dst, buf, k, _mm512_set1_ps(1.0f / s));
+  }
+  if (pend.left) pending_finish(&pend);
+}
+
+static void softmax_stream_long(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                                size_t ldy, float *base) {
+  if (beta == 1.0f)
+    stream_long(x, n, k, ldx, beta, y, ldy, base, 1);
+  else
+    stream_long(x, n, k, ldx, beta, y, ldy, base, 0);
+}
+
+static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
+                          float *y, size_t ldy);
+
+/* The public wrappers validate the whole input just before the kernel runs,
+ * which leaves its last few MiB in the last-level cache: the rows in the
+ * final TAIL_BYTES of the input are done first, then the rest from row 0
+ * (rows are independent, so the order changes nothing else). */
+#define TAIL_BYTES ((size_t)8 << 20)
+static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
+                     float *y, size_t ldy) {
+  const size_t tail = TAIL_BYTES / (ldx * sizeof(float));
+  if (tail == 0 || n <= tail + tail / 2) {
+    run_rows_part(f, x, n, k, ldx, beta, y, ldy);
+    return;
+  }
+  run_rows_part(f, x + (n - tail) * ldx, tail, k, ldx, beta, y + (n - tail) * ldy, ldy);
+  run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy);
+}
+
+static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
+                          float *y, size_t ldy) {
+  if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE) {
+    f(x, n, k, ldx, beta, y, ldy);
+    return;
+  }
+  float raw[STAGE + 32];
+  float *const base = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+  if (f == softmax_rows_big && k >= 256 && k <= LONG_MAX_K) {
+    softmax_stream_long(x, n, k, ldx, beta, y, ldy, base);
+    _mm_sfence();
+    return;
+  }
+  const size_t group = ldy == k ? STAGE / k : 1;
+  const size_t chunk = k <= 16 ? 16 : k >= 256 ? 1 : (1024 / k + 3) & ~(size_t)3; /* rows per flush */
+  for (size_t i = 0; i < n; i += group) {
+    const size_t nr = n - i < group ? n - i : group;
+    float *dst = y + i * ldy;
+    float *buf = base + ((uintptr_t)dst & 63) / sizeof(float);
+    size_t done = 0; /* floats of this group already written */
+    for (size_t c = 0; c < nr; c += chunk) {
+      const size_t cr = nr - c < chunk ? nr - c : chunk;
+      f(x + (i + c) * ldx, cr, k, ldx, beta, buf + c * k, k);
+      size_t end = (c + cr) * k;
+      if (c + cr < nr) /* not the last chunk: stop at the last complete line */
+        end = (size_t)((((uintptr_t)(dst + end)) & ~(uintptr_t)63) - (uintptr_t)dst) / sizeof(float);
+      if (end > done) {
+        stream_copy(dst + done, buf + done, end - done);
+        done = end;
+      }
+    }
+  }
+  _mm_sfence();
+}
+
+static void softmax_avx512(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                           size_t ldy) {
+  run_rows(k <= 16 ? softmax_rows_small : softmax_rows_big, x, n, k, ldx, beta, y, ldy);
+}
+
+static void log_softmax_avx512(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                               float *y, size_t ldy) {
+  run_rows(k <= 16 ? log_softmax_rows_small : log_softmax_rows_big, x, n, k, ldx, beta, y, ldy);
+}
+
+/* ---- sigmoid ----------------------------------------------------------------- */
+
+static inline __m512 sigmoid_vec(__m512 v, __m512 b) {
+  const __m512 t = _mm512_mul_ps(v, b);
+  const __m512 e = exp_ps(_mm512_or_ps(t, _mm512_set1_ps(-0.0f))); /* exp(-|t|) */
+  const __m512 q = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+  const __mmask16 neg = _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_LT_OQ);
+  return _mm512_mask_mul_ps(q, neg, e, q);
+}
+
+static void sigmoid_avx512(const float *x, size_t n, float beta, float *y) {
+  const __m512 b = _mm512_set1_ps(beta);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 p0 = sigmoid_vec(_mm512_loadu_ps(x + i), b);
+    const __m512 p1 = sigmoid_vec(_mm512_loadu_ps(x + i + 16), b);
+    _mm512_storeu_ps(y + i, p0);
+    _mm512_storeu_ps(y + i + 16, p1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 mt = mask16(n - i);
+    _mm512_mask_storeu_ps(y + i, mt, sigmoid_vec(_mm512_maskz_loadu_ps(mt, x + i), b));
+  }
+}
+
+/* ---- temperature-scaling moments -------------------------------------------- */
+
+/* Pass 1 of one row: s0 = sum e_j, s1 = sum e_j d_j with e_j = exp(beta d_j),
+ * d_j = x_j - m; e_j kept in eb[j] for j < TS_BUF. */
+static inline void ts_pass1(const float *r, size_t k, __m512d m, __m512d b, double *eb,
+                            const exp_pd_table *tab, double *s0, double *s1) {
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0, c0 = a0, c1 = a0;
+  size_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    prefetch1(r + j);
+    const __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(r + j)), m);
+    const __m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(r + j + 8)), m);
+    const __m512d e0 = exp_pd(_mm512_mul_pd(b, d0), tab), e1 = exp_pd(_mm512_mul_pd(b, d1), tab);
+    if (j + 16 <= TS_BUF) {
+      _mm512_storeu_pd(eb + j, e0);
+      _mm512_storeu_pd(eb + j + 8, e1);
+    }
+    a0 = _mm512_add_pd(a0, e0);
+    a1 = _mm512_add_pd(a1, e1);
+    c0 = _mm512_fmadd_pd(e0, d0, c0);
+    c1 = _mm512_fmadd_pd(e1, d1, c1);
+  }
+  for (; j < k; j += 8) {
+    const __mmask8 mt = mask8(k - j);
+    const __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(mt, r + j)), m);
+    const __m512d e = _mm512_maskz_mov_pd(mt, exp_pd(_mm512_mul_pd(b, d), tab));
+    if (j + 8 <= TS_BUF) _mm512_storeu_pd(eb + j, e);
+    a0 = _mm512_add_pd(a0, e);
+    c0 = _mm512_fmadd_pd(e, d, c0);
+  }
+  *s0 = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+  *s1 = _mm512_reduce_add_pd(_mm512_add_pd(c0, c1));
+}
+
+/* Pass 2: sum e_j (d_j - mu)^2, e_j from eb or recomputed past TS_BUF. */
+static inline double ts_pass2(const float *r, size_t k, __m512d m, __m512d b, __m512d mu,
+                              const double *eb, const exp_pd_table *tab) {
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0;
+  size_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    const __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(r + j)), m);
+    const __m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(r + j + 8)), m);
+    __m512d e0, e1;
+    if (j + 16 <= TS_BUF) {
+      e0 = _mm512_loadu_pd(eb + j);
+      e1 = _mm512_loadu_pd(eb + j + 8);
+    } else {
+      e0 = exp_pd(_mm512_mul_pd(b, d0), tab);
+      e1 = exp_pd(_mm512_mul_pd(b, d1), tab);
+    }
+    const __m512d t0 = _mm512_sub_pd(d0, mu), t1 = _mm512_sub_pd(d1, mu);
+    a0 = _mm512_fmadd_pd(_mm512_mul_pd(e0, t0), t0, a0);
+    a1 = _mm512_fmadd_pd(_mm512_mul_pd(e1, t1), t1, a1);
+  }
+  for (; j < k; j += 8) {
+    const __mmask8 mt = mask8(k - j);
+    const __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(mt, r + j)), m);
+    const __m512d e = j + 8 <= TS_BUF ? _mm512_loadu_pd(eb + j)
+                                      : _mm512_maskz_mov_pd(mt, exp_pd(_mm512_mul_pd(b, d), tab));
+    const __m512d t = _mm512_sub_pd(d, mu);
+    a0 = _mm512_fmadd_pd(_mm512_mul_pd(e, t), t, a0);
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+}
+
+static void ts_moments_avx512(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                              const double *w, double beta, double acc[3]) {
+  const exp_pd_table tab = exp_pd_init();
+  const __m512d b = _mm512_set1_pd(beta);
+  double eb[TS_BUF];
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    const double m = (double)row_max(r, k);
+    const __m512d mv = _mm512_set1_pd(m);
+    double s0, s1;
+    ts_pass1(r, k, mv, b, eb, &tab, &s0, &s1);
+    const double mu = s1 / s0;
+    const double s2 = ts_pass2(r, k, mv, b, _mm512_set1_pd(mu), eb, &tab);
+    const double dy = (double)r[y[i]] - m;
+    aL += wi * (log(s0) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (s2 / s0);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
+const calib__kernels calib__kernels_avx512 = {
+    "avx512",       check_rows_avx512, softmax_avx512, log_softmax_avx512,
+    sigmoid_avx512, ts_moments_avx512,
+};

@@ -1,0 +1,437 @@
+/* test_kernels.c -- conformance of the softmax core.
+ *
+ * Every kernel table this CPU supports (scalar, avx2, avx512 via
+ * calib__kernels_by_name) and the public calib_softmax / calib_log_softmax /
+ * calib_sigmoid are compared with a float64 reference computed here:
+ *   p_ij = exp(t_ij) / sum_j exp(t_ij),  t_ij = beta (x_ij - max_j x_ij)
+ * on k = 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 1000, 1001 and several n, with
+ * -inf entries, rows of +-1e30, subnormal inputs, a wide range (tiny
+ * probabilities), beta != 1, contiguous / padded / in-place layouts (padding
+ * must stay untouched), and sizes large enough for the streaming
+ * (non-temporal store) path.
+ *
+ * Tolerances, per probability: |p - ref| <= 1e-6 absolute, and
+ * |p - ref| <= ref (2e-6 + 1.2e-7 |t|) + 3e-45 relative. The |t| term is the
+ * rounding of the float32 argument t itself (2^-23 |t| relative in exp(t),
+ * present in every float32 implementation, the scalar oracle included); it
+ * only matters for probabilities below exp(-16) of the row maximum. 3e-45
+ * is two subnormal spacings. Row sums within 1e-6 of 1. Log-softmax within
+ * 1e-5 + 1.2e-7 |ref| (the second term: float32 cannot hold -2e30 to 1e-5).
+ * ts_moments of each ISA against the scalar table to 1e-12 relative.
+ *
+ * Error cases: NaN / +inf anywhere and all -inf rows give CALIB_E_NONFINITE
+ * with the sentinel-filled output untouched; NULL, k == 0, ld < k, bad beta
+ * and partial overlap give CALIB_E_ARG. CALIB_ISA forcing is checked in
+ * child processes (this binary re-run with --print-isa).
+ *
+ * Usage: test_kernels [seed]
+ */
+#include "harness.h"
+#include "kernels.h"
+#include <float.h>
+
+#define SENTINEL 12345.0f
+
+static const size_t KS[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 1000, 1001};
+static const char *const ISAS[] = {"scalar", "avx2", "avx512"};
+static const float BETAS[] = {1.0f, 0.37f, 2.5f};
+
+enum { D_NORMAL, D_NEGINF, D_HUGE, D_SUBNORMAL, D_WIDE, D_COUNT };
+static const char *const DNAME[] = {"normal", "neginf", "huge", "subnormal", "wide"};
+
+/* Fill row i of x (k values, ld stride); the padding gets SENTINEL. */
+static void fill_row(float *r, size_t k, size_t ld, int kind) {
+  for (size_t j = 0; j < k; j++) {
+    float v = 0;
+    switch (kind) {
+    case D_NORMAL: v = (float)(3.0 * th_normal()); break;
+    case D_NEGINF: v = th_uniform() < 0.3 ? -INFINITY : (float)(3.0 * th_normal()); break;
+    case D_HUGE: {
+      static const float h[] = {1e30f, -1e30f, 3e29f, -5e29f, 0.0f};
+      v = h[th_next() % 5];
+      break;
+    }
+    case D_SUBNORMAL: {
+      const double u = th_uniform();
+      v = u < 0.2 ? 0.0f : (float)((th_uniform() < 0.5 ? -1 : 1) * pow(10.0, -38.0 - 7.0 * u));
+      break;
+    }
+    default: v = (float)(-100.0 * th_uniform()); break;
+    }
+    r[j] = v;
+  }
+  if (kind == D_NEGINF && th_uniform() < 0.5) r[th_next() % k] = (float)th_normal();
+  if (kind == D_NEGINF) { /* at least one finite entry */
+    size_t j = 0;
+    while (j < k && r[j] == -INFINITY) j++;
+    if (j == k) r[th_next() % k] = 0.5f;
+  }
+  for (size_t j = k; j < ld; j++) r[j] = SENTINEL;
+}
+
+/* Float64 reference of one row: t_j and p_j (or log p_j). */
+static void ref_row(const float *r, size_t k, double beta, double *t, double *p, int logp) {
+  double m = -INFINITY;
+  for (size_t j = 0; j < k; j++) m = (double)r[j] > m ? (double)r[j] : m;
+  double s = 0;
+  for (size_t j = 0; j < k; j++) {
+    t[j] = beta * ((double)r[j] - m);
+    s += exp(t[j]);
+  }
+  const double ls = log(s);
+  for (size_t j = 0; j < k; j++) p[j] = logp ? t[j] - ls : exp(t[j]) / s;
+}
+
+static int prob_ok(double p, double ref, double t) {
+  const double d = fabs(p - ref);
+  if (!(d <= 1e-6)) return 0;
+  if (t == -INFINITY) return p == 0.0;
+  return d <= ref * (2e-6 + 1.2e-7 * fabs(t)) + 3e-45;
+}
+
+static int logp_ok(double y, double ref) {
+  if (ref == -INFINITY) return y == -INFINITY;
+  return fabs(y - ref) <= 1e-5 + 1.2e-7 * fabs(ref);
+}
+
+typedef struct {
+  const calib__kernels *kt; /* NULL: the public API */
+  const char *name;
+} path;
+
+static int run_path(path pa, int logp, const float *x, size_t n, size_t k, size_t ldx, float beta,
+                    float *y, size_t ldy) {
+  if (!pa.kt)
+    return logp ? calib_log_softmax(x, n, k, ldx, beta, y, ldy) : calib_softmax(x, n, k, ldx, beta, y, ldy);
+  const int st = pa.kt->check_rows(x, n, k, ldx);
+  if (st != CALIB_OK) return st;
+  (logp ? pa.kt->log_softmax : pa.kt->softmax)(x, n, k, ldx, beta, y, ldy);
+  return CALIB_OK;
+}
+
+/* One case: layout 0 contiguous, 1 padded, 2 in place (padded). Returns
+ * the number of bad entries (prints the first few). */
+static long one_case(path pa, int logp, size_t n, size_t k, int kind, float beta, int layout) {
+  const size_t ldx = layout == 0 ? k : k + 3, ldy = layout == 0 ? k : layout == 1 ? k + 5 : ldx;
+  float *x = malloc(sizeof(float) * (n * ldx + 1));
+  float *ybuf = layout == 2 ? NULL : malloc(sizeof(float) * (n * ldy + 1));
+  double *t = malloc(sizeof(double) * k), *rp = malloc(sizeof(double) * k);
+  float *xcopy = malloc(sizeof(float) * (n * ldx + 1));
+  if (!x || (!ybuf && layout != 2) || !t || !rp || !xcopy) {
+    fprintf(stderr, "out of memory\n");
+    exit(2);
+  }
+  for (size_t i = 0; i < n; i++) fill_row(x + i * ldx, k, ldx, kind);
+  memcpy(xcopy, x, sizeof(float) * n * ldx);
+  float *y = layout == 2 ? x : ybuf;
+  if (layout != 2)
+    for (size_t i = 0; i < n * ldy; i++) y[i] = SENTINEL;
+  long bad = 0;
+  const int st = run_path(pa, logp, x, n, k, ldx, beta, y, ldy);
+  if (st != CALIB_OK) {
+    fprintf(stderr, "%s %s n=%zu k=%zu %s: status %d\n", pa.name, logp ? "log_softmax" : "softmax", n, k,
+            DNAME[kind], st);
+    bad++;
+  }
+  for (size_t i = 0; i < n && st == CALIB_OK; i++) {
+    ref_row(xcopy + i * ldx, k, (double)beta, t, rp, logp);
+    const float *o = y + i * ldy;
+    double sum = 0;
+    for (size_t j = 0; j < k; j++) {
+      const int ok = logp ? logp_ok((double)o[j], rp[j]) : prob_ok((double)o[j], rp[j], t[j]);
+      sum += (double)o[j];
+      if (!ok && bad++ < 5)
+        fprintf(stderr, "%s %s n=%zu k=%zu %s beta=%g layout=%d: [%zu][%zu] x=%.9g got %.9g ref %.17g\n",
+                pa.name, logp ? "log_softmax" : "softmax", n, k, DNAME[kind], (double)beta, layout, i, j,
+                (double)xcopy[i * ldx + j], (double)o[j], rp[j]);
+    }
+    if (!logp && !(fabs(sum - 1.0) <= 1e-6) && bad++ < 5)
+      fprintf(stderr, "%s softmax n=%zu k=%zu %s: row %zu sums to %.17g\n", pa.name, n, k, DNAME[kind], i, sum);
+    for (size_t j = k; j < ldy; j++)
+      if (o[j] != SENTINEL && bad++ < 5)
+        fprintf(stderr, "%s n=%zu k=%zu layout=%d: padding [%zu][%zu] written\n", pa.name, n, k, layout, i, j);
+  }
+  /* not in place: the input must be unchanged */
+  if (layout != 2 && memcmp(x, xcopy, sizeof(float) * n * ldx) != 0) {
+    fprintf(stderr, "%s n=%zu k=%zu: input modified\n", pa.name, n, k);
+    bad++;
+  }
+  free(x);
+  free(ybuf);
+  free(t);
+  free(rp);
+  free(xcopy);
+  return bad;
+}
+
+static void test_paths(const path *paths, size_t np) {
+  static const size_t NS[] = {1, 5, 37};
+  for (size_t p = 0; p < np; p++)
+    for (int logp = 0; logp < 2; logp++)
+      for (size_t ki = 0; ki < sizeof KS / sizeof KS[0]; ki++)
+        for (size_t ni = 0; ni < sizeof NS / sizeof NS[0]; ni++)
+          for (int kind = 0; kind < D_COUNT; kind++) {
+            const float beta = BETAS[(ki + ni + (size_t)kind) % 3];
+            const int layout = (int)((ki + ni * 2 + (size_t)kind) % 3);
+            const long bad = one_case(paths[p], logp, NS[ni], KS[ki], kind, beta, layout);
+            CHECK(bad == 0);
+            if (NS[ni] == 37 && kind == D_NORMAL) /* every layout on this size */
+              for (int l = 0; l < 3; l++) CHECK(one_case(paths[p], logp, 37, KS[ki], D_NEGINF, 2.5f, l) == 0);
+          }
+}
+
+/* Outputs of >= 4 MiB take the staged, non-temporal-store path; inputs of
+ * more than 12 MiB are also split (last 8 MiB of rows first). */
+static void test_streaming(const path *paths, size_t np) {
+  static const size_t shapes[][2] = {{70000, 16},  {140000, 7}, {4400, 250},
+                                     {1100, 1001}, {400000, 3}, {1700000, 2}, {3300, 1001}};
+  for (size_t p = 0; p < np; p++)
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+      for (int layout = 0; layout < 3; layout++) {
+        if (paths[p].kt == &calib__kernels_scalar) continue; /* no streaming path there */
+        const int logp = (int)((s + (size_t)layout) % 2);
+        CHECK(one_case(paths[p], logp, shapes[s][0], shapes[s][1], D_NEGINF, 0.8f, layout) == 0);
+      }
+}
+
+/* ---- sigmoid ------------------------------------------------------------- */
+
+static long sigmoid_case(path pa, size_t n, float beta, int inplace) {
+  float *x = malloc(sizeof(float) * (n + 1)), *y = malloc(sizeof(float) * (n + 2));
+  float *xc = malloc(sizeof(float) * (n + 1));
+  if (!x || !y || !xc) exit(2);
+  for (size_t i = 0; i < n; i++) {
+    const double u = th_uniform();
+    x[i] = u < 0.05 ? -INFINITY : u < 0.1 ? INFINITY : u < 0.15 ? (th_uniform() < 0.5 ? 1e30f : -1e30f)
+           : u < 0.2 ? 1e-40f : (float)(8.0 * th_normal());
+  }
+  memcpy(xc, x, sizeof(float) * n);
+  for (size_t i = 0; i < n + 2; i++) y[i] = SENTINEL;
+  float *out = inplace ? x : y;
+  long bad = 0;
+  if (pa.kt) {
+    pa.kt->sigmoid(x, n, beta, out);
+  } else if (calib_sigmoid(x, n, beta, out) != CALIB_OK) {
+    return 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const double t = (double)beta * (double)xc[i];
+    const double ref = t >= 0 ? 1.0 / (1.0 + exp(-t)) : exp(t) / (1.0 + exp(t));
+    const double d = fabs((double)out[i] - ref);
+    const double rel = isinf(t) ? 0.0 : ref * (2e-6 + 1.2e-7 * fabs(t));
+    if (!(d <= 1e-6 && d <= rel + 3e-45) && bad++ < 5)
+      fprintf(stderr, "%s sigmoid n=%zu: [%zu] x=%.9g got %.9g ref %.17g\n", pa.name, n, i, (double)xc[i],
+              (double)out[i], ref);
+  }
+  if (!inplace && (y[n] != SENTINEL || y[n + 1] != SENTINEL)) bad++;
+  free(x);
+  free(y);
+  free(xc);
+  return bad;
+}
+
+static void test_sigmoid(const path *paths, size_t np) {
+  static const size_t NS[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 1000, 1001};
+  for (size_t p = 0; p < np; p++)
+    for (size_t i = 0; i < sizeof NS / sizeof NS[0]; i++)
+      CHECK(sigmoid_case(paths[p], NS[i], BETAS[i % 3], (int)(i % 2)) == 0);
+}
+
+/* ---- ts_moments ------------------------------------------------------------ */
+
+static void test_ts_moments(void) {
+  static const size_t ks[] = {2, 3, 7, 10, 17, 100, 1000, 2100};
+  static const double betas[] = {0.3, 1.0, 2.7, 60.0};
+  const calib__kernels *sc = calib__kernels_by_name("scalar");
+  for (size_t a = 1; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+    const calib__kernels *kt = calib__kernels_by_name(ISAS[a]);
+    if (!kt) continue;
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+      const size_t k = ks[ki], n = k > 500 ? 40 : 300, ld = k + (ki % 2);
+      float *x = malloc(sizeof(float) * n * ld);
+      int64_t *lab = malloc(sizeof(int64_t) * n);
+      double *w = malloc(sizeof(double) * n);
+      if (!x || !lab || !w) exit(2);
+      double scale = 0;
+      for (size_t i = 0; i < n; i++) {
+        double mx = -INFINITY, mn = INFINITY;
+        for (size_t j = 0; j < ld; j++) {
+          x[i * ld + j] = (float)(4.0 * th_normal());
+          if (j < k) {
+            mx = fmax(mx, (double)x[i * ld + j]);
+            mn = fmin(mn, (double)x[i * ld + j]);
+          }
+        }
+        lab[i] = (int64_t)(th_next() % k);
+        w[i] = th_uniform() < 0.1 ? 0.0 : 2.0 * th_uniform();
+        scale += w[i] * (mx - mn) * (1.0 + mx - mn);
+      }
+      for (size_t bi = 0; bi < sizeof betas / sizeof betas[0]; bi++)
+        for (int wmode = 0; wmode < 2; wmode++) {
+          double ref[3] = {1.0, -2.0, 3.0}, got[3] = {1.0, -2.0, 3.0};
+          sc->ts_moments(x, n, k, ld, lab, wmode ? w : NULL, betas[bi], ref);
+          kt->ts_moments(x, n, k, ld, lab, wmode ? w : NULL, betas[bi], got);
+          for (int c = 0; c < 3; c++) {
+            th_checks++;
+            if (!(fabs(got[c] - ref[c]) <= 1e-12 * (fabs(ref[c]) + 1e-3 * scale)))
+              TH_FAIL("%s ts_moments k=%zu beta=%g w=%d acc[%d]: %.17g vs scalar %.17g", ISAS[a], k,
+                      betas[bi], wmode, c, got[c], ref[c]);
+          }
+        }
+      free(x);
+      free(lab);
+      free(w);
+    }
+  }
+}
+
+/* ---- errors ------------------------------------------------------------------- */
+
+static int untouched(const float *y, size_t cnt) {
+  for (size_t i = 0; i < cnt; i++)
+    if (y[i] != SENTINEL) return 0;
+  return 1;
+}
+
+static void test_errors(void) {
+  enum { N = 130, K = 17 };
+  static float x[N * K], y[N * K + 8];
+  static const size_t ks[] = {1, 5, 16, 17, 100};
+  for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+    const size_t k = ks[ki], n = N * K / k < 130 ? N * K / k : 130;
+    for (int what = 0; what < 3; what++)
+      for (int where = 0; where < 4; where++) {
+        for (size_t i = 0; i < n * k; i++) x[i] = (float)th_normal();
+        const size_t row = where == 0 ? 0 : where == 1 ? n / 2 : n - 1;
+        const size_t col = where == 3 ? 0 : k - 1 - (size_t)where % k;
+        if (what == 0) x[row * k + col] = NAN;
+        if (what == 1) x[row * k + col] = INFINITY;
+        if (what == 2)
+          for (size_t j = 0; j < k; j++) x[row * k + j] = -INFINITY;
+        for (size_t i = 0; i < n * k + 8; i++) y[i] = SENTINEL;
+        CHECK_ERR(calib_softmax(x, n, k, 0, 1.0f, y, 0), CALIB_E_NONFINITE);
+        CHECK_ERR(calib_log_softmax(x, n, k, k, 0.5f, y, k), CALIB_E_NONFINITE);
+        CHECK(untouched(y, n * k + 8));
+        for (size_t a = 0; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+          const calib__kernels *kt = calib__kernels_by_name(ISAS[a]);
+          if (kt) CHECK_ERR(kt->check_rows(x, n, k, k), CALIB_E_NONFINITE);
+        }
+        /* in place: the input is the output, and must stay as it was */
+        memcpy(y, x, sizeof(float) * n * k);
+        CHECK_ERR(calib_softmax(x, n, k, k, 1.0f, x, k), CALIB_E_NONFINITE);
+        CHECK_ERR(calib_log_softmax(x, n, k, k, 1.0f, x, k), CALIB_E_NONFINITE);
+        CHECK(memcmp(x, y, sizeof(float) * n * k) == 0);
+      }
+  }
+  /* -inf entries are fine as long as each row has a finite one */
+  for (size_t i = 0; i < N * K; i++) x[i] = i % K == 3 ? 1.0f : -INFINITY;
+  CHECK_OK(calib_softmax(x, N, K, K, 1.0f, y, K));
+  CHECK(y[3] == 1.0f && y[0] == 0.0f);
+  for (size_t i = 0; i < N * K; i++) x[i] = (float)th_normal();
+  for (size_t i = 0; i < N * K + 8; i++) y[i] = SENTINEL;
+  CHECK_ERR(calib_softmax(NULL, 2, K, K, 1.0f, y, K), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x, 2, K, K, 1.0f, NULL, K), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x, 2, 0, 0, 1.0f, y, 0), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x, 2, K, K - 1, 1.0f, y, K), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x, 2, K, K, 1.0f, y, K - 1), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x, 2, K, K, 0.0f, y, K), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x, 2, K, K, -1.0f, y, K), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x, 2, K, K, NAN, y, K), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x, 2, K, K, INFINITY, y, K), CALIB_E_ARG);
+  CHECK_ERR(calib_log_softmax(x, 2, K, K, -0.5f, y, K), CALIB_E_ARG);
+  CHECK_ERR(calib_log_softmax(NULL, 2, K, K, 1.0f, y, K), CALIB_E_ARG);
+  CHECK(untouched(y, N * K + 8));
+  /* partial overlap, and in place with different strides */
+  CHECK_ERR(calib_softmax(x, 4, K, K, 1.0f, x + 1, K), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x + 5, 4, K, K, 1.0f, x, K), CALIB_E_ARG);
+  CHECK_ERR(calib_softmax(x, 4, K, K + 1, 1.0f, x, K), CALIB_E_ARG);
+  CHECK_ERR(calib_log_softmax(x, 4, K, K, 1.0f, x + K, K), CALIB_E_ARG);
+  CHECK_ERR(calib_sigmoid(x, 4, 1.0f, x + 1), CALIB_E_ARG);
+  /* n == 0 is a successful no-op */
+  CHECK_OK(calib_softmax(x, 0, K, K, 1.0f, y, K));
+  CHECK_OK(calib_log_softmax(NULL, 0, K, 0, 1.0f, NULL, 0));
+  CHECK_OK(calib_sigmoid(NULL, 0, 1.0f, NULL));
+  CHECK(untouched(y, N * K + 8));
+  /* sigmoid: NaN is an error with nothing written; +-inf are fine */
+  x[7] = NAN;
+  CHECK_ERR(calib_sigmoid(x, 20, 1.0f, y), CALIB_E_NONFINITE);
+  CHECK(untouched(y, N * K + 8));
+  CHECK_ERR(calib_sigmoid(x, 20, 0.0f, y), CALIB_E_ARG);
+  CHECK_ERR(calib_sigmoid(NULL, 20, 1.0f, y), CALIB_E_ARG);
+  x[7] = -INFINITY;
+  x[8] = INFINITY;
+  CHECK_OK(calib_sigmoid(x, 20, 1.0f, y));
+  CHECK(y[7] == 0.0f && y[8] == 1.0f);
+}
+
+/* ---- CALIB_ISA forcing (child processes) ----------------------------------------- */
+
+static int child_isa(const char *self, const char *env, char *out, size_t cap) {
+  char cmd[4096];
+  if (env)
+    snprintf(cmd, sizeof cmd, "env CALIB_ISA=%s '%s' --print-isa", env, self);
+  else
+    snprintf(cmd, sizeof cmd, "env -u CALIB_ISA '%s' --print-isa", self);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  out[0] = 0;
+  if (!fgets(out, (int)cap, p)) out[0] = 0;
+  const int st = pclose(p);
+  out[strcspn(out, "\n")] = 0;
+  return st;
+}
+
+static int print_isa_child(void) {
+  /* use the chosen path once, then report it */
+  float v[3] = {1, 2, 3}, o[3];
+  if (calib_softmax(v, 1, 3, 3, 1.0f, o, 3) != CALIB_OK || !(fabsf(o[0] + o[1] + o[2] - 1.0f) < 1e-5f)) return 1;
+  printf("%s\n", calib_isa());
+  return 0;
+}
+
+static void test_isa_forcing(const char *self) {
+  char detected[64], got[64];
+  CHECK(child_isa(self, NULL, detected, sizeof detected) == 0);
+  CHECK(calib__kernels_by_name(detected) != NULL);
+  printf("detected isa: %s\n", detected);
+  for (size_t a = 0; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+    CHECK(child_isa(self, ISAS[a], got, sizeof got) == 0);
+    const char *want = calib__kernels_by_name(ISAS[a]) ? ISAS[a] : detected;
+    th_checks++;
+    if (strcmp(got, want) != 0) TH_FAIL("CALIB_ISA=%s gave '%s', expected '%s'", ISAS[a], got, want);
+  }
+  CHECK(child_isa(self, "bogus", got, sizeof got) == 0);
+  CHECK(strcmp(got, detected) == 0);
+  CHECK(child_isa(self, "", got, sizeof got) == 0);
+  CHECK(strcmp(got, detected) == 0);
+  CHECK(calib__kernels_by_name("bogus") == NULL);
+  CHECK(calib__kernels_by_name(NULL) == NULL);
+  CHECK(calib__kernels_by_name("scalar") == &calib__kernels_scalar);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--print-isa") == 0) return print_isa_child();
+  th_srand(test_seed(argc, argv));
+  path paths[4];
+  size_t np = 0;
+  for (size_t a = 0; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+    const calib__kernels *kt = calib__kernels_by_name(ISAS[a]);
+    if (kt) {
+      paths[np].kt = kt;
+      paths[np++].name = ISAS[a];
+      CHECK(strcmp(kt->name, ISAS[a]) == 0);
+    } else {
+      printf("isa %s: not available on this CPU/build (not tested)\n", ISAS[a]);
+    }
+  }
+  paths[np].kt = NULL;
+  paths[np++].name = "public";
+  printf("public path uses isa %s\n", calib_isa());
+  test_paths(paths, np);
+  test_streaming(paths, np);
+  test_sigmoid(paths, np);
+  test_ts_moments();
+  test_errors();
+  test_isa_forcing(argv[0]);
+  TEST_MAIN_END();
+}
