@@ -69,3 +69,24 @@ echo
 echo "bench: temperature fit (synthetic 50000 x 1000; calib_fit vs scipy) ..."
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" bench/bench_fit.py "$OUT/bench_fit" "$OUT"
 rm -f "$OUT/fit_logits.f32" "$OUT/fit_labels.i64"
+
+# ---- the other side-by-side benchmarks (one section per issue) ----
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+NP="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"
+echo
+echo "bench: Platt scaling, n = 1e6 (libcalib vs scikit-learn _sigmoid_calibration) ..."
+$NP "$PY" bench/bench_platt.py || echo "bench: platt FAILED"
+echo
+echo "bench: isotonic regression fit 1e6/1e7 and predict 1e6 (libcalib vs scikit-learn) ..."
+$NP "$PY" bench/bench_isotonic.py "$OUT/bench_isotonic" "$OUT" || echo "bench: isotonic FAILED"
+if [ -f bench/bench_matrix.py ]; then
+  echo
+  echo "bench: matrix scaling (50000, 100) (libcalib vs scipy L-BFGS-B) ..."
+  $NP "$PY" bench/bench_matrix.py || echo "bench: matrix FAILED"
+fi
+echo
+echo "bench: metrics (tao2024 suite (50000,1000), ECE-15 (1e6,10), MMCE 1e5; libcalib vs numpy) ..."
+$NP "$PY" bench/bench_metrics.py || echo "bench: metrics FAILED"
+echo
+echo "bench: Python binding per-call overhead, one row of 1000 logits ..."
+PYTHONPATH=python $NP "$PY" bench/bench_binding.py || echo "bench: binding FAILED"
