@@ -66,21 +66,37 @@ static void eval_at(const calib__fit_data *d, double beta, ts_eval *e) {
   e->H = acc[2] / d->wsum;
 }
 
-/* 1 if every row of non-zero weight has its label at the row maximum (k >= 2),
- * or (k == 1) every non-zero score has the sign of its label. */
-static int separable(const calib__fit_data *d) {
+/* One read pass, no exp, before iterating: the derivative at beta = 0 and the
+ * separability test. At beta = 0, p_i is uniform, so (shift invariance)
+ * L'(0) = mean_w [ mean_j z_ij - z_{i,y_i} ] (k >= 2) or mean_w [x (1/2 - y)]
+ * (k == 1). *separable = 1 if every row of non-zero weight has its label at
+ * the row maximum (k >= 2), or every non-zero score has the sign of its label
+ * (k == 1): then L' < 0 for every beta. */
+static void prepass(const calib__fit_data *d, double *g0, int *separable) {
+  double g = 0;
+  int sep = 1;
   for (size_t i = 0; i < d->n; i++) {
-    if (d->w && d->w[i] == 0) continue;
+    const double w = d->w ? d->w[i] : 1.0;
+    if (w == 0) continue;
     const float *r = d->x + i * d->k;
     if (d->k == 1) {
-      if ((d->y[i] == 1 && r[0] < 0.0f) || (d->y[i] == 0 && r[0] > 0.0f)) return 0;
+      const int y = d->y[i] == 1;
+      g += w * (double)r[0] * (0.5 - y);
+      sep &= y ? r[0] >= 0.0f : r[0] <= 0.0f;
       continue;
     }
     const float zy = r[d->y[i]];
-    for (size_t j = 0; j < d->k; j++)
-      if (r[j] > zy) return 0;
+    float mx = r[0];
+    double sum = 0;
+    for (size_t j = 0; j < d->k; j++) {
+      mx = r[j] > mx ? r[j] : mx;
+      sum += (double)r[j];
+    }
+    g += w * (sum / (double)d->k - (double)zy);
+    sep &= zy >= mx;
   }
-  return 1;
+  *g0 = g / d->wsum;
+  *separable = sep;
 }
 
 static double next_beta(double beta, const ts_eval *e, double lo, double hi) {
@@ -97,10 +113,11 @@ int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_mode
   f->report.nll_before = e.L;
   f->report.nll_after = e.L;
   f->report.gradient = fabs(e.G);
-  ts_eval e0;
-  eval_at(d, 0.0, &e0);
-  if (!(e0.G < 0)) return CALIB_E_NOSIGNAL;
-  if (separable(d)) return CALIB_E_SEPARABLE;
+  double g0;
+  int sep;
+  prepass(d, &g0, &sep);
+  if (!(g0 < 0)) return CALIB_E_NOSIGNAL;
+  if (sep) return CALIB_E_SEPARABLE;
 
   double beta = 1.0, lo = 0.0, hi = INFINITY;
   int it = 0, converged = 0;
