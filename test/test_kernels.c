@@ -18,6 +18,8 @@
  * is two subnormal spacings. Row sums within 1e-6 of 1. Log-softmax within
  * 1e-5 + 1.2e-7 |ref| (the second term: float32 cannot hold -2e30 to 1e-5).
  * ts_moments of each ISA against the scalar table to 1e-12 relative.
+ * check_finite and ts_prepass of every table against references written
+ * here (tolerances at their tests below).
  *
  * Error cases: NaN / +inf anywhere and all -inf rows give CALIB_E_NONFINITE
  * with the sentinel-filled output untouched; NULL, k == 0, ld < k, bad beta
@@ -27,6 +29,7 @@
  * Usage: test_kernels [seed]
  */
 #include "harness.h"
+#include "internal.h"
 #include "kernels.h"
 #include <float.h>
 
@@ -285,6 +288,245 @@ static void test_ts_moments(void) {
   }
 }
 
+/* ---- check_finite ------------------------------------------------------------
+ * Every table against an entry-by-entry isfinite() reference: finite data mixing
+ * +-0, subnormals, +-FLT_MAX and normals (padding set to NaN: never read) is
+ * CALIB_OK; one NaN / +inf / -inf (or a NaN with the sign bit or a payload)
+ * at every position of the first, middle and last row is CALIB_E_NONFINITE;
+ * contiguous and padded strides; and long inputs with the bad entry on
+ * either side of the kernels' 8192-entry verdict blocks. */
+
+static float finite_draw(void) {
+  const double u = th_uniform();
+  if (u < 0.1) return th_uniform() < 0.5 ? FLT_MAX : -FLT_MAX;
+  if (u < 0.2) return (float)((th_uniform() < 0.5 ? -1 : 1) * pow(10.0, -38.0 - 7.0 * th_uniform()));
+  if (u < 0.25) return th_uniform() < 0.5 ? 0.0f : -0.0f;
+  if (u < 0.3) return th_uniform() < 0.5 ? FLT_MIN : -0x1p-149f;
+  return (float)(5.0 * th_normal());
+}
+
+static float bad_value(int b) {
+  static const uint32_t nan_bits[] = {0xffc00000u, 0x7f800001u, 0xffffffffu};
+  if (b == 0) return NAN;
+  if (b == 1) return INFINITY;
+  if (b == 2) return -INFINITY;
+  float v;
+  memcpy(&v, &nan_bits[(b - 3) % 3], sizeof v);
+  return v;
+}
+#define N_BAD 6
+
+static int ref_finite(const float *x, size_t n, size_t k, size_t ld) {
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < k; j++)
+      if (!isfinite(x[i * ld + j])) return CALIB_E_NONFINITE;
+  return CALIB_OK;
+}
+
+static void finite_fill(float *x, size_t n, size_t k, size_t ld) {
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < ld; j++) x[i * ld + j] = j < k ? finite_draw() : NAN;
+}
+
+static void test_check_finite_shapes(const calib__kernels *kt, const char *name) {
+  for (size_t ki = 0; ki < sizeof KS / sizeof KS[0]; ki++)
+    for (size_t pad = 0; pad < 3; pad++) {
+      const size_t k = KS[ki], ld = k + (pad == 0 ? 0 : pad == 1 ? 1 : 5), n = 3;
+      float *x = malloc(sizeof(float) * 37 * ld);
+      if (!x) exit(2);
+      finite_fill(x, 37, k, ld);
+      for (size_t nn = 1; nn <= 37; nn += 18) CHECK(kt->check_finite(x, nn, k, ld) == CALIB_OK);
+      CHECK(kt->check_finite(x, 0, k, ld) == CALIB_OK);
+      long bad = 0;
+      for (size_t row = 0; row < n; row++)
+        for (size_t j = 0; j < k; j++)
+          for (int b = 0; b < N_BAD; b++) {
+            const float keep = x[row * ld + j];
+            x[row * ld + j] = bad_value(b);
+            const int st = kt->check_finite(x, n, k, ld);
+            if (st != CALIB_E_NONFINITE || st != ref_finite(x, n, k, ld)) {
+              if (bad++ < 5)
+                TH_FAIL("%s check_finite k=%zu ld=%zu: bad value %d at [%zu][%zu] gave %d", name, k, ld, b, row, j, st);
+              else th_failed++;
+            }
+            th_checks++;
+            x[row * ld + j] = keep;
+          }
+      CHECK(kt->check_finite(x, n, k, ld) == CALIB_OK);
+      free(x);
+    }
+}
+
+static void test_check_finite_long(const calib__kernels *kt, const char *name) {
+  static const size_t shapes[][3] = {{5000, 7, 7}, {5000, 7, 8}, {40, 1001, 1001}, {40, 1001, 1003},
+                                     {20000, 1, 1}, {3, 9000, 9000}, {3, 9000, 9016}, {1, 30000, 30001}};
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    const size_t n = shapes[s][0], k = shapes[s][1], ld = shapes[s][2], tot = n * k;
+    float *x = malloc(sizeof(float) * n * ld);
+    if (!x) exit(2);
+    finite_fill(x, n, k, ld);
+    CHECK(kt->check_finite(x, n, k, ld) == CALIB_OK);
+    const size_t at[] = {0, 8191, 8192, 8193, 16383, 16384, tot / 2, tot - 9, tot - 1};
+    for (size_t a = 0; a < sizeof at / sizeof at[0]; a++) {
+      if (at[a] >= tot) continue;
+      const size_t idx = at[a] / k * ld + at[a] % k;
+      for (int b = 0; b < N_BAD; b++) {
+        const float keep = x[idx];
+        x[idx] = bad_value(b);
+        th_checks++;
+        if (kt->check_finite(x, n, k, ld) != CALIB_E_NONFINITE)
+          TH_FAIL("%s check_finite n=%zu k=%zu ld=%zu: bad value %d at entry %zu missed", name, n, k, ld, b, at[a]);
+        x[idx] = keep;
+      }
+    }
+    CHECK(kt->check_finite(x, n, k, ld) == CALIB_OK);
+    free(x);
+  }
+}
+
+static void test_check_finite(void) {
+  for (size_t a = 0; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+    const calib__kernels *kt = calib__kernels_by_name(ISAS[a]);
+    if (!kt) continue;
+    test_check_finite_shapes(kt, ISAS[a]);
+    test_check_finite_long(kt, ISAS[a]);
+  }
+  /* the shared check (src/common/check.c) goes through the chosen table */
+  float v[6] = {1, 2, 3, 4, 5, 6};
+  CHECK(calib__check_finite(v, 2, 3, 3) == CALIB_OK);
+  v[5] = -INFINITY;
+  CHECK(calib__check_finite(v, 2, 3, 3) == CALIB_E_NONFINITE);
+  CHECK(calib__check_finite(v, 2, 2, 3) == CALIB_OK); /* v[5] is padding */
+}
+
+/* ---- ts_prepass ------------------------------------------------------------------
+ * Each table against a float64 reference written here (and so the scalar
+ * table too): g = sum_i w_i (mean_j x_ij - x_{i,y_i}) over rows of non-zero
+ * weight, to 1e-13 of sum_i w_i (mean_j |x_ij| + |x_{i,y_i}|); exactly for
+ * integer-valued logits (row sums below 2^53 are exact in double, in any
+ * order; float partial sums would lose 2^24 + 1); sep exactly, with the
+ * label at, above or below the row maximum at every position (first,
+ * middle and tail lanes), ties, -0 vs +0, and unseparable rows of zero
+ * weight. */
+
+static void ref_prepass(const float *x, size_t n, size_t k, size_t ld, const int64_t *y, const double *w,
+                        double *g, int *sep, double *scale) {
+  double acc = 0, sc = 0;
+  int s = 1;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ld;
+    double sum = 0, asum = 0, mx = -INFINITY;
+    for (size_t j = 0; j < k; j++) {
+      sum += (double)r[j];
+      asum += fabs((double)r[j]);
+      mx = (double)r[j] > mx ? (double)r[j] : mx;
+    }
+    acc += wi * (sum / (double)k - (double)r[y[i]]);
+    sc += wi * (asum / (double)k + fabs((double)r[y[i]]));
+    s &= (double)r[y[i]] >= mx;
+  }
+  *g = acc;
+  *sep = s;
+  *scale = sc;
+}
+
+enum { P_NORMAL, P_INTEGER, P_EXTREME, P_SEPARABLE, P_COUNT };
+
+static void prepass_fill(float *x, int64_t *y, double *w, size_t n, size_t k, size_t ld, int kind) {
+  for (size_t i = 0; i < n; i++) {
+    float *r = x + i * ld;
+    for (size_t j = 0; j < ld; j++) {
+      float v = (float)(4.0 * th_normal());
+      if (kind == P_INTEGER) v = j == 0 && i % 2 ? 16777216.0f : (float)(int)(1000.0 * th_normal());
+      if (kind == P_EXTREME) v = finite_draw();
+      r[j] = j < k ? v : NAN; /* padding: never read */
+    }
+    y[i] = (int64_t)(th_next() % k);
+    w[i] = i % 7 == 3 ? 0.0 : 0.25 + th_uniform();
+    if (kind == P_SEPARABLE) { /* the label takes the row maximum (a tie half the time) */
+      float mx = r[0];
+      for (size_t j = 1; j < k; j++) mx = r[j] > mx ? r[j] : mx;
+      if (th_uniform() < 0.5) r[y[i]] = mx + 1.0f;
+      else r[y[i]] = mx;
+    }
+  }
+}
+
+static void prepass_case(const calib__kernels *kt, const char *name, size_t n, size_t k, size_t ld, int kind,
+                         int weighted) {
+  float *x = calloc(n * ld, sizeof(float));
+  int64_t *y = calloc(n, sizeof(int64_t));
+  double *w = calloc(n, sizeof(double));
+  if (!x || !y || !w) exit(2);
+  prepass_fill(x, y, w, n, k, ld, kind);
+  const double *wp = weighted ? w : NULL;
+  double g = -7, gr, sc;
+  int sep = -7, sr;
+  kt->ts_prepass(x, n, k, ld, y, wp, &g, &sep);
+  ref_prepass(x, n, k, ld, y, wp, &gr, &sr, &sc);
+  th_checks += 2;
+  const double tol = kind == P_INTEGER ? 0.0 : 1e-13 * sc;
+  if (!(fabs(g - gr) <= tol))
+    TH_FAIL("%s ts_prepass n=%zu k=%zu ld=%zu kind=%d w=%d: g %.17g vs ref %.17g", name, n, k, ld, kind, weighted, g,
+            gr);
+  if (sep != sr) TH_FAIL("%s ts_prepass n=%zu k=%zu ld=%zu kind=%d: sep %d vs ref %d", name, n, k, ld, kind, sep, sr);
+  if (kind == P_SEPARABLE) {
+    CHECK(sr == 1);
+    if (n > 1) { /* one row of weight 0 that is not separable changes nothing */
+      w[0] = 0.0;
+      x[(size_t)(y[0] + 1) % k] = x[y[0]] + 2.0f;
+      kt->ts_prepass(x, n, k, ld, y, w, &g, &sep);
+      CHECK(sep == 1);
+    }
+    /* a weighted row whose label is below the maximum, at every position */
+    const size_t row = n - 1;
+    w[row] = 1.0;
+    float *r = x + row * ld;
+    const float zy = r[y[row]];
+    for (size_t j = 0; j < k; j++) {
+      if ((int64_t)j == y[row]) continue;
+      const float keep = r[j];
+      r[j] = nextafterf(zy, INFINITY);
+      kt->ts_prepass(x, n, k, ld, y, w, &g, &sep);
+      th_checks++;
+      if (sep != 0) TH_FAIL("%s ts_prepass k=%zu: label below the max at column %zu not seen", name, k, j);
+      r[j] = zy; /* a tie keeps it separable */
+      kt->ts_prepass(x, n, k, ld, y, w, &g, &sep);
+      th_checks++;
+      if (sep != 1) TH_FAIL("%s ts_prepass k=%zu: a tie at column %zu broke separability", name, k, j);
+      r[j] = keep;
+    }
+    /* -0 label against a +0 maximum: equal, so separable */
+    for (size_t j = 0; j < k; j++) r[j] = j == (size_t)y[row] ? -0.0f : (j % 2 ? -1.0f : 0.0f);
+    kt->ts_prepass(x, n, k, ld, y, w, &g, &sep);
+    CHECK(sep == 1);
+  }
+  free(x);
+  free(y);
+  free(w);
+}
+
+static void test_ts_prepass(void) {
+  for (size_t a = 0; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+    const calib__kernels *kt = calib__kernels_by_name(ISAS[a]);
+    if (!kt) continue;
+    for (size_t ki = 0; ki < sizeof KS / sizeof KS[0]; ki++) {
+      const size_t k = KS[ki];
+      if (k < 2) continue;
+      for (int kind = 0; kind < P_COUNT; kind++)
+        for (size_t pad = 0; pad < 2; pad++) {
+          const size_t ld = pad ? k + 3 : k, n = k > 500 ? 13 : 101;
+          prepass_case(kt, ISAS[a], n, k, ld, kind, (int)((ki + pad + (size_t)kind) % 2));
+          prepass_case(kt, ISAS[a], 1, k, ld, kind, 0);
+        }
+    }
+    prepass_case(kt, ISAS[a], 20000, 10, 10, P_NORMAL, 1);
+    prepass_case(kt, ISAS[a], 50, 4100, 4101, P_INTEGER, 1);
+  }
+}
+
 /* ---- errors ------------------------------------------------------------------- */
 
 static int untouched(const float *y, size_t cnt) {
@@ -431,6 +673,8 @@ int main(int argc, char **argv) {
   test_streaming(paths, np);
   test_sigmoid(paths, np);
   test_ts_moments();
+  test_check_finite();
+  test_ts_prepass();
   test_errors();
   test_isa_forcing(argv[0]);
   TEST_MAIN_END();

@@ -11,11 +11,13 @@
  * row sums within 1e-6 of 1; log-softmax within 1e-5 + 1.2e-7 |ref|;
  * sigmoid as softmax; check_rows gives the scalar table's verdict on every
  * NaN / +inf / all -inf placement; ts_moments within 1e-12 relative of the
- * scalar table (k up to 2100, past the NEON table's 2048-entry buffer).
+ * scalar table (k up to 2100, past the NEON table's 2048-entry buffer);
+ * check_finite and ts_prepass against the scalar table (see their tests).
  * Usage: test_neon [seed] */
 #include "harness.h"
 #include "internal.h"
 #include "kernels.h"
+#include <float.h>
 
 #if defined(CALIB_HAVE_NEON_KERNELS)
 
@@ -194,6 +196,126 @@ static void test_ts_moments(const calib__kernels *kt, const calib__kernels *sc) 
   }
 }
 
+/* check_finite: finite rows mixing +-0, subnormals, +-FLT_MAX (padding NaN:
+ * never read) pass; NaN (either sign, with a payload), +inf and -inf at
+ * every position of the first, middle and last row fail, as in the scalar
+ * table; and on either side of the 8192-entry verdict blocks. */
+static float finite_draw(void) {
+  static const float special[] = {FLT_MAX, -FLT_MAX, 0.0f, -0.0f, FLT_MIN, -0x1p-149f, 1e-40f, -3e-39f};
+  return th_uniform() < 0.3 ? special[th_next() % 8] : (float)(5.0 * th_normal());
+}
+
+static float bad_value(int b) {
+  static const uint32_t bits[] = {0x7fc00000u, 0x7f800000u, 0xff800000u, 0xffc00000u, 0x7f800001u, 0xffffffffu};
+  float v;
+  memcpy(&v, &bits[b], sizeof v);
+  return v;
+}
+
+static void test_check_finite(const calib__kernels *kt, const calib__kernels *sc) {
+  for (size_t a = 0; a < sizeof KS / sizeof KS[0]; a++)
+    for (size_t pad = 0; pad < 2; pad++) {
+      const size_t k = KS[a], ld = k + 3 * pad, n = 3;
+      float *x = malloc(n * ld * sizeof *x);
+      for (size_t i = 0; i < n * ld; i++) x[i] = i % ld < k ? finite_draw() : NAN;
+      CHECK(kt->check_finite(x, n, k, ld) == CALIB_OK);
+      CHECK(kt->check_finite(x, 0, k, ld) == CALIB_OK);
+      long fails = 0;
+      for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < k; j++)
+          for (int b = 0; b < 6; b++) {
+            const float keep = x[i * ld + j];
+            x[i * ld + j] = bad_value(b);
+            th_checks++;
+            if ((kt->check_finite(x, n, k, ld) != CALIB_E_NONFINITE ||
+                 sc->check_finite(x, n, k, ld) != CALIB_E_NONFINITE) && fails++ < 5)
+              TH_FAIL("check_finite k=%zu ld=%zu: bad value %d at [%zu][%zu] missed", k, ld, b, i, j);
+            x[i * ld + j] = keep;
+          }
+      th_failed += fails > 5 ? fails - 5 : 0;
+      CHECK(kt->check_finite(x, n, k, ld) == CALIB_OK);
+      free(x);
+    }
+  static const size_t shapes[][3] = {{3000, 7, 7}, {3000, 7, 9}, {3, 9000, 9000}, {1, 20000, 20001}};
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    const size_t n = shapes[s][0], k = shapes[s][1], ld = shapes[s][2], tot = n * k;
+    float *x = malloc(n * ld * sizeof *x);
+    for (size_t i = 0; i < n * ld; i++) x[i] = i % ld < k ? finite_draw() : NAN;
+    CHECK(kt->check_finite(x, n, k, ld) == CALIB_OK);
+    const size_t at[] = {0, 8191, 8192, 16384, tot - 1};
+    for (size_t t = 0; t < sizeof at / sizeof at[0]; t++) {
+      const size_t idx = at[t] / k * ld + at[t] % k;
+      const float keep = x[idx];
+      x[idx] = bad_value((int)(t % 6));
+      CHECK(kt->check_finite(x, n, k, ld) == CALIB_E_NONFINITE);
+      x[idx] = keep;
+    }
+    free(x);
+  }
+}
+
+/* ts_prepass: g and sep as the scalar table computes them, g to 1e-13 of
+ * sum_i w_i (mean_j |x_ij| + |x_{i,y_i}|) and exactly for integer-valued
+ * logits (exact double row sums, 2^24 + 1 included); separable rows (label
+ * at the maximum, ties), then a label just below the maximum at every
+ * position. */
+static void test_ts_prepass(const calib__kernels *kt, const calib__kernels *sc) {
+  for (size_t a = 0; a < sizeof KS / sizeof KS[0]; a++) {
+    const size_t k = KS[a], n = 11;
+    if (k < 2) continue;
+    for (int kind = 0; kind < 3; kind++)
+      for (size_t pad = 0; pad < 2; pad++) {
+        const size_t ld = k + 3 * pad;
+        float *x = malloc(n * ld * sizeof *x);
+        int64_t y[11];
+        double w[11], scale = 0;
+        for (size_t i = 0; i < n; i++) {
+          float *r = x + i * ld;
+          for (size_t j = 0; j < ld; j++)
+            r[j] = j >= k ? NAN : kind == 1 ? (j == 0 && i % 2 ? 16777216.0f : (float)(int)(1e3 * th_normal()))
+                                : kind == 2 ? finite_draw() : (float)(4.0 * th_normal());
+          y[i] = (int64_t)(th_next() % k);
+          w[i] = i == 4 ? 0.0 : th_uniform() + 0.1;
+          for (size_t j = 0; j < k; j++) scale += w[i] * fabs((double)r[j]) / (double)k;
+          scale += w[i] * fabs((double)r[y[i]]);
+        }
+        for (int useW = 0; useW < 2; useW++) {
+          double gn = 0, gs = 0;
+          int sn = -1, ss = -1;
+          kt->ts_prepass(x, n, k, ld, y, useW ? w : NULL, &gn, &sn);
+          sc->ts_prepass(x, n, k, ld, y, useW ? w : NULL, &gs, &ss);
+          CHECK(sn == ss);
+          if (kind == 1) CHECK(gn == gs);
+          else CHECK_NEAR(gn, gs, 1e-13 * scale);
+        }
+        /* separable: every label at its row maximum (a tie half the time) */
+        for (size_t i = 0; i < n; i++) {
+          float *r = x + i * ld, mx = r[0];
+          for (size_t j = 1; j < k; j++) mx = r[j] > mx ? r[j] : mx;
+          r[y[i]] = th_uniform() < 0.5 ? mx : mx + 1.0f;
+        }
+        double g;
+        int sp = -1;
+        kt->ts_prepass(x, n, k, ld, y, w, &g, &sp);
+        CHECK(sp == 1);
+        float *r = x + (n - 1) * ld;
+        const float zy = r[y[n - 1]];
+        for (size_t j = 0; j < k && zy < FLT_MAX; j++) {
+          if ((int64_t)j == y[n - 1]) continue;
+          const float keep = r[j];
+          r[j] = nextafterf(zy, INFINITY);
+          kt->ts_prepass(x, n, k, ld, y, w, &g, &sp);
+          CHECK(sp == 0);
+          r[j] = zy;
+          kt->ts_prepass(x, n, k, ld, y, w, &g, &sp);
+          CHECK(sp == 1);
+          r[j] = keep;
+        }
+        free(x);
+      }
+  }
+}
+
 int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   const calib__kernels *kt = calib__kernels_by_name("neon"), *sc = calib__kernels_by_name("scalar");
@@ -205,6 +327,8 @@ int main(int argc, char **argv) {
   test_sigmoid(kt);
   test_check_rows(kt, sc);
   test_ts_moments(kt, sc);
+  test_check_finite(kt, sc);
+  test_ts_prepass(kt, sc);
   TEST_MAIN_END();
 }
 

@@ -1,5 +1,6 @@
 /* check.c -- input validation shared by fitters, metrics and apply. */
 #include "internal.h"
+#include "kernels.h"
 #include <math.h>
 
 int calib__check_labels(const int64_t *labels, size_t n, size_t k) {
@@ -25,13 +26,9 @@ int calib__check_weights(const double *w, size_t n, double *wsum) {
   return CALIB_OK;
 }
 
+/* The dispatched SIMD kernel (the scalar table in the firmware core). */
 int calib__check_finite(const float *x, size_t n, size_t k, size_t ld) {
-  for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * ld;
-    for (size_t j = 0; j < k; j++)
-      if (!isfinite(r[j])) return CALIB_E_NONFINITE;
-  }
-  return CALIB_OK;
+  return calib__kernels_get()->check_finite(x, n, k, ld);
 }
 
 int calib__check_probs(const float *p, size_t n, size_t k) {

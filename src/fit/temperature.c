@@ -75,25 +75,15 @@ static void eval_at(const calib__fit_data *d, double beta, ts_eval *e) {
 static void prepass(const calib__fit_data *d, double *g0, int *separable) {
   double g = 0;
   int sep = 1;
-  for (size_t i = 0; i < d->n; i++) {
+  if (d->k >= 2) /* the SIMD ts_prepass kernel: row sums in double, row max */
+    calib__kernels_get()->ts_prepass(d->x, d->n, d->k, d->k, d->y, d->w, &g, &sep);
+  for (size_t i = 0; i < d->n && d->k == 1; i++) {
     const double w = d->w ? d->w[i] : 1.0;
     if (w == 0) continue;
-    const float *r = d->x + i * d->k;
-    if (d->k == 1) {
-      const int y = d->y[i] == 1;
-      g += w * (double)r[0] * (0.5 - y);
-      sep &= y ? r[0] >= 0.0f : r[0] <= 0.0f;
-      continue;
-    }
-    const float zy = r[d->y[i]];
-    float mx = r[0];
-    double sum = 0;
-    for (size_t j = 0; j < d->k; j++) {
-      mx = r[j] > mx ? r[j] : mx;
-      sum += (double)r[j];
-    }
-    g += w * (sum / (double)d->k - (double)zy);
-    sep &= zy >= mx;
+    const float x = d->x[i];
+    const int y = d->y[i] == 1;
+    g += w * (double)x * (0.5 - y);
+    sep &= y ? x >= 0.0f : x <= 0.0f;
   }
   *g0 = g / d->wsum;
   *separable = sep;

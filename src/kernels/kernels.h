@@ -45,6 +45,21 @@ typedef struct {
   void (*ts_moments)(const float *x, size_t n, size_t k, size_t ldx,
                      const int64_t *y, const double *w, double beta,
                      double acc[3]);
+
+  /* CALIB_OK if every x_ij (i < n, j < k; the padding of ldx is never read)
+   * is finite, else CALIB_E_NONFINITE (NaN, +inf or -inf anywhere). Reads
+   * only; n == 0 or k == 0 is CALIB_OK. Used by calib__check_finite. */
+  int (*check_finite)(const float *x, size_t n, size_t k, size_t ldx);
+
+  /* Temperature-scaling pre-pass over finite logits (k >= 2, labels in
+   * 0..k-1), one read of the data, no exp. Over the rows with w_i != 0
+   * (w == NULL means weight 1):
+   *   *g   = sum_i w_i (mean_j x_ij - x_{i,y_i})    (mean from a double sum)
+   *   *sep = 1 if x_{i,y_i} >= max_j x_ij in every such row, else 0.
+   * Row sums are accumulated in double from the float values (any order: the
+   * ISAs agree with the scalar table to rounding of a double sum). */
+  void (*ts_prepass)(const float *x, size_t n, size_t k, size_t ldx,
+                     const int64_t *y, const double *w, double *g, int *sep);
 } calib__kernels;
 
 /* The chosen table (thread-safe; detection runs once). */

@@ -625,7 +625,106 @@ static void ts_moments_avx2(const float *x, size_t n, size_t k, size_t ldx, cons
   acc[2] += aH;
 }
 
+/* ---- finiteness check ------------------------------------------------------
+ * As in kernels_avx512.c: x is non-finite iff its magnitude bits
+ * (bits & 0x7fffffff) are >= 0x7f800000; their lane-wise maximum is
+ * accumulated and tested once per CF_BLOCK entries (early exit). The
+ * magnitudes are below 2^31, so the signed integer max and compare serve. */
+#define CF_BLOCK 8192
+
+static inline __m256i mag_bits(__m256 v) {
+  return _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff));
+}
+
+/* acc := lane-wise max of acc and the magnitude bits of p[0..cnt). */
+static inline __m256i mag_max(const float *p, size_t cnt, __m256i acc) {
+  __m256i a1 = _mm256_setzero_si256(), a2 = a1, a3 = a1;
+  size_t j = 0;
+  for (; j + 32 <= cnt; j += 32) {
+    acc = _mm256_max_epi32(acc, mag_bits(_mm256_loadu_ps(p + j)));
+    a1 = _mm256_max_epi32(a1, mag_bits(_mm256_loadu_ps(p + j + 8)));
+    a2 = _mm256_max_epi32(a2, mag_bits(_mm256_loadu_ps(p + j + 16)));
+    a3 = _mm256_max_epi32(a3, mag_bits(_mm256_loadu_ps(p + j + 24)));
+  }
+  for (; j + 8 <= cnt; j += 8) acc = _mm256_max_epi32(acc, mag_bits(_mm256_loadu_ps(p + j)));
+  if (j < cnt) /* unselected lanes load as +0: magnitude 0 */
+    a1 = _mm256_max_epi32(a1, mag_bits(_mm256_maskload_ps(p + j, mask8i(cnt - j))));
+  return _mm256_max_epi32(_mm256_max_epi32(acc, a1), _mm256_max_epi32(a2, a3));
+}
+
+static inline int mag_bad(__m256i acc) {
+  return !_mm256_testz_si256(_mm256_cmpgt_epi32(acc, _mm256_set1_epi32(0x7f7fffff)), _mm256_set1_epi32(-1));
+}
+
+static int check_finite_avx2(const float *x, size_t n, size_t k, size_t ldx) {
+  const __m256i zero = _mm256_setzero_si256();
+  if (ldx == k || n == 1) { /* one contiguous span of n * k entries */
+    const size_t cnt = n * k;
+    for (size_t j = 0; j < cnt; j += CF_BLOCK)
+      if (mag_bad(mag_max(x + j, cnt - j < CF_BLOCK ? cnt - j : CF_BLOCK, zero))) return CALIB_E_NONFINITE;
+    return CALIB_OK;
+  }
+  __m256i acc = zero;
+  size_t seen = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (k <= 64) prefetch_row(x, i, ldx, k);
+    acc = mag_max(x + i * ldx, k, acc);
+    if ((seen += k) >= CF_BLOCK) {
+      if (mag_bad(acc)) return CALIB_E_NONFINITE;
+      acc = zero;
+      seen = 0;
+    }
+  }
+  return mag_bad(acc) ? CALIB_E_NONFINITE : CALIB_OK;
+}
+
+/* ---- temperature-scaling pre-pass ------------------------------------------- */
+
+/* Sum (in double) and maximum of r[0..k), k >= 1. */
+static inline double row_sum_max(const float *r, size_t k, float *mx) {
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  __m256 m0 = ninf, m1 = ninf;
+  __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+  size_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    m0 = _mm256_max_ps(m0, _mm256_loadu_ps(r + j));
+    m1 = _mm256_max_ps(m1, _mm256_loadu_ps(r + j + 8));
+    s0 = _mm256_add_pd(s0, load_d(r + j));
+    s1 = _mm256_add_pd(s1, load_d(r + j + 4));
+    s2 = _mm256_add_pd(s2, load_d(r + j + 8));
+    s3 = _mm256_add_pd(s3, load_d(r + j + 12));
+  }
+  for (; j < k; j += 4) { /* unselected lanes: +0 to the sums, -inf to the max */
+    const __m128i mt = mask4i(k - j);
+    const __m128 a = _mm_maskload_ps(r + j, mt);
+    m0 = _mm256_max_ps(m0, _mm256_insertf128_ps(ninf, _mm_blendv_ps(_mm256_castps256_ps128(ninf), a,
+                                                                     _mm_castsi128_ps(mt)), 0));
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(a));
+  }
+  *mx = hmax(_mm256_max_ps(m0, m1));
+  return hadd_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+}
+
+static void ts_prepass_avx2(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y, const double *w,
+                            double *g, int *sep) {
+  double acc = 0;
+  int s = 1;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    if (k <= 64) prefetch_row(x, i, ldx, k);
+    float mx;
+    const double sum = row_sum_max(r, k, &mx);
+    const float zy = r[y[i]];
+    acc += wi * (sum / (double)k - (double)zy);
+    s &= zy >= mx;
+  }
+  *g = acc;
+  *sep = s;
+}
+
 const calib__kernels calib__kernels_avx2 = {
-    "avx2",       check_rows_avx2, softmax_avx2, log_softmax_avx2,
-    sigmoid_avx2, ts_moments_avx2,
+    "avx2",       check_rows_avx2, softmax_avx2,      log_softmax_avx2,
+    sigmoid_avx2, ts_moments_avx2, check_finite_avx2, ts_prepass_avx2,
 };

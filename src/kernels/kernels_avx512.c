@@ -912,7 +912,111 @@ static void ts_moments_avx512(const float *x, size_t n, size_t k, size_t ldx, co
   acc[2] += aH;
 }
 
+/* ---- finiteness check ------------------------------------------------------
+ * x is non-finite iff its exponent bits are all ones, i.e. iff its magnitude
+ * bits (bits & 0x7fffffff) are >= 0x7f800000 (+-inf: equal, NaN: above).
+ * The lane-wise maximum of the magnitude bits is accumulated (two integer
+ * ops per vector) and tested once per CF_BLOCK entries: an early exit at
+ * most one block after the first bad entry. */
+#define CF_BLOCK 8192
+
+static inline __m512i mag_bits(__m512 v) {
+  return _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
+}
+
+/* acc := lane-wise max of acc and the magnitude bits of p[0..cnt). */
+static inline __m512i mag_max(const float *p, size_t cnt, __m512i acc) {
+  __m512i a1 = _mm512_setzero_si512(), a2 = a1, a3 = a1;
+  size_t j = 0;
+  for (; j + 64 <= cnt; j += 64) {
+    acc = _mm512_max_epu32(acc, mag_bits(_mm512_loadu_ps(p + j)));
+    a1 = _mm512_max_epu32(a1, mag_bits(_mm512_loadu_ps(p + j + 16)));
+    a2 = _mm512_max_epu32(a2, mag_bits(_mm512_loadu_ps(p + j + 32)));
+    a3 = _mm512_max_epu32(a3, mag_bits(_mm512_loadu_ps(p + j + 48)));
+  }
+  for (; j + 16 <= cnt; j += 16) acc = _mm512_max_epu32(acc, mag_bits(_mm512_loadu_ps(p + j)));
+  if (j < cnt) /* unselected lanes load as +0: magnitude 0 */
+    a1 = _mm512_max_epu32(a1, mag_bits(_mm512_maskz_loadu_ps(mask16(cnt - j), p + j)));
+  return _mm512_max_epu32(_mm512_max_epu32(acc, a1), _mm512_max_epu32(a2, a3));
+}
+
+static inline int mag_bad(__m512i acc) {
+  return _mm512_cmpge_epu32_mask(acc, _mm512_set1_epi32(0x7f800000)) != 0;
+}
+
+static int check_finite_avx512(const float *x, size_t n, size_t k, size_t ldx) {
+  const __m512i zero = _mm512_setzero_si512();
+  if (ldx == k || n == 1) { /* one contiguous span of n * k entries */
+    const size_t cnt = n * k;
+    for (size_t j = 0; j < cnt; j += CF_BLOCK)
+      if (mag_bad(mag_max(x + j, cnt - j < CF_BLOCK ? cnt - j : CF_BLOCK, zero))) return CALIB_E_NONFINITE;
+    return CALIB_OK;
+  }
+  __m512i acc = zero;
+  size_t seen = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (k <= 64) prefetch_rows(x, i, n, ldx, k);
+    acc = mag_max(x + i * ldx, k, acc);
+    if ((seen += k) >= CF_BLOCK) {
+      if (mag_bad(acc)) return CALIB_E_NONFINITE;
+      acc = zero;
+      seen = 0;
+    }
+  }
+  return mag_bad(acc) ? CALIB_E_NONFINITE : CALIB_OK;
+}
+
+/* ---- temperature-scaling pre-pass ------------------------------------------- */
+
+static inline __m512d lo_pd(__m512 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
+static inline __m512d hi_pd(__m512 v) { return _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)); }
+
+/* Sum (in double) and maximum of r[0..k), k >= 1. */
+static inline double row_sum_max(const float *r, size_t k, float *mx) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  __m512 m0 = ninf, m1 = ninf;
+  __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+  size_t j = 0;
+  for (; j + 32 <= k; j += 32) {
+    const __m512 a = _mm512_loadu_ps(r + j), b = _mm512_loadu_ps(r + j + 16);
+    m0 = _mm512_max_ps(m0, a);
+    m1 = _mm512_max_ps(m1, b);
+    s0 = _mm512_add_pd(s0, lo_pd(a));
+    s1 = _mm512_add_pd(s1, hi_pd(a));
+    s2 = _mm512_add_pd(s2, lo_pd(b));
+    s3 = _mm512_add_pd(s3, hi_pd(b));
+  }
+  for (; j < k; j += 16) { /* unselected lanes: +0 to the sums, no change to the max */
+    const __mmask16 mt = mask16(k - j);
+    const __m512 a = _mm512_maskz_loadu_ps(mt, r + j);
+    m0 = _mm512_mask_max_ps(m0, mt, m0, a);
+    s0 = _mm512_add_pd(s0, lo_pd(a));
+    s1 = _mm512_add_pd(s1, hi_pd(a));
+  }
+  *mx = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+  return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s1), _mm512_add_pd(s2, s3)));
+}
+
+static void ts_prepass_avx512(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                              const double *w, double *g, int *sep) {
+  double acc = 0;
+  int s = 1;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    if (k <= 64) prefetch_rows(x, i, n, ldx, k);
+    float mx;
+    const double sum = row_sum_max(r, k, &mx);
+    const float zy = r[y[i]];
+    acc += wi * (sum / (double)k - (double)zy);
+    s &= zy >= mx;
+  }
+  *g = acc;
+  *sep = s;
+}
+
 const calib__kernels calib__kernels_avx512 = {
-    "avx512",       check_rows_avx512, softmax_avx512, log_softmax_avx512,
-    sigmoid_avx512, ts_moments_avx512,
+    "avx512",       check_rows_avx512, softmax_avx512,      log_softmax_avx512,
+    sigmoid_avx512, ts_moments_avx512, check_finite_avx512, ts_prepass_avx512,
 };

@@ -340,7 +340,103 @@ static void ts_moments_neon(const float *x, size_t n, size_t k, size_t ldx, cons
   acc[2] += aH;
 }
 
+/* ---- finiteness check ------------------------------------------------------
+ * As in kernels_avx512.c: x is non-finite iff its magnitude bits
+ * (bits & 0x7fffffff) are >= 0x7f800000; their lane-wise maximum is
+ * accumulated and tested once per CF_BLOCK entries (early exit). */
+#define CF_BLOCK 8192
+
+static inline uint32x4_t mag_bits(const float *p) {
+  return vandq_u32(vld1q_u32((const uint32_t *)(const void *)p), vdupq_n_u32(0x7fffffffu));
+}
+
+/* acc := lane-wise max of acc and the magnitude bits of p[0..cnt). */
+static inline uint32x4_t mag_max(const float *p, size_t cnt, uint32x4_t acc) {
+  uint32x4_t a1 = vdupq_n_u32(0), a2 = a1, a3 = a1;
+  size_t j = 0;
+  for (; j + 16 <= cnt; j += 16) {
+    acc = vmaxq_u32(acc, mag_bits(p + j));
+    a1 = vmaxq_u32(a1, mag_bits(p + j + 4));
+    a2 = vmaxq_u32(a2, mag_bits(p + j + 8));
+    a3 = vmaxq_u32(a3, mag_bits(p + j + 12));
+  }
+  for (; j + 4 <= cnt; j += 4) acc = vmaxq_u32(acc, mag_bits(p + j));
+  if (j < cnt) { /* padded with +0: magnitude 0 */
+    const float32x4_t t = load_tail(p + j, cnt - j, 0.0f);
+    a1 = vmaxq_u32(a1, vandq_u32(vreinterpretq_u32_f32(t), vdupq_n_u32(0x7fffffffu)));
+  }
+  return vmaxq_u32(vmaxq_u32(acc, a1), vmaxq_u32(a2, a3));
+}
+
+static inline int mag_bad(uint32x4_t acc) { return vmaxvq_u32(acc) >= 0x7f800000u; }
+
+static int check_finite_neon(const float *x, size_t n, size_t k, size_t ldx) {
+  const uint32x4_t zero = vdupq_n_u32(0);
+  if (ldx == k || n == 1) { /* one contiguous span of n * k entries */
+    const size_t cnt = n * k;
+    for (size_t j = 0; j < cnt; j += CF_BLOCK)
+      if (mag_bad(mag_max(x + j, cnt - j < CF_BLOCK ? cnt - j : CF_BLOCK, zero))) return CALIB_E_NONFINITE;
+    return CALIB_OK;
+  }
+  uint32x4_t acc = zero;
+  size_t seen = 0;
+  for (size_t i = 0; i < n; i++) {
+    acc = mag_max(x + i * ldx, k, acc);
+    if ((seen += k) >= CF_BLOCK) {
+      if (mag_bad(acc)) return CALIB_E_NONFINITE;
+      acc = zero;
+      seen = 0;
+    }
+  }
+  return mag_bad(acc) ? CALIB_E_NONFINITE : CALIB_OK;
+}
+
+/* ---- temperature-scaling pre-pass ------------------------------------------- */
+
+/* Sum (in double) and maximum of r[0..k), k >= 1. */
+static inline double row_sum_max(const float *r, size_t k, float *mx) {
+  float32x4_t m0 = vdupq_n_f32(-INFINITY), m1 = m0;
+  float64x2_t s0 = vdupq_n_f64(0.0), s1 = s0, s2 = s0, s3 = s0;
+  size_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    const float32x4_t a = vld1q_f32(r + j), b = vld1q_f32(r + j + 4);
+    m0 = vmaxq_f32(m0, a);
+    m1 = vmaxq_f32(m1, b);
+    s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(a)));
+    s1 = vaddq_f64(s1, vcvt_high_f64_f32(a));
+    s2 = vaddq_f64(s2, vcvt_f64_f32(vget_low_f32(b)));
+    s3 = vaddq_f64(s3, vcvt_high_f64_f32(b));
+  }
+  for (; j < k; j += 4) { /* the last k mod 8: padded with +0 (sums) and -inf (max) */
+    const size_t rem = k - j < 4 ? k - j : 4;
+    const float32x4_t a = load_tail(r + j, rem, 0.0f);
+    m0 = vmaxq_f32(m0, load_tail(r + j, rem, -INFINITY));
+    s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(a)));
+    s1 = vaddq_f64(s1, vcvt_high_f64_f32(a));
+  }
+  *mx = vmaxvq_f32(vmaxq_f32(m0, m1));
+  return vaddvq_f64(vaddq_f64(vaddq_f64(s0, s1), vaddq_f64(s2, s3)));
+}
+
+static void ts_prepass_neon(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y, const double *w,
+                            double *g, int *sep) {
+  double acc = 0;
+  int s = 1;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    float mx;
+    const double sum = row_sum_max(r, k, &mx);
+    const float zy = r[y[i]];
+    acc += wi * (sum / (double)k - (double)zy);
+    s &= zy >= mx;
+  }
+  *g = acc;
+  *sep = s;
+}
+
 const calib__kernels calib__kernels_neon = {
-    "neon",       check_rows_neon, softmax_neon, log_softmax_neon,
-    sigmoid_neon, ts_moments_neon,
+    "neon",       check_rows_neon, softmax_neon,      log_softmax_neon,
+    sigmoid_neon, ts_moments_neon, check_finite_neon, ts_prepass_neon,
 };

@@ -100,7 +100,34 @@ static void ts_moments_scalar(const float *x, size_t n, size_t k, size_t ldx,
   acc[2] += aH;
 }
 
+static int check_finite_scalar(const float *x, size_t n, size_t k, size_t ldx) {
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    for (size_t j = 0; j < k; j++)
+      if (!isfinite(r[j])) return CALIB_E_NONFINITE;
+  }
+  return CALIB_OK;
+}
+
+static void ts_prepass_scalar(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                              const double *w, double *g, int *sep) {
+  double acc = 0;
+  int s = 1;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    double sum = 0;
+    for (size_t j = 0; j < k; j++) sum += (double)r[j];
+    const float zy = r[y[i]];
+    acc += wi * (sum / (double)k - (double)zy);
+    s &= zy >= row_max(r, k);
+  }
+  *g = acc;
+  *sep = s;
+}
+
 const calib__kernels calib__kernels_scalar = {
-    "scalar",           check_rows_scalar, softmax_scalar, log_softmax_scalar,
-    sigmoid_scalar,     ts_moments_scalar,
+    "scalar",           check_rows_scalar, softmax_scalar,      log_softmax_scalar,
+    sigmoid_scalar,     ts_moments_scalar, check_finite_scalar, ts_prepass_scalar,
 };
