@@ -31,7 +31,7 @@ WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prot
 STD      := -std=c99
 BASEFLAGS := $(STD) $(WARNINGS) -fPIC -fvisibility=hidden -fno-math-errno
 CPPFLAGS_LIB := -Iinclude -Isrc/common -Isrc/kernels -DCALIB_BUILDING_LIBRARY -D_POSIX_C_SOURCE=200809L
-LDLIBS_BLAS := $(shell pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke)
+LDLIBS_BLAS := $(shell pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke) -llbfgs
 CFLAGS_BLAS := $(shell pkg-config --cflags openblas lapacke 2>/dev/null)
 
 # Debian python with numpy/scipy/sklearn: the python3 first on PATH may lack them.
@@ -107,7 +107,7 @@ $(PCFILE): pkgconfig/calib.pc.in include/calib.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@REQUIRES_PRIVATE@|$(if $(MATRIX_SRCS),openblas lapacke)|' \
-	    -e 's|@LIBS_PRIVATE@|-lm|' $< > $@
+	    -e 's|@LIBS_PRIVATE@|-lm$(if $(MATRIX_SRCS), -llbfgs)|' $< > $@
 
 $(IO_LIB): $(IO_OBJS)
 	@mkdir -p $(@D)
@@ -240,7 +240,7 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@REQUIRES_PRIVATE@|$(if $(MATRIX_SRCS),openblas lapacke)|' \
-	    -e 's|@LIBS_PRIVATE@|-lm|' pkgconfig/calib.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/calib.pc
+	    -e 's|@LIBS_PRIVATE@|-lm$(if $(MATRIX_SRCS), -llbfgs)|' pkgconfig/calib.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/calib.pc
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
 
 uninstall:

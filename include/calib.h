@@ -370,12 +370,833 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  */
 
 /* ---- Platt and beta calibration ------------------------------------------ */
+/*
+ * Platt scaling (CALIB_METHOD_PLATT; Platt 1999, fitted by the Newton method
+ * of Lin, Lin & Weng 2007 as libsvm's sigmoid_train does):
+ *     P(y = 1 | s) = 1 / (1 + exp(A s + B))
+ * on a score s per row (k == 1). Note the sign: a score that grows with the
+ * positive class gives A < 0 (libsvm's and scikit-learn's convention; for the
+ * form sigmoid(a s + b) take a = -A, b = -B).
+ * Beta calibration (CALIB_METHOD_BETA; Kull, Silva Filho & Flach 2017):
+ *     P(y = 1 | s) = sigmoid(a ln s - b ln(1 - s) + c),   a >= 0, b >= 0,
+ * on a probability s per row, clipped to [eps, 1 - eps] (CALIB_P_CLIP_EPS).
+ *
+ * Input (CALIB_P_INPUT, stored in the model: calib_apply() expects the same
+ * kind of data the model was fitted on):
+ *   CALIB_INPUT_LOGITS (default): the fit/apply data are logits, as for every
+ *     method. k == 1: s is the log-odds itself (Platt) or sigmoid(s) (beta).
+ *     k >= 2: Platt uses column j's raw logit for class j; beta uses the
+ *     softmax probability of class j. Every logit must be finite.
+ *   CALIB_INPUT_PROBS: the data are probabilities in [0, 1] (anything else is
+ *     CALIB_E_DOMAIN, NaN/inf CALIB_E_NONFINITE); k == 1: P(y = 1) per row,
+ *     k >= 2: one per class (rows need not sum to 1). Platt fits on the
+ *     explicit logit transform ln(s) - ln(1 - s) of s clipped to
+ *     [eps, 1 - eps]; beta uses the clipped s directly.
+ *   eps (CALIB_P_CLIP_EPS) defaults to FLT_EPSILON = 2^-23 ~= 1.19e-7, the
+ *   float32 machine epsilon (betacal's np.finfo(float32).eps): 1 - eps is an
+ *   exact float32, so float32 inputs 0 and 1 map to finite features
+ *   (ln eps ~= -15.9) and never to NaN (REFRAME/betacal#1).
+ *
+ * Multiclass (k >= 2): one-vs-rest, as scikit-learn's
+ * CalibratedClassifierCV(method="sigmoid") does: an independent binary map
+ * per class j, fitted on class j's column with labels 1[y == j]; at apply,
+ * q_j = the class-j map's P(y = j), then p_j = q_j / sum_l q_l, and a row
+ * whose sum is 0 becomes uniform (1/k). (k == 2 is also treated this way;
+ * scikit-learn's 2-class path instead fits one map on the positive column,
+ * which here is k == 1.) The normalisation may change the argmax.
+ *
+ * Fitting (calib_fit). For each binary problem, with targets t_i and the
+ * linear predictor u_i (u = -(A s + B) for Platt; u = a ln s - b ln(1-s) + c
+ * for beta), the objective is the weighted cross-entropy
+ *     F = sum_i w_i [ t_i log(1 + e^-u_i) + (1 - t_i) log(1 + e^u_i) ]
+ * computed stably (log1p of exp(-|u|)), in double. Targets
+ * (CALIB_P_SMOOTH_TARGETS): Platt's smoothed targets t = (N+ + 1)/(N+ + 2)
+ * for positives and 1/(N- + 2) for negatives, with N+/N- the weighted
+ * counts as in scikit-learn (default for Platt), or 0/1 (default for beta,
+ * as betacal's logistic regression). The solver is libsvm's: start at
+ * A = 0, B = ln((N- + 1)/(N+ + 1)) (beta: a = b = 0, c = -B); Newton steps
+ * with sigma = 1e-12 * wbar added to the Hessian diagonal; backtracking
+ * (halving) from step 1 until F(new) < F + 1e-4 step g.d (Armijo), with F
+ * summed per block and compensated across blocks. Safeguard against rounding
+ * at large n: when the Armijo test fails at step 1 although the predicted
+ * decrease g.H^-1.g is below 1000 DBL_EPSILON F (the test is then decided by
+ * rounding), the full Newton step is taken if it lowers g.H^-1.g. Stop when
+ * every |dF/dparam| < tol * wbar (CALIB_P_TOL, libsvm's 1e-5 by default),
+ * where wbar = (sum of weights)/n (1 without weights: exactly libsvm's rule;
+ * scaling all weights leaves the fit unchanged). With unit weights this
+ * reproduces libsvm/scikit-learn's test vector s = (5, -4, 1), y = (1, 0, 0):
+ * A = -0.20261354391187855, B = 0.6523631498001051 after 3 steps. The scale
+ * of the scores does not matter (Newton is invariant to it; the objective is
+ * evaluated stably), unlike scikit-learn before #26913 (|s| >= 30).
+ * Beta constraint handling (betacal): fit (a, b, c) unconstrained; if a < 0,
+ * drop ln s and refit (b, c) with a = 0; else if b < 0, drop -ln(1 - s) and
+ * refit (a, c) with b = 0; if the refitted coefficient is negative too (where
+ * betacal would keep it) it is dropped as well, leaving a = b = 0 and the
+ * closed-form intercept. Constant scores (no spread among rows of non-zero
+ * weight) give the closed form A = 0 (a = b = 0) and the base-rate intercept.
+ * Report: iterations = Newton steps summed over all classes (and beta refits);
+ * gradient = the largest final max|dF/dparam| / wbar; nll_before = the
+ * weighted mean NLL of the input itself (logits: sigmoid/softmax; probs:
+ * rows normalised, uniform if their sum is 0, true-class probability clipped
+ * below at eps); nll_after = the weighted mean NLL (0/1 labels) of the fitted
+ * map, in double.
+ * Errors, in addition to calib_fit()'s:
+ *   CALIB_E_DOMAIN     CALIB_INPUT_PROBS and a value outside [0, 1]
+ *   CALIB_E_SEPARABLE  0/1 targets and a class (or, k >= 2, some class j vs
+ *                      the rest) is perfectly separated by a threshold on the
+ *                      scores (also: class j absent with k >= 2): no finite
+ *                      maximum-likelihood fit exists
+ *   CALIB_E_NOCONV     CALIB_P_MAX_ITER steps without meeting the tolerance,
+ *                      or the line search step fell below CALIB_P_MIN_STEP
+ *                      (libsvm's "line search fails"); nothing is printed
+ *
+ * Options (calib_fitter_set; defaults Platt / beta):
+ *   CALIB_P_MAX_ITER        Newton steps per binary problem, 100, [1, 10000]
+ *   CALIB_P_TOL             gradient tolerance (above), 1e-5, [1e-15, 1]
+ *   CALIB_P_SMOOTH_TARGETS  1 = Platt's targets, 0 = 0/1; default 1 / 0
+ *   CALIB_P_INPUT           CALIB_INPUT_LOGITS (default) or CALIB_INPUT_PROBS
+ *   CALIB_P_CLIP_EPS        probability clip eps, 2^-23, [1e-15, 1e-2]
+ *   CALIB_P_MIN_STEP        smallest line-search step, 1e-10, [1e-16, 0.5]
+ *
+ * Model arrays (calib_model_param):
+ *   CALIB_MP_PLATT  k x 2 row-major: row j = (A_j, B_j)   (Platt models)
+ *   CALIB_MP_BETA   k x 3 row-major: row j = (a_j, b_j, c_j) (beta models)
+ *   CALIB_MP_INPUT  2 values: (CALIB_INPUT_*, eps) (Platt and beta models)
+ *
+ * calib_apply() on a Platt or beta model: the map above row by row, computed
+ * in double and rounded once to float. Input rules: k must equal the
+ * model's k (CALIB_E_SHAPE); every value finite (CALIB_E_NONFINITE; unlike
+ * temperature scaling, -inf logits are not accepted) and, for
+ * CALIB_INPUT_PROBS, in [0, 1] (CALIB_E_DOMAIN); nothing is written on error.
+ * In place (probs == logits) is allowed. Thread-safe, allocation-free.
+ */
+#define CALIB_P_SMOOTH_TARGETS 3
+#define CALIB_P_INPUT          4
+#define CALIB_P_CLIP_EPS       5
+#define CALIB_P_MIN_STEP       6
+
+/* Values of CALIB_P_INPUT and CALIB_MP_INPUT[0]: CALIB_INPUT_LOGITS (2) and
+ * CALIB_INPUT_PROBS (1), the constants of the metrics block below. */
+
+#define CALIB_MP_PLATT 2  /* Platt: k x 2, rows (A_j, B_j)                  */
+#define CALIB_MP_INPUT 3  /* Platt, beta: (CALIB_INPUT_*, clip eps)         */
+#define CALIB_MP_BETA  4  /* beta: k x 3, rows (a_j, b_j, c_j)              */
 
 /* ---- Isotonic regression and histogram binning --------------------------- */
+/*
+ * Both methods are non-parametric: the model is a table per class, stored as
+ * 8-byte aligned float64 arrays, applied by binary search (allocation-free,
+ * reentrant). k == 1 calibrates one score per row; k >= 2 is one-vs-rest, as
+ * scikit-learn's CalibratedClassifierCV does it: a binary map f_j per class j
+ * fitted with labels 1[y == j]; at apply q_j = f_j(input_j) and
+ * p_j = q_j / sum_l q_l, computed in double, with a row whose sum is 0 made
+ * uniform (p_j = 1/k). (k == 2 is treated the same way; scikit-learn's
+ * 2-class path fits one map on the positive column, which is k == 1 here.)
+ *
+ * Input (CALIB_P_INPUT, shared with Platt/beta; stored in the model, so
+ * calib_apply() expects the kind of data the model was fitted on):
+ *   CALIB_INPUT_LOGITS (default) the data are logits as for every method.
+ *     k == 1: isotonic works on the raw log-odds; histogram binning on
+ *     sigmoid(logit). k >= 2: both work on the softmax probabilities of the
+ *     row, column j for class j (Guo et al. 2017's one-vs-rest extension;
+ *     scikit-learn's CalibratedClassifierCV on a classifier whose
+ *     predict_proba is that softmax). The sigmoid/softmax are computed in
+ *     double from the float32 logits and rounded once to float32
+ *     (1/(1+exp(-z)); exp(z_j - max z)/sum), in fit and apply alike: the
+ *     order of tiny probabilities matters to these order-based methods, so
+ *     the float SIMD kernels (about 1e-6 relative) are not used.
+ *   CALIB_INPUT_PROBS the data are probabilities in [0, 1] (CALIB_E_DOMAIN
+ *     otherwise), used as they are (k >= 2: rows need not sum to 1).
+ *   CALIB_INPUT_SCORES (isotonic only) any finite scores used as they are:
+ *     k >= 2 fits class j on column j's raw value, as CalibratedClassifierCV
+ *     does with a decision_function (k == 1: the same as LOGITS).
+ *   Isotonic is invariant to a monotone change of input in its fitted VALUES,
+ *   so k == 1 "just works" on log-odds or on probabilities; but the table's x
+ *   and the linear interpolation between thresholds live in the input's own
+ *   space: a fit on logits and one on sigmoid(logits) agree at the
+ *   thresholds and differ (slightly) between them. For k >= 2 the choice
+ *   matters (softmax columns are not monotone in the raw logit column); on
+ *   CIFAR-10 DenseNet-40 logits, softmax columns (the default) calibrate far
+ *   better than raw logit columns (test ECE-15 0.017 vs 0.079).
+ *
+ * ISOTONIC REGRESSION (CALIB_METHOD_ISOTONIC; Zadrozny & Elkan 2002), with
+ * the exact semantics of scikit-learn's IsotonicRegression (1.x):
+ *  1. increasing: 1, 0, or -1 = auto: the sign of Spearman's rho between the
+ *     score and the 0/1 label over all rows (weights ignored, zero-weight rows
+ *     included): rho >= 0 -> increasing. rho is undefined when the scores or
+ *     the labels are constant; scikit-learn then gets NaN and `nan >= 0` is
+ *     false, so such a fit is DEcreasing (kept for parity). The sign is
+ *     computed exactly in integers (scikit-learn's floating-point rho may
+ *     differ in sign only when the exact rho is 0).
+ *  2. rows of weight 0 are dropped; the rest are ordered by (score, label,
+ *     row) -- np.lexsort((y, x)) -- with a stable radix sort.
+ *  3. equal scores merge: a sorted x joins the current group while x - (the
+ *     group's first x) < 1e-15 (np.finfo(float64).resolution, an absolute
+ *     tolerance, as _make_unique); the group's x is its first x, its weight
+ *     the sum of weights, its value the weighted mean of the labels.
+ *  4. pool-adjacent-violators (weighted, O(n) after the sort), then the fit
+ *     is clipped to [y_min, y_max] (after PAV, not as a constraint).
+ *  5. thresholds: the first and last points, and every point whose fitted
+ *     value differs from a neighbour's (redundant middle points of flat runs
+ *     removed). The table per class is (x_t, y_t), t = 0..m-1, x strictly
+ *     increasing.
+ *  Prediction (numpy.interp, as scipy's interp1d uses it): for x_0 <= s <=
+ *  x_{m-1}, with j the last index such that x_j <= s: y_j if x_j == s (or
+ *  j == m-1), else y_j + (y_{j+1} - y_j)/(x_{j+1} - x_j) * (s - x_j). Linear
+ *  between thresholds, constant within a flat run. A one-threshold table is
+ *  the constant y_0.
+ *  Out of bounds (CALIB_P_ISO_OUT_OF_BOUNDS, stored in the model):
+ *    CALIB_OOB_CLIP (default; what CalibratedClassifierCV uses): s is first
+ *      clipped to [x_0, x_{m-1}], i.e. the end values extend outward;
+ *    CALIB_OOB_ERROR: calib_apply() returns CALIB_E_DOMAIN, writing nothing,
+ *      if any value is outside [x_0, x_{m-1}] of its class (for a
+ *      one-threshold table: any value other than x_0). Not available with
+ *      CALIB_INPUT_LOGITS and k >= 2 (calib_fit: CALIB_E_ARG): the values
+ *      would exist only after the softmax is written to the output.
+ *    scikit-learn's default 'nan' is offered only by the low-level
+ *    calib_isotonic_predict_f64 (CALIB_OOB_NAN); calib_apply never writes NaN.
+ *  Strict ranks (CALIB_P_ISO_STRICT = s, default 0 = off; scikit-learn
+ *  #16321: the flat runs of isotonic regression tie scores that were
+ *  distinct, which changes ROC-AUC and average precision). With 0 < s <= 0.25
+ *  every flat run of a class's table, the pair (x_j, v), (x_{j+1}, v), is
+ *  turned into a ramp: y_j := v + s (L - v), y_{j+1} := v + s (R - v), where
+ *  L = y_{j-1} and R = y_{j+2} are the ORIGINAL neighbouring values, and at
+ *  the ends of the table L (or R) is the bound the fit could reach on that
+ *  side (y_min on the low side of an increasing fit, y_max on its high side;
+ *  mirrored for a decreasing one). Each flat value thus moves toward its
+ *  neighbour by the fraction s of the gap, the ramps of adjacent runs cannot
+ *  cross (s < 1/2), and the map becomes strictly monotone on [x_0, x_{m-1}]
+ *  whenever y_min < y_max and m >= 2: distinct in-range scores keep distinct
+ *  calibrated values in exact arithmetic (the float32 output can still tie
+ *  values closer than its resolution; clipped out-of-range scores still
+ *  tie). A calibrated value moves by at most s times the gap to the
+ *  neighbouring level. The stored y_t are the ramped ones.
+ *  Options (calib_fitter_set; defaults):
+ *    CALIB_P_ISO_INCREASING     1, 0 or -1 (auto); default 1
+ *    CALIB_P_ISO_Y_MIN          clip lower bound in [0, 1], default 0
+ *    CALIB_P_ISO_Y_MAX          clip upper bound in [0, 1], default 1
+ *                               (calib_fit: CALIB_E_ARG if y_min > y_max)
+ *    CALIB_P_ISO_OUT_OF_BOUNDS  CALIB_OOB_CLIP (default) or CALIB_OOB_ERROR
+ *    CALIB_P_ISO_STRICT         ramp fraction s in [0, 0.25], default 0
+ *    CALIB_P_INPUT              CALIB_INPUT_LOGITS (default), _PROBS, _SCORES
+ *  (With labels 0/1 every fitted value lies in [0, 1], so the default clip
+ *  [0, 1] changes nothing: the result is scikit-learn's fit.)
+ *  Model arrays: CALIB_MP_ISO_CONFIG = (out_of_bounds, input, strict s),
+ *  CALIB_MP_ISO_COUNTS = m_j for j = 0..k-1, CALIB_MP_ISO_X / _Y = the tables
+ *  of all classes back to back (sum m_j values each).
+ *  Report: iterations 0 and gradient 0 (no iterative solver); nll_before =
+ *  weighted mean NLL of the input (logits and scores: sigmoid/softmax;
+ *  probs: the raw probability of the true class, k == 1: p or 1 - p), may be
+ *  +inf; nll_after = weighted
+ *  mean NLL of calib_apply()'s output on the fitting rows (may be +inf when a
+ *  calibrated probability of a true class is 0, e.g. with strict or clipped
+ *  out-of-range rows; isotonic itself gives finite in-sample values).
+ *  Errors, besides calib_fit()'s: CALIB_E_ARG (y_min > y_max; CALIB_OOB_ERROR
+ *  with CALIB_INPUT_LOGITS and k >= 2), CALIB_E_DOMAIN (CALIB_INPUT_PROBS and
+ *  a value outside [0, 1]).
+ *
+ * HISTOGRAM BINNING (CALIB_METHOD_HISTOGRAM; Zadrozny & Elkan 2001): the
+ * probability axis [0, 1] is cut into bins; the calibrated value of bin b is
+ * theta_b = (sum of w_i y_i) / (sum of w_i) over the rows in b (y_i = 0/1, or
+ * 1[y_i == j] for class j); an EMPTY bin (no row of positive weight) gets its
+ * midpoint (lo_b + hi_b) / 2, as netcal and Kumar et al. do.
+ *  Binning (CALIB_P_HIST_BINNING; the same module as the metrics):
+ *    CALIB_HIST_EQUAL_WIDTH (default): M = CALIB_P_HIST_BINS bins, bin b
+ *      holds (b/M, (b+1)/M] and 0 goes into bin 0: calib_bin_index(), the
+ *      convention of every binned metric, at fit and at apply alike.
+ *    CALIB_HIST_EQUAL_MASS: per class, Kumar, Liang & Ma (2019)
+ *      get_equal_bins on the probabilities of the rows of positive weight
+ *      (N of them): B = min(M, N) parts of the sorted values, the first
+ *      N mod B parts one longer (numpy's array_split); upper edge of part i =
+ *      (last of part i + first of part i+1) / 2, last edge 1.0; equal edges
+ *      merged, so ties give fewer bins. Bin b holds (e_{b-1}, e_b] and every
+ *      value <= e_0 is in bin 0 (bisect_left); bin 0's midpoint uses lo = 0.
+ *  Options: CALIB_P_HIST_BINS M in [1, 100000], default 10 (netcal's);
+ *  CALIB_P_HIST_BINNING (default CALIB_HIST_EQUAL_WIDTH); CALIB_P_INPUT.
+ *  Model arrays: CALIB_MP_HIST_CONFIG = (binning, M, input);
+ *  CALIB_MP_HIST_VALUES = theta, class after class (k*M values for equal
+ *  width; sum c_j for equal mass); equal mass only: CALIB_MP_HIST_COUNTS =
+ *  bins per class c_j, CALIB_MP_HIST_EDGES = the upper edges, class after
+ *  class (each class's last edge is 1.0).
+ *  Report: iterations 0, gradient 0, nll_before / nll_after as isotonic
+ *  (nll_after may be +inf: a bin of negatives only has theta = 0).
+ *  Errors, besides calib_fit()'s: CALIB_E_DOMAIN (CALIB_INPUT_PROBS and a
+ *  value outside [0, 1]).
+ *
+ * calib_apply() on an isotonic or histogram model: input rules: k must equal
+ * the model's k (CALIB_E_SHAPE); NaN and +inf are CALIB_E_NONFINITE; -inf is
+ * accepted only as a logit or score (a masked class: softmax gives it 0;
+ * isotonic k == 1 and CALIB_INPUT_SCORES treat it as below every threshold;
+ * an all -inf row is CALIB_E_NONFINITE for k >= 2 logits); with
+ * CALIB_INPUT_PROBS every value must be in [0, 1] (CALIB_E_DOMAIN); isotonic
+ * CALIB_OOB_ERROR as above. All input is validated before the first write;
+ * in place (probs == logits) is allowed. Thread-safe, no allocation.
+ */
+#define CALIB_P_ISO_INCREASING    9
+#define CALIB_P_ISO_Y_MIN        10
+#define CALIB_P_ISO_Y_MAX        11
+#define CALIB_P_ISO_OUT_OF_BOUNDS 12
+#define CALIB_P_ISO_STRICT       13
+#define CALIB_P_HIST_BINS        14
+#define CALIB_P_HIST_BINNING     15
+
+#define CALIB_INPUT_SCORES 3 /* CALIB_P_INPUT value: raw scores (isotonic only) */
+
+#define CALIB_OOB_CLIP  0  /* values of CALIB_P_ISO_OUT_OF_BOUNDS            */
+#define CALIB_OOB_ERROR 1
+#define CALIB_OOB_NAN   2  /* calib_isotonic_predict_f64 only               */
+
+#define CALIB_HIST_EQUAL_WIDTH 0  /* values of CALIB_P_HIST_BINNING         */
+#define CALIB_HIST_EQUAL_MASS  1
+
+#define CALIB_MP_ISO_CONFIG   7  /* isotonic: (out_of_bounds, input, strict) */
+#define CALIB_MP_ISO_COUNTS   8  /* isotonic: k threshold counts m_j         */
+#define CALIB_MP_ISO_X        9  /* isotonic: thresholds x, class by class   */
+#define CALIB_MP_ISO_Y       10  /* isotonic: values y at the thresholds     */
+#define CALIB_MP_HIST_CONFIG 11  /* histogram: (binning, M, input)           */
+#define CALIB_MP_HIST_VALUES 12  /* histogram: theta per bin, class by class */
+#define CALIB_MP_HIST_EDGES  13  /* histogram, equal mass: upper edges       */
+#define CALIB_MP_HIST_COUNTS 14  /* histogram, equal mass: bins per class    */
+
+/*! calib_isotonic_fit_f64() :
+ *  Low-level float64 isotonic regression of y on x with scikit-learn's
+ *  IsotonicRegression semantics (steps 1-5 above, for any real y), so that
+ *  its fitted X_thresholds_ / y_thresholds_ are reproduced (tested to 1e-12;
+ *  the arithmetic follows scikit-learn's order, so they are normally
+ *  bit-identical).
+ *    x, y        : n finite doubles (CALIB_E_NONFINITE otherwise).
+ *    w           : NULL (all 1) or n finite weights >= 0, not all 0; rows of
+ *                  weight 0 are dropped (as scikit-learn; a negative weight,
+ *                  which scikit-learn silently drops, is CALIB_E_DOMAIN).
+ *    increasing  : 1, 0, or -1 for auto (Spearman sign, step 1; x or y
+ *                  constant gives decreasing, as scikit-learn).
+ *    y_min/y_max : clip bounds, -INFINITY/+INFINITY for none; y_min <= y_max,
+ *                  y_min < +inf, y_max > -inf, no NaN (CALIB_E_ARG).
+ *    x_thresholds, y_thresholds : output tables of capacity `cap` (cap >= n
+ *                  always suffices), or both NULL to learn only *count.
+ *    count       : receives m, the number of thresholds (1 <= m <= n).
+ *    increasing_out : NULL, or receives the direction used (0/1).
+ *  Errors (nothing written): CALIB_E_ARG (count NULL; x/y NULL with n > 0;
+ *  exactly one table NULL; bad increasing or bounds), CALIB_E_EMPTY (n == 0
+ *  or every weight 0), CALIB_E_NONFINITE, CALIB_E_DOMAIN (negative weight),
+ *  CALIB_E_SMALLBUF (cap < m), CALIB_E_NOMEM. Allocates 64 bytes of scratch
+ *  per row (72 with auto; pages beyond the unique values stay untouched),
+ *  freed before returning. O(n) after an O(n) radix sort: one 3-pass sort of
+ *  33-bit keys when y is 0/1 and x float32-representable, else two 64-bit
+ *  sorts (by y, then stably by x). Reentrant. */
+CALIB_NODISCARD CALIB_API int calib_isotonic_fit_f64(
+    const double *x, const double *y, const double *w, size_t n, int increasing,
+    double y_min, double y_max, double *x_thresholds, double *y_thresholds,
+    size_t cap, size_t *count, int *increasing_out);
+
+/*! calib_isotonic_predict_f64() :
+ *  out[i] = the interpolated table (x_thr, y_thr) of m thresholds at t[i],
+ *  exactly as scikit-learn's IsotonicRegression.predict (numpy.interp
+ *  formula above), with out_of_bounds:
+ *    CALIB_OOB_CLIP  t clipped to [x_thr[0], x_thr[m-1]] first;
+ *    CALIB_OOB_NAN   NaN outside [x_thr[0], x_thr[m-1]] -- scikit-learn's
+ *                    default, and the ONLY place libcalib writes NaN;
+ *    CALIB_OOB_ERROR CALIB_E_DOMAIN (nothing written) if any t is outside.
+ *  As in scikit-learn, m == 1 gives the constant y_thr[0] for every t in
+ *  every mode (no NaN, no error). out may equal t (in place).
+ *  Errors: CALIB_E_ARG (NULL table, m == 0, x_thr not strictly increasing,
+ *  a non-finite table value, t/out NULL with n > 0, unknown mode),
+ *  CALIB_E_NONFINITE (NaN/inf in t), CALIB_E_DOMAIN. n == 0 is a no-op.
+ *  Allocation-free, reentrant. */
+CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_thr,
+                                         size_t m, int out_of_bounds, const double *t,
+                                         size_t n, double *out);
 
 /* ---- Vector, matrix, Dirichlet scaling and ETS --------------------------- */
+/*
+ * Vector scaling (CALIB_METHOD_VECTOR), matrix scaling (CALIB_METHOD_MATRIX),
+ * Dirichlet calibration (CALIB_METHOD_DIRICHLET), k >= 2 only (k == 1 is
+ * CALIB_E_ARG: use Platt or temperature scaling for one score per row):
+ *     vector     q_i = softmax(w .* z_i + b)          2k parameters (Guo et al. 2017)
+ *     matrix     q_i = softmax(W z_i + b)             k^2 + k       (Guo et al. 2017)
+ *     dirichlet  q_i = softmax(W ln p_i + b),         k^2 + k       (Kull et al. 2019)
+ *                ln p_i = log_softmax(z_i) = z_i - logsumexp(z_i)
+ * z_i is the row of k logits (or of log-probabilities: the Dirichlet map only
+ * sees log_softmax(z_i), which is unchanged by adding a constant to the row).
+ * W is k x k (row a gives class a's output), b and w have k entries.
+ *
+ * Objective (calib_fit), with theta = (W, b) or (w, b) and the weights w_i:
+ *     L(theta) = sum_i w_i [logsumexp(a_i) - a_{i,y_i}] / sum_i w_i + R(theta)
+ *     R(theta) = lambda / (k (k - 1)) * sum_{a != j} W_aj^2          (ODIR, off-diagonal)
+ *              + mu / k * sum_a b_a^2                                (ODIR, intercept)
+ *              + l2 / P * || theta - theta_c ||^2                    (plain L2)
+ * where a_i is the map's output logit row, P the parameter count (k^2 + k or
+ * 2k) and theta_c the identity map (W = I or w = 1, b = 0) when
+ * CALIB_P_L2_CENTER = 1, or 0 when it is 0. The diagonal of W and the vector
+ * w are never penalised by ODIR. lambda and mu are the normalised ODIR
+ * constants of Kull et al. (2019, sec. 4): dirichletcal's
+ * FullDirichletCalibrator(reg_lambda=lambda, reg_mu=mu, reg_norm=True) minimises
+ * the same objective (up to its ref_row reparametrisation, which leaves the
+ * probabilities unchanged); l2 with center 1 is its reg_format='identity',
+ * reg_norm=True, reg_mu=None. L is convex (multinomial logistic regression on
+ * fixed features).
+ *
+ * Solver: damped Newton while P <= CALIB_P_NEWTON_MAX (Hessian built with
+ * BLAS dsyrk, solved by LAPACKE Cholesky with Levenberg damping
+ * H + delta I, falling back to a Bunch-Kaufman symmetric-indefinite solve and
+ * more damping; Armijo backtracking); beyond that, L-BFGS (Debian's liblbfgs,
+ * More-Thuente line search) in coordinates whitened per class by the feature
+ * second moment and the penalty, with the penalty minimised over the softmax
+ * gauge (adding one vector to every row of (W, b) changes no probability).
+ * Forward and gradient passes are dgemm (features n x (k+1) times theta^T);
+ * on large matrix/Dirichlet problems (n k (k+1) >= 2^22) L-BFGS starts with
+ * float32 passes (sgemm, the row pass still in double) and switches to
+ * double once max |dL/dtheta| <= 3e-5; every reported number and the
+ * stopping test are double. The fit stops when the largest gradient entry
+ * max |dL/dtheta| <= CALIB_P_TOL, and returns CALIB_E_NOCONV if
+ * CALIB_P_MAX_ITER iterations (Newton steps or L-BFGS iterations) or a
+ * failed line search come first. L-BFGS's line search works on values of L,
+ * whose rounding decides it below gradients of about 1e-8: on that path a
+ * tol under ~1e-8 may end in CALIB_E_NOCONV (Newton reaches 1e-10). The
+ * start is the identity map.
+ * Without an L2 penalty the optimum may not exist: when the part of the
+ * map that the penalty leaves free (everything when lambda = mu = l2 = 0; the
+ * diagonal, plus b if mu = 0, under ODIR alone) classifies every row of
+ * non-zero weight strictly correctly, at the start or at the end, scaling it
+ * up drives the NLL to 0 at no cost, and the fit returns CALIB_E_SEPARABLE
+ * (never a half-result). The fit may use BLAS threads (OpenBLAS); apply never
+ * does.
+ *
+ * Options (calib_fitter_set; integer options as doubles):
+ *   CALIB_P_MAX_ITER     default 10000, range [1, 1000000]
+ *   CALIB_P_TOL          gradient tolerance, default 1e-6, range [1e-10, 1e-2]
+ *   CALIB_P_ODIR_LAMBDA  lambda, matrix and dirichlet only; default 0 (matrix),
+ *                        10 (dirichlet); range [0, 1e6]
+ *   CALIB_P_ODIR_MU      mu, all three; default 0 (vector, matrix), 10
+ *                        (dirichlet); range [0, 1e6]
+ *   CALIB_P_L2           l2, all three; default 0; range [0, 1e6]
+ *   CALIB_P_L2_CENTER    1 (identity map, default) or 0 (zero)
+ *   CALIB_P_NEWTON_MAX   largest P solved by Newton, default 300 (matrix and
+ *                        Dirichlet up to k = 16, vector up to k = 150); range
+ *                        [0, 5000]; 0 always uses L-BFGS. Building the Hessian
+ *                        costs n P^2 flops per step: at n = 5000, k = 20 a
+ *                        Newton fit took 0.13-0.16 s and L-BFGS 0.02-0.03 s,
+ *                        at k = 10 both ~0.02 s (Newton stays the robust
+ *                        choice for tight tolerances on ill-conditioned data)
+ *   CALIB_P_LBFGS_M      L-BFGS memory (correction pairs), default 20, [3, 100]
+ * Matrix scaling is unregularised by default, as in Guo et al. (2017); at
+ * large k it overfits (k^2 + k parameters): add ODIR or l2, or prefer
+ * Dirichlet calibration, whose ODIR default is on. The Dirichlet default
+ * lambda = mu = 10 was chosen on the val -> test splits of ../shared/data
+ * (test NLL, DenseNet-40 / CIFAR-10: 0.2224 vs 0.2273 unregularised; LeNet-5
+ * / CIFAR-100: 3.749 vs 5.563, where 100-300 is better still); Kull et al.
+ * pick lambda and mu by cross-validation, which remains the way to tune it.
+ *
+ * Model arrays (calib_model_param):
+ *   CALIB_MP_VECTOR_W : vector, w (k values)
+ *   CALIB_MP_MATRIX_W : matrix and dirichlet, W (k*k values, row-major: W[a*k + j])
+ *   CALIB_MP_BIAS     : all three, b (k values)
+ * Every stored value is finite with |value| <= 1e100 (the loader rejects
+ * others with CALIB_E_FORMAT).
+ *
+ * Apply (calib_apply): every input entry must be finite (NaN or +-inf is
+ * CALIB_E_NONFINITE, nothing written: a masked -inf logit has no meaning
+ * under a linear map). The logits a_i and the softmax are computed in double
+ * per row (a plain C loop, no BLAS, no allocation; at most 8 KB of stack).
+ * In place (probs == logits) is supported for vector scaling at any k and for
+ * matrix and Dirichlet up to k = 1024; a larger k in place is
+ * CALIB_E_UNSUPPORTED (pass a separate output buffer).
+ * The firmware core (calib_core.h) applies all three; their fitters need BLAS
+ * and exist only in the full library (a build without BLAS has no such
+ * fitter: calib_fitter_create() gives CALIB_E_UNSUPPORTED).
+ *
+ * Ensemble temperature scaling (CALIB_METHOD_ETS; Zhang, Kailkhura & Han
+ * 2020, "Mix-n-Match"):
+ *     p_i = w1 softmax(z_i / T) + w2 softmax(z_i) + w3 / k
+ * (k == 1: w1 sigmoid(z_i / T) + w2 sigmoid(z_i) + w3 / 2), weights on the
+ * simplex (w >= 0, w1 + w2 + w3 = 1). Fitting as in Mix-n-Match: T is the
+ * temperature-scaling fit (CALIB_METHOD_TEMPERATURE with its defaults, NLL,
+ * same weights; its errors CALIB_E_NOSIGNAL / CALIB_E_SEPARABLE / NOCONV are
+ * returned as they are), then the weights minimise, with T fixed, the
+ * weighted mean of
+ *     CALIB_ETS_LOSS_NLL (default): -ln p_{i,y_i}
+ *     CALIB_ETS_LOSS_MSE          : sum_j (p_ij - 1[y_i = j])^2 (k == 1: (p_i - y_i)^2)
+ * (Mix-n-Match's default is the MSE; NLL is the default here for consistency
+ * with every other fitter, and both are convex in w). The solver is an exact
+ * active-set Newton method on the simplex; it stops when the projected
+ * gradient (KKT residual) is <= CALIB_P_TOL.
+ * Options: CALIB_P_MAX_ITER (weight solver steps, default 100, [1, 10000]),
+ *   CALIB_P_TOL (default 1e-10, [1e-14, 1e-2]), CALIB_P_ETS_LOSS (0 or 1,
+ *   default 0). Report: iterations = temperature Newton steps + weight steps.
+ * Model arrays: CALIB_MP_ETS_TEMPERATURE (1 value: T),
+ *   CALIB_MP_ETS_WEIGHTS (3 values: w1, w2, w3).
+ * Apply: input rules of calib_softmax() (k >= 2: -inf allowed, NaN/+inf or an
+ * all -inf row is CALIB_E_NONFINITE) and calib_sigmoid() (k == 1: NaN is
+ * CALIB_E_NONFINITE); in place allowed at every k; double-precision row maths,
+ * no allocation; part of the firmware core.
+ */
+#define CALIB_P_ODIR_LAMBDA 17
+#define CALIB_P_ODIR_MU     18
+#define CALIB_P_L2          19
+#define CALIB_P_L2_CENTER   20
+#define CALIB_P_NEWTON_MAX  21
+#define CALIB_P_LBFGS_M     22
+#define CALIB_P_ETS_LOSS    25
+
+#define CALIB_ETS_LOSS_NLL 0
+#define CALIB_ETS_LOSS_MSE 1
+
+#define CALIB_MP_VECTOR_W        15
+#define CALIB_MP_MATRIX_W        16
+#define CALIB_MP_BIAS            17
+#define CALIB_MP_ETS_TEMPERATURE 20
+#define CALIB_MP_ETS_WEIGHTS     21
 
 /* ---- Metrics suite: scopes, binnings, norms, estimators, streaming ------- */
+/*
+ * Every calibration measure of the benchmark literature, each convention
+ * named. Inputs, validation and errors as in "Metrics" above: probabilities
+ * float32 n x k (k == 1: P(y = 1) per row), int64 labels, double results,
+ * nothing written on error, and no fake value ever: a measure that is
+ * undefined on the data returns an error code instead of 0 or NaN. All
+ * functions are thread-safe (they share no state) and allocate scratch
+ * memory (CALIB_E_NOMEM on failure).
+ *
+ * Scope: what is compared with what. The measures reduce the input to
+ * 1-D problems of scores s_i in [0, 1] and binary targets t_i:
+ *   CALIB_SCOPE_TOP_LABEL      s = confidence max_j p_ij, t = 1[argmax_j p_ij == y_i]
+ *                              (first index on ties; k == 1: prediction 1 iff
+ *                              p > 0.5, confidence max(p, 1 - p)). Guo et al. 2017.
+ *   CALIB_SCOPE_CLASSWISE      for each class j: s = p_ij, t = 1[y_i == j]; the
+ *                              per-class values are combined over ALL classes
+ *                              (also classes that never occur): mean for L1 (Kull
+ *                              et al. 2019 cwECE = Nixon's SCE = Tao's
+ *                              classwise ECE), root mean square for L2 (Kumar's
+ *                              "marginal" CE with p = 2), maximum for MAX; the
+ *                              bin-free estimators take the mean. k == 1 counts
+ *                              as the two columns (1 - p, p), 1 - p in double.
+ *   CALIB_SCOPE_POSITIVE_CLASS binary problems (k == 1: s = p; k == 2: s = p_i1),
+ *                              t = 1[y_i == 1] (netcal's, sklearn's and
+ *                              torchmetrics' "binary" ECE). k > 2: CALIB_E_ARG.
+ * Top-label-only data -- a model that reports only (confidence, prediction),
+ * like the markus93 sets -- is measured as a positive-class problem: pass the
+ * confidences as probs with k = 1 and correct_i = 1[pred_i == y_i] as labels,
+ * with CALIB_SCOPE_POSITIVE_CLASS: the positive-class measure of (confidence,
+ * correctness) pairs is by definition the top-label measure.
+ *
+ * Within a problem, ties in s are ordered by t (0 first) wherever order
+ * matters (KS, index split), so no result depends on the row order.
+ */
+#define CALIB_SCOPE_TOP_LABEL      1
+#define CALIB_SCOPE_CLASSWISE      2
+#define CALIB_SCOPE_POSITIVE_CLASS 3
+
+/* Binning: how the scores are grouped (REFERENCES.md 2.2-2.3). M = bins.
+ *   CALIB_BINNING_EQUAL_WIDTH             bin b holds b/M < s <= (b+1)/M, s = 0 in
+ *       bin 0: edges are the correctly rounded doubles b/M (never b * (1/M)),
+ *       no sample dropped, no phantom bin (Guo/gpleiss, Kumar, scikit-learn's
+ *       calibration_curve, Tao; the same as calib_bin_index()).
+ *   CALIB_BINNING_EQUAL_WIDTH_LEFT_CLOSED bin b holds b/M <= s < (b+1)/M, s = 1 in
+ *       bin M-1 (netcal; torchmetrics without its phantom bin), exact edges.
+ *   CALIB_BINNING_EQUAL_MASS_KUMAR        Kumar, Liang & Ma 2019 (verified_calibration
+ *       get_equal_bins; Tao's ECE_em): the sorted scores cut into min(M, n)
+ *       parts, the first n mod M one longer; upper edge of part i = (its last
+ *       + the next part's first) / 2, last edge 1.0; equal edges merged, so ties
+ *       across a cut give fewer bins; bins (lo, hi].
+ *   CALIB_BINNING_EQUAL_MASS_INDEX        Nixon et al. 2019 adaptive bins (ACE/SCE):
+ *       the sorted order cut by index into min(M, n) bins of n / min(M, n)
+ *       rows, the last taking the remainder; tied scores may be split across
+ *       bins (targets 0 before 1 within a tie, so the result is deterministic).
+ * Any bins >= 1 is accepted (the equal-mass builders use min(bins, n)). */
+#define CALIB_BINNING_EQUAL_WIDTH             1
+#define CALIB_BINNING_EQUAL_WIDTH_LEFT_CLOSED 2
+#define CALIB_BINNING_EQUAL_MASS_KUMAR        3
+#define CALIB_BINNING_EQUAL_MASS_INDEX        4
+
+/* Norm over the bins, with w_b = n_b / n and gap_b = |mean_b(t) - mean_b(s)|:
+ *   CALIB_NORM_L1   ECE    = sum_b w_b gap_b               (Guo et al. 2017 eq. 3)
+ *   CALIB_NORM_L2   RMS-CE = sqrt(sum_b w_b gap_b^2)       (Kumar et al. 2019 l2-CE;
+ *                   torchmetrics "l2"; some papers report its square)
+ *   CALIB_NORM_MAX  MCE    = max_{b: n_b > 0} gap_b         (Naeini et al. 2015)
+ * Empty bins contribute nothing. */
+#define CALIB_NORM_L1  1
+#define CALIB_NORM_L2  2
+#define CALIB_NORM_MAX 3
+
+/*! calib_calibration_error() :
+ *  *out = the binned calibration error of `scope` with `bins` bins of
+ *  `binning` under `norm` (see above). calib_calibration_error(p, n, k, y, 15,
+ *  CALIB_SCOPE_TOP_LABEL, CALIB_BINNING_EQUAL_WIDTH, CALIB_NORM_L1, &e) is
+ *  calib_ece(); with CALIB_SCOPE_CLASSWISE it is Kull et al.'s classwise ECE.
+ *  Errors: CALIB_E_ARG (NULL, k == 0, bins == 0, unknown scope/binning/norm,
+ *  positive class with k > 2), CALIB_E_EMPTY, CALIB_E_NONFINITE,
+ *  CALIB_E_DOMAIN, CALIB_E_LABEL, CALIB_E_NOMEM. */
+CALIB_API int calib_calibration_error(const float *probs, size_t n, size_t k,
+                                      const int64_t *labels, size_t bins, int scope,
+                                      int binning, int norm, double *out);
+
+/*! calib_debiased_l2_ce() :
+ *  Kumar, Liang & Ma (NeurIPS 2019), "Verified uncertainty calibration",
+ *  the debiased l2 calibration error (verified_calibration unbiased_l2_ce):
+ *      CE^2 = sum_b w_b [ (mean_b(s) - mean_b(t))^2 - a_b (1 - a_b) / (n_b - 1) ]
+ *  with a_b = mean_b(t) and bins of n_b < 2 contributing 0;
+ *  *out = sqrt(max(0, CE^2)) (0 when the bias correction exceeds the plug-in
+ *  estimate: the estimate of a squared error is then <= 0). Classwise: the
+ *  root mean square of the per-class values (Kumar's marginal CE, p = 2).
+ *  Kumar's own default binning is CALIB_BINNING_EQUAL_MASS_KUMAR.
+ *  Errors as calib_calibration_error(). */
+CALIB_API int calib_debiased_l2_ce(const float *probs, size_t n, size_t k,
+                                   const int64_t *labels, size_t bins, int scope,
+                                   int binning, double *out);
+
+/*! calib_ks_error() :
+ *  Gupta et al. (ICLR 2021), "Calibration of neural networks using splines":
+ *  the Kolmogorov-Smirnov calibration error. With h(v) = (1/n) sum_{i: s_i <= v}
+ *  (s_i - t_i), *out = max_v |h(v)| over the distinct scores v: tied scores
+ *  enter together, so the value does not depend on the row order (the
+ *  anchors' unstable argsort makes theirs order-dependent). Bin-free, no
+ *  parameter. Classwise: mean over classes. Errors as calib_calibration_error()
+ *  (without bins/binning/norm). */
+CALIB_API int calib_ks_error(const float *probs, size_t n, size_t k,
+                             const int64_t *labels, int scope, double *out);
+
+/*! calib_mmce() :
+ *  Kumar, Sarawagi & Jain (ICML 2018), maximum mean calibration error, in
+ *  netcal's form (the square root of the biased V-statistic):
+ *      MMCE = sqrt( (1/n^2) sum_i sum_j r_i r_j exp(-|s_i - s_j| / width) ),
+ *  r = t - s, Laplacian kernel; width 0.4 is the paper's (CALIB_MMCE_WIDTH).
+ *  Computed exactly in O(n log n) without the n x n matrix: sorted by s,
+ *  G_1 = 0, G_i = exp(-(s_i - s_{i-1})/width) (G_{i-1} + r_{i-1}), and the
+ *  double sum is sum_i r_i^2 + 2 sum_i r_i G_i (every exponent <= 0). The sum
+ *  is >= 0 in exact arithmetic; a rounding-negative value counts as 0.
+ *  Classwise: mean over classes.
+ *  Errors: as calib_ks_error(), and CALIB_E_ARG for width not finite or <= 0. */
+#define CALIB_MMCE_WIDTH 0.4
+CALIB_API int calib_mmce(const float *probs, size_t n, size_t k,
+                         const int64_t *labels, int scope, double width, double *out);
+
+/*! calib_kde_ece() :
+ *  Zhang, Kailkhura & Han (ICML 2020), "Mix-n-Match", the KDE-based ECE, with
+ *  every parameter fixed as in their ece_kde_binary (Tao et al.'s KDECE):
+ *      KDE-ECE = int_0^1 |z - r(z)| f(z) dz / int_0^1 f(z) dz,
+ *      r(z) = min(1, a f1(z) / f(z)),
+ *  f = density of all n scores, f1 = density of the scores with t = 1,
+ *  a = mean(t). Triweight kernel with standard deviation h =
+ *  std(scores with t = 1, population form) * (2n)^(-1/5) (support radius 3h);
+ *  each density from the scores and their mirror images (s < 0.5 mirrored
+ *  about 0, s >= 0.5 about 1), linearly binned onto the 2^14-point grid
+ *  linspace(-0.6, 1.6) and convolved with the kernel sampled on the grid
+ *  (KDEpy FFTKDE's estimator, convolved directly), set to 0 at grid points
+ *  <= 0 and >= 1 and doubled; where max(f1, f) <= 1e-6 the integrand repeats
+ *  its previous grid value; trapezoid rule over the grid points in [0, 1].
+ *  Top-label is Zhang's; positive class is their binary case; classwise is
+ *  the mean over classes. Exact conventions: shared/data/REFERENCE_METRICS.md.
+ *  Errors: as calib_ks_error(), and CALIB_E_ONECLASS when a problem has no
+ *  t = 1 (f1 undefined; e.g. a class absent from the labels, or no correct
+ *  prediction), CALIB_E_DOMAIN when its t = 1 scores are all equal (h = 0). */
+CALIB_API int calib_kde_ece(const float *probs, size_t n, size_t k,
+                            const int64_t *labels, int scope, double *out);
+
+/*! calib_smooth_ece() :
+ *  Blasiok & Nakkiran (ICLR 2024), "Smooth ECE": with residuals r_i = s_i - t_i
+ *  and the Gaussian kernel of width sigma reflected at 0 and 1 (all images),
+ *      smECE_sigma = int_0^1 | (1/n) sum_i r_i K_sigma(u, s_i) | du,
+ *  and smECE = smECE_sigma* at the fixed point sigma* = smECE_sigma* (the
+ *  paper's automatic bandwidth), searched in [0.001, 1] as relplot does
+ *  (sigma* = 1 if smECE_1 >= 1, 0.001 if the fixed point is below 0.001).
+ *  sigma > 0 evaluates smECE_sigma at that sigma (no search); sigma == 0
+ *  searches. Evaluation: the residuals are linearly binned onto a uniform grid
+ *  of spacing <= sigma/64 (at least 1000 intervals), convolved with the
+ *  reflected kernel and integrated by the trapezoid rule: relative accuracy
+ *  about 1e-4 against the exact integral, sigma* to the same (tested).
+ *  relplot's smECE is a coarser approximation of this definition: a 200+
+ *  point grid, a 10-step bisection, a kernel cut at +-0.5 with one
+ *  reflection, and a boundary grid node that meets only half its image.
+ *  Measured differences: 3e-4 relative (cifar10_lenet5), 1e-2 (cifar100_lenet5,
+ *  COCO detections), 1e-1 (densenet40: many confidences at 1.0, relplot
+ *  0.0496 vs 0.0549 here) and more when sigma* > 0.2 (the cut kernel).
+ *  *sigma_used (may be NULL) receives the bandwidth used.
+ *  Classwise: mean over classes (each with its own sigma*; *sigma_used is
+ *  then their mean).
+ *  Errors: as calib_ks_error(), and CALIB_E_ARG for sigma < 0, > 1 or NaN. */
+CALIB_API int calib_smooth_ece(const float *probs, size_t n, size_t k,
+                               const int64_t *labels, int scope, double sigma,
+                               double *out, double *sigma_used);
+
+/* Brier score scalings (REFERENCES.md 2.12). */
+#define CALIB_BRIER_SUM       1  /* (1/n) sum_i sum_j (p_ij - 1[y_i=j])^2, in [0,2] (Brier 1950;
+                                    sklearn brier_score_loss on 2-D input); calib_brier(), k>=2 */
+#define CALIB_BRIER_MEAN_K    2  /* the same / k: mean over the n*k entries (Tao et al.)     */
+#define CALIB_BRIER_POSITIVE  3  /* binary: (1/n) sum_i (P(y_i=1) - y_i)^2, in [0,1]; k <= 2  */
+#define CALIB_BRIER_TOP_LABEL 4  /* (1/n) sum_i (confidence_i - correct_i)^2 (Kumar's top MSE) */
+
+/*! calib_brier_score() : *out = the Brier score in the given scaling. k == 1
+ *  counts as the two columns (1 - p, p) for SUM and MEAN_K (so MEAN_K and
+ *  POSITIVE agree for binary data, and SUM is twice them).
+ *  Errors: the common metric errors; CALIB_E_ARG for an unknown scaling or
+ *  POSITIVE with k > 2. */
+CALIB_API int calib_brier_score(const float *probs, size_t n, size_t k,
+                                const int64_t *labels, int scaling, double *out);
+
+/* Reliability-diagram fields, per bin (calib_reliability). */
+#define CALIB_RD_LO       0  /* lower bin edge                                        */
+#define CALIB_RD_HI       1  /* upper bin edge                                        */
+#define CALIB_RD_COUNT    2  /* rows in the bin                                       */
+#define CALIB_RD_CONF     3  /* mean score (confidence) of the bin                    */
+#define CALIB_RD_ACC      4  /* mean target (accuracy / positive rate) of the bin     */
+#define CALIB_RD_WILSON_LO 5 /* Wilson score interval of ACC at the given z: lower    */
+#define CALIB_RD_WILSON_HI 6 /*                                             upper    */
+#define CALIB_RD_FIELDS   7
+
+/*! calib_reliability() :
+ *  The data of a reliability diagram: out[b * CALIB_RD_FIELDS + CALIB_RD_*]
+ *  for each bin b < *nbins. Edges: equal width b/M and (b+1)/M; Kumar: 0 or
+ *  the previous upper edge, and the upper edge; index split: the midpoints
+ *  between the last score of a bin and the first of the next (0 and 1 at the
+ *  ends). Empty bins (equal width only) have COUNT 0 and NaN in CONF, ACC and
+ *  the interval (no data, not an error). Wilson (1927) interval for x
+ *  successes in m rows, q = x/m:
+ *      (q + z^2/(2m) -+ z sqrt(q(1-q)/m + z^2/(4m^2))) / (1 + z^2/m),
+ *  z > 0 (1.959963984540054 for 95 %). *nbins = number of bins (bins for equal
+ *  width, at most min(bins, n) for equal mass). cap = doubles available at
+ *  out: at least bins * CALIB_RD_FIELDS (CALIB_E_SMALLBUF otherwise; nothing
+ *  written). Scope: top-label or positive class; classwise is CALIB_E_ARG.
+ *  Errors: as calib_calibration_error(), CALIB_E_ARG for z not finite or
+ *  <= 0 or nbins NULL, CALIB_E_SMALLBUF. */
+CALIB_API int calib_reliability(const float *probs, size_t n, size_t k,
+                                const int64_t *labels, size_t bins, int scope,
+                                int binning, double z, double *out, size_t cap,
+                                size_t *nbins);
+
+/* ---- Streaming accumulators ------------------------------------------------
+ * A calib_accumulator holds sufficient statistics of the fixed-bin measures
+ * (equal-width bins only: equal-mass bins depend on all the data), NLL,
+ * Brier and accuracy, for a fixed k and bin count: add batches, merge
+ * accumulators of other shards, read any measure at any time, serialise the
+ * state. Per bin it keeps integer counts (rows, targets) and a double sum of
+ * scores, for the top-label problem and for every classwise column (k*bins
+ * bins; the positive class is classwise column 1). Merging the accumulators
+ * of any split of the data gives bit-identical counts and sums equal up to
+ * float64 summation order (~1e-15 relative) to one pass over all of it.
+ * Not thread-safe: one accumulator per thread, merge afterwards.
+ */
+typedef struct calib_accumulator calib_accumulator;
+
+/* Measures read with calib_accumulator_value(). */
+#define CALIB_M_COUNT             1  /* rows added so far                               */
+#define CALIB_M_ACCURACY          2  /* top-label accuracy                              */
+#define CALIB_M_NLL               3  /* mean -ln p_{i,y_i} (+inf if some p_{i,y_i} = 0)  */
+#define CALIB_M_BRIER             4  /* CALIB_BRIER_SUM                                 */
+#define CALIB_M_BRIER_K           5  /* CALIB_BRIER_MEAN_K                              */
+#define CALIB_M_BRIER_TOP_LABEL   6  /* CALIB_BRIER_TOP_LABEL                           */
+#define CALIB_M_BRIER_POSITIVE    7  /* CALIB_BRIER_POSITIVE (k <= 2)                   */
+#define CALIB_M_ECE               8  /* top-label, CALIB_NORM_L1                        */
+#define CALIB_M_RMSCE             9  /* top-label, CALIB_NORM_L2                        */
+#define CALIB_M_MCE              10  /* top-label, CALIB_NORM_MAX                       */
+#define CALIB_M_DEBIASED_L2      11  /* top-label, calib_debiased_l2_ce                 */
+#define CALIB_M_CW_ECE           12  /* classwise, CALIB_NORM_L1                        */
+#define CALIB_M_CW_RMSCE         13  /* classwise, CALIB_NORM_L2                        */
+#define CALIB_M_CW_MCE           14  /* classwise, CALIB_NORM_MAX                       */
+#define CALIB_M_CW_DEBIASED_L2   15  /* classwise, calib_debiased_l2_ce                 */
+#define CALIB_M_POS_ECE          16  /* positive class, CALIB_NORM_L1 (k <= 2)          */
+#define CALIB_M_POS_RMSCE        17  /* positive class, CALIB_NORM_L2 (k <= 2)          */
+#define CALIB_M_POS_MCE          18  /* positive class, CALIB_NORM_MAX (k <= 2)         */
+#define CALIB_M_POS_DEBIASED_L2  19  /* positive class, debiased l2 (k <= 2)            */
+
+/*! calib_accumulator_create() : *out = an empty accumulator for k columns
+ *  (k == 1: binary, as everywhere) and `bins` bins of `binning`
+ *  (CALIB_BINNING_EQUAL_WIDTH or _LEFT_CLOSED). Caller owns: free with
+ *  calib_accumulator_free(). Memory: about 24 * bins * (k + 2) bytes.
+ *  Errors: CALIB_E_ARG (out NULL, k == 0, bins == 0), CALIB_E_UNSUPPORTED
+ *  (an equal-mass binning), CALIB_E_NOMEM. */
+CALIB_NODISCARD CALIB_API int calib_accumulator_create(calib_accumulator **out, size_t k,
+                                                       size_t bins, int binning);
+/*! calib_accumulator_free() : releases a; NULL is a no-op. */
+CALIB_API void calib_accumulator_free(calib_accumulator *a);
+/*! calib_accumulator_add() : adds n rows of probabilities (n x k float32, as
+ *  every metric takes them). The whole batch is validated first: on error
+ *  the accumulator is unchanged. n == 0 is a no-op.
+ *  Errors: CALIB_E_ARG (NULL with n > 0), CALIB_E_NONFINITE, CALIB_E_DOMAIN,
+ *  CALIB_E_LABEL, CALIB_E_NOMEM. */
+CALIB_API int calib_accumulator_add(calib_accumulator *a, const float *probs, size_t n,
+                                    const int64_t *labels);
+/*! calib_accumulator_add_logits() : the same from logits: probabilities are
+ *  their softmax (k == 1: sigmoid) in double, and the NLL is exact from the
+ *  logits (log-sum-exp, never +inf). -inf logits allowed; NaN, +inf or an
+ *  all -inf row: CALIB_E_NONFINITE (accumulator unchanged). */
+CALIB_API int calib_accumulator_add_logits(calib_accumulator *a, const float *logits,
+                                           size_t n, const int64_t *labels);
+/*! calib_accumulator_merge() : dst += src (dst may equal src: doubles it).
+ *  Errors: CALIB_E_ARG (NULL; different bins or binning), CALIB_E_SHAPE
+ *  (different k). */
+CALIB_API int calib_accumulator_merge(calib_accumulator *dst, const calib_accumulator *src);
+/*! calib_accumulator_value() : *out = measure CALIB_M_* of everything added.
+ *  Errors: CALIB_E_ARG (NULL, unknown measure, a positive-class measure with
+ *  k > 2), CALIB_E_EMPTY (no row added yet: every measure but CALIB_M_COUNT). */
+CALIB_API int calib_accumulator_value(const calib_accumulator *a, int measure, double *out);
+/*! calib_accumulator_reliability() : calib_reliability() of everything added
+ *  (scope top-label or positive class; the accumulator's binning). cap and
+ *  errors as there, plus CALIB_E_EMPTY. */
+CALIB_API int calib_accumulator_reliability(const calib_accumulator *a, int scope, double z,
+                                            double *out, size_t cap, size_t *nbins);
+/*! calib_accumulator_size() : bytes calib_accumulator_save() writes; 0 if a is NULL. */
+CALIB_API size_t calib_accumulator_size(const calib_accumulator *a);
+/*! calib_accumulator_save() : the state as versioned little-endian bytes
+ *  (magic "CALIBACC", format version 1, k, bins, binning, counts as uint64,
+ *  sums as IEEE-754 float64, CRC-32; layout in src/metrics/accumulate.c),
+ *  identical on every host. *written (may be NULL) = length.
+ *  Errors: CALIB_E_ARG (a or buf NULL), CALIB_E_SMALLBUF (nothing written). */
+CALIB_NODISCARD CALIB_API int calib_accumulator_save(const calib_accumulator *a, void *buf,
+                                                     size_t cap, size_t *written);
+/*! calib_accumulator_load() : *out = a new accumulator from len bytes (copied;
+ *  no alignment needed). Every field is validated before use (magic,
+ *  version, sizes against len, CRC, count consistency, finite non-negative
+ *  sums). Errors: CALIB_E_ARG (NULL), CALIB_E_FORMAT, CALIB_E_NOMEM. */
+CALIB_NODISCARD CALIB_API int calib_accumulator_load(calib_accumulator **out, const void *buf,
+                                                     size_t len);
+
+/* ---- Benchmark suites ------------------------------------------------------
+ * CALIB_SUITE_TAO2024: the measures of Tao et al., "A Benchmark Study on
+ * Calibration" (ICLR 2024), 50 keys in this order:
+ *   ece_ew_B    top-label ECE, B equal-width bins         (Tao's ECE_B)
+ *   ece_em_B    top-label ECE, B Kumar equal-mass bins    (ECE_em_B)
+ *   cwece_ew_B  classwise ECE, equal-width                (cwCE_B)
+ *   cwece_em_B  classwise ECE, Kumar bins per class       (cwCE_em_B)
+ *   mce_B       top-label MCE, equal-width                (MCE_B)
+ *     for B = 5, 10, 15, 20, 25, 50, 100, 200, 500 (key groups in this order),
+ *   ks, kde_ece, mmce (width 0.4), nll, brier_k (CALIB_BRIER_MEAN_K).
+ * With CALIB_INPUT_LOGITS the probabilities are the float64 softmax
+ * exp(z - max z) / sum exp(z - max z) of the float32 logits (k == 1: the
+ * columns (0, z)), and the NLL is exact from the logits; with
+ * CALIB_INPUT_PROBS they are the float32 values as given (NLL +inf if a true
+ * class has probability 0). Conventions and reference values:
+ * shared/data/REFERENCE_METRICS.md; this implementation reproduces them.
+ * One pass per family: a row pass (softmax, prediction, NLL, Brier), one
+ * sort of the top-label pairs (every top-label measure), one sort per class
+ * column (both classwise families at every B, from prefix sums).
+ */
+#define CALIB_SUITE_TAO2024 1
+#define CALIB_INPUT_PROBS  1
+#define CALIB_INPUT_LOGITS 2
+
+/*! calib_suite_size() : number of measures of `suite`; 0 if unknown. */
+CALIB_API size_t calib_suite_size(int suite);
+/*! calib_suite_key() : the key of measure i ("ece_ew_5", ...), a static
+ *  string; NULL if the suite is unknown or i out of range. */
+CALIB_API const char *calib_suite_key(int suite, size_t i);
+/*! calib_suite_eval() :
+ *  Computes every measure of `suite` on n rows of k float32 values x
+ *  (`input`: CALIB_INPUT_LOGITS or CALIB_INPUT_PROBS) with their labels into
+ *  out[0..size-1] (cap >= calib_suite_size(suite)).
+ *  status: NULL, or an array of size ints receiving each measure's own
+ *  status. A measure can be undefined on valid data (kde_ece: no correct
+ *  prediction, or all correct confidences equal). With status == NULL such a
+ *  measure fails the whole call (its code is returned, nothing written);
+ *  with status != NULL the call succeeds, status[i] says which values are
+ *  defined, and out[i] of an undefined measure is left untouched.
+ *  Errors: CALIB_E_ARG (NULL, k == 0, unknown suite or input), CALIB_E_SMALLBUF
+ *  (cap too small), CALIB_E_EMPTY, CALIB_E_NONFINITE (probs: NaN/inf;
+ *  logits: NaN, +inf or an all -inf row), CALIB_E_DOMAIN (a probability
+ *  outside [0,1]), CALIB_E_LABEL, CALIB_E_NOMEM, or a measure's own code. */
+CALIB_API int calib_suite_eval(int suite, const float *x, size_t n, size_t k,
+                               const int64_t *labels, int input, double *out,
+                               int *status, size_t cap);
+
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,13 @@ static const struct {
     {"--strict", "S", "isotonic: ramp fraction keeping ranks strict (0 = off)", CALIB_P_ISO_STRICT},
     {"--bins", "M", "histogram: number of bins", CALIB_P_HIST_BINS},
     {"--binning", "0|1", "histogram: 0 = equal width, 1 = equal mass (Kumar)", CALIB_P_HIST_BINNING},
+    {"--odir-lambda", "X", "matrix/dirichlet: ODIR off-diagonal penalty lambda", CALIB_P_ODIR_LAMBDA},
+    {"--odir-mu", "X", "vector/matrix/dirichlet: ODIR intercept penalty mu", CALIB_P_ODIR_MU},
+    {"--l2", "X", "vector/matrix/dirichlet: plain L2 penalty", CALIB_P_L2},
+    {"--l2-center", "1|0", "vector/matrix/dirichlet: L2 towards the identity map (1) or 0", CALIB_P_L2_CENTER},
+    {"--newton-max", "P", "vector/matrix/dirichlet: Newton up to P parameters, L-BFGS beyond", CALIB_P_NEWTON_MAX},
+    {"--lbfgs-m", "M", "vector/matrix/dirichlet: L-BFGS memory (correction pairs)", CALIB_P_LBFGS_M},
+    {"--ets-loss", "0|1", "ets: weights by 0 = NLL, 1 = MSE (Mix-n-Match's default)", CALIB_P_ETS_LOSS},
 };
 #define NPARAMS (sizeof fit_params / sizeof fit_params[0])
 

@@ -96,6 +96,19 @@ static void histogram_params(calib__cli_out *o, const calib_model *m) {
   print_counts(o, m, CALIB_MP_HIST_VALUES, "values");
 }
 
+/* Vector, matrix and Dirichlet scaling: w or W (k*k, row-major) and b. */
+static void matrix_params(calib__cli_out *o, const calib_model *m) {
+  if (calib_model_method(m) == CALIB_METHOD_VECTOR) print_counts(o, m, CALIB_MP_VECTOR_W, "w");
+  else print_counts(o, m, CALIB_MP_MATRIX_W, "W");
+  print_counts(o, m, CALIB_MP_BIAS, "b");
+}
+
+/* ETS: T and the weights of softmax(z/T), softmax(z), uniform. */
+static void ets_params(calib__cli_out *o, const calib_model *m) {
+  print_scalar(o, m, CALIB_MP_ETS_TEMPERATURE, "temperature");
+  print_counts(o, m, CALIB_MP_ETS_WEIGHTS, "weights");
+}
+
 static const struct {
   int method;
   param_printer print;
@@ -105,6 +118,10 @@ static const struct {
     {CALIB_METHOD_BETA, beta_params},
     {CALIB_METHOD_ISOTONIC, isotonic_params},
     {CALIB_METHOD_HISTOGRAM, histogram_params},
+    {CALIB_METHOD_VECTOR, matrix_params},
+    {CALIB_METHOD_MATRIX, matrix_params},
+    {CALIB_METHOD_DIRICHLET, matrix_params},
+    {CALIB_METHOD_ETS, ets_params},
 };
 
 /* Every parameter array the model has, as "param_<tag>": [values]. */

@@ -14,7 +14,7 @@ const char *calib_strerror(int status) {
     case CALIB_E_NOCONV: return "solver did not converge";
     case CALIB_E_UNSUPPORTED: return "not supported in this build";
     case CALIB_E_IO: return "file input/output error";
-    case CALIB_E_SEPARABLE: return "data perfectly separated: no finite optimum (T -> 0)";
+    case CALIB_E_SEPARABLE: return "data perfectly separated: no finite optimum (e.g. T -> 0)";
     case CALIB_E_NOSIGNAL: return "scores carry no positive signal (optimal T <= 0 or undefined)";
     case CALIB_E_SHAPE: return "number of classes differs from the model's";
     case CALIB_E_EMPTY: return "empty input (no rows, or all weights zero)";

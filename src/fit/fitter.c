@@ -1,9 +1,27 @@
 /* fitter.c -- the public fitter: create, options, fit dispatch, report. */
 #include "fit_internal.h"
+#include "platt.h"
+#include "beta.h"
+#include "isotonic.h"
+#include "histogram.h"
+#include "ets.h"
+#ifndef CALIB_NO_BLAS
+#include "../fit_matrix/matrix_fit.h"
+#endif
 #include <math.h>
 
 static const calib__fit_method calib_fit_methods[] = {
     {CALIB_METHOD_TEMPERATURE, calib__temperature_params, calib__temperature_fit},
+    {CALIB_METHOD_PLATT, calib__platt_params, calib__platt_fit},
+    {CALIB_METHOD_BETA, calib__beta_params, calib__beta_fit},
+    {CALIB_METHOD_ISOTONIC, calib__isotonic_params, calib__isotonic_fit},
+    {CALIB_METHOD_HISTOGRAM, calib__histogram_params, calib__histogram_fit},
+    {CALIB_METHOD_ETS, calib__ets_params, calib__ets_fit},
+#ifndef CALIB_NO_BLAS /* src/fit_matrix/: a build without BLAS leaves these out */
+    {CALIB_METHOD_VECTOR, calib__vector_params, calib__vector_fit},
+    {CALIB_METHOD_MATRIX, calib__matrix_params, calib__matrix_fit},
+    {CALIB_METHOD_DIRICHLET, calib__dirichlet_params, calib__dirichlet_fit},
+#endif
 };
 
 const calib__fit_method *calib__fit_method_get(int id) {

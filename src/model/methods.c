@@ -1,17 +1,23 @@
 /* methods.c -- the method table: names, and the apply/validate entry points of
  * each method built into this library (NULL where a method is not built). */
 #include "internal.h"
+#include "platt_apply.h"
+#include "beta_apply.h"
+#include "isotonic_apply.h"
+#include "histogram_apply.h"
+#include "matrix_apply.h"
+#include "ets_apply.h"
 
 static const calib__method calib_methods[] = {
     {CALIB_METHOD_TEMPERATURE, "temperature", calib__temperature_validate, calib__temperature_apply},
-    {CALIB_METHOD_PLATT, "platt", NULL, NULL},
-    {CALIB_METHOD_BETA, "beta", NULL, NULL},
-    {CALIB_METHOD_ISOTONIC, "isotonic", NULL, NULL},
-    {CALIB_METHOD_HISTOGRAM, "histogram", NULL, NULL},
-    {CALIB_METHOD_VECTOR, "vector", NULL, NULL},
-    {CALIB_METHOD_MATRIX, "matrix", NULL, NULL},
-    {CALIB_METHOD_DIRICHLET, "dirichlet", NULL, NULL},
-    {CALIB_METHOD_ETS, "ets", NULL, NULL},
+    {CALIB_METHOD_PLATT, "platt", calib__platt_validate, calib__platt_apply},
+    {CALIB_METHOD_BETA, "beta", calib__beta_validate, calib__beta_apply},
+    {CALIB_METHOD_ISOTONIC, "isotonic", calib__isotonic_validate, calib__isotonic_apply},
+    {CALIB_METHOD_HISTOGRAM, "histogram", calib__histogram_validate, calib__histogram_apply},
+    {CALIB_METHOD_VECTOR, "vector", calib__vector_validate, calib__vector_apply},
+    {CALIB_METHOD_MATRIX, "matrix", calib__matrix_validate, calib__matrix_apply},
+    {CALIB_METHOD_DIRICHLET, "dirichlet", calib__dirichlet_validate, calib__dirichlet_apply},
+    {CALIB_METHOD_ETS, "ets", calib__ets_validate, calib__ets_apply},
 };
 
 const calib__method *calib__method_get(int id) {

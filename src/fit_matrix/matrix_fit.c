@@ -1,0 +1,130 @@
+/* matrix_fit.c -- the vector, matrix and Dirichlet fitters: options, the
+ * "no optimum" (separable) certificate, solver choice, model bytes.
+ * The objective, solvers and options are documented in calib.h; the problem
+ * and its derivatives in mx_problem.c, the solvers in mx_newton.c and
+ * mx_lbfgs.c. */
+#include "matrix_fit.h"
+#include "mx_internal.h"
+#include <math.h>
+
+#define COMMON_PARAMS                                              \
+  {CALIB_P_MAX_ITER, "max_iter", 1, 1e6, 10000, 1},               \
+  {CALIB_P_TOL, "tol", 1e-10, 1e-2, 1e-6, 0},                     \
+  {CALIB_P_L2, "l2", 0, 1e6, 0, 0},                               \
+  {CALIB_P_L2_CENTER, "l2_center", 0, 1, 1, 1},                   \
+  {CALIB_P_NEWTON_MAX, "newton_max", 0, 5000, 300, 1},           \
+  {CALIB_P_LBFGS_M, "lbfgs_m", 3, 100, 20, 1}
+
+const calib__param_spec calib__vector_params[] = {
+    COMMON_PARAMS,
+    {CALIB_P_ODIR_MU, "odir_mu", 0, 1e6, 0, 0},
+    {0, NULL, 0, 0, 0, 0},
+};
+const calib__param_spec calib__matrix_params[] = {
+    COMMON_PARAMS,
+    {CALIB_P_ODIR_LAMBDA, "odir_lambda", 0, 1e6, 0, 0},
+    {CALIB_P_ODIR_MU, "odir_mu", 0, 1e6, 0, 0},
+    {0, NULL, 0, 0, 0, 0},
+};
+const calib__param_spec calib__dirichlet_params[] = {
+    COMMON_PARAMS,
+    {CALIB_P_ODIR_LAMBDA, "odir_lambda", 0, 1e6, 10, 0},
+    {CALIB_P_ODIR_MU, "odir_mu", 0, 1e6, 10, 0},
+    {0, NULL, 0, 0, 0, 0},
+};
+
+/* 1 if the part of theta that the penalty leaves free (see calib.h) ranks
+ * every row of non-zero weight strictly first on its label: then scaling that
+ * part up lowers the NLL towards 0 at no penalty, and L has no minimum.
+ * Evaluates the NLL of that part (always, leaving it in p->nll and Q) and
+ * overwrites the problem's evaluation buffers. */
+static int free_part_separates(calib__mx_problem *p, const double *theta, double *tmp) {
+  for (size_t a = 0; a < p->k; a++)
+    for (size_t j = 0; j < p->d; j++) {
+      const size_t i = a * p->d + j;
+      const int bias = j == p->d - 1;
+      const int diag = p->method == CALIB_METHOD_VECTOR ? j == 0 : j == a;
+      const int free_ = diag || (bias ? p->mu == 0 : p->lam == 0);
+      tmp[i] = free_ ? theta[i] : 0.0;
+    }
+  if (!isfinite(calib__mx_eval(p, tmp, NULL)) || p->l2 > 0) return 0;
+  for (size_t i = 0; i < p->n; i++) {
+    if (!(p->wt[i] > 0)) continue;
+    const double *q = p->Q + i * p->k;
+    const double qy = q[p->y[i]];
+    for (size_t j = 0; j < p->k; j++)
+      if (j != (size_t)p->y[i] && !(q[j] < qy)) return 0;
+  }
+  return 1;
+}
+
+static int build_model(const calib__mx_problem *p, const double *theta, calib_model **out) {
+  const size_t k = p->k, d = p->d, nw = p->method == CALIB_METHOD_VECTOR ? k : k * k;
+  double *w = (double *)calib__malloc((nw + k) * sizeof(double));
+  if (!w) return CALIB_E_NOMEM;
+  double *b = w + nw;
+  for (size_t a = 0; a < k; a++) {
+    for (size_t j = 0; j + 1 < d; j++) w[p->method == CALIB_METHOD_VECTOR ? a : a * k + j] = theta[a * d + j];
+    b[a] = theta[a * d + d - 1];
+  }
+  const calib__section secs[2] = {
+      {p->method == CALIB_METHOD_VECTOR ? CALIB_MP_VECTOR_W : CALIB_MP_MATRIX_W, nw, w},
+      {CALIB_MP_BIAS, k, b}};
+  const int st = calib__model_build(out, p->method, k, secs, 2);
+  calib__free(w);
+  return st == CALIB_E_NONFINITE ? CALIB_E_NOCONV : st;
+}
+
+static int solve(calib_fitter *f, calib__mx_problem *p, double *theta) {
+  const int max_iter = (int)f->opt[CALIB_P_MAX_ITER];
+  const double tol = f->opt[CALIB_P_TOL];
+  int iters = 0;
+  double gmax = HUGE_VAL;
+  int st;
+  if ((double)p->P <= f->opt[CALIB_P_NEWTON_MAX])
+    st = calib__mx_newton(p, theta, max_iter, tol, &iters, &gmax);
+  else
+    st = calib__mx_lbfgs(p, theta, max_iter, tol, (int)f->opt[CALIB_P_LBFGS_M], &iters, &gmax);
+  f->report.iterations = iters;
+  f->report.gradient = gmax;
+  return st;
+}
+
+static int fit_method(calib_fitter *f, const calib__fit_data *d, int method, calib_model **out) {
+  if (d->k < 2) return CALIB_E_ARG;
+  calib__mx_problem p;
+  int st = calib__mx_setup(&p, method, d, f->opt);
+  if (st != CALIB_OK) return st;
+  double *theta = (double *)calib__malloc(2 * p.P * sizeof(double));
+  if (!theta) {
+    calib__mx_release(&p);
+    return CALIB_E_NOMEM;
+  }
+  double *tmp = theta + p.P;
+  calib__mx_identity(&p, theta);
+  /* the free part of the identity is the identity: one evaluation gives the
+   * raw NLL (softmax(z) for all three maps) and the start certificate */
+  const int sep = free_part_separates(&p, theta, tmp);
+  f->report.nll_before = f->report.nll_after = p.nll;
+  if (sep) st = CALIB_E_SEPARABLE;
+  else st = solve(f, &p, theta);
+  if (st == CALIB_OK || st == CALIB_E_NOCONV) {
+    if (free_part_separates(&p, theta, tmp)) st = CALIB_E_SEPARABLE;
+    if (p.l2 > 0 || memcmp(tmp, theta, p.P * sizeof(double)) != 0) (void)calib__mx_eval(&p, theta, NULL);
+    f->report.nll_after = p.nll; /* the last evaluation was at theta */
+  }
+  if (st == CALIB_OK) st = build_model(&p, theta, out);
+  calib__free(theta);
+  calib__mx_release(&p);
+  return st;
+}
+
+int calib__vector_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
+  return fit_method(f, d, CALIB_METHOD_VECTOR, out);
+}
+int calib__matrix_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
+  return fit_method(f, d, CALIB_METHOD_MATRIX, out);
+}
+int calib__dirichlet_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
+  return fit_method(f, d, CALIB_METHOD_DIRICHLET, out);
+}

@@ -1,0 +1,89 @@
+/* mx_internal.h -- the matrix-family fitting problem shared by the files of
+ * src/fit_matrix/ (the only directory that includes cblas.h / lapacke.h).
+ *
+ * Parameters theta are k rows of d values, row-major: row a holds the weights
+ * of output class a and then its intercept:
+ *   vector             d = 2:      (w_a, b_a),        feature row f_ia = (z_ia, 1)
+ *   matrix, Dirichlet  d = k + 1:  (W_a0..W_a,k-1, b_a), feature row f_i = (x_i, 1)
+ * with x_i = z_i (matrix) or log_softmax(z_i) (Dirichlet). Output logits
+ * a_ia = theta_a . f_ia; the objective is calib.h's L(theta): weighted mean NLL
+ * plus the ODIR / L2 penalty.
+ */
+#ifndef CALIB_MX_INTERNAL_H
+#define CALIB_MX_INTERNAL_H
+
+#include "../fit/fit_internal.h"
+
+/* Row pass of the objective (mx_softmax.c). */
+typedef double (*calib__mx_rows_fn)(double *Q, size_t m, size_t k, const int64_t *y,
+                                    const double *wt);
+
+typedef struct {
+  int method;            /* CALIB_METHOD_VECTOR / MATRIX / DIRICHLET */
+  size_t n, k, d, P;     /* rows, classes, parameters per class, P = k d */
+  const float *z;        /* the caller's logits (vector: read directly) */
+  const int64_t *y;
+  double *wt;            /* n normalised row weights w_i / sum w */
+  double *X;             /* matrix/Dirichlet: n x (k+1) features (x_i, 1); NULL for vector */
+  double *Q;             /* n x k: wt_i * softmax(a_i) at the last evaluation */
+  double *MY;            /* P: sum_i wt_i e_{y_i} (x) f_i, the label part of the gradient */
+  double lam, mu, l2;    /* normalised: lambda/(k(k-1)), mu/k, l2/P */
+  int l2_center;         /* 1: penalise theta - identity, 0: theta */
+  int gauge;             /* 1: evaluate the gauge-minimised penalty (L-BFGS) */
+  double *gv;            /* d: the gauge shift of the last penalty evaluation */
+  double nll;            /* weighted mean NLL at the last evaluation */
+  calib__mx_rows_fn rows; /* the row pass (calib__mx_softmax_kernel) */
+  int fast;              /* 1: evaluate with float32 GEMMs (mx_fast.c) */
+  float *Xf, *Qf, *thf;  /* mx_fast.c buffers: features, one logit block, theta + gradient */
+  double *rowbuf;        /* mx_fast.c: one row of k doubles */
+} calib__mx_problem;
+
+/* Allocates and fills the problem for validated data; CALIB_OK or CALIB_E_NOMEM. */
+int calib__mx_setup(calib__mx_problem *p, int method, const calib__fit_data *d,
+                    const double *opt);
+void calib__mx_release(calib__mx_problem *p);
+/* The identity map (W = I or w = 1, b = 0) into theta (P values). */
+void calib__mx_identity(const calib__mx_problem *p, double *theta);
+/* Gauge. Adding one vector v to every row of theta (matrix, Dirichlet; for
+ * vector scaling, one constant to every intercept) leaves every softmax
+ * unchanged, so only the penalty sees it. With gauge = 1, calib__mx_eval
+ * returns F(theta) = NLL(theta) + min_v penalty(theta + 1 v^T), whose
+ * minimum equals L's and which is exactly flat along the gauge (a weak
+ * penalty otherwise leaves a nearly flat, slow direction for L-BFGS);
+ * calib__mx_gauge_fix then moves theta to the minimising shift, where
+ * L(theta) = F and the gradients agree. */
+void calib__mx_gauge_fix(const calib__mx_problem *p, double *theta);
+/* L(theta); fills g (P values, may be NULL) with dL/dtheta; leaves Q and nll
+ * describing theta. Returns +inf when a logit overflows. */
+double calib__mx_eval(calib__mx_problem *p, const double *theta, double *g);
+/* Hessian of L at the theta of the last evaluation into the lower triangle of
+ * H (P x P, row-major). scratch: see calib__mx_hessian_scratch. */
+void calib__mx_hessian(const calib__mx_problem *p, const double *theta, double *H,
+                       double *scratch);
+/* Number of doubles calib__mx_hessian needs as scratch. */
+size_t calib__mx_hessian_scratch(const calib__mx_problem *p);
+/* max_j |g_j| */
+double calib__mx_absmax(const double *g, size_t len);
+
+/* Rows of logits Q (m x k) -> wt_i softmax(a_i) in place; returns the
+ * weighted NLL sum_i wt_i (logsumexp(a_i) - a_{i,y_i}), +inf if a row has a
+ * non-finite maximum. calib__mx_softmax_kernel() picks the version for this
+ * CPU once per problem (mx_softmax.c: vectorised exp). */
+calib__mx_rows_fn calib__mx_softmax_kernel(void);
+
+/* mx_fast.c: float32 copies of the features and block buffers (matrix and
+ * Dirichlet only); the NLL and its gradient (label part included) from
+ * float32 GEMMs with the row pass in double. */
+int calib__mx_fast_alloc(calib__mx_problem *p);
+void calib__mx_fast_free(calib__mx_problem *p);
+double calib__mx_eval_fast_nll(calib__mx_problem *p, const double *theta, double *g);
+
+/* Solvers: minimise L from theta (updated in place). *iters receives the
+ * iterations made; *gmax the final max |dL/dtheta|. CALIB_OK when the
+ * tolerance was met, CALIB_E_NOCONV otherwise, CALIB_E_NOMEM. */
+int calib__mx_newton(calib__mx_problem *p, double *theta, int max_iter, double tol,
+                     int *iters, double *gmax);
+int calib__mx_lbfgs(calib__mx_problem *p, double *theta, int max_iter, double tol, int mem,
+                    int *iters, double *gmax);
+
+#endif

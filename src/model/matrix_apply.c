@@ -1,0 +1,153 @@
+/* matrix_apply.c -- vector, matrix and Dirichlet scaling: validation and apply.
+ *
+ * Sections (all float64, see format.c):
+ *   vector     CALIB_MP_VECTOR_W (k values: w), CALIB_MP_BIAS (k values: b)
+ *   matrix     CALIB_MP_MATRIX_W (k*k values, row-major: W[a*k + j]),
+ *   dirichlet  CALIB_MP_BIAS (k values)
+ * exactly these two sections, k >= 2, every value finite with
+ * |value| <= CALIB__MX_PARAM_MAX (1e100). Anything else is CALIB_E_FORMAT.
+ * The bound keeps every output logit finite in double for any finite float32
+ * input: |a| <= k * 1e100 * 2 * FLT_MAX + 1e100 < 1e300 for k < 2^60.
+ *
+ * Apply, per row, in double: a = w .* x + b, W x + b or W (x - lse(x)) + b;
+ * then q = softmax(a) with max subtraction, rounded once to float.
+ * Rows of k <= CALIB__MX_STACK_K go through one stack buffer (so in place is
+ * safe); larger rows make two chunked passes (online logsumexp, then
+ * recompute and write), which is safe in place only for the vector map,
+ * whose logit j reads x_j alone. Every input entry is checked before the
+ * first write. No allocation, no BLAS, reentrant.
+ */
+#include "matrix_apply.h"
+#include <math.h>
+
+#define CHUNK CALIB__MX_STACK_K
+
+double calib__mx_row_lse(const float *x, size_t k) {
+  double m = (double)x[0], s = 0;
+  for (size_t j = 1; j < k; j++)
+    if ((double)x[j] > m) m = (double)x[j];
+  for (size_t j = 0; j < k; j++) s += exp((double)x[j] - m);
+  return m + log(s);
+}
+
+void calib__mx_row_logits(const calib__mx_map *mp, const float *x, double shift,
+                          size_t j0, size_t j1, double *a) {
+  const size_t k = mp->k;
+  if (mp->method == CALIB_METHOD_VECTOR) {
+    for (size_t j = j0; j < j1; j++) a[j - j0] = mp->W[j] * (double)x[j] + mp->b[j];
+    return;
+  }
+  if (mp->method == CALIB_METHOD_MATRIX) shift = 0.0;
+  for (size_t j = j0; j < j1; j++) {
+    const double *wr = mp->W + j * k;
+    double s = 0;
+    for (size_t l = 0; l < k; l++) s += wr[l] * ((double)x[l] - shift);
+    a[j - j0] = s + mp->b[j];
+  }
+}
+
+/* y = softmax(a) for k <= CHUNK values (a is overwritten). */
+static void softmax_store(double *a, size_t k, float *y) {
+  double m = a[0], s = 0;
+  for (size_t j = 1; j < k; j++)
+    if (a[j] > m) m = a[j];
+  for (size_t j = 0; j < k; j++) {
+    a[j] = exp(a[j] - m);
+    s += a[j];
+  }
+  for (size_t j = 0; j < k; j++) y[j] = (float)(a[j] / s);
+}
+
+/* Rows wider than the stack buffer: online logsumexp over chunks, then a
+ * second pass that recomputes each chunk and writes it. */
+static void row_two_pass(const calib__mx_map *mp, const float *x, double shift,
+                         float *y, double *buf) {
+  const size_t k = mp->k;
+  double m = -HUGE_VAL, s = 0;
+  for (size_t j0 = 0; j0 < k; j0 += CHUNK) {
+    const size_t j1 = k - j0 < CHUNK ? k : j0 + CHUNK;
+    calib__mx_row_logits(mp, x, shift, j0, j1, buf);
+    double cm = buf[0];
+    for (size_t j = 1; j < j1 - j0; j++)
+      if (buf[j] > cm) cm = buf[j];
+    if (cm > m) {
+      s = s > 0 ? s * exp(m - cm) : 0.0;
+      m = cm;
+    }
+    for (size_t j = 0; j < j1 - j0; j++) s += exp(buf[j] - m);
+  }
+  const double lse = m + log(s);
+  for (size_t j0 = 0; j0 < k; j0 += CHUNK) {
+    const size_t j1 = k - j0 < CHUNK ? k : j0 + CHUNK;
+    calib__mx_row_logits(mp, x, shift, j0, j1, buf);
+    for (size_t j = 0; j < j1 - j0; j++) y[j0 + j] = (float)exp(buf[j] - lse);
+  }
+}
+
+static int map_of(const calib_model *m, calib__mx_map *mp) {
+  const uint32_t wtag = m->method == CALIB_METHOD_VECTOR ? CALIB_MP_VECTOR_W : CALIB_MP_MATRIX_W;
+  const calib__section *w = calib__model_section(m, wtag);
+  const calib__section *b = calib__model_section(m, CALIB_MP_BIAS);
+  if (!w || !b) return CALIB_E_FORMAT;
+  mp->method = m->method;
+  mp->k = m->k;
+  mp->W = w->data;
+  mp->b = b->data;
+  return CALIB_OK;
+}
+
+static int apply_rows(const calib_model *m, const float *x, size_t n, size_t k, float *y) {
+  calib__mx_map mp;
+  if (map_of(m, &mp) != CALIB_OK) return CALIB_E_FORMAT;
+  if (k > CHUNK && x == y && m->method != CALIB_METHOD_VECTOR) return CALIB_E_UNSUPPORTED;
+  const int st = calib__check_finite(x, n, k, k);
+  if (st != CALIB_OK) return st;
+  double buf[CHUNK];
+  for (size_t i = 0; i < n; i++) {
+    const float *xr = x + i * k;
+    const double shift = m->method == CALIB_METHOD_DIRICHLET ? calib__mx_row_lse(xr, k) : 0.0;
+    if (k <= CHUNK) {
+      calib__mx_row_logits(&mp, xr, shift, 0, k, buf);
+      softmax_store(buf, k, y + i * k);
+    } else {
+      row_two_pass(&mp, xr, shift, y + i * k, buf);
+    }
+  }
+  return CALIB_OK;
+}
+
+/* Section `tag` holds exactly `count` finite values of magnitude <= 1e100. */
+static int check_section(const calib_model *m, uint32_t tag, size_t count) {
+  const calib__section *s = calib__model_section(m, tag);
+  if (!s || s->count != count) return CALIB_E_FORMAT;
+  for (size_t i = 0; i < count; i++)
+    if (!(fabs(s->data[i]) <= CALIB__MX_PARAM_MAX)) return CALIB_E_FORMAT;
+  return CALIB_OK;
+}
+
+static int validate_full(calib_model *m) {
+  const size_t k = m->k;
+  if (k < 2 || m->nsections != 2 || k > (size_t)-1 / k) return CALIB_E_FORMAT;
+  if (check_section(m, CALIB_MP_MATRIX_W, k * k) != CALIB_OK) return CALIB_E_FORMAT;
+  return check_section(m, CALIB_MP_BIAS, k);
+}
+
+int calib__vector_validate(calib_model *m) {
+  if (m->k < 2 || m->nsections != 2) return CALIB_E_FORMAT;
+  if (check_section(m, CALIB_MP_VECTOR_W, m->k) != CALIB_OK) return CALIB_E_FORMAT;
+  return check_section(m, CALIB_MP_BIAS, m->k);
+}
+
+int calib__matrix_validate(calib_model *m) { return validate_full(m); }
+int calib__dirichlet_validate(calib_model *m) { return validate_full(m); }
+
+int calib__vector_apply(const calib_model *m, const float *x, size_t n, size_t k, float *y) {
+  return apply_rows(m, x, n, k, y);
+}
+int calib__matrix_apply(const calib_model *m, const float *x, size_t n, size_t k, float *y) {
+  return apply_rows(m, x, n, k, y);
+}
+int calib__dirichlet_apply(const calib_model *m, const float *x, size_t n, size_t k,
+                           float *y) {
+  return apply_rows(m, x, n, k, y);
+}
