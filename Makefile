@@ -8,6 +8,7 @@
 #   make core       lib/libcalib_core.a: the firmware subset (no BLAS, stdio, malloc)
 #   make install / uninstall   PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR, BINDIR
 #   make deps       install missing Debian packages (as root) or print the apt-get line
+#   NO_BLAS=1       build without OpenBLAS/LAPACKE/liblbfgs (matrix-family fitters unsupported)
 
 VERSION_MAJOR := $(shell sed -n 's/^\#define CALIB_VERSION_MAJOR \([0-9]*\).*/\1/p' include/calib.h)
 VERSION_MINOR := $(shell sed -n 's/^\#define CALIB_VERSION_MINOR \([0-9]*\).*/\1/p' include/calib.h)
@@ -55,6 +56,12 @@ CORE_SRCS   := $(wildcard src/common/*.c) $(GENERIC_KERNEL_SRCS) $(filter-out %_
 LIB_SRCS    := $(wildcard src/common/*.c) $(GENERIC_KERNEL_SRCS) $(ISA_SRCS) \
                $(wildcard src/model/*.c src/fit/*.c src/metrics/*.c)
 MATRIX_SRCS := $(wildcard src/fit_matrix/*.c)
+# NO_BLAS=1: a full library without OpenBLAS/LAPACKE/liblbfgs; the vector,
+# matrix and Dirichlet fitters then return CALIB_E_UNSUPPORTED (apply stays).
+ifeq ($(NO_BLAS),1)
+  MATRIX_SRCS :=
+  override CPPFLAGS += -DCALIB_NO_BLAS
+endif
 LIB_SRCS    += $(MATRIX_SRCS)
 IO_SRCS     := $(wildcard src/io/*.c)
 CLI_SRCS    := $(wildcard src/cli/*.c)
