@@ -24,25 +24,8 @@ except ImportError as e:  # pragma: no cover
     print("skipped: needs numpy (%s)" % e)
     sys.exit(77)
 
-LIB = os.path.join("lib", "libcalib.so")
-if not os.path.exists(LIB):
-    print("skipped: %s not built (run make)" % LIB)
-    sys.exit(77)
-lib = ctypes.CDLL(LIB)
-SHARED = os.environ.get("CALIB_SHARED_DATA", os.path.join("..", "shared", "data"))
-
-D = ctypes.POINTER(ctypes.c_double)
-F = ctypes.POINTER(ctypes.c_float)
-I64 = ctypes.POINTER(ctypes.c_int64)
-SZ = ctypes.c_size_t
-VP = ctypes.c_void_p
-lib.calib_fitter_create.argtypes = [ctypes.POINTER(VP), ctypes.c_int]
-lib.calib_fitter_set.argtypes = [VP, ctypes.c_int, ctypes.c_double]
-lib.calib_fitter_free.argtypes = [VP]
-lib.calib_fit.argtypes = [VP, F, SZ, SZ, I64, D, ctypes.POINTER(VP)]
-lib.calib_apply.argtypes = [VP, F, SZ, SZ, F]
-lib.calib_model_param.argtypes = [VP, ctypes.c_int, D, SZ, ctypes.POINTER(SZ)]
-lib.calib_model_free.argtypes = [VP]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ctlib import D, F, I64, SHARED, SZ, VP, lib  # noqa: E402  (loads lib/libcalib.so or skips)
 
 METHOD_HISTOGRAM = 5
 P_INPUT, P_BINS, P_BINNING = 4, 14, 15
