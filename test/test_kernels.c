@@ -288,6 +288,73 @@ static void test_ts_moments(void) {
   }
 }
 
+/* ---- ts_moments_fast --------------------------------------------------------
+ * Every table's fast moments (a) against the scalar fast oracle to 1e-6
+ * relative (of |ref| + 1e-3 * the data scale, as above), and (b) against the
+ * exact scalar ts_moments within the bound the temperature fit relies on:
+ * |acc1_fast - acc1| <= 2^-16 (acc0 / beta + |acc1|) (temperature.c,
+ * FAST_RHO), and acc0 / acc2 within 1e-5 relative. k crosses the float-sum
+ * block lengths (128 / 256 / 1024 entries). */
+static void test_ts_moments_fast(void) {
+  static const size_t ks[] = {2, 3, 7, 10, 17, 100, 129, 257, 1000, 1100, 2100};
+  static const double betas[] = {0.05, 0.3, 1.0, 2.7, 60.0};
+  const calib__kernels *sc = calib__kernels_by_name("scalar");
+  for (size_t a = 0; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+    const calib__kernels *kt = calib__kernels_by_name(ISAS[a]);
+    if (!kt) continue;
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+      const size_t k = ks[ki], n = k > 500 ? 40 : 300, ld = k + (ki % 2);
+      float *x = malloc(sizeof(float) * n * ld);
+      int64_t *lab = malloc(sizeof(int64_t) * n);
+      double *w = malloc(sizeof(double) * n);
+      if (!x || !lab || !w) exit(2);
+      double scale = 0;
+      for (size_t i = 0; i < n; i++) {
+        double mx = -INFINITY, mn = INFINITY;
+        const double sd = i % 3 == 0 ? 0.5 : 4.0; /* some peaked, some flat rows */
+        for (size_t j = 0; j < ld; j++) {
+          x[i * ld + j] = (float)(sd * th_normal() + (i % 5 == 0 ? 100.0 : 0.0));
+          if (j < k) {
+            mx = fmax(mx, (double)x[i * ld + j]);
+            mn = fmin(mn, (double)x[i * ld + j]);
+          }
+        }
+        lab[i] = (int64_t)(th_next() % k);
+        w[i] = th_uniform() < 0.1 ? 0.0 : 2.0 * th_uniform();
+        scale += w[i] * (mx - mn) * (1.0 + mx - mn);
+      }
+      for (size_t bi = 0; bi < sizeof betas / sizeof betas[0]; bi++)
+        for (int wmode = 0; wmode < 2; wmode++) {
+          const double *wp = wmode ? w : NULL, beta = betas[bi];
+          double ref[3] = {1.0, -2.0, 3.0}, got[3] = {1.0, -2.0, 3.0}, ex[3] = {0, 0, 0};
+          sc->ts_moments_fast(x, n, k, ld, lab, wp, beta, ref);
+          kt->ts_moments_fast(x, n, k, ld, lab, wp, beta, got);
+          sc->ts_moments(x, n, k, ld, lab, wp, beta, ex);
+          for (int c = 0; c < 3; c++) {
+            th_checks++;
+            if (!(fabs(got[c] - ref[c]) <= 1e-6 * (fabs(ref[c]) + 1e-3 * scale)))
+              TH_FAIL("%s ts_moments_fast k=%zu beta=%g w=%d acc[%d]: %.17g vs scalar %.17g", ISAS[a], k, beta,
+                      wmode, c, got[c], ref[c]);
+          }
+          const double g = got[1] + 2.0, bound = 0x1p-16 * (fabs(ex[0]) / beta + fabs(ex[1]));
+          th_checks += 3;
+          if (!(fabs(g - ex[1]) <= bound))
+            TH_FAIL("%s ts_moments_fast k=%zu beta=%g w=%d: gradient %.17g vs exact %.17g, bound %.3g", ISAS[a],
+                    k, beta, wmode, g, ex[1], bound);
+          if (!(fabs(got[0] - 1.0 - ex[0]) <= 1e-5 * fabs(ex[0]) + 1e-12))
+            TH_FAIL("%s ts_moments_fast k=%zu beta=%g: nll %.17g vs exact %.17g", ISAS[a], k, beta, got[0] - 1.0,
+                    ex[0]);
+          if (!(fabs(got[2] - 3.0 - ex[2]) <= 1e-5 * fabs(ex[2]) + 1e-9 * scale))
+            TH_FAIL("%s ts_moments_fast k=%zu beta=%g: var %.17g vs exact %.17g", ISAS[a], k, beta, got[2] - 3.0,
+                    ex[2]);
+        }
+      free(x);
+      free(lab);
+      free(w);
+    }
+  }
+}
+
 /* ---- check_finite ------------------------------------------------------------
  * Every table against an entry-by-entry isfinite() reference: finite data mixing
  * +-0, subnormals, +-FLT_MAX and normals (padding set to NaN: never read) is
@@ -673,6 +740,7 @@ int main(int argc, char **argv) {
   test_streaming(paths, np);
   test_sigmoid(paths, np);
   test_ts_moments();
+  test_ts_moments_fast();
   test_check_finite();
   test_ts_prepass();
   test_errors();

@@ -196,6 +196,36 @@ static void test_ts_moments(const calib__kernels *kt, const calib__kernels *sc) 
   }
 }
 
+/* ts_moments_fast: within 1e-6 relative of the scalar fast oracle, and its
+ * gradient within the temperature fit's bound 2^-16 (acc0/beta + |acc1|) of
+ * the exact scalar ts_moments; k crosses NEON's 128-entry float-sum block. */
+static void test_ts_moments_fast(const calib__kernels *kt, const calib__kernels *sc) {
+  static const size_t ks[] = {2, 3, 5, 8, 17, 127, 129, 1001, 2100};
+  for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
+    const size_t k = ks[a], n = 9;
+    float *x = malloc(n * k * sizeof *x);
+    int64_t y[9];
+    double w[9];
+    fill(x, n, k, k, a % 2 ? D_NORMAL : D_WIDE);
+    for (size_t i = 0; i < n; i++) {
+      y[i] = (int64_t)(th_next() % k);
+      w[i] = i == 4 ? 0.0 : th_uniform() + 0.1;
+    }
+    for (int useW = 0; useW < 2; useW++) {
+      const double betas[] = {0.05, 1.0, 3.7};
+      for (int bi = 0; bi < 3; bi++) {
+        double an[3] = {0.5, 0, 0}, as[3] = {0.5, 0, 0}, ex[3] = {0.5, 0, 0};
+        kt->ts_moments_fast(x, n, k, k, y, useW ? w : NULL, betas[bi], an);
+        sc->ts_moments_fast(x, n, k, k, y, useW ? w : NULL, betas[bi], as);
+        sc->ts_moments(x, n, k, k, y, useW ? w : NULL, betas[bi], ex);
+        for (int q = 0; q < 3; q++) CHECK(fabs(an[q] - as[q]) <= 1e-6 * (fabs(as[q]) + 1e-3));
+        CHECK(fabs(an[1] - ex[1]) <= 0x1p-16 * (fabs(ex[0] - 0.5) / betas[bi] + fabs(ex[1])) + 1e-300);
+      }
+    }
+    free(x);
+  }
+}
+
 /* check_finite: finite rows mixing +-0, subnormals, +-FLT_MAX (padding NaN:
  * never read) pass; NaN (either sign, with a payload), +inf and -inf at
  * every position of the first, middle and last row fail, as in the scalar
@@ -327,6 +357,7 @@ int main(int argc, char **argv) {
   test_sigmoid(kt);
   test_check_rows(kt, sc);
   test_ts_moments(kt, sc);
+  test_ts_moments_fast(kt, sc);
   test_check_finite(kt, sc);
   test_ts_prepass(kt, sc);
   TEST_MAIN_END();

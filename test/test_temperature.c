@@ -314,10 +314,115 @@ static int load_npy_pair(const char *dir, set *s) {
   return bx == s->n * 40;
 }
 
+/* L(beta) and L'(beta) of a multiclass set in double with libm exp, written
+ * independently of the library's kernels (two passes per row). */
+static void ref_LG(const set *s, double beta, double *L, double *G, double *scale) {
+  double aL = 0, aG = 0, aS = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    const float *r = s->x + i * s->k;
+    double m = r[0];
+    for (size_t j = 1; j < s->k; j++) m = fmax(m, (double)r[j]);
+    double s0 = 0, s1 = 0;
+    for (size_t j = 0; j < s->k; j++) {
+      const double d = (double)r[j] - m, e = exp(beta * d);
+      s0 += e;
+      s1 += e * d;
+    }
+    const double dy = (double)r[s->y[i]] - m;
+    aL += log(s0) - beta * dy;
+    aG += s1 / s0 - dy;
+    aS += fabs(s1 / s0) + fabs(dy);
+  }
+  *L = aL / (double)s->n;
+  *G = aG / (double)s->n;
+  *scale = aS / (double)s->n;
+}
+
+/* The fit's contract with the fast (float exp) Newton phase: the returned
+ * beta meets |beta L'| <= tol L with L, L' evaluated in double here, and
+ * nll_before / nll_after / gradient are double-precision values, for
+ * several k and tolerances (tight ones force exact Newton steps). */
+static void test_contract(void) {
+  static const size_t ks[] = {3, 40, 1000};
+  static const double tols[] = {1e-4, 1e-10, 1e-13};
+  th_srand(th_seed_value + 7);
+  for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
+    const size_t k = ks[a], n = k == 1000 ? 400 : 4000;
+    set s = {malloc(n * k * 4), malloc(n * 8), n, k};
+    for (size_t i = 0; i < n; i++) {
+      s.y[i] = (int64_t)(th_next() % k);
+      for (size_t j = 0; j < k; j++)
+        s.x[i * k + j] = (float)(2.5 * th_normal() + (j == (size_t)s.y[i] ? 5.0 : 0.0));
+    }
+    double L1, G1, S1;
+    ref_LG(&s, 1.0, &L1, &G1, &S1);
+    for (size_t t = 0; t < sizeof tols / sizeof tols[0]; t++) {
+      calib_fitter *f = NULL;
+      calib_model *m = NULL;
+      CHECK_OK(calib_fitter_create(&f, CALIB_METHOD_TEMPERATURE));
+      CHECK_OK(calib_fitter_set(f, CALIB_P_TOL, tols[t]));
+      CHECK_OK(calib_fit(f, s.x, n, k, s.y, NULL, &m));
+      double T = 0, before, after, grad;
+      size_t cnt = 0;
+      CHECK_OK(calib_model_param(m, CALIB_MP_TEMPERATURE, &T, 1, &cnt));
+      CHECK_OK(calib_fitter_report(f, CALIB_R_NLL_BEFORE, &before));
+      CHECK_OK(calib_fitter_report(f, CALIB_R_NLL_AFTER, &after));
+      CHECK_OK(calib_fitter_report(f, CALIB_R_GRADIENT, &grad));
+      const double beta = 1.0 / T;
+      double L, G, S;
+      ref_LG(&s, beta, &L, &G, &S);
+      const double slack = 1e-14 * beta * S; /* rounding of the two double evaluations */
+      CHECK(fabs(beta * G) <= tols[t] * L + slack);
+      CHECK_REL(before, L1, 1e-13);
+      CHECK_REL(after, L, 1e-13);
+      CHECK(fabs(grad - fabs(beta * G)) <= slack);
+      calib_model_free(m);
+      calib_fitter_free(f);
+    }
+    free_set(&s);
+  }
+}
+
+/* Logits so large that the fast kernel's float d^2 overflows (|d| > 1e19):
+ * the fit falls back to the exact moments and is scale invariant (x * 2^62
+ * is exact in float, T scales by 2^62). */
+static void test_huge_logits(void) {
+  const size_t n = 500, k = 6;
+  th_srand(th_seed_value + 11);
+  set s = {malloc(n * k * 4), malloc(n * 8), n, k}, h = {malloc(n * k * 4), s.y, n, k};
+  for (size_t i = 0; i < n; i++) {
+    s.y[i] = (int64_t)(th_next() % k);
+    for (size_t j = 0; j < k; j++) {
+      s.x[i * k + j] = (float)(3.0 * th_normal() + (j == (size_t)s.y[i] ? 3.0 : 0.0));
+      h.x[i * k + j] = s.x[i * k + j] * 0x1p62f;
+    }
+  }
+  int st;
+  const double T = fit_T(&s, &st, NULL);
+  CHECK_OK(st);
+  calib_fitter *f = NULL;
+  calib_model *m = NULL;
+  CHECK_OK(calib_fitter_create(&f, CALIB_METHOD_TEMPERATURE));
+  CHECK_OK(calib_fitter_set(f, CALIB_P_MAX_ITER, 1000));
+  CHECK_OK(calib_fit(f, h.x, n, k, h.y, NULL, &m));
+  double Th = 0, after = 0;
+  size_t cnt = 0;
+  CHECK_OK(calib_model_param(m, CALIB_MP_TEMPERATURE, &Th, 1, &cnt));
+  CHECK_OK(calib_fitter_report(f, CALIB_R_NLL_AFTER, &after));
+  CHECK_REL(Th, T * 0x1p62, 1e-7);
+  CHECK(isfinite(after) && after > 0);
+  calib_model_free(m);
+  calib_fitter_free(f);
+  free(h.x);
+  free_set(&s);
+}
+
 int main(int argc, char **argv) {
   test_seed(argc, argv);
   test_binary_closed_form();
   test_optimality();
+  test_contract();
+  test_huge_logits();
   test_errors();
   test_shipped();
   test_shared_sets();

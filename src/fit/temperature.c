@@ -16,7 +16,17 @@
  * that leaves the bracket is replaced by doubling (hi infinite) or bisection.
  * Stops when |dL/dlogT| = |beta L'| <= tol * L, or when the bracket has
  * shrunk to the resolution of a double (beta located to machine precision).
- * One pass over the data per iteration, in the SIMD ts_moments kernel.
+ * One pass over the data per iteration. Two precisions (k >= 2):
+ *  - exact: the ts_moments kernel (double exp). The first evaluation
+ *    (beta = 1: nll_before), every convergence decision and every reported
+ *    value (nll_after, gradient) use it.
+ *  - fast: ts_moments_fast (float exp, about 2.3x cheaper), used for the
+ *    Newton steps in between. Its L' is within FAST_RHO * (L/beta + |L'|) of
+ *    the exact one (see fast_bound), so its sign is used for the bracket
+ *    only when |L'| exceeds that bound; a fast evaluation whose sign is not
+ *    reliable, or that already meets the tolerance, still gives a Newton step
+ *    (clipped to the bracket), and from then on every evaluation is exact.
+ * Typically: exact at beta = 1, two or three fast steps, one exact check.
  */
 #include "fit_internal.h"
 #include "kernels.h"
@@ -31,7 +41,16 @@ const calib__param_spec calib__temperature_params[] = {
 
 typedef struct {
   double L, G, H; /* weighted means: NLL, dNLL/dbeta, d2NLL/dbeta2 */
+  int exact;      /* 1: double-precision moments; 0: ts_moments_fast */
 } ts_eval;
+
+/* Relative accuracy of the fast kernel's per-row mean mu_i = E_i[d] (and so
+ * of |L'_fast - L'| against mean_w |mu_i| + ... ): with u = 2^-24, e_j is
+ * within (2 + 2|t_j|) u of exp(t_j) (float d and t, 1-ulp exp), a float
+ * partial sum of at most 16 same-sign terms adds 16 u, products and the block
+ * combination a few u more; every e_j != 0 has |t_j| < 104 (float underflow),
+ * so |mu_fast - mu| <= 232 u |mu| < 2^-16 |mu|. */
+#define FAST_RHO 0x1p-16
 
 static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
 static double sigmoid(double t) {
@@ -55,6 +74,7 @@ static void eval_binary(const calib__fit_data *d, double beta, ts_eval *e) {
 }
 
 static void eval_at(const calib__fit_data *d, double beta, ts_eval *e) {
+  e->exact = 1;
   if (d->k == 1) {
     eval_binary(d, beta, e);
     return;
@@ -64,6 +84,33 @@ static void eval_at(const calib__fit_data *d, double beta, ts_eval *e) {
   e->L = acc[0] / d->wsum;
   e->G = acc[1] / d->wsum;
   e->H = acc[2] / d->wsum;
+}
+
+/* The fast moments (k >= 2; the binary case is cheap and always exact). A
+ * non-finite result (float overflow of d^2 for |d| > ~1e19) falls back to the
+ * exact kernel. */
+static void eval_fast(const calib__fit_data *d, double beta, ts_eval *e) {
+  if (d->k == 1) {
+    eval_at(d, beta, e);
+    return;
+  }
+  double acc[3] = {0, 0, 0};
+  calib__kernels_get()->ts_moments_fast(d->x, d->n, d->k, d->k, d->y, d->w, beta, acc);
+  if (!(isfinite(acc[0]) && isfinite(acc[1]) && isfinite(acc[2]))) {
+    eval_at(d, beta, e);
+    return;
+  }
+  e->exact = 0;
+  e->L = acc[0] / d->wsum;
+  e->G = acc[1] / d->wsum;
+  e->H = acc[2] / d->wsum;
+}
+
+/* Bound on |L'_fast - L'|: mean_w |mu_i| = mean_w (-mu_i) (d <= 0)
+ * = mean_w (-d_{i,y_i}) - L' <= L/beta - L' (lse_i >= 0, so
+ * -beta mean_w d_{i,y_i} <= L), times FAST_RHO. */
+static double fast_bound(const ts_eval *e, double beta) {
+  return FAST_RHO * (fabs(e->L) / beta + fabs(e->G));
 }
 
 /* One read pass, no exp, before iterating: the derivative at beta = 0 and the
@@ -110,17 +157,31 @@ int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_mode
   if (sep) return CALIB_E_SEPARABLE;
 
   double beta = 1.0, lo = 0.0, hi = INFINITY;
-  int it = 0, converged = 0;
+  int it = 0, converged = 0, fast = 1;
   for (;;) {
-    f->report.nll_after = e.L;
-    f->report.gradient = fabs(beta * e.G);
-    if (fabs(beta * e.G) <= tol * e.L) { converged = 1; break; }
-    if (e.G < 0) lo = beta; else hi = beta;
-    if (hi - lo <= 4 * DBL_EPSILON * beta) { converged = 1; break; }
+    if (e.exact) {
+      f->report.nll_after = e.L;
+      f->report.gradient = fabs(beta * e.G);
+      if (fabs(beta * e.G) <= tol * e.L) { converged = 1; break; }
+    }
+    /* a fast sign is used only outside the fast kernel's error bound */
+    const int reliable = e.exact || fabs(e.G) > fast_bound(&e, beta);
+    if (!reliable || fabs(beta * e.G) <= tol * e.L) fast = 0;
+    if (reliable) {
+      if (e.G < 0) lo = beta; else hi = beta;
+    }
+    const int collapsed = hi - lo <= 4 * DBL_EPSILON * beta;
+    if (collapsed && e.exact) { converged = 1; break; }
     if (it >= max_iter) break;
-    beta = next_beta(beta, &e, lo, hi);
+    if (collapsed)
+      fast = 0; /* confirm this beta with the exact moments */
+    else
+      beta = next_beta(beta, &e, lo, hi);
     if (!isfinite(beta) || beta > 1e300) break;
-    eval_at(d, beta, &e);
+    if (fast)
+      eval_fast(d, beta, &e);
+    else
+      eval_at(d, beta, &e);
     it++;
   }
   f->report.iterations = it;

@@ -60,6 +60,28 @@ typedef struct {
    * ISAs agree with the scalar table to rounding of a double sum). */
   void (*ts_prepass)(const float *x, size_t n, size_t k, size_t ldx,
                      const int64_t *y, const double *w, double *g, int *sep);
+
+  /* ts_moments with single-precision exponentials, for the temperature fit's
+   * early iterations (about 3x cheaper; NOT for its convergence test): the
+   * same three sums, computed as
+   *   d_j = fl(x_j - m)                        (float subtraction)
+   *   t_j = beta * d_j to float precision      (SIMD: beta split into two
+   *                                             floats, one fma)
+   *   e_j = float exp(t_j)                     (about 1 ulp; 0 below ~-120)
+   *   s0 = sum e_j, s1 = sum e_j d_j, s2 = sum e_j d_j^2
+   * with the products in float, the row sums in float over blocks (at most
+   * 16 terms per float partial sum: 1024 / 256 / 128 entries per block on
+   * AVX-512 / AVX2 / NEON) and in double across blocks (the scalar table: in
+   * double throughout); then, in double, mu = s1/s0,
+   * Var = max(0, s2/s0 - mu^2), lse = log(s0), d_{i,y_i} exact.
+   * Each row's lse and mu are within about 1e-6 relative (of |mu| + the
+   * row's spread) of ts_moments'; Var to about 1e-6 relative of E[d^2]
+   * (raw-moment formula: use it for Newton steps only). Results may be
+   * inf/NaN when float products overflow (|d| > ~1e19): callers fall back
+   * to ts_moments. w as in ts_moments. */
+  void (*ts_moments_fast)(const float *x, size_t n, size_t k, size_t ldx,
+                          const int64_t *y, const double *w, double beta,
+                          double acc[3]);
 } calib__kernels;
 
 /* The chosen table (thread-safe; detection runs once). */

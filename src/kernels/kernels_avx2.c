@@ -724,7 +724,72 @@ static void ts_prepass_avx2(const float *x, size_t n, size_t k, size_t ldx, cons
   *sep = s;
 }
 
+/* ---- temperature-scaling moments, single-precision exp ---------------------------- */
+
+#define TSF_BLOCK 256 /* entries summed in float (16 per lane) before the sums move to double */
+
+typedef struct {
+  __m256 s0, s1, s2;
+} tsf_acc;
+
+/* e = exp(bh d + bl d) and-ed with mk; s0 += e, s1 += e d, s2 += e d^2. */
+static ALWAYS_INLINE void tsf_step(tsf_acc *a, __m256 d, __m256 bh, __m256 bl, __m256 mk) {
+  const __m256 e = _mm256_and_ps(mk, exp_ps(_mm256_fmadd_ps(d, bh, _mm256_mul_ps(d, bl))));
+  const __m256 ed = _mm256_mul_ps(e, d);
+  a->s0 = _mm256_add_ps(a->s0, e);
+  a->s1 = _mm256_add_ps(a->s1, ed);
+  a->s2 = _mm256_fmadd_ps(ed, d, a->s2);
+}
+
+static inline double hsum_ps_pd(__m256 v) {
+  return hadd_pd(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
+/* One block r[0..cnt) (cnt <= TSF_BLOCK), float sums added to s[0..2] in double. */
+static inline void tsf_block(const float *r, size_t cnt, __m256 m, __m256 bh, __m256 bl, double s[3]) {
+  const __m256 z = _mm256_setzero_ps(), all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  tsf_acc a[2] = {{z, z, z}, {z, z, z}};
+  size_t j = 0;
+  for (; j + 16 <= cnt; j += 16) {
+    prefetch1(r + j);
+    tsf_step(&a[0], _mm256_sub_ps(_mm256_loadu_ps(r + j), m), bh, bl, all);
+    tsf_step(&a[1], _mm256_sub_ps(_mm256_loadu_ps(r + j + 8), m), bh, bl, all);
+  }
+  for (; j < cnt; j += 8) {
+    const __m256i mk = mask8i(cnt - j);
+    tsf_step(&a[0], _mm256_sub_ps(_mm256_maskload_ps(r + j, mk), m), bh, bl, _mm256_castsi256_ps(mk));
+  }
+  s[0] += hsum_ps_pd(_mm256_add_ps(a[0].s0, a[1].s0));
+  s[1] += hsum_ps_pd(_mm256_add_ps(a[0].s1, a[1].s1));
+  s[2] += hsum_ps_pd(_mm256_add_ps(a[0].s2, a[1].s2));
+}
+
+static void ts_moments_fast_avx2(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                                 const double *w, double beta, double acc[3]) {
+  const float bhf = (float)beta;
+  const __m256 bh = _mm256_set1_ps(bhf), bl = _mm256_set1_ps((float)(beta - (double)bhf));
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    const float mf = row_max(r, k);
+    const __m256 m = _mm256_set1_ps(mf);
+    double s[3] = {0, 0, 0};
+    for (size_t j = 0; j < k; j += TSF_BLOCK) tsf_block(r + j, k - j < TSF_BLOCK ? k - j : TSF_BLOCK, m, bh, bl, s);
+    const double mu = s[1] / s[0], var = s[2] / s[0] - mu * mu;
+    const double dy = (double)r[y[i]] - (double)mf;
+    aL += wi * (log(s[0]) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (var > 0 ? var : 0.0);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
 const calib__kernels calib__kernels_avx2 = {
     "avx2",       check_rows_avx2, softmax_avx2,      log_softmax_avx2,
     sigmoid_avx2, ts_moments_avx2, check_finite_avx2, ts_prepass_avx2,
+    ts_moments_fast_avx2,
 };

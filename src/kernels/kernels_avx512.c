@@ -1016,7 +1016,73 @@ static void ts_prepass_avx512(const float *x, size_t n, size_t k, size_t ldx, co
   *sep = s;
 }
 
+/* ---- temperature-scaling moments, single-precision exp ---------------------- */
+
+#define TSF_BLOCK 1024 /* entries summed in float (16 per lane) before the sums move to double */
+
+typedef struct {
+  __m512 s0, s1, s2;
+} tsf_acc;
+
+/* e = exp(bh d + bl d) (masked-off lanes: e = 0); s0 += e, s1 += e d, s2 += e d^2. */
+static ALWAYS_INLINE void tsf_step(tsf_acc *a, __m512 d, __m512 bh, __m512 bl, __mmask16 mt) {
+  const __m512 e = _mm512_maskz_mov_ps(mt, exp_ps(_mm512_fmadd_ps(d, bh, _mm512_mul_ps(d, bl))));
+  const __m512 ed = _mm512_mul_ps(e, d);
+  a->s0 = _mm512_add_ps(a->s0, e);
+  a->s1 = _mm512_add_ps(a->s1, ed);
+  a->s2 = _mm512_fmadd_ps(ed, d, a->s2);
+}
+
+static inline double hsum_pd(__m512 v) { return _mm512_reduce_add_pd(_mm512_add_pd(lo_pd(v), hi_pd(v))); }
+
+/* One block r[0..cnt) (cnt <= TSF_BLOCK), float sums added to s[0..2] in double. */
+static inline void tsf_block(const float *r, size_t cnt, __m512 m, __m512 bh, __m512 bl, double s[3]) {
+  const __m512 z = _mm512_setzero_ps();
+  tsf_acc a[4] = {{z, z, z}, {z, z, z}, {z, z, z}, {z, z, z}};
+  size_t j = 0;
+  for (; j + 64 <= cnt; j += 64) {
+    prefetch4(r + j);
+    tsf_step(&a[0], _mm512_sub_ps(_mm512_loadu_ps(r + j), m), bh, bl, 0xFFFF);
+    tsf_step(&a[1], _mm512_sub_ps(_mm512_loadu_ps(r + j + 16), m), bh, bl, 0xFFFF);
+    tsf_step(&a[2], _mm512_sub_ps(_mm512_loadu_ps(r + j + 32), m), bh, bl, 0xFFFF);
+    tsf_step(&a[3], _mm512_sub_ps(_mm512_loadu_ps(r + j + 48), m), bh, bl, 0xFFFF);
+  }
+  for (; j < cnt; j += 16) {
+    const __mmask16 mt = mask16(cnt - j);
+    tsf_step(&a[0], _mm512_sub_ps(_mm512_maskz_loadu_ps(mt, r + j), m), bh, bl, mt);
+  }
+  s[0] += hsum_pd(_mm512_add_ps(_mm512_add_ps(a[0].s0, a[1].s0), _mm512_add_ps(a[2].s0, a[3].s0)));
+  s[1] += hsum_pd(_mm512_add_ps(_mm512_add_ps(a[0].s1, a[1].s1), _mm512_add_ps(a[2].s1, a[3].s1)));
+  s[2] += hsum_pd(_mm512_add_ps(_mm512_add_ps(a[0].s2, a[1].s2), _mm512_add_ps(a[2].s2, a[3].s2)));
+}
+
+static void ts_moments_fast_avx512(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                                   const double *w, double beta, double acc[3]) {
+  const float bhf = (float)beta;
+  const __m512 bh = _mm512_set1_ps(bhf), bl = _mm512_set1_ps((float)(beta - (double)bhf));
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    if (k <= 64) prefetch_rows(x, i, n, ldx, k);
+    const float mf = row_max(r, k);
+    const __m512 m = _mm512_set1_ps(mf);
+    double s[3] = {0, 0, 0};
+    for (size_t j = 0; j < k; j += TSF_BLOCK) tsf_block(r + j, k - j < TSF_BLOCK ? k - j : TSF_BLOCK, m, bh, bl, s);
+    const double mu = s[1] / s[0], var = s[2] / s[0] - mu * mu;
+    const double dy = (double)r[y[i]] - (double)mf;
+    aL += wi * (log(s[0]) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (var > 0 ? var : 0.0);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
 const calib__kernels calib__kernels_avx512 = {
     "avx512",       check_rows_avx512, softmax_avx512,      log_softmax_avx512,
     sigmoid_avx512, ts_moments_avx512, check_finite_avx512, ts_prepass_avx512,
+    ts_moments_fast_avx512,
 };

@@ -436,7 +436,77 @@ static void ts_prepass_neon(const float *x, size_t n, size_t k, size_t ldx, cons
   *sep = s;
 }
 
+/* ---- temperature-scaling moments, single-precision exp ---------------------------- */
+
+#define TSF_BLOCK 128 /* entries summed in float (16 per lane) before the sums move to double */
+
+typedef struct {
+  float32x4_t s0, s1, s2;
+} tsf_acc;
+
+/* e = exp(bh d + bl d) and-ed with mk; s0 += e, s1 += e d, s2 += e d^2. */
+static inline void tsf_step(tsf_acc *a, float32x4_t d, float32x4_t bh, float32x4_t bl, uint32x4_t mk) {
+  const float32x4_t t = vfmaq_f32(vmulq_f32(d, bl), d, bh);
+  const float32x4_t e = vreinterpretq_f32_u32(vandq_u32(mk, vreinterpretq_u32_f32(exp_ps(t))));
+  const float32x4_t ed = vmulq_f32(e, d);
+  a->s0 = vaddq_f32(a->s0, e);
+  a->s1 = vaddq_f32(a->s1, ed);
+  a->s2 = vfmaq_f32(a->s2, ed, d);
+}
+
+static inline double hsum_ps_pd(float32x4_t v) {
+  return vaddvq_f64(vaddq_f64(vcvt_f64_f32(vget_low_f32(v)), vcvt_high_f64_f32(v)));
+}
+
+/* One block r[0..cnt) (cnt <= TSF_BLOCK), float sums added to s[0..2] in double. */
+static inline void tsf_block(const float *r, size_t cnt, float32x4_t m, float32x4_t bh, float32x4_t bl,
+                             double s[3]) {
+  static const uint32_t iota[4] = {0, 1, 2, 3};
+  const float32x4_t z = vdupq_n_f32(0.0f);
+  const uint32x4_t all = vdupq_n_u32(~0u);
+  tsf_acc a[2] = {{z, z, z}, {z, z, z}};
+  size_t j = 0;
+  for (; j + 8 <= cnt; j += 8) {
+    tsf_step(&a[0], vsubq_f32(vld1q_f32(r + j), m), bh, bl, all);
+    tsf_step(&a[1], vsubq_f32(vld1q_f32(r + j + 4), m), bh, bl, all);
+  }
+  for (; j < cnt; j += 4) {
+    const size_t left = cnt - j < 4 ? cnt - j : 4;
+    const uint32x4_t mk = vcltq_u32(vld1q_u32(iota), vdupq_n_u32((uint32_t)left));
+    const float32x4_t v = left == 4 ? vld1q_f32(r + j) : load_tail(r + j, left, 0.0f);
+    tsf_step(&a[0], vsubq_f32(v, m), bh, bl, mk);
+  }
+  s[0] += hsum_ps_pd(vaddq_f32(a[0].s0, a[1].s0));
+  s[1] += hsum_ps_pd(vaddq_f32(a[0].s1, a[1].s1));
+  s[2] += hsum_ps_pd(vaddq_f32(a[0].s2, a[1].s2));
+}
+
+static void ts_moments_fast_neon(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                                 const double *w, double beta, double acc[3]) {
+  const float bhf = (float)beta;
+  const float32x4_t bh = vdupq_n_f32(bhf), bl = vdupq_n_f32((float)(beta - (double)bhf));
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    const float mf = row_max(r, k);
+    const float32x4_t m = vdupq_n_f32(mf);
+    double s[3] = {0, 0, 0};
+    for (size_t j = 0; j < k; j += TSF_BLOCK) tsf_block(r + j, k - j < TSF_BLOCK ? k - j : TSF_BLOCK, m, bh, bl, s);
+    const double mu = s[1] / s[0], var = s[2] / s[0] - mu * mu;
+    const double dy = (double)r[y[i]] - (double)mf;
+    aL += wi * (log(s[0]) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (var > 0 ? var : 0.0);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
 const calib__kernels calib__kernels_neon = {
     "neon",       check_rows_neon, softmax_neon,      log_softmax_neon,
     sigmoid_neon, ts_moments_neon, check_finite_neon, ts_prepass_neon,
+    ts_moments_fast_neon,
 };

@@ -100,6 +100,35 @@ static void ts_moments_scalar(const float *x, size_t n, size_t k, size_t ldx,
   acc[2] += aH;
 }
 
+/* The oracle of ts_moments_fast (kernels.h): float d, t and exp, sums in double. */
+static void ts_moments_fast_scalar(const float *x, size_t n, size_t k, size_t ldx,
+                                   const int64_t *y, const double *w, double beta,
+                                   double acc[3]) {
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float m = row_max(r, k);
+    double s0 = 0, s1 = 0, s2 = 0;
+    for (size_t j = 0; j < k; j++) {
+      const float d = r[j] - m;
+      const double e = (double)expf((float)(beta * (double)d)), ed = e * (double)d;
+      s0 += e;
+      s1 += ed;
+      s2 += ed * (double)d;
+    }
+    const double mu = s1 / s0, var = s2 / s0 - mu * mu;
+    const double dy = (double)r[y[i]] - (double)m;
+    aL += wi * (log(s0) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (var > 0 ? var : 0.0);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
 static int check_finite_scalar(const float *x, size_t n, size_t k, size_t ldx) {
   for (size_t i = 0; i < n; i++) {
     const float *r = x + i * ldx;
@@ -130,4 +159,5 @@ static void ts_prepass_scalar(const float *x, size_t n, size_t k, size_t ldx, co
 const calib__kernels calib__kernels_scalar = {
     "scalar",           check_rows_scalar, softmax_scalar,      log_softmax_scalar,
     sigmoid_scalar,     ts_moments_scalar, check_finite_scalar, ts_prepass_scalar,
+    ts_moments_fast_scalar,
 };
