@@ -84,7 +84,7 @@ TESTDIR   := build/test
 TEST_BINS := $(TEST_SRCS:test/%.c=$(TESTDIR)/%)
 
 .PHONY: all lib core install uninstall test check test-c test-py demo bench deps deps-check \
-        examples clean fuzz header-test install-test
+        examples clean fuzz header-test install-test print-static-libs
 .DELETE_ON_ERROR:
 
 all: lib $(CLI)
@@ -255,6 +255,10 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libcalib.so.$(VERSION) \
 	      $(DESTDIR)$(INCLUDEDIR)/calib.h $(DESTDIR)$(INCLUDEDIR)/calib_core.h \
 	      $(DESTDIR)$(PKGCONFIGDIR)/calib.pc $(DESTDIR)$(BINDIR)/calib
+
+# What a program linking lib/libcalib.a statically needs after it (bench/ uses it).
+print-static-libs:
+	@echo $(LIB_LDLIBS)
 
 clean:
 	rm -rf build lib/*.a lib/*.so* lib/*.pc bin

@@ -32,9 +32,9 @@ NT = 10**6
 
 
 def build(binary):
-    libs = ["-lm"]
-    if any(f.endswith(".c") for f in os.listdir("src/fit_matrix")) if os.path.isdir("src/fit_matrix") else False:
-        libs += ["-lopenblas", "-llapacke"]
+    # the libraries lib/libcalib.a needs after it, as the Makefile computes them
+    libs = subprocess.run(["make", "-s", "print-static-libs"], check=True, capture_output=True,
+                          text=True).stdout.split()
     cc = os.environ.get("CC", "cc")
     cmd = [cc, "-O2", "-std=c99", "-Iinclude", "bench/bench_isotonic.c", "lib/libcalib.a"] + libs + \
           ["-lpthread", "-o", binary]

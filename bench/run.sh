@@ -22,10 +22,7 @@ sh .ci/deps.sh bench || echo "bench: could not install every benchmark package (
 
 OUT=build/bench
 mkdir -p "$OUT"
-LIBS="-lm"
-if ls src/fit_matrix/*.c >/dev/null 2>&1; then
-  LIBS="$LIBS $(pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke)"
-fi
+LIBS=$(make -s print-static-libs)   # what lib/libcalib.a needs after it
 CC=${CC:-cc}
 CFLAGS_B="-O2 -std=c99 -Iinclude -Isrc/kernels -Isrc/common"
 $CC $CFLAGS_B bench/bench_softmax.c lib/libcalib.a $LIBS -lpthread -o "$OUT/bench_softmax"
