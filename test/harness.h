@@ -72,6 +72,87 @@ static void *th_read_file(const char *path, size_t *len) {
   return b;
 }
 
+
+/* ---- Data sets and hand-made model bytes, shared by the tests ---------------- */
+
+typedef struct { float *x; int64_t *y; size_t n, k; } th_set;
+
+static void th_set_free(th_set *s) { free(s->x); free(s->y); s->x = NULL; s->y = NULL; }
+
+/* The raw `logits.f32` (n x k float32) / `labels.i32` pair of a ../shared/data
+ * split folder; 0 if absent or inconsistent. */
+static int th_load_raw(const char *dir, size_t k, th_set *s) {
+  char p[1200];
+  size_t lx = 0, ly = 0;
+  snprintf(p, sizeof p, "%s/logits.f32", dir);
+  float *x = (float *)th_read_file(p, &lx);
+  snprintf(p, sizeof p, "%s/labels.i32", dir);
+  int32_t *y = (int32_t *)th_read_file(p, &ly);
+  if (!x || !y || lx != ly / 4 * k * 4) { free(x); free(y); return 0; }
+  s->n = ly / 4;
+  s->k = k;
+  s->x = x;
+  s->y = (int64_t *)malloc(s->n * sizeof(int64_t));
+  for (size_t i = 0; i < s->n; i++) s->y[i] = y[i];
+  free(y);
+  return 1;
+}
+
+/* Model bytes written from the layout documented in src/model/format.c by
+ * this independent writer (little-endian, CRC-32 of the zlib polynomial), so
+ * tests can hand the loader valid, invalid and hostile models. */
+typedef struct { uint32_t tag; size_t count; const double *v; } th_section;
+
+static void th_put_le(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t th_crc32(const uint8_t *p, size_t len) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < len; i++) {
+    c ^= p[i];
+    for (int b = 0; b < 8; b++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+/* Writes the model into buf (size: th_model_bytes) and returns its length. */
+static size_t th_model_bytes(size_t ns, const th_section *s) {
+  size_t total = 32 + 16 + 16 * ns;
+  for (size_t j = 0; j < ns; j++) total += 8 * s[j].count;
+  return total;
+}
+static size_t th_craft_model_into(uint8_t *buf, int method, uint64_t k, const th_section *s, size_t ns) {
+  uint8_t *pl = buf + 32;
+  size_t off = 16 + 16 * ns;
+  th_put_le(pl, k, 8);
+  th_put_le(pl + 8, ns, 4);
+  th_put_le(pl + 12, 0, 4);
+  for (size_t j = 0; j < ns; j++) {
+    th_put_le(pl + 16 + 16 * j, s[j].tag, 4);
+    th_put_le(pl + 20 + 16 * j, 1, 4);
+    th_put_le(pl + 24 + 16 * j, s[j].count, 8);
+    for (size_t i = 0; i < s[j].count; i++, off += 8) {
+      uint64_t u;
+      memcpy(&u, &s[j].v[i], 8);
+      th_put_le(pl + off, u, 8);
+    }
+  }
+  memcpy(buf, "CALIBMDL", 8);
+  th_put_le(buf + 8, 1, 4);
+  th_put_le(buf + 12, (uint32_t)method, 4);
+  th_put_le(buf + 16, off, 8);
+  th_put_le(buf + 24, th_crc32(pl, off), 4);
+  th_put_le(buf + 28, th_crc32(buf, 28), 4);
+  return 32 + off;
+}
+/* The same, in a new malloc'ed buffer (*len = its size). */
+static uint8_t *th_craft_model(int method, uint64_t k, const th_section *s, size_t ns, size_t *len) {
+  uint8_t *buf = (uint8_t *)calloc(1, th_model_bytes(ns, s));
+  *len = th_craft_model_into(buf, method, k, s, ns);
+  return buf;
+}
+
 #define TEST_MAIN_END() do { printf("%s: %ld checks, %ld failed\n", __FILE__, th_checks, th_failed); \
     return th_failed ? 1 : 0; } while (0)
 

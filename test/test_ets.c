@@ -132,7 +132,7 @@ static void check_apply_errors(void) {
 
 /* ---- fits ------------------------------------------------------------------ */
 
-typedef struct { float *x; int64_t *y; size_t n, k; } set;
+typedef th_set set;
 
 /* Labels from softmax(z / 2) mixed with 10 % uniform noise (k == 1: sigmoid);
  * the logits z overconfident: a problem where all three components matter. */
@@ -447,22 +447,7 @@ static void test_oom(void) {
 
 /* ---- real data --------------------------------------------------------------- */
 
-static int load_raw(const char *dir, size_t k, set *s) {
-  char p[1200];
-  size_t lx = 0, ly = 0;
-  snprintf(p, sizeof p, "%s/logits.f32", dir);
-  float *x = th_read_file(p, &lx);
-  snprintf(p, sizeof p, "%s/labels.i32", dir);
-  int32_t *y = th_read_file(p, &ly);
-  if (!x || !y || lx != ly / 4 * k * 4) { free(x); free(y); return 0; }
-  s->n = ly / 4;
-  s->k = k;
-  s->x = x;
-  s->y = malloc(s->n * 8);
-  for (size_t i = 0; i < s->n; i++) s->y[i] = y[i];
-  free(y);
-  return 1;
-}
+#define load_raw th_load_raw
 
 static void test_real(void) {
   char dir[1024];

@@ -111,34 +111,8 @@ static void free_map(ref_map *r) { free(r->W); free(r->b); }
 
 /* ---- hand-made model bytes (src/model/format.c layout) --------------------- */
 
-typedef struct {
-  uint32_t tag;
-  size_t count;
-  const double *v;
-} sec;
-
-static uint8_t *craft(int method, uint64_t k, const sec *s, size_t ns, size_t *len) {
-  size_t total = 32 + 16 + 16 * ns;
-  for (size_t j = 0; j < ns; j++) total += 8 * s[j].count;
-  uint8_t *buf = calloc(1, total), *pl = buf + 32;
-  size_t off = 16 + 16 * ns;
-  calib__put_u64(pl, k);
-  calib__put_u32(pl + 8, (uint32_t)ns);
-  for (size_t j = 0; j < ns; j++) {
-    calib__put_u32(pl + 16 + 16 * j, s[j].tag);
-    calib__put_u32(pl + 20 + 16 * j, 1);
-    calib__put_u64(pl + 24 + 16 * j, s[j].count);
-    for (size_t i = 0; i < s[j].count; i++, off += 8) calib__put_f64(pl + off, s[j].v[i]);
-  }
-  memcpy(buf, "CALIBMDL", 8);
-  calib__put_u32(buf + 8, 1);
-  calib__put_u32(buf + 12, (uint32_t)method);
-  calib__put_u64(buf + 16, off);
-  calib__put_u32(buf + 24, calib__crc32(pl, off));
-  calib__put_u32(buf + 28, calib__crc32(buf, 28));
-  *len = total;
-  return buf;
-}
+typedef th_section sec;
+#define craft th_craft_model /* harness.h: the format's independent writer */
 
 static int load_map(const ref_map *r, calib_model **m) {
   const size_t k = r->k, nw = r->method == CALIB_METHOD_VECTOR ? k : k * k;
@@ -228,11 +202,7 @@ static void check_apply_errors(void) {
 
 /* ---- fits ------------------------------------------------------------------ */
 
-typedef struct {
-  float *x;
-  int64_t *y;
-  size_t n, k;
-} set;
+typedef th_set set;
 
 /* Labels drawn from softmax(A z + c) for a random A near 2 I: a matrix-scaling
  * problem with a finite optimum. */
@@ -634,22 +604,7 @@ static void test_oom(void) {
 
 /* ---- real data ------------------------------------------------------------------ */
 
-static int load_raw(const char *dir, size_t k, set *s) {
-  char p[1200];
-  size_t lx = 0, ly = 0;
-  snprintf(p, sizeof p, "%s/logits.f32", dir);
-  float *x = th_read_file(p, &lx);
-  snprintf(p, sizeof p, "%s/labels.i32", dir);
-  int32_t *y = th_read_file(p, &ly);
-  if (!x || !y || lx != ly / 4 * k * 4) { free(x); free(y); return 0; }
-  s->n = ly / 4;
-  s->k = k;
-  s->x = x;
-  s->y = malloc(s->n * sizeof(int64_t));
-  for (size_t i = 0; i < s->n; i++) s->y[i] = y[i];
-  free(y);
-  return 1;
-}
+#define load_raw th_load_raw
 
 static void test_real(void) {
   char dir[1024];

@@ -298,33 +298,8 @@ static void test_fit_errors(void) {
 
 /* ---- model bytes -------------------------------------------------------------- */
 
-typedef struct {
-  uint32_t tag;
-  size_t count;
-  const double *v;
-} sec;
-
-/* Serialises a model by the layout of src/model/format.c (valid CRCs). */
-static size_t craft(uint8_t *buf, int method, uint64_t k, const sec *s, size_t ns) {
-  uint8_t *pl = buf + 32;
-  size_t off = 16 + 16 * ns;
-  calib__put_u64(pl, k);
-  calib__put_u32(pl + 8, (uint32_t)ns);
-  calib__put_u32(pl + 12, 0);
-  for (size_t j = 0; j < ns; j++) {
-    calib__put_u32(pl + 16 + 16 * j, s[j].tag);
-    calib__put_u32(pl + 20 + 16 * j, 1);
-    calib__put_u64(pl + 24 + 16 * j, s[j].count);
-    for (size_t i = 0; i < s[j].count; i++, off += 8) calib__put_f64(pl + off, s[j].v[i]);
-  }
-  memcpy(buf, "CALIBMDL", 8);
-  calib__put_u32(buf + 8, 1);
-  calib__put_u32(buf + 12, (uint32_t)method);
-  calib__put_u64(buf + 16, off);
-  calib__put_u32(buf + 24, calib__crc32(pl, off));
-  calib__put_u32(buf + 28, calib__crc32(buf, 28));
-  return 32 + off;
-}
+typedef th_section sec;
+#define craft th_craft_model_into /* harness.h: the format's independent writer */
 
 static int load_crafted(int method, uint64_t k, const sec *s, size_t ns, calib_model **m) {
   uint8_t buf[1024];

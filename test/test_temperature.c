@@ -4,27 +4,13 @@
  * (hard-coded below from that file, which scipy computed independently). */
 #include "harness.h"
 
-typedef struct { float *x; int64_t *y; size_t n, k; } set;
+typedef th_set set;
 
 static int load_npy_pair(const char *dir, set *s); /* below */
 
 static void free_set(set *s) { free(s->x); free(s->y); }
 
-/* Raw .f32/.i32 pair of ../shared/data. */
-static int load_raw(const char *dir, size_t k, set *s) {
-  char p[1200];
-  size_t lx, ly;
-  snprintf(p, sizeof p, "%s/logits.f32", dir);
-  float *x = th_read_file(p, &lx);
-  snprintf(p, sizeof p, "%s/labels.i32", dir);
-  int32_t *y32 = th_read_file(p, &ly);
-  if (!x || !y32) { free(x); free(y32); return 0; }
-  s->n = ly / 4; s->k = k; s->x = x;
-  s->y = malloc(s->n * sizeof(int64_t));
-  for (size_t i = 0; i < s->n; i++) s->y[i] = y32[i];
-  free(y32);
-  return lx == s->n * k * 4;
-}
+#define load_raw th_load_raw /* the raw .f32/.i32 pair of ../shared/data */
 
 static double fit_T(const set *s, int *status, double *iters) {
   calib_fitter *f = NULL;
