@@ -109,47 +109,16 @@ int calib_brier(const float *probs, size_t n, size_t k, const int64_t *labels,
   return CALIB_OK;
 }
 
-/* Per-bin sums of the top-label (confidence, correct) pairs; then ECE and MCE. */
-static int top_label_gaps(const float *probs, size_t n, size_t k,
-                          const int64_t *labels, size_t bins, double *ece,
-                          double *mce) {
-  if (bins == 0) return CALIB_E_ARG;
-  int st = calib__check_metric_input(probs, n, k, labels, ece ? (void *)ece : (void *)mce);
-  if (st != CALIB_OK) return st;
-  if (bins > (size_t)-1 / (3 * sizeof(double))) return CALIB_E_ARG;
-  double *acc = (double *)calib__calloc(3 * bins, sizeof(double));
-  if (!acc) return CALIB_E_NOMEM;
-  for (size_t i = 0; i < n; i++) {
-    size_t pred;
-    double conf;
-    calib__top_label(probs + i * k, k, &pred, &conf);
-    double *b = acc + 3 * calib_bin_index(conf, bins);
-    b[0] += 1.0;
-    b[1] += conf;
-    b[2] += pred == (size_t)labels[i] ? 1.0 : 0.0;
-  }
-  double e = 0, m = 0;
-  for (size_t b = 0; b < bins; b++) {
-    const double c = acc[3 * b];
-    if (c == 0) continue;
-    const double gap = fabs(acc[3 * b + 2] / c - acc[3 * b + 1] / c);
-    e += c / (double)n * gap;
-    m = gap > m ? gap : m;
-  }
-  calib__free(acc);
-  if (ece) *ece = e;
-  if (mce) *mce = m;
-  return CALIB_OK;
-}
-
+/* ECE and MCE are the top-label, equal-width members of the binned family
+ * (binned.c): one implementation, so they can never disagree with it. */
 int calib_ece(const float *probs, size_t n, size_t k, const int64_t *labels,
               size_t bins, double *out) {
-  if (!out) return CALIB_E_ARG;
-  return top_label_gaps(probs, n, k, labels, bins, out, NULL);
+  return calib_calibration_error(probs, n, k, labels, bins, CALIB_SCOPE_TOP_LABEL,
+                                 CALIB_BINNING_EQUAL_WIDTH, CALIB_NORM_L1, out);
 }
 
 int calib_mce(const float *probs, size_t n, size_t k, const int64_t *labels,
               size_t bins, double *out) {
-  if (!out) return CALIB_E_ARG;
-  return top_label_gaps(probs, n, k, labels, bins, NULL, out);
+  return calib_calibration_error(probs, n, k, labels, bins, CALIB_SCOPE_TOP_LABEL,
+                                 CALIB_BINNING_EQUAL_WIDTH, CALIB_NORM_MAX, out);
 }
