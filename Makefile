@@ -92,7 +92,13 @@ lib: $(STATIC_LIB) $(SHARED_LIB) $(PCFILE)
 
 -include $(LIB_OBJS:.o=.d) $(IO_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 
-$(OBJDIR)/%.o: %.c
+# Objects depend on the flags they were compiled with: a change of CFLAGS, or a
+# new ISA file appearing (ISA_DEFS), rebuilds them instead of mixing old and new.
+FLAGS_STAMP := $(OBJDIR)/.flags
+FLAGS_NOW := $(CC) $(CPPFLAGS_LIB) $(ISA_DEFS) $(CPPFLAGS) $(BASEFLAGS) $(CFLAGS)
+$(shell mkdir -p $(OBJDIR) && { echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP); })
+
+$(OBJDIR)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_LIB) $(ISA_DEFS) $(CPPFLAGS) $(BASEFLAGS) $(CFLAGS) \
 	  $(FLAGS_$(lastword $(subst _, ,$(basename $(notdir $<))))) \
