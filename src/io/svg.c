@@ -121,14 +121,25 @@ static void bars(sbuf *s, double ox, const calib__svg_panel *p) {
       fx(ox, 0), fy(0), fx(ox, 1), fy(1));
 }
 
+/* The legend sits in the plot's top-left corner, which an overconfident
+ * model leaves empty. To keep it narrow, a label "NAME (convention)" is shown
+ * as "NAME = value" in bold with the convention on a smaller line below. */
 static void legend(sbuf *s, double ox, const calib__svg_panel *p) {
   const double x = fx(ox, 0) + 10, y = PY + 10;
-  /* about 7.8 px per character of 13 px bold text, "= 0.0000" included */
-  const double chars = (double)strlen(p->ece_label ? p->ece_label : "ECE") + 9.0;
-  double w = 16.0 + 7.8 * chars;
-  w = w < 190 ? 190 : (w > PS - 20 ? PS - 20 : w);
-  put(s, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"84\" fill=\"#ffffff\" fill-opacity=\"0.9\" "
-         "stroke=\"#999999\"/>\n", x, y, w);
+  const char *label = p->ece_label ? p->ece_label : "ECE";
+  const char *paren = strstr(label, " (");
+  const size_t name_len = paren ? (size_t)(paren - label) : strlen(label);
+  char name[64], conv[128];
+  snprintf(name, sizeof name, "%.*s", (int)(name_len < 63 ? name_len : 63), label);
+  snprintf(conv, sizeof conv, "%s", paren ? paren + 1 : "");
+  /* about 7.8 px per character of 13 px bold text, 6.2 of 11 px text */
+  double w = 16.0 + 7.8 * ((double)strlen(name) + 9.0);
+  const double wc = 16.0 + 6.2 * (double)strlen(conv);
+  w = wc > w ? wc : w;
+  w = w < 180 ? 180 : (w > PS - 20 ? PS - 20 : w);
+  const double h = conv[0] ? 98 : 84;
+  put(s, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.0f\" fill=\"#ffffff\" fill-opacity=\"0.9\" "
+         "stroke=\"#999999\"/>\n", x, y, w, h);
   put(s, "<rect x=\"%.2f\" y=\"%.2f\" width=\"14\" height=\"10\" fill=\"" C_ACC "\"/>\n", x + 8, y + 9);
   put(s, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"12\">Accuracy (Wilson 95%%)</text>\n", x + 28, y + 18);
   put(s, "<rect x=\"%.2f\" y=\"%.2f\" width=\"14\" height=\"10\" fill=\"" C_GAP "\" fill-opacity=\"0.3\" "
@@ -138,8 +149,15 @@ static void legend(sbuf *s, double ox, const calib__svg_panel *p) {
       x + 8, y + 50, x + 22, y + 50);
   put(s, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"12\">Perfect calibration</text>\n", x + 28, y + 54);
   put(s, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"13\" font-weight=\"bold\">", x + 8, y + 74);
-  put_text(s, p->ece_label ? p->ece_label : "ECE");
+  put_text(s, name);
   put(s, " = %.4f</text>\n", p->ece);
+  if (conv[0]) {
+    const size_t cl = strlen(conv);
+    if (cl && conv[cl - 1] == ')') conv[cl - 1] = 0; /* "(15 bins)" -> "15 bins" after the '(' below */
+    put(s, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"11\" fill=\"#555555\">", x + 8, y + 89);
+    put_text(s, conv[0] == '(' ? conv + 1 : conv);
+    put(s, "</text>\n");
+  }
 }
 
 /* Rows per unit of confidence in bin r (a density, whatever the widths). */
