@@ -235,6 +235,7 @@ CALIB_NODISCARD CALIB_API int calib_fit(calib_fitter *f, const float *logits,
 #define CALIB_R_STATUS     5  /* status code the last calib_fit returned         */
 
 /*! calib_fitter_report() : *value = report item `what` of f's last fit.
+ *  Reads f: not concurrently with calib_fit() on the same fitter.
  *  Errors: CALIB_E_ARG (NULL, unknown item, or no fit attempted yet). */
 CALIB_API int calib_fitter_report(const calib_fitter *f, int what, double *value);
 
@@ -289,6 +290,7 @@ CALIB_NODISCARD CALIB_API int calib_model_save(const calib_model *m, void *buf,
                                                size_t cap, size_t *written);
 /*! calib_model_load() : *out = a new model parsed from len bytes at buf. The
  *  bytes are copied: buf may be freed afterwards. buf needs no alignment.
+ *  The caller owns *out (calib_model_free()); thread-safe (no shared state).
  *  Errors: CALIB_E_ARG (NULL), CALIB_E_FORMAT (any invalid, truncated,
  *  corrupted or future-version content; trailing bytes after the model are
  *  also rejected), CALIB_E_UNSUPPORTED (a valid model of a method not built
@@ -302,7 +304,8 @@ CALIB_NODISCARD CALIB_API int calib_model_load(calib_model **out,
  *  Errors: CALIB_E_ARG (NULL), CALIB_E_IO, CALIB_E_NOMEM. */
 CALIB_NODISCARD CALIB_API int calib_model_save_file(const calib_model *m,
                                                     const char *path);
-/*! calib_model_load_file() : calib_model_load() on the contents of `path`.
+/*! calib_model_load_file() : calib_model_load() on the contents of `path`
+ *  (the caller owns *out; files over 2 GiB are CALIB_E_FORMAT).
  *  Errors: those of calib_model_load(), and CALIB_E_IO (cannot open/read). */
 CALIB_NODISCARD CALIB_API int calib_model_load_file(calib_model **out,
                                                     const char *path);
@@ -316,6 +319,8 @@ CALIB_NODISCARD CALIB_API int calib_model_load_file(calib_model **out,
  * Common errors: CALIB_E_ARG (NULL pointer, k == 0), CALIB_E_EMPTY (n == 0),
  * CALIB_E_NONFINITE (NaN/inf), CALIB_E_DOMAIN (a probability outside [0, 1]),
  * CALIB_E_LABEL (label out of range). Nothing is written on error.
+ * Every metric function is thread-safe (no shared state) and keeps no pointer
+ * to its inputs; the caller owns every buffer.
  */
 
 /*! calib_accuracy() : *out = mean_i 1[prediction_i == y_i]. */
@@ -348,7 +353,8 @@ CALIB_API int calib_brier(const float *probs, size_t n, size_t k,
  *  Bin b holds confidences in (b/M, (b+1)/M] with M = bins, and 0 goes into
  *  bin 0: exact edges b/M (integer arithmetic, never b*step), no sample dropped,
  *  no phantom bin. Empty bins contribute nothing.
- *  Errors as above, and CALIB_E_ARG for bins == 0. */
+ *  Errors as above, CALIB_E_ARG for bins == 0, and CALIB_E_NOMEM (the per-bin
+ *  sums are allocated). Thread-safe. */
 CALIB_API int calib_ece(const float *probs, size_t n, size_t k,
                         const int64_t *labels, size_t bins, double *out);
 CALIB_API int calib_mce(const float *probs, size_t n, size_t k,

@@ -64,6 +64,25 @@ size_t calib__equal_mass_edges_kumar(const double *sorted, size_t n, size_t bins
 size_t calib__edge_bin(double c, const double *edges, size_t m);
 size_t calib__equal_mass_index_bounds(size_t n, size_t bins, size_t *bounds);
 
+/* ---- Files (src/model/model_file.c; POSIX, not in the firmware core) -------
+ * The one atomic-write and whole-file-read mechanism of libcalib, used by the
+ * model file functions and by the CLI's outputs (src/io/file.c).
+ * calib__file_write_atomic: writes the concatenation of nparts byte ranges to
+ *   path through "<path>.tmp.XXXXXX" (same directory), fsync, rename; on
+ *   failure the temporary file is removed and path is untouched.
+ * calib__file_read: reads all of path into a new buffer *buf (free it with
+ *   calib__free) of *len bytes; more than max bytes is CALIB_E_FORMAT.
+ * Both return CALIB_OK, CALIB_E_NOMEM or CALIB_E_IO; on CALIB_E_IO, *sys_errno
+ * is the errno (EISDIR for a directory) and *stage says which step failed. */
+#define CALIB__FILE_STAGE_CREATE 1 /* write: creating the temporary file */
+#define CALIB__FILE_STAGE_WRITE 2  /* write: writing, syncing or renaming  */
+#define CALIB__FILE_STAGE_OPEN 3   /* read: opening                         */
+#define CALIB__FILE_STAGE_READ 4   /* read: reading                         */
+int calib__file_write_atomic(const char *path, const void *const *parts, const size_t *lens,
+                             size_t nparts, int *sys_errno, int *stage);
+int calib__file_read(const char *path, size_t max, uint8_t **buf, size_t *len, int *sys_errno,
+                     int *stage);
+
 /* ---- Model object (src/model/model.c) ---------------------------------------
  * A model is its serialised bytes plus a parsed view of them: the parameter
  * arrays (sections) point into the bytes, so a copied model (owned != NULL)

@@ -89,7 +89,8 @@ int calib__npy_save(const char *path, calib__npy_dtype dtype,
 /* ---- Files (file.c) --------------------------------------------------------- */
 
 /*! calib__io_read_file() : reads the whole file at path into a new buffer
- *  *buf (caller frees with free()) of *len bytes. */
+ *  *buf of *len bytes (caller frees with free(): it comes from the library's
+ *  allocator, which is malloc outside the firmware core). */
 int calib__io_read_file(const char *path, uint8_t **buf, size_t *len,
                         char *err, size_t errcap);
 
