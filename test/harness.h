@@ -153,6 +153,61 @@ static uint8_t *th_craft_model(int method, uint64_t k, const th_section *s, size
   return buf;
 }
 
+/* ---- Fitting and reading models ---------------------------------------------- */
+
+/* exp(z_j - max z) / sum_l exp(z_l - max z) in double, rounded once: the
+ * probabilities calib.h promises for CALIB_INPUT_LOGITS with k >= 2. */
+static void th_softmax_f64(const float *z, size_t n, size_t k, float *p) {
+  for (size_t i = 0; i < n; i++) {
+    const float *r = z + i * k;
+    double mx = (double)r[0], s = 0;
+    for (size_t j = 1; j < k; j++) mx = (double)r[j] > mx ? (double)r[j] : mx;
+    for (size_t j = 0; j < k; j++) s += exp((double)r[j] - mx);
+    for (size_t j = 0; j < k; j++) p[i * k + j] = (float)(exp((double)r[j] - mx) / s);
+  }
+}
+
+/* One fit of method with options opts (pairs id, value; id 0 ends; NULL: none),
+ * each option checked; the status is returned and the model (NULL on failure)
+ * stored in *m. */
+static int th_fit(int method, const float *x, size_t n, size_t k, const int64_t *y, const double *w,
+                  const double *opts, calib_model **m) {
+  calib_fitter *f = NULL;
+  *m = NULL;
+  CHECK_OK(calib_fitter_create(&f, method));
+  for (; opts && opts[0] != 0; opts += 2) CHECK_OK(calib_fitter_set(f, (int)opts[0], opts[1]));
+  const int st = calib_fit(f, x, n, k, y, w, m);
+  calib_fitter_free(f);
+  return st;
+}
+
+/* Parameter array `which` of m into out (cap values), checked; its count. */
+static size_t th_param(const calib_model *m, int which, double *out, size_t cap) {
+  size_t c = 0;
+  CHECK_OK(calib_model_param(m, which, out, cap, &c));
+  return c;
+}
+
+/* Out of memory at the 1st, 2nd, ... allocation (up to max_nth) of
+ * calib_fit(f, ...), until a fit succeeds: every failure must be
+ * CALIB_E_NOMEM with no model, and one fit must succeed. Needs the allocator
+ * hook, so only for tests that include internal.h first. */
+#ifdef CALIB_INTERNAL_H
+static void th_fit_oom(calib_fitter *f, const float *x, size_t n, size_t k, const int64_t *y, size_t max_nth) {
+  int done = 0;
+  for (size_t nth = 1; nth < max_nth && !done; nth++) {
+    calib_model *m = NULL;
+    calib__alloc_fail_at(nth, 1);
+    const int st = calib_fit(f, x, n, k, y, NULL, &m);
+    calib__alloc_fail_at(0, 0);
+    if (st == CALIB_OK) done = 1;
+    else CHECK(st == CALIB_E_NOMEM && m == NULL);
+    calib_model_free(m);
+  }
+  CHECK(done);
+}
+#endif
+
 #define TEST_MAIN_END() do { printf("%s: %ld checks, %ld failed\n", __FILE__, th_checks, th_failed); \
     return th_failed ? 1 : 0; } while (0)
 

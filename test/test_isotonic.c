@@ -11,17 +11,7 @@
 
 #define SENTINEL 12345.0f
 
-/* exp(z_j - max z) / sum_l exp(z_l - max z) in double, rounded once: the
- * probabilities calib.h promises for CALIB_INPUT_LOGITS with k >= 2. */
-static void softmax_f64(const float *z, size_t n, size_t k, float *p) {
-  for (size_t i = 0; i < n; i++) {
-    const float *r = z + i * k;
-    double mx = (double)r[0], s = 0;
-    for (size_t j = 1; j < k; j++) mx = (double)r[j] > mx ? (double)r[j] : mx;
-    for (size_t j = 0; j < k; j++) s += exp((double)r[j] - mx);
-    for (size_t j = 0; j < k; j++) p[i * k + j] = (float)(exp((double)r[j] - mx) / s);
-  }
-}
+#define softmax_f64 th_softmax_f64 /* harness.h */
 
 static int fit_f64(const double *x, const double *y, const double *w, size_t n, int inc,
                    double lo, double hi, double *xt, double *yt, size_t *m, int *io) {
@@ -150,22 +140,14 @@ static void test_f64_errors(void) {
 
 static calib_model *fit_iso(const float *x, size_t n, size_t k, const int64_t *y,
                             const double *w, const double *opts, int *status) {
-  calib_fitter *f = NULL;
   calib_model *m = NULL;
-  CHECK_OK(calib_fitter_create(&f, CALIB_METHOD_ISOTONIC));
-  for (const double *o = opts; o && o[0] != 0; o += 2) CHECK_OK(calib_fitter_set(f, (int)o[0], o[1]));
-  int st = calib_fit(f, x, n, k, y, w, &m);
+  const int st = th_fit(CALIB_METHOD_ISOTONIC, x, n, k, y, w, opts, &m);
   if (status) *status = st;
   else CHECK_OK(st);
-  calib_fitter_free(f);
   return m;
 }
 
-static size_t get_param(const calib_model *m, int which, double *out, size_t cap) {
-  size_t c = 0;
-  CHECK_OK(calib_model_param(m, which, out, cap, &c));
-  return c;
-}
+#define get_param th_param /* harness.h */
 
 static void test_binary_method(void) {
   const float x[6] = {1, 2, 3, 4, 5, 6};
