@@ -16,7 +16,6 @@ lib/libcalib.so, and bin/calib) against an independent reference:
   - `calib fit --method beta --json`.
 Run from the repository root: PYTHONPATH=python /usr/bin/python3 test/py/test_beta.py
 """
-import ctypes
 import json
 import os
 import subprocess
@@ -34,7 +33,8 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ctlib import D, F, I64, SHARED, SZ, VP, lib  # noqa: E402  (loads lib/libcalib.so or skips)
+import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
+from ctlib import SHARED, lib  # noqa: E402
 HAVE_SHARED = os.path.isdir(os.path.join(SHARED, "coco_faster_rcnn_r50_binary_netcal"))
 
 METHOD_BETA = 3
@@ -49,37 +49,14 @@ class Fit:
     """One calib_fit of beta calibration: .status, .params (k x 3), .apply(x)."""
 
     def __init__(self, x, y, w=None, probs=False):
-        x = np.ascontiguousarray(x, np.float32)
-        self.k = 1 if x.ndim == 1 else x.shape[1]
-        y = np.ascontiguousarray(y, np.int64)
-        f, m = VP(), VP()
-        assert lib.calib_fitter_create(ctypes.byref(f), METHOD_BETA) == 0
-        if probs:
-            assert lib.calib_fitter_set(f, P_INPUT, INPUT_PROBS) == 0
-        wp = None
-        if w is not None:
-            w = np.ascontiguousarray(w, np.float64)
-            wp = w.ctypes.data_as(D)
-        self.status = lib.calib_fit(f, x.ctypes.data_as(F), len(y), self.k, y.ctypes.data_as(I64), wp,
-                                    ctypes.byref(m))
-        self.report = {}
-        for key, item in (("before", R_BEFORE), ("after", R_AFTER)):
-            v = ctypes.c_double()
-            lib.calib_fitter_report(f, item, ctypes.byref(v))
-            self.report[key] = v.value
-        lib.calib_fitter_free(f)
-        self.m = m
+        self.status, self.m, self.k, rep = ctlib.fit(METHOD_BETA, x, y, w, [(P_INPUT, INPUT_PROBS)] if probs else (),
+                                                     (R_BEFORE, R_AFTER))
+        self.report = {"before": rep[R_BEFORE], "after": rep[R_AFTER]}
         if self.status == 0:
-            out = np.zeros(3 * self.k)
-            c = SZ()
-            assert lib.calib_model_param(m, MP_BETA, out.ctypes.data_as(D), out.size, ctypes.byref(c)) == 0
-            self.params = out.reshape(self.k, 3)
+            self.params = ctlib.param(self.m, MP_BETA).reshape(self.k, 3)
 
     def apply(self, x):
-        x = np.ascontiguousarray(x, np.float32)
-        out = np.empty_like(x)
-        assert lib.calib_apply(self.m, x.ctypes.data_as(F), x.shape[0], self.k, out.ctypes.data_as(F)) == 0
-        return out
+        return ctlib.apply(self.m, x)
 
     def __del__(self):
         lib.calib_model_free(self.m)

@@ -17,7 +17,6 @@ objective (1e-9 relative), and agree with them to 1e-4; the test-split
 probabilities of the two fitted maps agree to 1e-5.
 Run from the repository root: PYTHONPATH=python /usr/bin/python3 test/py/test_ets.py
 """
-import ctypes
 import os
 import re
 import sys
@@ -30,41 +29,17 @@ except ImportError as e:  # pragma: no cover
     print("skipped: numpy/scipy not available (%s)" % e)
     sys.exit(77)
 
-DATA = os.environ.get("CALIB_SHARED_DATA", "../shared/data")
-C = {m.group(1): int(m.group(2)) for m in
-     re.finditer(r"#define\s+(CALIB_\w+)\s+(-?\d+)\b", open(os.path.join("include", "calib.h")).read())}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
+from ctlib import C  # noqa: E402
+
+DATA = ctlib.SHARED
 
 
-def lib_fit(L, z, y, loss):
-    vp, fp = ctypes.c_void_p, ctypes.POINTER(ctypes.c_float)
-    f, m = vp(), vp()
-    assert L.calib_fitter_create(ctypes.byref(f), C["CALIB_METHOD_ETS"]) == 0
-    assert L.calib_fitter_set(f, C["CALIB_P_ETS_LOSS"], ctypes.c_double(loss)) == 0
-    z = np.ascontiguousarray(z, dtype=np.float32)
-    y = np.ascontiguousarray(y, dtype=np.int64)
-    k = 1 if z.ndim == 1 else z.shape[1]
-    st = L.calib_fit(f, z.ctypes.data_as(fp), ctypes.c_size_t(len(y)), ctypes.c_size_t(k),
-                     y.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), None, ctypes.byref(m))
-    L.calib_fitter_free(f)
+def lib_fit(z, y, loss):
+    st, m, _, _ = ctlib.fit(C["CALIB_METHOD_ETS"], z, y, None, {C["CALIB_P_ETS_LOSS"]: loss})
     assert st == 0, "fit failed: %d" % st
-    out = {}
-    for name, cnt in (("CALIB_MP_ETS_TEMPERATURE", 1), ("CALIB_MP_ETS_WEIGHTS", 3)):
-        v = np.zeros(cnt)
-        n = ctypes.c_size_t()
-        assert L.calib_model_param(m, C[name], v.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-                                   ctypes.c_size_t(cnt), ctypes.byref(n)) == 0
-        out[name] = v
-    return m, out["CALIB_MP_ETS_TEMPERATURE"][0], out["CALIB_MP_ETS_WEIGHTS"]
-
-
-def lib_apply(L, m, z):
-    fp = ctypes.POINTER(ctypes.c_float)
-    z = np.ascontiguousarray(z, dtype=np.float32)
-    out = np.empty_like(z)
-    k = 1 if z.ndim == 1 else z.shape[1]
-    assert L.calib_apply(m, z.ctypes.data_as(fp), ctypes.c_size_t(len(z)), ctypes.c_size_t(k),
-                         out.ctypes.data_as(fp)) == 0
-    return out
+    return m, ctlib.param(m, C["CALIB_MP_ETS_TEMPERATURE"])[0], ctlib.param(m, C["CALIB_MP_ETS_WEIGHTS"])
 
 
 # ---- reference ----------------------------------------------------------------------
@@ -135,16 +110,16 @@ def load(name, split):
     return (z if k == 1 else z.reshape(len(y), k)), y
 
 
-def run(L, name):
+def run(name):
     z, y = load(name, "val")
     zt, _ = load(name, "test")
     T_ref = ts_reference(z, y)
     for loss in (0, 1):
-        m, T, w = lib_fit(L, z, y, loss)
+        m, T, w = lib_fit(z, y, loss)
         try:
-            pt = lib_apply(L, m, zt)
+            pt = ctlib.apply(m, zt)
         finally:
-            L.calib_model_free(m)
+            ctlib.lib.calib_model_free(m)
         f = objective(z, y, T_ref, loss)
         w_ref = slsqp(f)
         fo, fr = f(w)[0], f(w_ref)[0]
@@ -164,18 +139,8 @@ def main():
     if not os.path.exists(os.path.join(DATA, "index.json")):
         print("skipped: %s absent" % DATA)
         return 77
-    L = ctypes.CDLL(os.path.join("lib", "libcalib.so"))
-    vp, fp, sz = ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t
-    L.calib_fitter_create.argtypes = [ctypes.POINTER(vp), ctypes.c_int]
-    L.calib_fitter_set.argtypes = [vp, ctypes.c_int, ctypes.c_double]
-    L.calib_fit.argtypes = [vp, fp, sz, sz, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_double),
-                            ctypes.POINTER(vp)]
-    L.calib_model_param.argtypes = [vp, ctypes.c_int, ctypes.POINTER(ctypes.c_double), sz, ctypes.POINTER(sz)]
-    L.calib_apply.argtypes = [vp, fp, sz, sz, fp]
-    L.calib_model_free.argtypes = [vp]
-    L.calib_fitter_free.argtypes = [vp]
     for name in ("cifar10_densenet40_markus93", "cifar100_lenet5_netcal", "coco_faster_rcnn_r50_binary_netcal"):
-        run(L, name)
+        run(name)
     print("test_ets.py: all cases agree")
     return 0
 

@@ -13,7 +13,6 @@ Datasets: synthetic probabilities with exact edge values and ties, COCO
 detections (binary, probabilities and logits), CIFAR-10 (10 classes).
 Run from the repository root: PYTHONPATH=python /usr/bin/python3 test/py/test_histogram.py
 """
-import ctypes
 import os
 import sys
 import unittest
@@ -25,7 +24,8 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ctlib import D, F, I64, SHARED, SZ, VP, lib  # noqa: E402  (loads lib/libcalib.so or skips)
+import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
+from ctlib import SHARED, lib  # noqa: E402
 
 METHOD_HISTOGRAM = 5
 P_INPUT, P_BINS, P_BINNING = 4, 14, 15
@@ -83,34 +83,16 @@ def ref_ovr(pv, yv, pt, w, M, mass):
 
 class Model:
     def __init__(self, x, y, w=None, **opt):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        y = np.ascontiguousarray(y, dtype=np.int64)
-        self.k = 1 if x.ndim == 1 else x.shape[1]
-        f = VP()
-        assert lib.calib_fitter_create(ctypes.byref(f), METHOD_HISTOGRAM) == 0
-        for p, v in ((P_INPUT, opt.get("input", INPUT_PROBS)), (P_BINS, opt.get("bins", 10)),
-                     (P_BINNING, opt.get("binning", WIDTH))):
-            assert lib.calib_fitter_set(f, p, float(v)) == 0
-        self.m = VP()
-        wp = None if w is None else np.ascontiguousarray(w, dtype=np.float64)
-        st = lib.calib_fit(f, x.ctypes.data_as(F), len(y), self.k, y.ctypes.data_as(I64),
-                           None if wp is None else wp.ctypes.data_as(D), ctypes.byref(self.m))
-        lib.calib_fitter_free(f)
+        opts = ((P_INPUT, opt.get("input", INPUT_PROBS)), (P_BINS, opt.get("bins", 10)),
+                (P_BINNING, opt.get("binning", WIDTH)))
+        st, self.m, self.k, _ = ctlib.fit(METHOD_HISTOGRAM, x, y, w, opts)
         assert st == 0, st
 
     def param(self, which):
-        cnt = SZ()
-        if lib.calib_model_param(self.m, which, None, 0, ctypes.byref(cnt)) != 0:
-            return None
-        out = np.empty(cnt.value)
-        assert lib.calib_model_param(self.m, which, out.ctypes.data_as(D), cnt.value, ctypes.byref(cnt)) == 0
-        return out
+        return ctlib.param(self.m, which, missing_ok=True)
 
     def apply(self, x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        out = np.empty(x.shape, dtype=np.float32)
-        assert lib.calib_apply(self.m, x.ctypes.data_as(F), x.shape[0], self.k, out.ctypes.data_as(F)) == 0
-        return out
+        return ctlib.apply(self.m, x)
 
     def __del__(self):
         lib.calib_model_free(self.m)

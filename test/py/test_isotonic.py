@@ -29,7 +29,8 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ctlib import D, F, I64, SHARED, SZ, VP, lib  # noqa: E402  (loads lib/libcalib.so or skips)
+import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
+from ctlib import D, SHARED, SZ, lib  # noqa: E402
 lib.calib_isotonic_fit_f64.argtypes = [D, D, D, SZ, ctypes.c_int, ctypes.c_double, ctypes.c_double,
                                        D, D, SZ, ctypes.POINTER(SZ), ctypes.POINTER(ctypes.c_int)]
 lib.calib_isotonic_predict_f64.argtypes = [D, D, SZ, ctypes.c_int, D, SZ, D]
@@ -75,25 +76,12 @@ class Fitter:
     """calib_fit/calib_apply of CALIB_METHOD_ISOTONIC."""
 
     def __init__(self, opts=None):
-        opts = opts or {}
-        self.f = VP()
-        assert lib.calib_fitter_create(ctypes.byref(self.f), METHOD_ISOTONIC) == 0
-        for p, v in opts.items():
-            assert lib.calib_fitter_set(self.f, p, float(v)) == 0, (p, v)
+        self.opts = opts or {}
 
     def fit(self, x, y, w=None):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        y = np.ascontiguousarray(y, dtype=np.int64)
-        k = 1 if x.ndim == 1 else x.shape[1]
-        m = VP()
-        st = lib.calib_fit(self.f, x.ctypes.data_as(F), len(y), k, y.ctypes.data_as(I64),
-                           dp(None if w is None else np.ascontiguousarray(w, dtype=np.float64)),
-                           ctypes.byref(m))
+        st, m, k, _ = ctlib.fit(METHOD_ISOTONIC, x, y, w, self.opts)
         assert st == 0, st
         return Model(m, k)
-
-    def __del__(self):
-        lib.calib_fitter_free(self.f)
 
 
 class Model:
@@ -101,11 +89,7 @@ class Model:
         self.m, self.k = m, k
 
     def param(self, which):
-        cnt = SZ()
-        assert lib.calib_model_param(self.m, which, None, 0, ctypes.byref(cnt)) == 0
-        out = np.empty(cnt.value)
-        assert lib.calib_model_param(self.m, which, dp(out), cnt.value, ctypes.byref(cnt)) == 0
-        return out
+        return ctlib.param(self.m, which)
 
     def tables(self):
         c = self.param(MP_COUNTS).astype(int)
@@ -114,10 +98,7 @@ class Model:
         return [(X[off[j]:off[j + 1]], Y[off[j]:off[j + 1]]) for j in range(len(c))]
 
     def apply(self, x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        out = np.full(x.shape, -7.0, dtype=np.float32)
-        st = lib.calib_apply(self.m, x.ctypes.data_as(F), x.shape[0], self.k, out.ctypes.data_as(F))
-        return st, out
+        return ctlib.apply_status(self.m, x, fill=-7.0)
 
     def __del__(self):
         lib.calib_model_free(self.m)

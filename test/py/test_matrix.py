@@ -20,9 +20,7 @@ cifar100_lenet5_netcal (k = 100), fitted on val, compared on test. The
 hundred iterations (the test must stay well under a minute on 2 cores).
 Run from the repository root: PYTHONPATH=python /usr/bin/python3 test/py/test_matrix.py
 """
-import ctypes
 import os
-import re
 import sys
 import time
 
@@ -34,77 +32,20 @@ except ImportError as e:  # pragma: no cover
     print("skipped: numpy/scipy not available (%s)" % e)
     sys.exit(77)
 
-DATA = os.environ.get("CALIB_SHARED_DATA", "../shared/data")
-LIB = os.path.join("lib", "libcalib.so")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
+from ctlib import C  # noqa: E402
+
+DATA = ctlib.SHARED
 
 
-def header_constants():
-    consts = {}
-    with open(os.path.join("include", "calib.h")) as f:
-        for m in re.finditer(r"#define\s+(CALIB_\w+)\s+(-?\d+)\b", f.read()):
-            consts[m.group(1)] = int(m.group(2))
-    return consts
-
-
-C = header_constants()
-
-
-class Lib:
-    def __init__(self, path):
-        L = ctypes.CDLL(path)
-        vp, sz, i, d = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_double
-        fp = ctypes.POINTER(ctypes.c_float)
-        L.calib_fitter_create.argtypes = [ctypes.POINTER(vp), i]
-        L.calib_fitter_set.argtypes = [vp, i, d]
-        L.calib_fit.argtypes = [vp, fp, sz, sz, ctypes.POINTER(ctypes.c_int64),
-                                ctypes.POINTER(d), ctypes.POINTER(vp)]
-        L.calib_fitter_report.argtypes = [vp, i, ctypes.POINTER(d)]
-        L.calib_model_param.argtypes = [vp, i, ctypes.POINTER(d), sz, ctypes.POINTER(sz)]
-        L.calib_apply.argtypes = [vp, fp, sz, sz, fp]
-        L.calib_model_free.argtypes = [vp]
-        L.calib_fitter_free.argtypes = [vp]
-        L.calib_strerror.argtypes = [i]
-        L.calib_strerror.restype = ctypes.c_char_p
-        self.L = L
-
-    def check(self, st, what):
-        if st != 0:
-            raise AssertionError("%s: %s" % (what, self.L.calib_strerror(st).decode()))
-
-    def fit(self, method, x, y, opts):
-        L = self.L
-        f = ctypes.c_void_p()
-        self.check(L.calib_fitter_create(ctypes.byref(f), method), "create")
-        for p, v in opts.items():
-            self.check(L.calib_fitter_set(f, p, float(v)), "set %d" % p)
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        y = np.ascontiguousarray(y, dtype=np.int64)
-        m = ctypes.c_void_p()
-        t = time.time()
-        st = L.calib_fit(f, x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), x.shape[0], x.shape[1],
-                         y.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), None, ctypes.byref(m))
-        dt = time.time() - t
-        it = ctypes.c_double()
-        L.calib_fitter_report(f, C["CALIB_R_ITERATIONS"], ctypes.byref(it))
-        L.calib_fitter_free(f)
-        self.check(st, "fit")
-        return m, it.value, dt
-
-    def param(self, m, which):
-        cnt = ctypes.c_size_t()
-        self.check(self.L.calib_model_param(m, which, None, 0, ctypes.byref(cnt)), "param size")
-        out = np.zeros(cnt.value)
-        self.check(self.L.calib_model_param(m, which, out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-                                            cnt.value, ctypes.byref(cnt)), "param")
-        return out
-
-    def apply(self, m, x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        out = np.empty_like(x)
-        fp = ctypes.POINTER(ctypes.c_float)
-        self.check(self.L.calib_apply(m, x.ctypes.data_as(fp), x.shape[0], x.shape[1], out.ctypes.data_as(fp)),
-                   "apply")
-        return out
+def lib_fit(method, x, y, opts):
+    """libcalib's fit (asserted): the model, its iteration count and the wall time."""
+    t = time.time()
+    st, m, _, rep = ctlib.fit(method, x, y, None, opts, (C["CALIB_R_ITERATIONS"],))
+    dt = time.time() - t
+    assert st == 0, "fit: %s" % ctlib.strerror(st)
+    return m, rep[C["CALIB_R_ITERATIONS"]], dt
 
 
 # ---- the reference: objective, gradient, scipy --------------------------------------
@@ -176,11 +117,11 @@ class Objective:
         return np.exp(A - logsumexp(A, axis=1)[:, None])
 
 
-def ours_theta(lib, m, method, k):
-    b = lib.param(m, C["CALIB_MP_BIAS"])
+def ours_theta(m, method, k):
+    b = ctlib.param(m, C["CALIB_MP_BIAS"])
     if method == "vector":
-        return np.concatenate([lib.param(m, C["CALIB_MP_VECTOR_W"]), b])
-    W = lib.param(m, C["CALIB_MP_MATRIX_W"]).reshape(k, k)
+        return np.concatenate([ctlib.param(m, C["CALIB_MP_VECTOR_W"]), b])
+    W = ctlib.param(m, C["CALIB_MP_MATRIX_W"]).reshape(k, k)
     return np.hstack([W, b[:, None]]).ravel()
 
 
@@ -194,7 +135,7 @@ def load(name, split):
 METHOD_ID = {"vector": "CALIB_METHOD_VECTOR", "matrix": "CALIB_METHOD_MATRIX", "dirichlet": "CALIB_METHOD_DIRICHLET"}
 
 
-def run_case(lib, name, method, lam=0.0, mu=0.0, l2=0.0, center=1, tol=1e-7):
+def run_case(name, method, lam=0.0, mu=0.0, l2=0.0, center=1, tol=1e-7):
     z, y = load(name, "val")
     zt, yt = load(name, "test")
     k = z.shape[1]
@@ -202,12 +143,12 @@ def run_case(lib, name, method, lam=0.0, mu=0.0, l2=0.0, center=1, tol=1e-7):
     opts = {C["CALIB_P_ODIR_MU"]: mu, C["CALIB_P_L2"]: l2, C["CALIB_P_L2_CENTER"]: center, C["CALIB_P_TOL"]: tol}
     if method != "vector":
         opts[C["CALIB_P_ODIR_LAMBDA"]] = lam
-    m, iters, dt = lib.fit(C[METHOD_ID[method]], z, y, opts)
+    m, iters, dt = lib_fit(C[METHOD_ID[method]], z, y, opts)
     try:
-        th = ours_theta(lib, m, method, k)
-        pt = lib.apply(m, zt)
+        th = ours_theta(m, method, k)
+        pt = ctlib.apply(m, zt)
     finally:
-        lib.L.calib_model_free(m)
+        ctlib.lib.calib_model_free(m)
     t = time.time()
     th_ref, f_ref, nit = obj.minimise()
     dt_ref = time.time() - t
@@ -227,16 +168,15 @@ def main():
     if not os.path.exists(os.path.join(DATA, "index.json")):
         print("skipped: %s absent" % DATA)
         return 77
-    lib = Lib(LIB)
     c10, c100 = "cifar10_densenet40_markus93", "cifar100_lenet5_netcal"
-    run_case(lib, c10, "vector")
-    run_case(lib, c10, "matrix")
-    run_case(lib, c10, "dirichlet", lam=10, mu=10)
-    run_case(lib, c10, "dirichlet", lam=0.5, mu=0.1, l2=1.0, center=0)
-    run_case(lib, c10, "matrix", lam=0.0, mu=1.0, l2=2.0, center=1)
-    run_case(lib, c100, "vector", mu=0.5)
-    run_case(lib, c100, "dirichlet", lam=30, mu=30, l2=30)
-    run_case(lib, c100, "matrix", l2=100)
+    run_case(c10, "vector")
+    run_case(c10, "matrix")
+    run_case(c10, "dirichlet", lam=10, mu=10)
+    run_case(c10, "dirichlet", lam=0.5, mu=0.1, l2=1.0, center=0)
+    run_case(c10, "matrix", lam=0.0, mu=1.0, l2=2.0, center=1)
+    run_case(c100, "vector", mu=0.5)
+    run_case(c100, "dirichlet", lam=30, mu=30, l2=30)
+    run_case(c100, "matrix", l2=100)
     print("test_matrix.py: all cases agree")
     return 0
 

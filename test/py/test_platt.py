@@ -16,7 +16,6 @@ scikit-learn and scipy, never against itself.
     reported NLLs against numpy.
 Run from the repository root: PYTHONPATH=python /usr/bin/python3 test/py/test_platt.py
 """
-import ctypes
 import json
 import os
 import subprocess
@@ -36,7 +35,8 @@ except ImportError as e:  # pragma: no cover
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ctlib import D, F, I64, SHARED, SZ, VP, lib  # noqa: E402  (loads lib/libcalib.so or skips)
+import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
+from ctlib import SHARED, lib  # noqa: E402
 HAVE_SHARED = os.path.isdir(os.path.join(SHARED, "coco_faster_rcnn_r50_binary_netcal"))
 
 METHOD_PLATT = 2
@@ -51,38 +51,16 @@ class Fit:
     """One calib_fit: .status, .params (k x 2), .report, .apply(x)."""
 
     def __init__(self, x, y, w=None, **opts):
-        x = np.ascontiguousarray(x, np.float32)
-        self.k = 1 if x.ndim == 1 else x.shape[1]
-        y = np.ascontiguousarray(y, np.int64)
-        f, m = VP(), VP()
-        assert lib.calib_fitter_create(ctypes.byref(f), METHOD_PLATT) == 0
-        for key, v in opts.items():
-            assert lib.calib_fitter_set(f, {"smooth": P_SMOOTH, "input": P_INPUT, "tol": P_TOL,
-                                            "max_iter": P_MAX_ITER, "eps": P_CLIP_EPS}[key], v) == 0
-        wp = None
-        if w is not None:
-            w = np.ascontiguousarray(w, np.float64)
-            wp = w.ctypes.data_as(D)
-        self.status = lib.calib_fit(f, x.ctypes.data_as(F), len(y), self.k, y.ctypes.data_as(I64), wp,
-                                    ctypes.byref(m))
-        self.report = {}
-        for key, item in (("iterations", R_ITER), ("before", R_BEFORE), ("after", R_AFTER)):
-            v = ctypes.c_double()
-            lib.calib_fitter_report(f, item, ctypes.byref(v))
-            self.report[key] = v.value
-        lib.calib_fitter_free(f)
-        self.m = m
+        ids = {"smooth": P_SMOOTH, "input": P_INPUT, "tol": P_TOL, "max_iter": P_MAX_ITER, "eps": P_CLIP_EPS}
+        reports = {"iterations": R_ITER, "before": R_BEFORE, "after": R_AFTER}
+        self.status, self.m, self.k, rep = ctlib.fit(METHOD_PLATT, x, y, w, [(ids[key], v) for key, v in opts.items()],
+                                                     reports.values())
+        self.report = {key: rep[item] for key, item in reports.items()}
         if self.status == 0:
-            out = np.zeros(2 * self.k)
-            c = SZ()
-            assert lib.calib_model_param(m, MP_PLATT, out.ctypes.data_as(D), out.size, ctypes.byref(c)) == 0
-            self.params = out.reshape(self.k, 2)
+            self.params = ctlib.param(self.m, MP_PLATT).reshape(self.k, 2)
 
     def apply(self, x):
-        x = np.ascontiguousarray(x, np.float32)
-        out = np.empty_like(x)
-        assert lib.calib_apply(self.m, x.ctypes.data_as(F), x.shape[0], self.k, out.ctypes.data_as(F)) == 0
-        return out
+        return ctlib.apply(self.m, x)
 
     def __del__(self):
         lib.calib_model_free(self.m)
