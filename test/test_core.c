@@ -232,15 +232,15 @@ static void static_errors(const golden *g, uint8_t *b, size_t len) {
     }
   CHECK(flips == nflip * 8);
   /* Future format version, unknown method: valid CRCs, still rejected. */
-  calib__put_u32(b + 8, 2);
-  calib__put_u32(b + 28, calib__crc32(b, 28));
+  th_put_le(b + 8, 2, 4);
+  th_put_le(b + 28, th_crc32(b, 28), 4);
   expect_static_error(b, len, CALIB_E_FORMAT, "future version");
-  calib__put_u32(b + 8, 1);
-  calib__put_u32(b + 12, 4242);
-  calib__put_u32(b + 28, calib__crc32(b, 28));
+  th_put_le(b + 8, 1, 4);
+  th_put_le(b + 12, 4242, 4);
+  th_put_le(b + 28, th_crc32(b, 28), 4);
   expect_static_error(b, len, CALIB_E_FORMAT, "unknown method");
-  calib__put_u32(b + 12, (uint32_t)g->method);
-  calib__put_u32(b + 28, calib__crc32(b, 28));
+  th_put_le(b + 12, (uint32_t)g->method, 4);
+  th_put_le(b + 28, th_crc32(b, 28), 4);
   CHECK_OK(calib_model_init_static(&m, ws, sizeof ws, b, len));
 }
 
@@ -274,8 +274,8 @@ static void test_unsupported(void) {
   size_t len = 0;
   uint8_t *b = golden_bytes(&GOLDEN[0], &len);
   if (!b) return;
-  calib__put_u32(b + 12, (uint32_t)id);
-  calib__put_u32(b + 28, calib__crc32(b, 28));
+  th_put_le(b + 12, (uint32_t)id, 4);
+  th_put_le(b + 28, th_crc32(b, 28), 4);
   expect_static_error(b, len, CALIB_E_UNSUPPORTED, "method not built in");
   calib_model *m = NULL;
   CHECK_ERR(calib_model_load(&m, b, len), CALIB_E_UNSUPPORTED);

@@ -75,13 +75,13 @@ static void test_roundtrip(void) {
     }
   CHECK(flips_ok == sz * 8);
   /* Future format version with valid CRCs: rejected. */
-  calib__put_u32(buf + 1 + 8, 2);
-  calib__put_u32(buf + 1 + 28, calib__crc32(buf + 1, 28));
+  th_put_le(buf + 1 + 8, 2, 4);
+  th_put_le(buf + 1 + 28, th_crc32(buf + 1, 28), 4);
   CHECK_ERR(calib_model_load(&bad, buf + 1, sz), CALIB_E_FORMAT);
   /* Unknown method id with valid CRCs: rejected. */
-  calib__put_u32(buf + 1 + 8, 1);
-  calib__put_u32(buf + 1 + 12, 4242);
-  calib__put_u32(buf + 1 + 28, calib__crc32(buf + 1, 28));
+  th_put_le(buf + 1 + 8, 1, 4);
+  th_put_le(buf + 1 + 12, 4242, 4);
+  th_put_le(buf + 1 + 28, th_crc32(buf + 1, 28), 4);
   CHECK_ERR(calib_model_load(&bad, buf + 1, sz), CALIB_E_FORMAT);
   CHECK(bad == NULL);
   CHECK_ERR(calib_model_load(NULL, buf, sz), CALIB_E_ARG);
