@@ -689,7 +689,8 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  *  per row (72 with auto; pages beyond the unique values stay untouched),
  *  freed before returning. O(n) after an O(n) radix sort: one 3-pass sort of
  *  33-bit keys when y is 0/1 and x float32-representable, else two 64-bit
- *  sorts (by y, then stably by x). Reentrant. */
+ *  sorts (by y, then stably by x). The caller owns every array; none is kept
+ *  after the call. Reentrant: threads may call it at once on distinct outputs. */
 CALIB_NODISCARD CALIB_API int calib_isotonic_fit_f64(
     const double *x, const double *y, const double *w, size_t n, int increasing,
     double y_min, double y_max, double *x_thresholds, double *y_thresholds,
@@ -708,7 +709,8 @@ CALIB_NODISCARD CALIB_API int calib_isotonic_fit_f64(
  *  Errors: CALIB_E_ARG (NULL table, m == 0, x_thr not strictly increasing,
  *  a non-finite table value, t/out NULL with n > 0, unknown mode),
  *  CALIB_E_NONFINITE (NaN/inf in t), CALIB_E_DOMAIN. n == 0 is a no-op.
- *  Allocation-free, reentrant. */
+ *  The caller owns every array; none is kept after the call. Allocation-free,
+ *  reentrant: threads may call it at once (the tables may be shared). */
 CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_thr,
                                          size_t m, int out_of_bounds, const double *t,
                                          size_t n, double *out);

@@ -71,7 +71,7 @@ extern "C" {
  *  model (a few hundred bytes, <= CALIB_MODEL_WORKSPACE_MAX); it takes the
  *  bytes so that a later format version may need more for some models.
  *  Only the magic is looked at here; calib_model_init_static() validates
- *  everything. Reentrant, no allocation.
+ *  everything. buf is only read and not kept. Reentrant, no allocation.
  *  Errors (nothing written): CALIB_E_ARG (buf or size NULL), CALIB_E_FORMAT
  *  (len < 32 or the bytes do not start with the model magic "CALIBMDL"). */
 CALIB_NODISCARD CALIB_API int calib_model_workspace_size(const void *buf, size_t len,
@@ -100,7 +100,8 @@ CALIB_NODISCARD CALIB_API int calib_model_workspace_size(const void *buf, size_t
  *  The model then works with every const calib_model * function of calib.h
  *  that the core provides (calib_apply, calib_model_param, ...), identically
  *  to a copied model of the same bytes, and is immutable: any number of
- *  threads may apply it at once.
+ *  threads may apply it at once. The call itself is reentrant for distinct
+ *  workspaces; do not re-initialise a workspace while its model is in use.
  *  Errors (nothing written: *out and the workspace are left untouched):
  *    CALIB_E_ARG         out, workspace or buf NULL; buf not 8-byte aligned
  *    CALIB_E_SMALLBUF    ws_size < calib_model_workspace_size()

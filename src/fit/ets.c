@@ -30,14 +30,12 @@ typedef struct {
   double Q[9], c[3], c0; /* MSE quadratic */
 } ets_problem;
 
-static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
-
 /* ln of the three label probabilities of row i into lu. */
 static void row_logs(const float *x, size_t k, int64_t y, double beta, double lu[3]) {
   if (k == 1) {
     const double z = (double)x[0], sg = y == 1 ? -1.0 : 1.0;
-    lu[0] = -softplus(sg * beta * z);
-    lu[1] = -softplus(sg * z);
+    lu[0] = -calib__softplus_d(sg * beta * z);
+    lu[1] = -calib__softplus_d(sg * z);
     lu[2] = log(0.5);
     return;
   }
@@ -53,8 +51,8 @@ static void row_logs(const float *x, size_t k, int64_t y, double beta, double lu
 static void row_moments(const float *x, size_t k, int64_t y, double beta, double v,
                         ets_problem *pr) {
   if (k == 1) {
-    const double u[3] = {calib__ets_sigmoid(beta * (double)x[0]),
-                         calib__ets_sigmoid((double)x[0]), 0.5};
+    const double u[3] = {calib__sigmoid_d(beta * (double)x[0]),
+                         calib__sigmoid_d((double)x[0]), 0.5};
     for (int a = 0; a < 3; a++) {
       for (int b = 0; b < 3; b++) pr->Q[a * 3 + b] += v * u[a] * u[b];
       pr->c[a] += v * (double)y * u[a];

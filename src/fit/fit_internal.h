@@ -44,6 +44,12 @@ typedef struct {
 
 const calib__fit_method *calib__fit_method_get(int id);
 
+/* The label of the positive class of one-vs-rest problem cls: 1 when k == 1
+ * (the binary problem itself), else cls. */
+static inline int64_t calib__ovr_positive(size_t k, size_t cls) {
+  return k == 1 ? 1 : (int64_t)cls;
+}
+
 /* Temperature scaling (src/fit/temperature.c). */
 extern const calib__param_spec calib__temperature_params[];
 int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out);

@@ -59,7 +59,7 @@ static double midpoint(const hist_work *h, const double *edges, size_t b) {
 static size_t fit_class(const calib__fit_data *d, size_t j, hist_work *h, size_t off) {
   double *edges = h->equal_mass ? h->edges + off : NULL;
   const size_t nb = h->equal_mass ? class_edges(d, j, h, edges) : h->M;
-  const int64_t want = d->k == 1 ? 1 : (int64_t)j;
+  const int64_t want = calib__ovr_positive(d->k, j);
   memset(h->sw, 0, nb * sizeof(double));
   memset(h->swy, 0, nb * sizeof(double));
   for (size_t i = 0; i < d->n; i++) {

@@ -15,6 +15,7 @@
  * stream; for k >= 2 row by row (the renormalisation couples the classes). */
 #include "isotonic.h"
 #include "../model/isotonic_apply.h"
+#include "../model/rowmath.h"
 #include "sort.h"
 #include <math.h>
 
@@ -72,7 +73,7 @@ static int scratch_alloc(iso_scratch *s, size_t n, int weighted) {
 static void build_stream(const calib__fit_data *d, const float *data, size_t j, iso_scratch *s,
                          calib__iso_stream *st) {
   const size_t n = d->n, k = d->k;
-  const int64_t want = k == 1 ? 1 : (int64_t)j;
+  const int64_t want = calib__ovr_positive(k, j);
   size_t n1 = 0;
   for (size_t i = 0; i < n; i++) {
     const uint64_t lab = d->y[i] == want;
@@ -151,22 +152,17 @@ static int fit_class(const calib__fit_data *d, const float *data, size_t j, cons
 
 /* ---- report: NLL before and after ----------------------------------------- */
 
-static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
-
 /* -ln P(true class) of the input: logits via sigmoid/softmax, probabilities
  * raw (k == 1: p or 1 - p). */
 static double nll_input_binary(double v, int pos, int probs) {
   if (probs) return -log(pos ? v : 1.0 - v);
-  return softplus(pos ? -v : v);
+  return calib__softplus_d(pos ? -v : v);
 }
 
 static double nll_input_row(const float *r, size_t k, int64_t y, int probs) {
   if (k == 1) return nll_input_binary((double)r[0], y != 0, probs);
   if (probs) return -log((double)r[y]);
-  double mx = (double)r[0], s = 0;
-  for (size_t j = 1; j < k; j++) mx = (double)r[j] > mx ? (double)r[j] : mx;
-  for (size_t j = 0; j < k; j++) s += exp((double)r[j] - mx);
-  return mx + log(s) - (double)r[y];
+  return calib__row_lse(r, k) - (double)r[y];
 }
 
 double calib__fit_nll_input(const calib__fit_data *d, int probs) {

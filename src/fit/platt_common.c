@@ -16,11 +16,12 @@ void calib__pb_read_options(const calib_fitter *f, calib__pb_opts *o) {
 }
 
 int calib__pb_check_fit_input(const calib__fit_data *d, int input) {
-  return calib__pb_check_values(d->x, d->n * d->k, input);
+  /* calib_fit has checked finiteness: only the range of probabilities is left */
+  return input == CALIB_INPUT_PROBS ? calib__check_probs(d->x, d->n, d->k) : CALIB_OK;
 }
 
 void calib__pb_labels(const calib__fit_data *d, size_t cls, uint8_t *pos) {
-  const int64_t want = d->k == 1 ? 1 : (int64_t)cls;
+  const int64_t want = calib__ovr_positive(d->k, cls);
   for (size_t i = 0; i < d->n; i++) pos[i] = d->y[i] == want;
 }
 

@@ -18,7 +18,8 @@ typedef struct {
 } calib__pb_opts;
 
 void calib__pb_read_options(const calib_fitter *f, calib__pb_opts *o);
-/* CALIB_E_DOMAIN if input is probabilities and a value is outside [0, 1]. */
+/* CALIB_E_DOMAIN if input is probabilities and a value is outside [0, 1]
+ * (the values are already known finite: calib_fit checks that first). */
 int calib__pb_check_fit_input(const calib__fit_data *d, int input);
 /* pos[i] = 1[y_i == 1] (k == 1) or 1[y_i == cls] (k >= 2). */
 void calib__pb_labels(const calib__fit_data *d, size_t cls, uint8_t *pos);

@@ -38,7 +38,7 @@ static void fill_features(calib__mx_problem *p) {
   for (size_t i = 0; i < p->n; i++) {
     const float *zr = p->z + i * k;
     double *xr = p->X + i * d;
-    const double shift = p->method == CALIB_METHOD_DIRICHLET ? calib__mx_row_lse(zr, k) : 0.0;
+    const double shift = p->method == CALIB_METHOD_DIRICHLET ? calib__row_lse(zr, k) : 0.0;
     for (size_t j = 0; j < k; j++) xr[j] = (double)zr[j] - shift;
     xr[k] = 1.0;
   }

@@ -30,14 +30,6 @@ int calib__beta_validate(calib_model *m) {
   return CALIB_OK;
 }
 
-double calib__row_lse(const float *row, size_t k) {
-  double mx = (double)row[0], sum = 0;
-  for (size_t j = 1; j < k; j++)
-    if ((double)row[j] > mx) mx = (double)row[j];
-  for (size_t j = 0; j < k; j++) sum += exp((double)row[j] - mx);
-  return mx + log(sum);
-}
-
 void calib__beta_features(const float *row, size_t k, size_t j, int input,
                           double eps, double lse, double *ls, double *l1s) {
   double s;
@@ -68,6 +60,13 @@ static double beta_row_u(const void *ctx, const float *row, size_t j) {
   return calib__beta_u(c->abc, j, ls, l1s);
 }
 
+/* q_j of calib__ovr_normalise: reads row[j] only (lse is taken before the
+ * row is written), so in place is safe. */
+static double beta_row_q(const void *ctx, const float *row, size_t j, size_t *cur) {
+  CALIB__UNUSED(cur);
+  return calib__sigmoid_d(beta_row_u(ctx, row, j));
+}
+
 static beta_ctx row_ctx(const double *abc, size_t k, int input, double eps,
                         const float *row) {
   beta_ctx c;
@@ -95,8 +94,7 @@ int calib__beta_apply(const calib_model *m, const float *x, size_t n, size_t k,
                       float *y) {
   int input;
   double eps;
-  const int st = calib__pb_input_section(m, &input, &eps);
-  if (st != CALIB_OK) return st;
+  calib__pb_input_of(m, &input, &eps);
   const int vs = calib__pb_check_values(x, n * k, input);
   if (vs != CALIB_OK) return vs;
   const double *abc = calib__model_section(m, CALIB_MP_BETA)->data;
@@ -111,7 +109,7 @@ int calib__beta_apply(const calib_model *m, const float *x, size_t n, size_t k,
   for (size_t i = 0; i < n; i++) {
     /* the row's lse is taken before any entry of the row is overwritten */
     const beta_ctx c = row_ctx(abc, k, input, eps, x + i * k);
-    calib__ovr_row(beta_row_u, &c, x + i * k, k, y + i * k);
+    calib__ovr_normalise(beta_row_q, &c, x + i * k, k, y + i * k);
   }
   return CALIB_OK;
 }

@@ -10,12 +10,10 @@ int calib__beta_validate(calib_model *m);
 int calib__beta_apply(const calib_model *m, const float *x, size_t n, size_t k,
                       float *y);
 
-/* log sum_j exp(row_j), max-subtracted, in double (k >= 1). */
-double calib__row_lse(const float *row, size_t k);
 /* The probability s of class j of a row, clipped to [eps, 1 - eps], as
  * ls = ln s and l1s = ln(1 - s). k == 1: s = sigmoid(row[0]) (logits) or
  * row[0] (probs); k >= 2: s = exp(row[j] - lse) (logits; lse from
- * calib__row_lse) or row[j] (probs, lse unused). */
+ * calib__row_lse, rowmath.h) or row[j] (probs, lse unused). */
 void calib__beta_features(const float *row, size_t k, size_t j, int input,
                           double eps, double lse, double *ls, double *l1s);
 /* Log-odds of class j: a_j ln s - b_j ln(1 - s) + c_j (abc: k x 3). */

@@ -19,12 +19,6 @@
 #include "kernels.h"
 #include <math.h>
 
-double calib__ets_sigmoid(double t) {
-  if (t >= 0) return 1.0 / (1.0 + exp(-t));
-  const double e = exp(t);
-  return e / (1.0 + e);
-}
-
 void calib__ets_row_stats(const float *x, size_t k, double beta, double *mx, double *s1,
                           double *s2) {
   double m = -HUGE_VAL, a = 0, b = 0;
@@ -58,7 +52,7 @@ int calib__ets_validate(calib_model *m) {
 static void apply_binary(double beta, const double *w, const float *x, size_t n, float *y) {
   for (size_t i = 0; i < n; i++) {
     const double v = (double)x[i];
-    y[i] = (float)(w[0] * calib__ets_sigmoid(beta * v) + w[1] * calib__ets_sigmoid(v) +
+    y[i] = (float)(w[0] * calib__sigmoid_d(beta * v) + w[1] * calib__sigmoid_d(v) +
                    0.5 * w[2]);
   }
 }

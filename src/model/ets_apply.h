@@ -6,6 +6,7 @@
 #define CALIB_ETS_APPLY_H
 
 #include "internal.h"
+#include "rowmath.h"
 
 int calib__ets_validate(calib_model *m);
 int calib__ets_apply(const calib_model *m, const float *x, size_t n, size_t k, float *y);
@@ -15,7 +16,5 @@ int calib__ets_apply(const calib_model *m, const float *x, size_t n, size_t k, f
  * softmax(beta x)_j = exp(beta (x_j - mx)) / s1 and softmax(x)_j = exp(x_j - mx) / s2. */
 void calib__ets_row_stats(const float *x, size_t k, double beta, double *mx, double *s1,
                           double *s2);
-/* Logistic function in double, exact at +-inf, no overflow. */
-double calib__ets_sigmoid(double t);
 
 #endif

@@ -18,9 +18,9 @@
  * theta; k >= 2 rows sum-normalised in double (uniform 1/k if the sum is 0). */
 #include "histogram_apply.h"
 #include "isotonic_apply.h"
+#include "rowmath.h"
 #include <math.h>
 
-#define ROW_BUF 64
 #define MAX_BINS 100000.0
 
 void calib__hist_view_of(const calib_model *m, calib__hist_view *v) {
@@ -90,54 +90,41 @@ int calib__histogram_validate(calib_model *m) {
 
 /* ---- apply ---------------------------------------------------------------- */
 
-/* NaN/+inf -> non-finite (first priority), then probabilities outside [0, 1]. */
-static int check_input(const float *x, size_t count, int probs) {
+/* Probability input: NaN/+inf -> non-finite (first priority), then values
+ * outside [0, 1] (-inf included) -> domain. */
+static int check_input(const float *x, size_t count) {
   int domain = 0;
   for (size_t i = 0; i < count; i++) {
     const float v = x[i];
     if (isnan(v) || v == INFINITY) return CALIB_E_NONFINITE;
-    if (probs && !(v >= 0.0f && v <= 1.0f)) domain = 1;
+    if (!(v >= 0.0f && v <= 1.0f)) domain = 1;
   }
   return domain ? CALIB_E_DOMAIN : CALIB_OK;
 }
 
-/* One row of k >= 2 probabilities p (may alias out). */
-static void apply_row(const calib__hist_view *v, const float *p, size_t k, float *out) {
-  double q[ROW_BUF], sum = 0;
-  size_t off = 0;
-  for (size_t j = 0; j < k; j++) {
-    const size_t nb = calib__hist_class_bins(v, j);
-    const double qj = calib__hist_value(v, off, nb, (double)p[j]);
-    if (k <= ROW_BUF) q[j] = qj;
-    sum += qj;
-    off += nb;
-  }
-  off = 0;
-  for (size_t j = 0; j < k; j++) {
-    const size_t nb = calib__hist_class_bins(v, j);
-    const double qj = k <= ROW_BUF ? q[j] : calib__hist_value(v, off, nb, (double)p[j]);
-    out[j] = (float)(sum > 0 ? qj / sum : 1.0 / (double)k);
-    off += nb;
-  }
+/* q_j = theta of p_j's bin for calib__ovr_normalise (*cur: the offset of
+ * class j's bins); reads p[j] only, so p may alias the output. */
+static double hist_row_q(const void *ctx, const float *p, size_t j, size_t *cur) {
+  const calib__hist_view *v = (const calib__hist_view *)ctx;
+  const size_t nb = calib__hist_class_bins(v, j), off = *cur;
+  *cur = off + nb;
+  return calib__hist_value(v, off, nb, (double)p[j]);
 }
 
 int calib__histogram_apply(const calib_model *m, const float *x, size_t n, size_t k,
                            float *y) {
   calib__hist_view v;
   calib__hist_view_of(m, &v);
-  int st = check_input(x, n * k, v.probs);
+  /* logits: calib__probs_from_logits validates them (NaN, +inf, a row of
+   * only -inf) before writing the probabilities into the output */
+  const int st = v.probs ? check_input(x, n * k) : calib__probs_from_logits(x, n, k, y);
   if (st != CALIB_OK) return st;
-  const float *p = x;
-  if (!v.probs) { /* probabilities into the output first */
-    st = calib__probs_from_logits(x, n, k, y);
-    if (st != CALIB_OK) return st;
-    p = y;
-  }
+  const float *p = v.probs ? x : y;
   if (k == 1) {
     const size_t nb0 = calib__hist_class_bins(&v, 0);
     for (size_t i = 0; i < n; i++) y[i] = (float)calib__hist_value(&v, 0, nb0, (double)p[i]);
     return CALIB_OK;
   }
-  for (size_t i = 0; i < n; i++) apply_row(&v, p + i * k, k, y + i * k);
+  for (size_t i = 0; i < n; i++) calib__ovr_normalise(hist_row_q, &v, p + i * k, k, y + i * k);
   return CALIB_OK;
 }

@@ -19,9 +19,8 @@
  * interleaved for k == 1), numpy.interp's formula; k >= 2 sum-normalised per
  * row in double (uniform 1/k if the sum is 0). */
 #include "isotonic_apply.h"
+#include "rowmath.h"
 #include <math.h>
-
-#define ROW_BUF 64 /* k up to this keeps a row's q_j on the stack */
 
 typedef struct {
   const double *cfg, *cnt, *x, *y;
@@ -169,26 +168,13 @@ static int check_input(const iso_view *v, const float *in, size_t n, size_t k) {
   return domain ? CALIB_E_DOMAIN : CALIB_OK;
 }
 
-/* One row of k >= 2 classes: q_j = f_j(in_j), out_j = q_j / sum q (1/k if
- * the sum is 0). in may equal out: each in_j is read before out_j is written
- * (twice when k > ROW_BUF, where q is recomputed instead of stored). */
-static void apply_row(const iso_view *v, const float *in, size_t k, float *out) {
-  double q[ROW_BUF], sum = 0;
-  size_t off = 0;
-  for (size_t j = 0; j < k; j++) {
-    const size_t mj = (size_t)v->cnt[j];
-    const double qj = calib__iso_eval_clip(v->x + off, v->y + off, mj, (double)in[j]);
-    if (k <= ROW_BUF) q[j] = qj;
-    sum += qj;
-    off += mj;
-  }
-  off = 0;
-  for (size_t j = 0; j < k; j++) {
-    const size_t mj = (size_t)v->cnt[j];
-    const double qj = k <= ROW_BUF ? q[j] : calib__iso_eval_clip(v->x + off, v->y + off, mj, (double)in[j]);
-    out[j] = (float)(sum > 0 ? qj / sum : 1.0 / (double)k);
-    off += mj;
-  }
+/* q_j = f_j(in_j) for calib__ovr_normalise (*cur: the offset of class j's
+ * table); reads in[j] only, so in place is safe. */
+static double iso_row_q(const void *ctx, const float *in, size_t j, size_t *cur) {
+  const iso_view *v = (const iso_view *)ctx;
+  const size_t mj = (size_t)v->cnt[j], off = *cur;
+  *cur = off + mj;
+  return calib__iso_eval_clip(v->x + off, v->y + off, mj, (double)in[j]);
 }
 
 int calib__isotonic_apply(const calib_model *m, const float *x, size_t n, size_t k,
@@ -198,7 +184,7 @@ int calib__isotonic_apply(const calib_model *m, const float *x, size_t n, size_t
   if (k > 1 && v.cfg[1] == CALIB_INPUT_LOGITS) { /* probabilities into the output first */
     const int st = calib__probs_from_logits(x, n, k, y);
     if (st != CALIB_OK) return st;
-    for (size_t i = 0; i < n; i++) apply_row(&v, y + i * k, k, y + i * k);
+    for (size_t i = 0; i < n; i++) calib__ovr_normalise(iso_row_q, &v, y + i * k, k, y + i * k);
     return CALIB_OK;
   }
   const int st = check_input(&v, x, n, k);
@@ -215,7 +201,7 @@ int calib__isotonic_apply(const calib_model *m, const float *x, size_t n, size_t
     for (; i < n; i++) y[i] = (float)calib__iso_eval_clip(v.x, v.y, m0, (double)x[i]);
     return CALIB_OK;
   }
-  for (size_t i = 0; i < n; i++) apply_row(&v, x + i * k, k, y + i * k);
+  for (size_t i = 0; i < n; i++) calib__ovr_normalise(iso_row_q, &v, x + i * k, k, y + i * k);
   return CALIB_OK;
 }
 

@@ -22,14 +22,6 @@
 
 #define CHUNK CALIB__MX_STACK_K
 
-double calib__mx_row_lse(const float *x, size_t k) {
-  double m = (double)x[0], s = 0;
-  for (size_t j = 1; j < k; j++)
-    if ((double)x[j] > m) m = (double)x[j];
-  for (size_t j = 0; j < k; j++) s += exp((double)x[j] - m);
-  return m + log(s);
-}
-
 void calib__mx_row_logits(const calib__mx_map *mp, const float *x, double shift,
                           size_t j0, size_t j1, double *a) {
   const size_t k = mp->k;
@@ -105,7 +97,7 @@ static int apply_rows(const calib_model *m, const float *x, size_t n, size_t k, 
   double buf[CHUNK];
   for (size_t i = 0; i < n; i++) {
     const float *xr = x + i * k;
-    const double shift = m->method == CALIB_METHOD_DIRICHLET ? calib__mx_row_lse(xr, k) : 0.0;
+    const double shift = m->method == CALIB_METHOD_DIRICHLET ? calib__row_lse(xr, k) : 0.0;
     if (k <= CHUNK) {
       calib__mx_row_logits(&mp, xr, shift, 0, k, buf);
       softmax_store(buf, k, y + i * k);

@@ -6,6 +6,7 @@
 #define CALIB_MATRIX_APPLY_H
 
 #include "internal.h"
+#include "rowmath.h"
 
 /* Rows of at most this many classes are computed in one pass through a stack
  * buffer of as many doubles (8 KB), which is also what in-place apply of a
@@ -35,11 +36,9 @@ typedef struct {
 } calib__mx_map;
 
 /* Output logits a[j0..j1) of the map for one input row x (k floats), in
- * double. shift is logsumexp(x) for Dirichlet (ln p = x - shift), ignored
+ * double. shift is calib__row_lse(x, k) (rowmath.h) for Dirichlet (ln p = x - shift), ignored
  * otherwise. */
 void calib__mx_row_logits(const calib__mx_map *mp, const float *x, double shift,
                           size_t j0, size_t j1, double *a);
-/* logsumexp of k floats, in double (finite input). */
-double calib__mx_row_lse(const float *x, size_t k);
 
 #endif

@@ -16,15 +16,6 @@
 
 #include <math.h>
 
-double calib__sigmoid_d(double u) {
-  const double e = exp(-fabs(u));
-  return u >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-}
-
-double calib__softplus_d(double u) {
-  return (u > 0 ? u : 0.0) + log1p(exp(-fabs(u)));
-}
-
 double calib__logit_clipped(double p, double eps) {
   const double s = p < eps ? eps : (p > 1.0 - eps ? 1.0 - eps : p);
   return log(s) - log1p(-s);
@@ -41,9 +32,15 @@ int calib__pb_input_section(const calib_model *m, int *input, double *eps) {
   return CALIB_OK;
 }
 
+void calib__pb_input_of(const calib_model *m, int *input, double *eps) {
+  const double *s = calib__model_section(m, CALIB_MP_INPUT)->data;
+  *input = (int)s[0];
+  *eps = s[1];
+}
+
 int calib__pb_check_values(const float *x, size_t nk, int input) {
-  for (size_t i = 0; i < nk; i++)
-    if (!isfinite(x[i])) return CALIB_E_NONFINITE;
+  const int st = calib__check_finite(x, 1, nk, nk); /* the SIMD scan */
+  if (st != CALIB_OK) return st;
   if (input == CALIB_INPUT_PROBS)
     for (size_t i = 0; i < nk; i++)
       if (x[i] < 0.0f || x[i] > 1.0f) return CALIB_E_DOMAIN;
@@ -69,18 +66,6 @@ double calib__platt_u(const double *ab, size_t j, double v, int input, double ep
 
 /* ---- one-vs-rest rows --------------------------------------------------------- */
 
-void calib__ovr_row(calib__ovr_u fu, const void *ctx, const float *row,
-                    size_t k, float *out) {
-  double sum = 0;
-  for (size_t j = 0; j < k; j++) sum += calib__sigmoid_d(fu(ctx, row, j));
-  if (!(sum > 0)) {
-    for (size_t j = 0; j < k; j++) out[j] = (float)(1.0 / (double)k);
-    return;
-  }
-  /* out may equal row: entry j is read (through fu) before it is written. */
-  for (size_t j = 0; j < k; j++) out[j] = (float)(calib__sigmoid_d(fu(ctx, row, j)) / sum);
-}
-
 double calib__ovr_row_nll(calib__ovr_u fu, const void *ctx, const float *row,
                           size_t k, size_t y) {
   double sum = 0;
@@ -101,6 +86,12 @@ static double platt_row_u(const void *ctx, const float *row, size_t j) {
   return calib__platt_u(c->ab, j, (double)row[j], c->input, c->eps);
 }
 
+/* q_j of calib__ovr_normalise: reads row[j] only, so in place is safe. */
+static double platt_row_q(const void *ctx, const float *row, size_t j, size_t *cur) {
+  CALIB__UNUSED(cur);
+  return calib__sigmoid_d(platt_row_u(ctx, row, j));
+}
+
 double calib__platt_row_nll(const double *ab, size_t k, int input, double eps,
                             const float *row, size_t y) {
   const platt_ctx c = {ab, input, eps};
@@ -114,8 +105,7 @@ double calib__platt_row_nll(const double *ab, size_t k, int input, double eps,
 int calib__platt_apply(const calib_model *m, const float *x, size_t n, size_t k,
                        float *y) {
   platt_ctx c;
-  const int st = calib__pb_input_section(m, &c.input, &c.eps);
-  if (st != CALIB_OK) return st;
+  calib__pb_input_of(m, &c.input, &c.eps);
   const int vs = calib__pb_check_values(x, n * k, c.input);
   if (vs != CALIB_OK) return vs;
   c.ab = calib__model_section(m, CALIB_MP_PLATT)->data;
@@ -124,6 +114,6 @@ int calib__platt_apply(const calib_model *m, const float *x, size_t n, size_t k,
       y[i] = (float)calib__sigmoid_d(calib__platt_u(c.ab, 0, (double)x[i], c.input, c.eps));
     return CALIB_OK;
   }
-  for (size_t i = 0; i < n; i++) calib__ovr_row(platt_row_u, &c, x + i * k, k, y + i * k);
+  for (size_t i = 0; i < n; i++) calib__ovr_normalise(platt_row_q, &c, x + i * k, k, y + i * k);
   return CALIB_OK;
 }

@@ -6,6 +6,7 @@
 #define CALIB_PLATT_APPLY_H
 
 #include "internal.h"
+#include "rowmath.h"
 
 /* Accepted range of the probability clip eps (CALIB_P_CLIP_EPS, CALIB_MP_INPUT[1]). */
 #define CALIB__CLIP_EPS_MIN 1e-15
@@ -18,13 +19,12 @@ int calib__platt_apply(const calib_model *m, const float *x, size_t n, size_t k,
 /* Reads and checks a model's CALIB_MP_INPUT section (2 values: kind, eps).
  * CALIB_OK or CALIB_E_FORMAT. */
 int calib__pb_input_section(const calib_model *m, int *input, double *eps);
-/* Input values of n*k floats: finite (else CALIB_E_NONFINITE) and, for
- * CALIB_INPUT_PROBS, in [0, 1] (else CALIB_E_DOMAIN). */
+/* The same section of a validated model, unchecked (the apply path). */
+void calib__pb_input_of(const calib_model *m, int *input, double *eps);
+/* Apply input of n*k floats: finite (else CALIB_E_NONFINITE, checked over all
+ * of it first) and, for CALIB_INPUT_PROBS, in [0, 1] (else CALIB_E_DOMAIN). */
 int calib__pb_check_values(const float *x, size_t nk, int input);
 
-/* Stable logistic function and softplus (log(1 + e^u)), in double. */
-double calib__sigmoid_d(double u);
-double calib__softplus_d(double u);
 /* ln(s) - ln(1 - s) for s = p clipped to [eps, 1 - eps]. */
 double calib__logit_clipped(double p, double eps);
 
@@ -36,12 +36,9 @@ double calib__platt_u(const double *ab, size_t j, double v, int input, double ep
 double calib__platt_row_nll(const double *ab, size_t k, int input, double eps,
                             const float *row, size_t y);
 
-/* One-vs-rest normalisation shared by Platt and beta: sum of sigmoid(u_j)
- * and the normalised value; the per-class u comes from a callback so that
- * the row is read twice instead of buffered (no allocation). */
+/* -ln P(y | row) of a one-vs-rest row (Platt and beta): P_j = sigmoid(u_j)
+ * normalised as calib__ovr_normalise (rowmath.h) does, u_j from fu. */
 typedef double (*calib__ovr_u)(const void *ctx, const float *row, size_t j);
-void calib__ovr_row(calib__ovr_u fu, const void *ctx, const float *row,
-                    size_t k, float *out);
 double calib__ovr_row_nll(calib__ovr_u fu, const void *ctx, const float *row,
                           size_t k, size_t y);
 

@@ -1,0 +1,68 @@
+/* rowmath.h -- the double-precision row maths that several methods share, so
+ * each formula has one definition: the stable logistic function and softplus,
+ * the log-sum-exp of a float32 row, and the one-vs-rest renormalisation with
+ * its "a row whose sum is 0 becomes uniform" rule (Platt, beta, isotonic,
+ * histogram binning). Used by the apply maps (src/model/) and by the fitters
+ * that reuse them, so fit and apply compute the same numbers.
+ * Header-only (static inline, so the apply loops inline them); firmware core:
+ * no allocation, no stdio; exp/log/log1p only. */
+#ifndef CALIB_MODEL_ROWMATH_H
+#define CALIB_MODEL_ROWMATH_H
+
+#include <math.h>
+#include <stddef.h>
+
+/* Stable logistic function 1 / (1 + e^-u), in double: exact 0 and 1 at
+ * -inf and +inf, no overflow. */
+static inline double calib__sigmoid_d(double u) {
+  const double e = exp(-fabs(u));
+  return u >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
+/* Softplus ln(1 + e^u), in double, without overflow. */
+static inline double calib__softplus_d(double u) {
+  return (u > 0 ? u : 0.0) + log1p(exp(-fabs(u)));
+}
+
+/* ln sum_j exp(row_j) of k >= 1 finite floats, max-subtracted, in double. */
+static inline double calib__row_lse(const float *row, size_t k) {
+  double mx = (double)row[0], sum = 0;
+  for (size_t j = 1; j < k; j++)
+    if ((double)row[j] > mx) mx = (double)row[j];
+  for (size_t j = 0; j < k; j++) sum += exp((double)row[j] - mx);
+  return mx + log(sum);
+}
+
+/* ---- one-vs-rest renormalisation ------------------------------------------
+ * out_j = q_j / sum_l q_l for the k >= 2 per-class values q_j >= 0 of one row,
+ * or 1/k for every class when the sum is not > 0; in double, rounded once.
+ * q(ctx, row, j, &cur) returns q_j; it is called for j = 0, 1, ..., k-1 in
+ * order, with *cur = 0 before class 0 (a method with per-class tables keeps
+ * the offset of class j's table there). Rows of k <= CALIB__OVR_BUF keep the
+ * q_j on the stack; wider rows call q a second time instead (no allocation).
+ * out may equal row provided q for class j reads no row entry but row[j]
+ * (and values computed before the call): row[j] is read before out[j] is
+ * written. */
+#define CALIB__OVR_BUF 64
+
+typedef double (*calib__ovr_q)(const void *ctx, const float *row, size_t j, size_t *cur);
+
+static inline void calib__ovr_normalise(calib__ovr_q q, const void *ctx, const float *row,
+                                        size_t k, float *out) {
+  double buf[CALIB__OVR_BUF], sum = 0;
+  size_t cur = 0;
+  for (size_t j = 0; j < k; j++) {
+    const double qj = q(ctx, row, j, &cur);
+    if (k <= CALIB__OVR_BUF) buf[j] = qj;
+    sum += qj;
+  }
+  if (!(sum > 0)) {
+    for (size_t j = 0; j < k; j++) out[j] = (float)(1.0 / (double)k);
+    return;
+  }
+  cur = 0;
+  for (size_t j = 0; j < k; j++)
+    out[j] = (float)((k <= CALIB__OVR_BUF ? buf[j] : q(ctx, row, j, &cur)) / sum);
+}
+
+#endif
