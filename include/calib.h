@@ -335,8 +335,10 @@ CALIB_API int calib_nll(const float *probs, size_t n, size_t k,
 
 /*! calib_nll_logits() : *out = (1/n) sum_i [logsumexp(z_i) - z_{i,y_i}]
  *  (k == 1: binary cross-entropy of sigmoid(z), as log1p(exp(-|z|)) + ...),
- *  from logits with max subtraction: exact, no clipping. -inf logits are
- *  allowed (masked classes); NaN/+inf or an all -inf row: CALIB_E_NONFINITE. */
+ *  from logits with max subtraction: exact, no clipping. k >= 2: -inf logits
+ *  are allowed (masked classes); NaN, +inf or an all -inf row is
+ *  CALIB_E_NONFINITE. k == 1: +-inf are the limits p = 1 / p = 0 (the loss is
+ *  0 or +inf); NaN is CALIB_E_NONFINITE. */
 CALIB_API int calib_nll_logits(const float *logits, size_t n, size_t k,
                                const int64_t *labels, double *out);
 
@@ -1081,7 +1083,11 @@ CALIB_API int calib_reliability(const float *probs, size_t n, size_t k,
  * bins; the positive class is classwise column 1). Merging the accumulators
  * of any split of the data gives bit-identical counts and sums equal up to
  * float64 summation order (~1e-15 relative) to one pass over all of it.
- * Not thread-safe: one accumulator per thread, merge afterwards.
+ * Thread-safety: an accumulator is mutable and unlocked: one writer
+ * (add, add_logits, merge into it) per accumulator, so one accumulator per
+ * thread, merged afterwards. The calls taking a const accumulator (value,
+ * reliability, size, save, merge's src) only read it and may run on it from
+ * any number of threads while nobody writes to it.
  */
 typedef struct calib_accumulator calib_accumulator;
 
@@ -1116,17 +1122,22 @@ CALIB_NODISCARD CALIB_API int calib_accumulator_create(calib_accumulator **out, 
                                                        size_t bins, int binning);
 /*! calib_accumulator_free() : releases a; NULL is a no-op. */
 CALIB_API void calib_accumulator_free(calib_accumulator *a);
-/*! calib_accumulator_add() : adds n rows of probabilities (n x k float32, as
- *  every metric takes them). The whole batch is validated first: on error
- *  the accumulator is unchanged. n == 0 is a no-op.
- *  Errors: CALIB_E_ARG (NULL with n > 0), CALIB_E_NONFINITE, CALIB_E_DOMAIN,
- *  CALIB_E_LABEL, CALIB_E_NOMEM. */
+/*! calib_accumulator_add() : adds n rows of probabilities (n x k float32, k
+ *  the accumulator's, as every metric takes them). The whole batch is
+ *  validated first: on error the accumulator is unchanged. n == 0 is a no-op.
+ *  Never allocates; keeps no pointer to probs or labels.
+ *  Errors: CALIB_E_ARG (a NULL; probs or labels NULL with n > 0; n * k
+ *  overflowing), CALIB_E_NONFINITE, CALIB_E_DOMAIN, CALIB_E_LABEL. */
 CALIB_API int calib_accumulator_add(calib_accumulator *a, const float *probs, size_t n,
                                     const int64_t *labels);
 /*! calib_accumulator_add_logits() : the same from logits: probabilities are
  *  their softmax (k == 1: sigmoid) in double, and the NLL is exact from the
- *  logits (log-sum-exp, never +inf). -inf logits allowed; NaN, +inf or an
- *  all -inf row: CALIB_E_NONFINITE (accumulator unchanged). */
+ *  logits (log-sum-exp, never +inf). -inf logits allowed (and, for k == 1,
+ *  +inf: sigmoid 1); NaN, +inf with k >= 2 or an all -inf row with k >= 2:
+ *  CALIB_E_NONFINITE. Validated in full first (accumulator unchanged on
+ *  error); never allocates.
+ *  Errors: CALIB_E_ARG (as calib_accumulator_add()), CALIB_E_NONFINITE,
+ *  CALIB_E_LABEL. */
 CALIB_API int calib_accumulator_add_logits(calib_accumulator *a, const float *logits,
                                            size_t n, const int64_t *labels);
 /*! calib_accumulator_merge() : dst += src (dst may equal src: doubles it).
@@ -1135,7 +1146,8 @@ CALIB_API int calib_accumulator_add_logits(calib_accumulator *a, const float *lo
 CALIB_API int calib_accumulator_merge(calib_accumulator *dst, const calib_accumulator *src);
 /*! calib_accumulator_value() : *out = measure CALIB_M_* of everything added.
  *  Errors: CALIB_E_ARG (NULL, unknown measure, a positive-class measure with
- *  k > 2), CALIB_E_EMPTY (no row added yet: every measure but CALIB_M_COUNT). */
+ *  k > 2), CALIB_E_EMPTY (no row added yet: every measure but CALIB_M_COUNT),
+ *  CALIB_E_NOMEM (the classwise measures allocate k doubles of scratch). */
 CALIB_API int calib_accumulator_value(const calib_accumulator *a, int measure, double *out);
 /*! calib_accumulator_reliability() : calib_reliability() of everything added
  *  (scope top-label or positive class; the accumulator's binning). cap and
@@ -1152,7 +1164,8 @@ CALIB_API size_t calib_accumulator_size(const calib_accumulator *a);
 CALIB_NODISCARD CALIB_API int calib_accumulator_save(const calib_accumulator *a, void *buf,
                                                      size_t cap, size_t *written);
 /*! calib_accumulator_load() : *out = a new accumulator from len bytes (copied;
- *  no alignment needed). Every field is validated before use (magic,
+ *  no alignment needed; buf is not kept). Caller owns *out: free with
+ *  calib_accumulator_free(). Every field is validated before use (magic,
  *  version, sizes against len, CRC, count consistency, finite non-negative
  *  sums). Errors: CALIB_E_ARG (NULL), CALIB_E_FORMAT, CALIB_E_NOMEM. */
 CALIB_NODISCARD CALIB_API int calib_accumulator_load(calib_accumulator **out, const void *buf,

@@ -75,6 +75,12 @@ def labels(y, n, what="y"):
     return y
 
 
+def scored(a, y, what="logits"):
+    """-> (scores, n, k, labels): scores(a, what) and their labels(y, n)."""
+    x, n, k = scores(a, what)
+    return x, n, k, labels(y, n)
+
+
 def weights(w, n, what="sample_weight"):
     """-> None, or float64 C-contiguous weights of length n."""
     if w is None:

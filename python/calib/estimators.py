@@ -177,8 +177,7 @@ class Calibrator:
         copy). sample_weight: None or n finite non-negative weights.
         Raises CalibError with the library's code and message on failure;
         then the estimator keeps its previous state."""
-        x, n, k = _arrays.scores(logits)
-        yy = _arrays.labels(y, n)
+        x, n, k, yy = _arrays.scored(logits, y)
         w = _arrays.weights(sample_weight, n)
         f = _new_fitter(self.method)
         try:

@@ -29,8 +29,7 @@ def _bins(bins):
 
 
 def _scalar(cname, probs, y, *extra, what="probs"):
-    p, n, k = _arrays.scores(probs, what)
-    yy = _arrays.labels(y, n)
+    p, n, k, yy = _arrays.scored(probs, y, what)
     out = ctypes.c_double()
     check(fn(cname)(_arrays.addr(p), n, k, _arrays.addr(yy), *extra, ctypes.byref(out)),
           "%s on %d x %d %s" % (cname[6:], n, k, what))
@@ -127,8 +126,7 @@ def smooth_ece(probs, y, scope="top_label", sigma=None, return_sigma=False):
     """Smooth ECE (Blasiok & Nakkiran 2024). sigma=None: the automatic
     bandwidth (fixed point); a number in (0, 1]: that bandwidth.
     return_sigma=True returns (value, sigma used)."""
-    p, n, k = _arrays.scores(probs, "probs")
-    yy = _arrays.labels(y, n)
+    p, n, k, yy = _arrays.scored(probs, y, "probs")
     out, used = ctypes.c_double(), ctypes.c_double()
     check(fn("calib_smooth_ece")(_arrays.addr(p), n, k, _arrays.addr(yy), _choice(_ids.SCOPE, scope, "scope"),
                                  0.0 if sigma is None else float(sigma), ctypes.byref(out), ctypes.byref(used)),
@@ -155,8 +153,7 @@ def reliability(probs, y, bins=15, scope="top_label", binning="equal_width", z=1
     count, conf (mean confidence), acc (accuracy / positive rate), wilson_lo,
     wilson_hi (Wilson interval at z; 95 % by default). Empty equal-width bins
     have count 0 and NaN elsewhere. scope: "top_label" or "positive_class"."""
-    p, n, k = _arrays.scores(probs, "probs")
-    yy = _arrays.labels(y, n)
+    p, n, k, yy = _arrays.scored(probs, y, "probs")
     b = _bins(bins)
     cap = max(b, 1) * len(_ids.RD_FIELDS)
     buf = np.empty(cap, _arrays.F64)
@@ -176,8 +173,7 @@ def suite(name, x, y, input="logits", strict=False):
     sid = _choice(_ids.SUITES, name, "suite")
     size = fn("calib_suite_size")(sid)
     keys = [fn("calib_suite_key")(sid, i).decode() for i in range(size)]
-    a, n, k = _arrays.scores(x, input)
-    yy = _arrays.labels(y, n)
+    a, n, k, yy = _arrays.scored(x, y, input)
     out = np.empty(size, _arrays.F64)
     status = None if strict else np.zeros(size, np.intc)
     check(fn("calib_suite_eval")(sid, _arrays.addr(a), n, k, _arrays.addr(yy), _choice(_ids.INPUT, input, "input"),
@@ -225,8 +221,7 @@ class Accumulator:
             self._ptr = None
 
     def _add(self, cname, x, y, what):
-        a, n, k = _arrays.scores(x, what)
-        yy = _arrays.labels(y, n)
+        a, n, k, yy = _arrays.scored(x, y, what)
         if k != self.k:
             raise CalibError(_ids.E_SHAPE, "Accumulator for k = %d given %d columns" % (self.k, k))
         check(fn(cname)(self._ptr, _arrays.addr(a), n, _arrays.addr(yy)), "Accumulator.add (%d rows)" % n)

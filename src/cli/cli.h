@@ -95,6 +95,14 @@ int calib__cli_load_model(const char *path, calib_model **m, size_t *nbytes, uns
 int calib__cli_check_model_k(const calib_model *m, const char *model_path,
                              const char *logits_path, size_t k);
 
+/* eval's and diagram's inputs: the model (if model_path), the logits (a raw
+ * *.f32 file has rawk columns, default the model's k), their labels, and at
+ * least one row ("no rows to <verb>"). *m, *x, *y must be NULL on entry;
+ * whatever was loaded is the caller's to free, also on error. */
+int calib__cli_load_scored(const char *model_path, const char *logits_path, const char *labels_path,
+                           size_t rawk, const char *verb, calib_model **m, float **x, size_t *n, size_t *k,
+                           int64_t **y);
+
 /* ---- Commands ------------------------------------------------------------------ */
 int calib__cli_fit(int argc, char **argv);
 int calib__cli_apply(int argc, char **argv);

@@ -101,3 +101,14 @@ int calib__cli_check_model_k(const calib_model *m, const char *model_path, const
   return calib__cli_error(logits_path, "logits have %zu column%s but %s was fitted on k = %zu", k,
                           k == 1 ? "" : "s", model_path, mk);
 }
+
+int calib__cli_load_scored(const char *model_path, const char *logits_path, const char *labels_path,
+                           size_t rawk, const char *verb, calib_model **m, float **x, size_t *n, size_t *k,
+                           int64_t **y) {
+  int st = model_path ? calib__cli_load_model(model_path, m, NULL, NULL) : CALIB__CLI_OK;
+  if (st == CALIB__CLI_OK) st = calib__cli_load_logits(logits_path, rawk, *m ? calib_model_classes(*m) : 0, x, n, k);
+  if (st == CALIB__CLI_OK && *m) st = calib__cli_check_model_k(*m, model_path, logits_path, *k);
+  if (st == CALIB__CLI_OK) st = calib__cli_load_labels(labels_path, logits_path, *n, *k, y);
+  if (st == CALIB__CLI_OK && *n == 0) st = calib__cli_error(logits_path, "no rows to %s", verb);
+  return st;
+}

@@ -240,11 +240,7 @@ static int diagram_run(const diagram_args *a, size_t rawk, size_t bins, int binn
   int64_t *y = NULL;
   size_t n = 0, k = 0;
   const char *path = a->out ? a->out : a->out_long ? a->out_long : "reliability.svg";
-  int st = a->model ? calib__cli_load_model(a->model, &m, NULL, NULL) : CALIB__CLI_OK;
-  if (st == CALIB__CLI_OK) st = calib__cli_load_logits(a->logits, rawk, m ? calib_model_classes(m) : 0, &x, &n, &k);
-  if (st == CALIB__CLI_OK && m) st = calib__cli_check_model_k(m, a->model, a->logits, k);
-  if (st == CALIB__CLI_OK) st = calib__cli_load_labels(a->labels, a->logits, n, k, &y);
-  if (st == CALIB__CLI_OK && n == 0) st = calib__cli_error(a->logits, "no rows to draw");
+  int st = calib__cli_load_scored(a->model, a->logits, a->labels, rawk, "draw", &m, &x, &n, &k, &y);
   if (st == CALIB__CLI_OK) st = both_states(a->logits, m, x, n, k, &raw, &cal);
   if (st == CALIB__CLI_OK) st = diagram(path, a->logits, m, raw, cal, n, k, y, bins, binning);
   if (st == CALIB__CLI_OK) printf("%s\n", path);

@@ -107,11 +107,7 @@ static int run(const eval_args *a, size_t rawk, size_t bins) {
   size_t n = 0, k = 0;
   metrics r;
   memset(&r, 0, sizeof r);
-  int st = a->model ? calib__cli_load_model(a->model, &m, NULL, NULL) : CALIB__CLI_OK;
-  if (st == CALIB__CLI_OK) st = calib__cli_load_logits(a->logits, rawk, m ? calib_model_classes(m) : 0, &x, &n, &k);
-  if (st == CALIB__CLI_OK && m) st = calib__cli_check_model_k(m, a->model, a->logits, k);
-  if (st == CALIB__CLI_OK) st = calib__cli_load_labels(a->labels, a->logits, n, k, &y);
-  if (st == CALIB__CLI_OK && n == 0) st = calib__cli_error(a->logits, "no rows to evaluate");
+  int st = calib__cli_load_scored(a->model, a->logits, a->labels, rawk, "evaluate", &m, &x, &n, &k, &y);
   if (st == CALIB__CLI_OK && (a->suite || a->svg))
     st = calib__cli_eval_extras(a->logits, a->suite, a->svg, a->json, m, x, n, k, y, bins);
   if (st == CALIB__CLI_OK && !a->suite) st = probabilities(a, m, x, n, k, y, &r.nll);

@@ -135,36 +135,14 @@ int calib_accumulator_add(calib_accumulator *a, const float *probs, size_t n,
   if (st != CALIB_OK) return st;
   const size_t k = a->k;
   for (size_t i = 0; i < n; i++) {
-    const float *r = probs + i * k;
     const size_t y = (size_t)labels[i];
-    double nll;
-    if (k == 1) {
-      a->row[0] = 1.0 - (double)r[0];
-      a->row[1] = (double)r[0];
-      nll = y == 1 ? -log((double)r[0]) : -log1p(-(double)r[0]);
-    } else {
-      for (size_t j = 0; j < k; j++) a->row[j] = (double)r[j];
-      nll = -log(a->row[y]);
-    }
+    const double nll = calib__prob_row(probs + i * k, k, y, a->row);
     add_row(a, a->row, y, nll);
   }
   return CALIB_OK;
 }
 
 static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
-
-static int check_logits(const float *z, size_t n, size_t k) {
-  for (size_t i = 0; i < n; i++) {
-    const float *r = z + i * k;
-    int any = 0;
-    for (size_t j = 0; j < k; j++) {
-      if (isnan(r[j]) || (k > 1 && r[j] == INFINITY)) return CALIB_E_NONFINITE;
-      any |= r[j] != -INFINITY;
-    }
-    if (k > 1 && !any) return CALIB_E_NONFINITE;
-  }
-  return CALIB_OK;
-}
 
 /* Softmax of one row in double; returns logsumexp(z) - z_y. */
 static double logit_row(const float *z, size_t k, size_t y, double *p) {
@@ -186,7 +164,7 @@ int calib_accumulator_add_logits(calib_accumulator *a, const float *logits, size
   if (!a) return CALIB_E_ARG;
   if (n == 0) return CALIB_OK;
   if (!logits || !labels || n > (size_t)-1 / a->k / sizeof(float)) return CALIB_E_ARG;
-  int st = check_logits(logits, n, a->k);
+  int st = calib__check_logit_rows(logits, n, a->k, 1);
   if (st == CALIB_OK) st = calib__check_labels(labels, n, a->k);
   if (st != CALIB_OK) return st;
   for (size_t i = 0; i < n; i++) {
@@ -241,10 +219,7 @@ static int classwise_ce(const calib_accumulator *a, int norm, int debias, double
   double *v = (double *)calib__malloc(a->m * sizeof(double));
   if (!v) return CALIB_E_NOMEM;
   for (size_t j = 0; j < a->m; j++) v[j] = column_ce(a, j, norm, debias);
-  const int agg = debias || norm == CALIB_NORM_L2 ? CALIB__AGG_RMS
-                  : norm == CALIB_NORM_MAX       ? CALIB__AGG_MAX
-                                                 : CALIB__AGG_MEAN;
-  *out = calib__aggregate(v, a->m, agg);
+  *out = calib__aggregate(v, a->m, calib__norm_agg(norm, debias));
   calib__free(v);
   return CALIB_OK;
 }

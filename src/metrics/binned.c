@@ -118,6 +118,18 @@ int calib__binwalk_next(calib__binwalk *w, size_t *b, size_t *a, size_t *e) {
   return 0;
 }
 
+void calib__sorted_gaps(const calib__sorted *x, size_t bins, int binning, const double *edges,
+                        size_t nedges, calib__gap *g, size_t ng) {
+  calib__binwalk w;
+  size_t b, a, e;
+  calib__binwalk_init(&w, x, bins, binning, edges, nedges);
+  while (calib__binwalk_next(&w, &b, &a, &e)) {
+    double cnt, ss, st;
+    calib__range_stats(x, a, e, &cnt, &ss, &st);
+    for (size_t i = 0; i < ng; i++) calib__gap_bin(g + i, cnt, ss, st);
+  }
+}
+
 int calib__sorted_ce(const calib__sorted *x, size_t bins, int binning, int norm, int debias,
                      double *out) {
   double *edges = NULL;
@@ -127,16 +139,9 @@ int calib__sorted_ce(const calib__sorted *x, size_t bins, int binning, int norm,
     if (!edges) return CALIB_E_NOMEM;
     nedges = calib__equal_mass_edges_kumar(x->s, x->n, bins, edges);
   }
-  calib__binwalk w;
   calib__gap g;
-  size_t b, a, e;
-  calib__binwalk_init(&w, x, bins, binning, edges, nedges);
   calib__gap_init(&g, (double)x->n, norm, debias);
-  while (calib__binwalk_next(&w, &b, &a, &e)) {
-    double cnt, ss, st;
-    calib__range_stats(x, a, e, &cnt, &ss, &st);
-    calib__gap_bin(&g, cnt, ss, st);
-  }
+  calib__sorted_gaps(x, bins, binning, edges, nedges, &g, 1);
   calib__free(edges);
   *out = calib__gap_value(&g);
   return CALIB_OK;
@@ -239,21 +244,16 @@ static int direct_single(const calib__source *src, int scope, const ce_params *p
     return CALIB_E_NOMEM;
   }
   int st = CALIB_OK;
-  if (scope == CALIB_SCOPE_TOP_LABEL)
+  if (scope == CALIB_SCOPE_TOP_LABEL) {
     st = (lc ? fused_top_left_closed : fused_top_right_closed)(src->x, src->n, src->k, src->labels, M, e, acc);
-  for (size_t i = 0; scope != CALIB_SCOPE_TOP_LABEL && i < src->n; i++) {
-    double s;
-    int t;
-    if (scope == CALIB_SCOPE_TOP_LABEL) {
-      calib__source_top(src, i, &s, &t);
-    } else {
-      s = calib__source_p(src, i, 1);
-      t = src->labels[i] == 1;
+  } else {
+    for (size_t i = 0; i < src->n; i++) {
+      const double s = calib__source_p(src, i, 1);
+      double *c = acc + 3 * calib__ew_bin(s, M, e, lc);
+      c[0] += 1.0;
+      c[1] += s;
+      c[2] += src->labels[i] == 1 ? 1.0 : 0.0;
     }
-    double *c = acc + 3 * calib__ew_bin(s, M, e, lc);
-    c[0] += 1.0;
-    c[1] += s;
-    c[2] += (double)t;
   }
   calib__gap g;
   calib__gap_init(&g, (double)src->n, p->norm, p->debias);
@@ -327,9 +327,7 @@ static int calibration_error(const float *probs, size_t n, size_t k, const int64
     st = calib__check_scope_input(probs, n, k, labels, scope, out);
   if (st != CALIB_OK) return st;
   const calib__source src = {probs, n, k, labels, NULL, NULL};
-  const int agg = p->debias || p->norm == CALIB_NORM_L2 ? CALIB__AGG_RMS
-                  : p->norm == CALIB_NORM_MAX          ? CALIB__AGG_MAX
-                                                       : CALIB__AGG_MEAN;
+  const int agg = calib__norm_agg(p->norm, p->debias);
   double v = 0;
   if (direct)
     st = scope == CALIB_SCOPE_CLASSWISE ? direct_classwise(&src, p, agg, &v)

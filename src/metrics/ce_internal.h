@@ -16,6 +16,7 @@
 
 #include "metrics_internal.h"
 #include "sort.h"
+#include <math.h>
 
 /* ---- Sorted 1-D problems (sorted.c) --------------------------------------- */
 
@@ -75,13 +76,26 @@ typedef struct {
 
 /* Number of classwise columns: k, or 2 when k == 1. */
 static inline size_t calib__ncols(size_t k) { return k == 1 ? 2 : k; }
+/* One row r of float32 probabilities as its calib__ncols(k) columns in
+ * double (k == 1: (1 - p, p)); returns its NLL term -ln p_y (k == 1, y == 0:
+ * -log1p(-p)). Shared by the suite's row pass and the accumulator. */
+static inline double calib__prob_row(const float *r, size_t k, size_t y, double *p) {
+  if (k == 1) {
+    p[0] = 1.0 - (double)r[0];
+    p[1] = (double)r[0];
+    return y == 1 ? -log(p[1]) : -log1p(-p[1]);
+  }
+  for (size_t j = 0; j < k; j++) p[j] = (double)r[j];
+  return -log(p[y]);
+}
 /* p_ij of column j (0 <= j < ncols) of row i. */
 double calib__source_p(const calib__source *src, size_t i, size_t j);
-/* Top-label score/target of row i (argmax over the columns, first on ties;
- * k == 1 float32 input: prediction 1 iff p > 0.5, as calib.h says). */
-void calib__source_top(const calib__source *src, size_t i, double *conf, int *correct);
 /* Columns j0..j1-1 into col[(j - j0) * n + i]. */
 void calib__source_columns(const calib__source *src, size_t j0, size_t j1, double *col);
+/* Logits of n rows of k: NaN, +inf or an all -inf row is CALIB_E_NONFINITE;
+ * -inf (a masked class) is allowed. binary_pos_inf: for k == 1 also +inf
+ * (a sigmoid takes it; a softmax of (0, z) does not). */
+int calib__check_logit_rows(const float *z, size_t n, size_t k, int binary_pos_inf);
 /* Columns per extraction block: about 16 MB of doubles, whole 64-byte lines
  * of the float32 rows when possible, at least 1, at most m. */
 size_t calib__column_block(size_t n, size_t m);
@@ -104,6 +118,19 @@ typedef int (*calib__problem_fn)(const calib__sorted *x, void *ctx, double *valu
 #define CALIB__AGG_RMS 1
 #define CALIB__AGG_MAX 2
 double calib__aggregate(const double *v, size_t m, int agg);
+/* The combination calib.h gives a norm: RMS for L2 and debiased L2, maximum
+ * for MAX, mean for L1. */
+static inline int calib__norm_agg(int norm, int debias) {
+  return debias || norm == CALIB_NORM_L2 ? CALIB__AGG_RMS
+         : norm == CALIB_NORM_MAX       ? CALIB__AGG_MAX
+                                        : CALIB__AGG_MEAN;
+}
+
+/* Runs fn on every classwise problem of src in turn (columns extracted in
+ * blocks of calib__column_block, each sorted in w), fn's value of column j
+ * into vals[j] (vals may be NULL); stops at fn's first error. */
+int calib__classwise_each(const calib__source *src, calib__sortws *w, calib__problem_fn fn,
+                          void *ctx, double *vals);
 
 /* Runs fn on every problem of `scope` (probs already validated) and combines
  * the classwise values with agg. prefix: the problems need prefix arrays. */
@@ -153,6 +180,9 @@ static inline size_t calib__ew_bin(double c, size_t M, const double *e, int left
   }
   return b;
 }
+/* Feeds every non-empty bin of x (binwalk arguments) to the ng gaps g[]. */
+void calib__sorted_gaps(const calib__sorted *x, size_t bins, int binning, const double *edges,
+                        size_t nedges, calib__gap *g, size_t ng);
 /* The CE of a sorted problem for one (bins, binning, norm, debias). */
 int calib__sorted_ce(const calib__sorted *x, size_t bins, int binning, int norm, int debias,
                      double *out);

@@ -113,27 +113,6 @@ double calib__source_p(const calib__source *src, size_t i, size_t j) {
   return (double)src->x[i * src->k + j];
 }
 
-void calib__source_top(const calib__source *src, size_t i, double *conf, int *correct) {
-  if (!src->rmax) {
-    size_t pred;
-    calib__top_label(src->x + i * src->k, src->k, &pred, conf);
-    *correct = pred == (size_t)src->labels[i];
-    return;
-  }
-  const size_t m = calib__ncols(src->k);
-  size_t a = 0;
-  double best = calib__source_p(src, i, 0);
-  for (size_t j = 1; j < m; j++) {
-    const double p = calib__source_p(src, i, j);
-    if (p > best) {
-      best = p;
-      a = j;
-    }
-  }
-  *conf = best;
-  *correct = a == (size_t)src->labels[i];
-}
-
 void calib__source_columns(const calib__source *src, size_t j0, size_t j1, double *col) {
   const size_t n = src->n, k = src->k;
   if (k == 1) {
@@ -150,6 +129,20 @@ void calib__source_columns(const calib__source *src, size_t j0, size_t j1, doubl
       for (size_t j = j0; j < j1; j++) col[(j - j0) * n + i] = (double)z[j];
     }
   }
+}
+
+int calib__check_logit_rows(const float *z, size_t n, size_t k, int binary_pos_inf) {
+  const int pos_inf_ok = k == 1 && binary_pos_inf;
+  for (size_t i = 0; i < n; i++) {
+    const float *r = z + i * k;
+    int any = k == 1; /* a binary row stands for (0, z): never all -inf */
+    for (size_t j = 0; j < k; j++) {
+      if (isnan(r[j]) || (!pos_inf_ok && r[j] == INFINITY)) return CALIB_E_NONFINITE;
+      any |= r[j] != -INFINITY;
+    }
+    if (!any) return CALIB_E_NONFINITE;
+  }
+  return CALIB_OK;
 }
 
 size_t calib__column_block(size_t n, size_t m) {
@@ -193,11 +186,11 @@ static int run_single(const calib__source *src, int scope, calib__sortws *w,
   calib__sorted x;
   calib__sortws_begin(w, src->n);
   for (size_t i = 0; i < src->n; i++) {
-    if (scope == CALIB_SCOPE_TOP_LABEL) {
+    if (scope == CALIB_SCOPE_TOP_LABEL) { /* float32 probabilities (the suite has its own row pass) */
+      size_t pred;
       double c;
-      int a;
-      calib__source_top(src, i, &c, &a);
-      calib__sortws_push(w, c, a);
+      calib__top_label(src->x + i * src->k, src->k, &pred, &c);
+      calib__sortws_push(w, c, pred == (size_t)src->labels[i]);
     } else {
       calib__sortws_push(w, calib__source_p(src, i, 1), src->labels[i] == 1);
     }
@@ -206,29 +199,35 @@ static int run_single(const calib__source *src, int scope, calib__sortws *w,
   return fn(&x, ctx, out);
 }
 
-/* Classwise: columns are extracted in blocks of about 16 MB, then each is
- * sorted and measured on its own. */
-static int run_classwise(const calib__source *src, int agg, calib__sortws *w,
-                         calib__problem_fn fn, void *ctx, double *out) {
+int calib__classwise_each(const calib__source *src, calib__sortws *w, calib__problem_fn fn,
+                          void *ctx, double *vals) {
   const size_t n = src->n, m = calib__ncols(src->k), block = calib__column_block(n, m);
-  double *vals = (double *)calib__malloc(m * sizeof(double));
   double *col = (double *)calib__malloc(block * n * sizeof(double));
-  int st = vals && col ? CALIB_OK : CALIB_E_NOMEM;
+  int st = col ? CALIB_OK : CALIB_E_NOMEM;
   for (size_t j0 = 0; st == CALIB_OK && j0 < m; j0 += block) {
     const size_t j1 = j0 + block < m ? j0 + block : m;
     calib__source_columns(src, j0, j1, col);
     for (size_t j = j0; st == CALIB_OK && j < j1; j++) {
       calib__sorted x;
       const double *c = col + (j - j0) * n;
+      double v = 0;
       calib__sortws_begin(w, n);
       for (size_t i = 0; i < n; i++) calib__sortws_push(w, c[i], src->labels[i] == (int64_t)j);
       calib__sortws_sort(w, &x);
-      st = fn(&x, ctx, vals + j);
+      st = fn(&x, ctx, &v);
+      if (vals) vals[j] = v;
     }
   }
-  if (st == CALIB_OK) *out = calib__aggregate(vals, m, agg);
-  calib__free(vals);
   calib__free(col);
+  return st;
+}
+
+static int run_classwise(const calib__source *src, int agg, calib__sortws *w,
+                         calib__problem_fn fn, void *ctx, double *out) {
+  double *vals = (double *)calib__malloc(calib__ncols(src->k) * sizeof(double));
+  int st = vals ? calib__classwise_each(src, w, fn, ctx, vals) : CALIB_E_NOMEM;
+  if (st == CALIB_OK) *out = calib__aggregate(vals, calib__ncols(src->k), agg);
+  calib__free(vals);
   return st;
 }
 

@@ -62,19 +62,6 @@ typedef struct {
 
 /* ---- Validation ----------------------------------------------------------------- */
 
-static int check_logit_rows(const float *z, size_t n, size_t k) {
-  for (size_t i = 0; i < n; i++) {
-    const float *r = z + i * k;
-    int any = k == 1; /* k == 1 stands for (0, z): never all -inf */
-    for (size_t j = 0; j < k; j++) {
-      if (isnan(r[j]) || r[j] == INFINITY) return CALIB_E_NONFINITE;
-      any |= r[j] != -INFINITY;
-    }
-    if (!any) return CALIB_E_NONFINITE;
-  }
-  return CALIB_OK;
-}
-
 static int check_args(int suite, const float *x, size_t n, size_t k, const int64_t *labels,
                       int input, const double *out, size_t cap) {
   if (suite != CALIB_SUITE_TAO2024 || !out || k == 0) return CALIB_E_ARG;
@@ -83,7 +70,7 @@ static int check_args(int suite, const float *x, size_t n, size_t k, const int64
   if (n == 0) return CALIB_E_EMPTY;
   if (!x || !labels || n > (size_t)-1 / k / sizeof(double)) return CALIB_E_ARG;
   const int st = input == CALIB_INPUT_PROBS ? calib__check_probs(x, n, k)
-                                            : check_logit_rows(x, n, k);
+                                            : calib__check_logit_rows(x, n, k, 0);
   return st != CALIB_OK ? st : calib__check_labels(labels, n, k);
 }
 
@@ -94,15 +81,7 @@ static double row_probs(suite_ws *ws, size_t i, size_t y) {
   const float *x = ws->src.x;
   const size_t k = ws->src.k, m = calib__ncols(k);
   double *p = ws->row;
-  if (!ws->logits) {
-    if (k == 1) {
-      p[0] = 1.0 - (double)x[i];
-      p[1] = (double)x[i];
-      return y == 1 ? -log(p[1]) : -log1p(-p[1]);
-    }
-    for (size_t j = 0; j < k; j++) p[j] = (double)x[i * k + j];
-    return -log(p[y]);
-  }
+  if (!ws->logits) return calib__prob_row(x + i * k, k, y, p);
   double mx = -INFINITY, s = 0;
   for (size_t j = 0; j < m; j++) {
     p[j] = k == 1 ? (j ? (double)x[i] : 0.0) : (double)x[i * k + j];
@@ -140,27 +119,15 @@ static void row_pass(suite_ws *ws) {
 static void binned_all(suite_ws *ws, const calib__sorted *x, double *out_ew, double *out_em,
                        double *out_mce) {
   for (size_t q = 0; q < NB; q++) {
-    calib__binwalk w;
-    calib__gap l1, mx, em;
-    size_t b, a, e;
-    double cnt, ss, st;
-    calib__gap_init(&l1, (double)x->n, CALIB_NORM_L1, 0);
-    calib__gap_init(&mx, (double)x->n, CALIB_NORM_MAX, 0);
-    calib__binwalk_init(&w, x, TAO_B[q], CALIB_BINNING_EQUAL_WIDTH, NULL, 0);
-    while (calib__binwalk_next(&w, &b, &a, &e)) {
-      calib__range_stats(x, a, e, &cnt, &ss, &st);
-      calib__gap_bin(&l1, cnt, ss, st);
-      calib__gap_bin(&mx, cnt, ss, st);
-    }
-    out_ew[q] += calib__gap_value(&l1);
-    if (out_mce) out_mce[q] = calib__gap_value(&mx);
+    calib__gap ew[2], em;
+    calib__gap_init(&ew[0], (double)x->n, CALIB_NORM_L1, 0);
+    calib__gap_init(&ew[1], (double)x->n, CALIB_NORM_MAX, 0);
+    calib__sorted_gaps(x, TAO_B[q], CALIB_BINNING_EQUAL_WIDTH, NULL, 0, ew, out_mce ? 2 : 1);
+    out_ew[q] += calib__gap_value(&ew[0]);
+    if (out_mce) out_mce[q] = calib__gap_value(&ew[1]);
     const size_t ne = calib__equal_mass_edges_kumar(x->s, x->n, TAO_B[q], ws->edges);
     calib__gap_init(&em, (double)x->n, CALIB_NORM_L1, 0);
-    calib__binwalk_init(&w, x, TAO_B[q], CALIB_BINNING_EQUAL_MASS_KUMAR, ws->edges, ne);
-    while (calib__binwalk_next(&w, &b, &a, &e)) {
-      calib__range_stats(x, a, e, &cnt, &ss, &st);
-      calib__gap_bin(&em, cnt, ss, st);
-    }
+    calib__sorted_gaps(x, TAO_B[q], CALIB_BINNING_EQUAL_MASS_KUMAR, ws->edges, ne, &em, 1);
     out_em[q] += calib__gap_value(&em);
   }
 }
@@ -174,29 +141,22 @@ static void top_label_family(suite_ws *ws) {
   ws->st[I_KDE] = calib__kde_ece_sorted(&x, ws->v + I_KDE);
 }
 
-/* Classwise: column blocks of about 16 MB, one sort per column. */
+static int classwise_fn(const calib__sorted *x, void *ctx, double *value) {
+  suite_ws *ws = (suite_ws *)ctx;
+  binned_all(ws, x, ws->v + I_CW_EW, ws->v + I_CW_EM, NULL);
+  *value = 0;
+  return CALIB_OK;
+}
+
+/* Classwise: one sort per column (sorted.c's driver), the means over columns. */
 static int classwise_family(suite_ws *ws) {
-  const size_t n = ws->src.n, m = calib__ncols(ws->src.k), block = calib__column_block(n, m);
-  double *col = (double *)calib__malloc(block * n * sizeof(double));
-  if (!col) return CALIB_E_NOMEM;
-  for (size_t j0 = 0; j0 < m; j0 += block) {
-    const size_t j1 = j0 + block < m ? j0 + block : m;
-    calib__source_columns(&ws->src, j0, j1, col);
-    for (size_t j = j0; j < j1; j++) {
-      calib__sorted x;
-      const double *c = col + (j - j0) * n;
-      calib__sortws_begin(&ws->w, n);
-      for (size_t i = 0; i < n; i++) calib__sortws_push(&ws->w, c[i], ws->src.labels[i] == (int64_t)j);
-      calib__sortws_sort(&ws->w, &x);
-      binned_all(ws, &x, ws->v + I_CW_EW, ws->v + I_CW_EM, NULL);
-    }
-  }
+  const size_t m = calib__ncols(ws->src.k);
+  const int st = calib__classwise_each(&ws->src, &ws->w, classwise_fn, ws, NULL);
   for (size_t q = 0; q < NB; q++) {
     ws->v[I_CW_EW + q] /= (double)m;
     ws->v[I_CW_EM + q] /= (double)m;
   }
-  calib__free(col);
-  return CALIB_OK;
+  return st;
 }
 
 /* ---- Driver ------------------------------------------------------------------------- */
