@@ -143,6 +143,18 @@ def problems(a, scope):
     return [(c, (y == j).astype(np.int64)) for j, c in enumerate(cols)]
 
 
+def ref_brier(a, which):
+    """Brier score from its definition (REFERENCES.md 2.12): 'K' = mean over the
+    n*k entries (k == 1 counted as the columns (1-p, p)), 'POS' = positive
+    class, 'TOP' = top-label (confidence - correct)^2."""
+    if which in ('POS', 'TOP'):
+        (s, t), = problems(a, POS if which == 'POS' else TOP)
+        return float(np.mean((s - t) ** 2))
+    P = a.P.astype(np.float64)
+    cols = np.column_stack([1 - P[:, 0], P[:, 0]]) if a.k == 1 else P
+    return float(((cols - np.eye(cols.shape[1])[a.y]) ** 2).mean())
+
+
 def ref_bins(s, t, bins, binning):
     """Bin id of every row under each convention."""
     n = len(s)
