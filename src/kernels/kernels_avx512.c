@@ -447,6 +447,11 @@ static ALWAYS_INLINE void prefetch_rows(const float *x, size_t i, size_t nr, siz
   _mm_prefetch((const char *)(p + (k - 1) * sizeof(float)), _MM_HINT_T0);
 }
 
+/* The per-row drivers' prefetch (kernels_rows.h): short rows only. */
+static ALWAYS_INLINE void prefetch_ahead(const float *r, size_t ldx, size_t k) {
+  if (k <= 64) prefetch_rows(r, 0, 0, ldx, k);
+}
+
 /* 9 <= k <= 16: nc == k columns after the transpose. */
 static ALWAYS_INLINE void block16(const float *x, size_t ldx, size_t k, size_t nr_all, size_t i0, __m512 b,
                                   float *o, size_t ldo, int logp, const int nc, const int unit) {
@@ -886,39 +891,18 @@ static inline double ts_pass2(const float *r, size_t k, __m512d m, __m512d b, __
   return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
 
-static void ts_moments_avx512(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
-                              const double *w, double beta, double acc[3]) {
+/* One row of ts_moments (kernels_rows.h); e_j kept in eb[0..TS_BUF). */
+static inline void ts_row(const float *r, size_t k, double m, double beta, double *eb, double s[3]) {
   const exp_pd_table tab = exp_pd_init();
-  const __m512d b = _mm512_set1_pd(beta);
-  double eb[TS_BUF];
-  double aL = 0, aG = 0, aH = 0;
-  for (size_t i = 0; i < n; i++) {
-    const double wi = w ? w[i] : 1.0;
-    if (wi == 0) continue;
-    const float *r = x + i * ldx;
-    const double m = (double)row_max(r, k);
-    const __m512d mv = _mm512_set1_pd(m);
-    double s0, s1;
-    ts_pass1(r, k, mv, b, eb, &tab, &s0, &s1);
-    const double mu = s1 / s0;
-    const double s2 = ts_pass2(r, k, mv, b, _mm512_set1_pd(mu), eb, &tab);
-    const double dy = (double)r[y[i]] - m;
-    aL += wi * (log(s0) - beta * dy);
-    aG += wi * (mu - dy);
-    aH += wi * (s2 / s0);
-  }
-  acc[0] += aL;
-  acc[1] += aG;
-  acc[2] += aH;
+  const __m512d mv = _mm512_set1_pd(m), b = _mm512_set1_pd(beta);
+  ts_pass1(r, k, mv, b, eb, &tab, &s[0], &s[1]);
+  s[2] = ts_pass2(r, k, mv, b, _mm512_set1_pd(s[1] / s[0]), eb, &tab);
 }
 
-/* ---- finiteness check ------------------------------------------------------
- * x is non-finite iff its exponent bits are all ones, i.e. iff its magnitude
- * bits (bits & 0x7fffffff) are >= 0x7f800000 (+-inf: equal, NaN: above).
- * The lane-wise maximum of the magnitude bits is accumulated (two integer
- * ops per vector) and tested once per CF_BLOCK entries: an early exit at
- * most one block after the first bad entry. */
-#define CF_BLOCK 8192
+/* ---- finiteness check (driver: kernels_rows.h) ------------------------------
+ * Two integer ops per vector: the magnitude bits and their lane-wise max. */
+typedef __m512i mag_vec;
+static inline mag_vec mag_zero(void) { return _mm512_setzero_si512(); }
 
 static inline __m512i mag_bits(__m512 v) {
   return _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
@@ -942,28 +926,6 @@ static inline __m512i mag_max(const float *p, size_t cnt, __m512i acc) {
 
 static inline int mag_bad(__m512i acc) {
   return _mm512_cmpge_epu32_mask(acc, _mm512_set1_epi32(0x7f800000)) != 0;
-}
-
-static int check_finite_avx512(const float *x, size_t n, size_t k, size_t ldx) {
-  const __m512i zero = _mm512_setzero_si512();
-  if (ldx == k || n == 1) { /* one contiguous span of n * k entries */
-    const size_t cnt = n * k;
-    for (size_t j = 0; j < cnt; j += CF_BLOCK)
-      if (mag_bad(mag_max(x + j, cnt - j < CF_BLOCK ? cnt - j : CF_BLOCK, zero))) return CALIB_E_NONFINITE;
-    return CALIB_OK;
-  }
-  __m512i acc = zero;
-  size_t seen = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (k <= 64) prefetch_rows(x, i, n, ldx, k);
-    acc = mag_max(x + i * ldx, k, acc);
-    if ((seen += k) >= CF_BLOCK) {
-      if (mag_bad(acc)) return CALIB_E_NONFINITE;
-      acc = zero;
-      seen = 0;
-    }
-  }
-  return mag_bad(acc) ? CALIB_E_NONFINITE : CALIB_OK;
 }
 
 /* ---- temperature-scaling pre-pass ------------------------------------------- */
@@ -995,25 +957,6 @@ static inline double row_sum_max(const float *r, size_t k, float *mx) {
   }
   *mx = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
   return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s1), _mm512_add_pd(s2, s3)));
-}
-
-static void ts_prepass_avx512(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
-                              const double *w, double *g, int *sep) {
-  double acc = 0;
-  int s = 1;
-  for (size_t i = 0; i < n; i++) {
-    const double wi = w ? w[i] : 1.0;
-    if (wi == 0) continue;
-    const float *r = x + i * ldx;
-    if (k <= 64) prefetch_rows(x, i, n, ldx, k);
-    float mx;
-    const double sum = row_sum_max(r, k, &mx);
-    const float zy = r[y[i]];
-    acc += wi * (sum / (double)k - (double)zy);
-    s &= zy >= mx;
-  }
-  *g = acc;
-  *sep = s;
 }
 
 /* ---- temperature-scaling moments, single-precision exp ---------------------- */
@@ -1056,33 +999,18 @@ static inline void tsf_block(const float *r, size_t cnt, __m512 m, __m512 bh, __
   s[2] += hsum_pd(_mm512_add_ps(_mm512_add_ps(a[0].s2, a[1].s2), _mm512_add_ps(a[2].s2, a[3].s2)));
 }
 
-static void ts_moments_fast_avx512(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
-                                   const double *w, double beta, double acc[3]) {
+/* The three sums of one row of ts_moments_fast, TSF_BLOCK entries at a time. */
+static inline void tsf_row(const float *r, size_t k, float m, double beta, double s[3]) {
   const float bhf = (float)beta;
   const __m512 bh = _mm512_set1_ps(bhf), bl = _mm512_set1_ps((float)(beta - (double)bhf));
-  double aL = 0, aG = 0, aH = 0;
-  for (size_t i = 0; i < n; i++) {
-    const double wi = w ? w[i] : 1.0;
-    if (wi == 0) continue;
-    const float *r = x + i * ldx;
-    if (k <= 64) prefetch_rows(x, i, n, ldx, k);
-    const float mf = row_max(r, k);
-    const __m512 m = _mm512_set1_ps(mf);
-    double s[3] = {0, 0, 0};
-    for (size_t j = 0; j < k; j += TSF_BLOCK) tsf_block(r + j, k - j < TSF_BLOCK ? k - j : TSF_BLOCK, m, bh, bl, s);
-    const double mu = s[1] / s[0], var = s[2] / s[0] - mu * mu;
-    const double dy = (double)r[y[i]] - (double)mf;
-    aL += wi * (log(s[0]) - beta * dy);
-    aG += wi * (mu - dy);
-    aH += wi * (var > 0 ? var : 0.0);
-  }
-  acc[0] += aL;
-  acc[1] += aG;
-  acc[2] += aH;
+  const __m512 mv = _mm512_set1_ps(m);
+  for (size_t j = 0; j < k; j += TSF_BLOCK) tsf_block(r + j, k - j < TSF_BLOCK ? k - j : TSF_BLOCK, mv, bh, bl, s);
 }
 
+#include "kernels_rows.h"
+
 const calib__kernels calib__kernels_avx512 = {
-    "avx512",       check_rows_avx512, softmax_avx512,      log_softmax_avx512,
-    sigmoid_avx512, ts_moments_avx512, check_finite_avx512, ts_prepass_avx512,
-    ts_moments_fast_avx512,
+    "avx512",       check_rows_avx512, softmax_avx512,    log_softmax_avx512,
+    sigmoid_avx512, ts_moments_rows,   check_finite_rows, ts_prepass_rows,
+    ts_moments_fast_rows,
 };

@@ -315,36 +315,23 @@ static inline double ts_pass2(const float *r, size_t k, float64x2_t m, float64x2
   return vaddvq_f64(vaddq_f64(a0, a1));
 }
 
-static void ts_moments_neon(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
-                            const double *w, double beta, double acc[3]) {
-  const float64x2_t b = vdupq_n_f64(beta);
-  double eb[TS_BUF];
-  double aL = 0, aG = 0, aH = 0;
-  for (size_t i = 0; i < n; i++) {
-    const double wi = w ? w[i] : 1.0;
-    if (wi == 0) continue;
-    const float *r = x + i * ldx;
-    const double m = (double)row_max(r, k);
-    const float64x2_t mv = vdupq_n_f64(m);
-    double s0, s1;
-    ts_pass1(r, k, mv, b, eb, &s0, &s1);
-    const double mu = s1 / s0;
-    const double s2 = ts_pass2(r, k, mv, b, vdupq_n_f64(mu), eb);
-    const double dy = (double)r[y[i]] - m;
-    aL += wi * (log(s0) - beta * dy);
-    aG += wi * (mu - dy);
-    aH += wi * (s2 / s0);
-  }
-  acc[0] += aL;
-  acc[1] += aG;
-  acc[2] += aH;
+/* One row of ts_moments (kernels_rows.h); e_j kept in eb[0..TS_BUF). */
+static inline void ts_row(const float *r, size_t k, double m, double beta, double *eb, double s[3]) {
+  const float64x2_t mv = vdupq_n_f64(m), b = vdupq_n_f64(beta);
+  ts_pass1(r, k, mv, b, eb, &s[0], &s[1]);
+  s[2] = ts_pass2(r, k, mv, b, vdupq_n_f64(s[1] / s[0]), eb);
 }
 
-/* ---- finiteness check ------------------------------------------------------
- * As in kernels_avx512.c: x is non-finite iff its magnitude bits
- * (bits & 0x7fffffff) are >= 0x7f800000; their lane-wise maximum is
- * accumulated and tested once per CF_BLOCK entries (early exit). */
-#define CF_BLOCK 8192
+/* The per-row drivers need no software prefetch here. */
+static inline void prefetch_ahead(const float *r, size_t ldx, size_t k) {
+  CALIB__UNUSED(r);
+  CALIB__UNUSED(ldx);
+  CALIB__UNUSED(k);
+}
+
+/* ---- finiteness check (driver: kernels_rows.h) ------------------------------ */
+typedef uint32x4_t mag_vec;
+static inline mag_vec mag_zero(void) { return vdupq_n_u32(0); }
 
 static inline uint32x4_t mag_bits(const float *p) {
   return vandq_u32(vld1q_u32((const uint32_t *)(const void *)p), vdupq_n_u32(0x7fffffffu));
@@ -369,27 +356,6 @@ static inline uint32x4_t mag_max(const float *p, size_t cnt, uint32x4_t acc) {
 }
 
 static inline int mag_bad(uint32x4_t acc) { return vmaxvq_u32(acc) >= 0x7f800000u; }
-
-static int check_finite_neon(const float *x, size_t n, size_t k, size_t ldx) {
-  const uint32x4_t zero = vdupq_n_u32(0);
-  if (ldx == k || n == 1) { /* one contiguous span of n * k entries */
-    const size_t cnt = n * k;
-    for (size_t j = 0; j < cnt; j += CF_BLOCK)
-      if (mag_bad(mag_max(x + j, cnt - j < CF_BLOCK ? cnt - j : CF_BLOCK, zero))) return CALIB_E_NONFINITE;
-    return CALIB_OK;
-  }
-  uint32x4_t acc = zero;
-  size_t seen = 0;
-  for (size_t i = 0; i < n; i++) {
-    acc = mag_max(x + i * ldx, k, acc);
-    if ((seen += k) >= CF_BLOCK) {
-      if (mag_bad(acc)) return CALIB_E_NONFINITE;
-      acc = zero;
-      seen = 0;
-    }
-  }
-  return mag_bad(acc) ? CALIB_E_NONFINITE : CALIB_OK;
-}
 
 /* ---- temperature-scaling pre-pass ------------------------------------------- */
 
@@ -416,24 +382,6 @@ static inline double row_sum_max(const float *r, size_t k, float *mx) {
   }
   *mx = vmaxvq_f32(vmaxq_f32(m0, m1));
   return vaddvq_f64(vaddq_f64(vaddq_f64(s0, s1), vaddq_f64(s2, s3)));
-}
-
-static void ts_prepass_neon(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y, const double *w,
-                            double *g, int *sep) {
-  double acc = 0;
-  int s = 1;
-  for (size_t i = 0; i < n; i++) {
-    const double wi = w ? w[i] : 1.0;
-    if (wi == 0) continue;
-    const float *r = x + i * ldx;
-    float mx;
-    const double sum = row_sum_max(r, k, &mx);
-    const float zy = r[y[i]];
-    acc += wi * (sum / (double)k - (double)zy);
-    s &= zy >= mx;
-  }
-  *g = acc;
-  *sep = s;
 }
 
 /* ---- temperature-scaling moments, single-precision exp ---------------------------- */
@@ -481,32 +429,18 @@ static inline void tsf_block(const float *r, size_t cnt, float32x4_t m, float32x
   s[2] += hsum_ps_pd(vaddq_f32(a[0].s2, a[1].s2));
 }
 
-static void ts_moments_fast_neon(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
-                                 const double *w, double beta, double acc[3]) {
+/* The three sums of one row of ts_moments_fast, TSF_BLOCK entries at a time. */
+static inline void tsf_row(const float *r, size_t k, float m, double beta, double s[3]) {
   const float bhf = (float)beta;
   const float32x4_t bh = vdupq_n_f32(bhf), bl = vdupq_n_f32((float)(beta - (double)bhf));
-  double aL = 0, aG = 0, aH = 0;
-  for (size_t i = 0; i < n; i++) {
-    const double wi = w ? w[i] : 1.0;
-    if (wi == 0) continue;
-    const float *r = x + i * ldx;
-    const float mf = row_max(r, k);
-    const float32x4_t m = vdupq_n_f32(mf);
-    double s[3] = {0, 0, 0};
-    for (size_t j = 0; j < k; j += TSF_BLOCK) tsf_block(r + j, k - j < TSF_BLOCK ? k - j : TSF_BLOCK, m, bh, bl, s);
-    const double mu = s[1] / s[0], var = s[2] / s[0] - mu * mu;
-    const double dy = (double)r[y[i]] - (double)mf;
-    aL += wi * (log(s[0]) - beta * dy);
-    aG += wi * (mu - dy);
-    aH += wi * (var > 0 ? var : 0.0);
-  }
-  acc[0] += aL;
-  acc[1] += aG;
-  acc[2] += aH;
+  const float32x4_t mv = vdupq_n_f32(m);
+  for (size_t j = 0; j < k; j += TSF_BLOCK) tsf_block(r + j, k - j < TSF_BLOCK ? k - j : TSF_BLOCK, mv, bh, bl, s);
 }
+
+#include "kernels_rows.h"
 
 const calib__kernels calib__kernels_neon = {
     "neon",       check_rows_neon, softmax_neon,      log_softmax_neon,
-    sigmoid_neon, ts_moments_neon, check_finite_neon, ts_prepass_neon,
-    ts_moments_fast_neon,
+    sigmoid_neon, ts_moments_rows, check_finite_rows, ts_prepass_rows,
+    ts_moments_fast_rows,
 };

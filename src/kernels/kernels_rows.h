@@ -1,0 +1,127 @@
+/*
+ * kernels_rows.h -- the per-row drivers shared by the SIMD kernel tables
+ * (kernels_avx2.c, kernels_avx512.c, kernels_neon.c; the scalar oracle keeps
+ * its own, written out plainly).
+ *
+ * The loops over rows of ts_moments, ts_moments_fast, ts_prepass and
+ * check_finite (contracts in kernels.h) are the same in every ISA; only the
+ * work on one row differs. Each ISA file includes this header after defining,
+ * all static (inline), with its own -m flags:
+ *
+ *   float  row_max(const float *r, size_t k);
+ *   void   ts_row(const float *r, size_t k, double m, double beta, double *eb,
+ *                 double s[3]);
+ *            d_j = r_j - m, e_j = exp(beta d_j) in double: s[0] = sum e_j,
+ *            s[1] = sum e_j d_j, s[2] = sum e_j (d_j - s[1]/s[0])^2;
+ *            eb: TS_BUF doubles of scratch (TS_BUF defined by the ISA file)
+ *   void   tsf_row(const float *r, size_t k, float m, double beta, double s[3]);
+ *            the three float-exp sums of ts_moments_fast (kernels.h)
+ *   double row_sum_max(const float *r, size_t k, float *mx);
+ *            sum of r[0..k) in double, its maximum in *mx
+ *   void   prefetch_ahead(const float *r, size_t ldx, size_t k);
+ *            software prefetch of the rows ahead of r (may do nothing)
+ *   mag_vec, mag_zero(), mag_max(p, cnt, acc), mag_bad(acc):
+ *            lane-wise maximum of the magnitude bits (bits & 0x7fffffff) of
+ *            p[0..cnt) folded into acc; mag_bad: some lane >= 0x7f800000
+ *
+ * Helpers must stay static: a non-static inline compiled with -mavx512f could
+ * be the copy the linker keeps for every caller.
+ */
+#ifndef CALIB_KERNELS_ROWS_H
+#define CALIB_KERNELS_ROWS_H
+
+#include "internal.h"
+#include "kernels.h"
+#include <math.h>
+
+static void ts_moments_rows(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                            const double *w, double beta, double acc[3]) {
+  double eb[TS_BUF];
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    const double m = (double)row_max(r, k);
+    double s[3];
+    ts_row(r, k, m, beta, eb, s);
+    const double mu = s[1] / s[0];
+    const double dy = (double)r[y[i]] - m;
+    aL += wi * (log(s[0]) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (s[2] / s[0]);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
+static void ts_moments_fast_rows(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                                 const double *w, double beta, double acc[3]) {
+  double aL = 0, aG = 0, aH = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    prefetch_ahead(r, ldx, k);
+    const float mf = row_max(r, k);
+    double s[3] = {0, 0, 0};
+    tsf_row(r, k, mf, beta, s);
+    const double mu = s[1] / s[0], var = s[2] / s[0] - mu * mu;
+    const double dy = (double)r[y[i]] - (double)mf;
+    aL += wi * (log(s[0]) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (var > 0 ? var : 0.0);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+}
+
+static void ts_prepass_rows(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y, const double *w,
+                            double *g, int *sep) {
+  double acc = 0;
+  int s = 1;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float *r = x + i * ldx;
+    prefetch_ahead(r, ldx, k);
+    float mx;
+    const double sum = row_sum_max(r, k, &mx);
+    const float zy = r[y[i]];
+    acc += wi * (sum / (double)k - (double)zy);
+    s &= zy >= mx;
+  }
+  *g = acc;
+  *sep = s;
+}
+
+/* x is non-finite iff its magnitude bits are >= 0x7f800000 (+-inf: equal,
+ * NaN: above). Their lane-wise maximum is accumulated and tested once per
+ * CF_BLOCK entries: an early exit at most one block after the first bad
+ * entry. */
+#define CF_BLOCK 8192
+
+static int check_finite_rows(const float *x, size_t n, size_t k, size_t ldx) {
+  if (ldx == k || n == 1) { /* one contiguous span of n * k entries */
+    const size_t cnt = n * k;
+    for (size_t j = 0; j < cnt; j += CF_BLOCK)
+      if (mag_bad(mag_max(x + j, cnt - j < CF_BLOCK ? cnt - j : CF_BLOCK, mag_zero()))) return CALIB_E_NONFINITE;
+    return CALIB_OK;
+  }
+  mag_vec acc = mag_zero();
+  size_t seen = 0;
+  for (size_t i = 0; i < n; i++) {
+    prefetch_ahead(x + i * ldx, ldx, k);
+    acc = mag_max(x + i * ldx, k, acc);
+    if ((seen += k) >= CF_BLOCK) {
+      if (mag_bad(acc)) return CALIB_E_NONFINITE;
+      acc = mag_zero();
+      seen = 0;
+    }
+  }
+  return mag_bad(acc) ? CALIB_E_NONFINITE : CALIB_OK;
+}
+
+#endif /* CALIB_KERNELS_ROWS_H */
