@@ -12,7 +12,7 @@
  *  - log_ps: cephes logf for positive normal floats (about 1 ulp).
  *  - exp_pd: reduction to |r| <= ln2/2, degree-13 Taylor polynomial
  *    (truncation < 5e-18), 2^n as two factors; about 1 ulp.
- *  - softmax rows: max, exp pass (stored, summed), scale by 1/sum. A row's
+ *  - softmax rows: max, exp pass (stored, summed in double), scale by 1/sum. A row's
  *    last k mod 4 entries go through the same vector code, padded with -inf
  *    (exp gives 0, so the pad never changes the sum); padding columns of the
  *    caller's arrays are never read or written.
@@ -159,29 +159,37 @@ static inline float32x4_t exp_shift(float32x4_t v, float32x4_t m, float32x4_t b)
   return exp_ps(vmulq_f32(vsubq_f32(v, m), b));
 }
 
-/* o[j] = exp((r[j] - m) b); returns the sum. o may equal r. */
-static inline float row_exp_store(const float *r, size_t k, float32x4_t m, float32x4_t b, float *o) {
-  float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+/* Adds the four lanes of v to the double accumulators (lo: lanes 0-1, hi: 2-3). */
+static inline void acc_pd(float64x2_t *lo, float64x2_t *hi, float32x4_t v) {
+  *lo = vaddq_f64(*lo, vcvt_f64_f32(vget_low_f32(v)));
+  *hi = vaddq_f64(*hi, vcvt_high_f64_f32(v));
+}
+
+/* o[j] = exp((r[j] - m) b); returns the sum, accumulated in double (as the
+ * scalar oracle does): a float sum of a 1000-entry row drifts by ~1e-6,
+ * the whole error budget of a probability. o may equal r. */
+static inline double row_exp_store(const float *r, size_t k, float32x4_t m, float32x4_t b, float *o) {
+  float64x2_t lo = vdupq_n_f64(0.0), hi = lo;
   size_t j = 0;
   for (; j + 8 <= k; j += 8) {
     const float32x4_t e0 = exp_shift(vld1q_f32(r + j), m, b);
     const float32x4_t e1 = exp_shift(vld1q_f32(r + j + 4), m, b);
     vst1q_f32(o + j, e0);
     vst1q_f32(o + j + 4, e1);
-    s0 = vaddq_f32(s0, e0);
-    s1 = vaddq_f32(s1, e1);
+    acc_pd(&lo, &hi, e0);
+    acc_pd(&lo, &hi, e1);
   }
   for (; j + 4 <= k; j += 4) {
     const float32x4_t e = exp_shift(vld1q_f32(r + j), m, b);
     vst1q_f32(o + j, e);
-    s0 = vaddq_f32(s0, e);
+    acc_pd(&lo, &hi, e);
   }
   if (j < k) {
     const float32x4_t e = exp_shift(load_tail(r + j, k - j, -INFINITY), m, b);
     store_tail(o + j, k - j, e);
-    s1 = vaddq_f32(s1, e);
+    acc_pd(&lo, &hi, e);
   }
-  return vaddvq_f32(vaddq_f32(s0, s1));
+  return vaddvq_f64(vaddq_f64(lo, hi));
 }
 
 static inline void row_scale(float *o, size_t k, float32x4_t inv) {
@@ -197,8 +205,8 @@ static void softmax_neon(const float *x, size_t n, size_t k, size_t ldx, float b
     const float *r = x + i * ldx;
     float *o = y + i * ldy;
     const float32x4_t m = vdupq_n_f32(row_max(r, k));
-    const float s = row_exp_store(r, k, m, b, o);
-    row_scale(o, k, vdupq_n_f32(1.0f / s));
+    const double s = row_exp_store(r, k, m, b, o);
+    row_scale(o, k, vdupq_n_f32((float)(1.0 / s)));
   }
 }
 
