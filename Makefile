@@ -195,9 +195,9 @@ test-cross:
 	@sh test/cross.sh "$(QEMU_A64)" $(CROSS_TESTS)
 fuzz:
 	@sh .ci/deps.sh fuzz
-	@FUZZ_SRCS="$(sort $(CORE_SRCS))" IO_SRCS="$(IO_SRCS)" sh test/fuzz/run.sh fuzz $(FUZZ_SECONDS)
+	@FUZZ_SRCS="$(sort $(CORE_SRCS) src/model/model_file.c)" IO_SRCS="$(IO_SRCS)" sh test/fuzz/run.sh fuzz $(FUZZ_SECONDS)
 fuzz-replay:
-	@FUZZ_SRCS="$(sort $(CORE_SRCS))" IO_SRCS="$(IO_SRCS)" sh test/fuzz/run.sh replay
+	@FUZZ_SRCS="$(sort $(CORE_SRCS) src/model/model_file.c)" IO_SRCS="$(IO_SRCS)" sh test/fuzz/run.sh replay
 
 # ---- tests ----
 TEST_CFLAGS := $(STD) -Wall -Wextra -Wno-unused-function -g -O1 -Iinclude -Isrc/common -Isrc/kernels -Isrc/io -Itest \
