@@ -16,7 +16,9 @@
  * - Status: every function that can fail returns an int, 0 (CALIB_OK) on
  *   success and one of the negative CALIB_E_* codes below otherwise. The codes
  *   are stable across versions. calib_strerror() names them. There is no
- *   global "last error".
+ *   global "last error": where a code alone cannot say which check failed
+ *   (model bytes, files, fits), a *_ex variant or the fitter fills a caller's
+ *   calib_error with the argument at fault, the check, and the errno text.
  * - A failed call writes nothing: an out-pointer (calib_model **out, ...) stays
  *   untouched (NULL if you initialised it so), and output buffers are left
  *   exactly as they were. Inputs are validated in full before the first write.
@@ -88,6 +90,30 @@ CALIB_API const char *calib_version_string(void);
  *  A static, human-readable English description of a status code; never NULL
  *  (unknown codes give "unknown error"). Thread-safe. */
 CALIB_API const char *calib_strerror(int status);
+
+/*! calib_error : the detail of one failed call, filled by the functions that
+ *  take a `calib_error *err` (NULL allowed there: no detail) and by
+ *  calib_fitter_error(). Caller-owned, no pointers into caller data, so it may
+ *  outlive everything. On success the functions set code = CALIB_OK and
+ *  message = "". The fields:
+ *    code       the status the call returned
+ *    sys_errno  errno of the system call that failed (CALIB_E_IO), else 0
+ *    arg        the argument or structure at fault ("labels", "logits",
+ *               "model header", "sigma", "path", ...): static text, never NULL
+ *    check      the check that failed, static English text, never NULL
+ *               ("payload CRC-32 does not match", ...); "" when none
+ *    index      the row, entry or byte offset at fault, or UINT64_MAX
+ *    message    all of it as one line, NUL-terminated (at most 255 bytes):
+ *               "<arg>: <check> (at <index>): <strerror(code)>[: <errno text>]"
+ *               The CLI prints it and the Python binding raises it. */
+typedef struct calib_error {
+  int code;
+  int sys_errno;
+  const char *arg;
+  const char *check;
+  uint64_t index;
+  char message[256];
+} calib_error;
 
 /* ---- The softmax core ------------------------------------------------------
  * Runtime-dispatched SIMD kernels (AVX-512, AVX2, NEON, scalar). The path is

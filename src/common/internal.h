@@ -26,6 +26,17 @@ void calib__free(void *p);
  * the last call. Not thread-safe: tests only. */
 size_t calib__alloc_fail_at(size_t nth, int sticky);
 
+/* ---- Error detail (src/common/status.c) -----------------------------------
+ * calib__error_set fills *err (NULL: nothing) with the code, the argument at
+ * fault, the failed check (static strings), an index (UINT64_MAX: none) and
+ * an errno (0: none), formats err->message, and returns code, so a check reads
+ *   return calib__error_set(err, CALIB_E_FORMAT, "model header", "bad magic", UINT64_MAX, 0);
+ * calib__error_ok marks *err as success. Overflow-checked size arithmetic
+ * lives in checked.h. */
+int calib__error_set(calib_error *err, int code, const char *arg, const char *check,
+                     uint64_t index, int sys_errno);
+int calib__error_ok(calib_error *err);
+
 /* ---- Little-endian bytes and CRC (src/common/bytes.c) --------------------- */
 uint32_t calib__crc32(const void *data, size_t len);
 void calib__put_u32(uint8_t *p, uint32_t v);

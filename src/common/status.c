@@ -25,3 +25,66 @@ const char *calib_strerror(int status) {
 
 unsigned calib_version_number(void) { return CALIB_VERSION_NUMBER; }
 const char *calib_version_string(void) { return CALIB_VERSION_STRING; }
+
+/* ---- calib_error: the detail of a failed call (see calib.h) ----------------
+ * Formatted without stdio (the firmware core compiles this file); the errno
+ * text comes from strerror_r outside the core. */
+#ifndef CALIB_CORE
+#include <string.h>
+#endif
+
+static size_t err_append(char *buf, size_t at, const char *s) {
+  const size_t cap = sizeof(((calib_error *)0)->message);
+  while (s && *s && at + 1 < cap) buf[at++] = *s++;
+  buf[at] = '\0';
+  return at;
+}
+
+static size_t err_append_u64(char *buf, size_t at, uint64_t v) {
+  char digits[21];
+  size_t n = 0;
+  do { digits[n++] = (char)('0' + (int)(v % 10)); v /= 10; } while (v && n < sizeof digits);
+  char out[22];
+  size_t i = 0;
+  while (n) out[i++] = digits[--n];
+  out[i] = '\0';
+  return err_append(buf, at, out);
+}
+
+int calib__error_set(calib_error *err, int code, const char *arg, const char *check,
+                     uint64_t index, int sys_errno) {
+  if (!err) return code;
+  err->code = code;
+  err->sys_errno = sys_errno;
+  err->arg = arg ? arg : "";
+  err->check = check ? check : "";
+  err->index = index;
+  err->message[0] = '\0';
+  if (code == CALIB_OK) return code;
+  size_t at = 0;
+  if (*err->arg) { at = err_append(err->message, at, err->arg); at = err_append(err->message, at, ": "); }
+  if (*err->check) {
+    at = err_append(err->message, at, err->check);
+    if (index != UINT64_MAX) {
+      at = err_append(err->message, at, " (at ");
+      at = err_append_u64(err->message, at, index);
+      at = err_append(err->message, at, ")");
+    }
+    at = err_append(err->message, at, ": ");
+  }
+  at = err_append(err->message, at, calib_strerror(code));
+#ifndef CALIB_CORE
+  if (sys_errno != 0) {
+    char sys[128];
+    if (strerror_r(sys_errno, sys, sizeof sys) == 0) {
+      at = err_append(err->message, at, ": ");
+      at = err_append(err->message, at, sys);
+    }
+  }
+#endif
+  return code;
+}
+
+int calib__error_ok(calib_error *err) {
+  return calib__error_set(err, CALIB_OK, "", "", UINT64_MAX, 0);
+}
