@@ -102,7 +102,8 @@ CALIB_API const char *calib_strerror(int status);
  *               "model header", "sigma", "path", ...): static text, never NULL
  *    check      the check that failed, static English text, never NULL
  *               ("payload CRC-32 does not match", ...); "" when none
- *    index      the row, entry or byte offset at fault, or UINT64_MAX
+ *    index      the row (data), entry (parameter arrays) or byte offset
+ *               (model bytes, files) at fault, or UINT64_MAX
  *    message    all of it as one line, NUL-terminated (at most 255 bytes):
  *               "<arg>: <check> (at <index>): <strerror(code)>[: <errno text>]"
  *               The CLI prints it and the Python binding raises it. */
@@ -232,7 +233,9 @@ CALIB_API int calib_param_bounds(int method, int param, double *lo, double *hi,
  *  k == 1 uses p = sigmoid(x / T) (so T is the scale of the log-odds itself;
  *  scikit-learn's two-column (-x, x) convention gives a T twice as large).
  *  Errors (nothing is stored in *out):
- *    CALIB_E_ARG        f/logits/labels/out NULL, k == 0
+ *    CALIB_E_ARG        f/logits/labels/out NULL, k == 0, n * k * 4 bytes
+ *                       beyond the address space, k == 1 for vector, matrix
+ *                       and Dirichlet scaling (they need k >= 2)
  *    CALIB_E_EMPTY      n == 0, or every weight zero
  *    CALIB_E_NONFINITE  a NaN/inf logit or weight
  *    CALIB_E_DOMAIN     a negative weight
@@ -252,6 +255,15 @@ CALIB_NODISCARD CALIB_API int calib_fit(calib_fitter *f, const float *logits,
                                         const int64_t *labels,
                                         const double *weights,
                                         calib_model **out);
+
+/*! calib_fitter_error() : *err = the detail of f's last calib_fit(): the
+ *  argument at fault ("logits", "labels", "weights", "k", ...), the check
+ *  that failed, the row or entry index where there is one, and the one-line
+ *  message (see calib_error). After a successful fit err->code == CALIB_OK.
+ *  A fitted model that the model validator would reject (a solver producing
+ *  non-finite or out-of-range parameters) is CALIB_E_NOCONV, with that said.
+ *  Errors: CALIB_E_ARG (f or err NULL, or no fit attempted yet). */
+CALIB_API int calib_fitter_error(const calib_fitter *f, calib_error *err);
 
 /* Report items of the last calib_fit() call. */
 #define CALIB_R_ITERATIONS 1  /* solver iterations performed                    */

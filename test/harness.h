@@ -7,6 +7,10 @@
  *   CHECK_OK(expr)           expr == CALIB_OK, printing calib_strerror otherwise
  *   CHECK_ERR(expr, code)    expr == code
  *   SKIP(msg)                prints msg, exits 77 (test/run.sh counts it as skipped)
+ *   th_missing_data(what)    a part that needs absent reference data (../shared):
+ *                            the rest runs; TEST_MAIN_END then exits 77 with the
+ *                            reason, or 1 when CALIB_REQUIRE_SHARED=1 (CI), so a
+ *                            CI without the data is red, never silently green
  *   test_seed(argc, argv)    seed from argv[1] or the clock; printed
  *   TEST_MAIN_END()          prints "<name>: N checks, N failed" and returns the status
  */
@@ -208,7 +212,33 @@ static void th_fit_oom(calib_fitter *f, const float *x, size_t n, size_t k, cons
 }
 #endif
 
-#define TEST_MAIN_END() do { printf("%s: %ld checks, %ld failed\n", __FILE__, th_checks, th_failed); \
-    return th_failed ? 1 : 0; } while (0)
+/* Parts of this test that could not run for want of reference data. */
+static char th_missing[1024];
+static int th_missing_count = 0;
+static void th_missing_data(const char *what) {
+  th_missing_count++;
+  printf("skipped part: %s (data absent at %s)\n", what, th_shared_data());
+  size_t used = strlen(th_missing);
+  if (used + 3 < sizeof th_missing)
+    snprintf(th_missing + used, sizeof th_missing - used, "%s%s", used ? "; " : "", what);
+}
+/* 1 when CALIB_REQUIRE_SHARED=1: missing reference data is then a failure. */
+static int th_require_shared(void) {
+  const char *e = getenv("CALIB_REQUIRE_SHARED");
+  return e && strcmp(e, "1") == 0;
+}
+static int th_finish(const char *file) {
+  printf("%s: %ld checks, %ld failed\n", file, th_checks, th_failed);
+  if (th_failed) return 1;
+  if (!th_missing_count) return 0;
+  if (th_require_shared()) {
+    printf("FAILED: CALIB_REQUIRE_SHARED=1 and reference data is missing (%s): %s\n", th_shared_data(), th_missing);
+    return 1;
+  }
+  printf("skipped: %d part(s) need %s: %s (the other %ld checks passed)\n", th_missing_count,
+         th_shared_data(), th_missing, th_checks);
+  return 77;
+}
+#define TEST_MAIN_END() do { return th_finish(__FILE__); } while (0)
 
 #endif

@@ -297,7 +297,7 @@ static void test_coco(void) {
   int32_t *y32 = th_read_file(p, &ly);
   if (!x || !y32 || !pr) {
     free(x); free(y32); free(pr);
-    printf("note: %s absent, COCO reference skipped\n", th_shared_data());
+    th_missing_data("the COCO binary reference (betacal/scipy optimum on coco_faster_rcnn_r50_binary_netcal)");
     return;
   }
   const size_t n = ly / 4;

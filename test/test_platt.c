@@ -530,7 +530,7 @@ static void test_coco(void) {
   int32_t *y32 = th_read_file(p, &ly);
   if (!x || !y32) {
     free(x); free(y32);
-    printf("note: %s absent, COCO reference skipped\n", th_shared_data());
+    th_missing_data("the COCO binary reference (REFERENCE.json a, b)");
     return;
   }
   const size_t n = ly / 4;

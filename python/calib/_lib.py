@@ -29,6 +29,26 @@ _int = ctypes.c_int
 _dbl = ctypes.c_double
 _flt = ctypes.c_float
 
+
+class Error(ctypes.Structure):
+    """struct calib_error of calib.h: the detail of one failed call."""
+    _fields_ = [("code", ctypes.c_int), ("sys_errno", ctypes.c_int), ("arg", ctypes.c_char_p),
+                ("check", ctypes.c_char_p), ("index", ctypes.c_uint64), ("message", ctypes.c_char * 256)]
+
+    def describe(self):
+        """"<arg>: <check> (at <index>)[: <errno text>]", the library's words
+        without the status text (CalibError adds that), or None when empty."""
+        arg = (self.arg or b"").decode("utf-8", "replace")
+        what = (self.check or b"").decode("utf-8", "replace")
+        if self.code == 0 or not (arg or what):
+            return None
+        text = "%s: %s" % (arg, what) if arg and what else arg or what
+        if what and self.index != 2 ** 64 - 1:
+            text += " (at %d)" % self.index
+        if self.sys_errno:
+            text += ": " + os.strerror(self.sys_errno)
+        return text
+
 # name: (restype, argtypes). Every function of calib.h the binding calls.
 # Functions of the per-issue blocks that are missing from an older build are
 # bound to None, and what needs them raises CalibError(CALIB_E_UNSUPPORTED).
@@ -50,6 +70,7 @@ SIGNATURES = {
     "calib_param_bounds": (_int, [_int, _int, _c_double_p, _c_double_p, _c_double_p]),
     "calib_fit": (_int, [_vp, _vp, _sz, _sz, _vp, _vp, _c_void_pp]),
     "calib_fitter_report": (_int, [_vp, _int, _c_double_p]),
+    "calib_fitter_error": (_int, [_vp, ctypes.POINTER(Error)]),
     "calib_model_free": (None, [_vp]),
     "calib_model_method": (_int, [_vp]),
     "calib_model_classes": (_sz, [_vp]),

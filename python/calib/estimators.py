@@ -27,6 +27,15 @@ from ._lib import CalibError, NotFittedError, check, fn
 _REGISTRY = {}
 
 
+def _fit_error(f):
+    """The library's detail of f's failed fit (calib_fitter_error), or None."""
+    get = _lib.FN.get("calib_fitter_error")
+    err = _lib.Error()
+    if get is None or get(f, ctypes.byref(err)) != 0:
+        return None
+    return err.describe()
+
+
 def _new_fitter(method):
     f = ctypes.c_void_p()
     check(fn("calib_fitter_create")(ctypes.byref(f), _ids.METHODS[method]),
@@ -187,9 +196,11 @@ class Calibrator:
                                  ctypes.byref(model))
             report = self._read_report(f)
             options = self._fitter_options(f)
+            why = _fit_error(f) if st < 0 else None
         finally:
             fn("calib_fitter_free")(f)
-        check(st, "%s.fit on %d x %d scores" % (type(self).__name__, n, k))
+        where = "%s.fit on %d x %d scores" % (type(self).__name__, n, k)
+        check(st, "%s: %s" % (where, why) if why else where)
         self._set_model(_Model(model.value))
         self.fit_report_ = report
         self.fitter_options_ = options

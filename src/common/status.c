@@ -4,7 +4,7 @@
 const char *calib_strerror(int status) {
   switch (status) {
     case CALIB_OK: return "success";
-    case CALIB_E_ARG: return "invalid argument (NULL pointer, size, stride or option value)";
+    case CALIB_E_ARG: return "invalid argument";
     case CALIB_E_NONFINITE: return "non-finite input (NaN or infinity)";
     case CALIB_E_LABEL: return "label out of range";
     case CALIB_E_ONECLASS: return "all labels belong to one class";

@@ -34,6 +34,7 @@ struct calib_fitter {
   int method;
   double opt[CALIB__MAX_PARAM_ID + 1];
   calib__fit_report report;
+  calib_error err; /* the detail of the last calib_fit (calib_fitter_error) */
 };
 
 typedef struct {

@@ -8,6 +8,7 @@
 #ifndef CALIB_NO_BLAS
 #include "../fit_matrix/matrix_fit.h"
 #endif
+#include "checked.h"
 #include <math.h>
 
 static const calib__fit_method calib_fit_methods[] = {
@@ -92,15 +93,89 @@ int calib_fitter_report(const calib_fitter *f, int what, double *value) {
   }
 }
 
+/* ---- The detail of a failed fit (calib_fitter_error) ------------------------
+ * Each check below names the argument at fault and, where it is one entry,
+ * its index; the scans that find the index run only on the error path. */
+
+static int fit_fail(calib_fitter *f, int code, const char *arg, const char *check, uint64_t index) {
+  return calib__error_set(&f->err, code, arg, check, index, 0);
+}
+
+/* The first row holding a NaN or infinite entry. */
+static uint64_t first_nonfinite_row(const float *x, size_t n, size_t k) {
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < k; j++)
+      if (!isfinite(x[i * k + j])) return (uint64_t)i;
+  return UINT64_MAX;
+}
+
+static uint64_t first_bad_label(const int64_t *y, size_t n, size_t k) {
+  const int64_t hi = k == 1 ? 1 : (int64_t)k - 1;
+  for (size_t i = 0; i < n; i++)
+    if (y[i] < 0 || y[i] > hi) return (uint64_t)i;
+  return UINT64_MAX;
+}
+
+static int weights_fail(calib_fitter *f, int st, const double *w, size_t n) {
+  if (st == CALIB_E_EMPTY) return fit_fail(f, st, "weights", "every weight is zero", UINT64_MAX);
+  for (size_t i = 0; i < n; i++) {
+    if (st == CALIB_E_NONFINITE && !isfinite(w[i]))
+      return fit_fail(f, st, "weights", "NaN or infinite weight", (uint64_t)i);
+    if (st == CALIB_E_DOMAIN && w[i] < 0) return fit_fail(f, st, "weights", "negative weight", (uint64_t)i);
+  }
+  return fit_fail(f, st, "weights", "", UINT64_MAX);
+}
+
 /* Checks shared by every method, in a fixed order so each bad input maps to
- * one documented code. */
-static int fit_validate(const calib__fit_data *d) {
+ * one documented code; each failure names its argument in f->err. */
+static int fit_validate(calib_fitter *f, calib__fit_data *d, calib_model **out) {
+  size_t bytes;
   int st;
-  if (d->n == 0) return CALIB_E_EMPTY;
-  if (d->n > (size_t)-1 / d->k / sizeof(float)) return CALIB_E_ARG;
-  if ((st = calib__check_finite(d->x, d->n, d->k, d->k)) != CALIB_OK) return st;
-  if ((st = calib__check_labels(d->y, d->n, d->k)) != CALIB_OK) return st;
+  if (!out) return fit_fail(f, CALIB_E_ARG, "out", "is NULL", UINT64_MAX);
+  if (d->k == 0) return fit_fail(f, CALIB_E_ARG, "k", "must be at least 1", UINT64_MAX);
+  if (d->n > 0 && !d->x) return fit_fail(f, CALIB_E_ARG, "logits", "is NULL", UINT64_MAX);
+  if (d->n > 0 && !d->y) return fit_fail(f, CALIB_E_ARG, "labels", "is NULL", UINT64_MAX);
+  if (d->n == 0) return fit_fail(f, CALIB_E_EMPTY, "n", "no rows to fit on", UINT64_MAX);
+  if (!calib__size_mul3(d->n, d->k, sizeof(float), &bytes) || bytes > CALIB__MAX_ALLOC)
+    return fit_fail(f, CALIB_E_ARG, "n, k", "n * k * 4 bytes of logits exceed the address space", UINT64_MAX);
+  if (d->k == 1 && f->method >= CALIB_METHOD_VECTOR && f->method <= CALIB_METHOD_DIRICHLET)
+    return fit_fail(f, CALIB_E_ARG, "k",
+                    "vector, matrix and Dirichlet scaling need k >= 2 logits per row (k = 1 is a binary "
+                    "score: use temperature, platt, beta, isotonic or histogram)", UINT64_MAX);
+  if ((st = calib__check_finite(d->x, d->n, d->k, d->k)) != CALIB_OK)
+    return fit_fail(f, st, "logits", "NaN or infinite logit",
+                    first_nonfinite_row(d->x, d->n, d->k));
+  if ((st = calib__check_labels(d->y, d->n, d->k)) != CALIB_OK)
+    return fit_fail(f, st, "labels", d->k == 1 ? "label not 0 or 1" : "label outside 0..k-1",
+                    first_bad_label(d->y, d->n, d->k));
+  if ((st = calib__check_weights(d->w, d->n, &d->wsum)) != CALIB_OK) return weights_fail(f, st, d->w, d->n);
+  if ((st = calib__check_two_classes(d->y, d->w, d->n)) != CALIB_OK)
+    return fit_fail(f, st, "labels", "every row (of non-zero weight) has the same label", UINT64_MAX);
   return CALIB_OK;
+}
+
+/* The detail of a method's own failure, unless the method recorded one. A
+ * fitted model that the model validator rejects (non-finite or out-of-range
+ * parameters: CALIB_E_NONFINITE or CALIB_E_FORMAT from calib__model_build;
+ * the inputs were already checked finite) is a solver failure: CALIB_E_NOCONV. */
+static int method_fail(calib_fitter *f, int st) {
+  const char *name = calib_method_name(f->method);
+  if (st == CALIB_E_NONFINITE || st == CALIB_E_FORMAT)
+    return fit_fail(f, CALIB_E_NOCONV, name,
+                    "the solver produced parameters that are not a valid model (non-finite or out of range)",
+                    UINT64_MAX);
+  if (f->err.code == st) return st; /* the method said more */
+  switch (st) {
+    case CALIB_E_NOCONV:
+      return fit_fail(f, st, name, "max_iter reached before the tolerance (see calib_fitter_report)", UINT64_MAX);
+    case CALIB_E_SEPARABLE:
+      return fit_fail(f, st, "logits", "the labels are perfectly separated by the logits: no finite optimum",
+                      UINT64_MAX);
+    case CALIB_E_NOSIGNAL:
+      return fit_fail(f, st, "logits", "the logits carry no positive signal about the labels", UINT64_MAX);
+    default:
+      return fit_fail(f, st, name, "", UINT64_MAX);
+  }
 }
 
 int calib_fit(calib_fitter *f, const float *logits, size_t n, size_t k,
@@ -108,17 +183,21 @@ int calib_fit(calib_fitter *f, const float *logits, size_t n, size_t k,
   if (!f) return CALIB_E_ARG;
   calib__fit_data d = {logits, n, k, labels, weights, 0.0};
   memset(&f->report, 0, sizeof f->report);
-  int st = CALIB_OK;
-  if (!out || k == 0 || (n > 0 && (!logits || !labels))) st = CALIB_E_ARG;
-  if (st == CALIB_OK) st = fit_validate(&d);
-  if (st == CALIB_OK) st = calib__check_weights(weights, n, &d.wsum);
-  if (st == CALIB_OK) st = calib__check_two_classes(labels, weights, n);
+  calib__error_ok(&f->err);
+  int st = fit_validate(f, &d, out);
   if (st == CALIB_OK) {
     calib_model *m = NULL;
     st = calib__fit_method_get(f->method)->fit(f, &d, &m);
     if (st == CALIB_OK) *out = m;
+    else st = method_fail(f, st);
   }
   f->report.valid = 1;
   f->report.status = st;
   return st;
+}
+
+int calib_fitter_error(const calib_fitter *f, calib_error *err) {
+  if (!f || !err || !f->report.valid) return CALIB_E_ARG;
+  *err = f->err;
+  return CALIB_OK;
 }

@@ -34,6 +34,7 @@ except ImportError as e:  # pragma: no cover
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
+import datagate  # noqa: E402
 from ctlib import SHARED, lib  # noqa: E402
 HAVE_SHARED = os.path.isdir(os.path.join(SHARED, "coco_faster_rcnn_r50_binary_netcal"))
 
@@ -163,9 +164,12 @@ def load(name, split, k):
     return (x if k == 1 else x.reshape(-1, k)), y
 
 
-@unittest.skipUnless(HAVE_SHARED, "../shared/data absent")
 class TestReal(unittest.TestCase):
     COCO = "coco_faster_rcnn_r50_binary_netcal"
+
+    def setUp(self):
+        if not HAVE_SHARED:
+            raise datagate.missing("beta calibration against scipy on COCO and CIFAR-10 logits")
 
     def test_coco_logits_and_probs(self):
         z, y = load(self.COCO, "val", 1)
@@ -213,9 +217,4 @@ class TestReal(unittest.TestCase):
 
 if __name__ == "__main__":
     prog = unittest.main(exit=False, verbosity=1)
-    if not prog.result.wasSuccessful():
-        sys.exit(1)
-    if not HAVE_SHARED:
-        print("skipped: %s absent (the reference-data tests did not run)" % SHARED)
-        sys.exit(77)
-    sys.exit(0)
+    sys.exit(datagate.finish(prog.result))

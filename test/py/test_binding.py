@@ -22,6 +22,8 @@ from scipy import optimize, special
 import calib
 from calib import _arrays, _ids, _lib, _verify
 
+import datagate  # noqa: E402  (honest skips: test/py/datagate.py)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("CALIB_SHARED_DATA") or os.path.join(REPO, os.pardir, "shared", "data")
 SHIPPED = "cifar10_densenet40_markus93"
@@ -34,14 +36,14 @@ def shipped(split):
         d = os.path.join(root, SHIPPED, split)
         if os.path.exists(os.path.join(d, "logits.npy")):
             return np.load(os.path.join(d, "logits.npy")), np.load(os.path.join(d, "labels.npy"))
-    raise unittest.SkipTest("shipped set %s not found in data/ or %s" % (SHIPPED, SHARED))
+    raise AssertionError("the shipped set %s is missing from data/ (a broken checkout)" % SHIPPED)
 
 
 def shared_sets(kinds=("logits", "log_probs")):
     """[(name, k, (val_x, val_y), (test_x, test_y))] of ../shared/data, or SkipTest."""
     index = os.path.join(SHARED, "index.json")
     if not os.path.exists(index):
-        raise unittest.SkipTest("../shared/data absent (%s): shared-data reference checks skipped" % SHARED)
+        raise datagate.missing("the shared-data reference checks (index.json)")
     out = []
     with open(index) as f:
         names = json.load(f)
@@ -669,4 +671,4 @@ class TestEveryAvailableEstimator(unittest.TestCase):
 
 if __name__ == "__main__":
     prog = unittest.main(exit=False, verbosity=1)
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
+    sys.exit(datagate.finish(prog.result))

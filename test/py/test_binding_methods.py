@@ -16,6 +16,8 @@ from scipy import optimize, special
 
 import calib
 
+import datagate  # noqa: E402  (honest skips: test/py/datagate.py)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("CALIB_SHARED_DATA") or os.path.join(REPO, os.pardir, "shared", "data")
 EPS32 = float(np.finfo(np.float32).eps)
@@ -26,13 +28,13 @@ def shipped(split):
         d = os.path.join(root, "cifar10_densenet40_markus93", split)
         if os.path.exists(os.path.join(d, "logits.npy")):
             return np.load(os.path.join(d, "logits.npy")), np.load(os.path.join(d, "labels.npy")).astype(np.int64)
-    raise unittest.SkipTest("shipped set not found in data/ or %s" % SHARED)
+    raise AssertionError("the shipped set is missing from data/ (a broken checkout)")
 
 
 def coco(split):
     d = os.path.join(SHARED, "coco_faster_rcnn_r50_binary_netcal", split)
     if not os.path.exists(os.path.join(d, "logits.f32")):
-        raise unittest.SkipTest("../shared/data absent (%s): binary COCO reference skipped" % SHARED)
+        raise datagate.missing("the binary COCO reference")
     return (np.fromfile(os.path.join(d, "logits.f32"), "<f4"),
             np.fromfile(os.path.join(d, "labels.i32"), "<i4").astype(np.int64))
 
@@ -465,4 +467,4 @@ class TestETS(unittest.TestCase):
 
 if __name__ == "__main__":
     prog = unittest.main(exit=False, verbosity=1)
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
+    sys.exit(datagate.finish(prog.result))

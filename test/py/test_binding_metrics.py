@@ -19,6 +19,8 @@ from scipy import optimize, special, stats
 import calib
 from calib import _lib
 
+import datagate  # noqa: E402  (honest skips: test/py/datagate.py)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("CALIB_SHARED_DATA") or os.path.join(REPO, os.pardir, "shared", "data")
 
@@ -28,13 +30,13 @@ def shipped(split):
         d = os.path.join(root, "cifar10_densenet40_markus93", split)
         if os.path.exists(os.path.join(d, "logits.npy")):
             return np.load(os.path.join(d, "logits.npy")), np.load(os.path.join(d, "labels.npy")).astype(np.int64)
-    raise unittest.SkipTest("shipped set not found in data/ or %s" % SHARED)
+    raise AssertionError("the shipped set is missing from data/ (a broken checkout)")
 
 
 def shared_multiclass():
     path = os.path.join(SHARED, "REFERENCE_METRICS.json")
     if not os.path.exists(path):
-        raise unittest.SkipTest("../shared/data absent (%s): REFERENCE_METRICS.json checks skipped" % SHARED)
+        raise datagate.missing("the REFERENCE_METRICS.json checks")
     with open(path) as f:
         ref = json.load(f)
     for name, entry in ref["datasets"].items():
@@ -393,4 +395,4 @@ class TestAccumulator(unittest.TestCase):
 
 if __name__ == "__main__":
     prog = unittest.main(exit=False, verbosity=1)
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
+    sys.exit(datagate.finish(prog.result))

@@ -31,6 +31,7 @@ except ImportError as e:  # pragma: no cover
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
+import datagate  # noqa: E402
 from ctlib import C  # noqa: E402
 
 DATA = ctlib.SHARED
@@ -137,8 +138,7 @@ def run(name):
 
 def main():
     if not os.path.exists(os.path.join(DATA, "index.json")):
-        print("skipped: %s absent" % DATA)
-        return 77
+        return datagate.exit_missing("ETS against scipy SLSQP on the shared logit sets")
     for name in ("cifar10_densenet40_markus93", "cifar100_lenet5_netcal", "coco_faster_rcnn_r50_binary_netcal"):
         run(name)
     print("test_ets.py: all cases agree")

@@ -13,6 +13,8 @@ import struct
 import sys
 import unittest
 
+import datagate  # noqa: E402  (honest skips: test/py/datagate.py)
+
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -51,7 +53,7 @@ class TestSuite(unittest.TestCase):
     def test_reference_metrics_json(self):
         path = os.path.join(T.DATA, 'REFERENCE_METRICS.json')
         if not os.path.exists(path):
-            self.skipTest('no REFERENCE_METRICS.json')
+            raise datagate.missing('REFERENCE_METRICS.json')
         with open(path) as f:
             ref = json.load(f)
         for name, ds in ref['datasets'].items():
@@ -157,7 +159,7 @@ class TestMarkus93TopLabel(unittest.TestCase):
     def test_published_accuracy_ece_mce(self):
         names = [d for d in sorted(os.listdir(T.DATA)) if d.startswith('toplabel_')] if os.path.isdir(T.DATA) else []
         if not names:
-            self.skipTest('no top-label sets')
+            raise datagate.missing('the markus93 top-label sets')
         for name in names:
             meta, conf, pred, y = T.load_set(name)
             pub = [v for kk, v in meta['published'].items() if kk.startswith('markus93')][0]
@@ -171,7 +173,7 @@ class TestMarkus93TopLabel(unittest.TestCase):
         top = T.load_set('toplabel_cifar10_densenet40_markus93')
         full = T.load_set('cifar10_densenet40_markus93')
         if top is None or full is None:
-            self.skipTest('densenet40 sets absent')
+            raise datagate.missing('the DenseNet-40 sets')
         _, conf, pred, y = top
         _, Z, y2 = full
         self.assertTrue((y == y2).all())
@@ -295,7 +297,7 @@ class TestAccumulator(unittest.TestCase):
     def test_logits_nll_exact(self):
         s = T.load_set('cifar10_densenet40_markus93')
         if s is None:
-            self.skipTest('densenet40 absent')
+            raise datagate.missing('the DenseNet-40 set')
         from scipy.special import logsumexp
         _, Z, y = s
         a = T.Arr(Z, y)
@@ -316,7 +318,7 @@ def main():
         print('skipped: %s not built (make -j2 all)' % T.LIBPATH)
         return 77
     res = unittest.main(exit=False, argv=[sys.argv[0]]).result
-    return 0 if res.wasSuccessful() else 1
+    return datagate.finish(res)
 
 
 if __name__ == '__main__':
