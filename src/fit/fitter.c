@@ -138,10 +138,6 @@ static int fit_validate(calib_fitter *f, calib__fit_data *d, calib_model **out) 
   if (d->n == 0) return fit_fail(f, CALIB_E_EMPTY, "n", "no rows to fit on", UINT64_MAX);
   if (!calib__size_mul3(d->n, d->k, sizeof(float), &bytes) || bytes > CALIB__MAX_ALLOC)
     return fit_fail(f, CALIB_E_ARG, "n, k", "n * k * 4 bytes of logits exceed the address space", UINT64_MAX);
-  if (d->k == 1 && f->method >= CALIB_METHOD_VECTOR && f->method <= CALIB_METHOD_DIRICHLET)
-    return fit_fail(f, CALIB_E_ARG, "k",
-                    "vector, matrix and Dirichlet scaling need k >= 2 logits per row (k = 1 is a binary "
-                    "score: use temperature, platt, beta, isotonic or histogram)", UINT64_MAX);
   if ((st = calib__check_finite(d->x, d->n, d->k, d->k)) != CALIB_OK)
     return fit_fail(f, st, "logits", "NaN or infinite logit",
                     first_nonfinite_row(d->x, d->n, d->k));
@@ -151,6 +147,10 @@ static int fit_validate(calib_fitter *f, calib__fit_data *d, calib_model **out) 
   if ((st = calib__check_weights(d->w, d->n, &d->wsum)) != CALIB_OK) return weights_fail(f, st, d->w, d->n);
   if ((st = calib__check_two_classes(d->y, d->w, d->n)) != CALIB_OK)
     return fit_fail(f, st, "labels", "every row (of non-zero weight) has the same label", UINT64_MAX);
+  if (d->k == 1 && f->method >= CALIB_METHOD_VECTOR && f->method <= CALIB_METHOD_DIRICHLET)
+    return fit_fail(f, CALIB_E_ARG, "k",
+                    "vector, matrix and Dirichlet scaling need k >= 2 logits per row (k = 1 is a binary "
+                    "score: use temperature, platt, beta, isotonic or histogram)", UINT64_MAX);
   return CALIB_OK;
 }
 

@@ -36,6 +36,7 @@ except ImportError as e:  # pragma: no cover
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
+import datagate  # noqa: E402
 from ctlib import SHARED, lib  # noqa: E402
 HAVE_SHARED = os.path.isdir(os.path.join(SHARED, "coco_faster_rcnn_r50_binary_netcal"))
 
@@ -151,7 +152,7 @@ def load(name, split, k):
     return (x if k == 1 else x.reshape(-1, k)), y
 
 
-@unittest.skipUnless(HAVE_SHARED, "../shared/data absent")
+@unittest.skipUnless(HAVE_SHARED, datagate.MISSING + "the COCO / REFERENCE.json Platt references (%s absent)" % SHARED)
 class TestCOCO(unittest.TestCase):
     NAME = "coco_faster_rcnn_r50_binary_netcal"
 
@@ -228,7 +229,7 @@ class Identity(ClassifierMixin, BaseEstimator):
         return X
 
 
-@unittest.skipUnless(HAVE_SHARED, "../shared/data absent")
+@unittest.skipUnless(HAVE_SHARED, datagate.MISSING + "the COCO / REFERENCE.json Platt references (%s absent)" % SHARED)
 class TestOneVsRest(unittest.TestCase):
     def check_set(self, name, k, exact_params):
         zv, yv = load(name, "val", k)
@@ -260,9 +261,4 @@ class TestOneVsRest(unittest.TestCase):
 
 if __name__ == "__main__":
     prog = unittest.main(exit=False, verbosity=1)
-    if not prog.result.wasSuccessful():
-        sys.exit(1)
-    if not HAVE_SHARED:
-        print("skipped: %s absent (the reference-data tests did not run)" % SHARED)
-        sys.exit(77)
-    sys.exit(0)
+    sys.exit(datagate.finish(prog.result))
