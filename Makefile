@@ -54,7 +54,7 @@ FLAGS_neon   :=
 GENERIC_KERNEL_SRCS := $(filter-out %_avx2.c %_avx512.c %_neon.c,$(wildcard src/kernels/*.c))
 CORE_SRCS   := $(wildcard src/common/*.c) $(GENERIC_KERNEL_SRCS) $(filter-out %_file.c,$(wildcard src/model/*.c))
 LIB_SRCS    := $(wildcard src/common/*.c) $(GENERIC_KERNEL_SRCS) $(ISA_SRCS) \
-               $(wildcard src/model/*.c src/fit/*.c src/metrics/*.c)
+               $(wildcard src/model/*.c src/fit/*.c src/metrics/*.c src/deploy/*.c)
 MATRIX_SRCS := $(wildcard src/fit_matrix/*.c)
 # NO_BLAS=1: a full library without OpenBLAS/LAPACKE/liblbfgs; the vector,
 # matrix and Dirichlet fitters then return CALIB_E_UNSUPPORTED (apply stays).
@@ -65,7 +65,7 @@ endif
 LIB_SRCS    += $(MATRIX_SRCS)
 IO_SRCS     := $(wildcard src/io/*.c)
 CLI_SRCS    := $(wildcard src/cli/*.c)
-LIB_LDLIBS  := -lm $(if $(MATRIX_SRCS),$(LDLIBS_BLAS))
+LIB_LDLIBS  := -lm -pthread $(if $(MATRIX_SRCS),$(LDLIBS_BLAS))
 
 OBJDIR   := build/obj
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJDIR)/%.o)
@@ -120,7 +120,7 @@ $(PCFILE): pkgconfig/calib.pc.in include/calib.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@REQUIRES_PRIVATE@|$(if $(MATRIX_SRCS),openblas lapacke)|' \
-	    -e 's|@LIBS_PRIVATE@|-lm$(if $(MATRIX_SRCS), -llbfgs)|' $< > $@
+	    -e 's|@LIBS_PRIVATE@|-lm -pthread$(if $(MATRIX_SRCS), -llbfgs)|' $< > $@
 
 $(IO_LIB): $(IO_OBJS)
 	@mkdir -p $(@D)
@@ -253,7 +253,7 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@REQUIRES_PRIVATE@|$(if $(MATRIX_SRCS),openblas lapacke)|' \
-	    -e 's|@LIBS_PRIVATE@|-lm$(if $(MATRIX_SRCS), -llbfgs)|' pkgconfig/calib.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/calib.pc
+	    -e 's|@LIBS_PRIVATE@|-lm -pthread$(if $(MATRIX_SRCS), -llbfgs)|' pkgconfig/calib.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/calib.pc
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
 
 uninstall:

@@ -1256,6 +1256,89 @@ CALIB_API int calib_suite_eval(int suite, const float *x, size_t n, size_t k,
                                const int64_t *labels, int input, double *out,
                                int *status, size_t cap);
 
+/* ---- Hot swap and rollback: calib_slot --------------------------------------
+ * A slot holds the current model of a server and the last `history` models
+ * before it. Any number of threads apply through the slot with no lock and no
+ * allocation; installing and rolling back are serialised among themselves
+ * (a mutex on the writer side only) and never block an apply.
+ *
+ * Versions: every install is given the next integer (1, 2, 3, ...; never
+ * reused), so a version names one model for the life of the slot. A rollback
+ * makes the previous model current again under its own (older) version and
+ * discards the model rolled back from; calib_slot_version() can therefore go
+ * down after a rollback, while calib_slot_install() always returns a larger
+ * version than any before.
+ *
+ * Reclamation: each kept model sits in one of history + 1 holders that live
+ * as long as the slot. A reader increments its holder's count, then checks
+ * that the holder is still current (sequentially consistent atomics); a
+ * writer frees a model only after it stopped being current and its holder's
+ * count reads zero, waiting (yielding) for the applies still using it. So a
+ * model is freed only when no apply uses it, and each apply uses exactly one
+ * model for all its rows. (Reference counts on fixed holders: the retry loop
+ * of a reader is bounded by the installs that happen during one pass.)
+ * Not in the firmware core (it needs atomics and a mutex).
+ */
+typedef struct calib_slot calib_slot;
+
+/* The most models a slot keeps for rollback. */
+#define CALIB_SLOT_HISTORY_MAX 64
+
+/*! calib_slot_create() : *out = a new empty slot keeping up to `history`
+ *  previous models for rollback (1..CALIB_SLOT_HISTORY_MAX; 0 is CALIB_E_ARG:
+ *  a slot without history cannot roll back, use the model directly).
+ *  Errors: CALIB_E_ARG (out NULL, history out of range), CALIB_E_NOMEM. */
+CALIB_NODISCARD CALIB_API int calib_slot_create(calib_slot **out, size_t history);
+/*! calib_slot_free() : frees the slot and every model it holds. No apply or
+ *  install may be running on it. NULL is a no-op. */
+CALIB_API void calib_slot_free(calib_slot *s);
+/*! calib_slot_install() : makes m the current model. The slot takes
+ *  ownership of m on success (do not free it; it is freed once it leaves the
+ *  history and no apply uses it); on failure the caller keeps it. The model
+ *  that was current becomes the newest of the history; when the history is
+ *  full, its oldest model is dropped (after the applies still using it end).
+ *  *version (may be NULL) receives the new model's version.
+ *  Errors: CALIB_E_ARG (s or m NULL, or m already in this slot). */
+CALIB_NODISCARD CALIB_API int calib_slot_install(calib_slot *s, calib_model *m, uint64_t *version);
+/*! calib_slot_rollback() : makes the newest model of the history current
+ *  again and frees the model that was current (once no apply uses it).
+ *  *version (may be NULL) receives the version now current.
+ *  Errors: CALIB_E_ARG (s NULL), CALIB_E_EMPTY (no history to roll back to:
+ *  nothing changes). */
+CALIB_NODISCARD CALIB_API int calib_slot_rollback(calib_slot *s, uint64_t *version);
+/*! calib_slot_version() : the current version; 0 when the slot is empty or
+ *  s is NULL. */
+CALIB_API uint64_t calib_slot_version(const calib_slot *s);
+/*! calib_slot_history() : how many models a rollback can go back to now. */
+CALIB_API size_t calib_slot_history(const calib_slot *s);
+
+/*! calib_slot_apply() : calib_apply() with the current model, read once for
+ *  the whole call: every row of the call uses the same model, whose version
+ *  is stored in *version (may be NULL; on error too, when a model was read).
+ *  Reentrant, lock-free and allocation-free (the retry loop only runs while
+ *  installs race with it).
+ *  Errors: CALIB_E_ARG (s NULL, or calib_apply's), CALIB_E_EMPTY (no model
+ *  installed yet: nothing written), and every error of calib_apply(). */
+CALIB_NODISCARD CALIB_API int calib_slot_apply(const calib_slot *s, const float *logits, size_t n,
+                                               size_t k, float *probs, uint64_t *version);
+
+/* A pinned model: what calib_slot_acquire() hands out for several calls
+ * (apply, then a monitor, ...) on one model. Treat as opaque. */
+typedef struct calib_slot_ref {
+  const calib_model *model; /* the pinned model (read-only) */
+  uint64_t version;         /* its version */
+  void *holder_;            /* internal */
+} calib_slot_ref;
+
+/*! calib_slot_acquire() : pins the current model into *ref (lock-free):
+ *  it stays valid until calib_slot_release(ref), even if another model is
+ *  installed or the slot rolls back meanwhile (the writer then waits for the
+ *  release before freeing it: keep pins short).
+ *  Errors: CALIB_E_ARG (NULL), CALIB_E_EMPTY (no model installed). */
+CALIB_NODISCARD CALIB_API int calib_slot_acquire(const calib_slot *s, calib_slot_ref *ref);
+/*! calib_slot_release() : ends a pin; a ref whose model is NULL is a no-op. */
+CALIB_API void calib_slot_release(calib_slot_ref *ref);
+
 
 #ifdef __cplusplus
 }

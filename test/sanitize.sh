@@ -4,7 +4,8 @@
 #                -fsanitize=address,undefined -fno-omit-frame-pointer
 #                -fno-sanitize-recover=all (LeakSanitizer on); every test runs
 #                (exit 77 = skipped, as in test/run.sh).
-#   build/tsan/  the library and test/test_threads.c with -fsanitize=thread.
+#   build/tsan/  the library, test/test_threads.c and test/test_slot.c with
+#                -fsanitize=thread.
 # Built through the Makefile with OBJDIR, STATIC_LIB, IO_LIB, TESTDIR, CFLAGS
 # and CFLAGS_EXTRA overridden, so the source lists are the Makefile's own.
 # Prints "sanitize: N passed, N failed, N skipped"; exits 1 if anything failed.
@@ -67,16 +68,20 @@ if [ "$ONLY" != tsan ]; then
 fi
 
 if [ "$ONLY" != asan ]; then
-  if [ -f test/test_threads.c ]; then
-    echo "sanitize: building the library and test_threads with $SAN_CC $TSAN_FLAGS in build/tsan/"
-    if ! san_build build/tsan "$TSAN_FLAGS" build/tsan/test/test_threads; then
-      echo "sanitize: build errors (build/tsan/build.log):"
-      grep -E -i 'error|undefined reference' build/tsan/build.log | head -20 | sed 's/^/    /'
-    fi
-    run_one "tsan/test_threads" build/tsan/test/test_threads
-  else
-    note_fail "tsan/test_threads"; echo "FAIL tsan/test_threads: test/test_threads.c missing"
+  # the multi-threaded tests: one model shared by every method (test_threads),
+  # hot swap through a slot (test_slot)
+  TSAN_TESTS="test_threads test_slot"
+  bins=""
+  for t in $TSAN_TESTS; do
+    if [ -f "test/$t.c" ]; then bins="$bins build/tsan/test/$t"
+    else note_fail "tsan/$t"; echo "FAIL tsan/$t: test/$t.c missing"; fi
+  done
+  echo "sanitize: building the library and$bins with $SAN_CC $TSAN_FLAGS in build/tsan/"
+  if ! san_build build/tsan "$TSAN_FLAGS" $bins; then
+    echo "sanitize: build errors (build/tsan/build.log):"
+    grep -E -i 'error|undefined reference' build/tsan/build.log | head -20 | sed 's/^/    /'
   fi
+  for b in $bins; do run_one "tsan/$(basename "$b")" "$b"; done
 fi
 
 [ -n "$failed" ] && echo "failed:$failed"
