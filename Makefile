@@ -244,8 +244,7 @@ install-test: all
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
-	install -m 644 include/calib.h include/calib_core.h $(DESTDIR)$(INCLUDEDIR)/ 2>/dev/null || \
-	  install -m 644 include/calib.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/calib.h include/calib_core.h include/calib.hpp $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libcalib.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -259,7 +258,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libcalib.a $(DESTDIR)$(LIBDIR)/libcalib.so \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libcalib.so.$(VERSION) \
-	      $(DESTDIR)$(INCLUDEDIR)/calib.h $(DESTDIR)$(INCLUDEDIR)/calib_core.h \
+	      $(DESTDIR)$(INCLUDEDIR)/calib.h $(DESTDIR)$(INCLUDEDIR)/calib_core.h $(DESTDIR)$(INCLUDEDIR)/calib.hpp \
 	      $(DESTDIR)$(PKGCONFIGDIR)/calib.pc $(DESTDIR)$(BINDIR)/calib
 
 # What a program linking lib/libcalib.a statically needs after it (bench/ uses it).
