@@ -30,6 +30,7 @@ MAJOR=${VERSION%%.*}
 [ -n "$VERSION" ] || fail "cannot read CALIB_VERSION_STRING from include/calib.h"
 HEADERS="calib.h"
 [ -f include/calib_core.h ] && HEADERS="$HEADERS calib_core.h"
+[ -f include/calib.hpp ] && HEADERS="$HEADERS calib.hpp"
 
 # Build first with default variables, so `install` (which depends on `all`)
 # only copies.

@@ -114,6 +114,17 @@ SIGNATURES = {
     "calib_suite_size": (_sz, [_int]),
     "calib_suite_key": (ctypes.c_char_p, [_int, _sz]),
     "calib_suite_eval": (_int, [_int, _vp, _sz, _sz, _vp, _int, _vp, _vp, _sz]),
+    # hot swap (calib_slot): bound for C-level use through ctypes; a calib_slot_ref is
+    # three pointer-sized fields (model, version, holder), passed by pointer.
+    "calib_slot_create": (_int, [_c_void_pp, _sz]),
+    "calib_slot_free": (None, [_vp]),
+    "calib_slot_install": (_int, [_vp, _vp, ctypes.POINTER(ctypes.c_uint64)]),
+    "calib_slot_rollback": (_int, [_vp, ctypes.POINTER(ctypes.c_uint64)]),
+    "calib_slot_version": (ctypes.c_uint64, [_vp]),
+    "calib_slot_history": (_sz, [_vp]),
+    "calib_slot_apply": (_int, [_vp, _vp, _sz, _sz, _vp, ctypes.POINTER(ctypes.c_uint64)]),
+    "calib_slot_acquire": (_int, [_vp, _vp]),
+    "calib_slot_release": (None, [_vp]),
 }
 
 # The foundation functions: a library without one of these is not libcalib.
