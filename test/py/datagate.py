@@ -53,3 +53,25 @@ def finish(result):
         return 1
     print("skipped: %d part(s): %s" % (len(data), "; ".join(data)))
     return 77
+
+
+def needs_shared(obj):
+    """Decorates a test method or class that needs SHARED: without it the test
+    is a missing-data skip (so finish() reports it, or fails it in CI)."""
+    def check():
+        if not os.path.isdir(SHARED):
+            raise missing("the ../shared/data reference cases of %s" % obj.__name__)
+    if isinstance(obj, type):
+        old = obj.setUp
+
+        def setUp(self):
+            check()
+            old(self)
+        obj.setUp = setUp
+        return obj
+
+    def wrapped(self, *a, **k):
+        check()
+        return obj(self, *a, **k)
+    wrapped.__name__ = obj.__name__
+    return wrapped

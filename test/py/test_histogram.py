@@ -26,22 +26,6 @@ except ImportError as e:  # pragma: no cover
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
 import datagate  # noqa: E402
-def needs_shared(obj):
-    """Marks a test (or class) that needs ../shared/data: a missing-data skip (datagate)."""
-    def check(*a, **k):
-        if not os.path.isdir(SHARED):
-            raise datagate.missing("the ../shared/data reference cases")
-    if isinstance(obj, type):
-        old = getattr(obj, "setUp")
-        obj.setUp = lambda self: (check(), old(self))[1]
-        return obj
-    def wrapped(self, *a, **k):
-        check()
-        return obj(self, *a, **k)
-    wrapped.__name__ = obj.__name__
-    return wrapped
-
-
 from ctlib import SHARED, lib  # noqa: E402
 
 METHOD_HISTOGRAM = 5
@@ -166,7 +150,7 @@ class Binary(unittest.TestCase):
         self.check(np.float32([0.2, 0.7, 0.4]), np.array([0, 1, 1]), np.float32([0, 0.3, 1]), M=10, mass=True)
         self.check(np.float32([0.5] * 6), np.array([0, 1, 1, 0, 1, 0]), np.float32([0, 0.5, 1]), M=4, mass=True)
 
-    @needs_shared
+    @datagate.needs_shared
     def test_coco(self):
         name = "coco_faster_rcnn_r50_binary_netcal"
         pv, yv = load(name, "val", "probs")
@@ -192,7 +176,7 @@ class Binary(unittest.TestCase):
         self.assertGreater(agree, 0.999)
 
 
-@needs_shared
+@datagate.needs_shared
 class OneVsRest(unittest.TestCase):
     def check(self, name, M, mass, w=None):
         zv, yv = load(name, "val")

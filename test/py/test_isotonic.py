@@ -31,22 +31,6 @@ except ImportError as e:  # pragma: no cover
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ctlib  # noqa: E402  (loads lib/libcalib.so or skips)
 import datagate  # noqa: E402
-def needs_shared(obj):
-    """Marks a test (or class) that needs ../shared/data: a missing-data skip (datagate)."""
-    def check(*a, **k):
-        if not os.path.isdir(SHARED):
-            raise datagate.missing("the ../shared/data reference cases")
-    if isinstance(obj, type):
-        old = getattr(obj, "setUp")
-        obj.setUp = lambda self: (check(), old(self))[1]
-        return obj
-    def wrapped(self, *a, **k):
-        check()
-        return obj(self, *a, **k)
-    wrapped.__name__ = obj.__name__
-    return wrapped
-
-
 from ctlib import D, SHARED, SZ, lib  # noqa: E402
 lib.calib_isotonic_fit_f64.argtypes = [D, D, D, SZ, ctypes.c_int, ctypes.c_double, ctypes.c_double,
                                        D, D, SZ, ctypes.POINTER(SZ), ctypes.POINTER(ctypes.c_int)]
@@ -227,7 +211,7 @@ class F64Parity(unittest.TestCase):
                                                     dp(out), dp(out), 1, ctypes.byref(m), None), -6)
 
 
-@needs_shared
+@datagate.needs_shared
 class CalibrationParity(unittest.TestCase):
     def test_coco_binary(self):
         xv, yv = load("coco_faster_rcnn_r50_binary_netcal", "val")
