@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define MAXB CALIB__IO_MAX_BYTES_DEFAULT
+
 static char tmpdir[64];
 
 static void path_in_tmp(char *out, size_t cap, const char *name) {
@@ -141,7 +143,7 @@ static void roundtrip_file(calib__npy_dtype t, const size_t *shape, size_t ndim)
   CHECK_OK(calib__npy_save(path, t, shape, ndim, data, err, sizeof err));
   uint8_t *b = NULL;
   size_t len = 0;
-  CHECK_OK(calib__io_read_file(path, &b, &len, err, sizeof err));
+  CHECK_OK(calib__io_read_file(path, MAXB, &b, &len, err, sizeof err));
   calib__npy a;
   CHECK_OK(calib__npy_parse(b, len, &a, err, sizeof err));
   CHECK(a.dtype == t && a.ndim == ndim && a.count == count);
@@ -241,7 +243,13 @@ static void test_preamble_errors(void) {
   b = make_npy(1, GOOD, 60000, 24, &len);
   expect_reject(b, len, CALIB_E_FORMAT, "truncated .npy header", __LINE__);
   free(b);
-  b = make_npy(2, GOOD, 0xFFFFFFFFL, 24, &len);
+  b = make_npy(2, GOOD, 0xFFFFFFFFL, 24, &len); /* refused from the field: never read that far */
+  expect_reject(b, len, CALIB_E_FORMAT, "header length 4294967295 is over the 65536-byte limit", __LINE__);
+  free(b);
+  b = make_npy(2, GOOD, CALIB__NPY_MAX_HEADER + 1, 24, &len);
+  expect_reject(b, len, CALIB_E_FORMAT, "over the 65536-byte limit", __LINE__);
+  free(b);
+  b = make_npy(2, GOOD, CALIB__NPY_MAX_HEADER, 24, &len); /* at the limit: read, then truncated */
   expect_reject(b, len, CALIB_E_FORMAT, "truncated .npy header", __LINE__);
   free(b);
   b = make_npy(1, GOOD, 30, 24, &len);
@@ -415,30 +423,30 @@ static void test_raw_loaders(void) {
   write_bytes(path, z, sizeof z);
   float *x = NULL;
   size_t n = 0, k = 0;
-  CHECK_OK(calib__io_load_logits(path, 3, &x, &n, &k, err, sizeof err));
+  CHECK_OK(calib__io_load_logits(path, 3, MAXB, &x, &n, &k, err, sizeof err));
   CHECK(n == 4 && k == 3 && x && x[0] == -5.5f && x[11] == 5.5f);
   free(x);
   x = NULL;
-  CHECK_ERR(calib__io_load_logits(path, 5, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_logits(path, 5, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
   CHECK(strstr(err, "not a multiple of 4*k = 20") && x == NULL);
-  CHECK_ERR(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err), CALIB_E_ARG);
+  CHECK_ERR(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_ARG);
   CHECK(strstr(err, "--k") != NULL);
   int32_t lab[5] = {0, 2, 1, -1, 7};
   path_in_tmp(path, sizeof path, "y.i32");
   write_bytes(path, lab, sizeof lab);
   int64_t *y = NULL;
-  CHECK_OK(calib__io_load_labels(path, &y, &n, err, sizeof err));
+  CHECK_OK(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err));
   CHECK(n == 5 && y && y[3] == -1 && y[4] == 7);
   free(y);
   y = NULL;
   write_bytes(path, lab, 7);
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_FORMAT);
   CHECK(y == NULL && strstr(err, "multiple of 4"));
   path_in_tmp(path, sizeof path, "missing.i32");
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_IO);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_IO);
   CHECK(strstr(err, "cannot open") != NULL);
   uint8_t *raw = NULL;
-  CHECK_ERR(calib__io_read_file(tmpdir, &raw, &n, err, sizeof err), CALIB_E_IO);
+  CHECK_ERR(calib__io_read_file(tmpdir, MAXB, &raw, &n, err, sizeof err), CALIB_E_IO);
   CHECK(raw == NULL && strstr(err, "directory"));
 }
 
@@ -450,13 +458,13 @@ static void test_npy_loaders(void) {
   /* float64 (3, 2) logits: rounded to float32 once (1e300 -> inf) */
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F64, shape, 2, v, err, sizeof err));
   float *x = NULL;
-  CHECK_OK(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err));
+  CHECK_OK(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err));
   CHECK(n == 3 && k == 2 && x[1] == -2.25f && isinf(x[2]) && x[5] == 6.0f);
   free(x);
   /* (6,) -> k = 1 */
   shape[0] = 6;
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F64, shape, 1, v, err, sizeof err));
-  CHECK_OK(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err));
+  CHECK_OK(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err));
   CHECK(n == 6 && k == 1);
   free(x);
   x = NULL;
@@ -464,41 +472,41 @@ static void test_npy_loaders(void) {
   shape[0] = 3;
   shape[1] = 2;
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F64, shape, 3, v, err, sizeof err));
-  CHECK_ERR(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
   CHECK(x == NULL && strstr(err, "3-D"));
   int64_t lab[6] = {0, 1, 1, 0, 1, 0};
   CHECK_OK(calib__npy_save(path, CALIB__NPY_I64, shape, 2, lab, err, sizeof err));
-  CHECK_ERR(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err), CALIB_E_UNSUPPORTED);
+  CHECK_ERR(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_UNSUPPORTED);
   CHECK(strstr(err, "int64") != NULL);
   /* labels: (n,), (n, 1) ok; (3, 2) and float labels rejected */
   int64_t *y = NULL;
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_FORMAT);
   CHECK(y == NULL && strstr(err, "more than one column"));
   shape[0] = 6;
   shape[1] = 1;
   CHECK_OK(calib__npy_save(path, CALIB__NPY_I64, shape, 2, lab, err, sizeof err));
-  CHECK_OK(calib__io_load_labels(path, &y, &n, err, sizeof err));
+  CHECK_OK(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err));
   CHECK(n == 6 && y[2] == 1);
   free(y);
   y = NULL;
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F64, shape, 1, v, err, sizeof err));
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_UNSUPPORTED);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_UNSUPPORTED);
   CHECK(y == NULL);
   /* weights: float32 widened */
   float wf[6] = {0.5f, 1, 2, 0, 1, 3};
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F32, shape, 1, wf, err, sizeof err));
   double *w = NULL;
-  CHECK_OK(calib__io_load_weights(path, &w, &n, err, sizeof err));
+  CHECK_OK(calib__io_load_weights(path, MAXB, &w, &n, err, sizeof err));
   CHECK(n == 6 && w[0] == 0.5 && w[5] == 3.0);
   free(w);
   /* a raw file under a non-raw name: bad magic, with a hint */
   path_in_tmp(path, sizeof path, "x.bin");
   write_bytes(path, v, sizeof v);
-  CHECK_ERR(calib__io_load_logits(path, 2, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_logits(path, 2, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
   CHECK(strstr(err, "bad magic") && strstr(err, "*.f32"));
   path_in_tmp(path, sizeof path, "x.npy");
   write_bytes(path, v, sizeof v);
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_FORMAT);
   CHECK(strcmp(err, "not a .npy file (bad magic)") == 0);
 }
 
