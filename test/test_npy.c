@@ -622,7 +622,12 @@ static void test_bounded_reads(void) {
     CHECK(x == NULL && strstr(err, "17179869184 bytes of data, over the input limit of 4294967296 bytes"));
   }
   unlink(path);
-  path_in_tmp(path, sizeof path, "big.f32"); /* raw: the file size against the limit */
+  path_in_tmp(path, sizeof path, "big.f32"); /* max 0: the default for a regular file, 4 GiB */
+  if (sparse_file(path, NULL, 0, ((off_t)1 << 32) + 8)) {
+    CHECK_ERR(calib__io_load_logits(path, 2, 0, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+    CHECK(x == NULL && strstr(err, "4294967304 bytes of data, over the input limit of 4294967296 bytes"));
+  }
+  /* raw: the file size against the limit */
   if (sparse_file(path, NULL, 0, 1 << 20)) {
     CHECK_ERR(calib__io_load_logits(path, 2, 1000, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
     CHECK(x == NULL && strstr(err, "1048576 bytes of data, over the input limit of 1000 bytes"));

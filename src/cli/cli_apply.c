@@ -21,8 +21,8 @@ void calib__cli_apply_help(FILE *f) {
         "  --logits FILE      float32/float64 .npy (n, k) or (n,); or raw *.f32\n"
         "  -o, --output FILE  probabilities to write (.npy)\n"
         "  --k K              columns of a raw *.f32 file (default: the model's k)\n"
-        "  --max-bytes N      refuse an input of more than N data bytes (default 4 GiB;\n"
-        "                     pipes and devices are read only that far)\n", f);
+        "  --max-bytes N      refuse an input of more than N data bytes (default: 4 GiB,\n"
+        "                     and 256 MiB from a pipe or device, read only that far)\n", f);
 }
 
 static int parse_args(int argc, char **argv, apply_args *a) {

@@ -10,8 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* The input limit of this run (--max-bytes): one process runs one command. */
-static size_t input_limit = CALIB__IO_MAX_BYTES_DEFAULT;
+/* The input limit of this run (--max-bytes; 0: src/io's defaults, 4 GiB for
+ * a regular file, 256 MiB for a pipe or device): one process runs one command. */
+static size_t input_limit = 0;
 
 float *calib__cli_alloc_f32(size_t n, size_t k) {
   size_t count = 0, bytes = 0;

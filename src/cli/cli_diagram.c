@@ -215,7 +215,8 @@ void calib__cli_diagram_help(FILE *f) {
         "  --binning B     ew: (lo, hi] equal width (default); ew-left: [lo, hi);\n"
         "                  kumar: Kumar et al.'s equal-mass bins; index: Nixon et al.'s\n"
         "  --k K           columns of a raw *.f32 file\n"
-        "  --max-bytes N   refuse an input of more than N data bytes (default 4 GiB)\n", f);
+        "  --max-bytes N   refuse an input of more than N data bytes (default: 4 GiB,\n"
+        "                  256 MiB from a pipe or device)\n", f);
 }
 
 static int parse_binning(const char *s, int *out) {

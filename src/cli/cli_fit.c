@@ -67,8 +67,8 @@ void calib__cli_fit_help(FILE *f) {
         "  -o, --output FILE  model file to write\n"
         "  --k K              columns of a raw *.f32 logits file\n"
         "  --weights FILE     float32/float64 .npy (n,) of non-negative row weights\n"
-        "  --max-bytes N      refuse an input of more than N data bytes (default 4 GiB;\n"
-        "                     pipes and devices are read only that far)\n", f);
+        "  --max-bytes N      refuse an input of more than N data bytes (default: 4 GiB,\n"
+        "                     and 256 MiB from a pipe or device, read only that far)\n", f);
   for (size_t i = 0; i < NPARAMS; i++) {
     char flag[64];
     snprintf(flag, sizeof flag, "%s %s", fit_params[i].name, fit_params[i].metavar);

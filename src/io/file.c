@@ -24,6 +24,12 @@ static int file_err(int st, const calib_error *e, char *err, size_t errcap) {
   return calib__io_err(st, err, errcap, "%s", e->check); /* not e->message: its code text speaks of models */
 }
 
+/* The limit for a file of this kind: max, or the documented default (max == 0). */
+static size_t limit_for(size_t max, int regular) {
+  if (max) return max;
+  return regular ? CALIB__IO_MAX_BYTES_DEFAULT : CALIB__IO_STREAM_MAX_DEFAULT;
+}
+
 static int over_limit(uint64_t size, int regular, size_t max, char *err, size_t errcap) {
   if (regular)
     return calib__io_err(CALIB_E_FORMAT, err, errcap,
@@ -39,6 +45,7 @@ int calib__io_read_file(const char *path, size_t max, uint8_t **buf, size_t *len
   calib_error e;
   int st = calib__file_open(&f, path, &e);
   if (st != CALIB_OK) return file_err(st, &e, err, errcap);
+  max = limit_for(max, f.regular);
   st = calib__file_read_all(&f, max, buf, len, &e); /* a regular file: refused from its size */
   calib__file_close(&f);
   if (st == CALIB_E_FORMAT && e.index == (uint64_t)max) return over_limit(f.size, f.regular, max, err, errcap);
@@ -101,7 +108,7 @@ static int read_npy_open(calib__file *f, size_t max, uint8_t **buf, calib__npy *
   if (st != CALIB_OK) return st;
   const uint64_t have = f->regular && f->size > hend ? f->size - hend : 0;
   if (f->regular && have != want) return calib__npy_data_size_error(want, have, err, errcap); /* before reading */
-  if (want > max) return over_limit(want, 1, max, err, errcap);
+  if (want > limit_for(max, f->regular)) return over_limit(want, 1, limit_for(max, f->regular), err, errcap);
   if ((st = read_data(f, want, buf, err, errcap)) != CALIB_OK) return st;
   a.data = *buf;
   *out = a;

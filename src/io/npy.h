@@ -109,11 +109,16 @@ int calib__npy_save(const char *path, calib__npy_dtype dtype,
  * first; a regular file's size is known before anything is allocated, and a
  * stream (pipe, FIFO, character device such as /dev/zero) is read only as far
  * as allowed. `max` is the caller's limit on the bytes of one input's data
- * (the CLI's --max-bytes, default CALIB__IO_MAX_BYTES_DEFAULT); a larger
- * input is CALIB_E_FORMAT with a message giving both sizes. Memory: the data
- * bytes read, plus (typed loaders) the converted array. */
+ * (the CLI's --max-bytes); 0 selects the defaults: CALIB__IO_MAX_BYTES_DEFAULT
+ * (4 GiB) for a regular file, whose size is checked before anything is
+ * allocated, and CALIB__IO_STREAM_MAX_DEFAULT (256 MiB) for a stream, which
+ * can only be measured by reading it (its buffer grows by doubling, so the
+ * memory spent before a stream is refused is up to about twice the limit). A
+ * larger input is CALIB_E_FORMAT with a message giving the sizes. Memory: the
+ * data bytes read, plus (typed loaders) the converted array. */
 #define CALIB__IO_MAX_BYTES_DEFAULT /* 4 GiB (2 GiB - 1 on a 32-bit host) */ \
   (SIZE_MAX > 0xFFFFFFFFu ? (size_t)0xFFFFFFFFu + 1u : (size_t)0x7FFFFFFF)
+#define CALIB__IO_STREAM_MAX_DEFAULT ((size_t)1 << 28)
 
 /*! calib__io_read_file() : reads the whole file at path (at most max bytes)
  *  into a new buffer *buf of *len bytes (caller frees with free(): it comes
