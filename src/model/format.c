@@ -120,7 +120,7 @@ int calib__model_check_header(const uint8_t *hdr, size_t avail, uint64_t *plen, 
 }
 
 int calib__model_check_length(uint64_t plen, uint64_t total, calib_error *err) {
-  if (total - HEADER_SIZE < plen) return bad(err, PAY, "truncated: fewer bytes than the header's payload length", total);
+  if (total < HEADER_SIZE || total - HEADER_SIZE < plen) return bad(err, PAY, "truncated: fewer bytes than the header's payload length", total);
   if (total - HEADER_SIZE > plen)
     return bad(err, PAY, "trailing bytes after the payload length given in the header", HEADER_SIZE + plen);
   return CALIB_OK;
