@@ -89,6 +89,13 @@ static void model_bytes_write(uint8_t *out, int method, size_t k,
  * parameters"), the check in words (with the expected value where it is a
  * constant), and the byte offset of the field, so `calib info` and the Python
  * binding can say what is wrong with a file. */
+/* The firmware core keeps the structure and offset of a failed check but not
+ * its text (about 1.5 KB of flash; calib_model_init_static has no err). */
+#ifdef CALIB_CORE
+#define WHY(text) ""
+#else
+#define WHY(text) text
+#endif
 #define HDR "model header"
 #define PAY "model payload"
 #define TAB "model section table"
@@ -100,29 +107,29 @@ static int bad(calib_error *err, const char *arg, const char *check, uint64_t at
 int calib__model_check_header(const uint8_t *hdr, size_t avail, uint64_t *plen, calib_error *err) {
   const size_t m = avail < 8 ? avail : 8;
   if (memcmp(hdr, calib_magic, m) != 0)
-    return bad(err, HDR, "magic is not \"CALIBMDL\" (not a libcalib model)", 0);
-  if (avail < HEADER_SIZE) return bad(err, HDR, "truncated: shorter than the 32-byte header", UINT64_MAX);
+    return bad(err, HDR, WHY("magic is not \"CALIBMDL\" (not a libcalib model)"), 0);
+  if (avail < HEADER_SIZE) return bad(err, HDR, WHY("truncated: shorter than the 32-byte header"), UINT64_MAX);
   if (calib__get_u32(hdr + 28) != calib__crc32(hdr, 28))
-    return bad(err, HDR, "header CRC-32 does not match (corrupted header)", 28);
+    return bad(err, HDR, WHY("header CRC-32 does not match (corrupted header)"), 28);
   const uint32_t version = calib__get_u32(hdr + 8);
-  if (version == 0) return bad(err, HDR, "format version 0 is invalid", 8);
+  if (version == 0) return bad(err, HDR, WHY("format version 0 is invalid"), 8);
   if (version > CALIB__FORMAT_VERSION)
-    return bad(err, HDR, "format version is newer than this library reads (future version)", 8);
+    return bad(err, HDR, WHY("format version is newer than this library reads (future version)"), 8);
   if (!calib__method_get((int)calib__get_u32(hdr + 12)))
-    return bad(err, HDR, "unknown method id", 12);
+    return bad(err, HDR, WHY("unknown method id"), 12);
   const uint64_t p = calib__get_u64(hdr + 16);
-  if (p % 8 != 0) return bad(err, HDR, "payload length is not a multiple of 8", 16);
-  if (p < 16) return bad(err, HDR, "payload length is below the 16-byte minimum", 16);
+  if (p % 8 != 0) return bad(err, HDR, WHY("payload length is not a multiple of 8"), 16);
+  if (p < 16) return bad(err, HDR, WHY("payload length is below the 16-byte minimum"), 16);
   if (p > (uint64_t)(CALIB_MODEL_MAX_BYTES - HEADER_SIZE))
-    return bad(err, HDR, "payload length exceeds the format maximum (CALIB_MODEL_MAX_BYTES)", 16);
+    return bad(err, HDR, WHY("payload length exceeds the format maximum (CALIB_MODEL_MAX_BYTES)"), 16);
   *plen = p;
   return CALIB_OK;
 }
 
 int calib__model_check_length(uint64_t plen, uint64_t total, calib_error *err) {
-  if (total < HEADER_SIZE || total - HEADER_SIZE < plen) return bad(err, PAY, "truncated: fewer bytes than the header's payload length", total);
+  if (total < HEADER_SIZE || total - HEADER_SIZE < plen) return bad(err, PAY, WHY("truncated: fewer bytes than the header's payload length"), total);
   if (total - HEADER_SIZE > plen)
-    return bad(err, PAY, "trailing bytes after the payload length given in the header", HEADER_SIZE + plen);
+    return bad(err, PAY, WHY("trailing bytes after the payload length given in the header"), HEADER_SIZE + plen);
   return CALIB_OK;
 }
 
@@ -133,14 +140,14 @@ static int parse_section(calib__section *sec, size_t s, const uint8_t *pl, uint6
   const uint64_t at = HEADER_SIZE + 16 + SECTION_ENTRY * (uint64_t)s;
   const uint32_t tag = calib__get_u32(e);
   const uint64_t count = calib__get_u64(e + 8);
-  if (calib__get_u32(e + 4) != TYPE_F64) return bad(err, TAB, "section type is not 1 (float64)", at + 4);
-  if (count == 0) return bad(err, TAB, "section count is 0", at + 8);
-  if (count > (plen - *off) / 8) return bad(err, TAB, "section data run past the end of the payload", at + 8);
+  if (calib__get_u32(e + 4) != TYPE_F64) return bad(err, TAB, WHY("section type is not 1 (float64)"), at + 4);
+  if (count == 0) return bad(err, TAB, WHY("section count is 0"), at + 8);
+  if (count > (plen - *off) / 8) return bad(err, TAB, WHY("section data run past the end of the payload"), at + 8);
   for (size_t t = 0; t < s; t++)
-    if (sec[t].tag == tag) return bad(err, TAB, "section tag appears twice", at);
+    if (sec[t].tag == tag) return bad(err, TAB, WHY("section tag appears twice"), at);
   *values += count;
   if (*values > CALIB_MODEL_MAX_VALUES)
-    return bad(err, TAB, "more parameter values than the format maximum (CALIB_MODEL_MAX_VALUES)", at + 8);
+    return bad(err, TAB, WHY("more parameter values than the format maximum (CALIB_MODEL_MAX_VALUES)"), at + 8);
   sec[s].tag = tag;
   sec[s].count = (size_t)count;
   sec[s].data = (const double *)(const void *)(pl + *off);
@@ -152,19 +159,19 @@ static int parse_section(calib__section *sec, size_t s, const uint8_t *pl, uint6
 static int parse_payload(calib_model *m, const uint8_t *pl, uint64_t plen, calib_error *err) {
   const uint64_t k = calib__get_u64(pl);
   const uint32_t nsec = calib__get_u32(pl + 8);
-  if (k == 0) return bad(err, PAY, "k (number of classes) is 0", HEADER_SIZE);
-  if (k > CALIB_MODEL_MAX_K) return bad(err, PAY, "k exceeds the format maximum (CALIB_MODEL_MAX_K)", HEADER_SIZE);
-  if (nsec == 0) return bad(err, PAY, "section count is 0", HEADER_SIZE + 8);
-  if (nsec > CALIB__MAX_SECTIONS) return bad(err, PAY, "section count exceeds 16", HEADER_SIZE + 8);
-  if (calib__get_u32(pl + 12) != 0) return bad(err, PAY, "reserved field is not 0", HEADER_SIZE + 12);
+  if (k == 0) return bad(err, PAY, WHY("k (number of classes) is 0"), HEADER_SIZE);
+  if (k > CALIB_MODEL_MAX_K) return bad(err, PAY, WHY("k exceeds the format maximum (CALIB_MODEL_MAX_K)"), HEADER_SIZE);
+  if (nsec == 0) return bad(err, PAY, WHY("section count is 0"), HEADER_SIZE + 8);
+  if (nsec > CALIB__MAX_SECTIONS) return bad(err, PAY, WHY("section count exceeds 16"), HEADER_SIZE + 8);
+  if (calib__get_u32(pl + 12) != 0) return bad(err, PAY, WHY("reserved field is not 0"), HEADER_SIZE + 12);
   if ((uint64_t)16 + (uint64_t)SECTION_ENTRY * nsec > plen)
-    return bad(err, TAB, "section table runs past the end of the payload", HEADER_SIZE + 16);
+    return bad(err, TAB, WHY("section table runs past the end of the payload"), HEADER_SIZE + 16);
   uint64_t off = 16 + (uint64_t)SECTION_ENTRY * nsec, values = 0;
   for (uint32_t s = 0; s < nsec; s++) {
     const int st = parse_section(m->sec, s, pl, plen, &off, &values, err);
     if (st != CALIB_OK) return st;
   }
-  if (off != plen) return bad(err, TAB, "sections do not fill the payload exactly (unused bytes)", HEADER_SIZE + off);
+  if (off != plen) return bad(err, TAB, WHY("sections do not fill the payload exactly (unused bytes)"), HEADER_SIZE + off);
   m->k = (size_t)k;
   m->nsections = nsec;
   return CALIB_OK;
@@ -179,7 +186,7 @@ static int parse_generic(calib_model *m, const uint8_t *buf, size_t len, calib_e
   if (st != CALIB_OK) return st;
   const uint8_t *pl = buf + HEADER_SIZE;
   if (calib__get_u32(buf + 24) != calib__crc32(pl, (size_t)plen))
-    return bad(err, PAY, "payload CRC-32 does not match (corrupted payload)", 24);
+    return bad(err, PAY, WHY("payload CRC-32 does not match (corrupted payload)"), 24);
   if ((st = parse_payload(m, pl, plen, err)) != CALIB_OK) return st;
   m->method = (int)calib__get_u32(buf + 12);
   m->bytes = buf;
@@ -192,7 +199,7 @@ static int check_nan(const calib_model *m, calib_error *err) {
   for (size_t s = 0; s < m->nsections; s++)
     for (size_t i = 0; i < m->sec[s].count; i++)
       if (isnan(m->sec[s].data[i]))
-        return bad(err, "model parameters", "a parameter value is NaN",
+        return bad(err, "model parameters", WHY("a parameter value is NaN"),
                    (uint64_t)((const uint8_t *)(m->sec[s].data + i) - m->bytes));
   return CALIB_OK;
 }
@@ -200,7 +207,7 @@ static int check_nan(const calib_model *m, calib_error *err) {
 int calib__model_parse(calib_model *m, const uint8_t *buf, size_t len, calib_error *err) {
   if (!calib__host_is_le() || ((uintptr_t)buf & 7u) != 0)
     return calib__error_set(err, CALIB_E_UNSUPPORTED, "model bytes",
-                            "big-endian host or misaligned buffer (the arrays are read in place)", UINT64_MAX, 0);
+                            WHY("big-endian host or misaligned buffer (the arrays are read in place)"), UINT64_MAX, 0);
   calib_model tmp;
   memset(&tmp, 0, sizeof tmp);
   int st = parse_generic(&tmp, buf, len, err);
@@ -208,11 +215,11 @@ int calib__model_parse(calib_model *m, const uint8_t *buf, size_t len, calib_err
   if (st != CALIB_OK) return st;
   const calib__method *meth = calib__method_get(tmp.method);
   if (!meth->validate || !meth->apply)
-    return calib__error_set(err, CALIB_E_UNSUPPORTED, meth->name, "method not built into this library", 12, 0);
+    return calib__error_set(err, CALIB_E_UNSUPPORTED, meth->name, WHY("method not built into this library"), 12, 0);
   st = meth->validate(&tmp);
   if (st != CALIB_OK)
     return calib__error_set(err, st, meth->name,
-                            "parameters rejected by the method's validation (counts or values out of range)",
+                            WHY("parameters rejected by the method's validation (counts or values out of range)"),
                             UINT64_MAX, 0);
   tmp.owned = m->owned;
   *m = tmp;
