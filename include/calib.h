@@ -316,7 +316,23 @@ CALIB_API int calib_apply(const calib_model *m, const float *logits, size_t n,
  * arrays; the layout is documented field by field in src/model/format.c).
  * Loading validates every field and length before reading it; truncated,
  * corrupted (CRC mismatch) or future-version bytes give CALIB_E_FORMAT.
+ *
+ * Format limits (a model beyond them is CALIB_E_FORMAT when loaded, and a fit
+ * that would produce one fails with CALIB_E_UNSUPPORTED instead of writing
+ * bytes no loader takes):
+ *   CALIB_MODEL_MAX_K       classes: 2^24 (the CLI's --k bound)
+ *   CALIB_MODEL_MAX_VALUES  float64 parameter values over all arrays: 2^28
+ *                           (a k x k matrix model up to k = 16383)
+ *   at most 16 parameter arrays, so
+ *   CALIB_MODEL_MAX_BYTES   32 (header) + 16 (k, array count) + 16 * 16
+ *                           (array table) + 8 * CALIB_MODEL_MAX_VALUES
+ *                           = 2147483952 bytes: no valid model is larger.
+ *                           The file loader refuses a larger file from its
+ *                           size, before reading or allocating anything.
  */
+#define CALIB_MODEL_MAX_K ((size_t)1 << 24)
+#define CALIB_MODEL_MAX_VALUES ((size_t)1 << 28)
+#define CALIB_MODEL_MAX_BYTES ((size_t)(32 + 16 + 16 * 16) + 8 * CALIB_MODEL_MAX_VALUES)
 
 /*! calib_model_size() : exact number of bytes calib_model_save() writes; 0 if m is NULL. */
 CALIB_API size_t calib_model_size(const calib_model *m);
@@ -328,6 +344,8 @@ CALIB_NODISCARD CALIB_API int calib_model_save(const calib_model *m, void *buf,
                                                size_t cap, size_t *written);
 /*! calib_model_load() : *out = a new model parsed from len bytes at buf. The
  *  bytes are copied: buf may be freed afterwards. buf needs no alignment.
+ *  The 32-byte header (magic, header CRC, version, method, payload length
+ *  against len) is checked on buf before anything is allocated or copied.
  *  The caller owns *out (calib_model_free()); thread-safe (no shared state).
  *  Errors: CALIB_E_ARG (NULL), CALIB_E_FORMAT (any invalid, truncated,
  *  corrupted or future-version content; trailing bytes after the model are
@@ -335,18 +353,57 @@ CALIB_NODISCARD CALIB_API int calib_model_save(const calib_model *m, void *buf,
  *  in), CALIB_E_NOMEM. */
 CALIB_NODISCARD CALIB_API int calib_model_load(calib_model **out,
                                                const void *buf, size_t len);
+/*! calib_model_load_ex() : calib_model_load(), and on failure *err (may be
+ *  NULL) says which check failed: err->arg is the structure ("model header",
+ *  "model payload", "model section table", "model parameters", or the
+ *  method's name for its own validation), err->check the check ("magic is
+ *  not "CALIBMDL" ...", "header CRC-32 does not match ...", "format version
+ *  is newer than this library reads ...", "unknown method id", "payload
+ *  length ...", "truncated: ...", "trailing bytes after the payload ...",
+ *  "payload CRC-32 does not match ...", "section ...", "a parameter value is
+ *  NaN", "parameters rejected by the method's validation ..."), err->index the
+ *  byte offset of the field at fault (UINT64_MAX if none), and err->message
+ *  all of it on one line. On success err->code = CALIB_OK. */
+CALIB_NODISCARD CALIB_API int calib_model_load_ex(calib_model **out, const void *buf,
+                                                  size_t len, calib_error *err);
 /*! calib_model_save_file() : writes the model bytes to `path` atomically: to a
- *  temporary file in the same directory, flushed to disk, then renamed over
- *  path, so a crash never leaves a torn model (on failure the temporary file
- *  is removed and path is untouched).
- *  Errors: CALIB_E_ARG (NULL), CALIB_E_IO, CALIB_E_NOMEM. */
+ *  temporary file "<path>.tmp.XXXXXX" in the same directory, flushed to disk
+ *  (fsync), then renamed over path, so a crash never leaves a torn model (on
+ *  failure the temporary file is removed and path is untouched).
+ *  Permissions: those creat(path, 0666) would give: a new file gets 0666 less
+ *  the process umask (applied by the kernel when the temporary file is
+ *  created; the library never calls umask(), which is process-wide), and an
+ *  existing path keeps its permission bits (owner and group are the
+ *  caller's, as for any new file). Thread-safe: concurrent saves to
+ *  different paths are independent; concurrent saves to one path leave one
+ *  of the models, whole.
+ *  Errors: CALIB_E_ARG (NULL or empty path), CALIB_E_IO, CALIB_E_NOMEM. */
 CALIB_NODISCARD CALIB_API int calib_model_save_file(const calib_model *m,
                                                     const char *path);
+/*! calib_model_save_file_ex() : calib_model_save_file(), and on failure *err
+ *  (may be NULL) has err->sys_errno and a message ending with its text, e.g.
+ *  "file: cannot create the temporary file next to it: file input/output
+ *  error: No such file or directory". */
+CALIB_NODISCARD CALIB_API int calib_model_save_file_ex(const calib_model *m, const char *path,
+                                                       calib_error *err);
 /*! calib_model_load_file() : calib_model_load() on the contents of `path`
- *  (the caller owns *out; files over 2 GiB are CALIB_E_FORMAT).
+ *  (the caller owns *out). The file is read header first: its size is taken
+ *  from fstat, a regular file larger than CALIB_MODEL_MAX_BYTES is refused
+ *  before it is read, the 32-byte header is checked (and its payload length
+ *  against the file size) before anything is allocated, and then the payload
+ *  is read straight into the model: peak memory is the model's size. A
+ *  non-regular file (pipe, FIFO, device) is read as far as its header says
+ *  and refused if more bytes follow (so /dev/zero fails on its magic at
+ *  once). Opening a FIFO waits for a writer, as for any reader.
  *  Errors: those of calib_model_load(), and CALIB_E_IO (cannot open/read). */
 CALIB_NODISCARD CALIB_API int calib_model_load_file(calib_model **out,
                                                     const char *path);
+/*! calib_model_load_file_ex() : calib_model_load_file(), and on failure *err
+ *  (may be NULL) is filled as by calib_model_load_ex(), or for the file
+ *  itself with err->arg "file" (or "model file" for its size), the errno in
+ *  err->sys_errno and its text at the end of err->message. */
+CALIB_NODISCARD CALIB_API int calib_model_load_file_ex(calib_model **out, const char *path,
+                                                       calib_error *err);
 
 /* ---- Metrics -----------------------------------------------------------------
  * Inputs are probabilities (float32, n x k; k == 1: P(y = 1) per row) or, for

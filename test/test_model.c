@@ -1,10 +1,17 @@
 /* test_model.c -- model bytes: round trips, every truncation, every single-bit
  * corruption, future versions, trailing bytes, golden files; the file save is
  * atomic; apply's argument and input errors write nothing; out-of-memory at
- * every allocation of fit and load returns CALIB_E_NOMEM cleanly. */
+ * every allocation of fit and load returns CALIB_E_NOMEM cleanly; each failed
+ * load check is named in calib_error; files are read within bounds (oversized
+ * sparse files, /dev/zero and FIFOs refused before any allocation or at the
+ * first byte too many); saves never touch the umask. */
 #include "harness.h"
 #include "internal.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static calib_model *fit_model(size_t n, size_t k) {
@@ -252,6 +259,266 @@ static void test_oom(void) {
   CHECK(done);
 }
 
+/* ---- Messages: calib_model_load_ex names the structure, the check and the offset ---- */
+
+static void expect_load_error(const uint8_t *b, size_t len, int code, const char *arg, const char *check,
+                              uint64_t index, int line) {
+  calib_model *m = NULL;
+  calib_error e;
+  memset(&e, 0x5A, sizeof e);
+  e.arg = e.check = "";
+  const int st = calib_model_load_ex(&m, b, len, &e);
+  th_checks++;
+  if (st != code || m != NULL || e.code != code || strcmp(e.arg, arg) != 0 || !strstr(e.check, check) ||
+      e.index != index || !strstr(e.message, check) || !strstr(e.message, calib_strerror(code)))
+    TH_FAIL("line %d: status %d, arg '%s', check '%s', index %llu, message '%s'", line, st, e.arg, e.check,
+            (unsigned long long)e.index, e.message);
+  calib_model_free(m);
+}
+
+/* Sets the header CRC of b after an edit of bytes 0..27. */
+static void fix_header_crc(uint8_t *b) { th_put_le(b + 28, th_crc32(b, 28), 4); }
+
+static void test_load_messages(void) {
+  const double T = 1.5, nan = NAN, neg = -2.0;
+  th_section s = {CALIB_MP_TEMPERATURE, 1, &T};
+  size_t len = 0, l2 = 0;
+  uint8_t *b = th_craft_model(CALIB_METHOD_TEMPERATURE, 4, &s, 1, &len), *c = (uint8_t *)malloc(len + 8);
+  calib_model *m = NULL;
+  calib_error e;
+  CHECK_OK(calib_model_load_ex(&m, b, len, &e));
+  CHECK(e.code == CALIB_OK && e.message[0] == '\0');
+  calib_model_free(m);
+  m = NULL;
+  CHECK_ERR(calib_model_load_ex(NULL, b, len, &e), CALIB_E_ARG);
+  CHECK(e.code == CALIB_E_ARG && strcmp(e.arg, "out") == 0);
+  CHECK_ERR(calib_model_load_ex(&m, b, len, NULL) == CALIB_OK ? CALIB_OK : -100, CALIB_OK); /* NULL err */
+  calib_model_free(m);
+#define EDIT(stmt) do { memcpy(c, b, len); stmt; } while (0)
+  EDIT(c[0] = 'X');
+  expect_load_error(c, len, CALIB_E_FORMAT, "model header", "magic is not \"CALIBMDL\"", 0, __LINE__);
+  expect_load_error(b, 20, CALIB_E_FORMAT, "model header", "truncated: shorter than the 32-byte header",
+                    UINT64_MAX, __LINE__);
+  EDIT(c[13] ^= 1);
+  expect_load_error(c, len, CALIB_E_FORMAT, "model header", "header CRC-32 does not match", 28, __LINE__);
+  EDIT((th_put_le(c + 8, 2, 4), fix_header_crc(c)));
+  expect_load_error(c, len, CALIB_E_FORMAT, "model header", "format version is newer", 8, __LINE__);
+  EDIT((th_put_le(c + 8, 0, 4), fix_header_crc(c)));
+  expect_load_error(c, len, CALIB_E_FORMAT, "model header", "format version 0 is invalid", 8, __LINE__);
+  EDIT((th_put_le(c + 12, 4242, 4), fix_header_crc(c)));
+  expect_load_error(c, len, CALIB_E_FORMAT, "model header", "unknown method id", 12, __LINE__);
+  EDIT((th_put_le(c + 16, len - 32 + 4, 8), fix_header_crc(c)));
+  expect_load_error(c, len, CALIB_E_FORMAT, "model header", "payload length is not a multiple of 8", 16, __LINE__);
+  EDIT((th_put_le(c + 16, (uint64_t)CALIB_MODEL_MAX_BYTES, 8), fix_header_crc(c)));
+  expect_load_error(c, len, CALIB_E_FORMAT, "model header", "payload length exceeds the format maximum", 16,
+                    __LINE__);
+  EDIT((th_put_le(c + 16, len - 32 + 8, 8), fix_header_crc(c)));
+  expect_load_error(c, len, CALIB_E_FORMAT, "model payload", "truncated: fewer bytes than the header's", len,
+                    __LINE__);
+  EDIT(c[len] = 0);
+  expect_load_error(c, len + 1, CALIB_E_FORMAT, "model payload", "trailing bytes after the payload", len, __LINE__);
+  EDIT(c[len - 1] ^= 0x40);
+  expect_load_error(c, len, CALIB_E_FORMAT, "model payload", "payload CRC-32 does not match", 24, __LINE__);
+  uint8_t *d = th_craft_model(CALIB_METHOD_TEMPERATURE, 0, &s, 1, &l2);
+  expect_load_error(d, l2, CALIB_E_FORMAT, "model payload", "k (number of classes) is 0", 32, __LINE__);
+  free(d);
+  d = th_craft_model(CALIB_METHOD_TEMPERATURE, (uint64_t)CALIB_MODEL_MAX_K + 1, &s, 1, &l2);
+  expect_load_error(d, l2, CALIB_E_FORMAT, "model payload", "k exceeds the format maximum", 32, __LINE__);
+  free(d);
+  th_section dup[2] = {{CALIB_MP_TEMPERATURE, 1, &T}, {CALIB_MP_TEMPERATURE, 1, &T}};
+  d = th_craft_model(CALIB_METHOD_TEMPERATURE, 4, dup, 2, &l2);
+  expect_load_error(d, l2, CALIB_E_FORMAT, "model section table", "section tag appears twice", 64, __LINE__);
+  free(d);
+  th_section sn = {CALIB_MP_TEMPERATURE, 1, &nan};
+  d = th_craft_model(CALIB_METHOD_TEMPERATURE, 4, &sn, 1, &l2);
+  expect_load_error(d, l2, CALIB_E_FORMAT, "model parameters", "a parameter value is NaN", 64, __LINE__);
+  free(d);
+  th_section sg = {CALIB_MP_TEMPERATURE, 1, &neg};
+  d = th_craft_model(CALIB_METHOD_TEMPERATURE, 4, &sg, 1, &l2);
+  expect_load_error(d, l2, CALIB_E_FORMAT, "temperature", "parameters rejected by the method's validation",
+                    UINT64_MAX, __LINE__);
+  free(d);
+#undef EDIT
+  free(c);
+  free(b);
+}
+
+/* ---- Files: bounded reading ------------------------------------------------------- */
+
+/* A sparse file of `size` bytes starting with the n bytes at head. */
+static int sparse_file(const char *path, const void *head, size_t n, off_t size) {
+  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return 0;
+  const int ok = (n == 0 || write(fd, head, n) == (ssize_t)n) && ftruncate(fd, size) == 0;
+  close(fd);
+  return ok;
+}
+
+/* load_file_ex with every allocation failing: a file refused before it
+ * allocates anything is CALIB_E_FORMAT (not NOMEM) with the given check. */
+static void expect_file_refused(const char *path, const char *check, int line) {
+  calib_model *m = NULL;
+  calib_error e;
+  calib__alloc_fail_at(1, 1);
+  const int st = calib_model_load_file_ex(&m, path, &e);
+  calib__alloc_fail_at(0, 0);
+  th_checks++;
+  if (st != CALIB_E_FORMAT || m != NULL || !strstr(e.message, check))
+    TH_FAIL("line %d: %s: status %d, message '%s'", line, path, st, e.message);
+}
+
+typedef struct { const char *path; const uint8_t *b; size_t len, extra; } fifo_job;
+
+/* Writes job->b to the FIFO, then `extra` zero bytes (SIZE_MAX: until the reader leaves). */
+static void *fifo_writer(void *arg) {
+  const fifo_job *j = (const fifo_job *)arg;
+  const int fd = open(j->path, O_WRONLY);
+  if (fd < 0) return NULL;
+  uint8_t zero[4096];
+  memset(zero, 0, sizeof zero);
+  ssize_t w = j->len ? write(fd, j->b, j->len) : 0;
+  for (size_t sent = 0; w >= 0 && sent < j->extra; sent += (size_t)w)
+    w = write(fd, zero, j->extra - sent < sizeof zero ? j->extra - sent : sizeof zero);
+  close(fd);
+  return NULL;
+}
+
+static int load_fifo(const char *path, const uint8_t *b, size_t len, size_t extra, calib_error *e) {
+  fifo_job j = {path, b, len, extra};
+  pthread_t t;
+  calib_model *m = NULL;
+  unlink(path);
+  if (mkfifo(path, 0600) != 0 || pthread_create(&t, NULL, fifo_writer, &j) != 0) return -100;
+  const int st = calib_model_load_file_ex(&m, path, e);
+  pthread_join(t, NULL);
+  calib_model_free(m);
+  unlink(path);
+  return st;
+}
+
+static void test_file_bounds(void) {
+  char dir[] = "/tmp/calib_bounds_XXXXXX", path[128], cmd[160];
+  CHECK(mkdtemp(dir) != NULL);
+  const double T = 2.0;
+  th_section s = {CALIB_MP_TEMPERATURE, 1, &T};
+  size_t len = 0;
+  uint8_t *b = th_craft_model(CALIB_METHOD_TEMPERATURE, 3, &s, 1, &len);
+  snprintf(path, sizeof path, "%s/over.calib", dir); /* one byte over the largest model */
+  if (sparse_file(path, b, 32, (off_t)CALIB_MODEL_MAX_BYTES + 1))
+    expect_file_refused(path, "model file: file is larger than the largest model", __LINE__);
+  snprintf(path, sizeof path, "%s/zero2g.calib", dir);
+  if (sparse_file(path, NULL, 0, (off_t)1 << 31)) expect_file_refused(path, "magic is not", __LINE__);
+  uint8_t h[32]; /* a valid header promising 1 GiB that is not there */
+  memcpy(h, b, 32);
+  th_put_le(h + 16, (uint64_t)1 << 30, 8);
+  fix_header_crc(h);
+  snprintf(path, sizeof path, "%s/short.calib", dir);
+  if (sparse_file(path, h, 32, 4096)) expect_file_refused(path, "model payload: truncated", __LINE__);
+  snprintf(path, sizeof path, "%s/long.calib", dir);
+  if (sparse_file(path, b, len, (off_t)len + 8)) expect_file_refused(path, "trailing bytes after the payload", __LINE__);
+  expect_file_refused("/dev/zero", "magic is not", __LINE__);
+  /* Non-regular files: a FIFO carrying a model loads; one that keeps going
+   * after the model is refused as soon as one byte too many arrives. */
+  signal(SIGPIPE, SIG_IGN);
+  calib_error e;
+  snprintf(path, sizeof path, "%s/fifo", dir);
+  CHECK_OK(load_fifo(path, b, len, 0, &e));
+  CHECK_ERR(load_fifo(path, b, len, SIZE_MAX, &e), CALIB_E_FORMAT);
+  CHECK(strcmp(e.arg, "file") == 0 && strstr(e.check, "trailing bytes") && e.index == len);
+  CHECK_ERR(load_fifo(path, b, 20, 0, &e), CALIB_E_FORMAT);
+  CHECK(strstr(e.check, "truncated") != NULL);
+  /* Errors of the file itself carry errno and its text. */
+  snprintf(path, sizeof path, "%s/missing.calib", dir);
+  calib_model *m = NULL;
+  CHECK_ERR(calib_model_load_file_ex(&m, path, &e), CALIB_E_IO);
+  CHECK(e.sys_errno == ENOENT && strstr(e.message, strerror(ENOENT)) && strstr(e.message, "cannot open"));
+  CHECK_ERR(calib_model_load_file_ex(&m, dir, &e), CALIB_E_IO);
+  CHECK(e.sys_errno == EISDIR && m == NULL);
+  CHECK_OK(calib_model_load_ex(&m, b, len, NULL));
+  snprintf(path, sizeof path, "%s/nodir/m.calib", dir);
+  CHECK_ERR(calib_model_save_file_ex(m, path, &e), CALIB_E_IO);
+  CHECK(e.sys_errno == ENOENT && strstr(e.message, "No such file or directory") && strstr(e.check, "temporary"));
+  CHECK_ERR(calib_model_save_file_ex(m, "", &e), CALIB_E_ARG);
+  snprintf(path, sizeof path, "%s/ok.calib", dir);
+  CHECK_OK(calib_model_save_file_ex(m, path, &e));
+  CHECK(e.code == CALIB_OK && e.message[0] == '\0');
+  calib_model_free(m);
+  free(b);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
+/* ---- Files: modes without touching the umask ------------------------------------------ */
+
+typedef struct { const calib_model *m; char path[128]; int rounds, failures; } saver_job;
+static volatile int modes_done = 0;
+
+static void *saver(void *arg) {
+  saver_job *j = (saver_job *)arg;
+  for (int i = 0; i < j->rounds; i++) j->failures += calib_model_save_file(j->m, j->path) != CALIB_OK;
+  return NULL;
+}
+
+/* Creates files with creat(0666) while the savers run: under umask 022 each
+ * must be 0644; a library that set the umask to 0 for a moment shows 0666. */
+static void *creator(void *arg) {
+  const char *dir = (const char *)arg;
+  char p[160];
+  long bad = 0, made = 0;
+  while (!modes_done || made < 1000) {
+    snprintf(p, sizeof p, "%s/probe", dir);
+    const int fd = creat(p, 0666);
+    struct stat sb;
+    if (fd >= 0 && fstat(fd, &sb) == 0 && (sb.st_mode & 0777) != 0644) bad++;
+    if (fd >= 0) close(fd);
+    unlink(p);
+    made++;
+  }
+  return (void *)(intptr_t)bad;
+}
+
+static void test_file_modes(void) {
+  char dir[] = "/tmp/calib_modes_XXXXXX", cmd[160];
+  CHECK(mkdtemp(dir) != NULL);
+  calib_model *m = fit_model(200, 3);
+  const mode_t old = umask(022);
+  saver_job jobs[4];
+  pthread_t t[4], c;
+  modes_done = 0;
+  CHECK(pthread_create(&c, NULL, creator, dir) == 0);
+  for (int i = 0; i < 4; i++) {
+    jobs[i].m = m;
+    jobs[i].rounds = 300;
+    jobs[i].failures = 0;
+    snprintf(jobs[i].path, sizeof jobs[i].path, "%s/m%d.calib", dir, i);
+    CHECK(pthread_create(&t[i], NULL, saver, &jobs[i]) == 0);
+  }
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  modes_done = 1;
+  void *bad = NULL;
+  pthread_join(c, &bad);
+  CHECK((intptr_t)bad == 0);
+  struct stat sb;
+  for (int i = 0; i < 4; i++) {
+    CHECK(jobs[i].failures == 0);
+    CHECK(stat(jobs[i].path, &sb) == 0 && (sb.st_mode & 0777) == 0644);
+  }
+  /* An existing file keeps its mode; a new one follows the umask of the moment. */
+  CHECK(chmod(jobs[0].path, 0600) == 0);
+  CHECK_OK(calib_model_save_file(m, jobs[0].path));
+  CHECK(stat(jobs[0].path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+  umask(077);
+  CHECK(unlink(jobs[1].path) == 0);
+  CHECK_OK(calib_model_save_file(m, jobs[1].path));
+  CHECK(stat(jobs[1].path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+  CHECK(umask(old) == 077); /* the library never changed it */
+  calib_model_free(m);
+  snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp > /dev/null", dir);
+  CHECK(system(cmd) != 0); /* no temporary file left */
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--write-golden") == 0) {
     write_golden();
@@ -264,5 +531,8 @@ int main(int argc, char **argv) {
   test_files();
   test_apply_errors();
   test_oom();
+  test_load_messages();
+  test_file_bounds();
+  test_file_modes();
   TEST_MAIN_END();
 }

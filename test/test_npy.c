@@ -5,7 +5,9 @@
  * and older numpy versions write them, each malformed input rejected with
  * its code and reason, every truncation of a valid file rejected, a byte-flip
  * sweep over the header (accepted or rejected, never inconsistent), the
- * typed loaders (.npy and raw .f32/.i32) and the atomic writer's failure path.
+ * typed loaders (.npy and raw .f32/.i32), the atomic writer's failure path,
+ * and the bounded reader: /dev/zero, FIFOs and oversized sparse files refused
+ * from their sizes or at the limit, never read whole.
  * Parsed buffers are exactly sized heap copies, so a sanitizer build catches
  * any read past the end.
  */
@@ -13,8 +15,13 @@
 #include "npy.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define MAXB CALIB__IO_MAX_BYTES_DEFAULT
 
 static char tmpdir[64];
 
@@ -141,7 +148,7 @@ static void roundtrip_file(calib__npy_dtype t, const size_t *shape, size_t ndim)
   CHECK_OK(calib__npy_save(path, t, shape, ndim, data, err, sizeof err));
   uint8_t *b = NULL;
   size_t len = 0;
-  CHECK_OK(calib__io_read_file(path, &b, &len, err, sizeof err));
+  CHECK_OK(calib__io_read_file(path, MAXB, &b, &len, err, sizeof err));
   calib__npy a;
   CHECK_OK(calib__npy_parse(b, len, &a, err, sizeof err));
   CHECK(a.dtype == t && a.ndim == ndim && a.count == count);
@@ -241,7 +248,13 @@ static void test_preamble_errors(void) {
   b = make_npy(1, GOOD, 60000, 24, &len);
   expect_reject(b, len, CALIB_E_FORMAT, "truncated .npy header", __LINE__);
   free(b);
-  b = make_npy(2, GOOD, 0xFFFFFFFFL, 24, &len);
+  b = make_npy(2, GOOD, 0xFFFFFFFFL, 24, &len); /* refused from the field: never read that far */
+  expect_reject(b, len, CALIB_E_FORMAT, "header length 4294967295 is over the 65536-byte limit", __LINE__);
+  free(b);
+  b = make_npy(2, GOOD, CALIB__NPY_MAX_HEADER + 1, 24, &len);
+  expect_reject(b, len, CALIB_E_FORMAT, "over the 65536-byte limit", __LINE__);
+  free(b);
+  b = make_npy(2, GOOD, CALIB__NPY_MAX_HEADER, 24, &len); /* at the limit: read, then truncated */
   expect_reject(b, len, CALIB_E_FORMAT, "truncated .npy header", __LINE__);
   free(b);
   b = make_npy(1, GOOD, 30, 24, &len);
@@ -415,30 +428,30 @@ static void test_raw_loaders(void) {
   write_bytes(path, z, sizeof z);
   float *x = NULL;
   size_t n = 0, k = 0;
-  CHECK_OK(calib__io_load_logits(path, 3, &x, &n, &k, err, sizeof err));
+  CHECK_OK(calib__io_load_logits(path, 3, MAXB, &x, &n, &k, err, sizeof err));
   CHECK(n == 4 && k == 3 && x && x[0] == -5.5f && x[11] == 5.5f);
   free(x);
   x = NULL;
-  CHECK_ERR(calib__io_load_logits(path, 5, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_logits(path, 5, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
   CHECK(strstr(err, "not a multiple of 4*k = 20") && x == NULL);
-  CHECK_ERR(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err), CALIB_E_ARG);
+  CHECK_ERR(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_ARG);
   CHECK(strstr(err, "--k") != NULL);
   int32_t lab[5] = {0, 2, 1, -1, 7};
   path_in_tmp(path, sizeof path, "y.i32");
   write_bytes(path, lab, sizeof lab);
   int64_t *y = NULL;
-  CHECK_OK(calib__io_load_labels(path, &y, &n, err, sizeof err));
+  CHECK_OK(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err));
   CHECK(n == 5 && y && y[3] == -1 && y[4] == 7);
   free(y);
   y = NULL;
   write_bytes(path, lab, 7);
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_FORMAT);
   CHECK(y == NULL && strstr(err, "multiple of 4"));
   path_in_tmp(path, sizeof path, "missing.i32");
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_IO);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_IO);
   CHECK(strstr(err, "cannot open") != NULL);
   uint8_t *raw = NULL;
-  CHECK_ERR(calib__io_read_file(tmpdir, &raw, &n, err, sizeof err), CALIB_E_IO);
+  CHECK_ERR(calib__io_read_file(tmpdir, MAXB, &raw, &n, err, sizeof err), CALIB_E_IO);
   CHECK(raw == NULL && strstr(err, "directory"));
 }
 
@@ -450,13 +463,13 @@ static void test_npy_loaders(void) {
   /* float64 (3, 2) logits: rounded to float32 once (1e300 -> inf) */
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F64, shape, 2, v, err, sizeof err));
   float *x = NULL;
-  CHECK_OK(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err));
+  CHECK_OK(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err));
   CHECK(n == 3 && k == 2 && x[1] == -2.25f && isinf(x[2]) && x[5] == 6.0f);
   free(x);
   /* (6,) -> k = 1 */
   shape[0] = 6;
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F64, shape, 1, v, err, sizeof err));
-  CHECK_OK(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err));
+  CHECK_OK(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err));
   CHECK(n == 6 && k == 1);
   free(x);
   x = NULL;
@@ -464,41 +477,41 @@ static void test_npy_loaders(void) {
   shape[0] = 3;
   shape[1] = 2;
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F64, shape, 3, v, err, sizeof err));
-  CHECK_ERR(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
   CHECK(x == NULL && strstr(err, "3-D"));
   int64_t lab[6] = {0, 1, 1, 0, 1, 0};
   CHECK_OK(calib__npy_save(path, CALIB__NPY_I64, shape, 2, lab, err, sizeof err));
-  CHECK_ERR(calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err), CALIB_E_UNSUPPORTED);
+  CHECK_ERR(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_UNSUPPORTED);
   CHECK(strstr(err, "int64") != NULL);
   /* labels: (n,), (n, 1) ok; (3, 2) and float labels rejected */
   int64_t *y = NULL;
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_FORMAT);
   CHECK(y == NULL && strstr(err, "more than one column"));
   shape[0] = 6;
   shape[1] = 1;
   CHECK_OK(calib__npy_save(path, CALIB__NPY_I64, shape, 2, lab, err, sizeof err));
-  CHECK_OK(calib__io_load_labels(path, &y, &n, err, sizeof err));
+  CHECK_OK(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err));
   CHECK(n == 6 && y[2] == 1);
   free(y);
   y = NULL;
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F64, shape, 1, v, err, sizeof err));
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_UNSUPPORTED);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_UNSUPPORTED);
   CHECK(y == NULL);
   /* weights: float32 widened */
   float wf[6] = {0.5f, 1, 2, 0, 1, 3};
   CHECK_OK(calib__npy_save(path, CALIB__NPY_F32, shape, 1, wf, err, sizeof err));
   double *w = NULL;
-  CHECK_OK(calib__io_load_weights(path, &w, &n, err, sizeof err));
+  CHECK_OK(calib__io_load_weights(path, MAXB, &w, &n, err, sizeof err));
   CHECK(n == 6 && w[0] == 0.5 && w[5] == 3.0);
   free(w);
   /* a raw file under a non-raw name: bad magic, with a hint */
   path_in_tmp(path, sizeof path, "x.bin");
   write_bytes(path, v, sizeof v);
-  CHECK_ERR(calib__io_load_logits(path, 2, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_logits(path, 2, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
   CHECK(strstr(err, "bad magic") && strstr(err, "*.f32"));
   path_in_tmp(path, sizeof path, "x.npy");
   write_bytes(path, v, sizeof v);
-  CHECK_ERR(calib__io_load_labels(path, &y, &n, err, sizeof err), CALIB_E_FORMAT);
+  CHECK_ERR(calib__io_load_labels(path, MAXB, &y, &n, err, sizeof err), CALIB_E_FORMAT);
   CHECK(strcmp(err, "not a .npy file (bad magic)") == 0);
 }
 
@@ -538,6 +551,112 @@ static void test_atomic_failure(void) {
   unlink(path);
 }
 
+/* ---- Bounded reading: sizes checked before allocating, streams stopped ----------- */
+
+typedef struct { const char *path; const uint8_t *b; size_t len, extra; } fifo_job;
+
+/* Writes job->b into the FIFO, then `extra` zero bytes (SIZE_MAX: until the reader leaves). */
+static void *fifo_writer(void *arg) {
+  const fifo_job *j = (const fifo_job *)arg;
+  const int fd = open(j->path, O_WRONLY);
+  if (fd < 0) return NULL;
+  uint8_t zero[4096];
+  memset(zero, 0, sizeof zero);
+  ssize_t w = j->len ? write(fd, j->b, j->len) : 0;
+  for (size_t sent = 0; w >= 0 && sent < j->extra; sent += (size_t)w)
+    w = write(fd, zero, j->extra - sent < sizeof zero ? j->extra - sent : sizeof zero);
+  close(fd);
+  return NULL;
+}
+
+/* Logits from a FIFO carrying b then extra zero bytes; status, message in err. */
+static int logits_from_fifo(const char *name, const uint8_t *b, size_t len, size_t extra, size_t max,
+                            size_t *n, char *err) {
+  char path[128];
+  path_in_tmp(path, sizeof path, name);
+  fifo_job j = {path, b, len, extra};
+  pthread_t t;
+  float *x = NULL;
+  size_t k = 0;
+  unlink(path);
+  if (mkfifo(path, 0600) != 0 || pthread_create(&t, NULL, fifo_writer, &j) != 0) return -100;
+  const int st = calib__io_load_logits(path, 2, max, &x, n, &k, err, CALIB__NPY_ERRLEN);
+  pthread_join(t, NULL);
+  free(x);
+  unlink(path);
+  return st;
+}
+
+/* A sparse file: the n bytes at head, then zeros up to size. */
+static int sparse_file(const char *path, const void *head, size_t n, off_t size) {
+  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return 0;
+  const int ok = (n == 0 || write(fd, head, n) == (ssize_t)n) && ftruncate(fd, size) == 0;
+  close(fd);
+  return ok;
+}
+
+static void test_bounded_reads(void) {
+  char path[128], err[CALIB__NPY_ERRLEN];
+  uint8_t hdr[256], *buf = NULL;
+  size_t hl = 0, n = 0, k = 0, len = 0;
+  float *x = NULL;
+  calib__npy a;
+  signal(SIGPIPE, SIG_IGN);
+  /* /dev/zero: refused on its magic, and as a raw stream once past the limit. */
+  CHECK_ERR(calib__io_read_npy("/dev/zero", MAXB, &buf, &a, err, sizeof err), CALIB_E_FORMAT);
+  CHECK(buf == NULL && strstr(err, "bad magic"));
+  CHECK_ERR(calib__io_read_file("/dev/zero", 100000, &buf, &len, err, sizeof err), CALIB_E_FORMAT);
+  CHECK(buf == NULL && strstr(err, "not a regular file, and more than the input limit of 100000 bytes"));
+  /* A header promising 16 GiB over a small file, and a sparse file that has them:
+   * refused from the sizes, before the data are allocated. */
+  size_t shape[2] = {(size_t)1 << 30, 4};
+  CHECK_OK(calib__npy_header(hdr, sizeof hdr, CALIB__NPY_F32, shape, 2, &hl));
+  path_in_tmp(path, sizeof path, "huge.npy");
+  if (sparse_file(path, hdr, hl, (off_t)hl + 100)) {
+    CHECK_ERR(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+    CHECK(x == NULL && strstr(err, "truncated data (shape needs 17179869184 data bytes, file has 100)"));
+  }
+  if (sparse_file(path, hdr, hl, (off_t)hl + ((off_t)1 << 34))) {
+    CHECK_ERR(calib__io_load_logits(path, 0, MAXB, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+    CHECK(x == NULL && strstr(err, "17179869184 bytes of data, over the input limit of 4294967296 bytes"));
+  }
+  unlink(path);
+  path_in_tmp(path, sizeof path, "big.f32"); /* max 0: the default for a regular file, 4 GiB */
+  if (sparse_file(path, NULL, 0, ((off_t)1 << 32) + 8)) {
+    CHECK_ERR(calib__io_load_logits(path, 2, 0, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+    CHECK(x == NULL && strstr(err, "4294967304 bytes of data, over the input limit of 4294967296 bytes"));
+  }
+  /* raw: the file size against the limit */
+  if (sparse_file(path, NULL, 0, 1 << 20)) {
+    CHECK_ERR(calib__io_load_logits(path, 2, 1000, &x, &n, &k, err, sizeof err), CALIB_E_FORMAT);
+    CHECK(x == NULL && strstr(err, "1048576 bytes of data, over the input limit of 1000 bytes"));
+  }
+  unlink(path);
+  /* FIFOs: a .npy arrives whole; one followed by more bytes is refused at the
+   * first extra byte; a raw stream is refused past the limit. */
+  float v[6] = {1, 2, 3, 4, 5, 6};
+  size_t sh[2] = {3, 2};
+  path_in_tmp(path, sizeof path, "v.npy");
+  CHECK_OK(calib__npy_save(path, CALIB__NPY_F32, sh, 2, v, err, sizeof err));
+  uint8_t *file = (uint8_t *)th_read_file(path, &len);
+  CHECK(file != NULL);
+  if (!file) return;
+  CHECK_OK(logits_from_fifo("p.npy", file, len, 0, MAXB, &n, err));
+  CHECK(n == 3);
+  CHECK_ERR(logits_from_fifo("p.npy", file, len, SIZE_MAX, MAXB, &n, err), CALIB_E_FORMAT);
+  CHECK(strstr(err, "trailing bytes after the data (shape needs 24 data bytes, the file has more)") != NULL);
+  CHECK_ERR(logits_from_fifo("p.npy", file, len - 5, 0, MAXB, &n, err), CALIB_E_FORMAT);
+  CHECK(strstr(err, "truncated data (shape needs 24 data bytes, file has 19)") != NULL);
+  CHECK_ERR(logits_from_fifo("p.npy", file, len, 0, 20, &n, err), CALIB_E_FORMAT);
+  CHECK(strstr(err, "24 bytes of data, over the input limit of 20 bytes") != NULL);
+  CHECK_ERR(logits_from_fifo("p.f32", NULL, 0, SIZE_MAX, 1 << 20, &n, err), CALIB_E_FORMAT);
+  CHECK(strstr(err, "more than the input limit of 1048576 bytes") != NULL);
+  CHECK_OK(logits_from_fifo("p.f32", NULL, 0, 4096, 4096, &n, err)); /* exactly the limit */
+  CHECK(n == 512);
+  free(file);
+}
+
 int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   snprintf(tmpdir, sizeof tmpdir, "/tmp/test_npy.XXXXXX");
@@ -555,6 +674,7 @@ int main(int argc, char **argv) {
   test_raw_loaders();
   test_npy_loaders();
   test_atomic_failure();
+  test_bounded_reads();
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -80,7 +80,16 @@ void calib__cli_print_params(calib__cli_out *o, const calib_model *m);
 void calib__cli_method_list(char *buf, size_t cap);
 
 /* ---- Inputs (cli_data.c) ------------------------------------------------------
- * Each prints its own error line and returns a CALIB__CLI_* status. */
+ * Each prints its own error line and returns a CALIB__CLI_* status.
+ * Every input array file is read through the bounded reader (src/io/file.c):
+ * at most the input limit of data bytes (default 4 GiB for a regular file,
+ * 256 MiB for a pipe, FIFO or device; --max-bytes N of fit, apply, eval and
+ * diagram sets one limit for both with calib__cli_input_limit, a usage error
+ * if not an integer >= 1). Model files are limited by the format itself
+ * (CALIB_MODEL_MAX_BYTES). */
+int calib__cli_input_limit(const char *cmd, const char *value);
+/* malloc of n * k floats (overflow-checked; never malloc(0)); NULL on failure. */
+float *calib__cli_alloc_f32(size_t n, size_t k);
 /* Logits; a raw *.f32 file has k_opt columns (--k), or default_k if k_opt is
  * 0; a .npy file with k_opt != 0 must have k_opt columns. */
 int calib__cli_load_logits(const char *path, size_t k_opt, size_t default_k, float **x, size_t *n,

@@ -4,15 +4,33 @@
  * label ranges. Each loader prints its one error line itself.
  */
 #include "cli.h"
+#include "checked.h"
+#include "internal.h" /* the format version of a loaded model (calib_model's bytes) */
 
+#include <stdint.h>
 #include <stdlib.h>
+
+/* The input limit of this run (--max-bytes; 0: src/io's defaults, 4 GiB for
+ * a regular file, 256 MiB for a pipe or device): one process runs one command. */
+static size_t input_limit = 0;
+
+float *calib__cli_alloc_f32(size_t n, size_t k) {
+  size_t count = 0, bytes = 0;
+  if (!calib__size_mul(n, k, &count) || !calib__size_bytes(count, sizeof(float), &bytes)) return NULL;
+  return (float *)malloc(bytes ? bytes : 1);
+}
+
+int calib__cli_input_limit(const char *cmd, const char *value) {
+  if (!value) return CALIB__CLI_OK;
+  return calib__cli_size(cmd, "--max-bytes", value, 1, SIZE_MAX, &input_limit);
+}
 
 int calib__cli_load_logits(const char *path, size_t k_opt, size_t default_k, float **x, size_t *n,
                            size_t *k) {
   char err[CALIB__NPY_ERRLEN];
   float *v = NULL;
   size_t rows = 0, cols = 0;
-  const int st = calib__io_load_logits(path, k_opt ? k_opt : default_k, &v, &rows, &cols, err, sizeof err);
+  const int st = calib__io_load_logits(path, k_opt ? k_opt : default_k, input_limit, &v, &rows, &cols, err, sizeof err);
   if (st != CALIB_OK) {
     calib__cli_error(path, "%s", err);
     return st == CALIB_E_ARG ? CALIB__CLI_USAGE : CALIB__CLI_DATA; /* E_ARG: raw file without --k */
@@ -46,7 +64,7 @@ int calib__cli_load_labels(const char *path, const char *logits_path, size_t n, 
   char err[CALIB__NPY_ERRLEN];
   size_t ny = 0;
   int64_t *lab = NULL;
-  if (calib__io_load_labels(path, &lab, &ny, err, sizeof err) != CALIB_OK) return calib__cli_error(path, "%s", err);
+  if (calib__io_load_labels(path, input_limit, &lab, &ny, err, sizeof err) != CALIB_OK) return calib__cli_error(path, "%s", err);
   int st = CALIB__CLI_OK;
   if (ny != n)
     st = calib__cli_error(path, "%zu labels but %s has %zu rows", ny, logits_path, n);
@@ -64,7 +82,7 @@ int calib__cli_load_weights(const char *path, const char *logits_path, size_t n,
   char err[CALIB__NPY_ERRLEN];
   size_t nw = 0;
   double *v = NULL;
-  if (calib__io_load_weights(path, &v, &nw, err, sizeof err) != CALIB_OK) return calib__cli_error(path, "%s", err);
+  if (calib__io_load_weights(path, input_limit, &v, &nw, err, sizeof err) != CALIB_OK) return calib__cli_error(path, "%s", err);
   if (nw != n) {
     free(v);
     return calib__cli_error(path, "%zu weights but %s has %zu rows", nw, logits_path, n);
@@ -74,24 +92,12 @@ int calib__cli_load_weights(const char *path, const char *logits_path, size_t n,
 }
 
 int calib__cli_load_model(const char *path, calib_model **m, size_t *nbytes, unsigned *version) {
-  char err[CALIB__NPY_ERRLEN];
-  uint8_t *b = NULL;
-  size_t len = 0;
-  if (calib__io_read_file(path, &b, &len, err, sizeof err) != CALIB_OK) return calib__cli_error(path, "%s", err);
+  calib_error err;
   calib_model *mod = NULL;
-  const int st = calib_model_load(&mod, b, len);
-  /* Format version: u32 little-endian at byte 8 (src/model/format.c); valid
-   * once the load succeeded, which implies len >= 32. */
-  const unsigned ver = st == CALIB_OK ? (unsigned)b[8] | (unsigned)b[9] << 8 | (unsigned)b[10] << 16 |
-                                            (unsigned)b[11] << 24
-                                      : 0;
-  free(b);
-  if (st == CALIB_E_UNSUPPORTED)
-    return calib__cli_error(path, "model method not built into this calib (%s)", calib_strerror(st));
-  if (st != CALIB_OK) return calib__cli_error(path, "invalid model bytes (%s)", calib_strerror(st));
+  if (calib_model_load_file_ex(&mod, path, &err) != CALIB_OK) return calib__cli_error(path, "%s", err.message);
   *m = mod;
-  if (nbytes) *nbytes = len;
-  if (version) *version = ver;
+  if (nbytes) *nbytes = calib_model_size(mod); /* the whole file: trailing bytes are refused */
+  if (version) *version = (unsigned)calib__get_u32(mod->bytes + 8); /* src/model/format.c */
   return CALIB__CLI_OK;
 }
 

@@ -23,9 +23,8 @@
 /* *raw = softmax/sigmoid of x; *cal = the model's probabilities (m may be NULL). */
 static int both_states(const char *where, const calib_model *m, const float *x, size_t n, size_t k,
                        float **raw, float **cal) {
-  const size_t bytes = n * k * sizeof(float);
-  *raw = (float *)malloc(bytes ? bytes : 1);
-  *cal = m ? (float *)malloc(bytes ? bytes : 1) : NULL;
+  *raw = calib__cli_alloc_f32(n, k);
+  *cal = m ? calib__cli_alloc_f32(n, k) : NULL;
   if (!*raw || (m && !*cal)) return calib__cli_error(where, "out of memory");
   int st = k == 1 ? calib_sigmoid(x, n, 1.0f, *raw) : calib_softmax(x, n, k, 0, 1.0f, *raw, 0);
   if (st == CALIB_OK && m) st = calib_apply(m, x, n, k, *cal);
@@ -215,7 +214,9 @@ void calib__cli_diagram_help(FILE *f) {
         "  --bins M        number of bins (default 15)\n"
         "  --binning B     ew: (lo, hi] equal width (default); ew-left: [lo, hi);\n"
         "                  kumar: Kumar et al.'s equal-mass bins; index: Nixon et al.'s\n"
-        "  --k K           columns of a raw *.f32 file\n", f);
+        "  --k K           columns of a raw *.f32 file\n"
+        "  --max-bytes N   refuse an input of more than N data bytes (default: 4 GiB,\n"
+        "                  256 MiB from a pipe or device)\n", f);
 }
 
 static int parse_binning(const char *s, int *out) {
@@ -231,7 +232,7 @@ static int parse_binning(const char *s, int *out) {
 }
 
 typedef struct {
-  const char *logits, *labels, *model, *out, *out_long, *bins, *binning, *k;
+  const char *logits, *labels, *model, *out, *out_long, *bins, *binning, *k, *max_bytes;
 } diagram_args;
 
 static int diagram_run(const diagram_args *a, size_t rawk, size_t bins, int binning) {
@@ -259,7 +260,8 @@ int calib__cli_diagram(int argc, char **argv) {
       {"--logits", "FILE", &a.logits, NULL}, {"--labels", "FILE", &a.labels, NULL},
       {"--model", "FILE", &a.model, NULL},   {"-o", "FILE", &a.out, NULL},
       {"--output", "FILE", &a.out_long, NULL}, {"--bins", "M", &a.bins, NULL},
-      {"--binning", "B", &a.binning, NULL}, {"--k", "K", &a.k, NULL}};
+      {"--binning", "B", &a.binning, NULL}, {"--k", "K", &a.k, NULL},
+      {"--max-bytes", "N", &a.max_bytes, NULL}};
   int st = calib__cli_parse("diagram", argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
   if (st != CALIB__CLI_OK) return st;
   if (!a.logits) return calib__cli_usage("diagram", "missing --logits");
@@ -270,5 +272,6 @@ int calib__cli_diagram(int argc, char **argv) {
   if (a.k && (st = calib__cli_size("diagram", "--k", a.k, 1, (size_t)1 << 24, &rawk)) != CALIB__CLI_OK) return st;
   if (a.bins && (st = calib__cli_size("diagram", "--bins", a.bins, 1, 10000, &bins)) != CALIB__CLI_OK) return st;
   if (a.binning && (st = parse_binning(a.binning, &binning)) != CALIB__CLI_OK) return st;
+  if ((st = calib__cli_input_limit("diagram", a.max_bytes)) != CALIB__CLI_OK) return st;
   return diagram_run(&a, rawk, bins, binning);
 }

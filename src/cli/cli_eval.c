@@ -15,7 +15,7 @@
 #define DEFAULT_BINS 15
 
 typedef struct {
-  const char *logits, *labels, *model, *k, *bins;
+  const char *logits, *labels, *model, *k, *bins, *max_bytes;
   const char *suite, *svg; /* cli_diagram.c */
   int json;
 } eval_args;
@@ -35,6 +35,8 @@ void calib__cli_eval_help(FILE *f) {
         "  --model FILE    evaluate calibrated probabilities of this model\n"
         "  --k K           columns of a raw *.f32 file (default with --model: the model's k)\n"
         "  --bins M        bins of ECE and MCE (default 15)\n"
+        "  --max-bytes N   refuse an input of more than N data bytes (default: 4 GiB,\n"
+        "                  and 256 MiB from a pipe or device, read only that far)\n"
         "  --json          print one JSON object\n"
         "  --suite NAME    instead, every measure of a benchmark suite: tao2024 (Tao et al.,\n"
         "                  ICLR 2024: ece_ew_B, ece_em_B, cwece_ew_B, cwece_em_B, mce_B for\n"
@@ -49,7 +51,8 @@ static int parse_args(int argc, char **argv, eval_args *a) {
       {"--logits", "FILE", &a->logits, NULL}, {"--labels", "FILE", &a->labels, NULL},
       {"--model", "FILE", &a->model, NULL},   {"--k", "K", &a->k, NULL},
       {"--bins", "M", &a->bins, NULL},        {"--json", NULL, NULL, &a->json},
-      {"--suite", "NAME", &a->suite, NULL},   {"--svg", "FILE", &a->svg, NULL}};
+      {"--suite", "NAME", &a->suite, NULL},   {"--svg", "FILE", &a->svg, NULL},
+      {"--max-bytes", "N", &a->max_bytes, NULL}};
   const int st = calib__cli_parse("eval", argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
   if (st != CALIB__CLI_OK) return st;
   if (!a->logits) return calib__cli_usage("eval", "missing --logits");
@@ -57,14 +60,24 @@ static int parse_args(int argc, char **argv, eval_args *a) {
   return CALIB__CLI_OK;
 }
 
-/* Turns x into probabilities in place; *nll from the logits (no model) or
- * from the probabilities (model). */
+/* *p = the probabilities of x: the model's, in place (p = x) or, when the
+ * model refuses in place (CALIB_E_UNSUPPORTED, nothing written: the matrix
+ * family above k = 1024), into a second buffer; or softmax / sigmoid in
+ * place. In place first because here the second buffer would raise the peak
+ * (logits, probabilities and labels at once: +10 % measured at n = 2e6,
+ * k = 10). *nll from the logits (no model) or from the probabilities (model). */
 static int probabilities(const eval_args *a, const calib_model *m, float *x, size_t n, size_t k,
-                         const int64_t *y, double *nll) {
+                         const int64_t *y, float **p, double *nll) {
   int st;
+  *p = x;
   if (m) {
-    if ((st = calib_apply(m, x, n, k, x)) != CALIB_OK) return calib__cli_error(a->logits, "apply failed: %s", calib_strerror(st));
-    if ((st = calib_nll(x, n, k, y, nll)) != CALIB_OK) return calib__cli_error(a->logits, "nll: %s", calib_strerror(st));
+    st = calib_apply(m, x, n, k, x);
+    if (st == CALIB_E_UNSUPPORTED) {
+      if (!(*p = calib__cli_alloc_f32(n, k))) return calib__cli_error(a->logits, "out of memory");
+      st = calib_apply(m, x, n, k, *p);
+    }
+    if (st != CALIB_OK) return calib__cli_error(a->logits, "apply failed: %s", calib_strerror(st));
+    if ((st = calib_nll(*p, n, k, y, nll)) != CALIB_OK) return calib__cli_error(a->logits, "nll: %s", calib_strerror(st));
     return CALIB__CLI_OK;
   }
   if ((st = calib_nll_logits(x, n, k, y, nll)) != CALIB_OK)
@@ -102,7 +115,7 @@ static void print_metrics(const eval_args *a, const metrics *r, size_t n, size_t
 
 static int run(const eval_args *a, size_t rawk, size_t bins) {
   calib_model *m = NULL;
-  float *x = NULL;
+  float *x = NULL, *p = NULL;
   int64_t *y = NULL;
   size_t n = 0, k = 0;
   metrics r;
@@ -110,10 +123,11 @@ static int run(const eval_args *a, size_t rawk, size_t bins) {
   int st = calib__cli_load_scored(a->model, a->logits, a->labels, rawk, "evaluate", &m, &x, &n, &k, &y);
   if (st == CALIB__CLI_OK && (a->suite || a->svg))
     st = calib__cli_eval_extras(a->logits, a->suite, a->svg, a->json, m, x, n, k, y, bins);
-  if (st == CALIB__CLI_OK && !a->suite) st = probabilities(a, m, x, n, k, y, &r.nll);
-  if (st == CALIB__CLI_OK && !a->suite) st = measures(a->logits, x, n, k, y, bins, &r);
+  if (st == CALIB__CLI_OK && !a->suite) st = probabilities(a, m, x, n, k, y, &p, &r.nll);
+  if (st == CALIB__CLI_OK && !a->suite) st = measures(a->logits, p, n, k, y, bins, &r);
   if (st == CALIB__CLI_OK && !a->suite) print_metrics(a, &r, n, k, bins);
   calib_model_free(m);
+  if (p != x) free(p);
   free(x);
   free(y);
   return st;
@@ -127,5 +141,6 @@ int calib__cli_eval(int argc, char **argv) {
   size_t rawk = 0, bins = DEFAULT_BINS;
   if (a.k && (st = calib__cli_size("eval", "--k", a.k, 1, (size_t)1 << 24, &rawk)) != CALIB__CLI_OK) return st;
   if (a.bins && (st = calib__cli_size("eval", "--bins", a.bins, 1, 1000000, &bins)) != CALIB__CLI_OK) return st;
+  if ((st = calib__cli_input_limit("eval", a.max_bytes)) != CALIB__CLI_OK) return st;
   return run(&a, rawk, bins);
 }

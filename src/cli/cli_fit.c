@@ -38,7 +38,7 @@ static const struct {
 #define NPARAMS (sizeof fit_params / sizeof fit_params[0])
 
 typedef struct {
-  const char *method, *logits, *labels, *weights, *out, *k;
+  const char *method, *logits, *labels, *weights, *out, *k, *max_bytes;
   const char *param[NPARAMS];
   int json;
 } fit_args;
@@ -66,7 +66,9 @@ void calib__cli_fit_help(FILE *f) {
         "  --labels FILE      int32/int64 .npy (n,); or raw *.i32\n"
         "  -o, --output FILE  model file to write\n"
         "  --k K              columns of a raw *.f32 logits file\n"
-        "  --weights FILE     float32/float64 .npy (n,) of non-negative row weights\n", f);
+        "  --weights FILE     float32/float64 .npy (n,) of non-negative row weights\n"
+        "  --max-bytes N      refuse an input of more than N data bytes (default: 4 GiB,\n"
+        "                     and 256 MiB from a pipe or device, read only that far)\n", f);
   for (size_t i = 0; i < NPARAMS; i++) {
     char flag[64];
     snprintf(flag, sizeof flag, "%s %s", fit_params[i].name, fit_params[i].metavar);
@@ -78,12 +80,13 @@ void calib__cli_fit_help(FILE *f) {
 }
 
 static int parse_args(int argc, char **argv, fit_args *a) {
-  calib__cli_opt opts[8 + NPARAMS] = {
+  calib__cli_opt opts[9 + NPARAMS] = {
       {"--method", "NAME", &a->method, NULL}, {"--logits", "FILE", &a->logits, NULL},
       {"--labels", "FILE", &a->labels, NULL}, {"--weights", "FILE", &a->weights, NULL},
       {"-o", "FILE", &a->out, NULL},          {"--output", "FILE", &a->out, NULL},
-      {"--k", "K", &a->k, NULL},              {"--json", NULL, NULL, &a->json}};
-  size_t nopts = 8;
+      {"--k", "K", &a->k, NULL},              {"--json", NULL, NULL, &a->json},
+      {"--max-bytes", "N", &a->max_bytes, NULL}};
+  size_t nopts = 9;
   for (size_t i = 0; i < NPARAMS; i++, nopts++) {
     calib__cli_opt o = {fit_params[i].name, fit_params[i].metavar, &a->param[i], NULL};
     opts[nopts] = o;
@@ -143,6 +146,16 @@ static void print_summary(const fit_args *a, const calib_fitter *f, const calib_
   calib__cli_out_end(&o);
 }
 
+/* The input file a fit error is about: the labels for a label or one-class
+ * error, the weights for a weight error, else the logits. */
+static const char *fit_culprit(const fit_args *a, int status, const double *w, size_t n) {
+  if (status == CALIB_E_ONECLASS || status == CALIB_E_LABEL) return a->labels;
+  int negative = 0;
+  for (size_t i = 0; w && i < n; i++) negative |= w[i] < 0;
+  if (w && ((status == CALIB_E_DOMAIN && negative) || (status == CALIB_E_EMPTY && n > 0))) return a->weights;
+  return a->logits;
+}
+
 /* Loads the data, fits, saves. */
 static int run(const fit_args *a, calib_fitter *f) {
   size_t n = 0, k = 0, rawk = 0;
@@ -151,17 +164,18 @@ static int run(const fit_args *a, calib_fitter *f) {
   double *w = NULL;
   calib_model *m = NULL;
   int st = a->k ? calib__cli_size("fit", "--k", a->k, 1, (size_t)1 << 24, &rawk) : CALIB__CLI_OK;
+  if (st == CALIB__CLI_OK) st = calib__cli_input_limit("fit", a->max_bytes);
   if (st == CALIB__CLI_OK) st = calib__cli_load_logits(a->logits, rawk, 0, &x, &n, &k);
   if (st == CALIB__CLI_OK) st = calib__cli_load_labels(a->labels, a->logits, n, k, &y);
   if (st == CALIB__CLI_OK && a->weights) st = calib__cli_load_weights(a->weights, a->logits, n, &w);
   if (st == CALIB__CLI_OK) {
     const int fs = calib_fit(f, x, n, k, y, w, &m);
-    if (fs != CALIB_OK)
-      st = calib__cli_error(a->logits, "%s fit failed: %s", a->method, calib_strerror(fs));
+    if (fs != CALIB_OK) st = calib__cli_error(fit_culprit(a, fs, w, n), "%s fit failed: %s", a->method, calib_strerror(fs));
   }
   if (st == CALIB__CLI_OK) {
-    const int ss = calib_model_save_file(m, a->out);
-    if (ss != CALIB_OK) st = calib__cli_error(a->out, "cannot write the model: %s", calib_strerror(ss));
+    calib_error err;
+    if (calib_model_save_file_ex(m, a->out, &err) != CALIB_OK)
+      st = calib__cli_error(a->out, "cannot write the model: %s", err.message);
   }
   if (st == CALIB__CLI_OK) print_summary(a, f, m, n, k);
   calib_model_free(m);

@@ -76,23 +76,38 @@ size_t calib__edge_bin(double c, const double *edges, size_t m);
 size_t calib__equal_mass_index_bounds(size_t n, size_t bins, size_t *bounds);
 
 /* ---- Files (src/model/model_file.c; POSIX, not in the firmware core) -------
- * The one atomic-write and whole-file-read mechanism of libcalib, used by the
- * model file functions and by the CLI's outputs (src/io/file.c).
+ * The one atomic-write and the one bounded reader of libcalib, used by the
+ * model file functions and by the CLI's inputs and outputs (src/io/file.c).
+ * Every failure fills *err (may be NULL) through calib__error_set, with the
+ * errno for CALIB_E_IO.
  * calib__file_write_atomic: writes the concatenation of nparts byte ranges to
- *   path through "<path>.tmp.XXXXXX" (same directory), fsync, rename; on
- *   failure the temporary file is removed and path is untouched.
- * calib__file_read: reads all of path into a new buffer *buf (free it with
- *   calib__free) of *len bytes; more than max bytes is CALIB_E_FORMAT.
- * Both return CALIB_OK, CALIB_E_NOMEM or CALIB_E_IO; on CALIB_E_IO, *sys_errno
- * is the errno (EISDIR for a directory) and *stage says which step failed. */
-#define CALIB__FILE_STAGE_CREATE 1 /* write: creating the temporary file */
-#define CALIB__FILE_STAGE_WRITE 2  /* write: writing, syncing or renaming  */
-#define CALIB__FILE_STAGE_OPEN 3   /* read: opening                         */
-#define CALIB__FILE_STAGE_READ 4   /* read: reading                         */
+ *   path through "<path>.tmp.XXXXXX" (same directory, created O_EXCL with mode
+ *   0666 so the kernel applies the umask, as creat() would; an existing
+ *   target's permission bits are kept), fsync, rename; on failure the
+ *   temporary file is removed and path is untouched. Never calls umask().
+ * calib__file_open / _read_exact / _expect_eof / _close: an open file and its
+ *   kind: size is st_size for a regular file (fstat on the open descriptor),
+ *   UINT64_MAX for anything else (pipe, FIFO, character device), whose length
+ *   is only known by reading. read_exact reads up to len bytes and stops
+ *   early only at end of file (*got < len); expect_eof reads one more byte
+ *   and fails with CALIB_E_FORMAT "trailing bytes" (at `at`) if there is one.
+ * calib__file_read: all of path (calib__file_read_all: the rest of an open
+ *   file) into a new buffer *buf (calib__free) of *len bytes, at most max bytes: a larger regular file is refused from its size
+ *   before anything is allocated, a stream once max + 1 bytes have arrived
+ *   (CALIB_E_FORMAT, index = max). */
+typedef struct {
+  int fd;
+  int regular;   /* 1: a regular file of `size` bytes */
+  uint64_t size; /* UINT64_MAX when not regular */
+} calib__file;
 int calib__file_write_atomic(const char *path, const void *const *parts, const size_t *lens,
-                             size_t nparts, int *sys_errno, int *stage);
-int calib__file_read(const char *path, size_t max, uint8_t **buf, size_t *len, int *sys_errno,
-                     int *stage);
+                             size_t nparts, calib_error *err);
+int calib__file_open(calib__file *f, const char *path, calib_error *err);
+int calib__file_read_exact(calib__file *f, void *buf, size_t len, size_t *got, calib_error *err);
+int calib__file_expect_eof(calib__file *f, uint64_t at, calib_error *err);
+void calib__file_close(calib__file *f);
+int calib__file_read_all(calib__file *f, size_t max, uint8_t **buf, size_t *len, calib_error *err);
+int calib__file_read(const char *path, size_t max, uint8_t **buf, size_t *len, calib_error *err);
 
 /* ---- Model object (src/model/model.c) ---------------------------------------
  * A model is its serialised bytes plus a parsed view of them: the parameter
@@ -123,9 +138,19 @@ struct calib_model {
 int calib__model_build(calib_model **out, int method, size_t k,
                        const calib__section *secs, size_t nsecs);
 /* Parse and validate `len` bytes at an 8-byte aligned `buf` into *m without
- * copying (sections point into buf). Used by calib_model_load (after copying)
- * and by the firmware loader. */
-int calib__model_parse(calib_model *m, const uint8_t *buf, size_t len);
+ * copying (sections point into buf). Used by calib_model_load (after copying),
+ * the file loader and the firmware loader. Each failed check fills *err (may
+ * be NULL) with the structure, the check and the byte offset (format.c). */
+int calib__model_parse(calib_model *m, const uint8_t *buf, size_t len, calib_error *err);
+/* The 32-byte header alone (avail bytes at hdr, any alignment; fewer than 32
+ * is "truncated" once the magic matches): magic, header CRC, version, method
+ * id, payload length (multiple of 8, >= 16, within CALIB_MODEL_MAX_BYTES),
+ * stored in *plen. Lets the loaders refuse a file or buffer before
+ * allocating for it. */
+int calib__model_check_header(const uint8_t *hdr, size_t avail, uint64_t *plen, calib_error *err);
+/* total (>= 32) bytes of model against the header's payload length: truncated
+ * or trailing bytes are CALIB_E_FORMAT. */
+int calib__model_check_length(uint64_t plen, uint64_t total, calib_error *err);
 /* One allocation for the struct and nbytes of model bytes (8-aligned). */
 int calib__model_alloc(calib_model **out, size_t nbytes, uint8_t **bytes);
 /* The section with `tag`, or NULL. */

@@ -7,6 +7,7 @@
  * be a .npy file (its magic is checked, whatever its name).
  */
 #include "npy.h"
+#include "checked.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,20 +17,13 @@ static int ends_with(const char *s, const char *suffix) {
   return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* Reads path and parses it as .npy; *buf (caller frees) holds the bytes a
+/* Reads path as .npy, header first; *buf (caller frees) holds the data a
  * points into. raw_hint names the raw alternative for the bad-magic message. */
-static int load_npy(const char *path, const char *raw_hint, uint8_t **buf, calib__npy *a,
+static int load_npy(const char *path, const char *raw_hint, size_t max, uint8_t **buf, calib__npy *a,
                     char *err, size_t errcap) {
-  size_t len = 0;
-  int st = calib__io_read_file(path, buf, &len, err, errcap);
-  if (st != CALIB_OK) return st;
-  st = calib__npy_parse(*buf, len, a, err, errcap);
-  if (st != CALIB_OK) {
-    if (len > 0 && !calib__npy_has_magic(*buf, len) && !ends_with(path, ".npy") && raw_hint)
-      calib__io_err(st, err, errcap, "not a .npy file (bad magic); %s", raw_hint);
-    free(*buf);
-    *buf = NULL;
-  }
+  const int st = calib__io_read_npy(path, max, buf, a, err, errcap);
+  if (st != CALIB_OK && err && strstr(err, "(bad magic)") && !ends_with(path, ".npy") && raw_hint)
+    calib__io_err(st, err, errcap, "not a .npy file (bad magic); %s", raw_hint);
   return st;
 }
 
@@ -45,21 +39,23 @@ static int column_rows(const calib__npy *a, size_t *n, char *err, size_t errcap)
 
 /* malloc(count * size), NULL on overflow; never malloc(0). */
 static void *alloc_elems(size_t count, size_t size) {
-  if (count > SIZE_MAX / size) return NULL;
-  return malloc(count ? count * size : 1);
+  size_t bytes = 0;
+  if (!calib__size_bytes(count, size, &bytes)) return NULL;
+  return malloc(bytes ? bytes : 1);
 }
 
 /* Raw float32 logits with k columns. */
-static int raw_logits(const char *path, size_t k, float **out, size_t *n, char *err, size_t errcap) {
+static int raw_logits(const char *path, size_t k, size_t max, float **out, size_t *n, char *err, size_t errcap) {
   if (k == 0) return calib__io_err(CALIB_E_ARG, err, errcap, "raw float32 logits need --k K (number of columns)");
-  if (k > SIZE_MAX / 4) return calib__io_err(CALIB_E_ARG, err, errcap, "--k %zu is too large", k);
+  size_t row = 0;
+  if (!calib__size_mul(k, 4, &row)) return calib__io_err(CALIB_E_ARG, err, errcap, "--k %zu is too large", k);
   uint8_t *b = NULL;
   size_t len = 0;
-  int st = calib__io_read_file(path, &b, &len, err, errcap);
+  int st = calib__io_read_file(path, max, &b, &len, err, errcap);
   if (st != CALIB_OK) return st;
-  if (len % (4 * k) != 0) {
+  if (len % row != 0) {
     free(b);
-    return calib__io_err(CALIB_E_FORMAT, err, errcap, "size %zu bytes is not a multiple of 4*k = %zu", len, 4 * k);
+    return calib__io_err(CALIB_E_FORMAT, err, errcap, "size %zu bytes is not a multiple of 4*k = %zu", len, row);
   }
   float *x = (float *)alloc_elems(len / 4, sizeof *x);
   if (!x) {
@@ -78,17 +74,17 @@ static int raw_logits(const char *path, size_t k, float **out, size_t *n, char *
   return CALIB_OK;
 }
 
-int calib__io_load_logits(const char *path, size_t raw_k, float **out, size_t *n, size_t *k,
+int calib__io_load_logits(const char *path, size_t raw_k, size_t max, float **out, size_t *n, size_t *k,
                           char *err, size_t errcap) {
   if (!path || !out || !n || !k) return calib__io_err(CALIB_E_ARG, err, errcap, "no file name");
   if (ends_with(path, ".f32")) {
-    const int st = raw_logits(path, raw_k, out, n, err, errcap);
+    const int st = raw_logits(path, raw_k, max, out, n, err, errcap);
     if (st == CALIB_OK) *k = raw_k;
     return st;
   }
   uint8_t *b = NULL;
   calib__npy a;
-  int st = load_npy(path, "raw float32 logits must be named *.f32", &b, &a, err, errcap);
+  int st = load_npy(path, "raw float32 logits must be named *.f32", max, &b, &a, err, errcap);
   if (st != CALIB_OK) return st;
   size_t rows = 0, cols = 0;
   if (a.ndim == 1 || a.ndim == 2) {
@@ -114,10 +110,10 @@ int calib__io_load_logits(const char *path, size_t raw_k, float **out, size_t *n
 }
 
 /* Raw int32 labels. */
-static int raw_labels(const char *path, int64_t **out, size_t *n, char *err, size_t errcap) {
+static int raw_labels(const char *path, size_t max, int64_t **out, size_t *n, char *err, size_t errcap) {
   uint8_t *b = NULL;
   size_t len = 0;
-  int st = calib__io_read_file(path, &b, &len, err, errcap);
+  int st = calib__io_read_file(path, max, &b, &len, err, errcap);
   if (st != CALIB_OK) return st;
   if (len % 4 != 0) {
     free(b);
@@ -140,12 +136,12 @@ static int raw_labels(const char *path, int64_t **out, size_t *n, char *err, siz
   return CALIB_OK;
 }
 
-int calib__io_load_labels(const char *path, int64_t **out, size_t *n, char *err, size_t errcap) {
+int calib__io_load_labels(const char *path, size_t max, int64_t **out, size_t *n, char *err, size_t errcap) {
   if (!path || !out || !n) return calib__io_err(CALIB_E_ARG, err, errcap, "no file name");
-  if (ends_with(path, ".i32")) return raw_labels(path, out, n, err, errcap);
+  if (ends_with(path, ".i32")) return raw_labels(path, max, out, n, err, errcap);
   uint8_t *b = NULL;
   calib__npy a;
-  int st = load_npy(path, "raw int32 labels must be named *.i32", &b, &a, err, errcap);
+  int st = load_npy(path, "raw int32 labels must be named *.i32", max, &b, &a, err, errcap);
   if (st != CALIB_OK) return st;
   size_t rows = 0;
   int64_t *y = NULL;
@@ -163,11 +159,11 @@ int calib__io_load_labels(const char *path, int64_t **out, size_t *n, char *err,
   return CALIB_OK;
 }
 
-int calib__io_load_weights(const char *path, double **out, size_t *n, char *err, size_t errcap) {
+int calib__io_load_weights(const char *path, size_t max, double **out, size_t *n, char *err, size_t errcap) {
   if (!path || !out || !n) return calib__io_err(CALIB_E_ARG, err, errcap, "no file name");
   uint8_t *b = NULL;
   calib__npy a;
-  int st = load_npy(path, NULL, &b, &a, err, errcap);
+  int st = load_npy(path, NULL, max, &b, &a, err, errcap);
   if (st != CALIB_OK) return st;
   size_t rows = 0;
   double *w = NULL;

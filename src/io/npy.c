@@ -13,6 +13,7 @@
  * 2 "5L" suffix is accepted). Anything else is rejected.
  */
 #include "npy.h"
+#include "checked.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -216,9 +217,10 @@ static int parse_dict(cursor *c, calib__npy *a) {
 
 /* ---- Preamble and data size -------------------------------------------------- */
 
-/* Validates magic, version and header length; sets [*hstart, *hend). */
-static int parse_preamble(const uint8_t *b, size_t len, size_t *hstart, size_t *hend,
-                          char *err, size_t errcap) {
+/* Validates magic, version and the header length field (needs the first 10
+ * bytes, 12 for versions 2 and 3); *hend = where the data start. */
+int calib__npy_preamble(const void *buf, size_t len, size_t *hend, char *err, size_t errcap) {
+  const uint8_t *b = (const uint8_t *)buf;
   if (len == 0) return calib__io_err(CALIB_E_FORMAT, err, errcap, "not a .npy file (empty)");
   if (memcmp(b, npy_magic, len < sizeof npy_magic ? len : sizeof npy_magic) != 0)
     return calib__io_err(CALIB_E_FORMAT, err, errcap, "not a .npy file (bad magic)");
@@ -230,46 +232,64 @@ static int parse_preamble(const uint8_t *b, size_t len, size_t *hstart, size_t *
   if (len < start) return calib__io_err(CALIB_E_FORMAT, err, errcap, "truncated .npy header (%zu bytes)", len);
   size_t hl = (size_t)b[8] | (size_t)b[9] << 8;
   if (major != 1) hl |= (size_t)b[10] << 16 | (size_t)b[11] << 24;
-  if (hl > len - start)
-    return calib__io_err(CALIB_E_FORMAT, err, errcap,
-                         "truncated .npy header (header length %zu, only %zu bytes follow)", hl, len - start);
-  *hstart = start;
+  if (hl > CALIB__NPY_MAX_HEADER)
+    return calib__io_err(CALIB_E_FORMAT, err, errcap, "bad .npy header: header length %zu is over the %d-byte limit",
+                         hl, CALIB__NPY_MAX_HEADER);
   *hend = start + hl;
   return CALIB_OK;
 }
 
-/* count = prod(shape) (0 if any dimension is 0), checked against overflow of
- * count * itemsize. */
-static int shape_count(calib__npy *a, char *err, size_t errcap) {
+/* count = prod(shape) (0 if any dimension is 0) and *bytes = count * itemsize,
+ * both overflow-checked. */
+static int shape_count(calib__npy *a, size_t *bytes, char *err, size_t errcap) {
   const size_t isz = calib__npy_itemsize(a->dtype);
   size_t count = 1;
   for (size_t i = 0; i < a->ndim; i++)
     if (a->shape[i] == 0) count = 0;
-  for (size_t i = 0; i < a->ndim && count; i++) {
-    if (count > SIZE_MAX / isz / a->shape[i])
+  for (size_t i = 0; i < a->ndim && count; i++)
+    if (!calib__size_mul(count, a->shape[i], &count))
       return calib__io_err(CALIB_E_FORMAT, err, errcap, "bad .npy header: shape too large (size overflow)");
-    count *= a->shape[i];
-  }
+  if (!calib__size_bytes(count, isz, bytes))
+    return calib__io_err(CALIB_E_FORMAT, err, errcap, "bad .npy header: shape too large (size overflow)");
   a->count = count;
   return CALIB_OK;
 }
 
-int calib__npy_parse(const void *buf, size_t len, calib__npy *out, char *err, size_t errcap) {
-  if (!buf || !out) return calib__io_err(CALIB_E_ARG, err, errcap, "no buffer");
+int calib__npy_parse_header(const void *buf, size_t len, calib__npy *out, size_t *hend, size_t *data_bytes,
+                            char *err, size_t errcap) {
+  if (!buf || !out || !hend || !data_bytes) return calib__io_err(CALIB_E_ARG, err, errcap, "no buffer");
   const uint8_t *b = (const uint8_t *)buf;
-  size_t hs = 0, he = 0;
-  int st = parse_preamble(b, len, &hs, &he, err, errcap);
+  size_t he = 0;
+  int st = calib__npy_preamble(b, len, &he, err, errcap);
   if (st != CALIB_OK) return st;
+  const size_t start = b[6] == 1 ? 10 : 12;
+  if (he > len)
+    return calib__io_err(CALIB_E_FORMAT, err, errcap,
+                         "truncated .npy header (header length %zu, only %zu bytes follow)", he - start, len - start);
   calib__npy a;
   memset(&a, 0, sizeof a);
-  cursor c = {b + hs, b + he, err, errcap};
+  cursor c = {b + start, b + he, err, errcap};
   if ((st = parse_dict(&c, &a)) != CALIB_OK) return st;
-  if ((st = shape_count(&a, err, errcap)) != CALIB_OK) return st;
-  const size_t want = a.count * calib__npy_itemsize(a.dtype), have = len - he;
-  if (have != want)
-    return calib__io_err(CALIB_E_FORMAT, err, errcap, "%s (shape needs %zu data bytes, file has %zu)",
-                         have < want ? "truncated data" : "trailing bytes after the data", want, have);
-  a.data = b + he;
+  if ((st = shape_count(&a, data_bytes, err, errcap)) != CALIB_OK) return st;
+  *hend = he;
+  *out = a;
+  return CALIB_OK;
+}
+
+int calib__npy_data_size_error(size_t want, uint64_t have, char *err, size_t errcap) {
+  return calib__io_err(CALIB_E_FORMAT, err, errcap, "%s (shape needs %zu data bytes, file has %llu)",
+                       have < want ? "truncated data" : "trailing bytes after the data", want,
+                       (unsigned long long)have);
+}
+
+int calib__npy_parse(const void *buf, size_t len, calib__npy *out, char *err, size_t errcap) {
+  if (!buf || !out) return calib__io_err(CALIB_E_ARG, err, errcap, "no buffer");
+  calib__npy a;
+  size_t he = 0, want = 0;
+  const int st = calib__npy_parse_header(buf, len, &a, &he, &want, err, errcap);
+  if (st != CALIB_OK) return st;
+  if (len - he != want) return calib__npy_data_size_error(want, len - he, err, errcap);
+  a.data = (const uint8_t *)buf + he;
   *out = a;
   return CALIB_OK;
 }
@@ -394,7 +414,7 @@ static int host_is_le(void) {
 
 /* A little-endian copy of count elements of size isz (big-endian hosts). */
 static uint8_t *le_copy(const void *data, size_t count, size_t isz) {
-  uint8_t *c = (uint8_t *)malloc(count ? count * isz : 1);
+  uint8_t *c = (uint8_t *)malloc(count ? count * isz : 1); /* checked by the caller */
   if (!c) return NULL;
   const uint8_t *s = (const uint8_t *)data;
   for (size_t i = 0; i < count; i++)
@@ -405,15 +425,13 @@ static uint8_t *le_copy(const void *data, size_t count, size_t isz) {
 int calib__npy_save(const char *path, calib__npy_dtype dtype, const size_t *shape, size_t ndim,
                     const void *data, char *err, size_t errcap) {
   uint8_t hdr[64 + 64 + 24 * CALIB__NPY_MAX_DIMS];
-  size_t hl = 0, count = 1;
+  size_t hl = 0, count = 1, bytes = 0;
   const size_t isz = calib__npy_itemsize(dtype);
   if (!path || calib__npy_header(hdr, sizeof hdr, dtype, shape, ndim, &hl) != CALIB_OK)
     return calib__io_err(CALIB_E_ARG, err, errcap, "invalid array to save");
-  for (size_t i = 0; i < ndim; i++) {
-    if (shape[i] && count > SIZE_MAX / isz / shape[i])
-      return calib__io_err(CALIB_E_ARG, err, errcap, "array too large");
-    count *= shape[i];
-  }
+  for (size_t i = 0; i < ndim; i++)
+    if (!calib__size_mul(count, shape[i], &count)) return calib__io_err(CALIB_E_ARG, err, errcap, "array too large");
+  if (!calib__size_bytes(count, isz, &bytes)) return calib__io_err(CALIB_E_ARG, err, errcap, "array too large");
   if (count && !data) return calib__io_err(CALIB_E_ARG, err, errcap, "no data");
   uint8_t *swapped = NULL;
   if (!host_is_le() && count) {
@@ -421,7 +439,7 @@ int calib__npy_save(const char *path, calib__npy_dtype dtype, const size_t *shap
     data = swapped;
   }
   const void *parts[2] = {hdr, data};
-  const size_t lens[2] = {hl, count * isz};
+  const size_t lens[2] = {hl, bytes};
   const int st = calib__io_write_atomic(path, parts, lens, count ? 2 : 1, err, errcap);
   free(swapped);
   return st;

@@ -39,7 +39,7 @@ int calib_model_init_static(const calib_model **out, void *workspace, size_t ws_
   if (!calib__host_is_le()) return CALIB_E_UNSUPPORTED;
   calib_model tmp;
   memset(&tmp, 0, sizeof tmp); /* owned = NULL: by reference */
-  const int st = calib__model_parse(&tmp, (const uint8_t *)buf, len);
+  const int st = calib__model_parse(&tmp, (const uint8_t *)buf, len, NULL);
   if (st != CALIB_OK) return st;
   const uintptr_t a = ((uintptr_t)workspace + (WS_ALIGN - 1u)) & ~(uintptr_t)(WS_ALIGN - 1u);
   calib_model *m = (calib_model *)(void *)((uint8_t *)workspace + (a - (uintptr_t)workspace));

@@ -36,6 +36,7 @@
  * reading every older version (golden files in test/golden/ enforce it).
  */
 #include "internal.h"
+#include "checked.h"
 #include <math.h>
 
 #define CALIB__FORMAT_VERSION 1u
@@ -45,14 +46,15 @@
 
 static const uint8_t calib_magic[8] = {'C', 'A', 'L', 'I', 'B', 'M', 'D', 'L'};
 
-/* Size in bytes of the serialised model, or 0 on overflow. */
-static size_t model_bytes_size(const calib__section *secs, size_t nsecs) {
-  size_t total = HEADER_SIZE + 16 + SECTION_ENTRY * nsecs;
-  for (size_t s = 0; s < nsecs; s++) {
-    if (secs[s].count > ((size_t)-1 - total) / 8) return 0;
-    total += 8 * secs[s].count;
-  }
-  return total;
+/* Size in bytes of the serialised model, or 0 when it is over the format's
+ * limits (k, total values: calib.h's CALIB_MODEL_MAX_*), which also rules out
+ * overflow. */
+static size_t model_bytes_size(size_t k, const calib__section *secs, size_t nsecs) {
+  size_t values = 0;
+  if (k == 0 || k > CALIB_MODEL_MAX_K) return 0;
+  for (size_t s = 0; s < nsecs; s++)
+    if (!calib__size_add(values, secs[s].count, &values) || values > CALIB_MODEL_MAX_VALUES) return 0;
+  return HEADER_SIZE + 16 + SECTION_ENTRY * nsecs + 8 * values;
 }
 
 /* Writes the model bytes into out (size from model_bytes_size). */
@@ -81,66 +83,147 @@ static void model_bytes_write(uint8_t *out, int method, size_t k,
   calib__put_u32(out + 28, calib__crc32(out, 28));
 }
 
-/* Generic validation of the header and section table; fills m. buf must be
- * 8-byte aligned on a little-endian host (data are referenced in place). */
-static int parse_generic(calib_model *m, const uint8_t *buf, size_t len) {
-  if (len < HEADER_SIZE + 16) return CALIB_E_FORMAT;
-  if (memcmp(buf, calib_magic, 8) != 0) return CALIB_E_FORMAT;
-  if (calib__get_u32(buf + 28) != calib__crc32(buf, 28)) return CALIB_E_FORMAT;
-  const uint32_t version = calib__get_u32(buf + 8);
-  if (version == 0 || version > CALIB__FORMAT_VERSION) return CALIB_E_FORMAT;
-  const uint64_t plen = calib__get_u64(buf + 16);
-  if (plen != (uint64_t)(len - HEADER_SIZE) || plen % 8 != 0) return CALIB_E_FORMAT;
-  const uint8_t *pl = buf + HEADER_SIZE;
-  if (calib__get_u32(buf + 24) != calib__crc32(pl, (size_t)plen)) return CALIB_E_FORMAT;
+/* ---- Validation ----------------------------------------------------------------
+ * Every check reports itself through calib__error_set: the structure at fault
+ * ("model header", "model payload", "model section table", "model
+ * parameters"), the check in words (with the expected value where it is a
+ * constant), and the byte offset of the field, so `calib info` and the Python
+ * binding can say what is wrong with a file. */
+/* The firmware core keeps the structure and offset of a failed check but not
+ * its text (about 1.5 KB of flash; calib_model_init_static has no err). */
+#ifdef CALIB_CORE
+#define WHY(text) ""
+#else
+#define WHY(text) text
+#endif
+#define HDR "model header"
+#define PAY "model payload"
+#define TAB "model section table"
 
+static int bad(calib_error *err, const char *arg, const char *check, uint64_t at) {
+  return calib__error_set(err, CALIB_E_FORMAT, arg, check, at, 0);
+}
+
+int calib__model_check_header(const uint8_t *hdr, size_t avail, uint64_t *plen, calib_error *err) {
+  const size_t m = avail < 8 ? avail : 8;
+  if (memcmp(hdr, calib_magic, m) != 0)
+    return bad(err, HDR, WHY("magic is not \"CALIBMDL\" (not a libcalib model)"), 0);
+  if (avail < HEADER_SIZE) return bad(err, HDR, WHY("truncated: shorter than the 32-byte header"), UINT64_MAX);
+  if (calib__get_u32(hdr + 28) != calib__crc32(hdr, 28))
+    return bad(err, HDR, WHY("header CRC-32 does not match (corrupted header)"), 28);
+  const uint32_t version = calib__get_u32(hdr + 8);
+  if (version == 0) return bad(err, HDR, WHY("format version 0 is invalid"), 8);
+  if (version > CALIB__FORMAT_VERSION)
+    return bad(err, HDR, WHY("format version is newer than this library reads (future version)"), 8);
+  if (!calib__method_get((int)calib__get_u32(hdr + 12)))
+    return bad(err, HDR, WHY("unknown method id"), 12);
+  const uint64_t p = calib__get_u64(hdr + 16);
+  if (p % 8 != 0) return bad(err, HDR, WHY("payload length is not a multiple of 8"), 16);
+  if (p < 16) return bad(err, HDR, WHY("payload length is below the 16-byte minimum"), 16);
+  if (p > (uint64_t)(CALIB_MODEL_MAX_BYTES - HEADER_SIZE))
+    return bad(err, HDR, WHY("payload length exceeds the format maximum (CALIB_MODEL_MAX_BYTES)"), 16);
+  *plen = p;
+  return CALIB_OK;
+}
+
+int calib__model_check_length(uint64_t plen, uint64_t total, calib_error *err) {
+  if (total < HEADER_SIZE || total - HEADER_SIZE < plen) return bad(err, PAY, WHY("truncated: fewer bytes than the header's payload length"), total);
+  if (total - HEADER_SIZE > plen)
+    return bad(err, PAY, WHY("trailing bytes after the payload length given in the header"), HEADER_SIZE + plen);
+  return CALIB_OK;
+}
+
+/* One section table entry s (payload offset `off` of its data so far). */
+static int parse_section(calib__section *sec, size_t s, const uint8_t *pl, uint64_t plen, uint64_t *off,
+                         uint64_t *values, calib_error *err) {
+  const uint8_t *e = pl + 16 + SECTION_ENTRY * s;
+  const uint64_t at = HEADER_SIZE + 16 + SECTION_ENTRY * (uint64_t)s;
+  const uint32_t tag = calib__get_u32(e);
+  const uint64_t count = calib__get_u64(e + 8);
+  if (calib__get_u32(e + 4) != TYPE_F64) return bad(err, TAB, WHY("section type is not 1 (float64)"), at + 4);
+  if (count == 0) return bad(err, TAB, WHY("section count is 0"), at + 8);
+  if (count > (plen - *off) / 8) return bad(err, TAB, WHY("section data run past the end of the payload"), at + 8);
+  for (size_t t = 0; t < s; t++)
+    if (sec[t].tag == tag) return bad(err, TAB, WHY("section tag appears twice"), at);
+  *values += count;
+  if (*values > CALIB_MODEL_MAX_VALUES)
+    return bad(err, TAB, WHY("more parameter values than the format maximum (CALIB_MODEL_MAX_VALUES)"), at + 8);
+  sec[s].tag = tag;
+  sec[s].count = (size_t)count;
+  sec[s].data = (const double *)(const void *)(pl + *off);
+  *off += 8 * count;
+  return CALIB_OK;
+}
+
+/* The payload: k, the section table and the arrays' extent. */
+static int parse_payload(calib_model *m, const uint8_t *pl, uint64_t plen, calib_error *err) {
   const uint64_t k = calib__get_u64(pl);
   const uint32_t nsec = calib__get_u32(pl + 8);
-  if (k == 0 || k > (uint64_t)((size_t)-1 / 16)) return CALIB_E_FORMAT;
-  if (nsec == 0 || nsec > CALIB__MAX_SECTIONS) return CALIB_E_FORMAT;
-  if (calib__get_u32(pl + 12) != 0) return CALIB_E_FORMAT;
-  if ((uint64_t)16 + (uint64_t)SECTION_ENTRY * nsec > plen) return CALIB_E_FORMAT;
-
-  uint64_t off = 16 + (uint64_t)SECTION_ENTRY * nsec;
+  if (k == 0) return bad(err, PAY, WHY("k (number of classes) is 0"), HEADER_SIZE);
+  if (k > CALIB_MODEL_MAX_K) return bad(err, PAY, WHY("k exceeds the format maximum (CALIB_MODEL_MAX_K)"), HEADER_SIZE);
+  if (nsec == 0) return bad(err, PAY, WHY("section count is 0"), HEADER_SIZE + 8);
+  if (nsec > CALIB__MAX_SECTIONS) return bad(err, PAY, WHY("section count exceeds 16"), HEADER_SIZE + 8);
+  if (calib__get_u32(pl + 12) != 0) return bad(err, PAY, WHY("reserved field is not 0"), HEADER_SIZE + 12);
+  if ((uint64_t)16 + (uint64_t)SECTION_ENTRY * nsec > plen)
+    return bad(err, TAB, WHY("section table runs past the end of the payload"), HEADER_SIZE + 16);
+  uint64_t off = 16 + (uint64_t)SECTION_ENTRY * nsec, values = 0;
   for (uint32_t s = 0; s < nsec; s++) {
-    const uint8_t *e = pl + 16 + SECTION_ENTRY * s;
-    const uint32_t tag = calib__get_u32(e);
-    const uint64_t count = calib__get_u64(e + 8);
-    if (calib__get_u32(e + 4) != TYPE_F64) return CALIB_E_FORMAT;
-    if (count == 0 || count > (plen - off) / 8) return CALIB_E_FORMAT;
-    for (uint32_t t = 0; t < s; t++)
-      if (m->sec[t].tag == tag) return CALIB_E_FORMAT;
-    m->sec[s].tag = tag;
-    m->sec[s].count = (size_t)count;
-    m->sec[s].data = (const double *)(const void *)(pl + off);
-    off += 8 * count;
+    const int st = parse_section(m->sec, s, pl, plen, &off, &values, err);
+    if (st != CALIB_OK) return st;
   }
-  if (off != plen) return CALIB_E_FORMAT;
-  m->method = (int)calib__get_u32(buf + 12);
+  if (off != plen) return bad(err, TAB, WHY("sections do not fill the payload exactly (unused bytes)"), HEADER_SIZE + off);
   m->k = (size_t)k;
   m->nsections = nsec;
+  return CALIB_OK;
+}
+
+/* Generic validation of the header and section table; fills m. buf must be
+ * 8-byte aligned on a little-endian host (data are referenced in place). */
+static int parse_generic(calib_model *m, const uint8_t *buf, size_t len, calib_error *err) {
+  uint64_t plen = 0;
+  int st = calib__model_check_header(buf, len, &plen, err);
+  if (st == CALIB_OK) st = calib__model_check_length(plen, len, err);
+  if (st != CALIB_OK) return st;
+  const uint8_t *pl = buf + HEADER_SIZE;
+  if (calib__get_u32(buf + 24) != calib__crc32(pl, (size_t)plen))
+    return bad(err, PAY, WHY("payload CRC-32 does not match (corrupted payload)"), 24);
+  if ((st = parse_payload(m, pl, plen, err)) != CALIB_OK) return st;
+  m->method = (int)calib__get_u32(buf + 12);
   m->bytes = buf;
   m->nbytes = len;
   return CALIB_OK;
 }
 
-int calib__model_parse(calib_model *m, const uint8_t *buf, size_t len) {
-  if (!calib__host_is_le() || ((uintptr_t)buf & 7u) != 0) return CALIB_E_UNSUPPORTED;
+/* The first NaN among the parameter values, as an error. */
+static int check_nan(const calib_model *m, calib_error *err) {
+  for (size_t s = 0; s < m->nsections; s++)
+    for (size_t i = 0; i < m->sec[s].count; i++)
+      if (isnan(m->sec[s].data[i]))
+        return bad(err, "model parameters", WHY("a parameter value is NaN"),
+                   (uint64_t)((const uint8_t *)(m->sec[s].data + i) - m->bytes));
+  return CALIB_OK;
+}
+
+int calib__model_parse(calib_model *m, const uint8_t *buf, size_t len, calib_error *err) {
+  if (!calib__host_is_le() || ((uintptr_t)buf & 7u) != 0)
+    return calib__error_set(err, CALIB_E_UNSUPPORTED, "model bytes",
+                            WHY("big-endian host or misaligned buffer (the arrays are read in place)"), UINT64_MAX, 0);
   calib_model tmp;
   memset(&tmp, 0, sizeof tmp);
-  int st = parse_generic(&tmp, buf, len);
+  int st = parse_generic(&tmp, buf, len, err);
+  if (st == CALIB_OK) st = check_nan(&tmp, err);
   if (st != CALIB_OK) return st;
-  for (size_t s = 0; s < tmp.nsections; s++)
-    for (size_t i = 0; i < tmp.sec[s].count; i++)
-      if (isnan(tmp.sec[s].data[i])) return CALIB_E_FORMAT;
   const calib__method *meth = calib__method_get(tmp.method);
-  if (!meth) return CALIB_E_FORMAT;
-  if (!meth->validate || !meth->apply) return CALIB_E_UNSUPPORTED;
+  if (!meth->validate || !meth->apply)
+    return calib__error_set(err, CALIB_E_UNSUPPORTED, meth->name, WHY("method not built into this library"), 12, 0);
   st = meth->validate(&tmp);
-  if (st != CALIB_OK) return st;
+  if (st != CALIB_OK)
+    return calib__error_set(err, st, meth->name,
+                            WHY("parameters rejected by the method's validation (counts or values out of range)"),
+                            UINT64_MAX, 0);
   tmp.owned = m->owned;
   *m = tmp;
-  return CALIB_OK;
+  return calib__error_ok(err);
 }
 
 /* One allocation holds the struct and the bytes (8-aligned after it). */
@@ -161,14 +244,14 @@ int calib__model_alloc(calib_model **out, size_t nbytes, uint8_t **bytes) {
 int calib__model_build(calib_model **out, int method, size_t k,
                        const calib__section *secs, size_t nsecs) {
   if (nsecs == 0 || nsecs > CALIB__MAX_SECTIONS) return CALIB_E_ARG;
-  const size_t total = model_bytes_size(secs, nsecs);
-  if (total == 0) return CALIB_E_NOMEM;
+  const size_t total = model_bytes_size(k, secs, nsecs);
+  if (total == 0) return CALIB_E_UNSUPPORTED; /* over CALIB_MODEL_MAX_K / _VALUES */
   calib_model *m;
   uint8_t *bytes;
   int st = calib__model_alloc(&m, total, &bytes);
   if (st != CALIB_OK) return st;
   model_bytes_write(bytes, method, k, secs, nsecs, total);
-  st = calib__model_parse(m, bytes, total);
+  st = calib__model_parse(m, bytes, total, NULL);
   if (st != CALIB_OK) {
     calib__free(m->owned);
     return st == CALIB_E_FORMAT ? CALIB_E_NONFINITE : st;

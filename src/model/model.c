@@ -52,19 +52,27 @@ int calib_model_save(const calib_model *m, void *buf, size_t cap, size_t *writte
   return CALIB_OK;
 }
 
-int calib_model_load(calib_model **out, const void *buf, size_t len) {
-  if (!out || !buf) return CALIB_E_ARG;
+int calib_model_load_ex(calib_model **out, const void *buf, size_t len, calib_error *err) {
+  if (!out || !buf) return calib__error_set(err, CALIB_E_ARG, !out ? "out" : "buf", "NULL", UINT64_MAX, 0);
+  /* The header first, on the caller's bytes: garbage is refused before the copy. */
+  uint64_t plen = 0;
+  int st = calib__model_check_header((const uint8_t *)buf, len, &plen, err);
+  if (st == CALIB_OK) st = calib__model_check_length(plen, len, err);
+  if (st != CALIB_OK) return st;
   calib_model *m;
   uint8_t *bytes;
-  if (len < 32) return CALIB_E_FORMAT;
-  int st = calib__model_alloc(&m, len, &bytes);
-  if (st != CALIB_OK) return st;
+  if (calib__model_alloc(&m, len, &bytes) != CALIB_OK)
+    return calib__error_set(err, CALIB_E_NOMEM, "model bytes", "cannot allocate the model", UINT64_MAX, 0);
   memcpy(bytes, buf, len);
-  st = calib__model_parse(m, bytes, len);
+  st = calib__model_parse(m, bytes, len, err);
   if (st != CALIB_OK) {
     calib__free(m->owned);
     return st;
   }
   *out = m;
   return CALIB_OK;
+}
+
+int calib_model_load(calib_model **out, const void *buf, size_t len) {
+  return calib_model_load_ex(out, buf, len, NULL);
 }

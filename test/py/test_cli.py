@@ -18,10 +18,13 @@ Exit 0 on success, 1 on failure.
 import glob
 import json
 import os
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
 import unittest
+import zlib
 
 import datagate  # noqa: E402  (honest skips: test/py/datagate.py)
 
@@ -122,6 +125,19 @@ def metrics_ref(p, y, bins):
     with np.errstate(divide="ignore"):
         nll = float(-np.mean(np.log(pt)))
     return dict(accuracy=float(correct.mean()), nll=nll, brier=brier, ece=ece, mce=mce)
+
+
+def model_bytes(method, k, sections):
+    """Model bytes from the layout documented in src/model/format.c (an
+    independent writer: little-endian, zlib CRC-32), sections = [(tag, float64 array)]."""
+    table, data = b"", b""
+    for tag, v in sections:
+        v = np.ascontiguousarray(v, dtype="<f8").ravel()
+        table += struct.pack("<IIQ", tag, 1, v.size)
+        data += v.tobytes()
+    payload = struct.pack("<QII", k, len(sections), 0) + table + data
+    head = b"CALIBMDL" + struct.pack("<IIQI", 1, method, len(payload), zlib.crc32(payload))
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
 # ---- the tests -------------------------------------------------------------------
@@ -421,7 +437,7 @@ class CliTest(unittest.TestCase):
             apply_fails(1, bad, "bad magic", bad, probs)
             apply_fails(1, z3, "logits have 3 columns but %s was fitted on k = %d" % (model, self.k), z3, probs)
             apply_fails(1, znan, "apply failed", znan, probs)
-            apply_fails(1, bad, "invalid model bytes", z, probs, model_path=bad)
+            apply_fails(1, bad, "model header: magic is not \"CALIBMDL\"", z, probs, model_path=bad)
             apply_fails(1, missing, "cannot open", z, probs, model_path=missing)
             apply_fails(1, self.path("nodir/x.npy"), "cannot", z, self.path("nodir/x.npy"))
             if existing:
@@ -437,11 +453,117 @@ class CliTest(unittest.TestCase):
         corrupt = self.path("corrupt.calib")
         with open(corrupt, "wb") as f:
             f.write(model_bytes[:-1] + bytes([model_bytes[-1] ^ 1]))
-        self.fails(1, corrupt, "invalid model bytes", "info", corrupt)
+        line = self.fails(1, corrupt, "model payload: payload CRC-32 does not match", "info", corrupt)
+        self.assertEqual(line.count("invalid model bytes"), 1, line)  # the reason once, not twice
         self.fails(1, missing, "cannot open", "info", missing)
         self.fails(2, "info", "missing MODEL", "info")
         self.fails(1, y, "is not 0 or 1", "eval", "--logits", self.path("zb.npy"), "--labels", y)
         self.no_temp_files()
+
+    # -- messages: which check failed, the errno text, the file at fault
+    def test_messages(self):
+        z, y = self.path("z.npy"), self.path("y.npy")
+        good = self.path("msg.calib")
+        self.ok("fit", "--method", "temperature", "--logits", z, "--labels", y, "-o", good)
+        with open(good, "rb") as f:
+            mb = bytearray(f.read())
+
+        def info_fails(name, data, msg):
+            p = self.path(name)
+            with open(p, "wb") as f:
+                f.write(bytes(data))
+            line = self.fails(1, p, msg, "info", p)
+            self.assertEqual(line.count("invalid model bytes"), 1, line)
+
+        def fix_header_crc(b):
+            b[28:32] = struct.pack("<I", zlib.crc32(bytes(b[:28])))
+            return b
+
+        b = bytearray(mb)
+        b[40] ^= 0x10  # the section count: the payload CRC catches it first
+        info_fails("m_pcrc.calib", b, "model payload: payload CRC-32 does not match (corrupted payload) (at 24)")
+        b = bytearray(mb)
+        b[13] ^= 1  # the method id: the header CRC catches it
+        info_fails("m_hcrc.calib", b, "model header: header CRC-32 does not match (corrupted header) (at 28)")
+        b = bytearray(mb)
+        b[8:12] = struct.pack("<I", 2)
+        info_fails("m_ver.calib", fix_header_crc(b), "format version is newer than this library reads (future version) (at 8)")
+        b = bytearray(mb)
+        b[12:16] = struct.pack("<I", 4242)
+        info_fails("m_meth.calib", fix_header_crc(b), "model header: unknown method id (at 12)")
+        info_fails("m_trail.calib", mb + b"\0" * 8, "trailing bytes after the payload length given in the header (at %d)" % len(mb))
+        info_fails("m_trunc.calib", mb[:-8], "model payload: truncated")
+        info_fails("m_short.calib", mb[:20], "model header: truncated: shorter than the 32-byte header")
+        info_fails("m_nan.calib", model_bytes(1, 4, [(1, [np.nan])]), "model parameters: a parameter value is NaN (at 64)")
+        info_fails("m_neg.calib", model_bytes(1, 4, [(1, [-1.0])]),
+                   "temperature: parameters rejected by the method's validation")
+        info_fails("m_dup.calib", model_bytes(1, 4, [(1, [1.0]), (1, [2.0])]),
+                   "model section table: section tag appears twice (at 64)")
+        info_fails("m_k0.calib", model_bytes(1, 0, [(1, [1.0])]), "model payload: k (number of classes) is 0 (at 32)")
+        # file errors end with the errno text
+        self.fails(1, self.path("nodir/m.calib"), "No such file or directory",
+                   "fit", "--method", "temperature", "--logits", z, "--labels", y, "-o", self.path("nodir/m.calib"))
+        self.fails(1, self.path("absent.calib"), "cannot open for reading: file input/output error: No such file",
+                   "info", self.path("absent.calib"))
+        self.fails(1, self.d, "Is a directory", "info", self.d)
+        # the one-class error names the labels file, not the logits
+        one = self.path("y_one.npy")
+        np.save(one, np.zeros(self.n, dtype=np.int64))
+        self.fails(1, one, "all labels belong to one class",
+                   "fit", "--method", "temperature", "--logits", z, "--labels", one, "-o", self.path("one.calib"))
+        self.fails(2, "eval", "--max-bytes '0'", "eval", "--logits", z, "--labels", y, "--max-bytes", "0")
+        self.fails(1, z, "over the input limit of 1000 bytes (--max-bytes)",
+                   "eval", "--logits", z, "--labels", y, "--max-bytes", "1000")
+        self.no_temp_files()
+
+    # -- saved files get the mode creat(path, 0666) would give; an existing file keeps its mode
+    def test_file_modes(self):
+        z, y = self.path("z.npy"), self.path("y.npy")
+        out = self.path("mode.calib")
+        old = os.umask(0o027)
+        try:
+            self.ok("fit", "--method", "temperature", "--logits", z, "--labels", y, "-o", out)
+        finally:
+            os.umask(old)
+        self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), 0o640)
+        os.chmod(out, 0o600)
+        self.ok("fit", "--method", "temperature", "--logits", z, "--labels", y, "-o", out)
+        self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), 0o600)
+        self.no_temp_files()
+
+    # -- a k = 1100 matrix / Dirichlet model applies from the CLI (in place is refused above k = 1024)
+    def test_wide_matrix_apply(self):
+        rng = np.random.default_rng(7)
+        n, k = 40, 1100
+        z = (rng.normal(size=(n, k)) * 2).astype(np.float32)
+        y = rng.integers(0, k, n).astype(np.int64)
+        zp, yp = self.path("z1100.npy"), self.path("y1100.npy")
+        np.save(zp, z)
+        np.save(yp, y)
+        W = np.eye(k) * 0.7 + rng.normal(size=(k, k)) * 1e-3
+        b = rng.normal(size=k) * 0.1
+        for method, name, feats in ((7, "matrix", z.astype(np.float64)),
+                                    (8, "dirichlet", None)):
+            if feats is None:  # Dirichlet: W ln p + b, ln p = z - logsumexp(z)
+                zz = z.astype(np.float64)
+                m = zz.max(axis=1, keepdims=True)
+                feats = zz - (m + np.log(np.exp(zz - m).sum(axis=1, keepdims=True)))
+            mp = self.path("wide_%s.calib" % name)
+            with open(mp, "wb") as f:
+                f.write(model_bytes(method, k, [(16, W), (17, b)]))
+            info = self.ok_json("info", mp)
+            self.assertEqual((info["method"], info["k"]), (name, k))
+            probs = self.path("p_%s.npy" % name)
+            self.ok("apply", "--model", mp, "--logits", zp, "-o", probs)
+            p = np.load(probs)
+            want = softmax(feats @ W.T + b)
+            self.assertEqual(p.shape, (n, k))
+            self.assertLess(float(np.abs(p - want).max()), 1e-6)
+            ev = self.ok_json("eval", "--logits", zp, "--labels", yp, "--model", mp)
+            ref = metrics_ref(p, y, 15)
+            self.assertAlmostEqual(ev["accuracy"], ref["accuracy"], delta=1e-12)
+            self.assertAlmostEqual(ev["nll"], ref["nll"], delta=1e-6)
+            self.assertAlmostEqual(ev["ece"], ref["ece"], delta=1e-6)
 
     # -- real data: cifar10 DenseNet-40 (raw files) vs REFERENCE.json
     def test_shared_data(self):
