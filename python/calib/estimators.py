@@ -27,6 +27,20 @@ from ._lib import CalibError, NotFittedError, check, fn
 _REGISTRY = {}
 
 
+def _call_detailed(name, args, where):
+    """Calls the C function `name` through its `<name>_ex` twin when the library
+    has one, so a failure raises CalibError with the library's detail (which
+    check failed, the errno text); otherwise through `name` itself."""
+    ex = _lib.FN.get(name + "_ex")
+    if ex is None:
+        check(fn(name)(*args), where)
+        return
+    err = _lib.Error()
+    st = ex(*args, ctypes.byref(err))
+    why = err.describe() if st < 0 else None
+    check(st, "%s: %s" % (where, why) if why else where)
+
+
 def _fit_error(f):
     """The library's detail of f's failed fit (calib_fitter_error), or None."""
     get = _lib.FN.get("calib_fitter_error")
@@ -277,13 +291,13 @@ class Calibrator:
         On the base class, the class of the model's method is chosen."""
         data = bytes(data)
         out = ctypes.c_void_p()
-        check(fn("calib_model_load")(ctypes.byref(out), data, len(data)), "from_bytes (%d bytes)" % len(data))
+        _call_detailed("calib_model_load", (ctypes.byref(out), data, len(data)), "from_bytes (%d bytes)" % len(data))
         return cls._from_model(_Model(out.value), "bytes")
 
     def save(self, path):
         """Write the model to `path` atomically (calib_model_save_file)."""
         m = self._require_model("save")
-        check(fn("calib_model_save_file")(m.ptr, os.fsencode(path)), "save(%r)" % (os.fspath(path),))
+        _call_detailed("calib_model_save_file", (m.ptr, os.fsencode(path)), "save(%r)" % (os.fspath(path),))
 
     @classmethod
     def load(cls, path):
@@ -291,7 +305,7 @@ class Calibrator:
         API). Calibrator.load / calib.load return the class of the file's
         method; TemperatureScaling.load etc. insist on their own method."""
         out = ctypes.c_void_p()
-        check(fn("calib_model_load_file")(ctypes.byref(out), os.fsencode(path)), "load(%r)" % (os.fspath(path),))
+        _call_detailed("calib_model_load_file", (ctypes.byref(out), os.fsencode(path)), "load(%r)" % (os.fspath(path),))
         return cls._from_model(_Model(out.value), repr(os.fspath(path)))
 
     @classmethod
@@ -317,7 +331,7 @@ class Calibrator:
         self._model = None
         if data is not None:
             out = ctypes.c_void_p()
-            check(fn("calib_model_load")(ctypes.byref(out), data, len(data)), "unpickling")
+            _call_detailed("calib_model_load", (ctypes.byref(out), data, len(data)), "unpickling")
             self._set_model(_Model(out.value))
 
 

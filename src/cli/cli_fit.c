@@ -146,14 +146,20 @@ static void print_summary(const fit_args *a, const calib_fitter *f, const calib_
   calib__cli_out_end(&o);
 }
 
-/* The input file a fit error is about: the labels for a label or one-class
- * error, the weights for a weight error, else the logits. */
-static const char *fit_culprit(const fit_args *a, int status, const double *w, size_t n) {
-  if (status == CALIB_E_ONECLASS || status == CALIB_E_LABEL) return a->labels;
-  int negative = 0;
-  for (size_t i = 0; w && i < n; i++) negative |= w[i] < 0;
-  if (w && ((status == CALIB_E_DOMAIN && negative) || (status == CALIB_E_EMPTY && n > 0))) return a->weights;
+/* The input file a fit error is about, from the argument the library names
+ * (calib_fitter_error): the labels, the weights, else the logits. */
+static const char *fit_culprit(const fit_args *a, const calib_error *e) {
+  if (strcmp(e->arg, "labels") == 0) return a->labels;
+  if (strcmp(e->arg, "weights") == 0 && a->weights) return a->weights;
   return a->logits;
+}
+
+/* "<method> fit failed: <the library's message>" on the culprit file. */
+static int fit_error(const fit_args *a, calib_fitter *f, int status) {
+  calib_error e;
+  if (calib_fitter_error(f, &e) != CALIB_OK || e.code != status)
+    return calib__cli_error(a->logits, "%s fit failed: %s", a->method, calib_strerror(status));
+  return calib__cli_error(fit_culprit(a, &e), "%s fit failed: %s", a->method, e.message);
 }
 
 /* Loads the data, fits, saves. */
@@ -170,7 +176,7 @@ static int run(const fit_args *a, calib_fitter *f) {
   if (st == CALIB__CLI_OK && a->weights) st = calib__cli_load_weights(a->weights, a->logits, n, &w);
   if (st == CALIB__CLI_OK) {
     const int fs = calib_fit(f, x, n, k, y, w, &m);
-    if (fs != CALIB_OK) st = calib__cli_error(fit_culprit(a, fs, w, n), "%s fit failed: %s", a->method, calib_strerror(fs));
+    if (fs != CALIB_OK) st = fit_error(a, f, fs);
   }
   if (st == CALIB__CLI_OK) {
     calib_error err;
