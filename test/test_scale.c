@@ -47,8 +47,10 @@
  * A build without BLAS (make NO_BLAS=1) must answer exactly
  * CALIB_E_UNSUPPORTED for vector, matrix and Dirichlet.
  *
+ * Also temperature scaling at the decimal scales 10^e themselves (the data
+ * then carry float32 rounding, so the check is to 2^-24; see decimal_sweep).
  * Prints the table (e x method: status, iterations, milliseconds) for the
- * record. Usage: test_scale
+ * record. Usage: test_scale (CALIB_SCALE_METHODS=name,... runs only those)
  */
 #include "harness.h"
 #include "npy.h"
@@ -359,6 +361,30 @@ static void print_table(const cell res[NE][NM]) {
   }
 }
 
+/* Temperature scaling at the decimal scales 10^e themselves: the data are
+ * then c z rounded to float32 (each entry within 2^-24 relative of c z), a
+ * slightly different problem, so T(c) / c may differ from T(1) by about
+ * that rounding (T is homogeneous of degree 1: perturbing every logit by at
+ * most 2^-24 relative moves T by about as much): checked to 2^-24,
+ * measured ~5e-9. */
+static void decimal_sweep(const split *val, float *xs) {
+  double T1 = 0, worst = 0;
+  for (int e = 0; e <= 30; e = e > 0 ? -e : 5 - e) { /* 0, 5, -5, 10, -10, ... */
+    const double c = pow(10.0, e);
+    double T = 0;
+    size_t cnt = 0;
+    calib_model *m = NULL;
+    scale_into(val->x, val->n * K, c, xs);
+    CHECK_OK(th_fit(CALIB_METHOD_TEMPERATURE, xs, val->n, K, val->y, NULL, NULL, &m));
+    if (m) CHECK_OK(calib_model_param(m, CALIB_MP_TEMPERATURE, &T, 1, &cnt));
+    calib_model_free(m);
+    if (e == 0) T1 = T;
+    CHECK_REL(T / c, T1, 0x1p-24);
+    if (fabs(T / c - T1) / T1 > worst) worst = fabs(T / c - T1) / T1;
+  }
+  printf("temperature at logits x 10^e, e = -30..30 step 5: max |T(c)/c - T(1)| / T(1) = %.2g\n", worst);
+}
+
 int main(void) {
   split val, test;
   if (!load_split("val", NVAL, &val)) SKIP("data/cifar10_densenet40_markus93/val absent");
@@ -385,6 +411,7 @@ int main(void) {
       }
     }
   print_table((const cell(*)[NM])res);
+  if (selected(CALIB_METHOD_TEMPERATURE)) decimal_sweep(&val, sc.xv);
   free(sc.xv);
   free(sc.xt);
   free_split(&val);
