@@ -39,7 +39,7 @@ static void fill_features(calib__mx_problem *p) {
     const float *zr = p->z + i * k;
     double *xr = p->X + i * d;
     const double shift = p->method == CALIB_METHOD_DIRICHLET ? calib__row_lse(zr, k) : 0.0;
-    for (size_t j = 0; j < k; j++) xr[j] = ((double)zr[j] - shift) * p->fs;
+    for (size_t j = 0; j < k; j++) xr[j] = (double)zr[j] - shift;
     xr[k] = 1.0;
   }
 }
@@ -47,18 +47,19 @@ static void fill_features(calib__mx_problem *p) {
 /* Features whose RMS is within [1/16, 16] are used as they are. */
 #define PLAIN_SCALE 16.0
 
-/* The feature scale fs (mx_internal.h): 1, or 2^-e with the RMS of the
- * unscaled features (logits; Dirichlet: log-probabilities) in
+/* The feature scale fs (mx_internal.h), from the unscaled features (X when
+ * it exists, else the logits): 1, or 2^-e with their RMS (logits;
+ * Dirichlet: log-probabilities) in
  * [2^(e-1), 2^e) when it is outside [1/16, 16]. A power of two, so scaling
  * is exact and logits x c (c a power of two) give the solver the same
  * features, gradients, Hessian and stopping test for every c. */
 static double feature_scale(const calib__mx_problem *p) {
   double ss = 0;
-  for (size_t i = 0; i < p->n; i++) {
-    const float *zr = p->z + i * p->k;
-    const double shift = p->method == CALIB_METHOD_DIRICHLET ? calib__row_lse(zr, p->k) : 0.0;
-    for (size_t j = 0; j < p->k; j++) ss += ((double)zr[j] - shift) * ((double)zr[j] - shift);
-  }
+  for (size_t i = 0; i < p->n; i++)
+    for (size_t j = 0; j < p->k; j++) {
+      const double v = p->X ? p->X[i * p->d + j] : (double)p->z[i * p->k + j];
+      ss += v * v;
+    }
   const double rms = sqrt(ss / (double)p->n / (double)p->k);
   if (!(rms > 0 && rms < HUGE_VAL) || (rms >= 1 / PLAIN_SCALE && rms <= PLAIN_SCALE)) return 1.0;
   int e;
@@ -97,9 +98,12 @@ int calib__mx_setup(calib__mx_problem *p, int method, const calib__fit_data *d,
     return st;
   }
   for (size_t i = 0; i < p->n; i++) p->wt[i] = (d->w ? d->w[i] : 1.0) / d->wsum;
+  if (p->X) fill_features(p);
   p->fs = feature_scale(p);
   p->fs2 = p->fs * p->fs;
-  if (p->X) fill_features(p);
+  if (p->X && p->fs != 1.0) /* exact: fs is a power of two */
+    for (size_t i = 0; i < p->n; i++)
+      for (size_t j = 0; j < p->k; j++) p->X[i * p->d + j] *= p->fs;
   fill_label_moments(p);
   const double k = (double)p->k;
   p->lam = method == CALIB_METHOD_VECTOR ? 0.0 : opt[CALIB_P_ODIR_LAMBDA] / (k * (k - 1));
