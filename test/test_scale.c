@@ -48,7 +48,8 @@
  * CALIB_E_UNSUPPORTED for vector, matrix and Dirichlet.
  *
  * Also temperature scaling at the decimal scales 10^e themselves (the data
- * then carry float32 rounding, so the check is to 2^-24; see decimal_sweep).
+ * then carry float32 rounding, so the check is to 2^-24; see decimal_sweep),
+ * and on the binary scores (k = 1) at the power-of-two scales (1e-9).
  * Prints the table (e x method: status, iterations, milliseconds) for the
  * record. Usage: test_scale (CALIB_SCALE_METHODS=name,... runs only those)
  */
@@ -385,6 +386,26 @@ static void decimal_sweep(const split *val, float *xs) {
   printf("temperature at logits x 10^e, e = -30..30 step 5: max |T(c)/c - T(1)| / T(1) = %.2g\n", worst);
 }
 
+/* Temperature scaling of the binary scores (k = 1, p = sigmoid(x / T)) at
+ * the sweep's power-of-two scales: T(c) = c T(1) to 1e-9. */
+static void binary_temperature_sweep(const split *val, float *xs) {
+  double T1 = 0, worst = 0;
+  for (int e = 0; e <= 30; e = e > 0 ? -e : 5 - e) {
+    const double c = ldexp(1.0, (int)lround(e * 3.321928094887362));
+    double T = 0;
+    size_t cnt = 0;
+    calib_model *m = NULL;
+    scale_into(val->s, val->n, c, xs);
+    CHECK_OK(th_fit(CALIB_METHOD_TEMPERATURE, xs, val->n, 1, val->yb, NULL, NULL, &m));
+    if (m) CHECK_OK(calib_model_param(m, CALIB_MP_TEMPERATURE, &T, 1, &cnt));
+    calib_model_free(m);
+    if (e == 0) T1 = T;
+    CHECK_REL(T / c, T1, 1e-9);
+    if (fabs(T / c - T1) / T1 > worst) worst = fabs(T / c - T1) / T1;
+  }
+  printf("temperature, k = 1 (class 0 vs rest), e = -30..30: max |T(c)/c - T(1)| / T(1) = %.2g\n", worst);
+}
+
 int main(void) {
   split val, test;
   if (!load_split("val", NVAL, &val)) SKIP("data/cifar10_densenet40_markus93/val absent");
@@ -411,7 +432,10 @@ int main(void) {
       }
     }
   print_table((const cell(*)[NM])res);
-  if (selected(CALIB_METHOD_TEMPERATURE)) decimal_sweep(&val, sc.xv);
+  if (selected(CALIB_METHOD_TEMPERATURE)) {
+    decimal_sweep(&val, sc.xv);
+    binary_temperature_sweep(&val, sc.xv);
+  }
   free(sc.xv);
   free(sc.xt);
   free_split(&val);
