@@ -199,7 +199,9 @@ CALIB_API int calib_fitter_method(const calib_fitter *f);
  *   CALIB_P_MAX_ITER  : maximum solver iterations. Temperature: Newton steps,
  *                       default 100, range [1, 10000].
  *   CALIB_P_TOL       : stopping tolerance. Temperature: stop when
- *                       |dNLL/dlog T| <= tol * NLL, default 1e-10, [1e-15, 1e-2]. */
+ *                       |dNLL/dlog T| <= tol * NLL (and |dNLL/dbeta| <= half
+ *                       its value at beta = 0, see calib_fit), default 1e-10,
+ *                       [1e-15, 1e-2]. */
 #define CALIB_P_MAX_ITER 1
 #define CALIB_P_TOL      2
 
@@ -228,8 +230,35 @@ CALIB_API int calib_param_bounds(int method, int param, double *lo, double *hi,
  *      NLL(beta) = sum_i w_i [ logsumexp(beta z_i) - beta z_{i,y_i} ] / sum_i w_i
  *  over the inverse temperature beta = 1/T. NLL is convex in beta; the solver
  *  is Newton's method on beta safeguarded by a bracket on the sign of the
- *  derivative (bisection/doubling when a Newton step leaves the bracket),
- *  accumulating in double. It stops when |dNLL/dlog T| <= tol * NLL.
+ *  derivative (when a Newton step leaves the bracket: once, a power of two
+ *  near 1/|dNLL/dbeta(0)| if beta is more than 64x from it, else doubling or
+ *  a geometric/arithmetic bisection), accumulating in double. It stops when
+ *  |dNLL/dlog T| <= tol * NLL and |dNLL/dbeta| <= |dNLL/dbeta(0)| / 2 (on the
+ *  plateau of large T the first test holds for any beta -> 0; the second,
+ *  homogeneous like the derivative, rules that out), or when the bracket has
+ *  shrunk to the resolution of a double.
+ *  Scale of the logits (every fitter): logits x c is the same problem for
+ *  the scale-equivariant maps, and their solvers compare only scale-free
+ *  quantities: temperature gives T(c) = c T(1) (to 1e-9 relative; the
+ *  iterates differ only through the start at beta = 1), Platt A(c) = A(1)/c
+ *  and B(c) = B(1) (bit-identical for powers of two c), vector and matrix
+ *  scaling w(c) = w(1)/c, W(c) = W(1)/c (same probabilities to the
+ *  tolerance). Supported: any finite float32 logits whose non-zero spreads
+ *  are normal floats, i.e. |z| between ~1e-29 and the float32 maximum
+ *  (tested on DenseNet-40 logits x 10^-30 .. 10^30, test/test_scale.c); a
+ *  product that overflows float32 is +-inf and gives CALIB_E_NONFINITE,
+ *  subnormal logits (|z| < 1.2e-38) carry fewer bits and fit as the data they
+ *  are. Methods that see probabilities are scale-dependent by definition and
+ *  only resolve a finite range: beta and histogram (sigmoid/softmax of the
+ *  logits; beta clips at eps, so logit spreads beyond ~16 saturate), isotonic
+ *  on logits (double sigmoid: order kept for |z| ~ 1e-15 .. 37; with
+ *  CALIB_INPUT_SCORES scores closer than 1e-15 are one point, as in
+ *  scikit-learn), Dirichlet (log-probabilities, and its ODIR penalty on W),
+ *  ETS (its raw softmax(z) component). Where the probabilities no longer
+ *  differ (e.g. logits x 1e-20 round to constant features in double), these
+ *  fit their documented constant-input closed forms (intercept, base rate);
+ *  a fit that cannot separate signal from rounding returns CALIB_E_NOCONV
+ *  (beta near logits x 1e-10), never a wrong success.
  *  k == 1 uses p = sigmoid(x / T) (so T is the scale of the log-odds itself;
  *  scikit-learn's two-column (-x, x) convention gives a T twice as large).
  *  Errors (nothing is stored in *out):
@@ -529,8 +558,16 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  * scaling all weights leaves the fit unchanged). With unit weights this
  * reproduces libsvm/scikit-learn's test vector s = (5, -4, 1), y = (1, 0, 0):
  * A = -0.20261354391187855, B = 0.6523631498001051 after 3 steps. The scale
- * of the scores does not matter (Newton is invariant to it; the objective is
- * evaluated stably), unlike scikit-learn before #26913 (|s| >= 30).
+ * of the scores does not matter: a feature whose root mean square is
+ * outside [1/16, 16] is multiplied inside the solver by a power of two near
+ * 1/RMS (exact), so sigma, the pivot threshold and the gradient test above
+ * apply to the standardised coefficient (and the reported gradient is that
+ * one's), and the coefficient is unscaled at the end: scores x c give
+ * A(c) = A(1)/c for any c the float range holds (libsvm's fixed sigma and
+ * gradient test otherwise accept A = 0 at scores x 1e-10 and below and stall
+ * from x 1e6); features in [1/16, 16] are used as they are, so libsvm's
+ * iterations are reproduced exactly there. The objective is evaluated
+ * stably at every scale, unlike scikit-learn before #26913 (|s| >= 30).
  * Beta constraint handling (betacal): fit (a, b, c) unconstrained; if a < 0,
  * drop ln s and refit (b, c) with a = 0; else if b < 0, drop -ln(1 - s) and
  * refit (a, c) with b = 0; if the refitted coefficient is negative too (where
@@ -857,8 +894,16 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  * CALIB_P_MAX_ITER iterations (Newton steps or L-BFGS iterations) or a
  * failed line search come first. L-BFGS's line search works on values of L,
  * whose rounding decides it below gradients of about 1e-8: on that path a
- * tol under ~1e-8 may end in CALIB_E_NOCONV (Newton reaches 1e-10). The
- * start is the identity map.
+ * tol under ~1e-8 may end in CALIB_E_NOCONV (Newton reaches 1e-10).
+ * Scale: when the root mean square of the features (logits; Dirichlet: the
+ * log-probabilities) is outside [1/16, 16], the solver works on features
+ * times a power of two fs near 1/RMS and on W / fs (w / fs), with the
+ * penalty above carried over exactly, so its damping, preconditioner and
+ * gradient test (max |dL/dtheta| then refers to the coefficients of the
+ * standardised features, as does the reported gradient) see the same
+ * numbers for logits x c at every power of two c; W is unscaled at the end.
+ * The start is softmax(fs z) (W = fs I, b = 0): the identity map when
+ * fs = 1 (then everything is as without scaling).
  * Without an L2 penalty the optimum may not exist: when the part of the
  * map that the penalty leaves free (everything when lambda = mu = l2 = 0; the
  * diagonal, plus b if mu = 0, under ODIR alone) classifies every row of

@@ -36,28 +36,32 @@ typedef struct {
   size_t d;                 /* parameters: nfeat + 1 */
   double t0, t1;            /* targets of negative / positive rows */
   double wbar, sigma;
+  double inv[2];            /* feature j is used as f_j * inv[j] (a power of 2) */
   calib__lr_kernel kernel;
 } lr_ctx;
 
 /* ---- one pass --------------------------------------------------------------- */
 
-/* Copies the full block of rows [i0, i0 + CALIB__LR_BLOCK): fixed trip
- * counts, so the compiler vectorises the conversions. Without weights, w
- * keeps the ones set by evaluate(). */
-static void load_full(const calib__lr_problem *p, size_t i0, calib__lr_block *b) {
+/* Copies the full block of rows [i0, i0 + CALIB__LR_BLOCK), each feature
+ * times its power-of-two scale (exact): fixed trip counts, so the compiler
+ * vectorises the conversions. Without weights, w keeps the ones set by
+ * evaluate(). */
+static void load_full(const lr_ctx *c, size_t i0, calib__lr_block *b) {
+  const calib__lr_problem *p = c->p;
+  const double s1 = c->inv[0], s2 = c->inv[1];
   if (p->nfeat >= 1 && p->xf && p->ldf == 1) {
     const float *x = p->xf + i0;
-    for (size_t i = 0; i < CALIB__LR_BLOCK; i++) b->f1[i] = (double)x[i];
+    for (size_t i = 0; i < CALIB__LR_BLOCK; i++) b->f1[i] = (double)x[i] * s1;
   } else if (p->nfeat >= 1 && p->xf) {
     const float *x = p->xf + i0 * p->ldf;
-    for (size_t i = 0; i < CALIB__LR_BLOCK; i++) b->f1[i] = (double)x[i * p->ldf];
+    for (size_t i = 0; i < CALIB__LR_BLOCK; i++) b->f1[i] = (double)x[i * p->ldf] * s1;
   } else if (p->nfeat >= 1) {
     const double *x = p->col[0] + i0 * p->ldd;
-    for (size_t i = 0; i < CALIB__LR_BLOCK; i++) b->f1[i] = x[i * p->ldd];
+    for (size_t i = 0; i < CALIB__LR_BLOCK; i++) b->f1[i] = x[i * p->ldd] * s1;
   }
   if (p->nfeat >= 2) {
     const double *x = p->col[1] + i0 * p->ldd;
-    for (size_t i = 0; i < CALIB__LR_BLOCK; i++) b->f2[i] = x[i * p->ldd];
+    for (size_t i = 0; i < CALIB__LR_BLOCK; i++) b->f2[i] = x[i * p->ldd] * s2;
   }
   const uint8_t *y = p->pos + i0;
   for (size_t i = 0; i < CALIB__LR_BLOCK; i++) b->y[i] = (double)y[i];
@@ -65,12 +69,13 @@ static void load_full(const calib__lr_problem *p, size_t i0, calib__lr_block *b)
 }
 
 /* The last, partial block of m rows, padded with zero-weight rows. */
-static void load_tail(const calib__lr_problem *p, size_t i0, size_t m,
-                      calib__lr_block *b) {
+static void load_tail(const lr_ctx *c, size_t i0, size_t m, calib__lr_block *b) {
+  const calib__lr_problem *p = c->p;
   for (size_t i = 0; i < CALIB__LR_BLOCK; i++) {
     const size_t r = i0 + (i < m ? i : 0); /* padding repeats a valid row */
-    b->f1[i] = p->nfeat < 1 ? 0.0 : p->xf ? (double)p->xf[r * p->ldf] : p->col[0][r * p->ldd];
-    b->f2[i] = p->nfeat < 2 ? 0.0 : p->col[1][r * p->ldd];
+    b->f1[i] = p->nfeat < 1 ? 0.0
+               : (p->xf ? (double)p->xf[r * p->ldf] : p->col[0][r * p->ldd]) * c->inv[0];
+    b->f2[i] = p->nfeat < 2 ? 0.0 : p->col[1][r * p->ldd] * c->inv[1];
     b->y[i] = (double)p->pos[r];
     b->w[i] = i >= m ? 0.0 : p->w ? p->w[r] : 1.0;
   }
@@ -111,8 +116,8 @@ static void evaluate(const lr_ctx *c, const double *th, lr_eval *ev) {
   for (size_t i = 0; i < CALIB__LR_BLOCK; i++) blk.w[i] = 1.0;
   for (size_t i0 = 0; i0 < c->p->n; i0 += CALIB__LR_BLOCK) {
     const size_t m = c->p->n - i0 < CALIB__LR_BLOCK ? c->p->n - i0 : CALIB__LR_BLOCK;
-    if (m == CALIB__LR_BLOCK) load_full(c->p, i0, &blk);
-    else load_tail(c->p, i0, m, &blk);
+    if (m == CALIB__LR_BLOCK) load_full(c, i0, &blk);
+    else load_tail(c, i0, m, &blk);
     c->kernel(&blk, &bp, &bs);
     add_sums(nf, &bs, ev);
     kahan_add(&ev->F, &Fc, bs.F);
@@ -198,6 +203,36 @@ static int line_search(const lr_ctx *c, const calib__lr_options *o, double *th,
 
 /* ---- driver ------------------------------------------------------------------- */
 
+static double value_at(const float *xf, const double *xd, size_t ld, size_t i);
+
+/* Features whose root mean square is within [1/16, 16] are used as they are
+ * (libsvm's iterations exactly); others are standardised internally. */
+#define LR_PLAIN_SCALE 16.0
+
+/* The power-of-two factor feature j is multiplied by inside the solver: 1, or
+ * 2^-e with rms in [2^(e-1), 2^e) when the root mean square is outside
+ * [1/16, 16]. Scaling is then exact, and the solver (its Hessian shift
+ * sigma, its pivot threshold, its gradient test) sees the same numbers for
+ * scores x c as for the scores, for every power of two c: the fitted
+ * coefficient is exactly 1/c times the unscaled one, for scores of any size
+ * the float range holds (libsvm's fixed shift and gradient test otherwise
+ * stall above ~1e6 and accept A = 0 below ~1e-6). */
+static double feature_factor(const calib__lr_problem *p, size_t j) {
+  const float *xf = j == 0 ? p->xf : NULL;
+  const size_t ld = xf ? p->ldf : p->ldd;
+  double ss = 0;
+  for (size_t i = 0; i < p->n; i++) {
+    const double v = value_at(xf, p->col[j], ld, i);
+    ss += v * v;
+  }
+  const double rms = sqrt(ss / (double)p->n);
+  if (!(rms > 0 && rms < HUGE_VAL) || (rms >= 1 / LR_PLAIN_SCALE && rms <= LR_PLAIN_SCALE))
+    return 1.0;
+  int e;
+  (void)frexp(rms, &e);
+  return ldexp(1.0, -e);
+}
+
 static void weighted_counts(const calib__lr_problem *p, double *npos, double *nneg) {
   if (!p->w) { /* branch-free: labels are not predictable */
     size_t c = 0;
@@ -228,6 +263,7 @@ int calib__lr_fit(const calib__lr_problem *p, const calib__lr_options *o,
   c.wbar = (npos + nneg) / (double)p->n;
   c.sigma = LR_SIGMA * c.wbar;
   c.kernel = calib__lr_kernel_get();
+  for (size_t j = 0; j < 2; j++) c.inv[j] = j < p->nfeat ? feature_factor(p, j) : 1.0;
   memset(r, 0, sizeof *r);
   if (!p->smooth && (npos == 0 || nneg == 0)) return CALIB_E_SEPARABLE;
   th[p->nfeat] = log((npos + 1.0) / (nneg + 1.0));
@@ -241,6 +277,7 @@ int calib__lr_fit(const calib__lr_problem *p, const calib__lr_options *o,
     it++;
   }
   memcpy(r->theta, th, sizeof th);
+  for (size_t j = 0; j < p->nfeat; j++) r->theta[j] = th[j] * c.inv[j]; /* original units */
   r->iterations = it;
   r->gradient = grad_max(c.d, cur.g) / c.wbar;
   r->nll_hard = cur.Fh / (npos + nneg);
@@ -257,6 +294,7 @@ double calib__lr_nll(const calib__lr_problem *p, const double *theta) {
   c.t1 = 1.0;
   c.t0 = 0.0;
   c.wbar = c.sigma = 0.0;
+  c.inv[0] = c.inv[1] = 1.0;
   c.kernel = calib__lr_kernel_get();
   evaluate(&c, theta, &ev);
   return ev.Fh / (npos + nneg);

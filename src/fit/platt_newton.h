@@ -30,7 +30,8 @@ typedef struct {
 
 typedef struct {
   int max_iter;            /* Newton steps */
-  double tol;              /* stop when every |g_j| < tol * wbar */
+  double tol;              /* stop when every |g_j| < tol * wbar (g of the
+                              standardised coefficients: platt_newton.c) */
   double min_step;         /* line search gives up below this step */
 } calib__lr_options;
 
@@ -38,7 +39,7 @@ typedef struct {
   double theta[CALIB__LR_MAXP]; /* feature coefficients, then the intercept
                                    (at theta[nfeat]) */
   int iterations;          /* Newton steps taken */
-  double gradient;         /* final max_j |g_j| / wbar */
+  double gradient;         /* final max_j |g_j| / wbar (standardised) */
   double nll_hard;         /* weighted mean NLL with 0/1 labels at theta */
 } calib__lr_result;
 

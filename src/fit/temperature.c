@@ -13,9 +13,20 @@
  * maximum" (CALIB_E_SEPARABLE: L' < 0 for every beta).
  * Solver: Newton from beta = 1 inside a bracket [lo, hi] on the sign of L'
  * (lo = 0 since L'(0) < 0; hi = +inf until L' > 0 is seen); a Newton step
- * that leaves the bracket is replaced by doubling (hi infinite) or bisection.
- * Stops when |dL/dlogT| = |beta L'| <= tol * L, or when the bracket has
- * shrunk to the resolution of a double (beta located to machine precision).
+ * that leaves the bracket is replaced, once, by a guess from the data's scale
+ * (a power of two near 1/|L'(0)|) when beta is more than 64x away from it,
+ * else by doubling (hi infinite), geometric bisection (hi > 4 lo > 0) or
+ * bisection. Stops when |dL/dlogT| = |beta L'| <= tol * L and |L'| <=
+ * |L'(0)| / 2, or when the bracket has shrunk to the resolution of a double
+ * (beta located to machine precision). The second condition is what makes
+ * the rule scale-free: on the plateau of large T (logits x 1e-20 seen at
+ * beta = 1) |beta L'| vanishes with beta although L' ~ L'(0), and the first
+ * test alone accepted T = 1 after 0 iterations. Every quantity the solver
+ * compares is homogeneous in the logits (L' and 1/beta of degree 1, L and
+ * beta L' of degree 0), so logits x c give the iterates / c, up to the
+ * start at beta = 1 and the guess; the guess turns the step-per-factor-2
+ * walk from beta = 1 at extreme scales (1e30: 100 halvings, NOCONV) into a
+ * jump.
  * One pass over the data per iteration. Two precisions (k >= 2):
  *  - exact: the ts_moments kernel (double exp). The first evaluation
  *    (beta = 1: nll_before), every convergence decision and every reported
@@ -87,8 +98,9 @@ static void eval_at(const calib__fit_data *d, double beta, ts_eval *e) {
 }
 
 /* The fast moments (k >= 2; the binary case is cheap and always exact). A
- * non-finite result (float overflow of d^2 for |d| > ~1e19) falls back to the
- * exact kernel. */
+ * non-finite result (float overflow of d^2 for |d| > ~1e19) or a zero
+ * curvature (float underflow of d^2 for |d| < ~1e-19, or every row saturated)
+ * falls back to the exact kernel. */
 static void eval_fast(const calib__fit_data *d, double beta, ts_eval *e) {
   if (d->k == 1) {
     eval_at(d, beta, e);
@@ -96,7 +108,7 @@ static void eval_fast(const calib__fit_data *d, double beta, ts_eval *e) {
   }
   double acc[3] = {0, 0, 0};
   calib__kernels_get()->ts_moments_fast(d->x, d->n, d->k, d->k, d->y, d->w, beta, acc);
-  if (!(isfinite(acc[0]) && isfinite(acc[1]) && isfinite(acc[2]))) {
+  if (!(isfinite(acc[0]) && isfinite(acc[1]) && acc[2] > 0 && acc[2] < HUGE_VAL)) {
     eval_at(d, beta, e);
     return;
   }
@@ -136,10 +148,37 @@ static void prepass(const calib__fit_data *d, double *g0, int *separable) {
   *separable = sep;
 }
 
-static double next_beta(double beta, const ts_eval *e, double lo, double hi) {
+/* A power of two near 1/|L'(0)|, the data's own scale of beta: L'(0) is
+ * homogeneous of degree 1 in the logits, so the guess scales exactly as beta*
+ * does (a power of two keeps every iterate derived from it exactly scaled).
+ * On the ../shared/data sets it lies 1.7x to 10x below beta* (beta* |L'(0)|
+ * = 1.7 .. 10.4), on the side where Newton steps stay inside the bracket. */
+static double scale_guess(double g0) {
+  int e;
+  const double s = -1.0 / g0;
+  if (!(s > 0 && s < HUGE_VAL)) return 0.0; /* no guess */
+  (void)frexp(s, &e);
+  return ldexp(1.0, e - 1);
+}
+
+/* The next beta: the Newton step if it stays inside (lo, hi); otherwise, once,
+ * the scale guess if it lies inside and more than 64x away from the bracket
+ * (far on the saturated side, where L'' ~ 0, or far on the flat side, where
+ * halving or doubling from beta = 1 would take a step per factor of 2 of
+ * scale); else doubling (hi infinite), a
+ * geometric bisection while the bracket spans more than a factor 4 (so a
+ * bracket of any width shrinks in O(log log) steps), an arithmetic one below. */
+static double next_beta(double beta, const ts_eval *e, double lo, double hi, double *guess) {
   double nb = e->H > 0 ? beta - e->G / e->H : (double)NAN;
-  if (!(nb > lo && nb < hi)) nb = isinf(hi) ? 2.0 * beta : 0.5 * (lo + hi);
-  return nb;
+  if (nb > lo && nb < hi) return nb;
+  if (*guess > lo && *guess < hi && (hi > 64 * *guess || beta < *guess / 64)) {
+    nb = *guess;
+    *guess = 0; /* used */
+    return nb;
+  }
+  if (isinf(hi)) return 2.0 * beta;
+  if (lo > 0 && hi > 4 * lo) return sqrt(lo) * sqrt(hi);
+  return 0.5 * (lo + hi);
 }
 
 int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
@@ -156,17 +195,21 @@ int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_mode
   if (!(g0 < 0)) return CALIB_E_NOSIGNAL;
   if (sep) return CALIB_E_SEPARABLE;
 
-  double beta = 1.0, lo = 0.0, hi = INFINITY;
+  double beta = 1.0, lo = 0.0, hi = INFINITY, guess = scale_guess(g0);
   int it = 0, converged = 0, fast = 1;
   for (;;) {
+    /* stationary: the scale-free test on dL/dlogT, and L' at most half of
+     * L'(0) (on the plateau of large T, beta -> 0, beta L' vanishes with beta
+     * while L' stays near L'(0) < 0: not an optimum) */
+    const int small = fabs(beta * e.G) <= tol * e.L && fabs(e.G) <= -0.5 * g0;
     if (e.exact) {
       f->report.nll_after = e.L;
       f->report.gradient = fabs(beta * e.G);
-      if (fabs(beta * e.G) <= tol * e.L) { converged = 1; break; }
+      if (small) { converged = 1; break; }
     }
     /* a fast sign is used only outside the fast kernel's error bound */
     const int reliable = e.exact || fabs(e.G) > fast_bound(&e, beta);
-    if (!reliable || fabs(beta * e.G) <= tol * e.L) fast = 0;
+    if (!reliable || small) fast = 0;
     if (reliable) {
       if (e.G < 0) lo = beta; else hi = beta;
     }
@@ -176,8 +219,8 @@ int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_mode
     if (collapsed)
       fast = 0; /* confirm this beta with the exact moments */
     else
-      beta = next_beta(beta, &e, lo, hi);
-    if (!isfinite(beta) || beta > 1e300) break;
+      beta = next_beta(beta, &e, lo, hi, &guess);
+    if (!isfinite(beta) || beta > 1e300 || beta < 1e-300) break;
     if (fast)
       eval_fast(d, beta, &e);
     else

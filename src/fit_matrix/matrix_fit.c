@@ -64,7 +64,8 @@ static int build_model(const calib__mx_problem *p, const double *theta, calib_mo
   if (!w) return CALIB_E_NOMEM;
   double *b = w + nw;
   for (size_t a = 0; a < k; a++) {
-    for (size_t j = 0; j + 1 < d; j++) w[p->method == CALIB_METHOD_VECTOR ? a : a * k + j] = theta[a * d + j];
+    for (size_t j = 0; j + 1 < d; j++) /* the solver's weights are W / fs */
+      w[p->method == CALIB_METHOD_VECTOR ? a : a * k + j] = theta[a * d + j] * p->fs;
     b[a] = theta[a * d + d - 1];
   }
   const calib__section secs[2] = {
@@ -106,8 +107,12 @@ static int fit_method(calib_fitter *f, const calib__fit_data *d, int method, cal
    * raw NLL (softmax(z) for all three maps) and the start certificate */
   const int sep = free_part_separates(&p, theta, tmp);
   f->report.nll_before = f->report.nll_after = p.nll;
-  if (sep) st = CALIB_E_SEPARABLE;
-  else st = solve(f, &p, theta);
+  if (sep) {
+    st = CALIB_E_SEPARABLE;
+  } else {
+    calib__mx_start(&p, theta);
+    st = solve(f, &p, theta);
+  }
   if (st == CALIB_OK || st == CALIB_E_NOCONV) {
     if (free_part_separates(&p, theta, tmp)) st = CALIB_E_SEPARABLE;
     if (p.l2 > 0 || memcmp(tmp, theta, p.P * sizeof(double)) != 0) (void)calib__mx_eval(&p, theta, NULL);

@@ -5,7 +5,9 @@
  * of output class a and then its intercept:
  *   vector             d = 2:      (w_a, b_a),        feature row f_ia = (z_ia, 1)
  *   matrix, Dirichlet  d = k + 1:  (W_a0..W_a,k-1, b_a), feature row f_i = (x_i, 1)
- * with x_i = z_i (matrix) or log_softmax(z_i) (Dirichlet). Output logits
+ * with x_i = z_i (matrix) or log_softmax(z_i) (Dirichlet), both times the
+ * power-of-two feature scale fs (so the weights are the model's / fs and the
+ * solver's numbers do not depend on the logits' scale). Output logits
  * a_ia = theta_a . f_ia; the objective is calib.h's L(theta): weighted mean NLL
  * plus the ODIR / L2 penalty.
  */
@@ -28,6 +30,10 @@ typedef struct {
   double *Q;             /* n x k: wt_i * softmax(a_i) at the last evaluation */
   double *MY;            /* P: sum_i wt_i e_{y_i} (x) f_i, the label part of the gradient */
   double lam, mu, l2;    /* normalised: lambda/(k(k-1)), mu/k, l2/P */
+  double fs, fs2;        /* feature scale: the solver's theta holds W / fs (w / fs)
+                            and its features z fs (x fs), fs a power of two (1
+                            unless the logits' RMS is outside [1/16, 16]);
+                            fs2 = fs^2 scales the penalty of those entries */
   int l2_center;         /* 1: penalise theta - identity, 0: theta */
   int gauge;             /* 1: evaluate the gauge-minimised penalty (L-BFGS) */
   double *gv;            /* d: the gauge shift of the last penalty evaluation */
@@ -42,8 +48,13 @@ typedef struct {
 int calib__mx_setup(calib__mx_problem *p, int method, const calib__fit_data *d,
                     const double *opt);
 void calib__mx_release(calib__mx_problem *p);
-/* The identity map (W = I or w = 1, b = 0) into theta (P values). */
+/* The identity map (W = I or w = 1, b = 0, i.e. 1/fs in theta) into theta (P values). */
 void calib__mx_identity(const calib__mx_problem *p, double *theta);
+/* The solver's start: the identity of the standardised features (W = fs I,
+ * w = fs, b = 0), i.e. softmax(fs z): the identity map itself when fs = 1;
+ * at other scales the identity would start the solver deep in the
+ * saturated (fs << 1) or flat (fs >> 1) region of the softmax. */
+void calib__mx_start(const calib__mx_problem *p, double *theta);
 /* Gauge. Adding one vector v to every row of theta (matrix, Dirichlet; for
  * vector scaling, one constant to every intercept) leaves every softmax
  * unchanged, so only the penalty sees it. With gauge = 1, calib__mx_eval

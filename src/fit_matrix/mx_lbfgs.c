@@ -119,7 +119,7 @@ static void vector_moments(const calib__mx_problem *p, double *C) {
   memset(C, 0, 4 * k * sizeof(double));
   for (size_t i = 0; i < p->n; i++)
     for (size_t a = 0; a < k; a++) {
-      const double z = (double)p->z[i * k + a], w = p->wt[i];
+      const double z = (double)p->z[i * k + a] * p->fs, w = p->wt[i];
       C[4 * a] += w * z * z;
       C[4 * a + 2] += w * z;
     }
@@ -145,9 +145,9 @@ static double mean_curvature(const calib__mx_problem *p) {
  * a < 0: the average over classes (shared block). */
 static double pen_curv(const calib__mx_problem *p, long a, size_t j) {
   if (j == p->d - 1) return 2 * (p->mu + p->l2);
-  if (p->method == CALIB_METHOD_VECTOR) return 2 * p->l2;
-  if (a < 0) return 2 * (p->lam * (double)(p->k - 1) / (double)p->k + p->l2);
-  return 2 * ((size_t)a == j ? p->l2 : p->lam + p->l2);
+  if (p->method == CALIB_METHOD_VECTOR) return 2 * p->fs2 * p->l2;
+  if (a < 0) return 2 * p->fs2 * (p->lam * (double)(p->k - 1) / (double)p->k + p->l2);
+  return 2 * p->fs2 * ((size_t)a == j ? p->l2 : p->lam + p->l2);
 }
 
 /* Cholesky of s C + diag(pen) + r I in place (d x d, lower; tmp: d x d),

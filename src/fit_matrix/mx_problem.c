@@ -44,13 +44,36 @@ static void fill_features(calib__mx_problem *p) {
   }
 }
 
+/* Features whose RMS is within [1/16, 16] are used as they are. */
+#define PLAIN_SCALE 16.0
+
+/* The feature scale fs (mx_internal.h), from the unscaled features (X when
+ * it exists, else the logits): 1, or 2^-e with their RMS (logits;
+ * Dirichlet: log-probabilities) in
+ * [2^(e-1), 2^e) when it is outside [1/16, 16]. A power of two, so scaling
+ * is exact and logits x c (c a power of two) give the solver the same
+ * features, gradients, Hessian and stopping test for every c. */
+static double feature_scale(const calib__mx_problem *p) {
+  double ss = 0;
+  for (size_t i = 0; i < p->n; i++)
+    for (size_t j = 0; j < p->k; j++) {
+      const double v = p->X ? p->X[i * p->d + j] : (double)p->z[i * p->k + j];
+      ss += v * v;
+    }
+  const double rms = sqrt(ss / (double)p->n / (double)p->k);
+  if (!(rms > 0 && rms < HUGE_VAL) || (rms >= 1 / PLAIN_SCALE && rms <= PLAIN_SCALE)) return 1.0;
+  int e;
+  (void)frexp(rms, &e);
+  return ldexp(1.0, -e);
+}
+
 static void fill_label_moments(calib__mx_problem *p) {
   const size_t k = p->k, d = p->d;
   for (size_t i = 0; i < p->n; i++) {
     const size_t a = (size_t)p->y[i];
     double *m = p->MY + a * d;
     if (p->method == CALIB_METHOD_VECTOR) {
-      m[0] += p->wt[i] * (double)p->z[i * k + a];
+      m[0] += p->wt[i] * (double)p->z[i * k + a] * p->fs;
       m[1] += p->wt[i];
     } else {
       for (size_t j = 0; j < d; j++) m[j] += p->wt[i] * p->X[i * d + j];
@@ -76,6 +99,11 @@ int calib__mx_setup(calib__mx_problem *p, int method, const calib__fit_data *d,
   }
   for (size_t i = 0; i < p->n; i++) p->wt[i] = (d->w ? d->w[i] : 1.0) / d->wsum;
   if (p->X) fill_features(p);
+  p->fs = feature_scale(p);
+  p->fs2 = p->fs * p->fs;
+  if (p->X && p->fs != 1.0) /* exact: fs is a power of two */
+    for (size_t i = 0; i < p->n; i++)
+      for (size_t j = 0; j < p->k; j++) p->X[i * p->d + j] *= p->fs;
   fill_label_moments(p);
   const double k = (double)p->k;
   p->lam = method == CALIB_METHOD_VECTOR ? 0.0 : opt[CALIB_P_ODIR_LAMBDA] / (k * (k - 1));
@@ -96,6 +124,12 @@ void calib__mx_release(calib__mx_problem *p) {
 }
 
 void calib__mx_identity(const calib__mx_problem *p, double *theta) {
+  memset(theta, 0, p->P * sizeof(double));
+  for (size_t a = 0; a < p->k; a++)
+    theta[a * p->d + (p->method == CALIB_METHOD_VECTOR ? 0 : a)] = 1.0 / p->fs;
+}
+
+void calib__mx_start(const calib__mx_problem *p, double *theta) {
   memset(theta, 0, p->P * sizeof(double));
   for (size_t a = 0; a < p->k; a++)
     theta[a * p->d + (p->method == CALIB_METHOD_VECTOR ? 0 : a)] = 1.0;
@@ -119,7 +153,8 @@ static void forward(calib__mx_problem *p, const double *theta, size_t i0, size_t
   }
   const float *z = p->z + i0 * k;
   for (size_t i = 0; i < m; i++)
-    for (size_t a = 0; a < k; a++) Q[i * k + a] = theta[2 * a] * (double)z[i * k + a] + theta[2 * a + 1];
+    for (size_t a = 0; a < k; a++)
+      Q[i * k + a] = theta[2 * a] * ((double)z[i * k + a] * p->fs) + theta[2 * a + 1];
 }
 
 /* g (+)= sum over rows i0..i0+m-1 of q_ia f_ia (overwrites g when first). */
@@ -136,18 +171,27 @@ static void gradient(const calib__mx_problem *p, size_t i0, size_t m, double *g,
   for (size_t i = 0; i < m; i++)
     for (size_t a = 0; a < k; a++) {
       const double q = Q[i * k + a];
-      g[2 * a] += q * (double)z[i * k + a];
+      g[2 * a] += q * ((double)z[i * k + a] * p->fs);
       g[2 * a + 1] += q;
     }
 }
 
-/* Penalty coefficient of parameter (a, j) and its centre. */
+/* Penalty coefficient of parameter (a, j) and its centre, in the solver's
+ * units: a weight W = theta fs has the centre 1/fs and every coefficient of
+ * it (ODIR and l2) is multiplied by fs2 (pen_weight), so the penalty is
+ * calib.h's, of the model's W. */
 static double pen_coef(const calib__mx_problem *p, size_t a, size_t j, double *center) {
   const int bias = j == p->d - 1;
   const int diag = p->method == CALIB_METHOD_VECTOR ? j == 0 : j == a;
-  *center = p->l2_center && diag ? 1.0 : 0.0;
+  *center = p->l2_center && diag ? 1.0 / p->fs : 0.0;
   if (bias) return p->mu;
   return diag ? 0.0 : p->lam;
+}
+
+/* The factor on both penalty coefficients of column j: fs2 for weights, 1
+ * for the intercept. */
+static double pen_weight(const calib__mx_problem *p, size_t j) {
+  return j == p->d - 1 ? 1.0 : p->fs2;
 }
 
 /* The gauge shift v minimising the penalty of theta + 1 v^T (see
@@ -185,8 +229,9 @@ static double penalty(const calib__mx_problem *p, const double *theta, double *g
       const size_t i = a * p->d + j;
       double c;
       const double coef = pen_coef(p, a, j, &c), t = theta[i] + (p->gauge ? p->gv[j] : 0.0);
-      r += coef * t * t + p->l2 * (t - c) * (t - c);
-      if (g) g[i] += 2 * coef * t + 2 * p->l2 * (t - c);
+      const double pw = pen_weight(p, j);
+      r += pw * (coef * t * t + p->l2 * (t - c) * (t - c));
+      if (g) g[i] += 2 * pw * (coef * t + p->l2 * (t - c));
     }
   return r;
 }
@@ -238,7 +283,7 @@ static void outer_rows(const calib__mx_problem *p, size_t i0, size_t m, double *
     for (size_t a = 0; a < k; a++) {
       const double q = p->Q[i * k + a] * s;
       if (p->method == CALIB_METHOD_VECTOR) {
-        zr[2 * a] = q * (double)p->z[i * k + a];
+        zr[2 * a] = q * ((double)p->z[i * k + a] * p->fs);
         zr[2 * a + 1] = q;
       } else {
         for (size_t j = 0; j < d; j++) zr[a * d + j] = q * p->X[i * d + j];
@@ -253,7 +298,7 @@ static void diag_blocks(const calib__mx_problem *p, size_t i0, size_t m, double 
   if (p->method == CALIB_METHOD_VECTOR) {
     for (size_t i = i0; i < i0 + m; i++)
       for (size_t a = 0; a < k; a++) {
-        const double q = p->Q[i * k + a], z = (double)p->z[i * k + a];
+        const double q = p->Q[i * k + a], z = (double)p->z[i * k + a] * p->fs;
         H[(2 * a) * P + 2 * a] += q * z * z;
         H[(2 * a + 1) * P + 2 * a] += q * z;
         H[(2 * a + 1) * P + 2 * a + 1] += q;
@@ -286,6 +331,6 @@ void calib__mx_hessian(const calib__mx_problem *p, const double *theta, double *
     for (size_t j = 0; j < p->d; j++) {
       double c;
       const size_t i = a * p->d + j;
-      H[i * P + i] += 2 * (pen_coef(p, a, j, &c) + p->l2);
+      H[i * P + i] += 2 * pen_weight(p, j) * (pen_coef(p, a, j, &c) + p->l2);
     }
 }
