@@ -99,9 +99,9 @@ static int load_split(const char *which, size_t nmax, split *sp) {
   int64_t *y = NULL;
   size_t n = 0, k = 0, ny = 0;
   snprintf(path, sizeof path, "data/cifar10_densenet40_markus93/%s/logits.npy", which);
-  if (calib__io_load_logits(path, 0, &x, &n, &k, err, sizeof err) != CALIB_OK) return 0;
+  if (calib__io_load_logits(path, 0, (size_t)1 << 30, &x, &n, &k, err, sizeof err) != CALIB_OK) return 0;
   snprintf(path, sizeof path, "data/cifar10_densenet40_markus93/%s/labels.npy", which);
-  if (calib__io_load_labels(path, &y, &ny, err, sizeof err) != CALIB_OK || ny != n || k != K) {
+  if (calib__io_load_labels(path, (size_t)1 << 30, &y, &ny, err, sizeof err) != CALIB_OK || ny != n || k != K) {
     free(x);
     free(y);
     return 0;
@@ -408,8 +408,11 @@ static void binary_temperature_sweep(const split *val, float *xs) {
 
 int main(void) {
   split val, test;
-  if (!load_split("val", NVAL, &val)) SKIP("data/cifar10_densenet40_markus93/val absent");
-  if (!load_split("test", NTEST, &test)) SKIP("data/cifar10_densenet40_markus93/test absent");
+  /* the shipped set is part of the repository: missing is a failure, not a skip */
+  if (!load_split("val", NVAL, &val) || !load_split("test", NTEST, &test)) {
+    TH_FAIL("the shipped set data/cifar10_densenet40_markus93 cannot be read");
+    TEST_MAIN_END();
+  }
   static cell res[NE][NM];
   reference refs[NM];
   memset(refs, 0, sizeof refs);
