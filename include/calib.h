@@ -135,6 +135,12 @@ typedef struct calib_error {
  * Errors: CALIB_E_ARG (NULL with n > 0, k == 0, ld < k, bad beta, overlap),
  *         CALIB_E_NONFINITE.
  * Thread-safe, no allocation. Padding columns (k..ld-1) are never touched.
+ * Alignment: x and y may start at any byte address, float-aligned or not
+ * (numpy and ctypes hand over byte-misaligned arrays, e.g.
+ * np.frombuffer(buf, np.float32, offset=1)); the results are those of an
+ * aligned call, to the tolerance above (so are calib_apply()'s, for every
+ * method). Large float-aligned outputs may be written with non-temporal
+ * stores on x86; byte-misaligned ones are written with ordinary stores.
  */
 
 /*! calib_softmax() : y_ij = exp(beta*x_ij - max_j beta*x_ij) / sum_j (...) */

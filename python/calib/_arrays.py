@@ -94,7 +94,11 @@ def weights(w, n, what="sample_weight"):
 def output(out, shape, what="out"):
     """A float32 result array of `shape`: a new one, or the caller's `out`
     (which must be float32, C-contiguous, writeable and of that shape; it may
-    be the input itself for an in-place call)."""
+    be the input itself for an in-place call). Its alignment is not checked:
+    the C library writes float arrays at any byte address, so a misaligned
+    `out` (out.flags.aligned False, e.g. np.frombuffer(buf, np.float32,
+    offset=1)) is written directly, not through a copy. Inputs are still
+    converted to an aligned copy (scores(), _as())."""
     if out is None:
         return np.empty(shape, F32)
     if not (isinstance(out, np.ndarray) and out.dtype == F32 and out.flags.c_contiguous

@@ -239,8 +239,11 @@ class Calibrator:
     def predict_proba(self, logits, out=None):
         """Calibrated probabilities (float32, the shape of `logits`; for a
         binary model P(y = 1) per row). float32 C-contiguous input is read in
-        place; out= takes a preallocated float32 array (it may be `logits`
-        itself, for an in-place call). The GIL is released during the C call."""
+        place; out= takes a preallocated writeable C-contiguous float32 array
+        of the same shape, at any address (a byte-misaligned one such as
+        np.frombuffer(buf, np.float32, offset=1) is written directly), and
+        may be `logits` itself, for an in-place call. The GIL is released
+        during the C call."""
         m = self._require_model("predict_proba")
         x, n, k = _arrays.scores(logits)
         p = _arrays.output(out, x.shape)

@@ -1,6 +1,9 @@
 """The softmax core as plain functions (calib_softmax, calib_log_softmax,
 calib_sigmoid). Results are float32 arrays of the input's shape; float32
-C-contiguous input is read without a copy, and out= may be the input itself."""
+C-contiguous input is read without a copy, and out= may be the input itself.
+out= must be a writeable C-contiguous float32 array of the input's shape, at
+any address: a byte-misaligned one is written directly (the C library accepts
+float arrays at any byte address)."""
 import ctypes
 
 import numpy as np

@@ -68,6 +68,12 @@ const calib__kernels *calib__kernels_get(void) {
   }
   return t;
 }
+
+const calib__kernels *calib__kernels_force(const char *name) {
+  const calib__kernels *t = calib__kernels_by_name(name);
+  if (t) __atomic_store_n(&chosen, t, __ATOMIC_RELEASE);
+  return t;
+}
 #endif
 
 const char *calib_isa(void) { return calib__kernels_get()->name; }

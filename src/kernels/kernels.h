@@ -16,6 +16,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A float at any byte address. The public API accepts float arrays at any
+ * address, float-aligned or not (numpy and ctypes hand over byte-misaligned
+ * ones, e.g. np.frombuffer(buf, np.float32, offset=1)). Plain C code reads and
+ * writes caller arrays through this type, never by dereferencing a float *,
+ * so the compiler assumes no alignment (no aligned vector instructions after
+ * loop peeling; UBSan's alignment check holds); SIMD code uses unaligned
+ * loads and stores only, and streams (non-temporal stores) only to 64-byte
+ * aligned addresses. Pointers to it convert implicitly to and from float *. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef float calib__f32u __attribute__((aligned(1)));
+#else
+typedef float calib__f32u; /* other compilers: float-aligned arrays only */
+#endif
+
 typedef struct {
   const char *name; /* "scalar", "avx2", "avx512", "neon" */
 
@@ -89,6 +103,12 @@ const calib__kernels *calib__kernels_get(void);
 /* A specific table by name, or NULL if not built / not supported by this CPU.
  * For tests and benchmarks (compare every ISA with scalar). */
 const calib__kernels *calib__kernels_by_name(const char *name);
+/* Tests only (not in the firmware core): makes the table `name` the chosen
+ * one, as CALIB_ISA=name would at the first call, so one test process can
+ * drive the public entry points (calib_softmax, calib_apply, ...) through
+ * every ISA in turn. Returns it, or NULL (nothing changed) when not built or
+ * not supported by this CPU. Not for use while other threads call the library. */
+const calib__kernels *calib__kernels_force(const char *name);
 
 extern const calib__kernels calib__kernels_scalar;
 #if defined(CALIB_HAVE_X86_KERNELS)

@@ -11,8 +11,9 @@
  *    (truncation < 5e-18), 2^n as two factors as above; about 1 ulp.
  *  - softmax rows: k <= 16 eight rows at a time transposed in registers
  *    (lane = row), else three passes over the row (software-prefetched 8 KiB
- *    ahead); large outputs are staged on the stack and written with
- *    non-temporal stores; inputs over 12 MiB do their last 8 MiB of rows
+ *    ahead); large float-aligned outputs are staged on the stack and written
+ *    with non-temporal stores (byte-misaligned ones directly, with ordinary
+ *    unaligned stores); inputs over 12 MiB do their last 8 MiB of rows
  *    first (still in the last-level cache after the validation pass).
  */
 #include "internal.h"
@@ -491,9 +492,11 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
   run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy);
 }
 
+/* Byte-misaligned outputs are never staged: stream_copy could not reach a
+ * 32-byte boundary by whole floats and would write them all with masked stores. */
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy) {
-  if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE) {
+  if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE || ((uintptr_t)y & 3) != 0) {
     f(x, n, k, ldx, beta, y, ldy);
     return;
   }

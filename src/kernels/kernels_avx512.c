@@ -24,7 +24,11 @@
  *    overwritten (a third less memory traffic). For long rows the scaling
  *    and the non-temporal stores of row i-1 are interleaved with the exps of
  *    row i, so the writes drain while computing. Padding columns are never
- *    written (masked stores).
+ *    written (masked stores). Only float-aligned outputs are streamed: a
+ *    byte-misaligned output (accepted, like every caller address) never
+ *    reaches a 64-byte line by whole floats and is written with ordinary
+ *    unaligned stores. All loads and ordinary stores are unaligned (loadu/
+ *    storeu, masked), so no instruction here assumes an aligned caller pointer.
  *  - inputs over 12 MiB: the rows in the last 8 MiB are done first, while
  *    the validation pass has just left them in the last-level cache.
  *  - software prefetch: 8 KiB ahead in row passes, and PF_ROWS rows ahead for
@@ -626,8 +630,9 @@ static void stream_copy(float *dst, const float *src, size_t cnt) {
  * (STAGE floats) of contiguous rows shares the buffer; padded rows (ldy > k)
  * are staged one at a time. Only lines at group edges use ordinary
  * (masked) stores, and padding columns are never written. */
-/* dst[0..cnt) = src[0..cnt) * inv, non-temporal where dst is line-aligned;
- * src and dst have the same address mod 64. */
+/* dst[0..cnt) = src[0..cnt) * inv, non-temporal where dst is line-aligned
+ * (ordinary stores for the head and tail, and for all of a byte-misaligned
+ * dst, which never reaches a line boundary by whole floats). */
 static void stream_scale(float *dst, const float *src, size_t cnt, __m512 inv) {
   size_t j = 0;
   const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
@@ -636,11 +641,14 @@ static void stream_scale(float *dst, const float *src, size_t cnt, __m512 inv) {
     _mm512_mask_storeu_ps(dst, mask16(h), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(h), src), inv));
     j = h;
   }
-  for (; j + 32 <= cnt; j += 32) {
-    _mm512_stream_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
-    _mm512_stream_ps(dst + j + 16, _mm512_mul_ps(_mm512_loadu_ps(src + j + 16), inv));
+  if (((uintptr_t)(dst + j) & 63) == 0) {
+    for (; j + 32 <= cnt; j += 32) {
+      _mm512_stream_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
+      _mm512_stream_ps(dst + j + 16, _mm512_mul_ps(_mm512_loadu_ps(src + j + 16), inv));
+    }
+    for (; j + 16 <= cnt; j += 16) _mm512_stream_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
   }
-  for (; j + 16 <= cnt; j += 16) _mm512_stream_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
+  for (; j + 16 <= cnt; j += 16) _mm512_storeu_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
   if (j < cnt) {
     const __mmask16 mt = mask16(cnt - j);
     _mm512_mask_storeu_ps(dst + j, mt, _mm512_mul_ps(_mm512_maskz_loadu_ps(mt, src + j), inv));
@@ -655,7 +663,8 @@ static void stream_scale(float *dst, const float *src, size_t cnt, __m512 inv) {
 #define LONG_MAX_K 2000
 
 typedef struct {
-  float *dst;       /* next destination float (line-aligned once started) */
+  float *dst;       /* next destination float (line-aligned once started: run_rows_part
+                     * streams float-aligned outputs only) */
   const float *src; /* staging buffer position */
   size_t left;      /* floats still to write */
   __m512 inv;
@@ -756,9 +765,13 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
   run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy);
 }
 
+/* Non-temporal stores need 64-byte-aligned addresses, and only a float-aligned
+ * output reaches one by whole floats: a byte-misaligned y (numpy's
+ * frombuffer(..., offset=1)) takes the direct path with ordinary unaligned
+ * stores, as small outputs do. Every streamed store below relies on this. */
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy) {
-  if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE) {
+  if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE || ((uintptr_t)y & 3) != 0) {
     f(x, n, k, ldx, beta, y, ldy);
     return;
   }

@@ -106,12 +106,13 @@ static inline float64x2_t exp_pd(float64x2_t t) {
 
 /* ---- loads and stores of a row's last r < 4 entries --------------------------- */
 
-static inline float32x4_t load_tail(const float *p, size_t r, float pad) {
+/* Plain C element access: through calib__f32u (any byte address, kernels.h). */
+static inline float32x4_t load_tail(const calib__f32u *p, size_t r, float pad) {
   float t[4] = {pad, pad, pad, pad};
   for (size_t j = 0; j < r; j++) t[j] = p[j];
   return vld1q_f32(t);
 }
-static inline void store_tail(float *p, size_t r, float32x4_t v) {
+static inline void store_tail(calib__f32u *p, size_t r, float32x4_t v) {
   float t[4];
   vst1q_f32(t, v);
   for (size_t j = 0; j < r; j++) p[j] = t[j];
@@ -195,7 +196,7 @@ static inline double row_exp_store(const float *r, size_t k, float32x4_t m, floa
 static inline void row_scale(float *o, size_t k, float32x4_t inv) {
   size_t j = 0;
   for (; j + 4 <= k; j += 4) vst1q_f32(o + j, vmulq_f32(vld1q_f32(o + j), inv));
-  for (; j < k; j++) o[j] *= vgetq_lane_f32(inv, 0);
+  for (; j < k; j++) ((calib__f32u *)o)[j] *= vgetq_lane_f32(inv, 0);
 }
 
 static void softmax_neon(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
@@ -266,7 +267,7 @@ static inline void ts_pair(const float *r, size_t j, size_t k, float64x2_t m, fl
     v = vld1_f32(r + j);
   } else {
     v = vdup_n_f32(0.0f);
-    v = vset_lane_f32(r[j], v, 0);
+    v = vset_lane_f32(((const calib__f32u *)r)[j], v, 0);
   }
   *d = vsubq_f64(vcvt_f64_f32(v), m);
   float64x2_t ex = exp_pd(vmulq_f64(b, *d));
@@ -308,7 +309,7 @@ static inline double ts_pass2(const float *r, size_t k, float64x2_t m, float64x2
   for (size_t j = 0; j < k; j += 2) {
     float64x2_t d, e;
     if (j + 2 <= TS_BUF) {
-      float32x2_t v = j + 2 <= k ? vld1_f32(r + j) : vset_lane_f32(r[j], vdup_n_f32(0.0f), 0);
+      float32x2_t v = j + 2 <= k ? vld1_f32(r + j) : vset_lane_f32(((const calib__f32u *)r)[j], vdup_n_f32(0.0f), 0);
       d = vsubq_f64(vcvt_f64_f32(v), m);
       e = vld1q_f64(eb + j); /* lane 1 already 0 for a lone last entry */
     } else {

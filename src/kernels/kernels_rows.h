@@ -46,7 +46,7 @@ static void ts_moments_rows(const float *x, size_t n, size_t k, size_t ldx, cons
     double s[3];
     ts_row(r, k, m, beta, eb, s);
     const double mu = s[1] / s[0];
-    const double dy = (double)r[y[i]] - m;
+    const double dy = (double)((const calib__f32u *)r)[y[i]] - m;
     aL += wi * (log(s[0]) - beta * dy);
     aG += wi * (mu - dy);
     aH += wi * (s[2] / s[0]);
@@ -68,7 +68,7 @@ static void ts_moments_fast_rows(const float *x, size_t n, size_t k, size_t ldx,
     double s[3] = {0, 0, 0};
     tsf_row(r, k, mf, beta, s);
     const double mu = s[1] / s[0], var = s[2] / s[0] - mu * mu;
-    const double dy = (double)r[y[i]] - (double)mf;
+    const double dy = (double)((const calib__f32u *)r)[y[i]] - (double)mf;
     aL += wi * (log(s[0]) - beta * dy);
     aG += wi * (mu - dy);
     aH += wi * (var > 0 ? var : 0.0);
@@ -89,7 +89,7 @@ static void ts_prepass_rows(const float *x, size_t n, size_t k, size_t ldx, cons
     prefetch_ahead(r, ldx, k);
     float mx;
     const double sum = row_sum_max(r, k, &mx);
-    const float zy = r[y[i]];
+    const float zy = ((const calib__f32u *)r)[y[i]];
     acc += wi * (sum / (double)k - (double)zy);
     s &= zy >= mx;
   }

@@ -7,9 +7,14 @@
 #include "kernels.h"
 #include <math.h>
 
+/* Caller arrays may start at any byte address: every row is read and
+ * written through calib__f32u (kernels.h), never a dereferenced float *. */
+typedef const calib__f32u *crow;
+typedef calib__f32u *wrow;
+
 static int check_rows_scalar(const float *x, size_t n, size_t k, size_t ldx) {
   for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * ldx;
+    crow r = x + i * ldx;
     int any_finite = 0;
     for (size_t j = 0; j < k; j++) {
       const float v = r[j];
@@ -21,7 +26,7 @@ static int check_rows_scalar(const float *x, size_t n, size_t k, size_t ldx) {
   return CALIB_OK;
 }
 
-static float row_max(const float *r, size_t k) {
+static float row_max(crow r, size_t k) {
   float m = r[0];
   for (size_t j = 1; j < k; j++) m = r[j] > m ? r[j] : m;
   return m;
@@ -30,8 +35,8 @@ static float row_max(const float *r, size_t k) {
 static void softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
                            float beta, float *y, size_t ldy) {
   for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * ldx;
-    float *o = y + i * ldy;
+    crow r = x + i * ldx;
+    wrow o = y + i * ldy;
     const float m = row_max(r, k);
     double s = 0.0;
     for (size_t j = 0; j < k; j++) {
@@ -47,8 +52,8 @@ static void softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
 static void log_softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
                                float beta, float *y, size_t ldy) {
   for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * ldx;
-    float *o = y + i * ldy;
+    crow r = x + i * ldx;
+    wrow o = y + i * ldy;
     const float m = row_max(r, k);
     double s = 0.0;
     for (size_t j = 0; j < k; j++) s += (double)expf((r[j] - m) * beta);
@@ -57,7 +62,9 @@ static void log_softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
   }
 }
 
-static void sigmoid_scalar(const float *x, size_t n, float beta, float *y) {
+static void sigmoid_scalar(const float *xf, size_t n, float beta, float *yf) {
+  crow x = xf;
+  wrow y = yf;
   for (size_t i = 0; i < n; i++) {
     const float t = x[i] * beta;
     if (t >= 0) {
@@ -74,7 +81,7 @@ static void ts_moments_scalar(const float *x, size_t n, size_t k, size_t ldx,
                               double acc[3]) {
   double aL = 0, aG = 0, aH = 0;
   for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * ldx;
+    crow r = x + i * ldx;
     const double wi = w ? w[i] : 1.0;
     if (wi == 0) continue;
     const double m = (double)row_max(r, k);
@@ -106,7 +113,7 @@ static void ts_moments_fast_scalar(const float *x, size_t n, size_t k, size_t ld
                                    double acc[3]) {
   double aL = 0, aG = 0, aH = 0;
   for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * ldx;
+    crow r = x + i * ldx;
     const double wi = w ? w[i] : 1.0;
     if (wi == 0) continue;
     const float m = row_max(r, k);
@@ -131,7 +138,7 @@ static void ts_moments_fast_scalar(const float *x, size_t n, size_t k, size_t ld
 
 static int check_finite_scalar(const float *x, size_t n, size_t k, size_t ldx) {
   for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * ldx;
+    crow r = x + i * ldx;
     for (size_t j = 0; j < k; j++)
       if (!isfinite(r[j])) return CALIB_E_NONFINITE;
   }
@@ -145,7 +152,7 @@ static void ts_prepass_scalar(const float *x, size_t n, size_t k, size_t ldx, co
   for (size_t i = 0; i < n; i++) {
     const double wi = w ? w[i] : 1.0;
     if (wi == 0) continue;
-    const float *r = x + i * ldx;
+    crow r = x + i * ldx;
     double sum = 0;
     for (size_t j = 0; j < k; j++) sum += (double)r[j];
     const float zy = r[y[i]];

@@ -47,8 +47,9 @@ int calib_sigmoid(const float *x, size_t n, float beta, float *y) {
   size_t ld1 = 1, ld2 = 1;
   int st = check_args(x, n, 1, &ld1, beta, y, &ld2);
   if (st != CALIB_OK || n == 0) return st;
+  const calib__f32u *xu = x; /* any byte address (kernels.h) */
   for (size_t i = 0; i < n; i++)
-    if (x[i] != x[i]) return CALIB_E_NONFINITE;
+    if (xu[i] != xu[i]) return CALIB_E_NONFINITE;
   calib__kernels_get()->sigmoid(x, n, beta, y);
   return CALIB_OK;
 }

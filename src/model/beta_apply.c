@@ -30,7 +30,7 @@ int calib__beta_validate(calib_model *m) {
   return CALIB_OK;
 }
 
-void calib__beta_features(const float *row, size_t k, size_t j, int input,
+void calib__beta_features(const calib__f32u *row, size_t k, size_t j, int input,
                           double eps, double lse, double *ls, double *l1s) {
   double s;
   if (input == CALIB_INPUT_PROBS) s = (double)row[j];
@@ -53,7 +53,7 @@ typedef struct {
   double eps, lse;
 } beta_ctx;
 
-static double beta_row_u(const void *ctx, const float *row, size_t j) {
+static double beta_row_u(const void *ctx, const calib__f32u *row, size_t j) {
   const beta_ctx *c = (const beta_ctx *)ctx;
   double ls, l1s;
   calib__beta_features(row, c->k, j, c->input, c->eps, c->lse, &ls, &l1s);
@@ -62,13 +62,13 @@ static double beta_row_u(const void *ctx, const float *row, size_t j) {
 
 /* q_j of calib__ovr_normalise: reads row[j] only (lse is taken before the
  * row is written), so in place is safe. */
-static double beta_row_q(const void *ctx, const float *row, size_t j, size_t *cur) {
+static double beta_row_q(const void *ctx, const calib__f32u *row, size_t j, size_t *cur) {
   CALIB__UNUSED(cur);
   return calib__sigmoid_d(beta_row_u(ctx, row, j));
 }
 
 static beta_ctx row_ctx(const double *abc, size_t k, int input, double eps,
-                        const float *row) {
+                        const calib__f32u *row) {
   beta_ctx c;
   c.abc = abc;
   c.k = k;
@@ -79,7 +79,7 @@ static beta_ctx row_ctx(const double *abc, size_t k, int input, double eps,
 }
 
 double calib__beta_row_nll(const double *abc, size_t k, int input, double eps,
-                           const float *row, size_t y) {
+                           const calib__f32u *row, size_t y) {
   if (k == 1) {
     double ls, l1s;
     calib__beta_features(row, 1, 0, input, eps, 0.0, &ls, &l1s);
@@ -90,8 +90,8 @@ double calib__beta_row_nll(const double *abc, size_t k, int input, double eps,
   return calib__ovr_row_nll(beta_row_u, &c, row, k, y);
 }
 
-int calib__beta_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                      float *y) {
+int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                      calib__f32u *y) {
   int input;
   double eps;
   calib__pb_input_of(m, &input, &eps);

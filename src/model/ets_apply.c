@@ -19,7 +19,7 @@
 #include "kernels.h"
 #include <math.h>
 
-void calib__ets_row_stats(const float *x, size_t k, double beta, double *mx, double *s1,
+void calib__ets_row_stats(const calib__f32u *x, size_t k, double beta, double *mx, double *s1,
                           double *s2) {
   double m = -HUGE_VAL, a = 0, b = 0;
   for (size_t j = 0; j < k; j++)
@@ -49,7 +49,7 @@ int calib__ets_validate(calib_model *m) {
   return CALIB_OK;
 }
 
-static void apply_binary(double beta, const double *w, const float *x, size_t n, float *y) {
+static void apply_binary(double beta, const double *w, const calib__f32u *x, size_t n, calib__f32u *y) {
   for (size_t i = 0; i < n; i++) {
     const double v = (double)x[i];
     y[i] = (float)(w[0] * calib__sigmoid_d(beta * v) + w[1] * calib__sigmoid_d(v) +
@@ -57,12 +57,12 @@ static void apply_binary(double beta, const double *w, const float *x, size_t n,
   }
 }
 
-static void apply_multi(double beta, const double *w, const float *x, size_t n, size_t k,
-                        float *y) {
+static void apply_multi(double beta, const double *w, const calib__f32u *x, size_t n, size_t k,
+                        calib__f32u *y) {
   const double u = w[2] / (double)k;
   for (size_t i = 0; i < n; i++) {
-    const float *xr = x + i * k;
-    float *yr = y + i * k;
+    const calib__f32u *xr = x + i * k;
+    calib__f32u *yr = y + i * k;
     double m, s1, s2;
     calib__ets_row_stats(xr, k, beta, &m, &s1, &s2);
     const double c1 = w[0] / s1, c2 = w[1] / s2;
@@ -73,7 +73,7 @@ static void apply_multi(double beta, const double *w, const float *x, size_t n, 
   }
 }
 
-int calib__ets_apply(const calib_model *m, const float *x, size_t n, size_t k, float *y) {
+int calib__ets_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   const double T = calib__model_section(m, CALIB_MP_ETS_TEMPERATURE)->data[0];
   const double *w = calib__model_section(m, CALIB_MP_ETS_WEIGHTS)->data;
   if (k == 1) {

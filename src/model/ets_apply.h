@@ -9,12 +9,12 @@
 #include "rowmath.h"
 
 int calib__ets_validate(calib_model *m);
-int calib__ets_apply(const calib_model *m, const float *x, size_t n, size_t k, float *y);
+int calib__ets_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
 
 /* Row statistics of k >= 2 logits (no NaN/+inf, not all -inf), in double:
  * *mx = max_j x_j, *s1 = sum_j exp(beta (x_j - mx)), *s2 = sum_j exp(x_j - mx).
  * softmax(beta x)_j = exp(beta (x_j - mx)) / s1 and softmax(x)_j = exp(x_j - mx) / s2. */
-void calib__ets_row_stats(const float *x, size_t k, double beta, double *mx, double *s1,
+void calib__ets_row_stats(const calib__f32u *x, size_t k, double beta, double *mx, double *s1,
                           double *s2);
 
 #endif

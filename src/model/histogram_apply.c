@@ -92,7 +92,7 @@ int calib__histogram_validate(calib_model *m) {
 
 /* Probability input: NaN/+inf -> non-finite (first priority), then values
  * outside [0, 1] (-inf included) -> domain. */
-static int check_input(const float *x, size_t count) {
+static int check_input(const calib__f32u *x, size_t count) {
   int domain = 0;
   for (size_t i = 0; i < count; i++) {
     const float v = x[i];
@@ -104,22 +104,22 @@ static int check_input(const float *x, size_t count) {
 
 /* q_j = theta of p_j's bin for calib__ovr_normalise (*cur: the offset of
  * class j's bins); reads p[j] only, so p may alias the output. */
-static double hist_row_q(const void *ctx, const float *p, size_t j, size_t *cur) {
+static double hist_row_q(const void *ctx, const calib__f32u *p, size_t j, size_t *cur) {
   const calib__hist_view *v = (const calib__hist_view *)ctx;
   const size_t nb = calib__hist_class_bins(v, j), off = *cur;
   *cur = off + nb;
   return calib__hist_value(v, off, nb, (double)p[j]);
 }
 
-int calib__histogram_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                           float *y) {
+int calib__histogram_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                           calib__f32u *y) {
   calib__hist_view v;
   calib__hist_view_of(m, &v);
   /* logits: calib__probs_from_logits validates them (NaN, +inf, a row of
    * only -inf) before writing the probabilities into the output */
   const int st = v.probs ? check_input(x, n * k) : calib__probs_from_logits(x, n, k, y);
   if (st != CALIB_OK) return st;
-  const float *p = v.probs ? x : y;
+  const calib__f32u *p = v.probs ? x : y;
   if (k == 1) {
     const size_t nb0 = calib__hist_class_bins(&v, 0);
     for (size_t i = 0; i < n; i++) y[i] = (float)calib__hist_value(&v, 0, nb0, (double)p[i]);

@@ -4,6 +4,7 @@
 #define CALIB_MODEL_HISTOGRAM_APPLY_H
 
 #include "internal.h"
+#include "kernels.h" /* calib__f32u: caller arrays at any byte address */
 
 /* A parsed view of a histogram model's sections (counts/edges NULL for
  * equal-width models). */
@@ -23,7 +24,7 @@ size_t calib__hist_class_bins(const calib__hist_view *v, size_t j);
 double calib__hist_value(const calib__hist_view *v, size_t off, size_t nb, double p);
 
 int calib__histogram_validate(calib_model *m);
-int calib__histogram_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                           float *y);
+int calib__histogram_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                           calib__f32u *y);
 
 #endif

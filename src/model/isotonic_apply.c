@@ -143,7 +143,7 @@ static int value_status(float v, int probs, int oob_error, const double *x, size
   return CALIB_OK;
 }
 
-static int check_input(const iso_view *v, const float *in, size_t n, size_t k) {
+static int check_input(const iso_view *v, const calib__f32u *in, size_t n, size_t k) {
   const int probs = v->cfg[1] == CALIB_INPUT_PROBS, oob_error = v->cfg[0] == CALIB_OOB_ERROR;
   int domain = 0;
   if (k == 1) {
@@ -170,15 +170,15 @@ static int check_input(const iso_view *v, const float *in, size_t n, size_t k) {
 
 /* q_j = f_j(in_j) for calib__ovr_normalise (*cur: the offset of class j's
  * table); reads in[j] only, so in place is safe. */
-static double iso_row_q(const void *ctx, const float *in, size_t j, size_t *cur) {
+static double iso_row_q(const void *ctx, const calib__f32u *in, size_t j, size_t *cur) {
   const iso_view *v = (const iso_view *)ctx;
   const size_t mj = (size_t)v->cnt[j], off = *cur;
   *cur = off + mj;
   return calib__iso_eval_clip(v->x + off, v->y + off, mj, (double)in[j]);
 }
 
-int calib__isotonic_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                          float *y) {
+int calib__isotonic_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                          calib__f32u *y) {
   iso_view v;
   view_of(m, &v);
   if (k > 1 && v.cfg[1] == CALIB_INPUT_LOGITS) { /* probabilities into the output first */
@@ -207,9 +207,9 @@ int calib__isotonic_apply(const calib_model *m, const float *x, size_t n, size_t
 
 /* ---- probabilities from logits (isotonic and histogram) ------------------- */
 
-int calib__probs_from_logits(const float *x, size_t n, size_t k, float *y) {
+int calib__probs_from_logits(const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * k;
+    const calib__f32u *r = x + i * k;
     int finite = 0;
     for (size_t j = 0; j < k; j++) {
       if (isnan(r[j]) || r[j] == INFINITY) return CALIB_E_NONFINITE;
@@ -222,8 +222,8 @@ int calib__probs_from_logits(const float *x, size_t n, size_t k, float *y) {
     return CALIB_OK;
   }
   for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * k;
-    float *o = y + i * k;
+    const calib__f32u *r = x + i * k;
+    calib__f32u *o = y + i * k;
     double mx = (double)r[0], sum = 0;
     for (size_t j = 1; j < k; j++) mx = (double)r[j] > mx ? (double)r[j] : mx;
     for (size_t j = 0; j < k; j++) sum += exp((double)r[j] - mx);

@@ -4,10 +4,11 @@
 #define CALIB_MODEL_ISOTONIC_APPLY_H
 
 #include "internal.h"
+#include "kernels.h" /* calib__f32u: caller arrays at any byte address */
 
 int calib__isotonic_validate(calib_model *m);
-int calib__isotonic_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                          float *y);
+int calib__isotonic_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                          calib__f32u *y);
 
 /* The interpolated table (x, y) of m >= 1 thresholds at s, which must lie in
  * [x[0], x[m-1]] (numpy.interp's formula; see calib.h). */
@@ -20,6 +21,6 @@ double calib__iso_eval_clip(const double *x, const double *y, size_t m, double s
  *   k == 1: p = 1 / (1 + exp(-z));  k >= 2: p_j = exp(z_j - max z) / sum_l exp(z_l - max z).
  * NaN or +inf anywhere, or (k >= 2) a row of only -inf, is CALIB_E_NONFINITE
  * with nothing written; -inf gives 0. y may equal x. */
-int calib__probs_from_logits(const float *x, size_t n, size_t k, float *y);
+int calib__probs_from_logits(const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
 
 #endif

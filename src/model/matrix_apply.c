@@ -22,7 +22,7 @@
 
 #define CHUNK CALIB__MX_STACK_K
 
-void calib__mx_row_logits(const calib__mx_map *mp, const float *x, double shift,
+void calib__mx_row_logits(const calib__mx_map *mp, const calib__f32u *x, double shift,
                           size_t j0, size_t j1, double *a) {
   const size_t k = mp->k;
   if (mp->method == CALIB_METHOD_VECTOR) {
@@ -39,7 +39,7 @@ void calib__mx_row_logits(const calib__mx_map *mp, const float *x, double shift,
 }
 
 /* y = softmax(a) for k <= CHUNK values (a is overwritten). */
-static void softmax_store(double *a, size_t k, float *y) {
+static void softmax_store(double *a, size_t k, calib__f32u *y) {
   double m = a[0], s = 0;
   for (size_t j = 1; j < k; j++)
     if (a[j] > m) m = a[j];
@@ -52,8 +52,8 @@ static void softmax_store(double *a, size_t k, float *y) {
 
 /* Rows wider than the stack buffer: online logsumexp over chunks, then a
  * second pass that recomputes each chunk and writes it. */
-static void row_two_pass(const calib__mx_map *mp, const float *x, double shift,
-                         float *y, double *buf) {
+static void row_two_pass(const calib__mx_map *mp, const calib__f32u *x, double shift,
+                         calib__f32u *y, double *buf) {
   const size_t k = mp->k;
   double m = -HUGE_VAL, s = 0;
   for (size_t j0 = 0; j0 < k; j0 += CHUNK) {
@@ -88,7 +88,7 @@ static int map_of(const calib_model *m, calib__mx_map *mp) {
   return CALIB_OK;
 }
 
-static int apply_rows(const calib_model *m, const float *x, size_t n, size_t k, float *y) {
+static int apply_rows(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   calib__mx_map mp;
   if (map_of(m, &mp) != CALIB_OK) return CALIB_E_FORMAT;
   if (k > CHUNK && x == y && m->method != CALIB_METHOD_VECTOR) return CALIB_E_UNSUPPORTED;
@@ -96,7 +96,7 @@ static int apply_rows(const calib_model *m, const float *x, size_t n, size_t k, 
   if (st != CALIB_OK) return st;
   double buf[CHUNK];
   for (size_t i = 0; i < n; i++) {
-    const float *xr = x + i * k;
+    const calib__f32u *xr = x + i * k;
     const double shift = m->method == CALIB_METHOD_DIRICHLET ? calib__row_lse(xr, k) : 0.0;
     if (k <= CHUNK) {
       calib__mx_row_logits(&mp, xr, shift, 0, k, buf);
@@ -133,13 +133,13 @@ int calib__vector_validate(calib_model *m) {
 int calib__matrix_validate(calib_model *m) { return validate_full(m); }
 int calib__dirichlet_validate(calib_model *m) { return validate_full(m); }
 
-int calib__vector_apply(const calib_model *m, const float *x, size_t n, size_t k, float *y) {
+int calib__vector_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   return apply_rows(m, x, n, k, y);
 }
-int calib__matrix_apply(const calib_model *m, const float *x, size_t n, size_t k, float *y) {
+int calib__matrix_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   return apply_rows(m, x, n, k, y);
 }
-int calib__dirichlet_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                           float *y) {
+int calib__dirichlet_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                           calib__f32u *y) {
   return apply_rows(m, x, n, k, y);
 }

@@ -19,12 +19,12 @@
 int calib__vector_validate(calib_model *m);
 int calib__matrix_validate(calib_model *m);
 int calib__dirichlet_validate(calib_model *m);
-int calib__vector_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                        float *y);
-int calib__matrix_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                        float *y);
-int calib__dirichlet_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                           float *y);
+int calib__vector_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                        calib__f32u *y);
+int calib__matrix_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                        calib__f32u *y);
+int calib__dirichlet_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                           calib__f32u *y);
 
 /* The parameters of a matrix-family map, as views into the model bytes (or
  * into a fitter's arrays). method: CALIB_METHOD_VECTOR/MATRIX/DIRICHLET.
@@ -38,7 +38,7 @@ typedef struct {
 /* Output logits a[j0..j1) of the map for one input row x (k floats), in
  * double. shift is calib__row_lse(x, k) (rowmath.h) for Dirichlet (ln p = x - shift), ignored
  * otherwise. */
-void calib__mx_row_logits(const calib__mx_map *mp, const float *x, double shift,
+void calib__mx_row_logits(const calib__mx_map *mp, const calib__f32u *x, double shift,
                           size_t j0, size_t j1, double *a);
 
 #endif

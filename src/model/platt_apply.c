@@ -38,7 +38,7 @@ void calib__pb_input_of(const calib_model *m, int *input, double *eps) {
   *eps = s[1];
 }
 
-int calib__pb_check_values(const float *x, size_t nk, int input) {
+int calib__pb_check_values(const calib__f32u *x, size_t nk, int input) {
   const int st = calib__check_finite(x, 1, nk, nk); /* the SIMD scan */
   if (st != CALIB_OK) return st;
   if (input == CALIB_INPUT_PROBS)
@@ -66,7 +66,7 @@ double calib__platt_u(const double *ab, size_t j, double v, int input, double ep
 
 /* ---- one-vs-rest rows --------------------------------------------------------- */
 
-double calib__ovr_row_nll(calib__ovr_u fu, const void *ctx, const float *row,
+double calib__ovr_row_nll(calib__ovr_u fu, const void *ctx, const calib__f32u *row,
                           size_t k, size_t y) {
   double sum = 0;
   for (size_t j = 0; j < k; j++) sum += calib__sigmoid_d(fu(ctx, row, j));
@@ -81,19 +81,19 @@ typedef struct {
   double eps;
 } platt_ctx;
 
-static double platt_row_u(const void *ctx, const float *row, size_t j) {
+static double platt_row_u(const void *ctx, const calib__f32u *row, size_t j) {
   const platt_ctx *c = (const platt_ctx *)ctx;
   return calib__platt_u(c->ab, j, (double)row[j], c->input, c->eps);
 }
 
 /* q_j of calib__ovr_normalise: reads row[j] only, so in place is safe. */
-static double platt_row_q(const void *ctx, const float *row, size_t j, size_t *cur) {
+static double platt_row_q(const void *ctx, const calib__f32u *row, size_t j, size_t *cur) {
   CALIB__UNUSED(cur);
   return calib__sigmoid_d(platt_row_u(ctx, row, j));
 }
 
 double calib__platt_row_nll(const double *ab, size_t k, int input, double eps,
-                            const float *row, size_t y) {
+                            const calib__f32u *row, size_t y) {
   const platt_ctx c = {ab, input, eps};
   if (k == 1) {
     const double u = calib__platt_u(ab, 0, (double)row[0], input, eps);
@@ -102,8 +102,8 @@ double calib__platt_row_nll(const double *ab, size_t k, int input, double eps,
   return calib__ovr_row_nll(platt_row_u, &c, row, k, y);
 }
 
-int calib__platt_apply(const calib_model *m, const float *x, size_t n, size_t k,
-                       float *y) {
+int calib__platt_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                       calib__f32u *y) {
   platt_ctx c;
   calib__pb_input_of(m, &c.input, &c.eps);
   const int vs = calib__pb_check_values(x, n * k, c.input);

@@ -9,6 +9,7 @@
 #ifndef CALIB_MODEL_ROWMATH_H
 #define CALIB_MODEL_ROWMATH_H
 
+#include "kernels.h" /* calib__f32u: caller arrays at any byte address */
 #include <math.h>
 #include <stddef.h>
 
@@ -25,7 +26,7 @@ static inline double calib__softplus_d(double u) {
 }
 
 /* ln sum_j exp(row_j) of k >= 1 finite floats, max-subtracted, in double. */
-static inline double calib__row_lse(const float *row, size_t k) {
+static inline double calib__row_lse(const calib__f32u *row, size_t k) {
   double mx = (double)row[0], sum = 0;
   for (size_t j = 1; j < k; j++)
     if ((double)row[j] > mx) mx = (double)row[j];
@@ -45,10 +46,10 @@ static inline double calib__row_lse(const float *row, size_t k) {
  * written. */
 #define CALIB__OVR_BUF 64
 
-typedef double (*calib__ovr_q)(const void *ctx, const float *row, size_t j, size_t *cur);
+typedef double (*calib__ovr_q)(const void *ctx, const calib__f32u *row, size_t j, size_t *cur);
 
-static inline void calib__ovr_normalise(calib__ovr_q q, const void *ctx, const float *row,
-                                        size_t k, float *out) {
+static inline void calib__ovr_normalise(calib__ovr_q q, const void *ctx, const calib__f32u *row,
+                                        size_t k, calib__f32u *out) {
   double buf[CALIB__OVR_BUF], sum = 0;
   size_t cur = 0;
   for (size_t j = 0; j < k; j++) {
