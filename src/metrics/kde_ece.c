@@ -127,7 +127,7 @@ int calib__kde_ece_sorted(const calib__sorted *x, double *out) {
   kde_grid g;
   if (kde_alloc(&g) != CALIB_OK) return CALIB_E_NOMEM;
   const double R = 3.0 * h, rj = floor(R / g.step);
-  const size_t J = rj > GRID ? GRID : (size_t)rj;
+  const size_t J = rj > GRID ? GRID : (size_t)rj; /* so J + 1 doubles <= 128 KiB */
   double *taps = (double *)calib__malloc((J + 1) * sizeof(double));
   if (!taps) {
     calib__free(g.xg);
