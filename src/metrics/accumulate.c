@@ -195,7 +195,7 @@ int calib_accumulator_add_logits(calib_accumulator *a, const float *logits, size
   if (!a) return CALIB_E_ARG;
   if (n == 0) return CALIB_OK;
   size_t bytes;
-  if (!logits || !labels || !calib__size_mul3(n, a->k, sizeof(float), &bytes)) return CALIB_E_ARG;
+  if (!logits || !labels || !calib__size_mul3(n, a->k, sizeof(double), &bytes)) return CALIB_E_ARG;
   int st = calib__check_logit_rows(logits, n, a->k, 1);
   if (st == CALIB_OK) st = calib__check_labels(labels, n, a->k);
   if (st == CALIB_OK && !rows_fit(a, n)) st = CALIB_E_DOMAIN;
