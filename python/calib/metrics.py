@@ -124,7 +124,8 @@ def kde_ece(probs, y, scope="top_label"):
 
 def smooth_ece(probs, y, scope="top_label", sigma=None, return_sigma=False):
     """Smooth ECE (Blasiok & Nakkiran 2024). sigma=None: the automatic
-    bandwidth (fixed point); a number in (0, 1]: that bandwidth.
+    bandwidth (fixed point); a number in [0.001, 1]: that bandwidth (anything
+    else raises CalibError: the evaluation grid needs ~64/sigma nodes).
     return_sigma=True returns (value, sigma used)."""
     p, n, k, yy = _arrays.scored(probs, y, "probs")
     out, used = ctypes.c_double(), ctypes.c_double()
