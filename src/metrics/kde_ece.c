@@ -65,11 +65,15 @@ static void list_nodes(kde_grid *g) {
 static double density(const kde_grid *g, const double *m, const double *taps, size_t J,
                       size_t i) {
   if (g->nnz < 2 * J + 1) {
-    double f = 0;
-    for (size_t q = 0; q < g->nnz; q++) {
-      const size_t u = g->nz[q], d = u > i ? u - i : i - u;
-      if (d <= J) f += m[u] * taps[d];
+    const size_t lo = i > J ? i - J : 0;
+    size_t a = 0, b = g->nnz; /* first listed node >= lo (the list ascends) */
+    while (a < b) {
+      const size_t mid = a + (b - a) / 2;
+      if (g->nz[mid] < lo) a = mid + 1; else b = mid;
     }
+    double f = 0;
+    for (size_t q = a; q < g->nnz && g->nz[q] <= i + J; q++)
+      f += m[g->nz[q]] * taps[g->nz[q] > i ? g->nz[q] - i : i - g->nz[q]];
     return 2.0 * f;
   }
   const size_t a = i >= J ? i - J : 0, b = i + J < GRID - 1 ? i + J : GRID - 1;

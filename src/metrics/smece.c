@@ -121,16 +121,27 @@ static double node_windowed(const sm_grid *s, size_t D, size_t j) {
 }
 
 /* The same sum over the nodes holding mass only (the others add exact
- * zeros): O(min(2n, G)) instead of O(D) per node, for small data. */
+ * zeros): a binary search for the window's first listed node, then the
+ * listed nodes inside it; the reflected terms exist only for j <= D or
+ * j >= G - D (v <= G). For small data instead of O(D) per node. */
 static double node_sparse(const sm_grid *s, size_t D, size_t j) {
-  const size_t G = s->G;
+  const size_t G = s->G, lo = j > D ? j - D : 0;
   double g = 0;
-  for (size_t q = 0; q < s->nnz; q++) {
-    const size_t v = s->nz[q], d = v > j ? v - j : j - v;
-    if (d <= D) g += s->mass[v] * s->phi[d];
-    if (j + v <= D) g += s->mass[v] * s->phi[j + v];
-    if (j + v >= 2 * G - D) g += s->mass[v] * s->phi[2 * G - j - v];
+  size_t a = 0, b = s->nnz; /* first listed node >= lo (the list ascends) */
+  while (a < b) {
+    const size_t mid = a + (b - a) / 2;
+    if (s->nz[mid] < lo) a = mid + 1; else b = mid;
   }
+  for (size_t q = a; q < s->nnz && s->nz[q] <= j + D; q++) {
+    const size_t v = s->nz[q];
+    g += s->mass[v] * s->phi[v > j ? v - j : j - v];
+  }
+  if (j <= D || j + D >= G) /* the reflections reach only the ends */
+    for (size_t q = 0; q < s->nnz; q++) {
+      const size_t v = s->nz[q];
+      if (j + v <= D) g += s->mass[v] * s->phi[j + v];
+      if (j + v >= 2 * G - D) g += s->mass[v] * s->phi[2 * G - j - v];
+    }
   return g;
 }
 
