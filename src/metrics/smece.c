@@ -145,9 +145,17 @@ static double node_sparse(const sm_grid *s, size_t D, size_t j) {
   return g;
 }
 
-/* g_j with the full periodised kernel (D >= G). */
+/* g_j with the full periodised kernel (D >= G): over every node, or over
+ * the listed nodes when they are fewer (small data, wide kernels). */
 static double node_full(const sm_grid *s, size_t j) {
   double g = 0;
+  if (s->nnz <= s->G) {
+    for (size_t q = 0; q < s->nnz; q++) {
+      const size_t v = s->nz[q];
+      g += s->mass[v] * (s->phi[v > j ? v - j : j - v] + s->phi[j + v]);
+    }
+    return g;
+  }
   for (size_t v = 0; v <= s->G; v++)
     g += s->mass[v] * (s->phi[v > j ? v - j : j - v] + s->phi[j + v]);
   return g;
