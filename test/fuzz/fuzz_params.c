@@ -7,7 +7,8 @@
  *
  * Input layout: byte 0 picks the function, the following bytes are consumed
  * in order by the decoder below (a short input reads as zeros). Data sizes
- * are small (n <= 64, k <= 17) so that each call is fast.
+ * are small (n <= 64, k <= 17; k <= 4 for KDE-ECE, smooth ECE and the suite,
+ * whose fixed grids cost per class) so that each call is fast.
  *
  * Buffers are heap blocks whose data END exactly at the block end (an
  * element offset is added at the front), so ASan catches reads and writes
@@ -96,9 +97,9 @@ typedef struct {
   int huge;
 } shape;
 
-static void fshape(rd *r, shape *s) {
+static void fshape(rd *r, shape *s, size_t kmax) {
   const uint8_t a = u8(r), b = u8(r);
-  s->k = b % 18; /* 0..17 */
+  s->k = b % (kmax + 1); /* 0..kmax */
   s->n = a % 65; /* 0..64 */
   s->huge = (a & 0xC0) == 0xC0 && s->k > 0;
   s->alloc_n = s->n;
@@ -150,8 +151,11 @@ typedef struct {
   int64_t *y;
 } input;
 
-static int input_new(rd *r, input *in, int logits) {
-  fshape(r, &in->s);
+/* kmax: 17, or 4 for the estimators with a fixed grid per class (KDE-ECE's
+ * 2^14 nodes, smooth ECE's >= 1000), whose classwise cost grows with k and
+ * whose per-class code is the same for every class. */
+static int input_new(rd *r, input *in, int logits, size_t kmax) {
+  fshape(r, &in->s, kmax);
   const size_t cnt = in->s.alloc_n * in->s.k;
   const size_t off = u8(r) % 3;
   in->p = (float *)buf_new(&in->bp, cnt, sizeof(float), off);
@@ -188,7 +192,7 @@ static int pick_scope(rd *r) { return (int)(u8(r) % 5); } /* 0 and 4 invalid */
 
 static void m_basic(rd *r, uint8_t which) {
   input in;
-  if (input_new(r, &in, which == 2)) {
+  if (input_new(r, &in, which == 2, 17)) {
     double o = SENTINEL;
     int st;
     switch (which) {
@@ -208,7 +212,7 @@ static void m_binned(rd *r, uint8_t which) {
   input in;
   const size_t bins = fcount(r);
   const int scope = pick_scope(r), binning = (int)(u8(r) % 6), norm = (int)(u8(r) % 5);
-  if (input_new(r, &in, 0)) {
+  if (input_new(r, &in, 0, 17)) {
     double o = SENTINEL;
     int st;
     switch (which) {
@@ -227,7 +231,7 @@ static void m_binfree(rd *r, uint8_t which) {
   input in;
   const int scope = pick_scope(r);
   const double param = fdouble(r);
-  if (input_new(r, &in, 0)) {
+  if (input_new(r, &in, 0, which >= 2 ? 4 : 17)) {
     double o = SENTINEL, used = SENTINEL;
     int st;
     switch (which) {
@@ -256,7 +260,7 @@ static void m_reliability(rd *r) {
   const double z = fdouble(r);
   buf bo;
   double *out = (double *)buf_new(&bo, cap, sizeof(double), 0);
-  if (out && input_new(r, &in, 0)) {
+  if (out && input_new(r, &in, 0, 17)) {
     size_t nb = 77;
     for (size_t i = 0; i < cap; i++) out[i] = SENTINEL;
     const int st = calib_reliability(in.p, in.s.n, in.s.k, in.y, bins, scope, binning, z, out,
@@ -275,7 +279,7 @@ static void m_suite(rd *r) {
   const size_t cap = u8(r) % 60;
   buf bo;
   double *out = (double *)buf_new(&bo, cap, sizeof(double), 0);
-  if (out && input_new(r, &in, logits)) {
+  if (out && input_new(r, &in, logits, 4)) {
     for (size_t i = 0; i < cap; i++) out[i] = SENTINEL;
     int status[64];
     const int st = calib_suite_eval(suite, in.p, in.s.n, in.s.k, in.y,
@@ -296,7 +300,7 @@ static void m_accumulator(rd *r) {
   if (calib_accumulator_create(&a, k, bins, (int)(u8(r) % 5)) != CALIB_OK) return;
   for (int step = 0; step < 3; step++) {
     input in;
-    if (input_new(r, &in, u8(r) & 1)) {
+    if (input_new(r, &in, u8(r) & 1, 17)) {
       const size_t n = in.s.k == k ? in.s.n : 0; /* the accumulator's k */
       (void)calib_accumulator_add(a, in.p, n, in.y);
       (void)calib_accumulator_add_logits(a, in.p, n, in.y);
@@ -376,7 +380,7 @@ static void k_softmax(rd *r) {
 
 static void apply_model(rd *r, const calib_model *m) {
   input in;
-  if (input_new(r, &in, 1)) {
+  if (input_new(r, &in, 1, 17)) {
     const size_t k = (u8(r) & 3) == 0 ? in.s.k : calib_model_classes(m);
     const size_t n = k == in.s.k ? in.s.n : 0;
     buf bo;
@@ -395,7 +399,7 @@ static void f_fit(rd *r) {
   const int nopt = u8(r) % 5;
   for (int i = 0; i < nopt; i++) (void)calib_fitter_set(f, (int)(u8(r) % 30), fdouble(r));
   input in;
-  if (input_new(r, &in, 1)) {
+  if (input_new(r, &in, 1, 17)) {
     buf bw;
     double *w = NULL;
     if (u8(r) & 1) {
