@@ -270,6 +270,12 @@ class TestBinFree(unittest.TestCase):
             with self.assertRaises(calib.CalibError, msg=bins):
                 calib.ece(p, y, bins=bins)
         self.assertGreaterEqual(calib.ece(p, y, bins=2 ** 24), 0.0)
+        for bins in (0, 2 ** 24 + 1, 10 ** 12, 2 ** 64 - 1, 2 ** 70):  # no 10^12-row buffer first
+            with self.assertRaises(calib.CalibError, msg=bins):
+                calib.reliability(p, y, bins=bins)
+        for z in (0.0, 100.5, float("nan")):
+            with self.assertRaises(calib.CalibError, msg=z):
+                calib.reliability(p, y, bins=10, z=z)
         for width in (0.0, -1.0, float("nan"), float("inf")):
             with self.assertRaises(calib.CalibError, msg=width):
                 calib.mmce(p, y, "top_label", width)
