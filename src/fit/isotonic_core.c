@@ -19,6 +19,7 @@
  * hence the block boundaries are the same as scikit-learn's. O(n) after the
  * sort: every step either advances or merges blocks. */
 #include "isotonic.h"
+#include "checked.h"
 #include "sort.h"
 #include <float.h>
 #include <math.h>
@@ -233,8 +234,11 @@ typedef struct {
 static int scratch_alloc(f64_scratch *s, size_t n, int need_ranks) {
   const size_t per = 4 * sizeof(uint64_t) + sizeof(size_t) + 3 * sizeof(double) +
                      (need_ranks ? sizeof(int64_t) : 0);
-  if (n > ((size_t)-1 - CALIB__RADIX_HIST * sizeof(size_t)) / per) return CALIB_E_NOMEM;
-  uint8_t *b = (uint8_t *)calib__malloc(n * per + CALIB__RADIX_HIST * sizeof(size_t));
+  size_t body, total;
+  if (!calib__size_mul(n, per, &body) ||
+      !calib__size_add(body, CALIB__RADIX_HIST * sizeof(size_t), &total) || total > CALIB__MAX_ALLOC)
+    return CALIB_E_NOMEM;
+  uint8_t *b = (uint8_t *)calib__malloc(total);
   if (!b) return CALIB_E_NOMEM;
   s->block = b;
   s->k0 = (uint64_t *)(void *)b; b += n * 8;
