@@ -193,11 +193,15 @@ test-cross:
 	@sh .ci/deps.sh cross
 	@$(MAKE) --no-print-directory -s size-report core-a64 $(CROSS_TESTS:%=build/a64/test/%)
 	@sh test/cross.sh "$(QEMU_A64)" $(CROSS_TESTS)
+# FUZZ_FULL_SRCS: the whole library without BLAS, for the params target
+# (compiled with -DCALIB_NO_BLAS and FUZZ_ISA_DEFS; SIMD files get their -m flags).
+FUZZ_ENV = FUZZ_SRCS="$(sort $(CORE_SRCS) src/model/model_file.c)" IO_SRCS="$(IO_SRCS)" \
+  FUZZ_FULL_SRCS="$(sort $(filter-out $(MATRIX_SRCS),$(LIB_SRCS)))" FUZZ_ISA_DEFS="$(ISA_DEFS)"
 fuzz:
 	@sh .ci/deps.sh fuzz
-	@FUZZ_SRCS="$(sort $(CORE_SRCS) src/model/model_file.c)" IO_SRCS="$(IO_SRCS)" sh test/fuzz/run.sh fuzz $(FUZZ_SECONDS)
+	@$(FUZZ_ENV) sh test/fuzz/run.sh fuzz $(FUZZ_SECONDS)
 fuzz-replay:
-	@FUZZ_SRCS="$(sort $(CORE_SRCS) src/model/model_file.c)" IO_SRCS="$(IO_SRCS)" sh test/fuzz/run.sh replay
+	@$(FUZZ_ENV) sh test/fuzz/run.sh replay
 
 # ---- tests ----
 TEST_CFLAGS := $(STD) -Wall -Wextra -Wno-unused-function -g -O1 -Iinclude -Isrc/common -Isrc/kernels -Isrc/io -Itest \

@@ -448,7 +448,12 @@ CALIB_NODISCARD CALIB_API int calib_model_load_file_ex(calib_model **out, const 
  * and the confidence is max(p, 1 - p).
  * Common errors: CALIB_E_ARG (NULL pointer, k == 0), CALIB_E_EMPTY (n == 0),
  * CALIB_E_NONFINITE (NaN/inf), CALIB_E_DOMAIN (a probability outside [0, 1]),
- * CALIB_E_LABEL (label out of range). Nothing is written on error.
+ * CALIB_E_LABEL (label out of range), CALIB_E_ARG also when n * k * 8 bytes
+ * is not representable in size_t (checked before any memory is touched).
+ * Nothing is written on error. Every parameter has a documented range,
+ * checked before anything is allocated; outside it (NaN included) the call
+ * is CALIB_E_ARG. Scratch memory is bounded by the data (a multiple of
+ * n * k plus a constant), never by a parameter alone.
  * Every metric function is thread-safe (no shared state) and keeps no pointer
  * to its inputs; the caller owns every buffer.
  */
@@ -478,6 +483,12 @@ CALIB_API int calib_nll_logits(const float *logits, size_t n, size_t k,
 CALIB_API int calib_brier(const float *probs, size_t n, size_t k,
                           const int64_t *labels, double *out);
 
+/* The largest bin count of the metrics on data (calib_ece ... calib_reliability):
+ * 2^24, where equal-width bins become narrower than the float32 spacing of
+ * confidences in [0.5, 1). A bin count is no allocation size: memory stays
+ * O(n * k) at any bins. */
+#define CALIB_MAX_BINS 16777216
+
 /*! calib_ece() / calib_mce() : top-label expected / maximum calibration error
  *  with `bins` equal-width bins (Guo et al. 2017 eq. 3; Naeini et al. 2015):
  *      ECE = sum_b (n_b / n) |acc_b - conf_b|,  MCE = max_{b: n_b > 0} |acc_b - conf_b|
@@ -485,8 +496,9 @@ CALIB_API int calib_brier(const float *probs, size_t n, size_t k,
  *  Bin b holds confidences in (b/M, (b+1)/M] with M = bins, and 0 goes into
  *  bin 0: exact edges b/M (integer arithmetic, never b*step), no sample dropped,
  *  no phantom bin. Empty bins contribute nothing.
- *  Errors as above, CALIB_E_ARG for bins == 0, and CALIB_E_NOMEM (the per-bin
- *  sums are allocated). Thread-safe. */
+ *  bins: 1..CALIB_MAX_BINS (bins > n is fine: empty bins).
+ *  Errors as above, CALIB_E_ARG for bins outside 1..CALIB_MAX_BINS, and
+ *  CALIB_E_NOMEM (the per-bin sums are allocated). Thread-safe. */
 CALIB_API int calib_ece(const float *probs, size_t n, size_t k,
                         const int64_t *labels, size_t bins, double *out);
 CALIB_API int calib_mce(const float *probs, size_t n, size_t k,
@@ -1058,7 +1070,8 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  *       the sorted order cut by index into min(M, n) bins of n / min(M, n)
  *       rows, the last taking the remainder; tied scores may be split across
  *       bins (targets 0 before 1 within a tie, so the result is deterministic).
- * Any bins >= 1 is accepted (the equal-mass builders use min(bins, n)). */
+ * Any bins in 1..CALIB_MAX_BINS is accepted (the equal-mass builders use
+ * min(bins, n)); 0 or more is CALIB_E_ARG. */
 #define CALIB_BINNING_EQUAL_WIDTH             1
 #define CALIB_BINNING_EQUAL_WIDTH_LEFT_CLOSED 2
 #define CALIB_BINNING_EQUAL_MASS_KUMAR        3
@@ -1079,8 +1092,8 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  *  `binning` under `norm` (see above). calib_calibration_error(p, n, k, y, 15,
  *  CALIB_SCOPE_TOP_LABEL, CALIB_BINNING_EQUAL_WIDTH, CALIB_NORM_L1, &e) is
  *  calib_ece(); with CALIB_SCOPE_CLASSWISE it is Kull et al.'s classwise ECE.
- *  Errors: CALIB_E_ARG (NULL, k == 0, bins == 0, unknown scope/binning/norm,
- *  positive class with k > 2), CALIB_E_EMPTY, CALIB_E_NONFINITE,
+ *  Errors: CALIB_E_ARG (NULL, k == 0, bins outside 1..CALIB_MAX_BINS, unknown
+ *  scope/binning/norm, positive class with k > 2), CALIB_E_EMPTY, CALIB_E_NONFINITE,
  *  CALIB_E_DOMAIN, CALIB_E_LABEL, CALIB_E_NOMEM. */
 CALIB_API int calib_calibration_error(const float *probs, size_t n, size_t k,
                                       const int64_t *labels, size_t bins, int scope,
@@ -1121,7 +1134,9 @@ CALIB_API int calib_ks_error(const float *probs, size_t n, size_t k,
  *  double sum is sum_i r_i^2 + 2 sum_i r_i G_i (every exponent <= 0). The sum
  *  is >= 0 in exact arithmetic; a rounding-negative value counts as 0.
  *  Classwise: mean over classes.
- *  Errors: as calib_ks_error(), and CALIB_E_ARG for width not finite or <= 0. */
+ *  width: any finite value > 0 (tiny widths make the kernel 0 off the
+ *  diagonal, huge ones make it 1; both are exact limits, no overflow).
+ *  Errors: as calib_ks_error(), and CALIB_E_ARG for width NaN, inf or <= 0. */
 #define CALIB_MMCE_WIDTH 0.4
 CALIB_API int calib_mmce(const float *probs, size_t n, size_t k,
                          const int64_t *labels, int scope, double width, double *out);
@@ -1142,6 +1157,10 @@ CALIB_API int calib_mmce(const float *probs, size_t n, size_t k,
  *  its previous grid value; trapezoid rule over the grid points in [0, 1].
  *  Top-label is Zhang's; positive class is their binary case; classwise is
  *  the mean over classes. Exact conventions: shared/data/REFERENCE_METRICS.md.
+ *  No parameter. The value is >= 0 and normally <= 1, but the hold rule can
+ *  carry a numerator past the density and give slightly more than 1 on
+ *  degenerate data (found by the parameter fuzzer: 64 rows, 62 of them
+ *  confidence 0: 1.0008); that is the estimator as published, not clipped.
  *  Errors: as calib_ks_error(), and CALIB_E_ONECLASS when a problem has no
  *  t = 1 (f1 undefined; e.g. a class absent from the labels, or no correct
  *  prediction), CALIB_E_DOMAIN when its t = 1 scores are all equal (h = 0). */
@@ -1155,8 +1174,17 @@ CALIB_API int calib_kde_ece(const float *probs, size_t n, size_t k,
  *  and smECE = smECE_sigma* at the fixed point sigma* = smECE_sigma* (the
  *  paper's automatic bandwidth), searched in [0.001, 1] as relplot does
  *  (sigma* = 1 if smECE_1 >= 1, 0.001 if the fixed point is below 0.001).
- *  sigma > 0 evaluates smECE_sigma at that sigma (no search); sigma == 0
- *  searches. Evaluation: the residuals are linearly binned onto a uniform grid
+ *  sigma in [CALIB_SMECE_MIN_SIGMA, 1] = [0.001, 1] evaluates smECE_sigma at
+ *  that sigma (no search); sigma == 0 searches. Anything else (0 < sigma <
+ *  0.001, sigma > 1, negative, NaN) is CALIB_E_ARG, before any allocation.
+ *  Why 0.001: it is the lower end of the search (relplot's), and the
+ *  evaluation grid below needs about 64/sigma nodes, so a bound on sigma is
+ *  what bounds the grid (<= 80000 nodes, < 2 MB, about 1e8 operations per
+ *  evaluation); capping the grid instead would silently lose the accuracy
+ *  stated below. Below 0.001 the estimate has no use either: a kernel that
+ *  narrow resolves single samples of any real data set, and smECE_sigma
+ *  tends to the mean |residual|, not to a calibration error.
+ *  Evaluation: the residuals are linearly binned onto a uniform grid
  *  of spacing <= sigma/64 (at least 1000 intervals), convolved with the
  *  reflected kernel and integrated by the trapezoid rule: relative accuracy
  *  about 1e-4 against the exact integral, sigma* to the same (tested).
@@ -1169,7 +1197,9 @@ CALIB_API int calib_kde_ece(const float *probs, size_t n, size_t k,
  *  *sigma_used (may be NULL) receives the bandwidth used.
  *  Classwise: mean over classes (each with its own sigma*; *sigma_used is
  *  then their mean).
- *  Errors: as calib_ks_error(), and CALIB_E_ARG for sigma < 0, > 1 or NaN. */
+ *  Errors: as calib_ks_error(), and CALIB_E_ARG for sigma outside
+ *  {0} U [0.001, 1] (NaN included). */
+#define CALIB_SMECE_MIN_SIGMA 0.001
 CALIB_API int calib_smooth_ece(const float *probs, size_t n, size_t k,
                                const int64_t *labels, int scope, double sigma,
                                double *out, double *sigma_used);
@@ -1184,8 +1214,8 @@ CALIB_API int calib_smooth_ece(const float *probs, size_t n, size_t k,
 /*! calib_brier_score() : *out = the Brier score in the given scaling. k == 1
  *  counts as the two columns (1 - p, p) for SUM and MEAN_K (so MEAN_K and
  *  POSITIVE agree for binary data, and SUM is twice them).
- *  Errors: the common metric errors; CALIB_E_ARG for an unknown scaling or
- *  POSITIVE with k > 2. */
+ *  Errors: the common metric errors; CALIB_E_ARG for a scaling other than
+ *  the four CALIB_BRIER_* or POSITIVE with k > 2. */
 CALIB_API int calib_brier_score(const float *probs, size_t n, size_t k,
                                 const int64_t *labels, int scaling, double *out);
 
@@ -1208,12 +1238,16 @@ CALIB_API int calib_brier_score(const float *probs, size_t n, size_t k,
  *  the interval (no data, not an error). Wilson (1927) interval for x
  *  successes in m rows, q = x/m:
  *      (q + z^2/(2m) -+ z sqrt(q(1-q)/m + z^2/(4m^2))) / (1 + z^2/m),
- *  z > 0 (1.959963984540054 for 95 %). *nbins = number of bins (bins for equal
+ *  z in (0, CALIB_RD_MAX_Z] = (0, 100] (1.959963984540054 for 95 %; z = 37.5
+ *  is already the 1 - 1e-300 level, and z^2 stays far from overflow).
+ *  bins: 1..CALIB_MAX_BINS. *nbins = number of bins (bins for equal
  *  width, at most min(bins, n) for equal mass). cap = doubles available at
  *  out: at least bins * CALIB_RD_FIELDS (CALIB_E_SMALLBUF otherwise; nothing
- *  written). Scope: top-label or positive class; classwise is CALIB_E_ARG.
- *  Errors: as calib_calibration_error(), CALIB_E_ARG for z not finite or
- *  <= 0 or nbins NULL, CALIB_E_SMALLBUF. */
+ *  written). The rows are written straight into out (no bins-sized scratch).
+ *  Scope: top-label or positive class; classwise is CALIB_E_ARG.
+ *  Errors: as calib_calibration_error(), CALIB_E_ARG for z NaN, <= 0 or
+ *  > 100, or nbins NULL, CALIB_E_SMALLBUF. */
+#define CALIB_RD_MAX_Z 100.0
 CALIB_API int calib_reliability(const float *probs, size_t n, size_t k,
                                 const int64_t *labels, size_t bins, int scope,
                                 int binning, double z, double *out, size_t cap,
@@ -1258,12 +1292,19 @@ typedef struct calib_accumulator calib_accumulator;
 #define CALIB_M_POS_MCE          18  /* positive class, CALIB_NORM_MAX (k <= 2)         */
 #define CALIB_M_POS_DEBIASED_L2  19  /* positive class, debiased l2 (k <= 2)            */
 
+/* The largest bin count of an accumulator (the same bound as histogram
+ * binning's CALIB_P_HIST_BINS): its memory is proportional to bins with no
+ * data to bound it, so the bound is a constant. */
+#define CALIB_ACC_MAX_BINS 100000
+
 /*! calib_accumulator_create() : *out = an empty accumulator for k columns
  *  (k == 1: binary, as everywhere) and `bins` bins of `binning`
  *  (CALIB_BINNING_EQUAL_WIDTH or _LEFT_CLOSED). Caller owns: free with
  *  calib_accumulator_free(). Memory: about 24 * bins * (k + 2) bytes.
- *  Errors: CALIB_E_ARG (out NULL, k == 0, bins == 0), CALIB_E_UNSUPPORTED
- *  (an equal-mass binning), CALIB_E_NOMEM. */
+ *  bins: 1..CALIB_ACC_MAX_BINS; k >= 1 with every size above representable.
+ *  Errors: CALIB_E_ARG (out NULL, k == 0, bins outside 1..CALIB_ACC_MAX_BINS,
+ *  or a k so large that the state's size overflows size_t / exceeds
+ *  PTRDIFF_MAX), CALIB_E_UNSUPPORTED (an equal-mass binning), CALIB_E_NOMEM. */
 CALIB_NODISCARD CALIB_API int calib_accumulator_create(calib_accumulator **out, size_t k,
                                                        size_t bins, int binning);
 /*! calib_accumulator_free() : releases a; NULL is a no-op. */
@@ -1273,7 +1314,8 @@ CALIB_API void calib_accumulator_free(calib_accumulator *a);
  *  validated first: on error the accumulator is unchanged. n == 0 is a no-op.
  *  Never allocates; keeps no pointer to probs or labels.
  *  Errors: CALIB_E_ARG (a NULL; probs or labels NULL with n > 0; n * k
- *  overflowing), CALIB_E_NONFINITE, CALIB_E_DOMAIN, CALIB_E_LABEL. */
+ *  overflowing), CALIB_E_NONFINITE, CALIB_E_DOMAIN (also: the row count
+ *  would pass 2^64 - 1, possible only from a loaded state), CALIB_E_LABEL. */
 CALIB_API int calib_accumulator_add(calib_accumulator *a, const float *probs, size_t n,
                                     const int64_t *labels);
 /*! calib_accumulator_add_logits() : the same from logits: probabilities are
@@ -1283,12 +1325,13 @@ CALIB_API int calib_accumulator_add(calib_accumulator *a, const float *probs, si
  *  CALIB_E_NONFINITE. Validated in full first (accumulator unchanged on
  *  error); never allocates.
  *  Errors: CALIB_E_ARG (as calib_accumulator_add()), CALIB_E_NONFINITE,
- *  CALIB_E_LABEL. */
+ *  CALIB_E_LABEL, CALIB_E_DOMAIN (row count past 2^64 - 1, as there). */
 CALIB_API int calib_accumulator_add_logits(calib_accumulator *a, const float *logits,
                                            size_t n, const int64_t *labels);
 /*! calib_accumulator_merge() : dst += src (dst may equal src: doubles it).
  *  Errors: CALIB_E_ARG (NULL; different bins or binning), CALIB_E_SHAPE
- *  (different k). */
+ *  (different k), CALIB_E_DOMAIN (the merged row count would pass 2^64 - 1:
+ *  only loaded states can get there; dst is unchanged). */
 CALIB_API int calib_accumulator_merge(calib_accumulator *dst, const calib_accumulator *src);
 /*! calib_accumulator_value() : *out = measure CALIB_M_* of everything added.
  *  Errors: CALIB_E_ARG (NULL, unknown measure, a positive-class measure with
@@ -1312,8 +1355,10 @@ CALIB_NODISCARD CALIB_API int calib_accumulator_save(const calib_accumulator *a,
 /*! calib_accumulator_load() : *out = a new accumulator from len bytes (copied;
  *  no alignment needed; buf is not kept). Caller owns *out: free with
  *  calib_accumulator_free(). Every field is validated before use (magic,
- *  version, sizes against len, CRC, count consistency, finite non-negative
- *  sums). Errors: CALIB_E_ARG (NULL), CALIB_E_FORMAT, CALIB_E_NOMEM. */
+ *  version, bins in 1..CALIB_ACC_MAX_BINS, k and sizes against len, CRC,
+ *  count consistency with every sum checked before it could wrap, finite
+ *  non-negative sums within their per-row ranges).
+ *  Errors: CALIB_E_ARG (NULL), CALIB_E_FORMAT, CALIB_E_NOMEM. */
 CALIB_NODISCARD CALIB_API int calib_accumulator_load(calib_accumulator **out, const void *buf,
                                                      size_t len);
 
@@ -1356,8 +1401,10 @@ CALIB_API const char *calib_suite_key(int suite, size_t i);
  *  measure fails the whole call (its code is returned, nothing written);
  *  with status != NULL the call succeeds, status[i] says which values are
  *  defined, and out[i] of an undefined measure is left untouched.
- *  Errors: CALIB_E_ARG (NULL, k == 0, unknown suite or input), CALIB_E_SMALLBUF
- *  (cap too small), CALIB_E_EMPTY, CALIB_E_NONFINITE (probs: NaN/inf;
+ *  Options: suite CALIB_SUITE_TAO2024; input CALIB_INPUT_LOGITS or
+ *  CALIB_INPUT_PROBS; cap >= calib_suite_size(suite). Memory O(n * k).
+ *  Errors: CALIB_E_ARG (NULL, k == 0, unknown suite or input, n * k * 8 bytes
+ *  not representable), CALIB_E_SMALLBUF (cap too small), CALIB_E_EMPTY, CALIB_E_NONFINITE (probs: NaN/inf;
  *  logits: NaN, +inf or an all -inf row), CALIB_E_DOMAIN (a probability
  *  outside [0,1]), CALIB_E_LABEL, CALIB_E_NOMEM, or a measure's own code. */
 CALIB_API int calib_suite_eval(int suite, const float *x, size_t n, size_t k,

@@ -22,9 +22,15 @@ __all__ = ["accuracy", "nll", "nll_logits", "brier", "ece", "mce", "bin_index", 
            "suite", "tao2024", "Accumulator"]
 
 
+# CALIB_MAX_BINS of calib.h: the largest bin count of the metrics on data. The
+# library checks the range itself; the binding only needs it to size no
+# reliability buffer for a bin count the library will refuse anyway.
+_MAX_BINS = 1 << 24
+
+
 def _bins(bins):
-    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 0:
-        raise CalibError(_ids.E_ARG, "bins must be an integer >= 1; got %r" % (bins,))
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 0 or bins >= 1 << 64:
+        raise CalibError(_ids.E_ARG, "bins must be an integer in 1..%d; got %r" % (_MAX_BINS, bins))
     return int(bins)
 
 
@@ -124,7 +130,8 @@ def kde_ece(probs, y, scope="top_label"):
 
 def smooth_ece(probs, y, scope="top_label", sigma=None, return_sigma=False):
     """Smooth ECE (Blasiok & Nakkiran 2024). sigma=None: the automatic
-    bandwidth (fixed point); a number in (0, 1]: that bandwidth.
+    bandwidth (fixed point); a number in [0.001, 1]: that bandwidth (anything
+    else raises CalibError: the evaluation grid needs ~64/sigma nodes).
     return_sigma=True returns (value, sigma used)."""
     p, n, k, yy = _arrays.scored(probs, y, "probs")
     out, used = ctypes.c_double(), ctypes.c_double()
@@ -155,8 +162,8 @@ def reliability(probs, y, bins=15, scope="top_label", binning="equal_width", z=1
     have count 0 and NaN elsewhere. scope: "top_label" or "positive_class"."""
     p, n, k, yy = _arrays.scored(probs, y, "probs")
     b = _bins(bins)
-    cap = max(b, 1) * len(_ids.RD_FIELDS)
-    buf = np.empty(cap, _arrays.F64)
+    cap = b * len(_ids.RD_FIELDS) if 1 <= b <= _MAX_BINS else 0  # 0: the library says CALIB_E_ARG
+    buf = np.empty(max(cap, 1), _arrays.F64)
     nb = ctypes.c_size_t()
     check(fn("calib_reliability")(_arrays.addr(p), n, k, _arrays.addr(yy), b, _choice(_ids.SCOPE, scope, "scope"),
                                   _choice(_ids.BINNING, binning, "binning"), float(z), _arrays.addr(buf), cap,

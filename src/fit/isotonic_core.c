@@ -7,7 +7,7 @@
  *      undefined rho (x or y constant) -> decreasing, as `nan >= 0` is false.
  *      The sign is computed exactly: with average ranks r, the sign of rho
  *      is the sign of sum_i (2 rx_i - n - 1)(2 ry_i - n - 1), an integer sum
- *      accumulated in 128 bits.
+ *      accumulated in 192 bits (exact for every n < 2^63: below).
  *   2. samples of weight 0 are dropped;
  *   3. order by (x, y, original index) = np.lexsort((y, x)): two stable radix
  *      sorts, by y then by x;
@@ -19,6 +19,7 @@
  * hence the block boundaries are the same as scikit-learn's. O(n) after the
  * sort: every step either advances or merges blocks. */
 #include "isotonic.h"
+#include "checked.h"
 #include "sort.h"
 #include <float.h>
 #include <math.h>
@@ -86,14 +87,21 @@ size_t calib__iso_solve(double *x, double *y, double *w, size_t *link, size_t nu
 
 /* ---- exact sign of Spearman's rho --------------------------------------- */
 
-/* A signed 128-bit accumulator (two's complement in hi:lo), enough for the
- * exact rank covariance: |terms| < n^2 and n terms. */
+/* A signed 192-bit accumulator (two's complement in w2:w1:w0). Why 192:
+ * every term is a product of two centred doubled ranks, |p|, |q| <= n <
+ * 2^63, so |p q| < 2^126, and there are at most n < 2^63 terms, so every
+ * partial sum has |sum| < 2^189 < 2^191: exact for every n the API accepts
+ * (n <= INT64_MAX / 2), where 128 bits would need n^3 < 2^127, i.e. n below
+ * about 5.5e12 (and the int64 sum this replaced in the binary stream
+ * overflowed near n = 3e9). Portable C99: no __int128 (not ISO C, and
+ * -Wpedantic rejects it). */
 typedef struct {
-  uint64_t lo, hi;
-} acc128;
+  uint64_t w0, w1, w2;
+} acc192;
 
-/* acc += p * q, exactly. */
-static void acc_add_mul(acc128 *a, int64_t p, int64_t q) {
+/* acc += p * q, exactly: the 128-bit magnitude of p q from 32-bit halves,
+ * negated in 192 bits when the signs differ, then added with carries. */
+static void acc_add_mul(acc192 *a, int64_t p, int64_t q) {
   const uint64_t up = p < 0 ? 0 - (uint64_t)p : (uint64_t)p;
   const uint64_t uq = q < 0 ? 0 - (uint64_t)q : (uint64_t)q;
   const uint64_t p0 = up & 0xFFFFFFFFu, p1 = up >> 32, q0 = uq & 0xFFFFFFFFu, q1 = uq >> 32;
@@ -101,18 +109,22 @@ static void acc_add_mul(acc128 *a, int64_t p, int64_t q) {
   const uint64_t mid = (ll >> 32) + (lh & 0xFFFFFFFFu) + (hl & 0xFFFFFFFFu);
   uint64_t lo = (ll & 0xFFFFFFFFu) | (mid << 32);
   uint64_t hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
-  if ((p < 0) != (q < 0)) { /* negate the 128-bit product */
+  uint64_t top = 0;
+  if ((p < 0) != (q < 0) && (lo | hi) != 0) { /* negate the 192-bit value 0:hi:lo */
     lo = ~lo + 1;
     hi = ~hi + (lo == 0 ? 1 : 0);
+    top = ~(uint64_t)0; /* the magnitude is < 2^126: the top word is all ones */
   }
-  const uint64_t nlo = a->lo + lo;
-  a->hi += hi + (nlo < a->lo ? 1 : 0);
-  a->lo = nlo;
+  const uint64_t s0 = a->w0 + lo, c0 = s0 < lo;
+  const uint64_t t1 = a->w1 + hi, c1a = t1 < hi, s1 = t1 + c0, c1 = c1a | (s1 < t1);
+  a->w0 = s0;
+  a->w1 = s1;
+  a->w2 += top + c1;
 }
 
-static int acc_sign(const acc128 *a) {
-  if (a->hi >> 63) return -1;
-  return (a->hi == 0 && a->lo == 0) ? 0 : 1;
+static int acc_sign(const acc192 *a) {
+  if (a->w2 >> 63) return -1;
+  return (a->w2 | a->w1 | a->w0) == 0 ? 0 : 1;
 }
 
 /* Centred doubled average ranks 2r - (n+1) of sorted keys, written to
@@ -146,22 +158,24 @@ void calib__iso_stream_sort(calib__iso_stream *st, uint64_t *key, uint64_t *wv, 
 }
 
 /* With a_i = 2 rank_i - (n + 1) (average ranks) and 0/1 labels, sum_i a_i = 0,
- * so the rank covariance is n * sum_{positives} a_i: one int64 sum
- * (|sum| <= n^2). */
+ * so the rank covariance is n * sum_{positives} a_i: sum over tie groups of
+ * (positives in the group) * a. |sum| <= n^2 reaches INT64_MAX near n = 3e9,
+ * so the sum is exact in the 192-bit accumulator (p, |a| <= n < 2^63: the
+ * stream holds n 8-byte keys). */
 int calib__iso_stream_increasing(const calib__iso_stream *st) {
   const size_t n = st->n;
   if (st->n1 == 0 || st->n1 == n) return 0;
-  int64_t acc = 0;
+  acc192 acc = {0, 0, 0};
   size_t start = 0;
   while (start < n) {
     size_t e = start, p = 0;
     const uint64_t x = st->key[start] >> 1;
     for (; e < n && (st->key[e] >> 1) == x; e++) p += (size_t)(st->key[e] & 1);
     if (start == 0 && e == n) return 0; /* one distinct score */
-    acc += (int64_t)p * ((int64_t)(start + e) - (int64_t)n);
+    acc_add_mul(&acc, (int64_t)p, (int64_t)(start + e) - (int64_t)n);
     start = e;
   }
-  return acc >= 0;
+  return acc_sign(&acc) >= 0;
 }
 
 /* The grouping of calib__iso_group_add with the open group in locals, and a
@@ -220,8 +234,11 @@ typedef struct {
 static int scratch_alloc(f64_scratch *s, size_t n, int need_ranks) {
   const size_t per = 4 * sizeof(uint64_t) + sizeof(size_t) + 3 * sizeof(double) +
                      (need_ranks ? sizeof(int64_t) : 0);
-  if (n > ((size_t)-1 - CALIB__RADIX_HIST * sizeof(size_t)) / per) return CALIB_E_NOMEM;
-  uint8_t *b = (uint8_t *)calib__malloc(n * per + CALIB__RADIX_HIST * sizeof(size_t));
+  size_t body, total;
+  if (!calib__size_mul(n, per, &body) ||
+      !calib__size_add(body, CALIB__RADIX_HIST * sizeof(size_t), &total) || total > CALIB__MAX_ALLOC)
+    return CALIB_E_NOMEM;
+  uint8_t *b = (uint8_t *)calib__malloc(total);
   if (!b) return CALIB_E_NOMEM;
   s->block = b;
   s->k0 = (uint64_t *)(void *)b; b += n * 8;
@@ -263,7 +280,7 @@ static void lexsort_xy(f64_scratch *s, const double *x, const double *y, size_t 
 static int spearman_increasing(const f64_scratch *s, const uint64_t *xk, const uint64_t *perm,
                                size_t n, int y_const) {
   if (y_const) return 0;
-  acc128 acc = {0, 0};
+  acc192 acc = {0, 0, 0};
   size_t st = 0;
   while (st < n) {
     size_t e = st + 1;

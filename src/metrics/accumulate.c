@@ -21,10 +21,15 @@
  *    80  24*bins          top-label bins: u64 rows, u64 targets, f64 score sum
  *     .  24*bins*m        classwise cells [bin][column], same triple (m = k, 2 if k == 1)
  *  end-4    4  u32 CRC-32 of every preceding byte
- * The loader checks the length exactly, the CRC, and that the counts agree
- * (every problem holds n rows, targets <= rows per cell, top-label targets =
- * correct, the classwise targets add up to n) and that sums are finite (the
- * NLL may be +inf), non-negative and at most the cell's row count. */
+ * The loader checks bins (1..CALIB_ACC_MAX_BINS) and k (every size derived
+ * from them representable), the length exactly, the CRC, and that the counts
+ * agree (every problem holds n rows, targets <= rows per cell, top-label
+ * targets = correct, the classwise targets add up to n; every running sum
+ * is checked against n before it is formed, so crafted counts cannot wrap
+ * around 2^64 to a consistent-looking total) and that sums are finite (the
+ * NLL may be +inf), non-negative and at most the cell's row count (Brier
+ * sums: m or 1 per row). Adding or merging rows that would take n past
+ * UINT64_MAX is refused (CALIB_E_DOMAIN), so no count ever wraps. */
 #include "ce_internal.h"
 #include <math.h>
 
@@ -42,18 +47,36 @@ struct calib_accumulator {
   double *tl_sum, *cw_sum, *edges, *row;
 };
 
-static int valid_shape(size_t k, size_t bins) {
+/* The sizes of a (k, bins) state, all through checked.h: cells = bins *
+ * (m + 1), the uint64 block (2 cells), the double block (cells + bins + 1 +
+ * m) and the serialised bytes (HEADER + CELL * cells + 4). 0 when bins is
+ * outside 1..CALIB_ACC_MAX_BINS, k == 0 or any of these is not representable
+ * (or above CALIB__MAX_ALLOC bytes). */
+typedef struct {
+  size_t cells, nu, nd, bytes;
+} acc_sizes;
+
+static int acc_shape(size_t k, size_t bins, acc_sizes *z) {
   const size_t m = calib__ncols(k);
-  if (k == 0 || bins == 0 || m > ((size_t)-1 >> 8)) return 0;
-  return bins <= ((size_t)-1 >> 8) / CELL / (m + 1);
+  size_t m1, t, b;
+  if (k == 0 || bins == 0 || bins > CALIB_ACC_MAX_BINS) return 0;
+  if (!calib__size_add(m, 1, &m1) || !calib__size_mul(bins, m1, &z->cells)) return 0;
+  if (!calib__size_mul(2, z->cells, &z->nu) || !calib__size_bytes(z->nu, sizeof(uint64_t), &b))
+    return 0;
+  if (!calib__size_add(z->cells, bins, &t) || !calib__size_add(t, 1, &t) ||
+      !calib__size_add(t, m, &z->nd) || !calib__size_bytes(z->nd, sizeof(double), &b))
+    return 0;
+  return calib__size_bytes(z->cells, CELL, &t) && calib__size_add(t, HEADER + 4, &z->bytes) &&
+         z->bytes <= CALIB__MAX_ALLOC;
 }
 
 static int acc_alloc(calib_accumulator **out, size_t k, size_t bins, int binning) {
-  if (!valid_shape(k, bins)) return CALIB_E_NOMEM;
-  const size_t m = calib__ncols(k), cells = bins * (m + 1);
+  acc_sizes z;
+  if (!acc_shape(k, bins, &z)) return CALIB_E_ARG;
+  const size_t m = calib__ncols(k);
   calib_accumulator *a = (calib_accumulator *)calib__calloc(1, sizeof *a);
-  uint64_t *u = (uint64_t *)calib__calloc(2 * cells, sizeof(uint64_t));
-  double *d = (double *)calib__calloc(cells + bins + 1 + m, sizeof(double));
+  uint64_t *u = (uint64_t *)calib__calloc(z.nu, sizeof(uint64_t));
+  double *d = (double *)calib__calloc(z.nd, sizeof(double));
   if (!a || !u || !d) {
     calib__free(a);
     calib__free(u);
@@ -78,7 +101,7 @@ static int acc_alloc(calib_accumulator **out, size_t k, size_t bins, int binning
 }
 
 int calib_accumulator_create(calib_accumulator **out, size_t k, size_t bins, int binning) {
-  if (!out || k == 0 || bins == 0) return CALIB_E_ARG;
+  if (!out || k == 0 || bins == 0 || bins > CALIB_ACC_MAX_BINS) return CALIB_E_ARG;
   if (binning == CALIB_BINNING_EQUAL_MASS_KUMAR || binning == CALIB_BINNING_EQUAL_MASS_INDEX)
     return CALIB_E_UNSUPPORTED;
   if (binning != CALIB_BINNING_EQUAL_WIDTH && binning != CALIB_BINNING_EQUAL_WIDTH_LEFT_CLOSED)
@@ -127,11 +150,19 @@ static void add_row(calib_accumulator *a, const double *p, size_t y, double nll)
   a->n++;
 }
 
+/* Every count of the state is at most a->n, so a batch whose rows keep n
+ * representable keeps every count exact (a loaded state may start near
+ * UINT64_MAX). */
+static int rows_fit(const calib_accumulator *a, size_t n) {
+  return (uint64_t)n <= UINT64_MAX - a->n;
+}
+
 int calib_accumulator_add(calib_accumulator *a, const float *probs, size_t n,
                           const int64_t *labels) {
   if (!a) return CALIB_E_ARG;
   if (n == 0) return CALIB_OK;
   int st = calib__check_metric_input(probs, n, a->k, labels, a);
+  if (st == CALIB_OK && !rows_fit(a, n)) st = CALIB_E_DOMAIN;
   if (st != CALIB_OK) return st;
   const size_t k = a->k;
   for (size_t i = 0; i < n; i++) {
@@ -163,9 +194,11 @@ int calib_accumulator_add_logits(calib_accumulator *a, const float *logits, size
                                  const int64_t *labels) {
   if (!a) return CALIB_E_ARG;
   if (n == 0) return CALIB_OK;
-  if (!logits || !labels || n > (size_t)-1 / a->k / sizeof(float)) return CALIB_E_ARG;
+  size_t bytes;
+  if (!logits || !labels || !calib__size_mul3(n, a->k, sizeof(double), &bytes)) return CALIB_E_ARG;
   int st = calib__check_logit_rows(logits, n, a->k, 1);
   if (st == CALIB_OK) st = calib__check_labels(labels, n, a->k);
+  if (st == CALIB_OK && !rows_fit(a, n)) st = CALIB_E_DOMAIN;
   if (st != CALIB_OK) return st;
   for (size_t i = 0; i < n; i++) {
     const size_t y = (size_t)labels[i];
@@ -179,7 +212,8 @@ int calib_accumulator_merge(calib_accumulator *dst, const calib_accumulator *src
   if (!dst || !src) return CALIB_E_ARG;
   if (dst->k != src->k) return CALIB_E_SHAPE;
   if (dst->bins != src->bins || dst->binning != src->binning) return CALIB_E_ARG;
-  const size_t cells = dst->bins * dst->m;
+  if (src->n > UINT64_MAX - dst->n) return CALIB_E_DOMAIN; /* dst unchanged */
+  const size_t cells = dst->bins * dst->m; /* < the checked acc_shape cells */
   for (size_t b = 0; b < dst->bins; b++) {
     dst->tl_cnt[b] += src->tl_cnt[b];
     dst->tl_pos[b] += src->tl_pos[b];
@@ -216,7 +250,9 @@ static double column_ce(const calib_accumulator *a, size_t j, int norm, int debi
 }
 
 static int classwise_ce(const calib_accumulator *a, int norm, int debias, double *out) {
-  double *v = (double *)calib__malloc(a->m * sizeof(double));
+  size_t bytes;
+  if (!calib__size_bytes(a->m, sizeof(double), &bytes)) return CALIB_E_NOMEM;
+  double *v = (double *)calib__malloc(bytes);
   if (!v) return CALIB_E_NOMEM;
   for (size_t j = 0; j < a->m; j++) v[j] = column_ce(a, j, norm, debias);
   *out = calib__aggregate(v, a->m, calib__norm_agg(norm, debias));
@@ -278,7 +314,8 @@ int calib_accumulator_reliability(const calib_accumulator *a, int scope, double 
 /* ---- Bytes ------------------------------------------------------------------------- */
 
 size_t calib_accumulator_size(const calib_accumulator *a) {
-  return a ? HEADER + CELL * a->bins * (a->m + 1) + 4 : 0;
+  acc_sizes z;
+  return a && acc_shape(a->k, a->bins, &z) ? z.bytes : 0; /* checked at creation */
 }
 
 static uint8_t *put_cells(uint8_t *p, const uint64_t *cnt, const uint64_t *pos,
@@ -325,30 +362,43 @@ static int get_cells(const uint8_t *p, uint64_t *cnt, uint64_t *pos, double *sum
   return CALIB_OK;
 }
 
-/* Every problem holds n rows; targets agree with `correct` and with n. */
+/* *sum += v unless the result would exceed `limit` (so it never wraps: a
+ * crafted blob of counts that add up to n modulo 2^64 is refused). */
+static int add_capped(uint64_t *sum, uint64_t v, uint64_t limit) {
+  if (v > limit - *sum) return 0;
+  *sum += v;
+  return 1;
+}
+
+/* Every problem holds n rows; targets agree with `correct` and with n. All
+ * sums are capped at n (every partial sum of a consistent state is <= n). */
 static int check_counts(const calib_accumulator *a) {
-  uint64_t rows = 0, pos = 0;
-  for (size_t b = 0; b < a->bins; b++) {
-    rows += a->tl_cnt[b];
-    pos += a->tl_pos[b];
-  }
-  if (rows != a->n || pos != a->correct || a->correct > a->n) return CALIB_E_FORMAT;
-  uint64_t all_pos = 0;
+  uint64_t rows = 0, pos = 0, all_pos = 0;
+  if (a->correct > a->n) return CALIB_E_FORMAT;
+  for (size_t b = 0; b < a->bins; b++)
+    if (!add_capped(&rows, a->tl_cnt[b], a->n) || !add_capped(&pos, a->tl_pos[b], a->n))
+      return CALIB_E_FORMAT;
+  if (rows != a->n || pos != a->correct) return CALIB_E_FORMAT;
   for (size_t j = 0; j < a->m; j++) {
     rows = 0;
-    for (size_t b = 0; b < a->bins; b++) {
-      rows += a->cw_cnt[b * a->m + j];
-      all_pos += a->cw_pos[b * a->m + j];
-    }
+    for (size_t b = 0; b < a->bins; b++)
+      if (!add_capped(&rows, a->cw_cnt[b * a->m + j], a->n) ||
+          !add_capped(&all_pos, a->cw_pos[b * a->m + j], a->n))
+        return CALIB_E_FORMAT;
     if (rows != a->n) return CALIB_E_FORMAT;
   }
   return all_pos == a->n ? CALIB_OK : CALIB_E_FORMAT;
 }
 
+/* Finite, non-negative and, for the Brier sums, within their ranges per row
+ * (each column's term is in [0, 1], and rounding cannot push a sum of such
+ * terms past the integer bound: [0, m] per row for the sum over columns,
+ * [0, 1] for the others). */
 static int sums_ok(const calib_accumulator *a) {
-  return a->nll >= 0 && !isnan(a->nll) && isfinite(a->brier) && a->brier >= 0 &&
-         isfinite(a->brier_top) && a->brier_top >= 0 && isfinite(a->brier_pos) &&
-         a->brier_pos >= 0 && (a->m == 2 || a->brier_pos == 0);
+  const double n = (double)a->n;
+  return a->nll >= 0 && !isnan(a->nll) && a->brier >= 0 && a->brier <= (double)a->m * n &&
+         a->brier_top >= 0 && a->brier_top <= n && a->brier_pos >= 0 && a->brier_pos <= n &&
+         (a->m == 2 || a->brier_pos == 0);
 }
 
 static int parse_header(const uint8_t *p, size_t len, size_t *k, size_t *bins, int *binning) {
@@ -359,11 +409,10 @@ static int parse_header(const uint8_t *p, size_t len, size_t *k, size_t *bins, i
   const uint64_t k64 = calib__get_u64(p + 16), b64 = calib__get_u64(p + 24);
   if (bn != CALIB_BINNING_EQUAL_WIDTH && bn != CALIB_BINNING_EQUAL_WIDTH_LEFT_CLOSED)
     return CALIB_E_FORMAT;
-  if (k64 == 0 || b64 == 0 || k64 > (uint64_t)((size_t)-1) || b64 > (uint64_t)((size_t)-1))
+  if (k64 == 0 || b64 == 0 || k64 > (uint64_t)SIZE_MAX || b64 > (uint64_t)SIZE_MAX)
     return CALIB_E_FORMAT;
-  if (!valid_shape((size_t)k64, (size_t)b64)) return CALIB_E_FORMAT;
-  const size_t m = calib__ncols((size_t)k64);
-  if (len != HEADER + CELL * (size_t)b64 * (m + 1) + 4) return CALIB_E_FORMAT;
+  acc_sizes z;
+  if (!acc_shape((size_t)k64, (size_t)b64, &z) || len != z.bytes) return CALIB_E_FORMAT;
   *k = (size_t)k64;
   *bins = (size_t)b64;
   *binning = (int)bn;

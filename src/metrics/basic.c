@@ -7,8 +7,9 @@ int calib__check_metric_input(const float *probs, size_t n, size_t k,
                               const int64_t *labels, const void *out) {
   if (!out || k == 0) return CALIB_E_ARG;
   if (n == 0) return CALIB_E_EMPTY;
+  size_t bytes; /* every metric: n * k * 8 bytes representable (the widest copy any makes) */
   if (!probs || !labels) return CALIB_E_ARG;
-  if (n > (size_t)-1 / k / sizeof(float)) return CALIB_E_ARG;
+  if (!calib__size_mul3(n, k, sizeof(double), &bytes)) return CALIB_E_ARG;
   int st = calib__check_probs(probs, n, k);
   if (st == CALIB_OK) st = calib__check_labels(labels, n, k);
   return st;
@@ -61,8 +62,9 @@ int calib_nll_logits(const float *logits, size_t n, size_t k, const int64_t *lab
                      double *out) {
   if (!out || k == 0) return CALIB_E_ARG;
   if (n == 0) return CALIB_E_EMPTY;
+  size_t bytes;
   if (!logits || !labels) return CALIB_E_ARG;
-  if (n > (size_t)-1 / k / sizeof(float)) return CALIB_E_ARG;
+  if (!calib__size_mul3(n, k, sizeof(double), &bytes)) return CALIB_E_ARG;
   for (size_t i = 0; i < n * k; i++)
     if (isnan(logits[i]) || (k > 1 && logits[i] == INFINITY)) return CALIB_E_NONFINITE;
   int st = calib__check_labels(labels, n, k);

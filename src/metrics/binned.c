@@ -7,9 +7,14 @@
 #include "ce_internal.h"
 #include <math.h>
 
-/* Beyond this many (bin, column) cells the direct pass would need too much
- * memory; the sorted path needs O(n) instead. */
+/* The direct pass allocates 3 doubles per (bin, column) cell and M + 1
+ * edges; it is used only while that is bounded by the data: at most
+ * max(n, DIRECT_SMALL_BINS) bins and DIRECT_MAX_CELLS cells. Otherwise the
+ * sorted path runs, which needs O(n) plus min(bins, n) edges, so no bin
+ * count (up to CALIB__MAX_BINS) makes a call allocate more than a constant
+ * plus a multiple of its input. */
 #define DIRECT_MAX_CELLS ((size_t)1 << 22)
+#define DIRECT_SMALL_BINS ((size_t)1024)
 
 int calib__valid_binning(int binning) {
   return binning == CALIB_BINNING_EQUAL_WIDTH || binning == CALIB_BINNING_EQUAL_WIDTH_LEFT_CLOSED ||
@@ -135,7 +140,9 @@ int calib__sorted_ce(const calib__sorted *x, size_t bins, int binning, int norm,
   double *edges = NULL;
   size_t nedges = 0;
   if (binning == CALIB_BINNING_EQUAL_MASS_KUMAR) {
-    edges = (double *)calib__malloc((bins < x->n ? bins : x->n) * sizeof(double));
+    size_t bytes;
+    if (!calib__size_bytes(bins < x->n ? bins : x->n, sizeof(double), &bytes)) return CALIB_E_NOMEM;
+    edges = (double *)calib__malloc(bytes);
     if (!edges) return CALIB_E_NOMEM;
     nedges = calib__equal_mass_edges_kumar(x->s, x->n, bins, edges);
   }
@@ -154,8 +161,13 @@ typedef struct {
   int binning, norm, debias;
 } ce_params;
 
+/* Callers bound M (direct_ok), so M + 1 and the byte count cannot wrap; the
+ * checked helpers say so rather than assume it. */
 static double *edge_table(size_t M) {
-  double *e = (double *)calib__malloc((M + 1) * sizeof(double));
+  size_t count, bytes;
+  if (!calib__size_add(M, 1, &count) || !calib__size_bytes(count, sizeof(double), &bytes))
+    return NULL;
+  double *e = (double *)calib__malloc(bytes);
   if (e)
     for (size_t b = 0; b <= M; b++) e[b] = (double)b / (double)M;
   return e;
@@ -237,7 +249,10 @@ static int fused_top_left_closed(const float *probs, size_t n, size_t k, const i
 static int direct_single(const calib__source *src, int scope, const ce_params *p, double *out) {
   const size_t M = p->bins;
   const int lc = p->binning == CALIB_BINNING_EQUAL_WIDTH_LEFT_CLOSED;
-  double *acc = (double *)calib__calloc(3 * M, sizeof(double)), *e = edge_table(M);
+  size_t cells, bytes;
+  if (!calib__size_mul(3, M, &cells) || !calib__size_bytes(cells, sizeof(double), &bytes))
+    return CALIB_E_NOMEM;
+  double *acc = (double *)calib__calloc(cells, sizeof(double)), *e = edge_table(M);
   if (!acc || !e) {
     calib__free(acc);
     calib__free(e);
@@ -284,8 +299,12 @@ static void direct_cw_rows(const calib__source *src, const ce_params *p, const d
 
 static int direct_classwise(const calib__source *src, const ce_params *p, int agg, double *out) {
   const size_t m = calib__ncols(src->k), M = p->bins;
-  double *cnt = (double *)calib__calloc(3 * M * m, sizeof(double));
-  double *vals = (double *)calib__malloc(m * sizeof(double)), *e = edge_table(M);
+  size_t cells, bytes, vbytes;
+  if (!calib__size_mul3(3, M, m, &cells) || !calib__size_bytes(cells, sizeof(double), &bytes) ||
+      !calib__size_bytes(m, sizeof(double), &vbytes))
+    return CALIB_E_NOMEM;
+  double *cnt = (double *)calib__calloc(cells, sizeof(double));
+  double *vals = (double *)calib__malloc(vbytes), *e = edge_table(M);
   if (!cnt || !vals || !e) {
     calib__free(cnt);
     calib__free(vals);
@@ -312,14 +331,21 @@ static int sorted_fn(const calib__sorted *x, void *ctx, double *value) {
   return calib__sorted_ce(x, p->bins, p->binning, p->norm, p->debias, value);
 }
 
-static int calibration_error(const float *probs, size_t n, size_t k, const int64_t *labels,
-                             const ce_params *p, int scope, double *out) {
-  if (!out || k == 0) return CALIB_E_ARG;
-  if (p->bins == 0 || !calib__valid_binning(p->binning) || !valid_norm(p->norm)) return CALIB_E_ARG;
+/* The one-pass equal-width path, while its tables are bounded by the data. */
+static int direct_ok(const ce_params *p, size_t n, size_t k, int scope) {
   const int ew = p->binning == CALIB_BINNING_EQUAL_WIDTH ||
                  p->binning == CALIB_BINNING_EQUAL_WIDTH_LEFT_CLOSED;
   const size_t cols = scope == CALIB_SCOPE_CLASSWISE ? calib__ncols(k) : 1;
-  const int direct = ew && p->bins <= DIRECT_MAX_CELLS / cols;
+  const size_t small = n > DIRECT_SMALL_BINS ? n : DIRECT_SMALL_BINS;
+  return ew && p->bins <= small && p->bins <= DIRECT_MAX_CELLS / cols;
+}
+
+static int calibration_error(const float *probs, size_t n, size_t k, const int64_t *labels,
+                             const ce_params *p, int scope, double *out) {
+  if (!out || k == 0) return CALIB_E_ARG;
+  if (!calib__bins_ok(p->bins) || !calib__valid_binning(p->binning) || !valid_norm(p->norm))
+    return CALIB_E_ARG;
+  const int direct = direct_ok(p, n, k, scope);
   int st;
   if (direct && scope == CALIB_SCOPE_TOP_LABEL) /* validates the values in its one pass */
     st = calib__check_scope_args(probs, n, k, labels, scope, out);

@@ -18,6 +18,12 @@
 #include "sort.h"
 #include <math.h>
 
+/* ---- Parameter ranges (documented in calib.h) ------------------------------
+ * Bin counts of the measures on data: 1..CALIB_MAX_BINS; of an accumulator:
+ * 1..CALIB_ACC_MAX_BINS (its memory is proportional to bins, with no data to
+ * bound it). */
+static inline int calib__bins_ok(size_t bins) { return bins >= 1 && bins <= CALIB_MAX_BINS; }
+
 /* ---- Sorted 1-D problems (sorted.c) --------------------------------------- */
 
 /* Scratch for sorting problems of up to `cap` rows; reused across classes.

@@ -21,6 +21,8 @@ typedef struct {
   double *mall;    /* binned masses of all scores and their mirror images */
   double *mpos;    /* the same for the scores with t = 1 */
   size_t lo, hi;   /* node range holding mass */
+  uint32_t *nz;    /* the nodes holding mass, ascending (nnz of them; < GRID) */
+  size_t nnz;
 } kde_grid;
 
 /* Mass w split linearly between the two grid nodes around v. */
@@ -48,9 +50,32 @@ static void bin_scores(const calib__sorted *x, size_t npos, kde_grid *g) {
   }
 }
 
-/* Density at node i (inside (0, 1)), already zeroed outside and doubled. */
+/* The nodes that received mass (all scores' and mirror images' nodes; the
+ * t = 1 masses are a subset), for the sparse sum of small data. */
+static void list_nodes(kde_grid *g) {
+  g->nnz = 0;
+  for (size_t u = g->lo; u <= g->hi && u < GRID; u++)
+    if (g->mall[u] != 0) g->nz[g->nnz++] = (uint32_t)u;
+}
+
+/* Density at node i (inside (0, 1)), already zeroed outside and doubled.
+ * With fewer mass nodes than window taps, the sum runs over those nodes only
+ * (the others add exact zeros): O(min(4n, J)) per node, so small data cost
+ * little whatever the bandwidth. */
 static double density(const kde_grid *g, const double *m, const double *taps, size_t J,
                       size_t i) {
+  if (g->nnz < 2 * J + 1) {
+    const size_t lo = i > J ? i - J : 0;
+    size_t a = 0, b = g->nnz; /* first listed node >= lo (the list ascends) */
+    while (a < b) {
+      const size_t mid = a + (b - a) / 2;
+      if (g->nz[mid] < lo) a = mid + 1; else b = mid;
+    }
+    double f = 0;
+    for (size_t q = a; q < g->nnz && g->nz[q] <= i + J; q++)
+      f += m[g->nz[q]] * taps[g->nz[q] > i ? g->nz[q] - i : i - g->nz[q]];
+    return 2.0 * f;
+  }
   const size_t a = i >= J ? i - J : 0, b = i + J < GRID - 1 ? i + J : GRID - 1;
   const size_t from = a > g->lo ? a : g->lo, to = b < g->hi ? b : g->hi;
   double f = 0;
@@ -90,13 +115,19 @@ static void integrate(const kde_grid *g, const double *taps, size_t J, double ac
   }
 }
 
+static void kde_free(kde_grid *g) {
+  calib__free(g->xg);
+  calib__free(g->mall);
+  calib__free(g->nz);
+}
+
 static int kde_alloc(kde_grid *g) {
   g->xg = (double *)calib__malloc(GRID * sizeof(double));
   g->mall = (double *)calib__calloc(2 * GRID, sizeof(double));
+  g->nz = (uint32_t *)calib__malloc(GRID * sizeof(uint32_t));
   g->mpos = g->mall ? g->mall + GRID : NULL;
-  if (!g->xg || !g->mall) {
-    calib__free(g->xg);
-    calib__free(g->mall);
+  if (!g->xg || !g->mall || !g->nz) {
+    kde_free(g);
     return CALIB_E_NOMEM;
   }
   g->step = (GRID_HI - GRID_LO) / (double)(GRID - 1);
@@ -127,11 +158,10 @@ int calib__kde_ece_sorted(const calib__sorted *x, double *out) {
   kde_grid g;
   if (kde_alloc(&g) != CALIB_OK) return CALIB_E_NOMEM;
   const double R = 3.0 * h, rj = floor(R / g.step);
-  const size_t J = rj > GRID ? GRID : (size_t)rj;
+  const size_t J = rj > GRID ? GRID : (size_t)rj; /* so J + 1 doubles <= 128 KiB */
   double *taps = (double *)calib__malloc((J + 1) * sizeof(double));
   if (!taps) {
-    calib__free(g.xg);
-    calib__free(g.mall);
+    kde_free(&g);
     return CALIB_E_NOMEM;
   }
   for (size_t j = 0; j <= J; j++) {
@@ -139,11 +169,11 @@ int calib__kde_ece_sorted(const calib__sorted *x, double *out) {
     taps[j] = q > 0 ? 35.0 / (32.0 * R) * q * q * q : 0.0;
   }
   bin_scores(x, npos, &g);
+  list_nodes(&g);
   double num, den;
   integrate(&g, taps, J, (double)npos / (double)x->n, &num, &den);
   calib__free(taps);
-  calib__free(g.xg);
-  calib__free(g.mall);
+  kde_free(&g);
   if (!(den > 0)) return CALIB_E_DOMAIN;
   *out = num / den;
   return CALIB_OK;

@@ -2,6 +2,7 @@
 #ifndef CALIB_METRICS_INTERNAL_H
 #define CALIB_METRICS_INTERNAL_H
 #include "internal.h"
+#include "checked.h"
 
 /* Top-label prediction and confidence of one probability row (k >= 2: argmax,
  * first index on ties; k == 1: 1 iff p > 0.5, confidence max(p, 1-p)). */

@@ -26,17 +26,21 @@ void calib__rd_row(double *row, double lo, double hi, double cnt, double ss, dou
 
 int calib__rd_check(int scope, double z, const double *out, size_t cap, size_t bins,
                     const size_t *nbins) {
-  if (!out || !nbins || bins == 0 || !isfinite(z) || !(z > 0)) return CALIB_E_ARG;
+  if (!out || !nbins || !calib__bins_ok(bins) || !(z > 0 && z <= CALIB_RD_MAX_Z)) return CALIB_E_ARG;
   if (scope != CALIB_SCOPE_TOP_LABEL && scope != CALIB_SCOPE_POSITIVE_CLASS) return CALIB_E_ARG;
   if (cap / CALIB_RD_FIELDS < bins) return CALIB_E_SMALLBUF;
   return CALIB_OK;
 }
 
+/* rows: the caller's out. rd_fn is the last step of the call and cannot
+ * fail once it writes (its only allocation comes first), and by then the
+ * input has been copied into the sort workspace, so writing straight into
+ * out keeps "nothing written on error" without a bins-sized copy. */
 typedef struct {
   size_t bins;
   int binning;
   double z;
-  double *rows; /* bins * CALIB_RD_FIELDS */
+  double *rows; /* the caller's out: at least bins * CALIB_RD_FIELDS */
   size_t nbins;
 } rd_ctx;
 
@@ -62,7 +66,10 @@ static int rd_fn(const calib__sorted *x, void *ctx, double *value) {
   double *edges = NULL;
   size_t nedges = 0;
   if (c->binning == CALIB_BINNING_EQUAL_MASS_KUMAR) {
-    edges = (double *)calib__malloc((c->bins < x->n ? c->bins : x->n) * sizeof(double));
+    size_t bytes;
+    if (!calib__size_bytes(c->bins < x->n ? c->bins : x->n, sizeof(double), &bytes))
+      return CALIB_E_NOMEM;
+    edges = (double *)calib__malloc(bytes);
     if (!edges) return CALIB_E_NOMEM;
     nedges = calib__equal_mass_edges_kumar(x->s, x->n, c->bins, edges);
   }
@@ -92,16 +99,10 @@ int calib_reliability(const float *probs, size_t n, size_t k, const int64_t *lab
   int st = calib__rd_check(scope, z, out, cap, bins, nbins);
   if (st == CALIB_OK) st = calib__check_scope_input(probs, n, k, labels, scope, out);
   if (st != CALIB_OK) return st;
-  rd_ctx c = {bins, binning, z, NULL, 0};
-  c.rows = (double *)calib__malloc(bins * CALIB_RD_FIELDS * sizeof(double));
-  if (!c.rows) return CALIB_E_NOMEM;
+  rd_ctx c = {bins, binning, z, out, 0};
   const calib__source src = {probs, n, k, labels, NULL, NULL};
   double unused;
   st = calib__scope_eval(&src, scope, CALIB__AGG_MEAN, 0, rd_fn, &c, &unused);
-  if (st == CALIB_OK) {
-    memcpy(out, c.rows, c.nbins * CALIB_RD_FIELDS * sizeof(double));
-    *nbins = c.nbins;
-  }
-  calib__free(c.rows);
+  if (st == CALIB_OK) *nbins = c.nbins;
   return st;
 }

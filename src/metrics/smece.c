@@ -10,6 +10,11 @@
  * (a node at 0 or 1 meets its own image, so it counts twice, as it must),
  * and the integral is the trapezoid rule. G = max(1000, ceil(64/sigma)):
  * both the binning and the quadrature error are O((G sigma)^-2), about 1e-5.
+ * sigma is at least SIGMA_MIN = 0.001 (calib_smooth_ece refuses smaller
+ * values before allocating, and the search never goes below it), so G is at
+ * most 64000 (+ the 0.8 sigma margin of the refinement: 80000): the grid,
+ * 3G + 2 doubles (< 2 MB), and the O(G * 9 sigma G) = O(576 G) work per
+ * evaluation are bounded whatever the caller passes.
  * sigma* is the root of sigma - smECE_sigma (increasing: smECE_sigma does not
  * increase with sigma), found by the Illinois method on [0.001, 1], first on a
  * coarse grid, then on the grid of the coarse root. */
@@ -25,20 +30,43 @@ typedef struct {
   size_t G;
   double *mass;  /* G + 1 */
   double *phi;   /* 2G + 1 */
+  size_t *nz;    /* the nodes that received mass, ascending (nnz <= min(2n, G + 1)) */
+  size_t nnz;
   const calib__sorted *x;
 } sm_grid;
 
+/* sigma >= 0.8 * SIGMA_MIN here (the range check and the search bounds), so
+ * g <= 80000 and the conversion is exact. */
 static size_t grid_for(double sigma) {
   const double g = ceil(PER_SIGMA / sigma);
   return g < G_MIN ? G_MIN : (size_t)g;
 }
 
+static void sm_free(sm_grid *s) {
+  calib__free(s->mass);
+  calib__free(s->nz);
+  s->mass = s->phi = NULL;
+  s->nz = NULL;
+}
+
 static int sm_init(sm_grid *s, const calib__sorted *x, size_t G) {
   s->G = G;
   s->x = x;
-  s->mass = (double *)calib__calloc(3 * G + 2, sizeof(double));
+  size_t cells, bytes;
+  s->mass = NULL;
+  s->nz = NULL;
+  if (!calib__size_mul(3, G, &cells) || !calib__size_add(cells, 2, &cells) ||
+      !calib__size_bytes(cells, sizeof(double), &bytes))
+    return CALIB_E_NOMEM;
+  const size_t maxnz = x->n < G / 2 ? 2 * x->n : G + 1;
+  s->mass = (double *)calib__calloc(cells, sizeof(double));
+  s->nz = (size_t *)calib__malloc(maxnz * sizeof(size_t)); /* <= G + 1: bounded above */
+  s->nnz = 0;
   s->phi = s->mass ? s->mass + G + 1 : NULL;
-  if (!s->mass) return CALIB_E_NOMEM;
+  if (!s->mass || !s->nz) {
+    sm_free(s);
+    return CALIB_E_NOMEM;
+  }
   const double inv = 1.0 / (double)x->n;
   for (size_t i = 0; i < x->n; i++) {
     const double pos = x->s[i] * (double)G, f0 = floor(pos);
@@ -47,13 +75,11 @@ static int sm_init(sm_grid *s, const calib__sorted *x, size_t G) {
     const double frac = pos - (double)v, r = (x->s[i] - (double)x->t[i]) * inv;
     s->mass[v] += (1.0 - frac) * r;
     s->mass[v + 1] += frac * r;
+    /* scores ascend, so v does: append v and v + 1 unless already last */
+    if (s->nnz == 0 || s->nz[s->nnz - 1] < v) s->nz[s->nnz++] = v;
+    if (s->nz[s->nnz - 1] < v + 1) s->nz[s->nnz++] = v + 1;
   }
   return CALIB_OK;
-}
-
-static void sm_free(sm_grid *s) {
-  calib__free(s->mass);
-  s->mass = s->phi = NULL;
 }
 
 /* phi[d] = Phi(d) for d = 0..2G, or only d <= D when D < G (the images are
@@ -94,9 +120,42 @@ static double node_windowed(const sm_grid *s, size_t D, size_t j) {
   return g;
 }
 
-/* g_j with the full periodised kernel (D >= G). */
+/* The same sum over the nodes holding mass only (the others add exact
+ * zeros): a binary search for the window's first listed node, then the
+ * listed nodes inside it; the reflected terms exist only for j <= D or
+ * j >= G - D (v <= G). For small data instead of O(D) per node. */
+static double node_sparse(const sm_grid *s, size_t D, size_t j) {
+  const size_t G = s->G, lo = j > D ? j - D : 0;
+  double g = 0;
+  size_t a = 0, b = s->nnz; /* first listed node >= lo (the list ascends) */
+  while (a < b) {
+    const size_t mid = a + (b - a) / 2;
+    if (s->nz[mid] < lo) a = mid + 1; else b = mid;
+  }
+  for (size_t q = a; q < s->nnz && s->nz[q] <= j + D; q++) {
+    const size_t v = s->nz[q];
+    g += s->mass[v] * s->phi[v > j ? v - j : j - v];
+  }
+  if (j <= D || j + D >= G) /* the reflections reach only the ends */
+    for (size_t q = 0; q < s->nnz; q++) {
+      const size_t v = s->nz[q];
+      if (j + v <= D) g += s->mass[v] * s->phi[j + v];
+      if (j + v >= 2 * G - D) g += s->mass[v] * s->phi[2 * G - j - v];
+    }
+  return g;
+}
+
+/* g_j with the full periodised kernel (D >= G): over every node, or over
+ * the listed nodes when they are fewer (small data, wide kernels). */
 static double node_full(const sm_grid *s, size_t j) {
   double g = 0;
+  if (s->nnz <= s->G) {
+    for (size_t q = 0; q < s->nnz; q++) {
+      const size_t v = s->nz[q];
+      g += s->mass[v] * (s->phi[v > j ? v - j : j - v] + s->phi[j + v]);
+    }
+    return g;
+  }
   for (size_t v = 0; v <= s->G; v++)
     g += s->mass[v] * (s->phi[v > j ? v - j : j - v] + s->phi[j + v]);
   return g;
@@ -104,9 +163,11 @@ static double node_full(const sm_grid *s, size_t j) {
 
 static double smece_at(sm_grid *s, double sigma) {
   const size_t D = kernel_table(s, sigma), G = s->G;
+  const int sparse = s->nnz < D; /* fewer terms than the window's 2D + 1 */
   double sum = 0;
   for (size_t j = 0; j <= G; j++) {
-    const double g = fabs(D < G ? node_windowed(s, D, j) : node_full(s, j));
+    const double g = fabs(D >= G ? node_full(s, j)
+                          : sparse ? node_sparse(s, D, j) : node_windowed(s, D, j));
     sum += j == 0 || j == G ? 0.5 * g : g;
   }
   return sum / (double)G;
@@ -201,9 +262,12 @@ static int sm_fn(const calib__sorted *x, void *ctx, double *value) {
   return st;
 }
 
+/* The documented range: 0 (search) or [SIGMA_MIN, 1]; NaN fails both. */
+static int sigma_ok(double sigma) { return sigma == 0 || (sigma >= SIGMA_MIN && sigma <= 1); }
+
 int calib_smooth_ece(const float *probs, size_t n, size_t k, const int64_t *labels, int scope,
                      double sigma, double *out, double *sigma_used) {
-  if (!out || k == 0 || !(sigma >= 0 && sigma <= 1)) return CALIB_E_ARG;
+  if (!out || k == 0 || !sigma_ok(sigma)) return CALIB_E_ARG;
   int st = calib__check_scope_input(probs, n, k, labels, scope, out);
   if (st != CALIB_OK) return st;
   const calib__source src = {probs, n, k, labels, NULL, NULL};

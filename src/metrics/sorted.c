@@ -7,18 +7,21 @@
 int calib__sortws_init(calib__sortws *w, size_t cap, int prefix) {
   memset(w, 0, sizeof *w);
   if (cap == 0) cap = 1;
-  if (cap > ((size_t)-1 >> 6) - 1) return CALIB_E_NOMEM;
+  size_t b8, b1, p8; /* cap * 8 bytes, cap bytes, (cap + 1) * 8 bytes */
+  if (!calib__size_bytes(cap, 8, &b8) || !calib__size_bytes(cap, 1, &b1) ||
+      !calib__size_add(b8, 8, &p8) || p8 > CALIB__MAX_ALLOC)
+    return CALIB_E_NOMEM;
   w->cap = cap;
-  w->key = (uint64_t *)calib__malloc(cap * sizeof(uint64_t));
-  w->ktmp = (uint64_t *)calib__malloc(cap * sizeof(uint64_t));
+  w->key = (uint64_t *)calib__malloc(b8);
+  w->ktmp = (uint64_t *)calib__malloc(b8);
   w->hist = (size_t *)calib__malloc(CALIB__RADIX_HIST * sizeof(size_t));
-  w->s = (double *)calib__malloc(cap * sizeof(double));
-  w->t = (uint8_t *)calib__malloc(cap);
+  w->s = (double *)calib__malloc(b8);
+  w->t = (uint8_t *)calib__malloc(b1);
   int ok = w->key && w->ktmp && w->hist && w->s && w->t;
-  if (ok && prefix) {
-    w->ph = (double *)calib__malloc((cap + 1) * sizeof(double));
-    w->pl = (double *)calib__malloc((cap + 1) * sizeof(double));
-    w->pt = (size_t *)calib__malloc((cap + 1) * sizeof(size_t));
+  if (ok && prefix) { /* (cap + 1) * 8 bytes hold cap + 1 doubles or size_t (<= 8 bytes) */
+    w->ph = (double *)calib__malloc(p8);
+    w->pl = (double *)calib__malloc(p8);
+    w->pt = (size_t *)calib__malloc(p8);
     ok = w->ph && w->pl && w->pt;
   }
   if (!ok) {
@@ -159,7 +162,8 @@ int calib__check_scope_args(const float *probs, size_t n, size_t k, const int64_
     return CALIB_E_ARG;
   if (scope == CALIB_SCOPE_POSITIVE_CLASS && k > 2) return CALIB_E_ARG;
   if (n == 0) return CALIB_E_EMPTY;
-  if (!probs || !labels || n > (size_t)-1 / k / sizeof(double)) return CALIB_E_ARG;
+  size_t bytes;
+  if (!probs || !labels || !calib__size_mul3(n, k, sizeof(double), &bytes)) return CALIB_E_ARG;
   return CALIB_OK;
 }
 
@@ -202,7 +206,10 @@ static int run_single(const calib__source *src, int scope, calib__sortws *w,
 int calib__classwise_each(const calib__source *src, calib__sortws *w, calib__problem_fn fn,
                           void *ctx, double *vals) {
   const size_t n = src->n, m = calib__ncols(src->k), block = calib__column_block(n, m);
-  double *col = (double *)calib__malloc(block * n * sizeof(double));
+  size_t bytes;
+  if (!calib__size_mul3(block, n, sizeof(double), &bytes) || bytes > CALIB__MAX_ALLOC)
+    return CALIB_E_NOMEM;
+  double *col = (double *)calib__malloc(bytes);
   int st = col ? CALIB_OK : CALIB_E_NOMEM;
   for (size_t j0 = 0; st == CALIB_OK && j0 < m; j0 += block) {
     const size_t j1 = j0 + block < m ? j0 + block : m;
@@ -224,7 +231,9 @@ int calib__classwise_each(const calib__source *src, calib__sortws *w, calib__pro
 
 static int run_classwise(const calib__source *src, int agg, calib__sortws *w,
                          calib__problem_fn fn, void *ctx, double *out) {
-  double *vals = (double *)calib__malloc(calib__ncols(src->k) * sizeof(double));
+  size_t bytes;
+  if (!calib__size_bytes(calib__ncols(src->k), sizeof(double), &bytes)) return CALIB_E_NOMEM;
+  double *vals = (double *)calib__malloc(bytes);
   int st = vals ? calib__classwise_each(src, w, fn, ctx, vals) : CALIB_E_NOMEM;
   if (st == CALIB_OK) *out = calib__aggregate(vals, calib__ncols(src->k), agg);
   calib__free(vals);

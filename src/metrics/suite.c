@@ -68,7 +68,8 @@ static int check_args(int suite, const float *x, size_t n, size_t k, const int64
   if (input != CALIB_INPUT_PROBS && input != CALIB_INPUT_LOGITS) return CALIB_E_ARG;
   if (cap < N_TAO) return CALIB_E_SMALLBUF;
   if (n == 0) return CALIB_E_EMPTY;
-  if (!x || !labels || n > (size_t)-1 / k / sizeof(double)) return CALIB_E_ARG;
+  size_t bytes;
+  if (!x || !labels || !calib__size_mul3(n, k, sizeof(double), &bytes)) return CALIB_E_ARG;
   const int st = input == CALIB_INPUT_PROBS ? calib__check_probs(x, n, k)
                                             : calib__check_logit_rows(x, n, k, 0);
   return st != CALIB_OK ? st : calib__check_labels(labels, n, k);
@@ -166,11 +167,14 @@ static int ws_init(suite_ws *ws, const float *x, size_t n, size_t k, const int64
   memset(ws, 0, sizeof *ws);
   ws->logits = input == CALIB_INPUT_LOGITS;
   const size_t m = calib__ncols(k), ne = n < 500 ? n : 500;
-  ws->row = (double *)calib__malloc(m * sizeof(double));
-  ws->edges = (double *)calib__malloc(ne * sizeof(double));
+  size_t mb, nb; /* n * k * 8 was checked (check_args), so these cannot fail */
+  if (!calib__size_bytes(m, sizeof(double), &mb) || !calib__size_bytes(n, sizeof(double), &nb))
+    return CALIB_E_NOMEM;
+  ws->row = (double *)calib__malloc(mb);
+  ws->edges = (double *)calib__malloc(ne * sizeof(double)); /* <= 4000 bytes */
   if (ws->logits) {
-    ws->rmax = (double *)calib__malloc(n * sizeof(double));
-    ws->rsum = (double *)calib__malloc(n * sizeof(double));
+    ws->rmax = (double *)calib__malloc(nb);
+    ws->rsum = (double *)calib__malloc(nb);
   }
   int st = ws->row && ws->edges && (!ws->logits || (ws->rmax && ws->rsum)) ? CALIB_OK
                                                                           : CALIB_E_NOMEM;

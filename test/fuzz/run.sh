@@ -12,21 +12,30 @@
 #                 lib/libcalib.a and build/libcalib_io.a: `make all` first).
 # Targets: model_load (calib_model_load), model_static
 # (calib_model_init_static, differential with the copying loader), npy
-# (calib__npy_parse). FUZZ_SRCS / IO_SRCS: the library and io sources (the
-# Makefile passes its own lists; defaults below). A crash fails the run: copy
+# (calib__npy_parse), params (the parameters of the whole public API: metrics,
+# fit + apply, softmax, accumulators; fuzz_params.c). FUZZ_SRCS / IO_SRCS: the
+# core library and io sources; FUZZ_FULL_SRCS: the full library without BLAS
+# (params links it; -DCALIB_NO_BLAS, SIMD kernels with their -m flags and
+# FUZZ_ISA_DEFS). The Makefile passes its own lists; defaults below. A crash fails the run: copy
 # the artifact into test/fuzz/corpus/TARGET/ as regress-NAME with the fix.
 # Closing line: "fuzz: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 mode=${1:-replay}
 seconds=${2:-60}
-TARGETS="model_load model_static npy"
+TARGETS="model_load model_static npy params"
 B=build/fuzz
 if [ -z "${FUZZ_SRCS:-}" ]; then
   FUZZ_SRCS=$(ls src/common/*.c src/kernels/*.c src/model/*.c src/metrics/binning.c 2>/dev/null |
     grep -v -e '_avx2\.c$' -e '_avx512\.c$' -e '_neon\.c$' -e '_file\.c$')
 fi
 IO_SRCS=${IO_SRCS:-$(ls src/io/*.c)}
+if [ -z "${FUZZ_FULL_SRCS:-}" ]; then
+  FUZZ_FULL_SRCS=$(ls src/common/*.c src/kernels/*.c src/model/*.c src/fit/*.c src/metrics/*.c | grep -v '_neon\.c$')
+  case $(uname -m) in x86_64) FUZZ_ISA_DEFS=${FUZZ_ISA_DEFS--DCALIB_HAVE_X86_KERNELS} ;;
+    *) FUZZ_FULL_SRCS=$(echo "$FUZZ_FULL_SRCS" | grep -v -e '_avx2\.c$' -e '_avx512\.c$') ;; esac
+fi
+FUZZ_ISA_DEFS=${FUZZ_ISA_DEFS:-}
 INC="-Iinclude -Isrc/common -Isrc/kernels -Isrc/io -Itest/fuzz"
 DEFS="-DCALIB_BUILDING_LIBRARY -D_POSIX_C_SOURCE=200809L"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
@@ -34,17 +43,29 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 pass=0; fail=0
 
-dict_of() { case $1 in npy) echo test/fuzz/npy.dict ;; *) echo test/fuzz/model.dict ;; esac; }
+dict_of() { case $1 in npy) echo "-dict=test/fuzz/npy.dict" ;; params) ;; *) echo "-dict=test/fuzz/model.dict" ;; esac; }
 
-# build_lib CC FLAGS DIR: the library + io sources into DIR/lib.a.
+# The SIMD kernel files' own flags (as the Makefile's FLAGS_avx2/_avx512).
+isa_flags() {
+  case $1 in
+    *_avx2.c) echo "-mavx2 -mfma" ;;
+    *_avx512.c) echo "-mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma" ;;
+  esac
+}
+
+# build_lib CC FLAGS DIR [full]: the core library + io sources into DIR/lib.a,
+# and with `full` the full library (FUZZ_FULL_SRCS, no BLAS) into DIR/full/lib.a.
 build_lib() {
-  cc=$1 flags=$2 dir=$3
+  cc=$1 flags=$2 dir=$3 srcs="$FUZZ_SRCS $IO_SRCS" defs=$DEFS
+  if [ "${4:-}" = full ]; then
+    dir=$dir/full srcs=$FUZZ_FULL_SRCS defs="$DEFS -DCALIB_NO_BLAS $FUZZ_ISA_DEFS"
+  fi
   mkdir -p "$dir/obj"
   objs=""
-  for s in $FUZZ_SRCS $IO_SRCS; do
+  for s in $srcs; do
     o="$dir/obj/$(echo "$s" | tr '/' '_' | sed 's/\.c$/.o/')"
     if [ ! -f "$o" ] || [ "$s" -nt "$o" ] || [ src/common/internal.h -nt "$o" ] || [ include/calib.h -nt "$o" ]; then
-      $cc $INC $DEFS -std=c99 -O1 -g $flags -c "$s" -o "$o" || return 1
+      $cc $INC $defs -std=c99 -O1 -g $flags $(isa_flags "$s") -c "$s" -o "$o" || return 1
     fi
     objs="$objs $o"
   done
@@ -52,11 +73,15 @@ build_lib() {
   ar rcs "$dir/lib.a" $objs
 }
 
+# The library a target links: params needs all of it.
+lib_of() { case $2 in params) echo "$1/full/lib.a" ;; *) echo "$1/lib.a" ;; esac; }
+
 replay() {
-  build_lib gcc "$SAN" $B/gcc || { echo "FAIL fuzz-replay: library build"; fail=$((fail + 1)); return; }
+  { build_lib gcc "$SAN" $B/gcc && build_lib gcc "$SAN" $B/gcc full; } ||
+    { echo "FAIL fuzz-replay: library build"; fail=$((fail + 1)); return; }
   for t in $TARGETS; do
     bin=$B/replay_$t
-    if ! gcc $INC $DEFS -std=c99 -O1 -g $SAN -o "$bin" test/fuzz/replay.c "test/fuzz/fuzz_$t.c" $B/gcc/lib.a -lm; then
+    if ! gcc $INC $DEFS -std=c99 -O1 -g $SAN -o "$bin" test/fuzz/replay.c "test/fuzz/fuzz_$t.c" "$(lib_of $B/gcc $t)" -lm; then
       echo "FAIL replay/$t: build"; fail=$((fail + 1)); continue
     fi
     dirs="test/fuzz/corpus/$t"
@@ -73,20 +98,21 @@ fuzz() {
   if ! command -v clang >/dev/null 2>&1; then
     echo "FAIL fuzz: clang not found (sh .ci/deps.sh fuzz)"; fail=$((fail + 1)); return
   fi
-  build_lib clang "-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" $B/clang ||
+  cflags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
+  { build_lib clang "$cflags" $B/clang && build_lib clang "$cflags" $B/clang full; } ||
     { echo "FAIL fuzz: library build"; fail=$((fail + 1)); return; }
   mkdir -p $B/artifacts
   total=0
   for t in $TARGETS; do
     bin=$B/fuzz_$t
     if ! clang $INC $DEFS -std=c99 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -o "$bin" "test/fuzz/fuzz_$t.c" $B/clang/lib.a -lm; then
+        -o "$bin" "test/fuzz/fuzz_$t.c" "$(lib_of $B/clang $t)" -lm; then
       echo "FAIL fuzz/$t: build"; fail=$((fail + 1)); continue
     fi
     mkdir -p "$B/work/$t"
     log=$B/fuzz_$t.log
     "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-      -dict="$(dict_of "$t")" -artifact_prefix="$B/artifacts/$t-" "$B/work/$t" "test/fuzz/corpus/$t" >"$log" 2>&1
+      $(dict_of "$t") -artifact_prefix="$B/artifacts/$t-" "$B/work/$t" "test/fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)

@@ -257,6 +257,31 @@ class TestBinFree(unittest.TestCase):
         self.assertAlmostEqual(got, want, delta=1e-3 * want)
         self.assertAlmostEqual(gsg, sg, delta=1e-3 * sg)
 
+    def test_parameter_ranges(self):
+        # issue 10: sigma = 1e-20 used to write outside the grid (ASan: heap-buffer-overflow in
+        # sm_init) and abort the interpreter; every out-of-range parameter now raises CalibError.
+        need("calib_smooth_ece")
+        p, y = self.p[:200], self.y[:200]
+        for sigma in (1e-20, 1e-300, 1e-6, 0.000999, 1.0000001, 2.0, -0.5, float("nan"), float("inf")):
+            with self.assertRaises(calib.CalibError, msg=sigma) as cm:
+                calib.smooth_ece(p, y, sigma=sigma)
+            self.assertEqual(cm.exception.code, -1)
+        for sigma in (0.001, 1.0):
+            self.assertEqual(calib.smooth_ece(p, y, sigma=sigma, return_sigma=True)[1], sigma)
+        for bins in (0, 2 ** 24 + 1, 2 ** 64 - 1):
+            with self.assertRaises(calib.CalibError, msg=bins):
+                calib.ece(p, y, bins=bins)
+        self.assertGreaterEqual(calib.ece(p, y, bins=2 ** 24), 0.0)
+        for bins in (0, 2 ** 24 + 1, 10 ** 12, 2 ** 64 - 1, 2 ** 70):  # no 10^12-row buffer first
+            with self.assertRaises(calib.CalibError, msg=bins):
+                calib.reliability(p, y, bins=bins)
+        for z in (0.0, 100.5, float("nan")):
+            with self.assertRaises(calib.CalibError, msg=z):
+                calib.reliability(p, y, bins=10, z=z)
+        for width in (0.0, -1.0, float("nan"), float("inf")):
+            with self.assertRaises(calib.CalibError, msg=width):
+                calib.mmce(p, y, "top_label", width)
+
     def test_brier_scalings(self):
         need("calib_brier_score")
         pb = self.p[:, 1] / (self.p[:, 0] + self.p[:, 1])
