@@ -1320,6 +1320,16 @@ CALIB_NODISCARD CALIB_API int calib_platt_partial(const float *scores, size_t n,
                                                   const double *weights, double t0, double t1,
                                                   double a, double b, double out[7]);
 
+/*! calib_temperature_model() / calib_platt_model() :
+ *  *out = the model calib_fit would have built from these parameters, for a
+ *  driver that ran the solver itself: temperature T > 0 (finite) for k
+ *  columns; Platt's ab[2j] = A_j, ab[2j + 1] = B_j for j < k (finite), on
+ *  logits (CALIB_INPUT_LOGITS). Free with calib_model_free(). Errors:
+ *  CALIB_E_ARG (NULL, k == 0, a parameter not finite, T <= 0), CALIB_E_NOMEM. */
+CALIB_NODISCARD CALIB_API int calib_temperature_model(calib_model **out, size_t k,
+                                                      double temperature);
+CALIB_NODISCARD CALIB_API int calib_platt_model(calib_model **out, size_t k, const double *ab);
+
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 #include "kernels.h"
 #include "platt_pass.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -165,4 +166,21 @@ int calib_platt_partial(const float *scores, size_t n, size_t k, size_t cls,
   out[5] = h[2];
   out[6] = Fh;
   return CALIB_OK;
+}
+
+/* ---- models from the driver's parameters ------------------------------------------ */
+
+int calib_temperature_model(calib_model **out, size_t k, double temperature) {
+  if (!out || k == 0 || !isfinite(temperature) || !(temperature > 0)) return CALIB_E_ARG;
+  const calib__section sec = {CALIB_MP_TEMPERATURE, 1, &temperature};
+  return calib__model_build(out, CALIB_METHOD_TEMPERATURE, k, &sec, 1);
+}
+
+int calib_platt_model(calib_model **out, size_t k, const double *ab) {
+  if (!out || k == 0 || !ab || k > (size_t)-1 / (2 * sizeof(double))) return CALIB_E_ARG;
+  for (size_t i = 0; i < 2 * k; i++)
+    if (!isfinite(ab[i])) return CALIB_E_ARG;
+  const double inp[2] = {(double)CALIB_INPUT_LOGITS, (double)FLT_EPSILON};
+  const calib__section secs[2] = {{CALIB_MP_PLATT, 2 * k, ab}, {CALIB_MP_INPUT, 2, inp}};
+  return calib__model_build(out, CALIB_METHOD_PLATT, k, secs, 2);
 }
