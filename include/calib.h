@@ -1285,7 +1285,7 @@ CALIB_API int calib_suite_eval(int suite, const float *x, size_t n, size_t k,
  *  CALIB_E_LABEL, CALIB_E_NONFINITE, CALIB_E_DOMAIN (negative weight). */
 CALIB_NODISCARD CALIB_API int calib_temperature_prepass(const float *logits, size_t n, size_t k,
                                                         const int64_t *labels,
-                                                        const double *weights, double out[3]);
+                                                        const double *weights, double *out);
 
 /*! calib_temperature_partial() :
  *  At beta = 1/T >= 0, the weighted sums over the rows of the temperature-
@@ -1298,7 +1298,7 @@ CALIB_NODISCARD CALIB_API int calib_temperature_prepass(const float *logits, siz
 CALIB_NODISCARD CALIB_API int calib_temperature_partial(const float *logits, size_t n, size_t k,
                                                         const int64_t *labels,
                                                         const double *weights, double beta,
-                                                        double out[3]);
+                                                        double *out);
 
 /*! calib_platt_partial() :
  *  Platt scaling of one class: the score of row i is s_i = scores[i*k + cls]
@@ -1318,7 +1318,7 @@ CALIB_NODISCARD CALIB_API int calib_temperature_partial(const float *logits, siz
 CALIB_NODISCARD CALIB_API int calib_platt_partial(const float *scores, size_t n, size_t k,
                                                   size_t cls, const int64_t *labels,
                                                   const double *weights, double t0, double t1,
-                                                  double a, double b, double out[7]);
+                                                  double a, double b, double *out);
 
 /*! calib_temperature_model() / calib_platt_model() :
  *  *out = the model calib_fit would have built from these parameters, for a

@@ -114,6 +114,12 @@ SIGNATURES = {
     "calib_suite_size": (_sz, [_int]),
     "calib_suite_key": (ctypes.c_char_p, [_int, _sz]),
     "calib_suite_eval": (_int, [_int, _vp, _sz, _sz, _vp, _int, _vp, _vp, _sz]),
+    # partial sums block (issue 13: calib.dask)
+    "calib_temperature_prepass": (_int, [_vp, _sz, _sz, _vp, _vp, _vp]),
+    "calib_temperature_partial": (_int, [_vp, _sz, _sz, _vp, _vp, _dbl, _vp]),
+    "calib_platt_partial": (_int, [_vp, _sz, _sz, _sz, _vp, _vp, _dbl, _dbl, _dbl, _dbl, _vp]),
+    "calib_temperature_model": (_int, [_c_void_pp, _sz, _dbl]),
+    "calib_platt_model": (_int, [_c_void_pp, _sz, _vp]),
 }
 
 # The foundation functions: a library without one of these is not libcalib.

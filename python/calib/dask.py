@@ -75,24 +75,8 @@ NOT_MERGEABLE = {
     "mmce": "a kernel over all pairs of rows",
 }
 
-# ---- the C entry points of the partial-sums block (include/calib.h) -------------------
-_vp, _sz, _dbl = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_double
-_SIGS = {
-    "calib_temperature_prepass": (ctypes.c_int, [_vp, _sz, _sz, _vp, _vp, _vp]),
-    "calib_temperature_partial": (ctypes.c_int, [_vp, _sz, _sz, _vp, _vp, _dbl, _vp]),
-    "calib_platt_partial": (ctypes.c_int, [_vp, _sz, _sz, _sz, _vp, _vp, _dbl, _dbl, _dbl, _dbl, _vp]),
-    "calib_temperature_model": (ctypes.c_int, [ctypes.POINTER(_vp), _sz, _dbl]),
-    "calib_platt_model": (ctypes.c_int, [ctypes.POINTER(_vp), _sz, _vp]),
-}
-
-
-def _c(name):
-    f = getattr(_lib.DLL, name, None)
-    if f is None:
-        raise CalibError(_ids.E_UNSUPPORTED, "%s is not in %s (libcalib %s): rebuild the library (make)"
-                         % (name, _lib.LIBRARY_PATH, _lib.LIBRARY_VERSION))
-    f.restype, f.argtypes = _SIGS[name]
-    return f
+# the C entry points of the partial-sums block (include/calib.h), bound in _lib.SIGNATURES
+_c = _lib.fn
 
 
 # ---- partitions -------------------------------------------------------------------------

@@ -227,7 +227,10 @@ class Calibrator:
         """Calibrated probabilities (float32, the shape of `logits`; for a
         binary model P(y = 1) per row). float32 C-contiguous input is read in
         place; out= takes a preallocated float32 array (it may be `logits`
-        itself, for an in-place call). The GIL is released during the C call."""
+        itself, for an in-place call; or a float32 CPU torch tensor, written in
+        place and returned: torch in, torch out). Torch tensors, DLPack and
+        __array_interface__ objects are read without a copy when contiguous
+        float32. The GIL is released during the C call."""
         m = self._require_model("predict_proba")
         x, n, k = _arrays.scores(logits)
         p = _arrays.output(out, x.shape)
@@ -235,7 +238,7 @@ class Calibrator:
         if st:
             raise CalibError(st, "%s.predict_proba on %d x %d scores (model fitted with k = %d)"
                              % (type(self).__name__, n, k, m.k))
-        return p
+        return p if out is None else out  # out= a torch tensor: the tensor itself, written in place
 
     def predict(self, logits):
         """Predicted class indices (int64): argmax of the calibrated

@@ -62,7 +62,7 @@ static int check_ts(const float *x, size_t n, size_t k, const int64_t *y, const 
 }
 
 int calib_temperature_prepass(const float *logits, size_t n, size_t k, const int64_t *labels,
-                              const double *weights, double out[3]) {
+                              const double *weights, double *out) {
   double wsum = 0, g = 0;
   int sep = 1;
   if (!out) return CALIB_E_ARG;
@@ -84,7 +84,7 @@ int calib_temperature_prepass(const float *logits, size_t n, size_t k, const int
 }
 
 int calib_temperature_partial(const float *logits, size_t n, size_t k, const int64_t *labels,
-                              const double *weights, double beta, double out[3]) {
+                              const double *weights, double beta, double *out) {
   double wsum = 0;
   if (!out || !isfinite(beta) || beta < 0) return CALIB_E_ARG;
   const int st = check_ts(logits, n, k, labels, weights, &wsum);
@@ -115,7 +115,7 @@ static void kahan_add(double *sum, double *comp, double v) {
 
 int calib_platt_partial(const float *scores, size_t n, size_t k, size_t cls,
                         const int64_t *labels, const double *weights, double t0, double t1,
-                        double a, double b, double out[7]) {
+                        double a, double b, double *out) {
   double wsum = 0;
   if (!out || k == 0 || cls >= k || (n > 0 && (!scores || !labels))) return CALIB_E_ARG;
   if (!isfinite(a) || !isfinite(b) || !(t0 >= 0 && t0 <= 1) || !(t1 >= 0 && t1 <= 1))
