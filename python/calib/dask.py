@@ -176,7 +176,7 @@ def _result(accs, bins_list, k):
     return out
 
 
-def _ncols(parts_or_array, k):
+def _ncols(k):
     if k is not None:
         return int(k)
     raise CalibError(_ids.E_ARG, "k (the number of logit columns) is needed with delayed partitions")
@@ -203,7 +203,7 @@ def evaluate(logits, labels=None, suite="tao2024", bins=None, split_every=8, cli
     elif not isinstance(logits, (list, tuple)):
         a = np.asarray(logits)
         k = 1 if a.ndim == 1 else a.shape[1]
-    k = _ncols(logits, k)
+    k = _ncols(k)
     parts = partitions(logits, labels, label=label, columns=columns)
     leaves = [dask.delayed(_accumulate, pure=True)(p, k, bins_list) for p in parts]
     accs = _compute(_tree(leaves, _merge_accs, split_every), client)
@@ -429,7 +429,7 @@ def _platt_solver(npos, nneg, n, smooth, max_iter, tol, min_step):
     return st, ab[0], ab[1], it, float(np.max(np.abs(cur["g"])) / wbar), cur["Fh"] / (npos + nneg)
 
 
-def _fit_platt(drv, k, smooth, max_iter, tol, min_step, n):
+def _fit_platt(drv, smooth, max_iter, tol, min_step, n):
     counts = drv.reduce(_platt_counts, _merge_counts)
     k = counts.shape[0]
     t0t1, ab, gens, pending, results = {}, np.zeros((k, 2)), {}, {}, {}
@@ -491,7 +491,7 @@ def fit(logits, labels=None, method="temperature", sample_weight=None, max_iter=
         tl = float(tol if tol is not None else param_bounds("platt", "tol")[2])
         ms = float(min_step if min_step is not None else param_bounds("platt", "min_step")[2])
         n = _n_rows(logits, parts, client, split_every)
-        est, report = _fit_platt(drv, None, bool(smooth_targets), mi, tl, ms, n)
+        est, report = _fit_platt(drv, bool(smooth_targets), mi, tl, ms, n)
     else:
         raise CalibError(_ids.E_ARG, "calib.dask.fit: method %r: choose 'temperature' or 'platt' "
                          "(isotonic: calib.dask.fit_isotonic)" % (method,))
