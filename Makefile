@@ -203,6 +203,22 @@ fuzz:
 fuzz-replay:
 	@$(FUZZ_ENV) sh test/fuzz/run.sh replay
 
+# ---- Python (issue 13): `make python` = .venv with numpy (system site packages of
+# $(PYTHON), the first python3 that has numpy) and calib installed offline, with
+# libcalib.so bundled; `make wheel` = dist/calib-*.whl, libcalib.so inside ----
+VENV ?= .venv
+.PHONY: python wheel
+python: lib
+	@[ -n "$(PYTHON)" ] || { echo "make python: no python3 with numpy found; apt-get install python3-numpy (or: make deps)" >&2; exit 1; }
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv --system-site-packages $(VENV)
+	@$(VENV)/bin/python -m pip install -q --no-index --no-build-isolation --force-reinstall --no-deps ./python
+	@$(VENV)/bin/python -c "import calib, numpy; print('make python: $(VENV)/bin/python (from $(PYTHON)): calib %s, libcalib %s at %s, numpy %s' % (calib.__version__, calib.library_version, calib.library_path, numpy.__version__))"
+
+wheel: lib
+	@[ -n "$(PYTHON)" ] || { echo "make wheel: no python3 with numpy found" >&2; exit 1; }
+	@$(PYTHON) -m pip wheel -q --no-index --no-build-isolation --no-deps -w dist ./python
+	@$(PYTHON) -c "import glob, zipfile; w = sorted(glob.glob('dist/calib-*.whl'))[-1]; libs = [n for n in zipfile.ZipFile(w).namelist() if 'libcalib.so' in n]; print('make wheel: %s bundles %s' % (w, ', '.join(libs) or 'NO libcalib.so')); raise SystemExit(0 if libs else 1)"
+
 # ---- tests ----
 TEST_CFLAGS := $(STD) -Wall -Wextra -Wno-unused-function -g -O1 -Iinclude -Isrc/common -Isrc/kernels -Isrc/io -Itest \
                $(ISA_DEFS) -D_POSIX_C_SOURCE=200809L

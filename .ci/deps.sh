@@ -7,7 +7,7 @@
 #   fuzz    : install clang and its libFuzzer runtime for `make fuzz` (issue 6)
 set -u
 BUILD_PKGS="gcc g++ make libopenblas-dev liblapacke-dev liblbfgs-dev pkg-config"
-TEST_PKGS="python3 python3-numpy python3-scipy python3-sklearn clang"  # clang: clang++ for test/sh/test_cpp.sh
+TEST_PKGS="python3 python3-numpy python3-scipy python3-sklearn python3-dask python3-distributed python3-pandas python3-torch clang"  # clang: clang++ for test/sh/test_cpp.sh
 BENCH_PKGS="libdnnl-dev"
 CROSS_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-system-arm"
 FUZZ_PKGS="clang libclang-rt-14-dev"

@@ -87,3 +87,6 @@ $NP "$PY" bench/bench_metrics.py || echo "bench: metrics FAILED"
 echo
 echo "bench: Python binding per-call overhead, one row of 1000 logits ..."
 PYTHONPATH=python $NP "$PY" bench/bench_binding.py || echo "bench: binding FAILED"
+echo
+echo "bench: calib.dask on a LocalCluster, 1 vs 2 workers (BENCH_DASK_ROWS rows, default 1e7; issue 13) ..."
+PYTHONPATH=python $NP "$PY" bench/bench_dask.py --rows "${BENCH_DASK_ROWS:-1e7}" || echo "bench: dask FAILED"

@@ -1495,6 +1495,80 @@ CALIB_NODISCARD CALIB_API int calib_slot_acquire(const calib_slot *s, calib_slot
 CALIB_API void calib_slot_release(calib_slot_ref *ref);
 
 
+/* ---- Partial sums for fits driven from outside (issue 13) --------------------
+ * A fit over data that never sits in one process (partitions on the workers
+ * of a Dask cluster, shards on disk) runs its solver on a driver and asks
+ * each partition for sums at the current parameters; the driver adds the
+ * sums of every partition (in any order or tree: they are plain weighted
+ * sums) and takes the Newton step. The row maths are those of calib_fit's
+ * temperature and Platt fitters (same kernels), so a driver that repeats the
+ * fitter's iteration reproduces calib_fit to the rounding of the sums' order.
+ * The Python binding's calib.dask.fit is such a driver.
+ * Inputs are validated as calib_fit does (labels in 0..k-1, 0/1 for k == 1;
+ * finite scores; weights NULL or finite and >= 0), except that a partition
+ * may be empty (n == 0: every sum 0) or have zero total weight. Rows are
+ * contiguous (stride k). Nothing is allocated; thread-safe; out is written
+ * only on success. Units: sums over rows of w_i * (per-row value), natural
+ * logarithms (nats); divide by the total weight for means. */
+
+/*! calib_temperature_prepass() :
+ *  One read of the rows, no exp: out[0] = sum of weights (n if weights is
+ *  NULL), out[1] = sum_i w_i dNLL_i/dbeta at beta = 0 (k >= 2:
+ *  mean_j z_ij - z_{i,y_i}; k == 1: z_i (1/2 - y_i)), out[2] = 1.0 if every
+ *  row of non-zero weight has its label at the row maximum (k >= 2) or a
+ *  score of its label's sign (k == 1), else 0.0. The temperature fit has a
+ *  finite optimum iff the total of out[1] is < 0 (else CALIB_E_NOSIGNAL)
+ *  and some partition has out[2] == 0 (else CALIB_E_SEPARABLE).
+ *  Errors: CALIB_E_ARG (NULL out, k == 0, NULL data with n > 0),
+ *  CALIB_E_LABEL, CALIB_E_NONFINITE, CALIB_E_DOMAIN (negative weight). */
+CALIB_NODISCARD CALIB_API int calib_temperature_prepass(const float *logits, size_t n, size_t k,
+                                                        const int64_t *labels,
+                                                        const double *weights, double *out);
+
+/*! calib_temperature_partial() :
+ *  At beta = 1/T >= 0, the weighted sums over the rows of the temperature-
+ *  scaling NLL and its first two derivatives in beta:
+ *    out[0] = sum_i w_i [log sum_j exp(beta z_ij) - beta z_{i,y_i}]   (nats)
+ *    out[1] = sum_i w_i dNLL_i/dbeta,  out[2] = sum_i w_i d2NLL_i/dbeta2 (>= 0)
+ *  (k == 1: NLL_i = softplus(beta z_i) - y_i beta z_i). Double-precision
+ *  exponentials (calib_fit's exact kernel). Errors: as the prepass, and
+ *  CALIB_E_ARG for a beta that is negative or not finite. */
+CALIB_NODISCARD CALIB_API int calib_temperature_partial(const float *logits, size_t n, size_t k,
+                                                        const int64_t *labels,
+                                                        const double *weights, double beta,
+                                                        double *out);
+
+/*! calib_platt_partial() :
+ *  Platt scaling of one class: the score of row i is s_i = scores[i*k + cls]
+ *  (k == 1: the binary log-odds), its target t1 if it is positive (label
+ *  cls; k == 1: label 1) else t0, and P_i = 1 / (1 + exp(A s_i + B)). Sums:
+ *    out[0] = sum_i w_i [-t_i log P_i - (1 - t_i) log(1 - P_i)]  (objective, nats)
+ *    out[1] = d out[0] / dA,  out[2] = d out[0] / dB
+ *    out[3] = d2/dA2, out[4] = d2/dA dB, out[5] = d2/dB2 (the 2x2 Hessian)
+ *    out[6] = out[0] with 0/1 targets (the NLL that calib_fit reports).
+ *  calib_fit's targets: t1 = (N+ + 1)/(N+ + 2), t0 = 1/(N- + 2) with the
+ *  weighted class totals of every partition (smooth_targets = 1, Platt's and
+ *  scikit-learn's), or t1 = 1, t0 = 0; its start is A = 0,
+ *  B = -ln((N+ + 1)/(N- + 1)), and its step Lin, Lin & Weng's Newton step with
+ *  backtracking (see the Platt block). Errors: CALIB_E_ARG (NULL out, k == 0,
+ *  cls >= k, NULL data with n > 0, A or B not finite, t0 or t1 outside
+ *  [0, 1]), CALIB_E_LABEL, CALIB_E_NONFINITE, CALIB_E_DOMAIN. */
+CALIB_NODISCARD CALIB_API int calib_platt_partial(const float *scores, size_t n, size_t k,
+                                                  size_t cls, const int64_t *labels,
+                                                  const double *weights, double t0, double t1,
+                                                  double a, double b, double *out);
+
+/*! calib_temperature_model() / calib_platt_model() :
+ *  *out = the model calib_fit would have built from these parameters, for a
+ *  driver that ran the solver itself: temperature T > 0 (finite) for k
+ *  columns; Platt's ab[2j] = A_j, ab[2j + 1] = B_j for j < k (finite), on
+ *  logits (CALIB_INPUT_LOGITS). Free with calib_model_free(). Errors:
+ *  CALIB_E_ARG (NULL, k == 0, a parameter not finite, T <= 0), CALIB_E_NOMEM. */
+CALIB_NODISCARD CALIB_API int calib_temperature_model(calib_model **out, size_t k,
+                                                      double temperature);
+CALIB_NODISCARD CALIB_API int calib_platt_model(calib_model **out, size_t k, const double *ab);
+
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,9 @@ The library is found as described in calib._lib; calib.library_path says
 which file was loaded.
 """
 from ._version import __version__
+from ._numpy_check import require_numpy as _require_numpy
+
+_require_numpy()
 from ._lib import CalibError, NotFittedError, LIBRARY_PATH as library_path, LIBRARY_VERSION as library_version
 from ._lib import strerror, candidate_paths
 from . import _ids

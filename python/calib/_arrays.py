@@ -11,6 +11,7 @@ import ctypes
 import numpy as np
 
 from . import _ids
+from ._interop import as_ndarray
 from ._lib import CalibError
 
 F32 = np.dtype(np.float32)
@@ -33,6 +34,7 @@ def addr(a):
 def _as(a, dtype, what):
     if type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned:
         return a
+    a = as_ndarray(a)  # torch tensors, __array_interface__, DLPack: a view of their memory
     try:
         return np.require(a, dtype=dtype, requirements=("C", "A"))
     except (TypeError, ValueError) as e:
@@ -58,7 +60,7 @@ def labels(y, n, what="y"):
     """-> int64 C-contiguous labels of length n. int64 passes as is; other
     integer or bool dtypes, and floats holding integers, are converted once."""
     if not (type(y) is np.ndarray and y.dtype == I64 and y.flags.c_contiguous and y.flags.aligned):
-        y = np.asarray(y)
+        y = np.asarray(as_ndarray(y))
         if y.dtype.kind == "f":
             if not np.all(np.isfinite(y)) or np.any(y != np.floor(y)):
                 raise CalibError(_ids.E_LABEL, "%s: labels must be integers; got non-integer %s values"
@@ -101,6 +103,8 @@ def output(out, shape, what="out"):
     converted to an aligned copy (scores(), _as())."""
     if out is None:
         return np.empty(shape, F32)
+    if type(out) is not np.ndarray:
+        out = as_ndarray(out, writeable=True)  # a torch tensor: its memory, written in place
     if not (isinstance(out, np.ndarray) and out.dtype == F32 and out.flags.c_contiguous
             and out.flags.writeable and out.shape == shape):
         raise CalibError(_ids.E_ARG, "%s must be a writeable C-contiguous float32 array of shape %s"

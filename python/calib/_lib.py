@@ -128,6 +128,12 @@ SIGNATURES = {
     "calib_slot_apply": (_int, [_vp, _vp, _sz, _sz, _vp, ctypes.POINTER(ctypes.c_uint64)]),
     "calib_slot_acquire": (_int, [_vp, _vp]),
     "calib_slot_release": (None, [_vp]),
+    # partial sums block (issue 13: calib.dask)
+    "calib_temperature_prepass": (_int, [_vp, _sz, _sz, _vp, _vp, _vp]),
+    "calib_temperature_partial": (_int, [_vp, _sz, _sz, _vp, _vp, _dbl, _vp]),
+    "calib_platt_partial": (_int, [_vp, _sz, _sz, _sz, _vp, _vp, _dbl, _dbl, _dbl, _dbl, _vp]),
+    "calib_temperature_model": (_int, [_c_void_pp, _sz, _dbl]),
+    "calib_platt_model": (_int, [_c_void_pp, _sz, _vp]),
 }
 
 # The foundation functions: a library without one of these is not libcalib.

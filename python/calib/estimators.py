@@ -119,6 +119,7 @@ class Calibrator:
     """Base class of every calibrator; see the module documentation."""
 
     method = None    # the library's method name, e.g. "temperature"
+    _estimator_type = "classifier"   # scikit-learn's is_classifier(): predict_proba, score, classes_
     _options = ()    # option keywords: the subclass's __init__ parameters
     _fitted = {}     # fitted attribute -> function(estimator) computing it from the model arrays
 
@@ -239,11 +240,13 @@ class Calibrator:
     def predict_proba(self, logits, out=None):
         """Calibrated probabilities (float32, the shape of `logits`; for a
         binary model P(y = 1) per row). float32 C-contiguous input is read in
-        place; out= takes a preallocated writeable C-contiguous float32 array
-        of the same shape, at any address (a byte-misaligned one such as
-        np.frombuffer(buf, np.float32, offset=1) is written directly), and
-        may be `logits` itself, for an in-place call. The GIL is released
-        during the C call."""
+        place; out= takes a preallocated float32 array of the same shape, at any
+        address (a byte-misaligned one such as np.frombuffer(buf, np.float32,
+        offset=1) is written directly); it may be `logits` itself, for an
+        in-place call, or a float32 CPU torch tensor, written in place and
+        returned (torch in, torch out). Torch tensors, DLPack and
+        __array_interface__ objects are read without a copy when contiguous
+        float32. The GIL is released during the C call.
         m = self._require_model("predict_proba")
         x, n, k = _arrays.scores(logits)
         p = _arrays.output(out, x.shape)
@@ -251,7 +254,7 @@ class Calibrator:
         if st:
             raise CalibError(st, "%s.predict_proba on %d x %d scores (model fitted with k = %d)"
                              % (type(self).__name__, n, k, m.k))
-        return p
+        return p if out is None else out  # out= a torch tensor: the tensor itself, written in place
 
     def predict(self, logits):
         """Predicted class indices (int64): argmax of the calibrated
@@ -260,6 +263,33 @@ class Calibrator:
         if self._model.k == 1:
             return (p.reshape(-1) > 0.5).astype(np.int64)
         return np.argmax(p, axis=1).astype(np.int64, copy=False)
+
+    def score(self, logits, y, sample_weight=None):
+        """Negative (weighted) mean log loss of the calibrated probabilities
+        (higher is better, as scikit-learn's scorers): -calib.nll on the
+        predicted probabilities, with scikit-learn's two columns for k = 1."""
+        p = np.asarray(self.predict_proba(logits), np.float64)
+        if self._model.k == 1:
+            p = np.stack([1.0 - p.reshape(-1), p.reshape(-1)], axis=1)
+        yy = _arrays.labels(y, p.shape[0])
+        if yy.size and (yy.min() < 0 or yy.max() >= p.shape[1]):
+            raise CalibError(_ids.E_LABEL, "%s.score: labels must be in 0..%d" % (type(self).__name__, p.shape[1] - 1))
+        pt = np.clip(p[np.arange(p.shape[0]), yy], np.finfo(np.float64).tiny, None)
+        w = _arrays.weights(sample_weight, p.shape[0])
+        return float(np.average(np.log(pt), weights=w))
+
+    def __sklearn_is_fitted__(self):
+        """scikit-learn's check_is_fitted: True once fit() or load() has run."""
+        return self._model is not None
+
+    def _more_tags(self):
+        """scikit-learn estimator tags. Scores are logits with one column per
+        class and labels are class indices 0..k-1, so the generic checks that
+        feed arbitrary features or labels cannot apply: they are listed here,
+        each with its reason (check_estimator reports them as expected
+        failures; python/README.md has the table)."""
+        return {"requires_y": True, "poor_score": True, "X_types": ["2darray"],
+                "_xfail_checks": dict(_XFAIL_CHECKS)}
 
     # ---- fitted parameters -----------------------------------------------------
     def _model_param(self, param):
@@ -337,6 +367,55 @@ class Calibrator:
             _call_detailed("calib_model_load", (ctypes.byref(out), data, len(data)), "unpickling")
             self._set_model(_Model(out.value))
 
+
+# scikit-learn's generic checks that cannot apply to a calibrator, and why
+# (filled from running sklearn.utils.estimator_checks.check_estimator; see
+# test/py/test_sklearn.py, which fails when a listed check starts passing or
+# an unlisted one fails).
+_LABELS = ("labels are class indices 0..k-1 of the k score columns; the check fits on arbitrary features "
+           "with labels that are not (strings, or more classes than columns)")
+_SEPARABLE = ("the check's small well-separated data have no finite optimum (CALIB_E_SEPARABLE / "
+              "CALIB_E_NOSIGNAL): the library refuses rather than return an unbounded map")
+_MESSAGE = "the error is the library's CalibError with its own message, not the text scikit-learn's validation prints"
+_XFAIL_CHECKS = {
+    "check_no_attributes_set_in_init": "the handle of the C model is allocated as None in __init__",
+    "check_sample_weights_pandas_series": _LABELS,
+    "check_sample_weights_not_an_array": _LABELS,
+    "check_sample_weights_shape": _LABELS,
+    "check_sample_weights_not_overwritten": _LABELS,
+    "check_sample_weights_invariance": _LABELS,
+    "check_estimators_fit_returns_self": _LABELS,
+    "check_estimators_overwrite_params": _LABELS,
+    "check_classifier_data_not_an_array": _LABELS,
+    "check_classifiers_classes": _LABELS,
+    "check_classifiers_train": _LABELS,
+    "check_requires_y_none": _LABELS,
+    "check_supervised_y_2d": "a (n, 1) label column is accepted as (n,) without a DataConversionWarning",
+    "check_estimators_unfitted": "raises calib.NotFittedError (a ValueError and AttributeError), not scikit-learn's",
+    "check_estimator_sparse_data": "scores are dense float32 arrays; sparse input fails with the library's message",
+    "check_complex_data": _MESSAGE,
+    "check_dtype_object": _MESSAGE + "; or " + _SEPARABLE,
+    "check_estimators_empty_data_messages": _MESSAGE,
+    "check_classifiers_regression_target": _MESSAGE,
+    "check_fit2d_1feature": _MESSAGE + " (one column is the binary k = 1 case; labels must be 0/1)",
+    "check_fit2d_predict1d": _MESSAGE + " (a 1-D array is n binary scores, not one row); or " + _SEPARABLE,
+    "check_estimators_dtypes": _SEPARABLE,
+    "check_estimators_nan_inf": _SEPARABLE,
+    "check_pipeline_consistency": _SEPARABLE,
+    "check_estimators_pickle": _SEPARABLE,
+    "check_dict_unchanged": _SEPARABLE,
+    "check_dont_overwrite_parameters": _SEPARABLE,
+    "check_methods_sample_order_invariance": _SEPARABLE,
+    "check_methods_subset_invariance": _SEPARABLE,
+    "check_fit_idempotent": _SEPARABLE,
+    "check_fit_check_is_fitted": _SEPARABLE,
+    "check_n_features_in": _SEPARABLE,
+    "check_estimators_partial_fit_n_features": _SEPARABLE,
+    "check_classifiers_one_label": _MESSAGE + " (CALIB_E_ONECLASS)",
+    "check_classifiers_one_label_sample_weights": _MESSAGE + " (CALIB_E_ONECLASS)",
+    "check_estimators_nan_inf_predict": _MESSAGE,
+    "check_non_transformer_estimators_n_iter": _SEPARABLE,
+}
 
 _apply = fn("calib_apply")
 _addr = _arrays.addr
