@@ -246,7 +246,7 @@ class Calibrator:
         in-place call, or a float32 CPU torch tensor, written in place and
         returned (torch in, torch out). Torch tensors, DLPack and
         __array_interface__ objects are read without a copy when contiguous
-        float32. The GIL is released during the C call.
+        float32. The GIL is released during the C call."""
         m = self._require_model("predict_proba")
         x, n, k = _arrays.scores(logits)
         p = _arrays.output(out, x.shape)
