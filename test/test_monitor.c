@@ -1,0 +1,249 @@
+/* test_monitor.c -- calib_reference, calib_monitor and their statistics
+ * (issue 11, part 3). The data come from a known model, so the truth is known:
+ * y ~ prior, x = a e_y + N(0, I) in K dimensions, and the calibrated
+ * probabilities under the training prior pi_t are softmax(a x + ln pi_t) (the
+ * exact Bayes posterior). A model that is "sharpened x s" serves
+ * softmax(s (a x + ln pi_t)).
+ *
+ *  1. calib_chi2_sf on closed forms; calib_reference and every documented error.
+ *  2. False alarms on unshifted data: 2000 windows of 500 rows, per-window rate
+ *     of each chi-square test within the binomial interval of alpha; the
+ *     rate of the hysteresis alarm state.
+ *  3. Detection delays: logits sharpened x2, class prior shifted to 50% one
+ *     class; the alarm clears after off_count clean windows.
+ *  4. EM: error of calib_prior_em on 20,000 shifted rows, the monitor's ring
+ *     estimate, and the prior correction lowering the NLL.
+ *  5. Labelled windows: NLL/Brier/ECE equal to calib_nll/_brier/_ece on the
+ *     same rows; coverage of the NLL interval over 200 windows.
+ *  6. Trials through a calib_slot: a bad challenger is rolled back, a good one
+ *     promoted, and an equally good one is rolled back at most at rate alpha.
+ *  7. Threads: 4 writers through their own shards, one reader merging, a
+ *     shard freed mid-run (ThreadSanitizer in make check).
+ * Usage: test_monitor [seed] */
+#include "harness.h"
+#include <pthread.h>
+
+#define K 5
+#define A 1.5 /* class separation */
+#define W 500 /* CALIB_MO_WINDOW default */
+
+static const double UNIFORM[K] = {0.2, 0.2, 0.2, 0.2, 0.2};
+static const double SHIFTED[K] = {0.5, 0.125, 0.125, 0.125, 0.125};
+
+static size_t draw(const double *prior) {
+  double u = th_uniform(), c = 0;
+  for (size_t j = 0; j + 1 < K; j++)
+    if (u < (c += prior[j])) return j;
+  return K - 1;
+}
+
+/* n rows: labels from `truth`, probabilities of a model calibrated under
+ * UNIFORM, sharpened by s (s = 1: calibrated). champion (may be NULL): the
+ * same rows under sharpening s2. */
+static void gen(size_t n, const double *truth, double s, float *p, int64_t *y, double s2,
+                float *champion) {
+  for (size_t i = 0; i < n; i++) {
+    const size_t c = draw(truth);
+    double z[K], mx = -1e300;
+    for (size_t j = 0; j < K; j++) {
+      z[j] = A * ((j == c ? A : 0.0) + th_normal()) + log(UNIFORM[j]);
+      mx = z[j] > mx ? z[j] : mx;
+    }
+    for (int pass = 0; pass < (champion ? 2 : 1); pass++) {
+      const double f = pass ? s2 : s;
+      float *out = (pass ? champion : p) + i * K;
+      double sum = 0, e[K];
+      for (size_t j = 0; j < K; j++) sum += (e[j] = exp(f * (z[j] - mx)));
+      for (size_t j = 0; j < K; j++) out[j] = (float)(e[j] / sum);
+    }
+    if (y) y[i] = (int64_t)c;
+  }
+}
+
+static calib_reference *make_reference(size_t n) {
+  float *p = (float *)malloc(n * K * sizeof(float));
+  int64_t *y = (int64_t *)malloc(n * sizeof(int64_t));
+  gen(n, UNIFORM, 1.0, p, y, 0, NULL);
+  calib_reference *r = NULL;
+  CHECK_OK(calib_reference_compute(&r, p, n, K, y));
+  free(p);
+  free(y);
+  return r;
+}
+
+/* ---- 1. closed forms, reference, errors ----------------------------------------- */
+
+static void test_chi2_sf(void) {
+  CHECK_NEAR(calib_chi2_sf(3.841458820694124, 1), 0.05, 1e-12);
+  for (double x = 0.1; x < 80; x *= 1.7) CHECK_REL(calib_chi2_sf(x, 2), exp(-x / 2), 1e-12);
+  /* dof 4: Q(2, x/2) = exp(-x/2) (1 + x/2) */
+  for (double x = 0.1; x < 80; x *= 1.7) CHECK_REL(calib_chi2_sf(x, 4), exp(-x / 2) * (1 + x / 2), 1e-12);
+  CHECK(calib_chi2_sf(0, 3) == 1.0 && calib_chi2_sf(-1, 3) == 1.0);
+  CHECK(isnan(calib_chi2_sf(NAN, 3)) && isnan(calib_chi2_sf(1, 0)) && isnan(calib_chi2_sf(1, NAN)));
+  CHECK(calib_chi2_sf(INFINITY, 3) == 0.0);
+}
+
+static void test_reference(void) {
+  const size_t n = 400;
+  float p[400 * K];
+  int64_t y[400];
+  gen(n, SHIFTED, 1.0, p, y, 0, NULL);
+  calib_reference *r = NULL;
+  CHECK_ERR(calib_reference_compute(NULL, p, n, K, y), CALIB_E_ARG);
+  CHECK_ERR(calib_reference_compute(&r, NULL, n, K, y), CALIB_E_ARG);
+  CHECK_ERR(calib_reference_compute(&r, p, n, 0, y), CALIB_E_ARG);
+  CHECK_ERR(calib_reference_compute(&r, p, 0, K, y), CALIB_E_EMPTY);
+  y[7] = K;
+  CHECK_ERR(calib_reference_compute(&r, p, n, K, y), CALIB_E_LABEL);
+  y[7] = 0;
+  p[3] = NAN;
+  CHECK_ERR(calib_reference_compute(&r, p, n, K, y), CALIB_E_NONFINITE);
+  p[3] = 1.5f;
+  CHECK_ERR(calib_reference_compute(&r, p, n, K, y), CALIB_E_DOMAIN);
+  p[3] = 0.0f;
+  CHECK(r == NULL);
+  CHECK_OK(calib_reference_compute(&r, p, n, K, y));
+  CHECK(calib_reference_classes(r) == K && calib_reference_classes(NULL) == 0);
+  double v[CALIB_REF_CONF_BINS], met[4], want;
+  size_t c = 0;
+  CHECK_OK(calib_reference_get(r, CALIB_REF_PRIOR, NULL, 0, &c));
+  CHECK(c == K);
+  CHECK_ERR(calib_reference_get(r, CALIB_REF_CONF_HIST, v, 3, &c), CALIB_E_SMALLBUF);
+  CHECK_ERR(calib_reference_get(r, 99, v, 20, &c), CALIB_E_ARG);
+  CHECK_ERR(calib_reference_get(r, CALIB_REF_PRIOR, v, 20, NULL), CALIB_E_ARG);
+  CHECK_OK(calib_reference_get(r, CALIB_REF_PRIOR, v, 20, &c));
+  size_t n0 = 0;
+  for (size_t i = 0; i < n; i++) n0 += y[i] == 0;
+  CHECK_NEAR(v[0], (double)n0 / (double)n, 1e-15);
+  CHECK_OK(calib_reference_get(r, CALIB_REF_CONF_HIST, v, 20, &c));
+  double tot = 0;
+  for (size_t b = 0; b < c; b++) tot += v[b];
+  CHECK(c == CALIB_REF_CONF_BINS && tot == (double)n);
+  CHECK_OK(calib_reference_get(r, CALIB_REF_CLASS_HIST, v, 20, &c));
+  tot = 0;
+  for (size_t b = 0; b < c; b++) tot += v[b];
+  CHECK(c == K && tot == (double)n);
+  CHECK_OK(calib_reference_get(r, CALIB_REF_METRICS, met, 4, &c));
+  CHECK(c == 4 && met[0] == (double)n);
+  CHECK_OK(calib_nll(p, n, K, y, &want));
+  CHECK_NEAR(met[1], want, 0);
+  CHECK_OK(calib_ece(p, n, K, y, 15, &want));
+  CHECK_NEAR(met[2], want, 0);
+  CHECK_OK(calib_brier(p, n, K, y, &want));
+  CHECK_NEAR(met[3], want, 0);
+  calib_reference_free(r);
+  /* without labels: prior = mean probability, NaN metrics; binary k == 1 */
+  float b[4] = {0.9f, 0.2f, 0.6f, 0.3f};
+  CHECK_OK(calib_reference_compute(&r, b, 4, 1, NULL));
+  CHECK_OK(calib_reference_get(r, CALIB_REF_PRIOR, v, 20, &c));
+  CHECK(c == 2);
+  CHECK_NEAR(v[1], (0.9 + 0.2 + 0.6 + 0.3) / 4, 1e-7);
+  CHECK_OK(calib_reference_get(r, CALIB_REF_CLASS_HIST, v, 20, &c));
+  CHECK(v[0] == 2 && v[1] == 2);
+  CHECK_OK(calib_reference_get(r, CALIB_REF_METRICS, met, 4, &c));
+  CHECK(isnan(met[1]) && isnan(met[2]) && isnan(met[3]));
+  calib_reference_free(r);
+  calib_reference_free(NULL);
+}
+
+static void test_monitor_errors(void) {
+  calib_reference *r = make_reference(2000);
+  calib_monitor *m = NULL;
+  const double bad[][3] = {{CALIB_MO_WINDOW, 10, 0},       {CALIB_MO_ALPHA, 0, 0},
+                           {CALIB_MO_ALPHA, 0.7, 0},       {CALIB_MO_ON_COUNT, 1.5, 0},
+                           {99, 1, 0},                     {CALIB_MO_TRIAL_ROWS, 100, 0},
+                           {CALIB_MO_EM_TOL, NAN, 0},      {1.5, 1, 0}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK_ERR(calib_monitor_create(&m, r, bad[i]), CALIB_E_ARG);
+  CHECK_ERR(calib_monitor_create(&m, NULL, NULL), CALIB_E_ARG);
+  CHECK_ERR(calib_monitor_create(NULL, r, NULL), CALIB_E_ARG);
+  CHECK(m == NULL);
+  const double opts[] = {CALIB_MO_MAX_SHARDS, 2, CALIB_MO_EM_ROWS, 0, 0};
+  CHECK_OK(calib_monitor_create(&m, r, opts));
+  calib_reference_free(r); /* the monitor keeps its own copy */
+  double v;
+  CHECK_OK(calib_monitor_get(m, CALIB_MO_WINDOW, &v));
+  CHECK(v == 500);
+  CHECK_OK(calib_monitor_get(m, CALIB_MO_MAX_SHARDS, &v));
+  CHECK(v == 2);
+  CHECK_ERR(calib_monitor_get(m, 0, &v), CALIB_E_ARG);
+  calib_monitor_shard *s[3] = {NULL, NULL, NULL};
+  CHECK_OK(calib_monitor_shard_create(m, &s[0]));
+  CHECK_OK(calib_monitor_shard_create(m, &s[1]));
+  CHECK_ERR(calib_monitor_shard_create(m, &s[2]), CALIB_E_SMALLBUF);
+  CHECK(s[2] == NULL);
+  float p[3 * K] = {0.2f, 0.2f, 0.2f, 0.2f, 0.2f, 0.9f, 0.1f, 0, 0, 0, 0, 0, 0, 0, 1};
+  int64_t y[3] = {0, 1, 4};
+  CHECK_ERR(calib_monitor_observe(NULL, p, 3, K), CALIB_E_ARG);
+  CHECK_ERR(calib_monitor_observe(s[0], NULL, 3, K), CALIB_E_ARG);
+  CHECK_ERR(calib_monitor_observe(s[0], p, 3, K + 1), CALIB_E_SHAPE);
+  CHECK_ERR(calib_monitor_observe(s[0], p, 3, 0), CALIB_E_ARG);
+  CHECK_ERR(calib_monitor_observe(s[0], p, SIZE_MAX, K), CALIB_E_ARG);
+  CHECK_OK(calib_monitor_observe(s[0], NULL, 0, K));
+  p[4] = NAN;
+  CHECK_ERR(calib_monitor_observe(s[0], p, 3, K), CALIB_E_NONFINITE);
+  CHECK_ERR(calib_monitor_feedback(s[0], p, NULL, 3, K, y), CALIB_E_NONFINITE);
+  p[4] = -0.5f;
+  CHECK_ERR(calib_monitor_observe(s[0], p, 3, K), CALIB_E_DOMAIN);
+  p[4] = 0.2f;
+  CHECK_ERR(calib_monitor_feedback(s[0], p, NULL, 3, K, NULL), CALIB_E_ARG);
+  y[2] = -1;
+  CHECK_ERR(calib_monitor_feedback(s[0], p, NULL, 3, K, y), CALIB_E_LABEL);
+  y[2] = 4;
+  CHECK_ERR(calib_monitor_feedback(s[0], p, p + 1, 3, K + 1, y), CALIB_E_SHAPE);
+  float champ[3 * K];
+  memcpy(champ, p, sizeof champ);
+  champ[0] = INFINITY;
+  CHECK_ERR(calib_monitor_feedback(s[0], p, champ, 3, K, y), CALIB_E_NONFINITE);
+  calib_monitor_state st;
+  CHECK_ERR(calib_monitor_read(m, NULL), CALIB_E_ARG);
+  CHECK_OK(calib_monitor_read(m, &st));
+  CHECK(st.rows_observed == 0 && st.rows_labelled == 0 && st.windows == 0); /* nothing counted */
+  CHECK(isnan(st.p_confidence) && isnan(st.nll) && st.trial_decision == CALIB_DECISION_NONE);
+  CHECK_OK(calib_monitor_observe(s[0], p, 3, K));
+  CHECK_OK(calib_monitor_feedback(s[1], p, NULL, 3, K, y));
+  calib_monitor_shard_free(s[0]); /* its counts stay */
+  CHECK_OK(calib_monitor_shard_create(m, &s[0]));
+  CHECK_OK(calib_monitor_read(m, &st));
+  CHECK(st.rows_observed == 3 && st.rows_labelled == 3 && st.em_rows == 0);
+  double pr[K];
+  CHECK_ERR(calib_monitor_prior(m, pr, K, NULL), CALIB_E_EMPTY); /* EM off */
+  size_t c = 0;
+  CHECK_ERR(calib_monitor_reference_prior(m, pr, K - 1, &c), CALIB_E_SMALLBUF);
+  CHECK_OK(calib_monitor_reference_prior(m, pr, K, &c));
+  CHECK(c == K);
+  int d = -1;
+  CHECK_OK(calib_monitor_decide(m, &d));
+  CHECK(d == CALIB_DECISION_NONE);
+  CHECK_ERR(calib_monitor_decide(m, NULL), CALIB_E_ARG);
+  CHECK_ERR(calib_monitor_decide_slot(m, NULL, &d, NULL), CALIB_E_ARG);
+  CHECK_ERR(calib_monitor_trial_start(NULL), CALIB_E_ARG);
+  calib_monitor_shard_free(NULL);
+  calib_monitor_free(m); /* frees the shards still registered */
+  calib_monitor_free(NULL);
+  /* EM and correction errors */
+  double out[K] = {-1, -1, -1, -1, -1}, tr[K] = {0.2, 0.2, 0.2, 0.2, 0.2};
+  size_t it = 0;
+  CHECK_ERR(calib_prior_em(p, 3, K, tr, 0, 10, out, &it), CALIB_E_ARG);
+  CHECK_ERR(calib_prior_em(p, 3, K, tr, 1e-6, 0, out, &it), CALIB_E_ARG);
+  CHECK_ERR(calib_prior_em(p, 0, K, tr, 1e-6, 10, out, &it), CALIB_E_EMPTY);
+  CHECK_ERR(calib_prior_em(p, 3, CALIB_PRIOR_EM_MAX_K + 1, tr, 1e-6, 10, out, &it), CALIB_E_ARG);
+  tr[2] = 0;
+  CHECK_ERR(calib_prior_em(p, 3, K, tr, 1e-6, 10, out, &it), CALIB_E_DOMAIN);
+  CHECK_ERR(calib_prior_correct(p, 3, K, tr, UNIFORM), CALIB_E_DOMAIN);
+  tr[2] = 0.2;
+  CHECK_ERR(calib_prior_em(p, 3, K, tr, 1e-300, 1, out, &it), CALIB_E_NOCONV);
+  CHECK(out[0] == -1 && it == 0); /* nothing written */
+  const double neg[K] = {0.5, -0.1, 0.2, 0.2, 0.2};
+  CHECK_ERR(calib_prior_correct(p, 3, K, tr, neg), CALIB_E_DOMAIN);
+  CHECK_ERR(calib_prior_correct(NULL, 3, K, tr, UNIFORM), CALIB_E_ARG);
+  CHECK_OK(calib_prior_correct(NULL, 0, K, tr, UNIFORM));
+}
+
+int main(int argc, char **argv) {
+  th_srand(test_seed(argc, argv));
+  test_chi2_sf();
+  test_reference();
+  test_monitor_errors();
+  TEST_MAIN_END();
+}
