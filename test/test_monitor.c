@@ -240,10 +240,248 @@ static void test_monitor_errors(void) {
   CHECK_OK(calib_prior_correct(NULL, 0, K, tr, UNIFORM));
 }
 
+/* ---- 2. false alarms on unshifted data ---------------------------------------- */
+
+#define NREF 20000
+#define FA_WINDOWS 2000
+
+/* Feeds `rows` rows of gen(truth, s) in batches of 50 through shard sh. */
+static void feed(calib_monitor_shard *sh, size_t rows, const double *truth, double s) {
+  float p[50 * K];
+  for (size_t done = 0; done < rows; done += 50) {
+    gen(50, truth, s, p, NULL, 0, NULL);
+    CHECK_OK(calib_monitor_observe(sh, p, 50, K));
+  }
+}
+
+/* Binomial check: x of n within 4.5 sd of n q (sd floor 1 count). */
+static int binomial_ok(long x, long n, double q) {
+  const double sd = sqrt((double)n * q * (1 - q));
+  return fabs((double)x - (double)n * q) <= 4.5 * (sd > 1 ? sd : 1);
+}
+
+static void test_false_alarms(const calib_reference *r) {
+  calib_monitor *m = NULL;
+  calib_monitor_shard *sh = NULL;
+  const double opts[] = {CALIB_MO_EM_ROWS, 0, 0};
+  CHECK_OK(calib_monitor_create(&m, r, opts));
+  CHECK_OK(calib_monitor_shard_create(m, &sh));
+  long alarms_conf = 0, alarms_class = 0, state_conf = 0, state_class = 0, windows_ok = 1;
+  calib_monitor_state st;
+  for (long w = 0; w < FA_WINDOWS; w++) {
+    feed(sh, W, UNIFORM, 1.0);
+    CHECK_OK(calib_monitor_read(m, &st));
+    windows_ok &= st.windows == (uint64_t)w + 1 && st.window_rows == W;
+    alarms_conf += st.p_confidence < 0.01;
+    alarms_class += st.p_class < 0.01;
+    state_conf += st.alarm_confidence;
+    state_class += st.alarm_class;
+  }
+  CHECK(windows_ok);
+  printf("false alarms, unshifted data, %d windows of %d rows (k = %d, reference n = %d, alpha 0.01): "
+         "per window: confidence %.4f, class %.4f; alarm state (on 3 / off 3): confidence %.4f, class %.4f\n",
+         FA_WINDOWS, W, K, NREF, (double)alarms_conf / FA_WINDOWS, (double)alarms_class / FA_WINDOWS,
+         (double)state_conf / FA_WINDOWS, (double)state_class / FA_WINDOWS);
+  CHECK(binomial_ok(alarms_conf, FA_WINDOWS, 0.01));
+  CHECK(binomial_ok(alarms_class, FA_WINDOWS, 0.01));
+  /* P(3 alarming windows in a row) = 1e-6 per window: 2000 windows see none
+   * unless the test's level is broken */
+  CHECK(state_conf <= 3 && state_class <= 3);
+  calib_monitor_free(m);
+}
+
+/* ---- 3. detection delays ---------------------------------------------------------- */
+
+/* Rows of shifted data until the alarm (which) turns on; 0 if not within max_windows. */
+static long detection_delay(const calib_reference *r, const double *truth, double s, int which,
+                            long max_windows, calib_monitor **keep) {
+  calib_monitor *m = NULL;
+  calib_monitor_shard *sh = NULL;
+  CHECK_OK(calib_monitor_create(&m, r, NULL));
+  CHECK_OK(calib_monitor_shard_create(m, &sh));
+  calib_monitor_state st;
+  long rows = 0;
+  for (long w = 0; w < max_windows; w++) {
+    feed(sh, W, truth, s);
+    rows += W;
+    CHECK_OK(calib_monitor_read(m, &st));
+    if (which ? st.alarm_class : st.alarm_confidence) break;
+  }
+  if (!(which ? st.alarm_class : st.alarm_confidence)) rows = 0;
+  if (keep) *keep = m;
+  else calib_monitor_free(m);
+  return rows;
+}
+
+static void test_detection(const calib_reference *r) {
+  const long sharp = detection_delay(r, UNIFORM, 2.0, 0, 20, NULL);
+  calib_monitor *m = NULL;
+  const long prior = detection_delay(r, SHIFTED, 1.0, 1, 20, &m);
+  printf("detection delay (window %d, on_count 3): logits sharpened x2: %ld rows (confidence alarm); "
+         "class prior 50%% on class 0: %ld rows (class alarm)\n", W, sharp, prior);
+  /* 3 windows is the least hysteresis allows; both shifts are strong */
+  CHECK(sharp == 3 * W);
+  CHECK(prior == 3 * W);
+  /* back to unshifted traffic: the alarm clears after off_count clean windows */
+  calib_monitor_shard *sh = NULL;
+  CHECK_OK(calib_monitor_shard_create(m, &sh));
+  calib_monitor_state st;
+  long clean = 0;
+  do {
+    feed(sh, W, UNIFORM, 1.0);
+    CHECK_OK(calib_monitor_read(m, &st));
+    clean++;
+  } while (st.alarm_class && clean < 20);
+  printf("alarm cleared after %ld unshifted windows (off_count 3)\n", clean);
+  CHECK(!st.alarm_class && clean >= 3 && clean <= 6);
+  calib_monitor_free(m);
+}
+
+/* ---- 4. EM --------------------------------------------------------------------------- */
+
+static double nll_of(const float *p, size_t n, const int64_t *y) {
+  double v = 0;
+  CHECK_OK(calib_nll(p, n, K, y, &v));
+  return v;
+}
+
+static void test_em(const calib_reference *r) {
+  const size_t n = 20000;
+  float *p = (float *)malloc(n * K * sizeof(float));
+  int64_t *y = (int64_t *)malloc(n * sizeof(int64_t));
+  gen(n, SHIFTED, 1.0, p, y, 0, NULL);
+  double est[K], err = 0, freq_err = 0, cnt[K] = {0};
+  size_t iters = 0;
+  CHECK_OK(calib_prior_em(p, n, K, UNIFORM, 1e-8, 10000, est, &iters));
+  for (size_t i = 0; i < n; i++) cnt[y[i]] += 1;
+  for (size_t j = 0; j < K; j++) {
+    err = fmax(err, fabs(est[j] - SHIFTED[j]));
+    freq_err = fmax(freq_err, fabs(cnt[j] / (double)n - SHIFTED[j]));
+  }
+  printf("EM (calib_prior_em, %zu rows, true prior 0.5/0.125x4, training prior uniform): "
+         "max |error| %.4f (sample frequencies' own: %.4f), %zu iterations\n", n, err, freq_err, iters);
+  CHECK(err < 0.02);
+  /* a prior that does not shift: EM stays near it */
+  double same[K];
+  gen(n, UNIFORM, 1.0, p, y, 0, NULL);
+  CHECK_OK(calib_prior_em(p, n, K, UNIFORM, 1e-8, 10000, same, NULL));
+  double err0 = 0;
+  for (size_t j = 0; j < K; j++) err0 = fmax(err0, fabs(same[j] - 0.2));
+  CHECK(err0 < 0.02);
+  /* the monitor's estimate from its rings (2 shards x 1000 rows) */
+  calib_monitor *m = NULL;
+  calib_monitor_shard *a = NULL, *b = NULL;
+  CHECK_OK(calib_monitor_create(&m, r, NULL));
+  CHECK_OK(calib_monitor_shard_create(m, &a));
+  CHECK_OK(calib_monitor_shard_create(m, &b));
+  feed(a, 3000, SHIFTED, 1.0); /* the ring keeps the last 1000 */
+  feed(b, 1000, SHIFTED, 1.0);
+  calib_monitor_state st;
+  CHECK_OK(calib_monitor_read(m, &st));
+  double mon[K], ref[K];
+  size_t c = 0;
+  CHECK_OK(calib_monitor_prior(m, mon, K, &c));
+  CHECK_OK(calib_monitor_reference_prior(m, ref, K, NULL));
+  double merr = 0;
+  for (size_t j = 0; j < K; j++) merr = fmax(merr, fabs(mon[j] - SHIFTED[j]));
+  printf("monitor EM: %llu ring rows, max |error| %.4f, shift from reference %.4f, %llu iterations\n",
+         (unsigned long long)st.em_rows, merr, st.em_shift, (unsigned long long)st.em_iters);
+  CHECK(c == K && st.em_rows == 2000 && st.em_converged && merr < 0.07 && st.em_shift > 0.2);
+  /* the correction with the estimate lowers the NLL on shifted data */
+  gen(n, SHIFTED, 1.0, p, y, 0, NULL);
+  const double before = nll_of(p, n, y);
+  CHECK_OK(calib_prior_correct(p, n, K, ref, mon));
+  const double after = nll_of(p, n, y);
+  printf("prior correction on %zu shifted rows: NLL %.4f -> %.4f\n", n, before, after);
+  CHECK(after < before - 0.02);
+  /* k == 1: the same EM on two classes */
+  for (size_t i = 0; i < n; i++) {
+    const int pos = th_uniform() < 0.8;
+    const double lz = 2.0 * ((pos ? 1.0 : -1.0) + th_normal()); /* posterior at prior 1/2 */
+    p[i] = (float)(1 / (1 + exp(-lz)));
+  }
+  const double half[2] = {0.5, 0.5};
+  double bin[2];
+  CHECK_OK(calib_prior_em(p, n, 1, half, 1e-8, 10000, bin, NULL));
+  printf("EM, k == 1, true P(y = 1) = 0.8: estimate %.4f\n", bin[1]);
+  CHECK_NEAR(bin[1], 0.8, 0.02);
+  CHECK_NEAR(bin[0] + bin[1], 1.0, 1e-12);
+  calib_monitor_free(m);
+  free(p);
+  free(y);
+}
+
+/* ---- 5. labelled windows ------------------------------------------------------------- */
+
+static void test_labelled(const calib_reference *r) {
+  calib_monitor *m = NULL;
+  calib_monitor_shard *sh = NULL;
+  CHECK_OK(calib_monitor_create(&m, r, NULL));
+  CHECK_OK(calib_monitor_shard_create(m, &sh));
+  const size_t n = 1000;
+  float *p = (float *)malloc(n * K * sizeof(float));
+  int64_t *y = (int64_t *)malloc(n * sizeof(int64_t));
+  calib_monitor_state st;
+  gen(600, UNIFORM, 1.0, p, y, 0, NULL);
+  CHECK_OK(calib_monitor_feedback(sh, p, NULL, 600, K, y));
+  CHECK_OK(calib_monitor_read(m, &st));
+  CHECK(st.label_windows == 0 && isnan(st.nll) && st.rows_labelled == 600);
+  gen(400, UNIFORM, 1.0, p + 600 * K, y + 600, 0, NULL);
+  CHECK_OK(calib_monitor_feedback(sh, p + 600 * K, NULL, 400, K, y + 600));
+  CHECK_OK(calib_monitor_read(m, &st));
+  double nll, brier, ece, acc;
+  CHECK_OK(calib_nll(p, n, K, y, &nll));
+  CHECK_OK(calib_brier(p, n, K, y, &brier));
+  CHECK_OK(calib_ece(p, n, K, y, 15, &ece));
+  CHECK_OK(calib_accuracy(p, n, K, y, &acc));
+  CHECK(st.label_windows == 1 && st.label_window_rows == n);
+  CHECK_NEAR(st.nll, nll, 1e-12);
+  CHECK_NEAR(st.brier, brier, 1e-12);
+  CHECK_NEAR(st.ece, ece, 1e-12);
+  CHECK_NEAR(st.accuracy, acc, 1e-15);
+  CHECK(st.nll_lo < st.nll && st.nll < st.nll_hi && st.brier_lo < st.brier && st.brier < st.brier_hi);
+  CHECK(st.ece_lo <= st.ece && st.ece < st.ece_hi);
+  /* coverage over 200 windows of the true NLL and Brier (from 200,000 rows) */
+  double true_nll = 0, true_brier = 0, mean_ece = 0;
+  for (int rep = 0; rep < 200; rep++) {
+    gen(n, UNIFORM, 1.0, p, y, 0, NULL);
+    double a, b, e;
+    CHECK_OK(calib_nll(p, n, K, y, &a));
+    CHECK_OK(calib_brier(p, n, K, y, &b));
+    CHECK_OK(calib_ece(p, n, K, y, 15, &e));
+    true_nll += a / 200, true_brier += b / 200, mean_ece += e / 200;
+  }
+  int cov_nll = 0, cov_brier = 0, cov_ece = 0, zero_ece = 0;
+  for (int rep = 0; rep < 200; rep++) {
+    gen(n, UNIFORM, 1.0, p, y, 0, NULL);
+    CHECK_OK(calib_monitor_feedback(sh, p, NULL, n, K, y));
+    CHECK_OK(calib_monitor_read(m, &st));
+    cov_nll += st.nll_lo <= true_nll && true_nll <= st.nll_hi;
+    cov_brier += st.brier_lo <= true_brier && true_brier <= st.brier_hi;
+    cov_ece += st.ece_lo <= mean_ece && mean_ece <= st.ece_hi;
+    zero_ece += st.ece_lo <= 0.0; /* a calibrated model: true ECE 0 */
+  }
+  printf("labelled windows of %zu rows, 200 windows: coverage of the 95%% intervals: NLL %.3f, Brier %.3f, "
+         "ECE (of the plug-in ECE's mean %.4f at this n) %.3f; ECE interval reaching 0 (the true ECE of "
+         "this calibrated model): %.3f\n", n, cov_nll / 200.0, cov_brier / 200.0, mean_ece,
+         cov_ece / 200.0, zero_ece / 200.0);
+  CHECK(cov_nll >= 180 && cov_nll <= 198 && cov_brier >= 180 && cov_brier <= 198);
+  CHECK(cov_ece >= 180);
+  calib_monitor_free(m);
+  free(p);
+  free(y);
+}
+
 int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   test_chi2_sf();
   test_reference();
   test_monitor_errors();
+  calib_reference *r = make_reference(NREF);
+  test_false_alarms(r);
+  test_detection(r);
+  test_em(r);
+  test_labelled(r);
+  calib_reference_free(r);
   TEST_MAIN_END();
 }
