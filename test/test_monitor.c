@@ -472,6 +472,132 @@ static void test_labelled(const calib_reference *r) {
   free(y);
 }
 
+/* ---- 6. champion/challenger trials ---------------------------------------------- */
+
+/* Logits a x + ln pi_t (up to a constant) of n rows with labels from truth. */
+static void gen_logits(size_t n, const double *truth, float *z, int64_t *y) {
+  for (size_t i = 0; i < n; i++) {
+    const size_t c = draw(truth);
+    for (size_t j = 0; j < K; j++) z[i * K + j] = (float)(A * ((j == c ? A : 0.0) + th_normal()) + log(UNIFORM[j]));
+    y[i] = (int64_t)c;
+  }
+}
+
+static calib_model *temperature_model(double T) {
+  const th_section sec = {CALIB_MP_TEMPERATURE, 1, &T};
+  size_t len = 0;
+  uint8_t *b = th_craft_model(CALIB_METHOD_TEMPERATURE, K, &sec, 1, &len);
+  calib_model *m = NULL;
+  CHECK_OK(calib_model_load(&m, b, len));
+  free(b);
+  return m;
+}
+
+/* A trial through a slot: champion T0 installed, pinned, challenger T1
+ * installed; labelled batches of 100 rows until a decision. Returns the
+ * decision; *rows = paired rows fed; *version = the slot's version after. */
+static int slot_trial(const calib_reference *r, double T0, double T1, long *rows, uint64_t *version) {
+  calib_slot *slot = NULL;
+  calib_monitor *m = NULL;
+  calib_monitor_shard *sh = NULL;
+  CHECK_OK(calib_slot_create(&slot, 2));
+  CHECK_OK(calib_monitor_create(&m, r, NULL));
+  CHECK_OK(calib_monitor_shard_create(m, &sh));
+  uint64_t v0 = 0, v1 = 0, v = 0;
+  CHECK_OK(calib_slot_install(slot, temperature_model(T0), &v0));
+  calib_slot_ref champion;
+  CHECK_OK(calib_slot_acquire(slot, &champion)); /* the previous model, kept for scoring */
+  CHECK_OK(calib_slot_install(slot, temperature_model(T1), &v1));
+  CHECK_OK(calib_monitor_trial_start(m));
+  float z[100 * K], p[100 * K], c[100 * K];
+  int64_t y[100];
+  int d = CALIB_DECISION_CONTINUE;
+  *rows = 0;
+  while (d == CALIB_DECISION_CONTINUE && *rows < 100000) {
+    gen_logits(100, UNIFORM, z, y);
+    CHECK_OK(calib_slot_apply(slot, z, 100, K, p, &v));
+    CHECK(v == v1);
+    CHECK_OK(calib_apply(champion.model, z, 100, K, c));
+    CHECK_OK(calib_monitor_feedback(sh, p, c, 100, K, y));
+    *rows += 100;
+    CHECK_OK(calib_monitor_decide_slot(m, slot, &d, version));
+  }
+  calib_monitor_state st;
+  CHECK_OK(calib_monitor_read(m, &st));
+  CHECK(st.trial_decision == d && st.trial_rows == 0); /* the trial has ended */
+  int again = -1;
+  CHECK_OK(calib_monitor_decide(m, &again));
+  CHECK(again == CALIB_DECISION_NONE);
+  calib_slot_release(&champion);
+  CHECK(*version == (d == CALIB_DECISION_ROLLBACK ? v0 : v1));
+  calib_monitor_free(m);
+  calib_slot_free(slot);
+  return d;
+}
+
+/* Paired rows where champion and challenger are equally good by symmetry:
+ * softmax(z + delta u) and softmax(z - delta u), u = e_0 - e_1, uniform prior. */
+static void gen_equal(size_t n, float *chal, float *champ, int64_t *y) {
+  float z[100 * K];
+  gen_logits(n, UNIFORM, z, y);
+  for (size_t i = 0; i < n; i++) {
+    for (int pass = 0; pass < 2; pass++) {
+      const double sg = pass ? -0.4 : 0.4;
+      double e[K], sum = 0;
+      for (size_t j = 0; j < K; j++) {
+        const double u = j == 0 ? 1.0 : (j == 1 ? -1.0 : 0.0);
+        sum += (e[j] = exp((double)z[i * K + j] + sg * u));
+      }
+      for (size_t j = 0; j < K; j++) (pass ? champ : chal)[i * K + j] = (float)(e[j] / sum);
+    }
+  }
+}
+
+static void test_trials(const calib_reference *r) {
+  long rows_bad = 0, rows_good = 0;
+  uint64_t v = 0;
+  const int bad = slot_trial(r, 1.0, 3.0, &rows_bad, &v);
+  printf("trial: challenger T = 3 against the calibrated champion: decision %d (3 = rollback) after %ld "
+         "labelled rows, slot back to version %llu\n", bad, rows_bad, (unsigned long long)v);
+  CHECK(bad == CALIB_DECISION_ROLLBACK && rows_bad <= 500 && v == 1);
+  long rows_mild = 0;
+  const int mild = slot_trial(r, 1.0, 1.5, &rows_mild, &v);
+  printf("trial: challenger T = 1.5 against the calibrated champion: decision %d after %ld labelled rows\n",
+         mild, rows_mild);
+  CHECK(mild == CALIB_DECISION_ROLLBACK && rows_mild <= 4000 && v == 1);
+  const int good = slot_trial(r, 3.0, 1.0, &rows_good, &v);
+  printf("trial: calibrated challenger against a T = 3 champion: decision %d (2 = promote) after %ld rows\n",
+         good, rows_good);
+  CHECK(good == CALIB_DECISION_PROMOTE && rows_good <= 500 && v == 2);
+  /* equally good: rollbacks at most at rate alpha = 0.05 */
+  calib_monitor *m = NULL;
+  calib_monitor_shard *sh = NULL;
+  CHECK_OK(calib_monitor_create(&m, r, NULL));
+  CHECK_OK(calib_monitor_shard_create(m, &sh));
+  const int trials = 300;
+  long rollbacks = 0, promotes = 0, total_rows = 0;
+  float a[100 * K], b[100 * K];
+  int64_t y[100];
+  for (int t = 0; t < trials; t++) {
+    CHECK_OK(calib_monitor_trial_start(m));
+    int d = CALIB_DECISION_CONTINUE;
+    while (d == CALIB_DECISION_CONTINUE) {
+      gen_equal(100, a, b, y);
+      CHECK_OK(calib_monitor_feedback(sh, a, b, 100, K, y));
+      total_rows += 100;
+      CHECK_OK(calib_monitor_decide(m, &d));
+    }
+    rollbacks += d == CALIB_DECISION_ROLLBACK;
+    promotes += d == CALIB_DECISION_PROMOTE;
+  }
+  printf("trial: equally good challenger, %d trials (alpha 0.05, 8 looks of 500 rows): rollback rate %.4f, "
+         "promote rate %.4f, mean %.0f rows per trial\n", trials, (double)rollbacks / trials,
+         (double)promotes / trials, (double)total_rows / trials);
+  CHECK(rollbacks + promotes == trials);
+  CHECK(rollbacks <= trials * 0.05 + 4.5 * sqrt(trials * 0.05 * 0.95));
+  calib_monitor_free(m);
+}
+
 int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   test_chi2_sf();
@@ -482,6 +608,7 @@ int main(int argc, char **argv) {
   test_detection(r);
   test_em(r);
   test_labelled(r);
+  test_trials(r);
   calib_reference_free(r);
   TEST_MAIN_END();
 }
