@@ -22,6 +22,7 @@
  * Usage: test_monitor [seed] */
 #include "harness.h"
 #include <pthread.h>
+#include <sched.h>
 
 #define K 5
 #define A 1.5 /* class separation */
@@ -598,6 +599,100 @@ static void test_trials(const calib_reference *r) {
   calib_monitor_free(m);
 }
 
+/* ---- 7. threads ------------------------------------------------------------------- */
+
+#define WRITERS 4
+#define BATCHES 400
+
+typedef struct { calib_monitor *m; uint64_t rng; int errors; long observed, labelled; } writer_arg;
+
+static double wr_uniform(uint64_t *s) {
+  *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (double)(*s >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* A batch of random rows (softmax of uniform logits) and labels. */
+static void wr_batch(uint64_t *rng, size_t n, float *p, int64_t *y) {
+  for (size_t i = 0; i < n; i++) {
+    double e[K], sum = 0;
+    for (size_t j = 0; j < K; j++) sum += (e[j] = exp(4 * wr_uniform(rng)));
+    for (size_t j = 0; j < K; j++) p[i * K + j] = (float)(e[j] / sum);
+    y[i] = (int64_t)(wr_uniform(rng) * K);
+  }
+}
+
+static int writers_done = 0;
+
+/* No CHECK here: the harness's counters belong to the main thread. */
+static void *writer(void *arg) {
+  writer_arg *a = (writer_arg *)arg;
+  calib_monitor_shard *sh = NULL;
+  if (calib_monitor_shard_create(a->m, &sh) != CALIB_OK) a->errors++;
+  float p[37 * K];
+  int64_t y[37];
+  for (int b = 0; sh && b < BATCHES; b++) {
+    const size_t n = 1 + (size_t)(wr_uniform(&a->rng) * 37);
+    wr_batch(&a->rng, n, p, y);
+    a->errors += calib_monitor_observe(sh, p, n, K) != CALIB_OK;
+    a->observed += (long)n;
+    if (b % 3 == 0) {
+      a->errors += calib_monitor_feedback(sh, p, b % 2 ? p : NULL, n, K, y) != CALIB_OK;
+      a->labelled += (long)n;
+    }
+    sched_yield(); /* interleave with the reader on a small machine */
+    if (b == BATCHES / 2) { /* a thread that ends and restarts: its counts stay */
+      calib_monitor_shard_free(sh);
+      if (calib_monitor_shard_create(a->m, &sh) != CALIB_OK) a->errors++;
+    }
+  }
+  calib_monitor_shard_free(sh);
+  __atomic_add_fetch(&writers_done, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static void test_threads(const calib_reference *r) {
+  calib_monitor *m = NULL;
+  const double opts[] = {CALIB_MO_WINDOW, 100, CALIB_MO_LABEL_WINDOW, 100, CALIB_MO_EM_ROWS, 200, 0};
+  CHECK_OK(calib_monitor_create(&m, r, opts));
+  pthread_t t[WRITERS];
+  writer_arg a[WRITERS];
+  for (int i = 0; i < WRITERS; i++) {
+    memset(&a[i], 0, sizeof a[i]);
+    a[i].m = m;
+    a[i].rng = th_seed_value * 7919 + (uint64_t)i + 1;
+    pthread_create(&t[i], NULL, writer, &a[i]);
+  }
+  calib_monitor_state st;
+  uint64_t last = 0;
+  int monotonic = 1, reads = 0, em_ok = 1;
+  /* read and merge while the writers run */
+  for (; reads < 100 || __atomic_load_n(&writers_done, __ATOMIC_SEQ_CST) < WRITERS; reads++) {
+    CHECK_OK(calib_monitor_read(m, &st));
+    monotonic &= st.rows_observed >= last;
+    last = st.rows_observed;
+    double pr[K];
+    if (calib_monitor_prior(m, pr, K, NULL) == CALIB_OK) {
+      double sum = 0;
+      for (int j = 0; j < K; j++) sum += pr[j];
+      em_ok &= fabs(sum - 1) < 1e-9 && st.em_rows <= (uint64_t)WRITERS * 200;
+    }
+  }
+  long observed = 0, labelled = 0;
+  int errors = 0;
+  for (int i = 0; i < WRITERS; i++) {
+    pthread_join(t[i], NULL);
+    observed += a[i].observed, labelled += a[i].labelled, errors += a[i].errors;
+  }
+  CHECK_OK(calib_monitor_read(m, &st));
+  printf("threads: %d writers, %d concurrent reads: %llu rows observed (%ld fed), %llu labelled (%ld fed), "
+         "%llu windows\n", WRITERS, reads, (unsigned long long)st.rows_observed, observed,
+         (unsigned long long)st.rows_labelled, labelled, (unsigned long long)st.windows);
+  CHECK(errors == 0 && monotonic && em_ok);
+  CHECK(st.rows_observed == (uint64_t)observed && st.rows_labelled == (uint64_t)labelled);
+  CHECK(st.windows > 0 && st.label_windows > 0);
+  calib_monitor_free(m);
+}
+
 int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   test_chi2_sf();
@@ -609,6 +704,7 @@ int main(int argc, char **argv) {
   test_em(r);
   test_labelled(r);
   test_trials(r);
+  test_threads(r);
   calib_reference_free(r);
   TEST_MAIN_END();
 }
