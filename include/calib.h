@@ -1479,14 +1479,22 @@ CALIB_API int calib_prior_correct(float *probs, size_t n, size_t k, const double
  *     so on unshifted data a window alarms with probability alpha (per test).
  *   - Hysteresis: an alarm state turns on after CALIB_MO_ON_COUNT consecutive
  *     alarming windows and off after CALIB_MO_OFF_COUNT consecutive clean ones.
- *     Measured on unshifted data (test/test_monitor.c, defaults, k = 5,
- *     2000 windows of 500 rows): per-window false-alarm rate 0.01 within its
- *     binomial interval for each test, alarm-state rate 0 (alpha^3 = 1e-6 expected).
+ *     On unshifted data the alarm state is on in about alpha^on_count of the
+ *     windows (1e-6 with the defaults). Measured (test/test_monitor.c, defaults,
+ *     k = 5, reference n = 20000, 2000 windows of 500 rows, 8 seeds): per-window
+ *     rate 0.006-0.014 (confidence) and 0.0065-0.014 (class), all within the
+ *     binomial interval of 0.01; alarm state on in 0 of 2000 windows. Detection
+ *     (same setting): logits sharpened x2 and a class prior moved to 50% on one
+ *     class both raise their alarm at the first possible window, 3 x 500 rows.
  *   - The class prior of recent traffic by calib_prior_em() on the last
  *     CALIB_MO_EM_ROWS rows of every live shard (each shard keeps them in a
  *     ring, copied lock-free by the reader; rows being overwritten during the
  *     copy are dropped), against the reference prior; read it with
  *     calib_monitor_prior() and correct probabilities with calib_prior_correct().
+ *     Measured (k = 5, true prior 0.5/0.125 x 4, training prior uniform): the
+ *     estimate from 2 shards x 1000 ring rows was within 0.014-0.043 (max over
+ *     classes, 8 seeds) of the true prior; calib_prior_em on 20,000 rows within
+ *     0.003; correcting with the estimate took the NLL from 0.894 to 0.773.
  *
  * Labelled metrics, per closed label window: mean NLL and Brier (as calib_nll,
  * calib_brier; the per-row loss -ln p_y is capped at -ln(1e-12) = 27.63 so one
@@ -1496,7 +1504,11 @@ CALIB_API int calib_prior_correct(float *probs, size_t n, size_t k, const double
  *     [sum_b (n_b/n) max(0, |acc_b - conf_b| - h_b),  sum_b (n_b/n) (|acc_b - conf_b| + h_b)]
  * where h_b = z sqrt(acc_b (1 - acc_b) / n_b) is the normal half-width of the bin
  * accuracy (bins with acc in {0, 1} use 0.5): per-bin intervals propagated, not a
- * simultaneous guarantee. Window sums are differences of cumulative float64
+ * simultaneous guarantee. It describes the sampling noise of the plug-in ECE,
+ * which is biased upwards, and is no test of miscalibration: on a calibrated
+ * model (k = 5, windows of 1000 rows) it held the mean plug-in ECE in 200 of 200
+ * windows but reached the true ECE, 0, in only about half of them. The NLL and
+ * Brier intervals covered their true means in 93-96% of 200 windows. Window sums are differences of cumulative float64
  * sums: relative error ~1e-16 x (rows since create / rows in the window).
  *
  * Champion/challenger trial. After installing a challenger, the caller keeps
@@ -1515,7 +1527,12 @@ CALIB_API int calib_prior_correct(float *probs, size_t n, size_t k, const double
  *                                      than the champion by the margin)
  *     last look, neither            -> CALIB_DECISION_PROMOTE (no evidence of harm)
  *     otherwise                     -> CALIB_DECISION_CONTINUE
- * (se == 0: rollback iff m > 0.) A decision ends the trial.
+ * (se == 0: rollback iff m > 0.) A decision ends the trial. Measured with the
+ * defaults (k = 5): a challenger at T = 3 (or 1.5) against the calibrated
+ * champion is rolled back at the first look (500 rows; T = 1.5: 500-1000), a
+ * calibrated challenger against a T = 3 champion promoted at the first look,
+ * and an equally good challenger rolled back in 1.0-3.3% of 300 trials
+ * (alpha = 0.05; Bonferroni makes it conservative).
  */
 typedef struct calib_monitor calib_monitor;
 typedef struct calib_monitor_shard calib_monitor_shard;
@@ -1524,8 +1541,9 @@ typedef struct calib_monitor_shard calib_monitor_shard;
  * Integer-valued options are doubles holding an integer. */
 #define CALIB_MO_WINDOW        1  /* rows per label-free window, default 500, [20, 1e9]          */
 #define CALIB_MO_ALPHA         2  /* per-window false-alarm rate of each chi-square test,
-                                     default 0.01, (0, 0.5]                                      */
-#define CALIB_MO_ON_COUNT      3  /* alarming windows in a row to raise an alarm, default 3, [1, 1000] */
+                                     default 0.01, (0, 0.5]; holds for any CALIB_MO_WINDOW      */
+#define CALIB_MO_ON_COUNT      3  /* alarming windows in a row to raise an alarm, default 3, [1, 1000];
+                                     unshifted: the state is on in ~alpha^ON_COUNT of windows   */
 #define CALIB_MO_OFF_COUNT     4  /* clean windows in a row to clear it, default 3, [1, 1000]    */
 #define CALIB_MO_PSI_EPS       5  /* floor of PSI proportions, default 1e-4, (0, 0.01]           */
 #define CALIB_MO_EM_ROWS       6  /* rows per shard kept for EM, default 1000, [0, 1e7]; 0: no EM */
@@ -1557,7 +1575,8 @@ typedef struct calib_monitor_state {
   double p_class;            /* chi-square p-value, predicted classes             */
   int alarm_confidence;      /* hysteresis states: 1 = alarm on                   */
   int alarm_class;
-  uint64_t em_rows;          /* rows the last EM estimate used (0: none)          */
+  uint64_t em_rows;          /* rows the last EM run used (0: none: CALIB_MO_EM_ROWS
+                                0, no rows yet, or a class with reference prior 0) */
   uint64_t em_iters;         /* its iterations                                    */
   int em_converged;          /* 1 if it reached CALIB_MO_EM_TOL                   */
   double em_shift;           /* max_j |pi_em_j - pi_ref_j|                        */
@@ -1568,13 +1587,15 @@ typedef struct calib_monitor_state {
   uint64_t trial_rows;       /* paired rows since calib_monitor_trial_start       */
   double trial_mean_diff;    /* mean loss(challenger) - loss(champion)             */
   double trial_se;           /* its standard error                                */
-  int trial_decision;        /* CALIB_DECISION_* of the last decide (NONE: no trial) */
+  int trial_decision;        /* the running or last trial's latest decision
+                                (CONTINUE right after trial_start; NONE: no trial yet) */
 } calib_monitor_state;
 
 /*! calib_monitor_create() : *out = a monitor comparing traffic of k-column
  *  probabilities with ref (copied: ref may be freed afterwards). opts: NULL
  *  or (id, value) pairs ended by id 0 (CALIB_MO_*; unset options take their
- *  defaults). Allocates every buffer the monitor will need except shards.
+ *  defaults). Allocates every buffer the monitor will need except shards,
+ *  the largest the EM scratch: 4 * k * CALIB_MO_MAX_SHARDS * CALIB_MO_EM_ROWS bytes.
  *  Errors: CALIB_E_ARG (out or ref NULL, unknown option id, value out of its
  *  range or not an integer where one is needed), CALIB_E_NOMEM. */
 CALIB_NODISCARD CALIB_API int calib_monitor_create(calib_monitor **out, const calib_reference *ref,
@@ -1587,7 +1608,7 @@ CALIB_API void calib_monitor_free(calib_monitor *m);
 CALIB_API int calib_monitor_get(const calib_monitor *m, int id, double *value);
 
 /*! calib_monitor_shard_create() : *out = a new shard of m for one writer
- *  thread (allocates about 8 * (4 * kc + 90) + 4 * k * CALIB_MO_EM_ROWS bytes).
+ *  thread (allocates about 8 * (kc + 80) + 4 * k * CALIB_MO_EM_ROWS bytes).
  *  Errors: CALIB_E_ARG (NULL), CALIB_E_SMALLBUF (CALIB_MO_MAX_SHARDS shards
  *  alive), CALIB_E_NOMEM. */
 CALIB_NODISCARD CALIB_API int calib_monitor_shard_create(calib_monitor *m,

@@ -93,7 +93,7 @@ struct calib_monitor {
   pthread_mutex_t mu;
   calib_monitor_shard **shards;  /* max_shards slots */
   uint64_t *u_total, *u_base;    /* nu each: merged totals, last window boundary */
-  double f_total[CALIB__NF], f_base[CALIB__NF];
+  double f_total[CALIB__NF];
   uint64_t *u_retired;           /* folded counts of freed shards */
   double f_retired[CALIB__NF];
   uint64_t *u_lab_base;          /* nu: counters at the last label window */
