@@ -20,6 +20,7 @@
  *  7. Threads: 4 writers through their own shards, one reader merging, a
  *     shard freed mid-run (ThreadSanitizer in make check).
  * Usage: test_monitor [seed] */
+#include "internal.h" /* the allocation fault hook, for the out-of-memory loop */
 #include "harness.h"
 #include <pthread.h>
 #include <sched.h>
@@ -97,11 +98,12 @@ static void test_reference(void) {
   y[7] = K;
   CHECK_ERR(calib_reference_compute(&r, p, n, K, y), CALIB_E_LABEL);
   y[7] = 0;
+  const float keep = p[3];
   p[3] = NAN;
   CHECK_ERR(calib_reference_compute(&r, p, n, K, y), CALIB_E_NONFINITE);
   p[3] = 1.5f;
   CHECK_ERR(calib_reference_compute(&r, p, n, K, y), CALIB_E_DOMAIN);
-  p[3] = 0.0f;
+  p[3] = keep;
   CHECK(r == NULL);
   CHECK_OK(calib_reference_compute(&r, p, n, K, y));
   CHECK(calib_reference_classes(r) == K && calib_reference_classes(NULL) == 0);
@@ -261,25 +263,33 @@ static int binomial_ok(long x, long n, double q) {
   return fabs((double)x - (double)n * q) <= 4.5 * (sd > 1 ? sd : 1);
 }
 
-static void test_false_alarms(const calib_reference *r) {
-  calib_monitor *m = NULL;
-  calib_monitor_shard *sh = NULL;
-  const double opts[] = {CALIB_MO_EM_ROWS, 0, 0};
-  CHECK_OK(calib_monitor_create(&m, r, opts));
-  CHECK_OK(calib_monitor_shard_create(m, &sh));
+/* The windows of one monitor share its reference sample, so their alarms are
+ * correlated through it (a reference that happens to be off alarms more often):
+ * 10 references of NREF rows, 200 windows each, make the count binomial enough. */
+static void test_false_alarms(void) {
   long alarms_conf = 0, alarms_class = 0, state_conf = 0, state_class = 0, windows_ok = 1;
-  calib_monitor_state st;
-  for (long w = 0; w < FA_WINDOWS; w++) {
-    feed(sh, W, UNIFORM, 1.0);
-    CHECK_OK(calib_monitor_read(m, &st));
-    windows_ok &= st.windows == (uint64_t)w + 1 && st.window_rows == W;
-    alarms_conf += st.p_confidence < 0.01;
-    alarms_class += st.p_class < 0.01;
-    state_conf += st.alarm_confidence;
-    state_class += st.alarm_class;
+  for (int block = 0; block < 10; block++) {
+    calib_reference *r = make_reference(NREF);
+    calib_monitor *m = NULL;
+    calib_monitor_shard *sh = NULL;
+    const double opts[] = {CALIB_MO_EM_ROWS, 0, 0};
+    CHECK_OK(calib_monitor_create(&m, r, opts));
+    CHECK_OK(calib_monitor_shard_create(m, &sh));
+    calib_monitor_state st;
+    for (long w = 0; w < FA_WINDOWS / 10; w++) {
+      feed(sh, W, UNIFORM, 1.0);
+      CHECK_OK(calib_monitor_read(m, &st));
+      windows_ok &= st.windows == (uint64_t)w + 1 && st.window_rows == W;
+      alarms_conf += st.p_confidence < 0.01;
+      alarms_class += st.p_class < 0.01;
+      state_conf += st.alarm_confidence;
+      state_class += st.alarm_class;
+    }
+    calib_monitor_free(m);
+    calib_reference_free(r);
   }
   CHECK(windows_ok);
-  printf("false alarms, unshifted data, %d windows of %d rows (k = %d, reference n = %d, alpha 0.01): "
+  printf("false alarms, unshifted data, %d windows of %d rows (k = %d, 10 references of n = %d, alpha 0.01): "
          "per window: confidence %.4f, class %.4f; alarm state (on 3 / off 3): confidence %.4f, class %.4f\n",
          FA_WINDOWS, W, K, NREF, (double)alarms_conf / FA_WINDOWS, (double)alarms_class / FA_WINDOWS,
          (double)state_conf / FA_WINDOWS, (double)state_class / FA_WINDOWS);
@@ -288,7 +298,6 @@ static void test_false_alarms(const calib_reference *r) {
   /* P(3 alarming windows in a row) = 1e-6 per window: 2000 windows see none
    * unless the test's level is broken */
   CHECK(state_conf <= 3 && state_class <= 3);
-  calib_monitor_free(m);
 }
 
 /* ---- 3. detection delays ---------------------------------------------------------- */
@@ -693,18 +702,54 @@ static void test_threads(const calib_reference *r) {
   calib_monitor_free(m);
 }
 
+/* ---- out of memory: every allocation of the create functions ----------------------- */
+
+static void test_oom(const calib_reference *r) {
+  float p[4 * K];
+  for (int i = 0; i < 4 * K; i++) p[i] = 0.2f;
+  int ok_ref = 0, ok_mon = 0, ok_shard = 0;
+  for (size_t nth = 1; nth < 40 && !(ok_ref && ok_mon && ok_shard); nth++) {
+    calib_reference *rr = NULL;
+    calib_monitor *m = NULL;
+    calib_monitor_shard *sh = NULL;
+    int st;
+    calib__alloc_fail_at(nth, 1);
+    st = calib_reference_compute(&rr, p, 4, K, NULL);
+    calib__alloc_fail_at(0, 0);
+    if (st == CALIB_OK) ok_ref = 1;
+    else CHECK(st == CALIB_E_NOMEM && rr == NULL);
+    calib__alloc_fail_at(nth, 1);
+    st = calib_monitor_create(&m, r, NULL);
+    calib__alloc_fail_at(0, 0);
+    if (st == CALIB_OK) {
+      ok_mon = 1;
+      calib__alloc_fail_at(nth, 1);
+      st = calib_monitor_shard_create(m, &sh);
+      calib__alloc_fail_at(0, 0);
+      if (st == CALIB_OK) ok_shard = 1;
+      else CHECK(st == CALIB_E_NOMEM && sh == NULL);
+    } else {
+      CHECK(st == CALIB_E_NOMEM && m == NULL);
+    }
+    calib_monitor_free(m);
+    calib_reference_free(rr);
+  }
+  CHECK(ok_ref && ok_mon && ok_shard);
+}
+
 int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   test_chi2_sf();
   test_reference();
   test_monitor_errors();
   calib_reference *r = make_reference(NREF);
-  test_false_alarms(r);
+  test_false_alarms();
   test_detection(r);
   test_em(r);
   test_labelled(r);
   test_trials(r);
   test_threads(r);
+  test_oom(r);
   calib_reference_free(r);
   TEST_MAIN_END();
 }
