@@ -737,6 +737,57 @@ static void test_oom(const calib_reference *r) {
   CHECK(ok_ref && ok_mon && ok_shard);
 }
 
+/* ---- k == 1: the binary problem as two classes ------------------------------------- */
+
+static void test_binary(void) {
+  const size_t n = 3000;
+  float *p = (float *)malloc(n * sizeof(float));
+  int64_t *y = (int64_t *)malloc(n * sizeof(int64_t));
+  for (size_t i = 0; i < n; i++) { /* P(y = 1 | x) = sigmoid(2 x), prior 1/2 */
+    y[i] = th_uniform() < 0.5;
+    p[i] = (float)(1 / (1 + exp(-2.0 * ((y[i] ? 1.0 : -1.0) + th_normal()))));
+  }
+  calib_reference *r = NULL;
+  CHECK_OK(calib_reference_compute(&r, p, n, 1, y));
+  calib_monitor *m = NULL;
+  calib_monitor_shard *sh = NULL;
+  const double opts[] = {CALIB_MO_LABEL_WINDOW, 3000, 0};
+  CHECK_OK(calib_monitor_create(&m, r, opts));
+  CHECK_OK(calib_monitor_shard_create(m, &sh));
+  CHECK_ERR(calib_monitor_observe(sh, p, n, 2), CALIB_E_SHAPE);
+  y[5] = 2;
+  CHECK_ERR(calib_monitor_feedback(sh, p, NULL, n, 1, y), CALIB_E_LABEL);
+  y[5] = 1;
+  CHECK_OK(calib_monitor_observe(sh, p, n, 1));
+  CHECK_OK(calib_monitor_feedback(sh, p, NULL, n, 1, y));
+  calib_monitor_state st;
+  CHECK_OK(calib_monitor_read(m, &st));
+  double nll, brier, ece, pr[2];
+  CHECK_OK(calib_nll(p, n, 1, y, &nll));
+  CHECK_OK(calib_brier(p, n, 1, y, &brier));
+  CHECK_OK(calib_ece(p, n, 1, y, 15, &ece));
+  /* one read closes one window holding every row since the last */
+  CHECK(st.windows == 1 && st.window_rows == n && st.label_windows == 1 && st.em_rows == 1000);
+  CHECK(st.p_confidence > 1e-4 && st.p_class > 1e-4); /* the reference's own rows */
+  CHECK_NEAR(st.nll, nll, 1e-12);
+  CHECK_NEAR(st.brier, brier, 1e-12);
+  CHECK_NEAR(st.ece, ece, 1e-12);
+  size_t c = 0;
+  CHECK_OK(calib_monitor_prior(m, pr, 2, &c));
+  CHECK(c == 2);
+  /* the ring holds the last 1000 rows: the same EM on them directly */
+  double rp[2], want[2];
+  CHECK_OK(calib_monitor_reference_prior(m, rp, 2, NULL));
+  CHECK_OK(calib_prior_em(p + n - 1000, 1000, 1, rp, 1e-6, 1000, want, NULL));
+  CHECK_NEAR(pr[0], want[0], 1e-15);
+  CHECK_NEAR(pr[1], want[1], 1e-15);
+  CHECK_NEAR(pr[0] + pr[1], 1.0, 1e-12);
+  calib_monitor_free(m);
+  calib_reference_free(r);
+  free(p);
+  free(y);
+}
+
 int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   test_chi2_sf();
@@ -750,6 +801,7 @@ int main(int argc, char **argv) {
   test_trials(r);
   test_threads(r);
   test_oom(r);
+  test_binary();
   calib_reference_free(r);
   TEST_MAIN_END();
 }
