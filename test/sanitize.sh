@@ -4,7 +4,8 @@
 #                -fsanitize=address,undefined -fno-omit-frame-pointer
 #                -fno-sanitize-recover=all (LeakSanitizer on); every test runs
 #                (exit 77 = skipped, as in test/run.sh).
-#   build/tsan/  the library, test/test_threads.c and test/test_slot.c with
+#   build/tsan/  the library, test/test_threads.c, test/test_slot.c and
+#                test/test_monitor.c with
 #                -fsanitize=thread.
 # Built through the Makefile with OBJDIR, STATIC_LIB, IO_LIB, TESTDIR, CFLAGS
 # and CFLAGS_EXTRA overridden, so the source lists are the Makefile's own.
@@ -69,8 +70,8 @@ fi
 
 if [ "$ONLY" != asan ]; then
   # the multi-threaded tests: one model shared by every method (test_threads),
-  # hot swap through a slot (test_slot)
-  TSAN_TESTS="test_threads test_slot"
+  # hot swap through a slot (test_slot), monitor shards merged on read (test_monitor)
+  TSAN_TESTS="test_threads test_slot test_monitor"
   bins=""
   for t in $TSAN_TESTS; do
     if [ -f "test/$t.c" ]; then bins="$bins build/tsan/test/$t"
