@@ -157,6 +157,39 @@ static uint8_t *th_craft_model(int method, uint64_t k, const th_section *s, size
   return buf;
 }
 
+/* A temperature-scaling model of T for k classes, from the independent
+ * writer through calib_model_load (checked); the caller frees it. */
+static calib_model *th_temperature_model(double T, size_t k) {
+  const th_section sec = {CALIB_MP_TEMPERATURE, 1, &T};
+  size_t len = 0;
+  uint8_t *b = th_craft_model(CALIB_METHOD_TEMPERATURE, k, &sec, 1, &len);
+  calib_model *m = NULL;
+  CHECK_OK(calib_model_load(&m, b, len));
+  free(b);
+  return m;
+}
+
+/* ---- A FIFO writer for the bounded-reading tests (test_model, test_npy) ------ */
+#ifdef TH_WANT_FIFO
+#include <fcntl.h>
+#include <unistd.h>
+typedef struct { const char *path; const uint8_t *b; size_t len, extra; } fifo_job;
+
+/* Writes job->b into the FIFO, then `extra` zero bytes (SIZE_MAX: until the reader leaves). */
+static void *fifo_writer(void *arg) {
+  const fifo_job *j = (const fifo_job *)arg;
+  const int fd = open(j->path, O_WRONLY);
+  if (fd < 0) return NULL;
+  uint8_t zero[4096];
+  memset(zero, 0, sizeof zero);
+  ssize_t w = j->len ? write(fd, j->b, j->len) : 0;
+  for (size_t sent = 0; w >= 0 && sent < j->extra; sent += (size_t)w)
+    w = write(fd, zero, j->extra - sent < sizeof zero ? j->extra - sent : sizeof zero);
+  close(fd);
+  return NULL;
+}
+#endif
+
 /* ---- Fitting and reading models ---------------------------------------------- */
 
 /* exp(z_j - max z) / sum_l exp(z_l - max z) in double, rounded once: the

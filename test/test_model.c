@@ -5,6 +5,7 @@
  * load check is named in calib_error; files are read within bounds (oversized
  * sparse files, /dev/zero and FIFOs refused before any allocation or at the
  * first byte too many); saves never touch the umask. */
+#define TH_WANT_FIFO
 #include "harness.h"
 #include <dirent.h>
 #include "internal.h"
@@ -377,22 +378,6 @@ static void expect_file_refused(const char *path, const char *check, int line) {
   th_checks++;
   if (st != CALIB_E_FORMAT || m != NULL || !strstr(e.message, check))
     TH_FAIL("line %d: %s: status %d, message '%s'", line, path, st, e.message);
-}
-
-typedef struct { const char *path; const uint8_t *b; size_t len, extra; } fifo_job;
-
-/* Writes job->b to the FIFO, then `extra` zero bytes (SIZE_MAX: until the reader leaves). */
-static void *fifo_writer(void *arg) {
-  const fifo_job *j = (const fifo_job *)arg;
-  const int fd = open(j->path, O_WRONLY);
-  if (fd < 0) return NULL;
-  uint8_t zero[4096];
-  memset(zero, 0, sizeof zero);
-  ssize_t w = j->len ? write(fd, j->b, j->len) : 0;
-  for (size_t sent = 0; w >= 0 && sent < j->extra; sent += (size_t)w)
-    w = write(fd, zero, j->extra - sent < sizeof zero ? j->extra - sent : sizeof zero);
-  close(fd);
-  return NULL;
 }
 
 static int load_fifo(const char *path, const uint8_t *b, size_t len, size_t extra, calib_error *e) {

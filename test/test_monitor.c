@@ -493,16 +493,6 @@ static void gen_logits(size_t n, const double *truth, float *z, int64_t *y) {
   }
 }
 
-static calib_model *temperature_model(double T) {
-  const th_section sec = {CALIB_MP_TEMPERATURE, 1, &T};
-  size_t len = 0;
-  uint8_t *b = th_craft_model(CALIB_METHOD_TEMPERATURE, K, &sec, 1, &len);
-  calib_model *m = NULL;
-  CHECK_OK(calib_model_load(&m, b, len));
-  free(b);
-  return m;
-}
-
 /* A trial through a slot: champion T0 installed, pinned, challenger T1
  * installed; labelled batches of 100 rows until a decision. Returns the
  * decision; *rows = paired rows fed; *version = the slot's version after. */
@@ -514,10 +504,10 @@ static int slot_trial(const calib_reference *r, double T0, double T1, long *rows
   CHECK_OK(calib_monitor_create(&m, r, NULL));
   CHECK_OK(calib_monitor_shard_create(m, &sh));
   uint64_t v0 = 0, v1 = 0, v = 0;
-  CHECK_OK(calib_slot_install(slot, temperature_model(T0), &v0));
+  CHECK_OK(calib_slot_install(slot, th_temperature_model(T0, K), &v0));
   calib_slot_ref champion;
   CHECK_OK(calib_slot_acquire(slot, &champion)); /* the previous model, kept for scoring */
-  CHECK_OK(calib_slot_install(slot, temperature_model(T1), &v1));
+  CHECK_OK(calib_slot_install(slot, th_temperature_model(T1, K), &v1));
   CHECK_OK(calib_monitor_trial_start(m));
   float z[100 * K], p[100 * K], c[100 * K];
   int64_t y[100];

@@ -11,6 +11,7 @@
  * Parsed buffers are exactly sized heap copies, so a sanitizer build catches
  * any read past the end.
  */
+#define TH_WANT_FIFO
 #include "harness.h"
 #include "npy.h"
 
@@ -552,22 +553,6 @@ static void test_atomic_failure(void) {
 }
 
 /* ---- Bounded reading: sizes checked before allocating, streams stopped ----------- */
-
-typedef struct { const char *path; const uint8_t *b; size_t len, extra; } fifo_job;
-
-/* Writes job->b into the FIFO, then `extra` zero bytes (SIZE_MAX: until the reader leaves). */
-static void *fifo_writer(void *arg) {
-  const fifo_job *j = (const fifo_job *)arg;
-  const int fd = open(j->path, O_WRONLY);
-  if (fd < 0) return NULL;
-  uint8_t zero[4096];
-  memset(zero, 0, sizeof zero);
-  ssize_t w = j->len ? write(fd, j->b, j->len) : 0;
-  for (size_t sent = 0; w >= 0 && sent < j->extra; sent += (size_t)w)
-    w = write(fd, zero, j->extra - sent < sizeof zero ? j->extra - sent : sizeof zero);
-  close(fd);
-  return NULL;
-}
 
 /* Logits from a FIFO carrying b then extra zero bytes; status, message in err. */
 static int logits_from_fifo(const char *name, const uint8_t *b, size_t len, size_t extra, size_t max,

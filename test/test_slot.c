@@ -23,16 +23,6 @@
 /* T of the model given version v (versions are install numbers). */
 static double temp_of(uint64_t v) { return 0.5 + (double)(v % 61) * 0.05; }
 
-static calib_model *temperature_model(double T) {
-  const th_section sec = {CALIB_MP_TEMPERATURE, 1, &T};
-  size_t len = 0;
-  uint8_t *b = th_craft_model(CALIB_METHOD_TEMPERATURE, K, &sec, 1, &len);
-  calib_model *m = NULL;
-  CHECK_OK(calib_model_load(&m, b, len));
-  free(b);
-  return m;
-}
-
 /* max |p - softmax(z / T)| over n rows. */
 static double row_error(const float *z, const float *p, size_t n, double T) {
   double worst = 0;
@@ -65,7 +55,7 @@ static void test_contract(void) {
   CHECK_ERR(calib_slot_install(NULL, NULL, &v), CALIB_E_ARG);
 
   calib_model *m[5];
-  for (int i = 0; i < 5; i++) m[i] = temperature_model(temp_of((uint64_t)i + 1));
+  for (int i = 0; i < 5; i++) m[i] = th_temperature_model(temp_of((uint64_t)i + 1), K);
   for (uint64_t i = 0; i < 4; i++) {
     CHECK_OK(calib_slot_install(s, m[i], &v));
     CHECK(v == i + 1 && calib_slot_version(s) == i + 1);
@@ -106,11 +96,11 @@ static void test_pin(void) {
   calib_slot *s = NULL;
   CHECK_OK(calib_slot_create(&s, 1));
   uint64_t v;
-  CHECK_OK(calib_slot_install(s, temperature_model(temp_of(1)), &v));
+  CHECK_OK(calib_slot_install(s, th_temperature_model(temp_of(1), K), &v));
   calib_slot_ref ref;
   CHECK_OK(calib_slot_acquire(s, &ref));
   CHECK(ref.version == 1);
-  installer_arg a = {s, {temperature_model(2.0), temperature_model(3.0)}, {1, 1}, 0};
+  installer_arg a = {s, {th_temperature_model(2.0, K), th_temperature_model(3.0, K)}, {1, 1}, 0};
   pthread_t t;
   pthread_create(&t, NULL, install_two, &a);
   /* the second install must drop version 1, which we pin: it waits */
@@ -164,7 +154,7 @@ static void test_swap(void) {
   calib_slot *s = NULL;
   CHECK_OK(calib_slot_create(&s, 4));
   uint64_t v, last = 0;
-  CHECK_OK(calib_slot_install(s, temperature_model(temp_of(1)), &v));
+  CHECK_OK(calib_slot_install(s, th_temperature_model(temp_of(1), K), &v));
   last = v;
   pthread_t t[READERS];
   reader_arg a[READERS];
@@ -177,7 +167,7 @@ static void test_swap(void) {
   long rollbacks = 0, monotonic_ok = 1;
   for (int i = 1; i < INSTALLS; i++) {
     /* the model for the version the slot will give it: last install + 1 */
-    CHECK_OK(calib_slot_install(s, temperature_model(temp_of(last + 1)), &v));
+    CHECK_OK(calib_slot_install(s, th_temperature_model(temp_of(last + 1), K), &v));
     monotonic_ok &= v == last + 1;
     last = v;
     if (i % 97 == 0) {

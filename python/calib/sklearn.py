@@ -67,15 +67,8 @@ def _response(estimator):
 
 
 def _scores(estimator, response, X, n_classes, method):
-    s = np.asarray(getattr(estimator, response)(X), np.float64)
-    if response == "predict_proba":
-        s = s[:, 1] if n_classes == 2 else s
-        if _ALIASES.get(method, method) not in _OVR:     # a whole-matrix method: log-probabilities
-            s = np.log(np.clip(s, 1e-12, 1.0)) if s.ndim == 2 else np.log(np.clip(s, 1e-12, 1)) - np.log(
-                np.clip(1 - s, 1e-12, 1))
-    elif s.ndim == 2 and s.shape[1] == 1:
-        s = s[:, 0]
-    return np.ascontiguousarray(s, np.float32)
+    """The calibrator's input from the estimator's response on X (see _scores_from)."""
+    return _scores_from(getattr(estimator, response)(X), response, n_classes, method)
 
 
 def _fit_calibrator(method, s, y_enc, sample_weight):
@@ -205,10 +198,12 @@ def _take(X, idx):
 
 
 def _scores_from(s, response, n_classes, method):
+    """decision_function scores as they are; predict_proba's positive column
+    (binary), or for a whole-matrix method its log-probabilities."""
     s = np.asarray(s, np.float64)
     if response == "predict_proba":
         s = s[:, 1] if n_classes == 2 else s
-        if _ALIASES.get(method, method) not in _OVR:
+        if _ALIASES.get(method, method) not in _OVR:     # a whole-matrix method: log-probabilities
             s = np.log(np.clip(s, 1e-12, 1.0)) if s.ndim == 2 else np.log(np.clip(s, 1e-12, 1)) - np.log(
                 np.clip(1 - s, 1e-12, 1))
     elif s.ndim == 2 and s.shape[1] == 1:
