@@ -206,7 +206,10 @@ static void ring_write(calib_monitor_shard *s, const float *p, size_t n, size_t 
   __atomic_store_n(&s->started, w1, __ATOMIC_RELAXED);
   for (size_t i = n > R ? n - R : 0; i < n; i++) {
     float *dst = s->ring + (size_t)((w0 + i) % R) * k;
-    for (size_t j = 0; j < k; j++) __atomic_store(&dst[j], &p[i * k + j], __ATOMIC_RELEASE);
+    for (size_t j = 0; j < k; j++) {
+      float v = p[i * k + j];
+      __atomic_store(&dst[j], &v, __ATOMIC_RELEASE);
+    }
   }
   __atomic_store_n(&s->written, w1, __ATOMIC_RELEASE);
 }

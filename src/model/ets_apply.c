@@ -82,7 +82,8 @@ int calib__ets_apply(const calib_model *m, const calib__f32u *x, size_t n, size_
     apply_binary(1.0 / T, w, x, n, y);
     return CALIB_OK;
   }
-  const int st = calib__kernels_get()->check_rows(x, n, k, k);
+  /* the kernels read caller arrays through unaligned-safe loads (calib__f32u, SIMD loadu) */
+  const int st = calib__kernels_get()->check_rows((const float *)(const void *)x, n, k, k);
   if (st != CALIB_OK) return st;
   apply_multi(1.0 / T, w, x, n, k, y);
   return CALIB_OK;

@@ -92,7 +92,8 @@ static int apply_rows(const calib_model *m, const calib__f32u *x, size_t n, size
   calib__mx_map mp;
   if (map_of(m, &mp) != CALIB_OK) return CALIB_E_FORMAT;
   if (k > CHUNK && x == y && m->method != CALIB_METHOD_VECTOR) return CALIB_E_UNSUPPORTED;
-  const int st = calib__check_finite(x, n, k, k);
+  /* the kernels read caller arrays through unaligned-safe loads (calib__f32u, SIMD loadu) */
+  const int st = calib__check_finite((const float *)(const void *)x, n, k, k);
   if (st != CALIB_OK) return st;
   double buf[CHUNK];
   for (size_t i = 0; i < n; i++) {

@@ -39,7 +39,8 @@ void calib__pb_input_of(const calib_model *m, int *input, double *eps) {
 }
 
 int calib__pb_check_values(const calib__f32u *x, size_t nk, int input) {
-  const int st = calib__check_finite(x, 1, nk, nk); /* the SIMD scan */
+  /* the SIMD scan; the kernels read caller arrays through unaligned-safe loads */
+  const int st = calib__check_finite((const float *)(const void *)x, 1, nk, nk);
   if (st != CALIB_OK) return st;
   if (input == CALIB_INPUT_PROBS)
     for (size_t i = 0; i < nk; i++)
