@@ -169,10 +169,19 @@ static calib_model *th_temperature_model(double T, size_t k) {
   return m;
 }
 
-/* ---- A FIFO writer for the bounded-reading tests (test_model, test_npy) ------ */
+/* ---- Files for the bounded-reading tests (test_model, test_npy) -------------- */
 #ifdef TH_WANT_FIFO
 #include <fcntl.h>
 #include <unistd.h>
+/* A sparse file: the n bytes at head, then zeros up to size; 0 on failure. */
+static int sparse_file(const char *path, const void *head, size_t n, off_t size) {
+  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return 0;
+  const int ok = (n == 0 || write(fd, head, n) == (ssize_t)n) && ftruncate(fd, size) == 0;
+  close(fd);
+  return ok;
+}
+
 typedef struct { const char *path; const uint8_t *b; size_t len, extra; } fifo_job;
 
 /* Writes job->b into the FIFO, then `extra` zero bytes (SIZE_MAX: until the reader leaves). */

@@ -358,15 +358,6 @@ static void test_load_messages(void) {
 
 /* ---- Files: bounded reading ------------------------------------------------------- */
 
-/* A sparse file of `size` bytes starting with the n bytes at head. */
-static int sparse_file(const char *path, const void *head, size_t n, off_t size) {
-  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return 0;
-  const int ok = (n == 0 || write(fd, head, n) == (ssize_t)n) && ftruncate(fd, size) == 0;
-  close(fd);
-  return ok;
-}
-
 /* load_file_ex with every allocation failing: a file refused before it
  * allocates anything is CALIB_E_FORMAT (not NOMEM) with the given check. */
 static void expect_file_refused(const char *path, const char *check, int line) {

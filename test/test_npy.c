@@ -572,15 +572,6 @@ static int logits_from_fifo(const char *name, const uint8_t *b, size_t len, size
   return st;
 }
 
-/* A sparse file: the n bytes at head, then zeros up to size. */
-static int sparse_file(const char *path, const void *head, size_t n, off_t size) {
-  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return 0;
-  const int ok = (n == 0 || write(fd, head, n) == (ssize_t)n) && ftruncate(fd, size) == 0;
-  close(fd);
-  return ok;
-}
-
 static void test_bounded_reads(void) {
   char path[128], err[CALIB__NPY_ERRLEN];
   uint8_t hdr[256], *buf = NULL;
