@@ -2,6 +2,7 @@
  * for the out-of-memory tests. The firmware core (CALIB_CORE) has no heap:
  * every allocation fails there, and nothing on its paths allocates. */
 #include "internal.h"
+#include "checked.h"
 #ifndef CALIB_CORE
 #include <stdlib.h>
 #endif
@@ -46,9 +47,10 @@ void *calib__malloc(size_t size) {
 }
 
 void *calib__calloc(size_t count, size_t size) {
-  if (size && count > (size_t)-1 / size) return NULL;
-  void *p = calib__malloc(count * size);
-  if (p) memset(p, 0, count * size);
+  size_t bytes;
+  if (!calib__size_mul(count, size, &bytes)) return NULL;
+  void *p = calib__malloc(bytes);
+  if (p) memset(p, 0, bytes);
   return p;
 }
 

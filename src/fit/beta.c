@@ -8,6 +8,7 @@
  * map itself: src/model/beta_apply.c.
  */
 #include "beta.h"
+#include "checked.h"
 #include "platt_common.h"
 #include "../model/beta_apply.h"
 
@@ -134,13 +135,15 @@ int calib__beta_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out
   calib__pb_read_options(f, &w.o);
   int st = calib__pb_check_fit_input(d, w.o.input);
   if (st != CALIB_OK) return st;
-  if (d->k > (size_t)-1 / (3 * sizeof(double)) || d->n > (size_t)-1 / (2 * sizeof(double)))
+  size_t nabc, nfeat;
+  if (!calib__size_mul3(d->k, 3, sizeof(double), &nabc) || !calib__size_mul3(d->n, 2, sizeof(double), &nfeat) ||
+      nabc > CALIB__MAX_ALLOC || nfeat > CALIB__MAX_ALLOC)
     return CALIB_E_NOMEM;
   const int need_lse = d->k > 1 && w.o.input == CALIB_INPUT_LOGITS;
   w.pos = (uint8_t *)calib__malloc(d->n);
-  w.feat = (double *)calib__malloc(2 * d->n * sizeof(double));
-  w.abc = (double *)calib__malloc(3 * d->k * sizeof(double));
-  if (need_lse) w.lse = (double *)calib__malloc(d->n * sizeof(double));
+  w.feat = (double *)calib__malloc(nfeat);
+  w.abc = (double *)calib__malloc(nabc);
+  if (need_lse) w.lse = (double *)calib__malloc(nfeat / 2);
   if (!w.pos || !w.feat || !w.abc || (need_lse && !w.lse)) st = CALIB_E_NOMEM;
   if (st == CALIB_OK) st = fit_all(f, d, &w);
   if (st == CALIB_OK) st = build(f, d, &w, out);

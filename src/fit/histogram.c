@@ -8,6 +8,7 @@
  * rows of positive weight, then calib__edge_bin -- and theta_b is the
  * weighted mean label of bin b, or the bin midpoint for an empty bin. */
 #include "histogram.h"
+#include "checked.h"
 #include "isotonic.h"
 #include "sort.h"
 #include "../model/histogram_apply.h"
@@ -118,10 +119,17 @@ static int build(const calib__fit_data *d, const hist_work *h, size_t total, cal
 static int work_alloc(hist_work *h, const calib__fit_data *d, void **block) {
   const int probs = h->probs;
   const size_t n = d->n, k = d->k, M = h->M;
-  if (k > ((size_t)-1 / 16) / M || n > ((size_t)-1 / 32) / k) return CALIB_E_NOMEM;
-  size_t bytes = (2 * k * M + k + 2 * M) * sizeof(double) + (probs ? 0 : n * k * sizeof(float));
-  if (h->equal_mass) bytes += n * (2 * sizeof(uint32_t) + sizeof(double)) + CALIB__RADIX_HIST * sizeof(size_t);
-  uint8_t *b = (uint8_t *)calib__malloc(bytes + 8);
+  /* (2kM + k + 2M) doubles, n*k floats for logits, and the equal-mass sort's
+   * n * (2 uint32 + 1 double) + radix histogram, all through checked.h */
+  size_t cells, bytes, extra = 0;
+  int ok = calib__size_mul3(2, k, M, &cells) && calib__size_add(cells, k, &cells) &&
+           calib__size_add(cells, 2 * M, &cells) && calib__size_mul(cells, sizeof(double), &bytes);
+  if (ok && !probs) ok = calib__size_mul3(n, k, sizeof(float), &extra) && calib__size_add(bytes, extra, &bytes);
+  if (ok && h->equal_mass)
+    ok = calib__size_mul(n, 2 * sizeof(uint32_t) + sizeof(double), &extra) && calib__size_add(bytes, extra, &bytes) &&
+         calib__size_add(bytes, CALIB__RADIX_HIST * sizeof(size_t), &bytes);
+  if (!ok || !calib__size_add(bytes, 8, &bytes) || bytes > CALIB__MAX_ALLOC) return CALIB_E_NOMEM;
+  uint8_t *b = (uint8_t *)calib__malloc(bytes);
   if (!b) return CALIB_E_NOMEM;
   *block = b;
   h->values = (double *)(void *)b; b += k * M * sizeof(double);

@@ -14,6 +14,7 @@
  * The k == 1 report is computed once per distinct score of the sorted
  * stream; for k >= 2 row by row (the renormalisation couples the classes). */
 #include "isotonic.h"
+#include "checked.h"
 #include "../model/isotonic_apply.h"
 #include "../model/rowmath.h"
 #include "sort.h"
@@ -50,8 +51,9 @@ static int scratch_alloc(iso_scratch *s, size_t n, int weighted) {
   const size_t per = 2 * sizeof(uint64_t) + (weighted ? 2 * sizeof(uint64_t) : 0) +
                      3 * sizeof(double) + sizeof(size_t);
   const size_t fixed = CALIB__RADIX_HIST * sizeof(size_t) + 8;
-  if (n > ((size_t)-1 - fixed) / per) return CALIB_E_NOMEM;
-  uint8_t *b = (uint8_t *)calib__malloc(n * per + fixed);
+  size_t bytes;
+  if (!calib__size_mul(n, per, &bytes) || !calib__size_add(bytes, fixed, &bytes)) return CALIB_E_NOMEM;
+  uint8_t *b = (uint8_t *)calib__malloc(bytes);
   if (!b) return CALIB_E_NOMEM;
   memset(s, 0, sizeof *s);
   s->block = b;

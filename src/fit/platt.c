@@ -5,6 +5,7 @@
  * map itself src/model/platt_apply.c.
  */
 #include "platt.h"
+#include "checked.h"
 #include "platt_common.h"
 
 #include <math.h>
@@ -105,11 +106,12 @@ int calib__platt_fit(calib_fitter *f, const calib__fit_data *d, calib_model **ou
   calib__pb_read_options(f, &w.o);
   int st = calib__pb_check_fit_input(d, w.o.input);
   if (st != CALIB_OK) return st;
-  if (d->k > (size_t)-1 / (2 * sizeof(double)) || d->n > (size_t)-1 / sizeof(double))
+  size_t nab, nz;
+  if (!calib__size_bytes(2 * d->k, sizeof(double), &nab) || !calib__size_bytes(d->n, sizeof(double), &nz))
     return CALIB_E_NOMEM;
   w.pos = (uint8_t *)calib__malloc(d->n);
-  w.ab = (double *)calib__malloc(2 * d->k * sizeof(double));
-  if (w.o.input == CALIB_INPUT_PROBS) w.z = (double *)calib__malloc(d->n * sizeof(double));
+  w.ab = (double *)calib__malloc(nab);
+  if (w.o.input == CALIB_INPUT_PROBS) w.z = (double *)calib__malloc(nz);
   if (!w.pos || !w.ab || (w.o.input == CALIB_INPUT_PROBS && !w.z)) st = CALIB_E_NOMEM;
   if (st == CALIB_OK) st = fit_all(f, d, &w);
   if (st == CALIB_OK) st = build(f, d, &w, out);

@@ -14,6 +14,7 @@
  * is decided by rounding). Stops when max |g| <= tol.
  */
 #include "mx_internal.h"
+#include "checked.h"
 #include <float.h>
 #include <lapacke.h>
 #include <math.h>
@@ -37,7 +38,8 @@ static void ws_free(newton_ws *w) {
 static int ws_alloc(newton_ws *w, const calib__mx_problem *p) {
   const size_t P = p->P;
   memset(w, 0, sizeof *w);
-  if (P > (size_t)-1 / sizeof(double) / P) return CALIB_E_NOMEM;
+  size_t hbytes;
+  if (!calib__size_mul3(P, P, sizeof(double), &hbytes) || hbytes > CALIB__MAX_ALLOC) return CALIB_E_NOMEM;
   w->H = (double *)calib__malloc(P * P * sizeof(double));
   w->Hd = (double *)calib__malloc(P * P * sizeof(double));
   w->s = (double *)calib__malloc(P * sizeof(double));

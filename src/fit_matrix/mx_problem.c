@@ -10,6 +10,7 @@
  * Z_i = (q_ia f_ia)_a / sqrt(wt_i), both by dsyrk on chunks of rows.
  */
 #include "mx_internal.h"
+#include "checked.h"
 #include "../model/matrix_apply.h"
 #include <cblas.h>
 #include <math.h>
@@ -21,7 +22,8 @@
 
 static int alloc_arrays(calib__mx_problem *p) {
   const size_t n = p->n, k = p->k;
-  if (k + 1 > (size_t)-1 / sizeof(double) / n) return CALIB_E_NOMEM;
+  size_t qbytes;
+  if (!calib__size_mul3(n, k + 1, sizeof(double), &qbytes) || qbytes > CALIB__MAX_ALLOC) return CALIB_E_NOMEM;
   p->wt = (double *)calib__malloc(n * sizeof(double));
   p->Q = (double *)calib__malloc(n * k * sizeof(double));
   p->MY = (double *)calib__calloc(p->P, sizeof(double));

@@ -2,6 +2,7 @@
  * whole-input validation pass (nothing is written on error), then the chosen
  * kernel. */
 #include "internal.h"
+#include "checked.h"
 #include "kernels.h"
 #include <math.h>
 
@@ -15,10 +16,13 @@ static int check_args(const float *x, size_t n, size_t k, size_t *ldx, float bet
   if (!(beta > 0) || !isfinite(beta)) return CALIB_E_ARG;
   if (n == 0) return CALIB_OK;
   if (!x || !y) return CALIB_E_ARG;
-  const size_t lim = (size_t)-1 / sizeof(float);
-  if (n - 1 > (lim - k) / (*ldx > *ldy ? *ldx : *ldy)) return CALIB_E_ARG;
-  const size_t bx = ((n - 1) * *ldx + k) * sizeof(float);
-  const size_t by = ((n - 1) * *ldy + k) * sizeof(float);
+  size_t ex, ey, bx, by; /* elements spanned by x and y: (n - 1) * ld + k */
+  if (!calib__size_mul(n - 1, *ldx, &ex) || !calib__size_add(ex, k, &ex) ||
+      !calib__size_bytes(ex, sizeof(float), &bx))
+    return CALIB_E_ARG;
+  if (!calib__size_mul(n - 1, *ldy, &ey) || !calib__size_add(ey, k, &ey) ||
+      !calib__size_bytes(ey, sizeof(float), &by))
+    return CALIB_E_ARG;
   if (x == y) return *ldx == *ldy ? CALIB_OK : CALIB_E_ARG;
   return calib__overlap(x, bx, y, by) ? CALIB_E_ARG : CALIB_OK;
 }

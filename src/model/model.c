@@ -1,5 +1,6 @@
 /* model.c -- the public model object: accessors, apply, save/load bytes. */
 #include "internal.h"
+#include "checked.h"
 
 const calib__section *calib__model_section(const calib_model *m, uint32_t tag) {
   for (size_t s = 0; s < m->nsections; s++)
@@ -34,7 +35,8 @@ int calib_apply(const calib_model *m, const float *logits, size_t n, size_t k,
   if (k != m->k) return CALIB_E_SHAPE;
   if (n == 0) return CALIB_OK;
   if (!logits || !probs) return CALIB_E_ARG;
-  if (n > (size_t)-1 / (k * sizeof(float))) return CALIB_E_ARG;
+  size_t bytes;
+  if (!calib__size_bytes(n, k * sizeof(float), &bytes)) return CALIB_E_ARG; /* k <= CALIB_MODEL_MAX_K */
   if (logits != probs && calib__overlap(logits, n * k * sizeof(float), probs,
                                         n * k * sizeof(float)))
     return CALIB_E_ARG;
