@@ -1507,8 +1507,9 @@ CALIB_API void calib_slot_release(calib_slot_ref *ref);
  * Inputs are validated as calib_fit does (labels in 0..k-1, 0/1 for k == 1;
  * finite scores; weights NULL or finite and >= 0), except that a partition
  * may be empty (n == 0: every sum 0) or have zero total weight. Rows are
- * contiguous (stride k). Nothing is allocated; thread-safe; out is written
- * only on success. Units: sums over rows of w_i * (per-row value), natural
+ * contiguous (stride k); n * k * 4 bytes beyond the address space is
+ * CALIB_E_ARG. Nothing is allocated; thread-safe; out is written only on
+ * success (every check runs before the first write). Units: sums over rows of w_i * (per-row value), natural
  * logarithms (nats); divide by the total weight for means. */
 
 /*! calib_temperature_prepass() :

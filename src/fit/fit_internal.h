@@ -54,5 +54,10 @@ static inline int64_t calib__ovr_positive(size_t k, size_t cls) {
 /* Temperature scaling (src/fit/temperature.c). */
 extern const calib__param_spec calib__temperature_params[];
 int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out);
+/* Binary (k == 1) temperature sums at beta over n rows: acc = (sum w NLL,
+ * sum w dNLL/dbeta, sum w d2NLL/dbeta2), unnormalised. temperature.c's fit and
+ * partial.c's per-partition sums share it. */
+void calib__ts_binary_sums(const float *x, const int64_t *y, const double *w, size_t n, double beta,
+                           double acc[3]);
 
 #endif

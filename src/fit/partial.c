@@ -19,32 +19,25 @@
 #include "fit_internal.h"
 #include "kernels.h"
 #include "platt_pass.h"
+#include "checked.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
-static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
-static double sigmoid(double t) {
-  if (t >= 0) return 1.0 / (1.0 + exp(-t));
-  const double e = exp(t);
-  return e / (1.0 + e);
+/* Weights: the fit's own check (calib__check_weights), except that a
+ * partition whose weights are all zero is allowed (its sums are 0). */
+static int check_part_weights(const double *w, size_t n, double *wsum) {
+  const int st = calib__check_weights(w, n, wsum);
+  if (st != CALIB_E_EMPTY) return st;
+  *wsum = 0;
+  return CALIB_OK;
 }
 
-/* Weights: NULL, or finite and >= 0 (an all-zero partition is allowed). */
-static int check_part_weights(const double *w, size_t n, double *wsum) {
-  double s = 0;
-  if (!w) {
-    *wsum = (double)n;
-    return CALIB_OK;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if (!isfinite(w[i])) return CALIB_E_NONFINITE;
-    if (w[i] < 0) return CALIB_E_DOMAIN;
-    s += w[i];
-  }
-  *wsum = s;
-  return CALIB_OK;
+/* n rows of k floats must be addressable (n * k * 4 bytes). */
+static int check_size(size_t n, size_t k) {
+  size_t bytes;
+  return calib__size_bytes(n, k * sizeof(float), &bytes) ? CALIB_OK : CALIB_E_ARG;
 }
 
 /* The checks both temperature entry points share. */
@@ -55,7 +48,8 @@ static int check_ts(const float *x, size_t n, size_t k, const int64_t *y, const 
     *wsum = 0;
     return CALIB_OK;
   }
-  int st = calib__check_labels(y, n, k);
+  int st = check_size(n, k);
+  if (st == CALIB_OK) st = calib__check_labels(y, n, k);
   if (st == CALIB_OK) st = calib__check_finite(x, n, k, k);
   if (st == CALIB_OK) st = check_part_weights(w, n, wsum);
   return st;
@@ -92,14 +86,8 @@ int calib_temperature_partial(const float *logits, size_t n, size_t k, const int
   double acc[3] = {0, 0, 0};
   if (n > 0 && k >= 2) {
     calib__kernels_get()->ts_moments(logits, n, k, k, labels, weights, beta, acc);
-  } else {
-    for (size_t i = 0; i < n; i++) { /* temperature.c's eval_binary, as sums */
-      const double w = weights ? weights[i] : 1.0, x = (double)logits[i], y = (double)labels[i];
-      const double t = beta * x, p = sigmoid(t);
-      acc[0] += w * (softplus(t) - y * t);
-      acc[1] += w * x * (p - y);
-      acc[2] += w * x * x * p * (1.0 - p);
-    }
+  } else if (n > 0) {
+    calib__ts_binary_sums(logits, labels, weights, n, beta, acc); /* the fit's own binary pass */
   }
   memcpy(out, acc, sizeof acc);
   return CALIB_OK;
@@ -120,12 +108,13 @@ int calib_platt_partial(const float *scores, size_t n, size_t k, size_t cls,
   if (!out || k == 0 || cls >= k || (n > 0 && (!scores || !labels))) return CALIB_E_ARG;
   if (!isfinite(a) || !isfinite(b) || !(t0 >= 0 && t0 <= 1) || !(t1 >= 0 && t1 <= 1))
     return CALIB_E_ARG;
+  int st = check_size(n, k); /* every check before the first write to out */
+  if (st == CALIB_OK && n > 0) st = calib__check_labels(labels, n, k);
+  if (st == CALIB_OK && n > 0) st = calib__check_finite(scores, n, k, k);
+  if (st == CALIB_OK && n > 0) st = check_part_weights(weights, n, &wsum);
+  if (st != CALIB_OK) return st;
   memset(out, 0, 7 * sizeof *out);
   if (n == 0) return CALIB_OK;
-  int st = calib__check_labels(labels, n, k);
-  if (st == CALIB_OK) st = calib__check_finite(scores, n, k, k);
-  if (st == CALIB_OK) st = check_part_weights(weights, n, &wsum);
-  if (st != CALIB_OK) return st;
 
   const calib__lr_kernel kernel = calib__lr_kernel_get();
   const int64_t positive = calib__ovr_positive(k, cls);

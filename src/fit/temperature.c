@@ -41,6 +41,7 @@
  */
 #include "fit_internal.h"
 #include "kernels.h"
+#include "../model/rowmath.h"
 #include <float.h>
 #include <math.h>
 
@@ -63,25 +64,27 @@ typedef struct {
  * so |mu_fast - mu| <= 232 u |mu| < 2^-16 |mu|. */
 #define FAST_RHO 0x1p-16
 
-static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
-static double sigmoid(double t) {
-  if (t >= 0) return 1.0 / (1.0 + exp(-t));
-  const double e = exp(t);
-  return e / (1.0 + e);
+void calib__ts_binary_sums(const float *x, const int64_t *y, const double *w, size_t n, double beta,
+                           double acc[3]) {
+  double L = 0, G = 0, H = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double wi = w ? w[i] : 1.0, xi = (double)x[i], yi = (double)y[i];
+    const double t = beta * xi, p = calib__sigmoid_d(t);
+    L += wi * (calib__softplus_d(t) - yi * t);
+    G += wi * xi * (p - yi);
+    H += wi * xi * xi * p * (1.0 - p);
+  }
+  acc[0] = L;
+  acc[1] = G;
+  acc[2] = H;
 }
 
 static void eval_binary(const calib__fit_data *d, double beta, ts_eval *e) {
-  double L = 0, G = 0, H = 0;
-  for (size_t i = 0; i < d->n; i++) {
-    const double w = d->w ? d->w[i] : 1.0, x = (double)d->x[i], y = (double)d->y[i];
-    const double t = beta * x, p = sigmoid(t);
-    L += w * (softplus(t) - y * t);
-    G += w * x * (p - y);
-    H += w * x * x * p * (1.0 - p);
-  }
-  e->L = L / d->wsum;
-  e->G = G / d->wsum;
-  e->H = H / d->wsum;
+  double acc[3];
+  calib__ts_binary_sums(d->x, d->y, d->w, d->n, beta, acc);
+  e->L = acc[0] / d->wsum;
+  e->G = acc[1] / d->wsum;
+  e->H = acc[2] / d->wsum;
 }
 
 static void eval_at(const calib__fit_data *d, double beta, ts_eval *e) {
