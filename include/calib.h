@@ -297,6 +297,9 @@ CALIB_NODISCARD CALIB_API int calib_fit(calib_fitter *f, const float *logits,
  *  message (see calib_error). After a successful fit err->code == CALIB_OK.
  *  A fitted model that the model validator would reject (a solver producing
  *  non-finite or out-of-range parameters) is CALIB_E_NOCONV, with that said.
+ *  The detail lives in f (static strings, no pointer into caller data) and is
+ *  copied into the caller's *err. A fitter is one thread's: do not call this
+ *  while another thread runs calib_fit on the same f.
  *  Errors: CALIB_E_ARG (f or err NULL, or no fit attempted yet). */
 CALIB_API int calib_fitter_error(const calib_fitter *f, calib_error *err);
 
@@ -398,7 +401,9 @@ CALIB_NODISCARD CALIB_API int calib_model_load(calib_model **out,
  *  "payload CRC-32 does not match ...", "section ...", "a parameter value is
  *  NaN", "parameters rejected by the method's validation ..."), err->index the
  *  byte offset of the field at fault (UINT64_MAX if none), and err->message
- *  all of it on one line. On success err->code = CALIB_OK. */
+ *  all of it on one line. On success err->code = CALIB_OK.
+ *  Errors and ownership: those of calib_model_load(). Thread-safe: err is
+ *  the caller's, no state is shared. */
 CALIB_NODISCARD CALIB_API int calib_model_load_ex(calib_model **out, const void *buf,
                                                   size_t len, calib_error *err);
 /*! calib_model_save_file() : writes the model bytes to `path` atomically: to a
@@ -418,7 +423,8 @@ CALIB_NODISCARD CALIB_API int calib_model_save_file(const calib_model *m,
 /*! calib_model_save_file_ex() : calib_model_save_file(), and on failure *err
  *  (may be NULL) has err->sys_errno and a message ending with its text, e.g.
  *  "file: cannot create the temporary file next to it: file input/output
- *  error: No such file or directory". */
+ *  error: No such file or directory". Errors: those of
+ *  calib_model_save_file(). Thread-safe as it; err is the caller's. */
 CALIB_NODISCARD CALIB_API int calib_model_save_file_ex(const calib_model *m, const char *path,
                                                        calib_error *err);
 /*! calib_model_load_file() : calib_model_load() on the contents of `path`
@@ -436,7 +442,9 @@ CALIB_NODISCARD CALIB_API int calib_model_load_file(calib_model **out,
 /*! calib_model_load_file_ex() : calib_model_load_file(), and on failure *err
  *  (may be NULL) is filled as by calib_model_load_ex(), or for the file
  *  itself with err->arg "file" (or "model file" for its size), the errno in
- *  err->sys_errno and its text at the end of err->message. */
+ *  err->sys_errno and its text at the end of err->message.
+ *  Errors and ownership: those of calib_model_load_file(). Thread-safe: err
+ *  is the caller's, no state is shared. */
 CALIB_NODISCARD CALIB_API int calib_model_load_file_ex(calib_model **out, const char *path,
                                                        calib_error *err);
 
