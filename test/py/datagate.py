@@ -75,3 +75,23 @@ def needs_shared(obj):
         return obj(self, *a, **k)
     wrapped.__name__ = obj.__name__
     return wrapped
+
+
+def require_modules(modules, packages):
+    """Imports each module of `modules`; when one is missing the test cannot
+    run: exit 77 with the reason, or 1 in CI (CI or CALIB_REQUIRE_SHARED set),
+    where `make deps` installs `packages`."""
+    missing = []
+    for m in modules:
+        try:
+            __import__(m)
+        except ImportError as e:
+            missing.append("%s (%s)" % (m, e))
+    if not missing:
+        return
+    why = "python modules missing: %s; install %s (make deps)" % (", ".join(missing), packages)
+    if require_shared() or os.environ.get("CI"):
+        print("FAILED: " + why)
+        sys.exit(1)
+    print("skipped: " + why)
+    sys.exit(77)

@@ -17,23 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import datagate  # noqa: E402
 
 
-def _need(modules):
-    missing = []
-    for m in modules:
-        try:
-            __import__(m)
-        except ImportError as e:
-            missing.append("%s (%s)" % (m, e))
-    if missing:
-        why = "python modules missing: %s; install python3-dask python3-distributed (make deps)" % ", ".join(missing)
-        if datagate.require_shared() or os.environ.get("CI"):
-            print("FAILED: " + why)
-            sys.exit(1)
-        print("skipped: " + why)
-        sys.exit(77)
-
-
-_need(["dask", "distributed", "pandas"])
+datagate.require_modules(["dask", "distributed", "pandas"], "python3-dask python3-distributed python3-pandas")
 
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402

@@ -16,15 +16,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import datagate  # noqa: E402
 
-try:
-    import torch
-except ImportError as e:
-    why = "torch missing (%s): install python3-torch (make deps)" % e
-    if datagate.require_shared() or os.environ.get("CI"):
-        print("FAILED: " + why)
-        sys.exit(1)
-    print("skipped: " + why)
-    sys.exit(77)
+datagate.require_modules(["torch"], "python3-torch")
+import torch  # noqa: E402
 
 import calib  # noqa: E402
 from calib import _lib, estimators  # noqa: E402
