@@ -1572,7 +1572,9 @@ CALIB_NODISCARD CALIB_API int calib_platt_partial(const float *scores, size_t n,
  *  driver that ran the solver itself: temperature T > 0 (finite) for k
  *  columns; Platt's ab[2j] = A_j, ab[2j + 1] = B_j for j < k (finite), on
  *  logits (CALIB_INPUT_LOGITS). Free with calib_model_free(). Errors:
- *  CALIB_E_ARG (NULL, k == 0, a parameter not finite, T <= 0), CALIB_E_NOMEM. */
+ *  CALIB_E_ARG (NULL, k == 0, a parameter not finite or rejected by the
+ *  model's validation, T <= 0), CALIB_E_UNSUPPORTED (k over
+ *  CALIB_MODEL_MAX_K, or 2k values over CALIB_MODEL_MAX_VALUES), CALIB_E_NOMEM. */
 CALIB_NODISCARD CALIB_API int calib_temperature_model(calib_model **out, size_t k,
                                                       double temperature);
 CALIB_NODISCARD CALIB_API int calib_platt_model(calib_model **out, size_t k, const double *ab);

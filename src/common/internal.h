@@ -134,7 +134,9 @@ struct calib_model {
 };
 
 /* Build an owned model from parameter arrays: serialises them and parses the
- * result back through the same validator the loader uses. */
+ * result back through the same validator the loader uses. Parameters it
+ * rejects (non-finite, out of range, wrong counts) give CALIB_E_FORMAT;
+ * calib_fit turns that into CALIB_E_NOCONV for a solver's output (fitter.c). */
 int calib__model_build(calib_model **out, int method, size_t k,
                        const calib__section *secs, size_t nsecs);
 /* Parse and validate `len` bytes at an 8-byte aligned `buf` into *m without

@@ -156,8 +156,9 @@ static int fit_validate(calib_fitter *f, calib__fit_data *d, calib_model **out) 
 
 /* The detail of a method's own failure, unless the method recorded one. A
  * fitted model that the model validator rejects (non-finite or out-of-range
- * parameters: CALIB_E_NONFINITE or CALIB_E_FORMAT from calib__model_build;
- * the inputs were already checked finite) is a solver failure: CALIB_E_NOCONV. */
+ * parameters: CALIB_E_FORMAT from calib__model_build, or CALIB_E_NONFINITE
+ * from a method's own arithmetic; the inputs were already checked finite) is a
+ * solver failure: CALIB_E_NOCONV. */
 static int method_fail(calib_fitter *f, int st) {
   const char *name = calib_method_name(f->method);
   if (st == CALIB_E_NONFINITE || st == CALIB_E_FORMAT)

@@ -159,17 +159,25 @@ int calib_platt_partial(const float *scores, size_t n, size_t k, size_t cls,
 
 /* ---- models from the driver's parameters ------------------------------------------ */
 
+/* calib__model_build, with a parameter the model validator rejects (e.g. a
+ * subnormal T) reported as the argument error it is. */
+static int build_from_params(calib_model **out, int method, size_t k, const calib__section *secs, size_t n) {
+  const int st = calib__model_build(out, method, k, secs, n);
+  return st == CALIB_E_FORMAT ? CALIB_E_ARG : st;
+}
+
 int calib_temperature_model(calib_model **out, size_t k, double temperature) {
   if (!out || k == 0 || !isfinite(temperature) || !(temperature > 0)) return CALIB_E_ARG;
   const calib__section sec = {CALIB_MP_TEMPERATURE, 1, &temperature};
-  return calib__model_build(out, CALIB_METHOD_TEMPERATURE, k, &sec, 1);
+  return build_from_params(out, CALIB_METHOD_TEMPERATURE, k, &sec, 1);
 }
 
 int calib_platt_model(calib_model **out, size_t k, const double *ab) {
-  if (!out || k == 0 || !ab || k > (size_t)-1 / (2 * sizeof(double))) return CALIB_E_ARG;
+  size_t bytes;
+  if (!out || k == 0 || !ab || !calib__size_mul3(2, k, sizeof(double), &bytes)) return CALIB_E_ARG;
   for (size_t i = 0; i < 2 * k; i++)
     if (!isfinite(ab[i])) return CALIB_E_ARG;
   const double inp[2] = {(double)CALIB_INPUT_LOGITS, (double)FLT_EPSILON};
   const calib__section secs[2] = {{CALIB_MP_PLATT, 2 * k, ab}, {CALIB_MP_INPUT, 2, inp}};
-  return calib__model_build(out, CALIB_METHOD_PLATT, k, secs, 2);
+  return build_from_params(out, CALIB_METHOD_PLATT, k, secs, 2);
 }

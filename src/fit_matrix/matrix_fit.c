@@ -73,7 +73,7 @@ static int build_model(const calib__mx_problem *p, const double *theta, calib_mo
       {CALIB_MP_BIAS, k, b}};
   const int st = calib__model_build(out, p->method, k, secs, 2);
   calib__free(w);
-  return st == CALIB_E_NONFINITE ? CALIB_E_NOCONV : st;
+  return st; /* a rejected model (CALIB_E_FORMAT) is NOCONV in calib_fit's method_fail */
 }
 
 static int solve(calib_fitter *f, calib__mx_problem *p, double *theta) {

@@ -254,7 +254,7 @@ int calib__model_build(calib_model **out, int method, size_t k,
   st = calib__model_parse(m, bytes, total, NULL);
   if (st != CALIB_OK) {
     calib__free(m->owned);
-    return st == CALIB_E_FORMAT ? CALIB_E_NONFINITE : st;
+    return st; /* CALIB_E_FORMAT: the validator rejects these parameters */
   }
   *out = m;
   return CALIB_OK;
