@@ -87,7 +87,7 @@ static int monitor_buffers(calib_monitor *m) {
   m->u_win = (uint64_t *)alloc_array(m->nu, sizeof(uint64_t));
   m->em_scratch = (float *)alloc_array(em, sizeof(float));
   m->em_prior = (double *)alloc_array(m->kc, sizeof(double));
-  m->em_work = (double *)alloc_array(m->kc * 4, sizeof(double));
+  m->em_work = (double *)alloc_array(m->kc, 4 * sizeof(double)); /* 4 doubles a class */
   if (!m->shards || !m->u_total || !m->u_base || !m->u_retired || !m->u_lab_base || !m->u_win ||
       !m->em_scratch || !m->em_prior || !m->em_work)
     return CALIB_E_NOMEM;

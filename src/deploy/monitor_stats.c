@@ -46,8 +46,8 @@ double calib__row_brier(const float *p, size_t i, size_t k, int64_t y) {
 }
 
 int calib__check_batch(const float *p, size_t n, size_t k, size_t want_k) {
-  size_t nk;
-  if (k == 0 || !calib__size_mul(n, k, &nk)) return CALIB_E_ARG;
+  size_t bytes; /* n * k floats must be addressable, as for the metrics */
+  if (k == 0 || !calib__size_mul3(n, k, sizeof(float), &bytes) || bytes > CALIB__MAX_ALLOC) return CALIB_E_ARG;
   if (want_k && k != want_k) return CALIB_E_SHAPE;
   if (n == 0) return CALIB_OK;
   if (!p) return CALIB_E_ARG;
