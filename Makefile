@@ -219,6 +219,40 @@ wheel: lib
 	@$(PYTHON) -m pip wheel -q --no-index --no-build-isolation --no-deps -w dist ./python
 	@$(PYTHON) -c "import glob, zipfile; w = sorted(glob.glob('dist/calib-*.whl'))[-1]; libs = [n for n in zipfile.ZipFile(w).namelist() if 'libcalib.so' in n]; print('make wheel: %s bundles %s' % (w, ', '.join(libs) or 'NO libcalib.so')); raise SystemExit(0 if libs else 1)"
 
+# ---- the HTTP service (issue 11, part 5): bin/calib-serve on libmicrohttpd ----
+#   make server         bin/calib-serve (src/server/: the public API, src/io's .npy parser, libmicrohttpd)
+#   make server SAN=1   build/asan/calib-serve: the library, io and server under ASan+UBSan
+#                       (the objects of `make check`'s build/asan, shared with it)
+#   make test-server    functional test of every endpoint, then wrk under load with model swaps
+SERVER        ?= bin/calib-serve
+SERVER_OBJDIR ?= build/server
+SERVER_SRCS   := $(wildcard src/server/*.c)
+SERVER_OBJS   := $(SERVER_SRCS:src/server/%.c=$(SERVER_OBJDIR)/%.o)
+SERVER_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+SERVER_CFLAGS := -std=c11 $(WARNINGS) -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc/io \
+                 $(shell pkg-config --cflags libmicrohttpd 2>/dev/null) \
+                 $(if $(shell grep -l calib_model_reference include/calib.h 2>/dev/null),-DCALIB_HAVE_PROVENANCE)
+SAN_SERVER_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+.PHONY: server test-server
+ifeq ($(SAN),1)
+server:
+	@$(MAKE) --no-print-directory SAN=0 OBJDIR=build/asan/obj STATIC_LIB=build/asan/libcalib.a \
+	  IO_LIB=build/asan/libcalib_io.a CFLAGS="-O1 -g $(SAN_SERVER_FLAGS)" LDFLAGS="$(SAN_SERVER_FLAGS)" \
+	  SERVER=build/asan/calib-serve SERVER_OBJDIR=build/asan/server build/asan/calib-serve
+else
+server: $(SERVER)
+endif
+-include $(SERVER_OBJS:.o=.d)
+$(SERVER_OBJDIR)/%.o: src/server/%.c
+	@mkdir -p $(@D)
+	$(CC) $(SERVER_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+$(SERVER): $(SERVER_OBJS) $(IO_LIB) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJS) $(IO_LIB) $(STATIC_LIB) $(LIB_LDLIBS) $(SERVER_LIBS) -lm
+test-server: deps-check
+	@$(MAKE) --no-print-directory all server
+	@sh test/server/run.sh "$(PYTHON)"
+
 # ---- tests ----
 TEST_CFLAGS := $(STD) -Wall -Wextra -Wno-unused-function -g -O1 -Iinclude -Isrc/common -Isrc/kernels -Isrc/io -Itest \
                $(ISA_DEFS) -D_POSIX_C_SOURCE=200809L
