@@ -175,4 +175,21 @@ void metrics_render(sbuf *b) {
   }
   header(b, "calib_threads", "gauge", "Serving threads that have handled a request.");
   sb_printf(b, "calib_threads %u\n", nw);
+  /* CPU time: requests on one thread overlap in wall time (a pool thread
+   * multiplexes its connections), so the sum of request seconds counts a
+   * busy second more than once; the serving threads' CPU time does not. */
+  double cpu = 0;
+  for (unsigned i = 0; i < nw; i++) {
+    struct timespec ts;
+    if (ws[i]->has_cpu_clock && clock_gettime(ws[i]->cpu_clock, &ts) == 0)
+      cpu += (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+  }
+  header(b, "calib_serving_cpu_seconds_total", "counter",
+         "CPU time of the serving threads (user + system), for the apply share of server CPU.");
+  sb_printf(b, "calib_serving_cpu_seconds_total %.6f\n", cpu);
+  struct timespec pts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &pts) == 0) {
+    header(b, "process_cpu_seconds_total", "counter", "CPU time of the whole process.");
+    sb_printf(b, "process_cpu_seconds_total %.6f\n", (double)pts.tv_sec + (double)pts.tv_nsec * 1e-9);
+  }
 }

@@ -32,6 +32,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define SERVE_MAX_THREADS 64
 
@@ -161,6 +162,8 @@ typedef struct monctx {
 
 typedef struct worker {
   unsigned index;
+  clockid_t cpu_clock;          /* this thread's CPU-time clock (pthread_getcpuclockid) */
+  int has_cpu_clock;
   uint64_t next_seq;
   monctx *ctx;                  /* the context this thread's shard belongs to */
   calib_monitor_shard *shard;

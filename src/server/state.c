@@ -182,6 +182,7 @@ worker *state_worker(void) {
     } else {
       w->index = idx;
       w->next_seq = 1;
+      w->has_cpu_clock = pthread_getcpuclockid(pthread_self(), &w->cpu_clock) == 0;
       S.workers[idx] = w;
       atomic_store(&S.nworkers, idx + 1);
     }
