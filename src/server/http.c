@@ -121,7 +121,10 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         return send_error(c, r, 413, 0, msg);
       }
       r->declared = (size_t)v;
-      if (v && sb_reserve(&r->body, (size_t)v)) return send_error(c, r, 500, CALIB_E_NOMEM, "out of memory");
+      /* room for the declared body, up to 4 MiB before any byte arrived (a
+       * client announcing a large body and sending nothing holds no more) */
+      const size_t pre = v < ((size_t)4 << 20) ? (size_t)v : (size_t)4 << 20;
+      if (pre && sb_reserve(&r->body, pre)) return send_error(c, r, 500, CALIB_E_NOMEM, "out of memory");
     }
     return MHD_YES;
   }
