@@ -54,6 +54,50 @@ def ece15(p, y):
     return e
 
 
+def conf_bins(p, bins=20):
+    """calib_bin_index: right-closed (b/M, (b+1)/M], 0 in bin 0."""
+    return np.clip(np.ceil(p.max(axis=1).astype(np.float64) * bins).astype(int) - 1, 0, bins - 1)
+
+
+def psi(window_counts, ref_counts, eps=1e-4):
+    w = np.maximum(window_counts / window_counts.sum(), eps)
+    r = np.maximum(ref_counts / ref_counts.sum(), eps)
+    return float(((w - r) * np.log(w / r)).sum())
+
+
+def drift_checks(s, m, z_val, y_val, z_test, ta):
+    ref = m["reference"]
+    pv = softmax_t(z_val, ta)
+    nll = float(-np.log(pv[np.arange(len(y_val)), y_val]).mean())
+    check(ref["n"] == len(y_val), "reference: n = %d fit rows" % len(y_val))
+    check(abs(ref["nll"] - nll) < 1e-5, "reference NLL = numpy NLL of the fit rows (%.6f vs %.6f)" % (ref["nll"], nll))
+    prior = np.bincount(y_val, minlength=10) / len(y_val)
+    check(np.allclose(ref["prior"], prior, atol=1e-12), "reference prior = the fit labels' frequencies")
+    hist = np.bincount(conf_bins(pv), minlength=20)
+    check(np.abs(np.array(ref["confidence_histogram"]) - hist).max() <= 2,
+          "reference confidence histogram = numpy's (20 bins, +-2 rows at bin edges)")
+    ref_hist = np.array(ref["confidence_histogram"], dtype=np.float64)
+    # one window of 500 unshifted test rows: PSI against numpy, no alarm
+    x = z_test[1000:1500]
+    st, h, p = s.calibrate_npy(x)
+    mt = s.metrics()
+    want = psi(np.bincount(conf_bins(p), minlength=20).astype(np.float64), ref_hist)
+    got = metric(mt, "calib_drift_psi", histogram="confidence")
+    check(metric(mt, "calib_drift_windows_total") == 1, "one drift window of 500 rows closed")
+    check(abs(got - want) < 1e-9, "drift PSI (confidence) = numpy PSI of the served rows (%.6g vs %.6g)" % (got, want))
+    check(metric(mt, "calib_drift_alarm", histogram="confidence") == 0
+          and metric(mt, "calib_drift_alarm", histogram="class") == 0, "unshifted: no alarm")
+    check(metric(mt, "calib_reference_present") == 1, "calib_reference_present 1")
+    # three windows of logits sharpened x 2: the confidence alarm turns on (3 alarming windows in a row)
+    for i in range(3):
+        st, h, p = s.calibrate_npy(z_test[2000 + 500 * i:2500 + 500 * i] * 2)
+        mt = s.metrics()
+    check(metric(mt, "calib_drift_alarm", histogram="confidence") == 1,
+          "logits x 2 for 3 windows: confidence alarm on (PSI %.3f, p %.3g)"
+          % (metric(mt, "calib_drift_psi", histogram="confidence"),
+             metric(mt, "calib_drift_pvalue", histogram="confidence")))
+
+
 def main():
     work = tempfile.mkdtemp(prefix="calib-serve-test-")
     z_val = np.load(os.path.join(DATA, "val", "logits.npy"))
@@ -247,6 +291,18 @@ def main():
         check(m["model_version"] == 4 and m["history"] == [1], "second restart: version 4, history [1]")
     finally:
         s.stop()
+
+    # ---- drift against the fit-time reference (models of format version 2) ----
+    s = Server("--model", ma, "--window", 500)
+    try:
+        st, _, m = s.json("GET", "/v1/model")
+        if not m["has_reference"]:
+            print("skipped part: drift against the fit-time reference: %s" % m.get("note"))
+        else:
+            drift_checks(s, m, z_val, y_val, z_test, ta)
+    finally:
+        rc, errtext = s.stop()
+    check(rc == 0, "drift server exited 0 (%d) %s" % (rc, errtext.strip()[-2000:]))
 
     print("functional: %d failed" % len(failures))
     for f in failures:
