@@ -4,6 +4,7 @@
 #include "serve.h"
 #include "npy.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -303,8 +304,9 @@ int json_matrix_f32(const jval *v, const char *what, float **out, size_t *n, siz
     const jval *r = &v->items[i];
     if (r->t != J_ARR) return snprintf(err, errcap, "%s: row %zu is not an array", what, i), -1;
     if (i == 0) cols = r->n;
-    if (r->n != cols || cols == 0)
-      return snprintf(err, errcap, "%s: row %zu has %zu values, row 0 has %zu (rows must be non-empty and equal)",
+    if (r->n == 0) return snprintf(err, errcap, "%s: row %zu is empty", what, i), -1;
+    if (r->n != cols)
+      return snprintf(err, errcap, "%s: row %zu has %zu values, row 0 has %zu (rows must be equal)",
                       what, i, r->n, cols), -1;
   }
   size_t count, bytes;
@@ -319,7 +321,9 @@ int json_matrix_f32(const jval *v, const char *what, float **out, size_t *n, siz
         free(x);
         return snprintf(err, errcap, "%s: row %zu, column %zu is not a number", what, i, j), -1;
       }
-      x[i * cols + j] = (float)e->num; /* beyond float32: +-inf, refused by the library */
+      /* beyond float32's range: +-inf (the conversion itself would be undefined), refused by the library */
+      const double d = e->num;
+      x[i * cols + j] = d > (double)FLT_MAX ? (float)INFINITY : d < -(double)FLT_MAX ? -(float)INFINITY : (float)d;
     }
   *out = x, *n = rows, *k = cols;
   return 0;

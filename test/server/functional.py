@@ -155,7 +155,7 @@ def main():
         st, _, b = s.json("POST", "/v1/calibrate", raw=json.dumps({"logits": bad.tolist()}).encode())  # NaN token
         err(st, b, 400, "non-finite input", "NaN logit (JSON, Python's NaN token)")
         st, _, b = s.json("POST", "/v1/calibrate", raw=b'{"logits": [[1, 2], [3]]}')
-        err(st, b, 400, "row 1 has 1 values", "ragged JSON rows")
+        err(st, b, 400, "row 1 has 1 values, row 0 has 2", "ragged JSON rows")
         st, _, b = s.json("POST", "/v1/calibrate", raw=b'{"logits": [[1, 2,]]}')
         err(st, b, 400, "invalid JSON", "invalid JSON")
         st, _, b = s.json("POST", "/v1/calibrate", raw=b'{"nologits": 1}')
@@ -289,6 +289,24 @@ def main():
     try:
         st, _, m = s.json("GET", "/v1/model")
         check(m["model_version"] == 4 and m["history"] == [1], "second restart: version 4, history [1]")
+    finally:
+        s.stop()
+
+    # ---- a binary model (k = 1): (n,) in, (n,) out = sigmoid(z / T) ----
+    rng = np.random.default_rng(3)
+    sc = (rng.standard_normal(4000) * 2).astype(np.float32)
+    yb = (rng.random(4000) < 1 / (1 + np.exp(-sc / 1.5))).astype(np.int64)
+    m1 = os.path.join(work, "binary.calib")
+    t1 = fit_temperature(sc, yb, m1, work)
+    s = Server("--model", m1)
+    try:
+        xb = sc[:9]
+        st, h, p = s.calibrate_npy(xb)
+        check(st == 200 and p.shape == (9,) and np.allclose(p, 1 / (1 + np.exp(-xb.astype(np.float64) / t1)),
+                                                             rtol=1e-4, atol=2e-6),
+              "k = 1 model: (9,) body -> (9,) = sigmoid(z / T) (T = %.4f)" % t1)
+        st, h, p = s.calibrate_npy(xb.reshape(9, 1))
+        check(st == 200 and p.shape == (9, 1), "k = 1 model: (9, 1) body -> (9, 1)")
     finally:
         s.stop()
 
