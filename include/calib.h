@@ -1336,6 +1336,19 @@ CALIB_API int calib_accumulator_add(calib_accumulator *a, const float *probs, si
  *  CALIB_E_LABEL, CALIB_E_DOMAIN (row count past 2^64 - 1, as there). */
 CALIB_API int calib_accumulator_add_logits(calib_accumulator *a, const float *logits,
                                            size_t n, const int64_t *labels);
+/*! calib_accumulator_add_logits_many() : calib_accumulator_add_logits() on
+ *  each of accs[0..count-1] (e.g. one per bin count of a suite), with each
+ *  row's softmax computed once and the batch validated once: the result is
+ *  bit-identical to `count` separate calls, at about the cost of one plus
+ *  the binning. Every accumulator must have the same k; bins and binning
+ *  may differ. On error no accumulator changes. Never allocates.
+ *  Errors: CALIB_E_ARG (accs NULL, count == 0, an accs[i] NULL, the same
+ *  accumulator twice, logits or labels NULL with n > 0, n * k overflowing),
+ *  CALIB_E_SHAPE (different k), CALIB_E_NONFINITE, CALIB_E_LABEL,
+ *  CALIB_E_DOMAIN (a row count past 2^64 - 1). */
+CALIB_API int calib_accumulator_add_logits_many(calib_accumulator *const *accs, size_t count,
+                                                const float *logits, size_t n,
+                                                const int64_t *labels);
 /*! calib_accumulator_merge() : dst += src (dst may equal src: doubles it).
  *  Errors: CALIB_E_ARG (NULL; different bins or binning), CALIB_E_SHAPE
  *  (different k), CALIB_E_DOMAIN (the merged row count would pass 2^64 - 1:

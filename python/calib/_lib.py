@@ -108,6 +108,7 @@ SIGNATURES = {
     "calib_accumulator_free": (None, [_vp]),
     "calib_accumulator_add": (_int, [_vp, _vp, _sz, _vp]),
     "calib_accumulator_add_logits": (_int, [_vp, _vp, _sz, _vp]),
+    "calib_accumulator_add_logits_many": (_int, [_vp, _sz, _vp, _sz, _vp]),
     "calib_accumulator_merge": (_int, [_vp, _vp]),
     "calib_accumulator_value": (_int, [_vp, _int, _c_double_p]),
     "calib_accumulator_reliability": (_int, [_vp, _int, _dbl, _vp, _sz, _c_size_p]),
