@@ -33,12 +33,16 @@ K = 10
 
 
 def make_partition(seed, rows):
-    """rows synthetic (logits, labels): true class boosted by 2, so T > 1."""
+    """rows synthetic (logits, labels): independent uniform noise of standard
+    deviation 2 per logit (uniform, not normal: numpy draws float32 uniforms
+    7x faster than normals, and generation is repeated on every pass over the
+    data), the true class boosted by 2, so T > 1."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, K, rows)
-    z = rng.standard_normal((rows, K), dtype=np.float32)
-    z *= 2.0
-    z[np.arange(rows), y] += 2.0
+    z = rng.random((rows, K), dtype=np.float32)
+    z -= np.float32(0.5)
+    z *= np.float32(2.0 * np.sqrt(12.0))
+    z[np.arange(rows), y] += np.float32(2.0)
     return z, y
 
 

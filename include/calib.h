@@ -1336,6 +1336,19 @@ CALIB_API int calib_accumulator_add(calib_accumulator *a, const float *probs, si
  *  CALIB_E_LABEL, CALIB_E_DOMAIN (row count past 2^64 - 1, as there). */
 CALIB_API int calib_accumulator_add_logits(calib_accumulator *a, const float *logits,
                                            size_t n, const int64_t *labels);
+/*! calib_accumulator_add_logits_many() : calib_accumulator_add_logits() on
+ *  each of accs[0..count-1] (e.g. one per bin count of a suite), with each
+ *  row's softmax computed once and the batch validated once: the result is
+ *  bit-identical to `count` separate calls, at about the cost of one plus
+ *  the binning. Every accumulator must have the same k; bins and binning
+ *  may differ. On error no accumulator changes. Never allocates.
+ *  Errors: CALIB_E_ARG (accs NULL, count == 0, an accs[i] NULL, the same
+ *  accumulator twice, logits or labels NULL with n > 0, n * k overflowing),
+ *  CALIB_E_SHAPE (different k), CALIB_E_NONFINITE, CALIB_E_LABEL,
+ *  CALIB_E_DOMAIN (a row count past 2^64 - 1). */
+CALIB_API int calib_accumulator_add_logits_many(calib_accumulator *const *accs, size_t count,
+                                                const float *logits, size_t n,
+                                                const int64_t *labels);
 /*! calib_accumulator_merge() : dst += src (dst may equal src: doubles it).
  *  Errors: CALIB_E_ARG (NULL; different bins or binning), CALIB_E_SHAPE
  *  (different k), CALIB_E_DOMAIN (the merged row count would pass 2^64 - 1:
@@ -1910,6 +1923,98 @@ CALIB_API int calib_monitor_decide(calib_monitor *m, int *decision);
  *  (the decision is still stored in *decision and the trial ended). */
 CALIB_API int calib_monitor_decide_slot(calib_monitor *m, calib_slot *slot, int *decision,
                                         uint64_t *version);
+
+
+/* ---- Model provenance (model format version 2) ------------------------------
+ * A fitted model can carry where it came from: its fit-time reference (the
+ * calib_reference of the fit rows' calibrated probabilities: n, class prior,
+ * CALIB_REF_CONF_BINS-bin confidence histogram, predicted-class histogram),
+ * the fit set's NLL / ECE (15 equal-width bins, top-label) / Brier before and
+ * after calibration, a creation time and an optional user tag. These live in
+ * metadata sections of the model bytes (format version 2, laid out in
+ * src/model/format.c); calib_apply() never reads them and the firmware loader
+ * (calib_core.h) skips them, so they cost nothing on the apply path.
+ * A model without provenance is written as version-1 bytes exactly as before;
+ * a model with any of it (reference, tag or creation time) as version 2.
+ * Loaders accept both; a version-2 file is refused by libraries older than
+ * this block ("format version is newer than this library reads").
+ *
+ * What calib_fit() records (provenance on, the default; see
+ * calib_fitter_set_provenance):
+ *   n, the reference  calib_reference_compute() of calib_apply(model, fit rows)
+ *                     with the fit labels: all n rows, UNWEIGHTED (the
+ *                     reference has no weights; rows of weight 0 count too)
+ *   *_after           the same rows' NLL (calib_nll), ECE (calib_ece, 15 bins),
+ *                     Brier (calib_brier) of the calibrated probabilities
+ *                     (equal to the reference's CALIB_REF_METRICS)
+ *   *_before          the same measures of the uncalibrated inputs: softmax
+ *                     (k >= 2) or sigmoid (k == 1) of the logits / scores, or
+ *                     the input probabilities themselves when the method's
+ *                     CALIB_P_INPUT is CALIB_INPUT_PROBS
+ *   created_unix      time(NULL) at the end of the fit
+ *   tag               the fitter's tag ("" = none)
+ * NLL may be +inf (a true-class probability of exactly 0; calib_nll's
+ * convention). The cost is about one extra calib_apply() plus one softmax pass
+ * over the fit rows, in blocks (scratch: 4 * k * 1024 bytes x 2).
+ */
+#define CALIB_MODEL_TAG_MAX 255   /* bytes of UTF-8 in a model's tag, excluding the NUL */
+
+/*! calib_model_info : what calib_model_info_get() reports. */
+typedef struct calib_model_info {
+  uint32_t format_version;   /* version calib_model_save writes for this model: 1 without provenance, 2 with */
+  int has_reference;         /* 1 when the model carries a fit-time reference */
+  int64_t created_unix;      /* seconds since 1970-01-01 UTC; 0 = unknown */
+  double n;                  /* rows of the fit set (0 = unknown) */
+  double nll_before, ece_before, brier_before;  /* fit set, uncalibrated (softmax/sigmoid of the inputs); NaN = unknown */
+  double nll_after,  ece_after,  brier_after;   /* fit set, after the fitted map; NaN = unknown */
+  char tag[CALIB_MODEL_TAG_MAX + 1];            /* UTF-8, NUL-terminated; "" = none */
+} calib_model_info;
+
+/*! calib_model_info_get() : *out = the provenance m carries. A version-1
+ *  model gives format_version 1, has_reference 0, created_unix 0, n 0, every
+ *  metric NaN and tag "". No allocation; thread-safe on a shared model (the
+ *  values were validated when the model was loaded or built).
+ *  Errors: CALIB_E_ARG (m or out NULL). */
+CALIB_API int calib_model_info_get(const calib_model *m, calib_model_info *out);
+
+/*! calib_model_reference() : *out = the fit-time reference the model carries
+ *  (a new calib_reference, caller frees with calib_reference_free(); its
+ *  CALIB_REF_METRICS are (n, nll_after, ece_after, brier_after)), ready for
+ *  calib_monitor_create(). Thread-safe.
+ *  Errors: CALIB_E_ARG (NULL), CALIB_E_UNSUPPORTED "model carries no fit-time
+ *  reference" (version-1 models, or version 2 with only a tag / time),
+ *  CALIB_E_NOMEM. */
+CALIB_NODISCARD CALIB_API int calib_model_reference(const calib_model *m, calib_reference **out);
+
+/*! calib_model_with_reference() : *out = a copy of m (same method and
+ *  parameters: identical calib_apply output) carrying ref (may be NULL: none),
+ *  tag (may be NULL or "": none) and created_unix (0: unknown), replacing any
+ *  provenance m had; for models fitted elsewhere (the Dask driver,
+ *  calib_temperature_model) or re-tagged. With a reference, n and the *_after
+ *  metrics are ref's (CALIB_REF_METRICS); the *_before metrics are kept from m
+ *  when ref is exactly m's own reference (as calib_model_reference() returns
+ *  it: a re-tag), else NaN. With ref NULL, tag none and created_unix 0 the copy
+ *  is a version-1 model (provenance stripped). ref and m are only read (any
+ *  thread may share them); the caller owns *out (calib_model_free()).
+ *  Errors: CALIB_E_ARG (out or m NULL; tag not valid UTF-8 or longer than
+ *  CALIB_MODEL_TAG_MAX bytes; created_unix < 0 or > 2^53), CALIB_E_SHAPE (ref's
+ *  k differs from m's), CALIB_E_UNSUPPORTED (the model with its metadata would
+ *  exceed CALIB_MODEL_MAX_VALUES), CALIB_E_NOMEM. Nothing is written to *out
+ *  on error. */
+CALIB_NODISCARD CALIB_API int calib_model_with_reference(calib_model **out, const calib_model *m,
+                                                         const calib_reference *ref, const char *tag,
+                                                         int64_t created_unix);
+
+/*! calib_fitter_set_provenance() : provenance of f's next fits. on = 1 (the
+ *  default) embeds the fit-time reference, the before/after metrics,
+ *  time(NULL) and tag (NULL or "": none; copied) in every model calib_fit()
+ *  returns (version-2 bytes; what is recorded is listed in the block above).
+ *  on = 0: models as before provenance existed (version-1 bytes, bit-identical
+ *  to earlier releases), and tag must be NULL or "".
+ *  Errors: CALIB_E_ARG (f NULL, on not 0 or 1, tag not valid UTF-8 or longer
+ *  than CALIB_MODEL_TAG_MAX bytes, a tag with on = 0); f is unchanged on
+ *  error. Not thread-safe (the fitter is one thread's). */
+CALIB_API int calib_fitter_set_provenance(calib_fitter *f, int on, const char *tag);
 
 
 #ifdef __cplusplus

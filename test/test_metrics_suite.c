@@ -375,6 +375,72 @@ static void test_random_splits(void) {
   calib_accumulator_free(one);
 }
 
+/* calib_accumulator_add_logits_many: bit-identical to separate add_logits
+ * calls (one softmax per row shared by bin counts and binnings that differ),
+ * and all-or-nothing on every error. */
+static int acc_same(const calib_accumulator *x, const calib_accumulator *y) {
+  const size_t n = calib_accumulator_size(x);
+  if (n != calib_accumulator_size(y)) return 0;
+  uint8_t *b1 = (uint8_t *)malloc(n), *b2 = (uint8_t *)malloc(n);
+  int same = b1 && b2 && calib_accumulator_save(x, b1, n, NULL) == CALIB_OK &&
+             calib_accumulator_save(y, b2, n, NULL) == CALIB_OK && memcmp(b1, b2, n) == 0;
+  free(b1);
+  free(b2);
+  return same;
+}
+
+static void test_add_logits_many(void) {
+  enum { N = 3000, A = 4 };
+  static float z[N * 4];
+  static int64_t y[N];
+  const size_t bins[A] = {5, 15, 15, 500};
+  const int binning[A] = {CALIB_BINNING_EQUAL_WIDTH, CALIB_BINNING_EQUAL_WIDTH,
+                          CALIB_BINNING_EQUAL_WIDTH_LEFT_CLOSED, CALIB_BINNING_EQUAL_WIDTH};
+  for (size_t k = 1; k <= 4; k += 3) {
+    for (size_t i = 0; i < N * k; i++) z[i] = (float)(8 * th_uniform() - 4);
+    for (size_t i = 0; i < N; i++) y[i] = (int64_t)(th_next() % (k == 1 ? 2 : k));
+    calib_accumulator *many[A], *sep[A];
+    for (size_t a = 0; a < A; a++) {
+      CHECK_OK(calib_accumulator_create(&many[a], k, bins[a], binning[a]));
+      CHECK_OK(calib_accumulator_create(&sep[a], k, bins[a], binning[a]));
+      CHECK_OK(calib_accumulator_add_logits(sep[a], z, N / 3, y));
+      CHECK_OK(calib_accumulator_add_logits(sep[a], z + N / 3 * k, N - N / 3, y + N / 3));
+    }
+    CHECK_OK(calib_accumulator_add_logits_many(many, A, z, N / 3, y));
+    CHECK_OK(calib_accumulator_add_logits_many(many, A, z + N / 3 * k, N - N / 3, y + N / 3));
+    for (size_t a = 0; a < A; a++) CHECK(acc_same(many[a], sep[a]));
+    /* errors: nothing changes in any accumulator */
+    calib_accumulator *dup[2] = {many[0], many[0]}, *hole[2] = {many[0], NULL};
+    CHECK_ERR(calib_accumulator_add_logits_many(NULL, 1, z, 1, y), CALIB_E_ARG);
+    CHECK_ERR(calib_accumulator_add_logits_many(many, 0, z, 1, y), CALIB_E_ARG);
+    CHECK_ERR(calib_accumulator_add_logits_many(hole, 2, z, 1, y), CALIB_E_ARG);
+    CHECK_ERR(calib_accumulator_add_logits_many(dup, 2, z, 1, y), CALIB_E_ARG);
+    CHECK_ERR(calib_accumulator_add_logits_many(many, A, NULL, 1, y), CALIB_E_ARG);
+    CHECK_ERR(calib_accumulator_add_logits_many(many, A, z, 1, NULL), CALIB_E_ARG);
+    CHECK_ERR(calib_accumulator_add_logits_many(many, A, z, SIZE_MAX / 2, y), CALIB_E_ARG);
+    const float keep = z[(N - 1) * k];
+    z[(N - 1) * k] = NAN; /* the last row: the rows before it must not be added */
+    CHECK_ERR(calib_accumulator_add_logits_many(many, A, z, N, y), CALIB_E_NONFINITE);
+    z[(N - 1) * k] = keep;
+    const int64_t ykeep = y[N - 1];
+    y[N - 1] = 7;
+    CHECK_ERR(calib_accumulator_add_logits_many(many, A, z, N, y), CALIB_E_LABEL);
+    y[N - 1] = ykeep;
+    calib_accumulator *other = NULL, *mixed[2];
+    CHECK_OK(calib_accumulator_create(&other, k + 1, 15, CALIB_BINNING_EQUAL_WIDTH));
+    mixed[0] = many[1];
+    mixed[1] = other;
+    CHECK_ERR(calib_accumulator_add_logits_many(mixed, 2, z, N, y), CALIB_E_SHAPE);
+    CHECK_OK(calib_accumulator_add_logits_many(many, A, z, 0, NULL)); /* n == 0: no-op */
+    for (size_t a = 0; a < A; a++) CHECK(acc_same(many[a], sep[a]));
+    calib_accumulator_free(other);
+    for (size_t a = 0; a < A; a++) {
+      calib_accumulator_free(many[a]);
+      calib_accumulator_free(sep[a]);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   test_error_table();
@@ -385,5 +451,6 @@ int main(int argc, char **argv) {
   test_bin_consistency();
   test_accumulator_contract();
   test_random_splits();
+  test_add_logits_many();
   TEST_MAIN_END();
 }

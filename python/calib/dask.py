@@ -149,8 +149,7 @@ def _accumulate(part, k, bins_list):
     x = np.asarray(x)
     accs = [Accumulator(k, bins=b) for b in bins_list]
     if len(x):
-        for a in accs:
-            a.add_logits(x, y)
+        Accumulator.add_logits_many(accs, x, y)   # one softmax per row for every bin count
     return accs
 
 

@@ -242,6 +242,24 @@ class Accumulator:
         """Add a batch of logits (softmax/sigmoid in double; exact NLL)."""
         return self._add("calib_accumulator_add_logits", logits, y, "logits")
 
+    @staticmethod
+    def add_logits_many(accs, logits, y):
+        """Accumulator.add_logits(logits, y) on every accumulator of accs (same
+        k; bins and binning may differ) with one softmax per row and one
+        validation (calib_accumulator_add_logits_many): bit-identical to
+        separate calls; on error none changes. Returns accs."""
+        accs = list(accs)
+        if not accs:
+            raise CalibError(_ids.E_ARG, "Accumulator.add_logits_many: no accumulators")
+        a, n, k, yy = _arrays.scored(logits, y, "logits")
+        for acc in accs:
+            if k != acc.k:
+                raise CalibError(_ids.E_SHAPE, "Accumulator for k = %d given %d columns" % (acc.k, k))
+        ptrs = (ctypes.c_void_p * len(accs))(*[acc._ptr for acc in accs])
+        check(fn("calib_accumulator_add_logits_many")(ptrs, len(accs), _arrays.addr(a), n, _arrays.addr(yy)),
+              "Accumulator.add_logits_many (%d accumulators, %d rows)" % (len(accs), n))
+        return accs
+
     def merge(self, other):
         """self += other (same k, bins and binning)."""
         check(fn("calib_accumulator_merge")(self._ptr, other._ptr), "Accumulator.merge")

@@ -208,6 +208,41 @@ int calib_accumulator_add_logits(calib_accumulator *a, const float *logits, size
   return CALIB_OK;
 }
 
+/* The accumulators of one add_logits_many call: every pointer non-NULL and
+ * distinct, one k, and room for n more rows in each. */
+static int many_ok(calib_accumulator *const *accs, size_t count, size_t n) {
+  if (!accs || count == 0) return CALIB_E_ARG;
+  for (size_t i = 0; i < count; i++) {
+    if (!accs[i]) return CALIB_E_ARG;
+    for (size_t j = 0; j < i; j++)
+      if (accs[j] == accs[i]) return CALIB_E_ARG;
+    if (accs[i]->k != accs[0]->k) return CALIB_E_SHAPE;
+  }
+  for (size_t i = 0; i < count; i++)
+    if (!rows_fit(accs[i], n)) return CALIB_E_DOMAIN;
+  return CALIB_OK;
+}
+
+int calib_accumulator_add_logits_many(calib_accumulator *const *accs, size_t count,
+                                      const float *logits, size_t n, const int64_t *labels) {
+  int st = many_ok(accs, count, 0);
+  if (st != CALIB_OK || n == 0) return st;
+  const size_t k = accs[0]->k;
+  size_t bytes;
+  if (!logits || !labels || !calib__size_mul3(n, k, sizeof(double), &bytes)) return CALIB_E_ARG;
+  st = calib__check_logit_rows(logits, n, k, 1);
+  if (st == CALIB_OK) st = calib__check_labels(labels, n, k);
+  if (st == CALIB_OK) st = many_ok(accs, count, n);
+  if (st != CALIB_OK) return st;
+  double *p = accs[0]->row; /* every accumulator's row buffer holds m = max(k, 2) doubles */
+  for (size_t i = 0; i < n; i++) {
+    const size_t y = (size_t)labels[i];
+    const double nll = logit_row(logits + i * k, k, y, p);
+    for (size_t a = 0; a < count; a++) add_row(accs[a], p, y, nll);
+  }
+  return CALIB_OK;
+}
+
 int calib_accumulator_merge(calib_accumulator *dst, const calib_accumulator *src) {
   if (!dst || !src) return CALIB_E_ARG;
   if (dst->k != src->k) return CALIB_E_SHAPE;

@@ -390,6 +390,32 @@ class TestAccumulator(unittest.TestCase):
         self.assertNotIn("pos_ece", vals)                   # positive-class measures need k <= 2
         self.assertEqual(vals["count"], len(y))
 
+    def test_add_logits_many(self):
+        # one softmax per row for several bin counts: equal to a numpy softmax through each
+        # accumulator's reference ECE, and to separate add_logits calls byte for byte
+        z, y = shipped("test")
+        accs = [calib.Accumulator(10, bins=b) for b in (5, 15, 200)]
+        calib.Accumulator.add_logits_many(accs, z, y)
+        zz = z.astype(np.float64)
+        p = np.exp(zz - zz.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        for a, b in zip(accs, (5, 15, 200)):
+            self.assertAlmostEqual(a.value("ece"), ref_ce(p, y, b, "top_label", "equal_width", "l1"), delta=1e-6)
+            one = calib.Accumulator(10, bins=b).add_logits(z, y)
+            self.assertEqual(a.to_bytes(), one.to_bytes())
+        with self.assertRaises(calib.CalibError) as cm:
+            calib.Accumulator.add_logits_many([accs[0], calib.Accumulator(9, bins=15)], z, y)
+        self.assertEqual(cm.exception.code, calib.E_SHAPE)
+        with self.assertRaises(calib.CalibError) as cm:
+            calib.Accumulator.add_logits_many([accs[0], accs[0]], z, y)
+        self.assertEqual(cm.exception.code, calib.E_ARG)
+        bad = z[:5].copy()
+        bad[4, 0] = np.nan
+        with self.assertRaises(calib.CalibError) as cm:
+            calib.Accumulator.add_logits_many(accs, bad, y[:5])
+        self.assertEqual(cm.exception.code, calib.E_NONFINITE)
+        self.assertEqual(accs[0].value("count"), len(y))          # nothing added on error
+
     def test_errors(self):
         acc = calib.Accumulator(10, bins=15)
         with self.assertRaises(calib.CalibError) as cm:
