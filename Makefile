@@ -230,8 +230,7 @@ SERVER_SRCS   := $(wildcard src/server/*.c)
 SERVER_OBJS   := $(SERVER_SRCS:src/server/%.c=$(SERVER_OBJDIR)/%.o)
 SERVER_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 SERVER_CFLAGS := -std=c11 $(WARNINGS) -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc/io \
-                 $(shell pkg-config --cflags libmicrohttpd 2>/dev/null) \
-                 $(if $(shell grep -l calib_model_reference include/calib.h 2>/dev/null),-DCALIB_HAVE_PROVENANCE)
+                 $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 SAN_SERVER_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 .PHONY: server test-server
 ifeq ($(SAN),1)

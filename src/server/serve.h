@@ -157,7 +157,7 @@ typedef struct monctx {
   calib_reference *ref;
   int users;              /* workers + readers holding it (under state.ctx_mu) */
   int retired;
-  char note[160];         /* why there is no reference / monitor */
+  char note[256];         /* why there is no reference / monitor */
 } monctx;
 
 typedef struct worker {

@@ -88,20 +88,15 @@ static monctx *ctx_make(const calib_model *m, uint64_t sv, uint64_t pv) {
   monctx *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->slot_version = sv, c->pub_version = pv, c->k = calib_model_classes(m);
-  int st = CALIB_E_UNSUPPORTED;
-#ifdef CALIB_HAVE_PROVENANCE
-  st = calib_model_reference(m, &c->ref);
+  int st = calib_model_reference(m, &c->ref);
   if (st == CALIB_OK) c->has_reference = 1;
   else if (st == CALIB_E_UNSUPPORTED)
     snprintf(c->note, sizeof c->note,
-             "the model carries no fit-time reference (format version 1): drift metrics are NaN and the alarm 0");
+             "the model carries no fit-time reference (format version 1, or fitted without provenance): "
+             "drift metrics are NaN and the alarm 0; labelled metrics still work");
   else
     snprintf(c->note, sizeof c->note, "the model's reference could not be read: %s: drift metrics are NaN",
              calib_strerror(st));
-#else
-  snprintf(c->note, sizeof c->note,
-           "this build reads no fit-time reference (model format 1 only): drift metrics are NaN and the alarm 0");
-#endif
   if (!c->has_reference && (st = placeholder_reference(c->k, &c->ref)) != CALIB_OK) {
     snprintf(c->note, sizeof c->note, "no monitor: %s", calib_strerror(st));
     return c;
@@ -350,7 +345,6 @@ void state_describe(sbuf *b) {
   sb_printf(b, "{\"model_version\": %llu, \"method\": ", (unsigned long long)pv);
   sb_json_string(b, method ? method : "unknown");
   sb_printf(b, ", \"k\": %zu, \"bytes\": %zu", calib_model_classes(ref.model), calib_model_size(ref.model));
-#ifdef CALIB_HAVE_PROVENANCE
   calib_model_info info;
   if (calib_model_info_get(ref.model, &info) == CALIB_OK) {
     sb_printf(b, ", \"format_version\": %u, \"tag\": ", (unsigned)info.format_version);
@@ -365,9 +359,6 @@ void state_describe(sbuf *b) {
     sb_str(b, ", \"brier_after\": "), sb_json_double(b, info.brier_after);
     sb_str(b, "}");
   }
-#else
-  sb_str(b, ", \"format_version\": 1, \"tag\": \"\"");
-#endif
   calib_slot_release(&ref);
   sb_str(b, ", \"history\": [");
   for (size_t i = S.nheld - 1; i-- > 0;) sb_printf(b, "%llu%s", (unsigned long long)S.held_pv[i], i ? ", " : "");

@@ -96,13 +96,13 @@ def softmax_t(z, t):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(logits, labels, path, workdir):
-    """bin/calib fit --method temperature; returns T (from --json)."""
+def fit_temperature(logits, labels, path, workdir, *extra):
+    """bin/calib fit --method temperature [extra...]; returns T (from --json)."""
     lp, yp = os.path.join(workdir, "fit_logits.npy"), os.path.join(workdir, "fit_labels.npy")
     np.save(lp, np.asarray(logits, dtype=np.float32))
     np.save(yp, np.asarray(labels, dtype=np.int64))
     out = subprocess.run([CLI, "fit", "--method", "temperature", "--logits", lp, "--labels", yp, "-o", path,
-                          "--json"], capture_output=True, text=True, check=True)
+                          "--json"] + list(extra), capture_output=True, text=True, check=True)
     return json.loads(out.stdout)["temperature"]
 
 

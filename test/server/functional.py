@@ -243,10 +243,6 @@ def main():
         check(metric(mt, "calib_apply_seconds_count") >= 8, "calib_apply_seconds has the applies")
         for name in ("calib_drift_psi", "calib_drift_alarm", "calib_window_ece", "calib_model_version"):
             check(any(key[0] == name for key in mt), "/metrics has %s" % name)
-        if not metric(mt, "calib_reference_present"):
-            check(np.isnan(metric(mt, "calib_drift_psi", histogram="confidence"))
-                  and metric(mt, "calib_drift_alarm", histogram="confidence") == 0,
-                  "no reference: drift PSI NaN and alarm 0")
 
         # ---- routing ----
         st, _, b = s.json("GET", "/nope")
@@ -307,6 +303,31 @@ def main():
               "k = 1 model: (9,) body -> (9,) = sigmoid(z / T) (T = %.4f)" % t1)
         st, h, p = s.calibrate_npy(xb.reshape(9, 1))
         check(st == 200 and p.shape == (9, 1), "k = 1 model: (9, 1) body -> (9, 1)")
+    finally:
+        s.stop()
+
+    # ---- a model without a fit-time reference (format version 1): no drift values, labelled metrics still ----
+    m_v1 = os.path.join(work, "v1.calib")
+    t_v1 = fit_temperature(z_val, y_val, m_v1, work, "--no-provenance")
+    s = Server("--model", m_v1, "--window", 100, "--label-window", 20)
+    try:
+        st, _, m = s.json("GET", "/v1/model")
+        check(m["format_version"] == 1 and m["has_reference"] is False and m["reference"] is None
+              and "no fit-time reference" in m.get("note", ""), "v1 model: GET /v1/model says it has no reference")
+        xs = z_test[:300]
+        st, h, p = s.calibrate_npy(xs)
+        check(st == 200 and close(p, softmax_t(xs, t_v1)), "v1 model serves softmax(z / T)")
+        st, _, b = s.json("POST", "/v1/feedback", {"request_id": int(h["x-calib-request-id"]),
+                                                   "labels": y_test[:300].tolist()})
+        mt = s.metrics()
+        check(metric(mt, "calib_reference_present") == 0 and metric(mt, "calib_drift_windows_total") >= 1
+              and np.isnan(metric(mt, "calib_drift_psi", histogram="confidence"))
+              and np.isnan(metric(mt, "calib_drift_psi", histogram="class"))
+              and metric(mt, "calib_drift_alarm", histogram="confidence") == 0
+              and metric(mt, "calib_drift_alarm", histogram="class") == 0,
+              "v1 model: windows close, drift PSI NaN, alarms 0")
+        check(st == 200 and metric(mt, "calib_labelled_rows_total") == 300
+              and np.isfinite(metric(mt, "calib_window_ece")), "v1 model: feedback and window ECE still work")
     finally:
         s.stop()
 
