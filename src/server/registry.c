@@ -12,6 +12,10 @@
  *                             current N
  *                             history A B C      (oldest first; may be empty)
  *                             next M             (the next version to give)
+ * A restart installs the history oldest first, then the current model; with
+ * a smaller --history than the registry was written with, the oldest
+ * versions fall out of the slot as they would have (and out of CURRENT at
+ * the next write).
  * Every write is atomic: a temporary file in the same directory, fsync,
  * rename over the target (src/io's calib__io_write_atomic, the library's
  * one atomic writer), then fsync of the directory so the rename itself is
@@ -127,8 +131,8 @@ static int parse_current(const char *text, uint64_t *hist, size_t *nhist, uint64
   for (;;) {
     int n = 0;
     if (sscanf(p, " %llu%n", &v, &n) != 1 || p[0] != ' ') break;
-    if (*nhist >= S.opt.history)
-      return snprintf(msg, cap, "registry: CURRENT holds more history than --history %zu", S.opt.history), -1;
+    if (*nhist >= CALIB_SLOT_HISTORY_MAX)
+      return snprintf(msg, cap, "registry: CURRENT holds more than %d history versions", CALIB_SLOT_HISTORY_MAX), -1;
     hist[(*nhist)++] = v;
     p += n;
   }

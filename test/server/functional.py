@@ -39,6 +39,12 @@ def check(cond, what):
         failures.append(what)
 
 
+def stopped(s):
+    """SIGTERM; the server must exit 0 (under ASan: no error, no leak)."""
+    rc, errtext = s.stop()
+    check(rc == 0, "%s exited 0 on SIGTERM (%d) %s" % (" ".join(s.args[3:]), rc, errtext.strip()[-2000:]))
+
+
 def close(a, b):
     return a.shape == b.shape and np.allclose(a, b, rtol=1e-4, atol=2e-6)
 
@@ -262,7 +268,7 @@ def main():
         st, _, b = s.json("POST", "/v1/model/rollback")
         check(b["model_version"] == 2, "registry: rollback -> 2")
     finally:
-        rc, errtext = s.stop()
+        stopped(s)
     cur = open(os.path.join(reg, "CURRENT")).read()
     check(cur == "calib-serve-registry 1\ncurrent 2\nhistory 1\nnext 4\n", "CURRENT after the rollback: %r" % cur)
     files = sorted(os.listdir(os.path.join(reg, "models")))
@@ -280,13 +286,13 @@ def main():
         st, _, b = s.request("PUT", "/v1/model", bytes_b)
         check(json.loads(b)["model_version"] == 4, "restart: the next install is version 4 (3 is never reused)")
     finally:
-        rc, errtext = s.stop()
+        stopped(s)
     s = Server("--registry", reg, "--model", ma)
     try:
         st, _, m = s.json("GET", "/v1/model")
         check(m["model_version"] == 4 and m["history"] == [1], "second restart: version 4, history [1]")
     finally:
-        s.stop()
+        stopped(s)
 
     # ---- a binary model (k = 1): (n,) in, (n,) out = sigmoid(z / T) ----
     rng = np.random.default_rng(3)
@@ -304,7 +310,7 @@ def main():
         st, h, p = s.calibrate_npy(xb.reshape(9, 1))
         check(st == 200 and p.shape == (9, 1), "k = 1 model: (9, 1) body -> (9, 1)")
     finally:
-        s.stop()
+        stopped(s)
 
     # ---- a model without a fit-time reference (format version 1): no drift values, labelled metrics still ----
     m_v1 = os.path.join(work, "v1.calib")
@@ -329,7 +335,7 @@ def main():
         check(st == 200 and metric(mt, "calib_labelled_rows_total") == 300
               and np.isfinite(metric(mt, "calib_window_ece")), "v1 model: feedback and window ECE still work")
     finally:
-        s.stop()
+        stopped(s)
 
     # ---- drift against the fit-time reference (models of format version 2) ----
     s = Server("--model", ma, "--window", 500)
