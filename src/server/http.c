@@ -120,7 +120,6 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
                  S.opt.max_body);
         return send_error(c, r, 413, 0, msg);
       }
-      r->declared = (size_t)v;
       /* room for the declared body, up to 4 MiB before any byte arrived (a
        * client announcing a large body and sending nothing holds no more) */
       const size_t pre = v < ((size_t)4 << 20) ? (size_t)v : (size_t)4 << 20;

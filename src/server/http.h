@@ -19,7 +19,6 @@ typedef struct req {
   uint64_t t0;       /* now_ns() when the headers were parsed */
   worker *w;         /* the calling thread's worker (NULL: none available) */
   sbuf body;
-  size_t declared;   /* Content-Length, if any */
   int too_large;
 } req;
 

@@ -221,7 +221,8 @@ static int install_locked(calib_model *m, uint64_t pub, const void *bytes, size_
   uint64_t sv = 0;
   const int st = calib_slot_install(S.slot, m, &sv);
   if (st != CALIB_OK || sv != S.last_sv + 1) { /* cannot happen: installs are serialised here */
-    snprintf(msg, cap, "slot install failed: %s", calib_strerror(st));
+    fprintf(stderr, "calib-serve: calib_slot_install failed: %s (slot version %llu, expected %llu)\n",
+            calib_strerror(st), (unsigned long long)sv, (unsigned long long)(S.last_sv + 1));
     abort();
   }
   S.last_sv = sv;
@@ -268,18 +269,17 @@ int state_rollback(uint64_t *pub, char *msg, size_t cap) {
     http = 409;
     goto out;
   }
-  const uint64_t dropped_pv = S.held_pv[S.nheld - 1];
   S.nheld--;
   if (S.opt.registry && registry_write_current(msg, cap)) {
     S.nheld++;
     http = 500;
     goto out;
   }
-  (void)dropped_pv;
   uint64_t sv = 0;
   int st = calib_slot_rollback(S.slot, &sv);
   if (st != CALIB_OK || sv != S.held_sv[S.nheld - 1]) {
-    snprintf(msg, cap, "slot rollback failed: %s", calib_strerror(st));
+    fprintf(stderr, "calib-serve: calib_slot_rollback failed: %s (slot version %llu)\n", calib_strerror(st),
+            (unsigned long long)sv);
     abort(); /* cannot happen: the held list mirrors the slot */
   }
   vmap_set(sv, S.held_pv[S.nheld - 1]);
