@@ -12,7 +12,8 @@
  * The arena is filled in sequence order and wraps to 0 when the next entry
  * does not fit before its end; the entries left beyond the wrap point are
  * then the oldest ones, so every drop is from the oldest end: the ring always
- * holds the most recent entries that fit.
+ * holds a run of the most recent responses, and they fill the arena but for
+ * the space a wrap leaves unused at its end (less than one entry).
  * Only the owner thread writes; /v1/feedback served by another thread reads
  * under the ring's mutex (uncontended on the owner's hot path otherwise). */
 #include "serve.h"

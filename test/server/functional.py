@@ -294,6 +294,41 @@ def main():
     finally:
         stopped(s)
 
+    # ---- the feedback ring: bounded in requests and in bytes, drops from the oldest end ----
+    def served(s, n):
+        st, h, _ = s.calibrate_npy(z_test[:n])
+        return int(h["x-calib-request-id"])
+
+    def labelled(s, rid, n):
+        return s.json("POST", "/v1/feedback", {"request_id": rid, "labels": y_test[:n].tolist()})[0]
+
+    s = Server("--model", ma, "--threads", 1, "--feedback-requests", 4)
+    try:
+        ids = [served(s, 5) for _ in range(6)]
+        got = [labelled(s, r, 5) for r in ids]
+        check(got == [404, 404, 200, 200, 200, 200], "ring of 4 requests: the 2 oldest of 6 dropped (%s)" % got)
+    finally:
+        stopped(s)
+    s = Server("--model", ma, "--threads", 1, "--feedback-bytes", 5000)
+    try:
+        ids = [served(s, 25) for _ in range(5)]  # 25 x 10 x 4 = 1000 bytes each (1024 in the arena)
+        got = [labelled(s, r, 25) for r in ids]
+        check(got == [404, 200, 200, 200, 200], "ring of 5000 bytes: 4 of 5 responses of 1 kB kept (%s)" % got)
+        big = served(s, 200)  # 8000 bytes: larger than the arena, not kept
+        st = labelled(s, big, 200)
+        check(st == 404 and metric(s.metrics(), "calib_feedback_ring_skipped_total") == 1,
+              "a response larger than the ring is not kept (404, counted as skipped)")
+        sizes = [25, 50, 25, 50, 50, 25, 75, 25, 50]
+        ids = [(served(s, n), n) for n in sizes]
+        got = [labelled(s, r, n) for r, n in reversed(ids)]
+        first_drop = got.index(404) if 404 in got else len(got)
+        kept_bytes = sum(n * 40 for n in list(reversed(sizes))[:first_drop])
+        check(all(g == 404 for g in got[first_drop:]) and first_drop >= 2 and kept_bytes <= 5000,
+              "mixed sizes: a run of the newest responses is kept (%d newest, %d bytes), older ones all dropped"
+              % (first_drop, kept_bytes))
+    finally:
+        stopped(s)
+
     # ---- a binary model (k = 1): (n,) in, (n,) out = sigmoid(z / T) ----
     rng = np.random.default_rng(3)
     sc = (rng.standard_normal(4000) * 2).astype(np.float32)
