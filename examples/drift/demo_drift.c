@@ -26,8 +26,8 @@
  * below are checked; the program exits 1 if one fails, 2 on bad input.
  *
  *   demo-drift [--data DIR] [--seed N] [--dump DIR]
- * --dump DIR writes rows.tsv (every served row: its test index and logit
- * scale), windows.tsv (every closed window's PSI and p-values) and summary.txt
+ * --dump DIR writes rows.tsv (every served row: its test index, logit scale,
+ * and the version and temperature of the model that served it), windows.tsv (every closed window's PSI and p-values) and summary.txt
  * (fitted T, reference prior, EM estimates), which test/py/test_demo_drift.py
  * recomputes with numpy. */
 #define _POSIX_C_SOURCE 200809L
@@ -246,6 +246,7 @@ typedef struct {
   uint64_t rows;          /* rows served so far */
   uint64_t windows_shown, label_windows_shown, looks_shown;
   uint64_t label_base;    /* the first row whose label is fed back */
+  double temperature[4];  /* the temperature of each installed version (for --dump) */
   int phase;              /* 1..5 */
   const char *phase_name;
   int alarm;              /* either alarm state, after the last read */
@@ -332,12 +333,14 @@ static void serve(demo *d, const size_t *idx, size_t n, float scale, float *prob
   float z[BATCH * K];
   for (size_t i = 0; i < n; i++)
     for (size_t j = 0; j < K; j++) z[i * K + j] = d->z[idx[i] * K + j] * scale;
-  TRY(calib_slot_apply(d->slot, z, n, K, probs, version));
+  uint64_t v = 0;
+  TRY(calib_slot_apply(d->slot, z, n, K, probs, &v));
   TRY(calib_monitor_observe(d->sh, probs, n, K));
+  if (version) *version = v;
   if (d->dump_rows)
     for (size_t i = 0; i < n; i++)
-      fprintf(d->dump_rows, "%llu\t%d\t%zu\t%g\n", (unsigned long long)(d->rows + i), d->phase, idx[i],
-              (double)scale);
+      fprintf(d->dump_rows, "%llu\t%d\t%zu\t%g\t%llu\t%.17g\n", (unsigned long long)(d->rows + i), d->phase,
+              idx[i], (double)scale, (unsigned long long)v, v < 4 ? d->temperature[v] : (double)NAN);
   d->rows += n;
 }
 
@@ -505,6 +508,7 @@ int main(int argc, char **argv) {
   uint64_t v1 = 0, v2 = 0, v = 0;
   TRY(calib_slot_create(&d->slot, 4));
   TRY(calib_slot_install(d->slot, model, &v1)); /* the slot owns the model now */
+  if (v1 < 4) d->temperature[v1] = T;
   TRY(calib_monitor_create(&d->mon, ref, NULL)); /* the documented defaults */
   TRY(calib_monitor_shard_create(d->mon, &d->sh));
   TRY(calib_monitor_reference_prior(d->mon, ref_prior, K, &cnt));
@@ -519,7 +523,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "demo-drift: %s: %s\n", dump, strerror(errno));
       return 2;
     }
-    d->dump_rows = dump_open(dump, "rows.tsv", "row\tphase\tindex\tscale\n");
+    d->dump_rows = dump_open(dump, "rows.tsv", "row\tphase\tindex\tscale\tversion\ttemperature\n");
     d->dump_windows = dump_open(dump, "windows.tsv",
                                 "window\tfirst_row\tend_row\tpsi_conf\tp_conf\tpsi_class\tp_class\talarm_conf\talarm_class\n");
   }
@@ -655,6 +659,7 @@ int main(int argc, char **argv) {
   TRY(calib_slot_acquire(d->slot, &champion)); /* the champion, pinned for scoring */
   TRY(calib_temperature_model(&bad, K, BAD_T));
   TRY(calib_slot_install(d->slot, bad, &v2));
+  if (v2 < 4) d->temperature[v2] = BAD_T;
   TRY(calib_monitor_trial_start(d->mon));
   phase(d, 5, "5b trial");
   printf(">> row %llu: installed a bad model (T = %.2f, overconfident) as version %llu; trial against version "
