@@ -10,9 +10,9 @@
  * seeded splitmix64 generator (--seed, default DEMO_SEED):
  *   1 unshifted     20000 rows: two passes over the test set, each in a new
  *                   random order (every test row exactly twice)
- *   2 sharpened x2   3000 rows: the same permutation stream, logits x 2
- *   3 unshifted     until both alarms are off, then 1000 more rows (so the
- *                   monitor's EM ring holds only unshifted rows again)
+ *   2 sharpened x2   5000 rows: the same permutation stream, logits x 2
+ *   3 unshifted     until both alarm states are off, then 1000 more rows (so
+ *                   the monitor's EM ring holds only unshifted rows again)
  *   4 prior shift    5000 rows: each row is of class SHIFT_CLASS with
  *                   probability 1/2, else of one of the 9 others uniformly,
  *                   then a uniform test row of that class (with replacement)
@@ -21,13 +21,16 @@
  *   5b trial         a bad model (T = BAD_T, overconfident) is installed and
  *                   put on trial against the pinned champion; late paired
  *                   labels; calib_monitor_decide_slot after every batch until
- *                   it decides; then 1000 rows checking the version served.
+ *                   it decides
+ *   5c after         1000 rows, each batch checked to be served by the
+ *                   champion's version again.
  * The monitor runs with its documented defaults (NULL options). The bounds
  * below are checked; the program exits 1 if one fails, 2 on bad input.
  *
  *   demo-drift [--data DIR] [--seed N] [--dump DIR]
  * --dump DIR writes rows.tsv (every served row: its test index, logit scale,
- * and the version and temperature of the model that served it), windows.tsv (every closed window's PSI and p-values) and summary.txt
+ * and the version and temperature of the model that served it), windows.tsv
+ * (every closed window's PSI and p-values) and summary.txt
  * (fitted T, reference prior, EM estimates), which test/py/test_demo_drift.py
  * recomputes with numpy. */
 #define _POSIX_C_SOURCE 200809L
@@ -183,7 +186,8 @@ static int read_npy(const char *path, array *a) {
       const size_t count = nd == 2 ? shape[0] * shape[1] : shape[0];
       if (!item) fail_npy(path, "dtype is not float32, int32 or int64 (little-endian)");
       else if (!f || strncmp(f, "False", 5)) fail_npy(path, "Fortran order is not supported");
-      else if (nd != (isf ? 2u : 1u)) fail_npy(path, isf ? "expected a 2-d float32 array" : "expected a 1-d label array");
+      else if (nd != (isf ? 2u : 1u))
+        fail_npy(path, isf ? "expected a 2-d float32 array" : "expected a 1-d label array");
       else if (shape[0] == 0 || (nd == 2 && (shape[1] == 0 || count / shape[1] != shape[0])))
         fail_npy(path, "empty or oversized shape");
       else if (len - off - hl != count * item) fail_npy(path, "data size does not match the shape");
@@ -246,6 +250,7 @@ typedef struct {
   uint64_t rows;          /* rows served so far */
   uint64_t windows_shown, label_windows_shown, looks_shown;
   uint64_t label_base;    /* the first row whose label is fed back */
+  double off_count;       /* CALIB_MO_OFF_COUNT */
   double temperature[4];  /* the temperature of each installed version (for --dump) */
   int phase;              /* 1..5 */
   const char *phase_name;
@@ -311,9 +316,11 @@ static void read_and_show(demo *d) {
     print_window(d);
   }
   const int alarm = s->alarm_confidence || s->alarm_class;
-  if (alarm != d->alarm)
-    printf(">> row %llu: alarm %s (%s)\n", (unsigned long long)d->rows, alarm ? "ON" : "cleared",
-           alarm ? alarm_str(s->alarm_confidence, s->alarm_class) : "both tests clean for 3 windows");
+  if (alarm && !d->alarm)
+    printf(">> row %llu: alarm ON (%s)\n", (unsigned long long)d->rows,
+           alarm_str(s->alarm_confidence, s->alarm_class));
+  else if (!alarm && d->alarm)
+    printf(">> row %llu: alarm cleared (%.0f clean windows in a row)\n", (unsigned long long)d->rows, d->off_count);
   d->alarm = alarm;
   if (s->label_windows > d->label_windows_shown) {
     d->label_windows_shown = s->label_windows;
@@ -517,6 +524,7 @@ int main(int argc, char **argv) {
                             CALIB_MO_EM_ROWS, CALIB_MO_LABEL_WINDOW, CALIB_MO_TRIAL_ALPHA,
                             CALIB_MO_TRIAL_LOOK, CALIB_MO_TRIAL_ROWS, CALIB_MO_TRIAL_MARGIN};
   for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) TRY(calib_monitor_get(d->mon, ids[i], &o[i]));
+  d->off_count = o[3];
 
   if (dump) {
     if (mkdir(dump, 0777) != 0 && errno != EEXIST) {
@@ -525,7 +533,8 @@ int main(int argc, char **argv) {
     }
     d->dump_rows = dump_open(dump, "rows.tsv", "row\tphase\tindex\tscale\tversion\ttemperature\n");
     d->dump_windows = dump_open(dump, "windows.tsv",
-                                "window\tfirst_row\tend_row\tpsi_conf\tp_conf\tpsi_class\tp_class\talarm_conf\talarm_class\n");
+                                "window\tfirst_row\tend_row\tpsi_conf\tp_conf\tpsi_class\tp_class\t"
+                                "alarm_conf\talarm_class\n");
   }
 
   printf("libcalib demo-drift: DenseNet-40 / CIFAR-10 logits (M. Kängsepp, MIT; data/README.md)\n");
@@ -539,6 +548,9 @@ int main(int argc, char **argv) {
          o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9]);
   printf("stream: %s/test (%zu rows), batches of %d rows, calib_monitor_read after each; seed %llu\n", data,
          d->n, BATCH, seed);
+  printf("timeline: one line per closed window (PSI and chi-square p of the confidence and predicted-class\n"
+         "  histograms, alarm states CONF / CLASS, the monitor's EM estimate of the prior of class %d), per label\n"
+         "  window and per trial look; v = the slot's current model version\n", SHIFT_CLASS);
   printf("\n%6s  %-14s %2s %4s  %8s %9s  %8s %9s  %-10s %s\n", "rows", "phase", "v", "win", "PSI-conf",
          "p-conf", "PSI-cls", "p-cls", "alarm", "EM pi[3]");
 
