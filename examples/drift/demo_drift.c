@@ -67,7 +67,8 @@
  * went that way by chance); the trial looks first at 500 paired rows.
  * Measured with the default seed: alarm after 1500 rows (x2), cleared after
  * 2500, alarm after 1500 (prior shift), EM errors 0.064 and
- * 0.038, rollback at 500. Measured over seeds 1-200 (--seed): alarm after
+ * 0.038, rollback at 500. Measured over seeds 1-200 (--seed; rerun with
+ * examples/drift/sweep.sh): alarm after
  * x2 at 1500 rows in 192 runs, max 3000; cleared at 1000-1500 in 193, max
  * 3000; alarm after the prior shift at 1000-1500 in all 200; EM max error
  * 0.007-0.071 (monitor, 1000 rows) and 0.008-0.051 (5000 rows), mean 0.032
