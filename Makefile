@@ -4,6 +4,7 @@
 #   make test       every C test and the Python reference tests (installs missing deps first)
 #   make check      C tests under ASan+UBSan, and the ThreadSanitizer test
 #   make demo       fit temperature scaling on the shipped dataset; before/after table
+#   make demo-drift drift alarms, EM prior estimate and automatic rollback on the shipped dataset
 #   make bench      side-by-side benchmarks (may install extra Debian packages)
 #   make core       lib/libcalib_core.a: the firmware subset (no BLAS, stdio, malloc)
 #   make install / uninstall   PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR, BINDIR
@@ -83,7 +84,7 @@ TEST_SRCS := $(wildcard test/test_*.c)
 TESTDIR   := build/test
 TEST_BINS := $(TEST_SRCS:test/%.c=$(TESTDIR)/%)
 
-.PHONY: all lib core install uninstall test check test-c test-py demo bench deps deps-check \
+.PHONY: all lib core install uninstall test check test-c test-py demo demo-drift bench deps deps-check \
         examples clean fuzz header-test install-test print-static-libs
 .DELETE_ON_ERROR:
 
@@ -288,6 +289,17 @@ bench: deps-check
 
 examples: lib
 	@$(MAKE) --no-print-directory -C examples TREE=1
+
+# `make demo-drift` (issue 11): drift monitoring, EM prior estimate and automatic
+# rollback on the shipped CIFAR-10 logits; examples/drift/demo_drift.c, public API
+# only, linked against the static library. Exits non-zero if a stated bound fails.
+DRIFT_BIN := build/drift/demo-drift
+$(DRIFT_BIN): examples/drift/demo_drift.c include/calib.h $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARNINGS) $(CFLAGS) -Iinclude -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
+
+demo-drift: $(DRIFT_BIN)
+	@$(DRIFT_BIN) --data data/cifar10_densenet40_markus93
 
 header-test:
 	@sh test/header_test.sh
