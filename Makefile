@@ -223,7 +223,9 @@ wheel: lib
 # ---- the HTTP service (issue 11, part 5): bin/calib-serve on libmicrohttpd ----
 #   make server         bin/calib-serve (src/server/: the public API, src/io's .npy parser, libmicrohttpd)
 #   make server SAN=1   build/asan/calib-serve: the library, io and server under ASan+UBSan
-#                       (the objects of `make check`'s build/asan, shared with it)
+#                       (the objects of `make check`'s build/asan, shared with it); SAN=tsan:
+#                       build/tsan/calib-serve under ThreadSanitizer
+#                       (run either with CALIB_SERVE=build/.../calib-serve sh test/server/run.sh)
 #   make test-server    functional test of every endpoint, then wrk under load with model swaps
 SERVER        ?= bin/calib-serve
 SERVER_OBJDIR ?= build/server
@@ -239,6 +241,11 @@ server:
 	@$(MAKE) --no-print-directory SAN=0 OBJDIR=build/asan/obj STATIC_LIB=build/asan/libcalib.a \
 	  IO_LIB=build/asan/libcalib_io.a CFLAGS="-O1 -g $(SAN_SERVER_FLAGS)" LDFLAGS="$(SAN_SERVER_FLAGS)" \
 	  SERVER=build/asan/calib-serve SERVER_OBJDIR=build/asan/server build/asan/calib-serve
+else ifeq ($(SAN),tsan)
+server:
+	@$(MAKE) --no-print-directory SAN=0 OBJDIR=build/tsan/obj STATIC_LIB=build/tsan/libcalib.a \
+	  IO_LIB=build/tsan/libcalib_io.a CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" \
+	  SERVER=build/tsan/calib-serve SERVER_OBJDIR=build/tsan/server build/tsan/calib-serve
 else
 server: $(SERVER)
 endif
