@@ -11,6 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+  const int saved = errno;
+  const unsigned char b = (unsigned char)sig;
+  ssize_t rc = write(sig_pipe[1], &b, 1); /* async-signal-safe */
+  (void)rc;
+  errno = saved;
+}
 
 static void usage(FILE *f) {
   fputs("usage: calib-serve --model FILE --port N [options]\n\n"
@@ -141,12 +152,19 @@ int main(int argc, char **argv) {
     state_shutdown();
     return 1;
   }
-  /* Signals: the pool threads inherit this mask; only main takes SIGINT/SIGTERM. */
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  /* Signals: a handler (process-wide, whichever thread takes the signal:
+   * threads started before main, such as a BLAS pool or a sanitizer's, do not
+   * block it) writes the signal to a pipe that main waits on. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (pipe(sig_pipe) || sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL)) {
+    fprintf(stderr, "calib-serve: cannot set up signal handling: %s\n", strerror(errno));
+    state_shutdown();
+    return 1;
+  }
   signal(SIGPIPE, SIG_IGN);
   struct MHD_Daemon *d = http_start();
   if (!d) {
@@ -165,9 +183,10 @@ int main(int argc, char **argv) {
            S.opt.bind, port, pv, nhist, S.opt.threads, calib_version_string());
     fflush(stdout);
   }
-  int sig = 0;
-  while (sigwait(&set, &sig) != 0) {
+  unsigned char sigbyte = 0;
+  while (read(sig_pipe[0], &sigbyte, 1) < 0 && errno == EINTR) {
   }
+  const int sig = sigbyte;
   MHD_stop_daemon(d);
   state_shutdown();
   if (!S.opt.quiet) {
