@@ -105,7 +105,11 @@ def drift_checks(s, m, z_val, y_val, z_test, ta):
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="calib-serve-test-")
+    with tempfile.TemporaryDirectory(prefix="calib-serve-test-") as work:
+        return run(work)
+
+
+def run(work):
     z_val = np.load(os.path.join(DATA, "val", "logits.npy"))
     y_val = np.load(os.path.join(DATA, "val", "labels.npy"))
     z_test = np.load(os.path.join(DATA, "test", "logits.npy"))

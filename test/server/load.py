@@ -147,7 +147,11 @@ def phase(name, k, n, model_a, model_b, ta, tb, work, rng):
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="calib-serve-load-")
+    with tempfile.TemporaryDirectory(prefix="calib-serve-load-") as work:
+        return run(work)
+
+
+def run(work):
     rng = np.random.default_rng(11)
     # k = 1000: synthetic logits, labels drawn from softmax(z / 1.5)
     z, y = synthetic(5000, 1000, 1.5, seed=5)
