@@ -360,8 +360,10 @@ CALIB_API int calib_apply(const calib_model *m, const float *logits, size_t n,
  * bytes no loader takes):
  *   CALIB_MODEL_MAX_K       classes: 2^24 (the CLI's --k bound)
  *   CALIB_MODEL_MAX_VALUES  float64 parameter values over all arrays: 2^28
- *                           (a k x k matrix model up to k = 16383)
- *   at most 16 parameter arrays, so
+ *                           (a k x k matrix model up to k = 16383); a
+ *                           version-2 model's metadata counts too (8 + 20 +
+ *                           2 kc values, the tag as ceil(bytes / 8))
+ *   at most 16 arrays, parameters and metadata together, so
  *   CALIB_MODEL_MAX_BYTES   32 (header) + 16 (k, array count) + 16 * 16
  *                           (array table) + 8 * CALIB_MODEL_MAX_VALUES
  *                           = 2147483952 bytes: no valid model is larger.
@@ -1607,8 +1609,9 @@ CALIB_NODISCARD CALIB_API int calib_platt_model(calib_model **out, size_t k, con
  * in CALIB_REF_CONF_BINS equal-width bins (bin b holds (b/20, (b+1)/20], 0 in
  * bin 0: calib_bin_index()), a histogram of predicted classes, and the NLL,
  * ECE (15 bins, top-label) and Brier score of the set when labels are given.
- * Immutable once made; any number of threads may read it. (A later model
- * format version will embed it in the model bytes.)
+ * Immutable once made; any number of threads may read it. A model fitted with
+ * provenance carries one in its bytes (calib_model_reference(), model
+ * format version 2).
  */
 typedef struct calib_reference calib_reference;
 
