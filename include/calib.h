@@ -1945,7 +1945,10 @@ CALIB_API int calib_monitor_decide_slot(calib_monitor *m, calib_slot *slot, int 
  *   tag               the fitter's tag ("" = none)
  * NLL may be +inf (a true-class probability of exactly 0; calib_nll's
  * convention). The cost is about one extra calib_apply() plus one softmax pass
- * over the fit rows, in blocks (scratch: 4 * k * 1024 bytes x 2).
+ * over the fit rows, in blocks of max(1, 65536 / k) rows (scratch: two such
+ * float blocks, 256 KiB each for k <= 65536, plus 3 kc doubles). A model
+ * within 2 kc + 28 values of CALIB_MODEL_MAX_VALUES cannot hold its metadata:
+ * calib_fit then fails with CALIB_E_UNSUPPORTED (fit with provenance off).
  */
 #define CALIB_MODEL_TAG_MAX 255   /* bytes of UTF-8 in a model's tag, excluding the NUL */
 
