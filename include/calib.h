@@ -395,8 +395,10 @@ CALIB_NODISCARD CALIB_API int calib_model_load(calib_model **out,
                                                const void *buf, size_t len);
 /*! calib_model_load_ex() : calib_model_load(), and on failure *err (may be
  *  NULL) says which check failed: err->arg is the structure ("model header",
- *  "model payload", "model section table", "model parameters", or the
- *  method's name for its own validation), err->check the check ("magic is
+ *  "model payload", "model section table", "model parameters", "model
+ *  metadata" (format version 2: the provenance values, e.g. "histogram
+ *  counts do not sum to n"), or the method's name for its own validation),
+ *  err->check the check ("magic is
  *  not "CALIBMDL" ...", "header CRC-32 does not match ...", "format version
  *  is newer than this library reads ...", "unknown method id", "payload
  *  length ...", "truncated: ...", "trailing bytes after the payload ...",
