@@ -360,8 +360,10 @@ CALIB_API int calib_apply(const calib_model *m, const float *logits, size_t n,
  * bytes no loader takes):
  *   CALIB_MODEL_MAX_K       classes: 2^24 (the CLI's --k bound)
  *   CALIB_MODEL_MAX_VALUES  float64 parameter values over all arrays: 2^28
- *                           (a k x k matrix model up to k = 16383)
- *   at most 16 parameter arrays, so
+ *                           (a k x k matrix model up to k = 16383); a
+ *                           version-2 model's metadata counts too (8 + 20 +
+ *                           2 kc values, the tag as ceil(bytes / 8))
+ *   at most 16 arrays, parameters and metadata together, so
  *   CALIB_MODEL_MAX_BYTES   32 (header) + 16 (k, array count) + 16 * 16
  *                           (array table) + 8 * CALIB_MODEL_MAX_VALUES
  *                           = 2147483952 bytes: no valid model is larger.
@@ -393,8 +395,10 @@ CALIB_NODISCARD CALIB_API int calib_model_load(calib_model **out,
                                                const void *buf, size_t len);
 /*! calib_model_load_ex() : calib_model_load(), and on failure *err (may be
  *  NULL) says which check failed: err->arg is the structure ("model header",
- *  "model payload", "model section table", "model parameters", or the
- *  method's name for its own validation), err->check the check ("magic is
+ *  "model payload", "model section table", "model parameters", "model
+ *  metadata" (format version 2: the provenance values, e.g. "histogram
+ *  counts do not sum to n"), or the method's name for its own validation),
+ *  err->check the check ("magic is
  *  not "CALIBMDL" ...", "header CRC-32 does not match ...", "format version
  *  is newer than this library reads ...", "unknown method id", "payload
  *  length ...", "truncated: ...", "trailing bytes after the payload ...",
@@ -1620,8 +1624,9 @@ CALIB_NODISCARD CALIB_API int calib_platt_model(calib_model **out, size_t k, con
  * in CALIB_REF_CONF_BINS equal-width bins (bin b holds (b/20, (b+1)/20], 0 in
  * bin 0: calib_bin_index()), a histogram of predicted classes, and the NLL,
  * ECE (15 bins, top-label) and Brier score of the set when labels are given.
- * Immutable once made; any number of threads may read it. (A later model
- * format version will embed it in the model bytes.)
+ * Immutable once made; any number of threads may read it. A model fitted with
+ * provenance carries one in its bytes (calib_model_reference(), model
+ * format version 2).
  */
 typedef struct calib_reference calib_reference;
 
@@ -1955,7 +1960,10 @@ CALIB_API int calib_monitor_decide_slot(calib_monitor *m, calib_slot *slot, int 
  *   tag               the fitter's tag ("" = none)
  * NLL may be +inf (a true-class probability of exactly 0; calib_nll's
  * convention). The cost is about one extra calib_apply() plus one softmax pass
- * over the fit rows, in blocks (scratch: 4 * k * 1024 bytes x 2).
+ * over the fit rows, in blocks of max(1, 65536 / k) rows (scratch: two such
+ * float blocks, 256 KiB each for k <= 65536, plus 3 kc doubles). A model
+ * within 2 kc + 28 values of CALIB_MODEL_MAX_VALUES cannot hold its metadata:
+ * calib_fit then fails with CALIB_E_UNSUPPORTED (fit with provenance off).
  */
 #define CALIB_MODEL_TAG_MAX 255   /* bytes of UTF-8 in a model's tag, excluding the NUL */
 

@@ -14,13 +14,15 @@
  *     the prior, predicted-class counts, confidence counts in
  *     CALIB_REF_CONF_BINS bins), with the monitor's top-label conventions
  *     (argmax, first index on ties; k == 1: 1 iff p > 0.5, conf max(p, 1 - p)).
- * Rows are summed in order, as the metrics do, so NLL and Brier equal
- * calib_nll / calib_brier on the whole arrays; the histograms and the prior
- * are exact counts. Unweighted: the reference has no weights.
+ * Rows are summed in order, as the metrics do, so NLL equals calib_nll on the
+ * whole arrays and Brier calib_brier up to the order of a row's squares; the
+ * histograms and the prior are exact counts. Unweighted: the reference has no
+ * weights.
  * The model itself is not touched: calib__model_with_meta copies its
  * parameters next to the metadata, so calib_apply's output is unchanged. */
 #include "fit_internal.h"
 #include "checked.h"
+#include "kernels.h"
 #include <math.h>
 #include <time.h>
 
@@ -31,41 +33,66 @@ typedef struct {
   double nll, brier, correct[ECE_BINS], conf[ECE_BINS];
 } prov_sums;
 
-/* Top class and confidence of row r (k values; k == 1: P(y = 1)). */
-static size_t row_top(const float *r, size_t k, double *conf) {
-  if (k == 1) {
-    const double q = (double)r[0];
-    *conf = q > 0.5 ? q : 1.0 - q;
-    return q > 0.5 ? 1 : 0;
+/* sum_{a <= j < b} r_j^2 in double, eight running sums (the loop is bound by
+ * the add latency otherwise, and independent lanes vectorise; the order differs
+ * from calib_brier's by rounding only). */
+static double sumsq(const float *r, size_t a, size_t b) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+  size_t j = a;
+  for (; j + 8 <= b; j += 8) {
+    const double v0 = (double)r[j], v1 = (double)r[j + 1], v2 = (double)r[j + 2], v3 = (double)r[j + 3];
+    const double v4 = (double)r[j + 4], v5 = (double)r[j + 5], v6 = (double)r[j + 6], v7 = (double)r[j + 7];
+    s0 += v0 * v0, s1 += v1 * v1, s2 += v2 * v2, s3 += v3 * v3;
+    s4 += v4 * v4, s5 += v5 * v5, s6 += v6 * v6, s7 += v7 * v7;
   }
+  double s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+  for (; j < b; j++) s += (double)r[j] * (double)r[j];
+  return s;
+}
+
+/* argmax (first index on ties) of r[0..k-1]: the maximum over eight
+ * independent lanes (branch-free, so the compiler can keep it in vector
+ * registers), then the first index holding it. Probabilities are never NaN. */
+static size_t argmax(const float *r, size_t k) {
+  float m8[8];
+  size_t j = 0;
+  for (size_t l = 0; l < 8; l++) m8[l] = r[0];
+  for (; j + 8 <= k; j += 8)
+    for (size_t l = 0; l < 8; l++) m8[l] = r[j + l] > m8[l] ? r[j + l] : m8[l];
+  float m = m8[0];
+  for (size_t l = 1; l < 8; l++) m = m8[l] > m ? m8[l] : m;
+  for (; j < k; j++) m = r[j] > m ? r[j] : m;
   size_t best = 0;
-  for (size_t j = 1; j < k; j++)
-    if (r[j] > r[best]) best = j;
-  *conf = (double)r[best];
+  while (r[best] != m) best++;
   return best;
 }
 
 /* Adds rows of probabilities p (rows x k) with labels y to s; with the
- * histograms (after only: conf_hist, class_hist non-NULL). */
+ * histograms (after only: conf_hist, class_hist non-NULL). Top-label
+ * conventions of the metrics: argmax, first index on ties; k == 1: 1 iff
+ * p > 0.5, confidence max(p, 1 - p). */
 static void add_rows(prov_sums *s, const float *p, size_t rows, size_t k, const int64_t *y,
                      double *conf_hist, double *class_hist) {
   for (size_t i = 0; i < rows; i++) {
     const float *r = p + i * k;
+    double conf;
+    size_t top;
     if (k == 1) {
       const double q = (double)r[0], d = q - (double)y[i];
       s->nll -= y[i] == 1 ? log(q) : log1p(-q);
       s->brier += d * d;
+      top = q > 0.5 ? 1 : 0;
+      conf = q > 0.5 ? q : 1.0 - q;
     } else {
-      s->nll -= log((double)r[y[i]]);
-      for (size_t j = 0; j < k; j++) {
-        const double d = (double)r[j] - (j == (size_t)y[i] ? 1.0 : 0.0);
-        s->brier += d * d;
-      }
+      const size_t c = (size_t)y[i];
+      const double py = (double)r[c];
+      s->nll -= log(py);
+      s->brier += sumsq(r, 0, c) + sumsq(r, c + 1, k) + (py - 1.0) * (py - 1.0);
+      top = argmax(r, k);
+      conf = (double)r[top];
     }
-    double conf;
-    const size_t top = row_top(r, k, &conf);
     const size_t b = calib_bin_index(conf, ECE_BINS);
-    s->correct[b] += (int64_t)top == y[i] ? 1.0 : 0.0;
+    s->correct[b] += top == (size_t)y[i] ? 1.0 : 0.0;
     s->conf[b] += conf;
     if (conf_hist) {
       conf_hist[calib_bin_index(conf, CALIB_REF_CONF_BINS)] += 1;
@@ -89,7 +116,9 @@ static int before_block(const float *x, size_t rows, size_t k, int probs_in, flo
     memcpy(out, x, rows * k * sizeof(float));
     return CALIB_OK;
   }
-  return k == 1 ? calib_sigmoid(x, rows, 1.0f, out) : calib_softmax(x, rows, k, k, 1.0f, out, k);
+  if (k == 1) return calib_sigmoid(x, rows, 1.0f, out);
+  calib__kernels_get()->softmax(x, rows, k, k, 1.0f, out, k); /* calib_fit checked x finite */
+  return CALIB_OK;
 }
 
 static int prov_fail(calib_fitter *f, int st, calib_model **m, const char *check) {
