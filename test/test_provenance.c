@@ -416,7 +416,7 @@ static void expect_v2_error(const uint8_t *b, size_t len, const char *arg, const
 static void test_crafted(void) {
   th_section2 s[TH_G2_NSEC + 2];
   size_t ns;
-  double info[8], prior[10], conf[20], cls[10];
+  double info[8], prior[10], conf[20], cls[11] = {0}; /* cls[10]: the 11th value of a too-long class histogram */
   static const char utf8_bad[13] = "golden v2 \xe2\x9c\x41";
   static const char with_nul[13] = "golden\0v2 abc";
   static const char tag256[256] = {0};
@@ -464,7 +464,7 @@ static void test_crafted(void) {
   EXPECT(2, TAB, "info section count is not 8", 1);
   EDIT_SECS(s[2].count = 9);
   EXPECT(2, TAB, "prior / class histogram count is not kc", 1);
-  EDIT_SECS(s[4].count = 11; memcpy(cls, th_g2_class, sizeof cls); s[4].v = cls);
+  EDIT_SECS(s[4].count = 11; memcpy(cls, th_g2_class, sizeof th_g2_class); cls[10] = 0; s[4].v = cls);
   EXPECT(2, TAB, "prior / class histogram count is not kc", 1);
   EDIT_SECS(s[3].count = 19);
   EXPECT(2, TAB, "confidence histogram count is not CALIB_REF_CONF_BINS", 1);
@@ -510,11 +510,11 @@ static void test_crafted(void) {
   EXPECT(2, META, "histogram count is not an integer", 1);
   EDIT_SECS(memcpy(conf, th_g2_conf, sizeof conf); conf[19] = 17; s[3].v = conf);
   EXPECT(2, META, "histogram counts do not sum to n", 1);
-  EDIT_SECS(memcpy(cls, th_g2_class, sizeof cls); cls[0] = -1; cls[1] = 17; s[4].v = cls);
+  EDIT_SECS(memcpy(cls, th_g2_class, sizeof th_g2_class); cls[0] = -1; cls[1] = 17; s[4].v = cls);
   EXPECT(2, META, "histogram count is not an integer >= 0", 1);
-  EDIT_SECS(memcpy(cls, th_g2_class, sizeof cls); cls[0] = 8; s[4].v = cls);
+  EDIT_SECS(memcpy(cls, th_g2_class, sizeof th_g2_class); cls[0] = 8; s[4].v = cls);
   EXPECT(2, META, "histogram counts do not sum to n", 1);
-  EDIT_SECS(memcpy(cls, th_g2_class, sizeof cls); cls[0] = 1e300; s[4].v = cls);
+  EDIT_SECS(memcpy(cls, th_g2_class, sizeof th_g2_class); cls[0] = 1e300; s[4].v = cls);
   EXPECT(2, META, "histogram count is not an integer >= 0", 1);
   EDIT_SECS(s[5].b = utf8_bad);
   EXPECT(2, META, "tag is not valid UTF-8", 1);

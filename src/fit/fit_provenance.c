@@ -178,9 +178,11 @@ int calib__fit_provenance(calib_fitter *f, const calib__fit_data *d, calib_model
   calib__free(counts);
   if (st != CALIB_OK)
     return prov_fail(f, st == CALIB_E_ARG || st == CALIB_E_FORMAT ? CALIB_E_UNSUPPORTED : st, m,
-                     st == CALIB_E_NOMEM ? "cannot allocate the model with its metadata"
-                                         : "the model with its metadata exceeds the format limits "
-                                           "(CALIB_MODEL_MAX_VALUES); fit without provenance");
+                     st == CALIB_E_NOMEM         ? "cannot allocate the model with its metadata"
+                     : st == CALIB_E_UNSUPPORTED ? "the model with its metadata exceeds the format limits "
+                                                   "(CALIB_MODEL_MAX_VALUES); fit without provenance"
+                                                 : "the fit set's metrics are outside the model format's "
+                                                   "ranges; fit without provenance");
   calib_model_free(*m);
   *m = with;
   return CALIB_OK;
