@@ -256,7 +256,8 @@ CALIB_API int calib_param_bounds(int method, int param, double *lo, double *hi,
  *  subnormal logits (|z| < 1.2e-38) carry fewer bits and fit as the data they
  *  are. Methods that see probabilities are scale-dependent by definition and
  *  only resolve a finite range: beta and histogram (sigmoid/softmax of the
- *  logits; beta clips at eps, so logit spreads beyond ~16 saturate), isotonic
+ *  logits; beta's log-sigmoid features are exact for any finite logit, but
+ *  at logits x 1e-10 they are ln 2 +- x/2 in double), isotonic
  *  on logits (double sigmoid: order kept for |z| ~ 1e-15 .. 37; with
  *  CALIB_INPUT_SCORES scores closer than 1e-15 are one point, as in
  *  scikit-learn), Dirichlet (log-probabilities, and its ODIR penalty on W),
@@ -537,14 +538,21 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  * form sigmoid(a s + b) take a = -A, b = -B).
  * Beta calibration (CALIB_METHOD_BETA; Kull, Silva Filho & Flach 2017):
  *     P(y = 1 | s) = sigmoid(a ln s - b ln(1 - s) + c),   a >= 0, b >= 0,
- * on a probability s per row, clipped to [eps, 1 - eps] (CALIB_P_CLIP_EPS).
+ * on a probability s per row: for logit input the features are exact
+ * log-sigmoids of the log-odds x, ln s = -softplus(-x) and -ln(1 - s) =
+ * softplus(x) (finite for every finite x: no clipping); for probability
+ * input s is clipped to [eps, 1 - eps] (CALIB_P_CLIP_EPS).
  *
  * Input (CALIB_P_INPUT, stored in the model: calib_apply() expects the same
  * kind of data the model was fitted on):
  *   CALIB_INPUT_LOGITS (default): the fit/apply data are logits, as for every
  *     method. k == 1: s is the log-odds itself (Platt) or sigmoid(s) (beta).
  *     k >= 2: Platt uses column j's raw logit for class j; beta uses the
- *     softmax probability of class j. Every logit must be finite.
+ *     softmax probability of class j, through its exact log-odds
+ *     z_j - logsumexp_{l != j} z_l. Every logit must be finite. Beta on
+ *     logits does not clip: eps is stored but unused (models written before
+ *     CALIB_MP_BETA_FEATURES existed clipped sigmoid/softmax(z) to
+ *     [eps, 1 - eps]; they load and apply exactly as they were fitted).
  *   CALIB_INPUT_PROBS: the data are probabilities in [0, 1] (anything else is
  *     CALIB_E_DOMAIN, NaN/inf CALIB_E_NONFINITE); k == 1: P(y = 1) per row,
  *     k >= 2: one per class (rows need not sum to 1). Platt fits on the
@@ -628,6 +636,9 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  *   CALIB_MP_PLATT  k x 2 row-major: row j = (A_j, B_j)   (Platt models)
  *   CALIB_MP_BETA   k x 3 row-major: row j = (a_j, b_j, c_j) (beta models)
  *   CALIB_MP_INPUT  2 values: (CALIB_INPUT_*, eps) (Platt and beta models)
+ *   CALIB_MP_BETA_FEATURES 1 value, 1: the beta model uses exact log-sigmoid
+ *                   features for logit input (every beta model calib_fit
+ *                   writes; absent from older models, which clip)
  *
  * calib_apply() on a Platt or beta model: the map above row by row, computed
  * in double and rounded once to float. Input rules: k must equal the
@@ -647,6 +658,7 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
 #define CALIB_MP_PLATT 2  /* Platt: k x 2, rows (A_j, B_j)                  */
 #define CALIB_MP_INPUT 3  /* Platt, beta: (CALIB_INPUT_*, clip eps)         */
 #define CALIB_MP_BETA  4  /* beta: k x 3, rows (a_j, b_j, c_j)              */
+#define CALIB_MP_BETA_FEATURES 5 /* beta: [1] = exact logit features (no clip) */
 
 /* ---- Isotonic regression and histogram binning --------------------------- */
 /*

@@ -513,6 +513,8 @@ class BetaCalibration(Calibrator):
     """Beta calibration (Kull, Silva Filho & Flach 2017):
     P(y = 1 | s) = sigmoid(a ln s - b ln(1 - s) + c), a, b >= 0, on
     probabilities (sigmoid/softmax of logits by default); one-vs-rest for k >= 2.
+    On logits the features are exact (ln s = -softplus(-x), -ln(1 - s) =
+    softplus(x) of the log-odds x): clip_eps applies to probability input only.
 
     Options: max_iter, tol, smooth_targets (default False), input, clip_eps,
     min_step (as PlattScaling). Fitted: a_, b_, c_ (arrays of k), input_."""

@@ -18,7 +18,7 @@ static const struct {
     {"--tol", "X", "stopping tolerance", CALIB_P_TOL},
     {"--smooth-targets", "0|1", "Platt's smoothed targets (1) or 0/1 targets (0)", CALIB_P_SMOOTH_TARGETS},
     {"--input", "KIND", "what --logits holds: 2 = logits, 1 = probabilities", CALIB_P_INPUT},
-    {"--clip-eps", "X", "probabilities are clipped to [X, 1-X]", CALIB_P_CLIP_EPS},
+    {"--clip-eps", "X", "probability input (--input 1) is clipped to [X, 1-X]", CALIB_P_CLIP_EPS},
     {"--min-step", "X", "smallest line-search step before giving up", CALIB_P_MIN_STEP},
     {"--increasing", "1|0|-1", "isotonic: increasing, decreasing, -1 = auto (Spearman sign)", CALIB_P_ISO_INCREASING},
     {"--y-min", "X", "isotonic: clip the fit below at X", CALIB_P_ISO_Y_MIN},

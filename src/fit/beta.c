@@ -4,7 +4,9 @@
  * solver as Platt (platt_newton.c), with betacal's handling of the
  * constraints a, b >= 0: fit all three; if a < 0 drop ln s and refit, else
  * if b < 0 drop -ln(1 - s) and refit; a refitted coefficient that is still
- * negative is dropped too (intercept only). Contract: include/calib.h; the
+ * negative is dropped too (intercept only). Logit input uses the exact
+ * features (no clipping) and the model says so (CALIB_MP_BETA_FEATURES);
+ * clip_eps applies to probability input only. Contract: include/calib.h; the
  * map itself: src/model/beta_apply.c.
  */
 #include "beta.h"
@@ -20,7 +22,7 @@ typedef struct {
   calib__pb_opts o;
   uint8_t *pos;  /* n: labels of the current one-vs-rest problem */
   double *feat;  /* n x 2: ln s, -ln(1 - s) of the current class */
-  double *lse;   /* n: row log-sum-exp (k >= 2 logits), else NULL */
+  calib__beta_row *ri; /* n: row summaries (k >= 2 logits), else NULL */
   double *abc;   /* K x 3 */
 } beta_work;
 
@@ -28,8 +30,9 @@ static void class_features(const calib__fit_data *d, beta_work *w, size_t cls) {
   calib__pb_labels(d, cls, w->pos);
   for (size_t i = 0; i < d->n; i++) {
     double ls, l1s;
-    calib__beta_features(d->x + i * d->k, d->k, cls, w->o.input, w->o.eps,
-                         w->lse ? w->lse[i] : 0.0, &ls, &l1s);
+    calib__beta_row r0 = {0, 0, 0, 0};
+    calib__beta_features(d->x + i * d->k, d->k, cls, w->o.input, w->o.eps, 1,
+                         w->ri ? &w->ri[i] : &r0, &ls, &l1s);
     w->feat[2 * i] = ls;
     w->feat[2 * i + 1] = -l1s;
   }
@@ -97,8 +100,9 @@ static int fit_class(calib_fitter *f, const calib__fit_data *d, const beta_work 
 
 static int fit_all(calib_fitter *f, const calib__fit_data *d, beta_work *w) {
   double nll = 0;
-  if (w->lse)
-    for (size_t i = 0; i < d->n; i++) w->lse[i] = calib__row_lse(d->x + i * d->k, d->k);
+  if (w->ri)
+    for (size_t i = 0; i < d->n; i++)
+      calib__beta_row_info(d->x + i * d->k, d->k, w->o.input, 1, &w->ri[i]);
   for (size_t c = 0; c < d->k; c++) {
     class_features(d, w, c);
     if (d->k == 1) {
@@ -115,11 +119,12 @@ static int fit_all(calib_fitter *f, const calib__fit_data *d, beta_work *w) {
 
 static int build(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
                  calib_model **out) {
-  const double inp[2] = {(double)w->o.input, w->o.eps};
-  const calib__section secs[2] = {{CALIB_MP_BETA, 3 * d->k, w->abc},
-                                  {CALIB_MP_INPUT, 2, inp}};
+  const double inp[2] = {(double)w->o.input, w->o.eps}, exact[1] = {1.0};
+  const calib__section secs[3] = {{CALIB_MP_BETA, 3 * d->k, w->abc},
+                                  {CALIB_MP_INPUT, 2, inp},
+                                  {CALIB_MP_BETA_FEATURES, 1, exact}};
   calib_model *m = NULL;
-  const int st = calib__model_build(&m, CALIB_METHOD_BETA, d->k, secs, 2);
+  const int st = calib__model_build(&m, CALIB_METHOD_BETA, d->k, secs, 3);
   if (st != CALIB_OK) return st;
   if (d->k > 1) {
     f->report.nll_before = calib__pb_nll_before_multi(d, w->o.input, w->o.eps);
@@ -139,17 +144,21 @@ int calib__beta_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out
   if (!calib__size_mul3(d->k, 3, sizeof(double), &nabc) || !calib__size_mul3(d->n, 2, sizeof(double), &nfeat) ||
       nabc > CALIB__MAX_ALLOC || nfeat > CALIB__MAX_ALLOC)
     return CALIB_E_NOMEM;
-  const int need_lse = d->k > 1 && w.o.input == CALIB_INPUT_LOGITS;
+  const int need_ri = d->k > 1 && w.o.input == CALIB_INPUT_LOGITS;
   w.pos = (uint8_t *)calib__malloc(d->n);
   w.feat = (double *)calib__malloc(nfeat);
   w.abc = (double *)calib__malloc(nabc);
-  if (need_lse) w.lse = (double *)calib__malloc(nfeat / 2);
-  if (!w.pos || !w.feat || !w.abc || (need_lse && !w.lse)) st = CALIB_E_NOMEM;
+  if (need_ri) {
+    size_t nri;
+    if (!calib__size_mul(d->n, sizeof(calib__beta_row), &nri) || nri > CALIB__MAX_ALLOC) st = CALIB_E_NOMEM;
+    else w.ri = (calib__beta_row *)calib__malloc(nri);
+  }
+  if (!w.pos || !w.feat || !w.abc || (need_ri && !w.ri)) st = CALIB_E_NOMEM;
   if (st == CALIB_OK) st = fit_all(f, d, &w);
   if (st == CALIB_OK) st = build(f, d, &w, out);
   calib__free(w.pos);
   calib__free(w.feat);
   calib__free(w.abc);
-  calib__free(w.lse);
+  calib__free(w.ri);
   return st;
 }
