@@ -310,6 +310,30 @@ CALIB_API int calib_fitter_error(const calib_fitter *f, calib_error *err);
 #define CALIB_R_NLL_AFTER  3  /* weighted mean NLL after the fitted map         */
 #define CALIB_R_GRADIENT   4  /* |dNLL/d param| at the end (temperature: d/dlogT) */
 #define CALIB_R_STATUS     5  /* status code the last calib_fit returned         */
+#define CALIB_R_GAP        6  /* estimated objective gap f - f* at the end       */
+#define CALIB_R_CONDITION  7  /* condition number of the Hessian at the end     */
+/* CALIB_R_GAP: the Newton decrement g^T H^-1 g / 2 at the returned
+ *   parameters (for a convex objective near its minimum, the second-order
+ *   estimate of f - f*), in the units of the method's objective: the weighted
+ *   mean NLL (plus penalty). Temperature: G^2 / (2 H) in beta; Platt and beta:
+ *   from the exact 2 x 2 / 3 x 3 Hessian, per binary problem, the largest
+ *   over the one-vs-rest classes; ETS: on the free weights of its last
+ *   active set; vector/matrix/Dirichlet: from the exact Hessian (Newton) or
+ *   by preconditioned conjugate gradients on Hessian-vector products
+ *   (L-BFGS, which then polishes by Newton-CG steps). Exactly flat
+ *   directions (the softmax gauge where no penalty sees it) are left out.
+ * CALIB_R_CONDITION: lambda_max / lambda_min of that Hessian (flat gauge
+ *   directions left out), in the solver's coordinates (standardised features:
+ *   see each method). Exact (eigenvalues) for temperature (1: one
+ *   parameter), Platt, beta, ETS and Newton-path matrix fits up to P = 1000;
+ *   on the L-BFGS path a lower bound from 32 Lanczos steps on
+ *   Hessian-vector products. +inf when the Hessian is singular. Isotonic and
+ *   histogram binning (closed forms, no iteration) report NaN for both.
+ * Above CALIB_ILL_CONDITIONED the fit still succeeds, but the optimum lies
+ * along a nearly flat direction (parameters far out for little change in
+ * the objective): add ODIR or L2 (CALIB_P_ODIR_*, CALIB_P_L2). `calib fit`
+ * prints a warning line then. */
+#define CALIB_ILL_CONDITIONED 1e10
 
 /*! calib_fitter_report() : *value = report item `what` of f's last fit.
  *  Reads f: not concurrently with calib_fit() on the same fitter.
@@ -927,12 +951,26 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  * on large matrix/Dirichlet problems (n k (k+1) >= 2^22) L-BFGS starts with
  * float32 passes (sgemm, the row pass still in double) and switches to
  * double once max |dL/dtheta| <= 3e-5; every reported number and the
- * stopping test are double. The fit stops when the largest gradient entry
- * max |dL/dtheta| <= CALIB_P_TOL, and returns CALIB_E_NOCONV if
- * CALIB_P_MAX_ITER iterations (Newton steps or L-BFGS iterations) or a
- * failed line search come first. L-BFGS's line search works on values of L,
- * whose rounding decides it below gradients of about 1e-8: on that path a
- * tol under ~1e-8 may end in CALIB_E_NOCONV (Newton reaches 1e-10).
+ * stopping test are double. The fit stops when both the largest gradient
+ * entry max |dL/dtheta| <= CALIB_P_TOL and the estimated objective gap, the
+ * Newton decrement g^T H^-1 g / 2 (the exactly flat softmax gauge left out),
+ * is <= max(tol^2, 1e-14) max(1, L): tol is in gradient units, and on a
+ * unit-curvature problem a gradient of tol is a gap of tol^2 / 2, so the
+ * second test asks of ill-conditioned problems what the first promises of
+ * well-conditioned ones (a gradient test alone stopped unregularised matrix
+ * scaling on logit rows with a near-constant sum, condition ~1e12, at 1e-7
+ * relative above the minimum). Newton computes the decrement from its own
+ * step (a Cholesky solve with damping from 1e-15 of the largest curvature,
+ * grown until the solve is accurate); L-BFGS, once its gradient test holds,
+ * estimates it by preconditioned conjugate gradients on Hessian-vector
+ * products and takes up to 8 Newton-CG steps until it holds. A decrement
+ * that rounding keeps above the target (curvature below double precision:
+ * the condition number, CALIB_R_CONDITION, is then ~1e16 or +inf) ends the
+ * fit as a success 20 Newton steps after the gradient test held, with the gap
+ * it reached in CALIB_R_GAP. The fit returns CALIB_E_NOCONV if
+ * CALIB_P_MAX_ITER iterations (Newton steps, or L-BFGS iterations plus
+ * Newton-CG steps) or a failed line search come first with the gradient test
+ * unmet.
  * Scale: when the root mean square of the features (logits; Dirichlet: the
  * log-probabilities) is outside [1/16, 16], the solver works on features
  * times a power of two fs near 1/RMS and on W / fs (w / fs), with the
@@ -952,7 +990,8 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  *
  * Options (calib_fitter_set; integer options as doubles):
  *   CALIB_P_MAX_ITER     default 10000, range [1, 1000000]
- *   CALIB_P_TOL          gradient tolerance, default 1e-6, range [1e-10, 1e-2]
+ *   CALIB_P_TOL          gradient tolerance (gap: tol^2), default 1e-6, range
+ *                        [1e-10, 1e-2]
  *   CALIB_P_ODIR_LAMBDA  lambda, matrix and dirichlet only; default 0 (matrix),
  *                        10 (dirichlet); range [0, 1e6]
  *   CALIB_P_ODIR_MU      mu, all three; default 0 (vector, matrix), 10

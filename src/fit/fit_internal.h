@@ -24,11 +24,15 @@ typedef struct {
   double wsum;     /* sum of weights (n when w == NULL) */
 } calib__fit_data;
 
-/* What a fit reports (calib_fitter_report). */
+/* What a fit reports (calib_fitter_report). gap and condition are NaN
+ * unless the method fills them (calib_fit sets them NaN before the fit). */
 typedef struct {
   int valid;
   double iterations, nll_before, nll_after, gradient, status;
+  double gap;       /* estimated objective gap f - f* at the end (Newton decrement / 2) */
+  double condition; /* condition number of the Hessian at the end */
 } calib__fit_report;
+
 
 struct calib_fitter {
   int method;
