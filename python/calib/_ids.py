@@ -132,4 +132,7 @@ REPORT = {
     "nll_after": 3,
     "gradient": 4,
     "status": 5,
+    "gap": 6,          # CALIB_R_GAP: estimated objective gap (Newton decrement / 2), NaN if not computed
+    "condition": 7,    # CALIB_R_CONDITION: Hessian condition number, NaN if not computed
 }
+ILL_CONDITIONED = 1e9  # CALIB_ILL_CONDITIONED: fit_report_["ill_conditioned"] above it

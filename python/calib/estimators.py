@@ -185,6 +185,9 @@ class Calibrator:
         for name, rid in _ids.REPORT.items():
             if fn("calib_fitter_report")(f, rid, ctypes.byref(v)) == 0:
                 out[name] = v.value
+        # the fit succeeded, but its optimum lies along a nearly flat direction:
+        # add ODIR or L2 (calib.h, CALIB_ILL_CONDITIONED); False when not computed
+        out["ill_conditioned"] = bool(out.get("condition", float("nan")) > _ids.ILL_CONDITIONED)
         return out
 
     def _fitter_options(self, f):
@@ -217,6 +220,9 @@ class Calibrator:
         where = "%s.fit on %d x %d scores" % (type(self).__name__, n, k)
         check(st, "%s: %s" % (where, why) if why else where)
         self._set_model(_Model(model.value))
+        # fit_report_: iterations, nll_before, nll_after, gradient, status, gap
+        # (estimated objective gap at the end), condition (Hessian condition
+        # number; NaN where not computed), ill_conditioned (condition > 1e9)
         self.fit_report_ = report
         self.fitter_options_ = options
         if "iterations" in report:

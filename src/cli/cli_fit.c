@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,10 +130,19 @@ static int make_fitter(const fit_args *a, calib_fitter **f) {
 }
 
 static void print_summary(const fit_args *a, const calib_fitter *f, const calib_model *m, size_t n, size_t k) {
-  double before = 0, after = 0, iters = 0;
+  double before = 0, after = 0, iters = 0, grad = NAN, gap = NAN, cond = NAN;
   (void)calib_fitter_report(f, CALIB_R_NLL_BEFORE, &before);
   (void)calib_fitter_report(f, CALIB_R_NLL_AFTER, &after);
   (void)calib_fitter_report(f, CALIB_R_ITERATIONS, &iters);
+  (void)calib_fitter_report(f, CALIB_R_GRADIENT, &grad);
+  (void)calib_fitter_report(f, CALIB_R_GAP, &gap);
+  (void)calib_fitter_report(f, CALIB_R_CONDITION, &cond);
+  const int ill = cond > CALIB_ILL_CONDITIONED; /* false for NaN */
+  if (ill) /* the fit succeeded; say why its parameters may be far out */
+    fprintf(stderr,
+            "calib fit: warning: ill-conditioned: Hessian condition number %.3g > %.0e; the optimum lies along a "
+            "nearly flat direction (estimated gap %.3g): add ODIR or L2 (--odir-lambda, --odir-mu, --l2)\n",
+            cond, CALIB_ILL_CONDITIONED, gap);
   calib__cli_out o;
   calib__cli_out_begin(&o, stdout, a->json);
   calib__cli_out_str(&o, "method", calib_method_name(calib_model_method(m)));
@@ -142,6 +152,10 @@ static void print_summary(const fit_args *a, const calib_fitter *f, const calib_
   calib__cli_out_num(&o, "nll_before", before);
   calib__cli_out_num(&o, "nll_after", after);
   calib__cli_out_size(&o, "iterations", iters > 0 ? (size_t)iters : 0);
+  calib__cli_out_num(&o, "gradient", grad);
+  calib__cli_out_num(&o, "gap", gap);          /* JSON null: not computed (or infinite) */
+  calib__cli_out_num(&o, "condition", cond);
+  calib__cli_out_size(&o, "ill_conditioned", (size_t)ill);
   if (!a->json) calib__cli_out_str(&o, "model", a->out);
   calib__cli_out_end(&o);
 }

@@ -56,12 +56,14 @@ static calib__lr_problem problem(const calib__fit_data *d, const beta_work *w,
 /* Fits with the features in `which`; abc receives (a, b, c) with the
  * dropped coefficients 0. */
 static int fit_subset(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
-                      unsigned which, double *abc, double *nll) {
+                      unsigned which, double *abc, double *nll, double gc[2]) {
   const calib__lr_problem p = problem(d, w, which);
   calib__lr_result r;
   const int st = calib__lr_fit(&p, &w->o.lr, &r);
   f->report.iterations += r.iterations;
   if (r.gradient > f->report.gradient) f->report.gradient = r.gradient;
+  *gc = r.gap; /* of the last fit of this class: the one kept */
+  gc[1] = r.cond;
   if (st != CALIB_OK) return st;
   size_t t = 0;
   abc[0] = (which & 1u) ? r.theta[t++] : 0.0;
@@ -86,15 +88,19 @@ static int fit_intercept(const calib__fit_data *d, const beta_work *w, double *a
 
 /* betacal's constraint handling, on the current class's features. */
 static int fit_class(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
-                     double *abc, double *nll) {
+                     double *abc, double *nll, double gc[2]) {
+  gc[0] = 0.0; /* the closed forms are exact */
+  gc[1] = (double)NAN;
   if (calib__lr_constant(NULL, w->feat, 2, d->n, d->w)) return fit_intercept(d, w, abc, nll);
   if (!w->o.smooth && calib__lr_separable(NULL, w->feat, 2, d->n, w->pos, d->w))
     return CALIB_E_SEPARABLE;
-  int st = fit_subset(f, d, w, 3u, abc, nll);
+  int st = fit_subset(f, d, w, 3u, abc, nll, gc);
   if (st != CALIB_OK || (abc[0] >= 0 && abc[1] >= 0)) return st;
   const unsigned keep = abc[0] < 0 ? 2u : 1u;
-  st = fit_subset(f, d, w, keep, abc, nll);
+  st = fit_subset(f, d, w, keep, abc, nll, gc);
   if (st != CALIB_OK || (abc[0] >= 0 && abc[1] >= 0)) return st;
+  gc[0] = 0.0;
+  gc[1] = (double)NAN;
   return fit_intercept(d, w, abc, nll);
 }
 
@@ -110,7 +116,11 @@ static int fit_all(calib_fitter *f, const calib__fit_data *d, beta_work *w) {
       const double raw[3] = {1.0, 1.0, 0.0}; /* u = logit(s): the input's NLL */
       f->report.nll_before = calib__lr_nll(&p, raw);
     }
-    const int st = fit_class(f, d, w, w->abc + 3 * c, &nll);
+    double gc[2];
+    const int st = fit_class(f, d, w, w->abc + 3 * c, &nll, gc);
+    /* gap and condition: the largest over the classes' kept fits */
+    if (!(gc[0] <= f->report.gap)) f->report.gap = gc[0];
+    if (!isnan(gc[1]) && !(gc[1] <= f->report.condition)) f->report.condition = gc[1];
     if (st != CALIB_OK) return st;
   }
   if (d->k == 1) f->report.nll_after = nll;

@@ -55,6 +55,11 @@ static inline int64_t calib__ovr_positive(size_t k, size_t cls) {
   return k == 1 ? 1 : (int64_t)cls;
 }
 
+/* Condition number lambda_max / lambda_min of a symmetric d x d matrix
+ * (d <= 3, row-major, full), by cyclic Jacobi rotations (platt_newton.c);
+ * +inf if lambda_min <= 0, NaN if d == 0. */
+double calib__small_cond(const double *H, size_t d);
+
 /* Temperature scaling (src/fit/temperature.c). */
 extern const calib__param_spec calib__temperature_params[];
 int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out);
