@@ -616,7 +616,13 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  * rounding), the full Newton step is taken if it lowers g.H^-1.g. Stop when
  * every |dF/dparam| < tol * wbar (CALIB_P_TOL, libsvm's 1e-5 by default),
  * where wbar = (sum of weights)/n (1 without weights: exactly libsvm's rule;
- * scaling all weights leaves the fit unchanged). With unit weights this
+ * scaling all weights leaves the fit unchanged), and the Newton decrement per
+ * unit weight g.(H + sigma I)^-1.g / 2 / sum(w), the estimated objective gap,
+ * is <= max(tol^2, 1e-14) max(1, F / sum(w)) (with the gradient test on sums
+ * this holds at once on well-conditioned data, so libsvm's iterations are
+ * unchanged; on nearly collinear features it asks for up to 20 more Newton
+ * steps; a line search that rounding stops after the gradient test held, or
+ * max_iter reached then, is a success with the gap reached reported). With unit weights this
  * reproduces libsvm/scikit-learn's test vector s = (5, -4, 1), y = (1, 0, 0):
  * A = -0.20261354391187855, B = 0.6523631498001051 after 3 steps. The scale
  * of the scores does not matter: a feature whose root mean square is
