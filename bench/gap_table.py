@@ -51,12 +51,14 @@ R_IT, R_AFTER, R_GRAD, R_GAP, R_COND = 1, 3, 4, 6, 7
 ODIR_DIRICHLET = 10.0  # calib.h defaults: Dirichlet lambda = mu = 10; vector/matrix unregularised
 
 
-def lib_fit(method, x, y):
+def lib_fit(method, x, y, opts=()):
     x = np.ascontiguousarray(x, np.float32)
     y = np.ascontiguousarray(y, np.int64)
     k = 1 if x.ndim == 1 else x.shape[1]
     f, m = VP(), VP()
     assert LIB.calib_fitter_create(ctypes.byref(f), M[method]) == 0
+    for pid, v in opts:
+        assert LIB.calib_fitter_set(f, pid, float(v)) == 0
     t0 = time.perf_counter()
     st = LIB.calib_fit(f, x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), len(y), k,
                        y.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), None, ctypes.byref(m))
@@ -266,11 +268,14 @@ def run_beta(name, x, y):
     row(name, "beta", rep, f(th) - fmin, "features %s" % ("ab"[keep[0]:keep[-1] + 1] if keep else "-"))
 
 
-def run_matrix_family(name, z, y, method):
-    rep, par, _ = lib_fit(method, z, y)
+def run_matrix_family(name, z, y, method, odir=None):
+    """odir: (lambda, mu) instead of the method's defaults."""
+    rep, par, _ = lib_fit(method, z, y, () if odir is None else ((17, odir[0]), (18, odir[1])))
     k = z.shape[1]
     zz = z.astype(np.float64)
     lam = mu = ODIR_DIRICHLET if method == "dirichlet" else 0.0
+    if odir is not None:
+        lam, mu = odir
     if method == "vector":
         T = np.column_stack([par["vector_w"], par["bias"]])
         prob = multiclass_problem(None, y, k, 0, 0, fixed_last=False, vector=True, Z=zz)
@@ -300,7 +305,7 @@ def run_matrix_family(name, z, y, method):
         fmin, _ = ref_min(f, g, hp, th0, hessp=True)
     else:
         fmin, _ = ref_min(f, g, h, th0)
-    row(name, method, rep, f_full(T.ravel()) - fmin)
+    row(name, method, rep, f_full(T.ravel()) - fmin, "" if odir is None else "lambda = mu = %g" % odir[0])
 
 
 def load(name, split="val"):
@@ -335,6 +340,7 @@ def main():
         try:
             z, y = load("cifar100_lenet5_netcal")
             run_matrix_family("cifar100_lenet5", z, y, "dirichlet")
+            run_matrix_family("cifar100_lenet5", z, y, "dirichlet", odir=(1e-3, 1e-3))  # the issue's weak ODIR
         except OSError:
             print("(missing: cifar100_lenet5_netcal)", file=sys.stderr)
     z, y = load("cifar10_densenet40_markus93")
