@@ -325,7 +325,9 @@ CALIB_API int calib_fitter_error(const calib_fitter *f, calib_error *err);
  * CALIB_R_CONDITION: lambda_max / lambda_min of that Hessian (flat gauge
  *   directions left out), in the solver's coordinates (standardised features:
  *   see each method). Exact (eigenvalues) for temperature (1: one
- *   parameter), Platt, beta, ETS and Newton-path matrix fits up to P = 1000;
+ *   parameter), Platt, beta and ETS; Newton-path matrix fits up to P = 1000
+ *   by power iteration on H and H^-1 (converged to 1e-10, or the Rayleigh
+ *   quotient after 500 steps);
  *   on the L-BFGS path a lower bound from 32 Lanczos steps on
  *   Hessian-vector products. +inf when the Hessian is singular. Isotonic and
  *   histogram binning (closed forms, no iteration) report NaN for both.

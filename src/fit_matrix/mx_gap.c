@@ -1,27 +1,101 @@
 /* mx_gap.c -- the condition number of the matrix family's Hessian at the end
  * of a fit, with the exactly flat gauge directions left out
- * (calib__mx_null_gauge): from the dense Hessian's eigenvalues (Newton path),
+ * (calib__mx_null_gauge): from the dense Hessian by power iteration on H and
+ * on H^-1 through its Cholesky factor (Newton path; no LAPACK eigensolver:
+ * OpenBLAS runs dsyevd's inner BLAS on its thread pool, and a fit must not
+ * touch that pool from a caller's thread -- test_threads under TSan),
  * or by Lanczos on Hessian-vector products (L-BFGS path, where the Hessian
  * is never formed). See mx_internal.h for the contracts. */
 #include "mx_internal.h"
 #include <lapacke.h>
 #include <math.h>
 
-double calib__mx_cond_dense(const double *H, size_t P, size_t m, double *work) {
-  double *ev = (double *)calib__malloc(P * sizeof(double));
-  if (!ev || m >= P) {
-    calib__free(ev);
+/* Power-iteration steps per extreme eigenvalue (the dense condition number). */
+#define COND_POWER_STEPS 500
+
+/* y = H x from the lower triangle of H (P x P): plain loops, P^2. */
+static void symv(const double *H, size_t P, const double *x, double *y) {
+  memset(y, 0, P * sizeof(double));
+  for (size_t i = 0; i < P; i++) {
+    const double *hi = H + i * P;
+    double acc = 0;
+    for (size_t j = 0; j < i; j++) {
+      acc += hi[j] * x[j];
+      y[j] += hi[j] * x[i];
+    }
+    y[i] += acc + hi[i] * x[i];
+  }
+}
+
+static double dotp(const double *a, const double *b, size_t n);
+static void orth(double *v, const double *B, size_t nb, size_t P);
+
+/* The largest eigenvalue of the operator op (x -> y) on the complement of U,
+ * by power iteration with Rayleigh quotients; v, y: P scratch. */
+typedef void (*op_fn)(const void *ctx, const double *x, double *y);
+static double power_max(op_fn op, const void *ctx, size_t P, const double *U, size_t m, double *v,
+                        double *y) {
+  for (size_t i = 0; i < P; i++) v[i] = 1.0 + 0.5 * sin(1.7 * (double)i + 0.3);
+  double lam = 0;
+  for (int it = 0; it < COND_POWER_STEPS; it++) {
+    orth(v, U, m, P);
+    const double nv = sqrt(dotp(v, v, P));
+    if (!(nv > 0 && nv < HUGE_VAL)) return (double)NAN;
+    for (size_t i = 0; i < P; i++) v[i] /= nv;
+    op(ctx, v, y);
+    const double next = dotp(v, y, P);
+    memcpy(v, y, P * sizeof(double));
+    if (it > 8 && fabs(next - lam) <= 1e-10 * fabs(next)) return next;
+    lam = next;
+  }
+  return lam;
+}
+
+typedef struct {
+  const double *H, *L;
+  size_t P;
+} dense_ctx;
+
+static void op_h(const void *ctx, const double *x, double *y) {
+  const dense_ctx *c = (const dense_ctx *)ctx;
+  symv(c->H, c->P, x, y);
+}
+
+static void op_hinv(const void *ctx, const double *x, double *y) {
+  const dense_ctx *c = (const dense_ctx *)ctx;
+  memcpy(y, x, c->P * sizeof(double));
+  (void)LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', (lapack_int)c->P, 1, c->L, (lapack_int)c->P, y, 1);
+}
+
+double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m, double *work) {
+  double *v = (double *)calib__malloc(2 * P * sizeof(double));
+  if (!v || m >= P) {
+    calib__free(v);
     return (double)NAN;
   }
-  for (size_t i = 0; i < P; i++) memcpy(work + i * P, H + i * P, (i + 1) * sizeof(double));
-  const lapack_int info =
-      LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'L', (lapack_int)P, work, (lapack_int)P, ev);
-  double c = (double)NAN;
-  if (info == 0) { /* ascending; the m smallest are the gauge's zeros */
-    const double lo = ev[m], hi = ev[P - 1];
-    c = lo > 0 ? hi / lo : (double)INFINITY;
+  double maxdiag = 1.0;
+  for (size_t i = 0; i < P; i++)
+    if (H[i * P + i] > maxdiag) maxdiag = H[i * P + i];
+  /* the factor of H + c U U^T (c = max diag: U's directions become definite
+   * and stay out of the way), undamped, else at the Newton solver's first
+   * damping: failing both, H is singular to double precision */
+  int ok = 0;
+  for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+    for (size_t i = 0; i < P; i++) memcpy(work + i * P, H + i * P, (i + 1) * sizeof(double));
+    for (size_t r = 0; r < m; r++)
+      for (size_t i = 0; i < P; i++)
+        for (size_t j = 0; j <= i; j++) work[i * P + j] += maxdiag * U[r * P + i] * U[r * P + j];
+    if (attempt) for (size_t i = 0; i < P; i++) work[i * P + i] += 1e-15 * maxdiag;
+    ok = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)P, work, (lapack_int)P) == 0;
   }
-  calib__free(ev);
+  double c = (double)INFINITY;
+  if (ok) {
+    const dense_ctx ctx = {H, work, P};
+    const double hi = power_max(op_h, &ctx, P, U, m, v, v + P);
+    const double inv = power_max(op_hinv, &ctx, P, U, m, v, v + P); /* 1 / lambda_min */
+    c = isnan(hi) || isnan(inv) ? (double)NAN : (inv > 0 ? hi * inv : (double)INFINITY);
+  }
+  calib__free(v);
   return c;
 }
 

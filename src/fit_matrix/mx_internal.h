@@ -102,15 +102,16 @@ void calib__mx_hessvec(const calib__mx_problem *p, const double *v, double *out,
 size_t calib__mx_hessvec_scratch(const calib__mx_problem *p);
 
 /* mx_gap.c: condition numbers with the m flat gauge directions U left out.
- * Dense: lambda_max / lambda_min of the lower triangle of H (P x P) from its
- * eigenvalues (LAPACKE_dsyevd on a copy in work: P*P doubles), dropping the
- * m smallest (the gauge); +inf if the rest is not positive; NaN on failure.
+ * Dense: lambda_max / lambda_min of the lower triangle of H (P x P) on the
+ * complement of U, by power iteration on H and on H^-1 (the Cholesky factor
+ * of H + c U U^T, in work: P*P doubles; to 1e-10 relative or 500 steps);
+ * +inf if H is singular to double precision; NaN on failure.
  * Lanczos: 32 steps (fewer if P is small) on Hessian-vector products from
  * v0 (P values; NULL: a fixed vector), fully reorthogonalised and kept
  * orthogonal to U: the ratio of the extreme Ritz values, a lower bound of
  * the condition number. NaN on failure (allocation). Both leave p's
  * evaluation unchanged. */
-double calib__mx_cond_dense(const double *H, size_t P, size_t m, double *work);
+double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m, double *work);
 double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *U, size_t m,
                               const double *v0);
 

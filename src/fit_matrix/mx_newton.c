@@ -30,12 +30,11 @@
  * progress (rounding) once the gradient test holds, or the decrement test
  * is still unmet GAP_EXTRA_STEPS steps after it, the fit succeeds with the
  * decrement it reached (reported). The condition number of H at the end
- * (gauge left out) is computed from its eigenvalues when P <= 1000.
+ * (gauge left out) is computed by power iteration on H and H^-1 when P <= 1000.
  */
 #include "mx_internal.h"
 #include "checked.h"
 #include <float.h>
-#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 
@@ -122,7 +121,17 @@ static int good_step(const newton_ws *w, size_t P) {
 #define SOLVE_RESIDUAL 1e-2
 static int accurate(const newton_ws *w, size_t P, double c, double delta, double *r) {
   memcpy(r, w->g, P * sizeof(double));
-  cblas_dsymv(CblasRowMajor, CblasLower, (int)P, 1.0, w->H, (int)P, w->s, 1, 1.0, r, 1);
+  /* r += H s from the lower triangle; plain loops (P^2, once per step): no
+   * BLAS level-2 call, which OpenBLAS may hand to its thread pool */
+  for (size_t i = 0; i < P; i++) {
+    const double *hi = w->H + i * P;
+    double acc = 0;
+    for (size_t j = 0; j < i; j++) {
+      acc += hi[j] * w->s[j];
+      r[j] += hi[j] * w->s[i];
+    }
+    r[i] += acc + hi[i] * w->s[i];
+  }
   for (size_t i = 0; i < P; i++) r[i] += delta * w->s[i];
   for (size_t m = 0; m < w->nnull; m++) {
     const double *u = w->U + m * P, us = c * dot(u, w->s, P);
@@ -210,7 +219,7 @@ int calib__mx_newton(calib__mx_problem *p, double *theta, int max_iter, double t
   }
   if (isfinite(f)) {
     r->gmax = calib__mx_absmax(w.g, p->P);
-    if (have_h && p->P <= COND_DENSE_MAX) r->cond = calib__mx_cond_dense(w.H, p->P, w.nnull, w.Hd);
+    if (have_h && p->P <= COND_DENSE_MAX) r->cond = calib__mx_cond_dense(w.H, p->P, w.U, w.nnull, w.Hd);
   }
   r->iters = it;
   ws_free(&w);
