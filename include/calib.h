@@ -256,7 +256,8 @@ CALIB_API int calib_param_bounds(int method, int param, double *lo, double *hi,
  *  subnormal logits (|z| < 1.2e-38) carry fewer bits and fit as the data they
  *  are. Methods that see probabilities are scale-dependent by definition and
  *  only resolve a finite range: beta and histogram (sigmoid/softmax of the
- *  logits; beta clips at eps, so logit spreads beyond ~16 saturate), isotonic
+ *  logits; beta's log-sigmoid features are exact for any finite logit, but
+ *  at logits x 1e-10 they are ln 2 +- x/2 in double), isotonic
  *  on logits (double sigmoid: order kept for |z| ~ 1e-15 .. 37; with
  *  CALIB_INPUT_SCORES scores closer than 1e-15 are one point, as in
  *  scikit-learn), Dirichlet (log-probabilities, and its ODIR penalty on W),
@@ -309,6 +310,35 @@ CALIB_API int calib_fitter_error(const calib_fitter *f, calib_error *err);
 #define CALIB_R_NLL_AFTER  3  /* weighted mean NLL after the fitted map         */
 #define CALIB_R_GRADIENT   4  /* |dNLL/d param| at the end (temperature: d/dlogT) */
 #define CALIB_R_STATUS     5  /* status code the last calib_fit returned         */
+#define CALIB_R_GAP        6  /* estimated objective gap f - f* at the end       */
+#define CALIB_R_CONDITION  7  /* condition number of the Hessian at the end     */
+/* CALIB_R_GAP: the Newton decrement g^T H^-1 g / 2 at the returned
+ *   parameters (for a convex objective near its minimum, the second-order
+ *   estimate of f - f*), in the units of the method's objective: the weighted
+ *   mean NLL (plus penalty). Temperature: G^2 / (2 H) in beta; Platt and beta:
+ *   from the exact 2 x 2 / 3 x 3 Hessian, per binary problem, the largest
+ *   over the one-vs-rest classes; ETS: on the free weights of its last
+ *   active set; vector/matrix/Dirichlet: from the exact Hessian (Newton) or
+ *   by preconditioned conjugate gradients on Hessian-vector products
+ *   (L-BFGS, which then polishes by Newton-CG steps). Exactly flat
+ *   directions (the softmax gauge where no penalty sees it) are left out.
+ * CALIB_R_CONDITION: lambda_max / lambda_min of that Hessian (flat gauge
+ *   directions left out), in the solver's coordinates (standardised features:
+ *   see each method). Exact (eigenvalues) for temperature (1: one
+ *   parameter), Platt, beta and ETS; Newton-path matrix fits up to P = 1000
+ *   by power iteration on H and H^-1 (converged to 1e-10, or the Rayleigh
+ *   quotient after 500 steps);
+ *   on the L-BFGS path a lower bound from 32 Lanczos steps on
+ *   Hessian-vector products. +inf when the Hessian is singular. Isotonic and
+ *   histogram binning (closed forms, no iteration) report NaN for both.
+ * Above CALIB_ILL_CONDITIONED the fit still succeeds, but the optimum lies
+ * along a nearly flat direction (parameters far out for little change in
+ * the objective): add ODIR or L2 (CALIB_P_ODIR_*, CALIB_P_L2). `calib fit`
+ * prints a warning line then. 1e9: unregularised matrix scaling on the
+ * ResNet-50 CIFAR-10 logits (rows summing to -0.050 +- 0.004; W entries of
+ * +-191) is 2.3e9, on DenseNet-40's 5.5e5; a double-precision solve loses
+ * ~9 of its 16 digits there. */
+#define CALIB_ILL_CONDITIONED 1e9
 
 /*! calib_fitter_report() : *value = report item `what` of f's last fit.
  *  Reads f: not concurrently with calib_fit() on the same fitter.
@@ -541,14 +571,21 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  * form sigmoid(a s + b) take a = -A, b = -B).
  * Beta calibration (CALIB_METHOD_BETA; Kull, Silva Filho & Flach 2017):
  *     P(y = 1 | s) = sigmoid(a ln s - b ln(1 - s) + c),   a >= 0, b >= 0,
- * on a probability s per row, clipped to [eps, 1 - eps] (CALIB_P_CLIP_EPS).
+ * on a probability s per row: for logit input the features are exact
+ * log-sigmoids of the log-odds x, ln s = -softplus(-x) and -ln(1 - s) =
+ * softplus(x) (finite for every finite x: no clipping); for probability
+ * input s is clipped to [eps, 1 - eps] (CALIB_P_CLIP_EPS).
  *
  * Input (CALIB_P_INPUT, stored in the model: calib_apply() expects the same
  * kind of data the model was fitted on):
  *   CALIB_INPUT_LOGITS (default): the fit/apply data are logits, as for every
  *     method. k == 1: s is the log-odds itself (Platt) or sigmoid(s) (beta).
  *     k >= 2: Platt uses column j's raw logit for class j; beta uses the
- *     softmax probability of class j. Every logit must be finite.
+ *     softmax probability of class j, through its exact log-odds
+ *     z_j - logsumexp_{l != j} z_l. Every logit must be finite. Beta on
+ *     logits does not clip: eps is stored but unused (models written before
+ *     CALIB_MP_BETA_FEATURES existed clipped sigmoid/softmax(z) to
+ *     [eps, 1 - eps]; they load and apply exactly as they were fitted).
  *   CALIB_INPUT_PROBS: the data are probabilities in [0, 1] (anything else is
  *     CALIB_E_DOMAIN, NaN/inf CALIB_E_NONFINITE); k == 1: P(y = 1) per row,
  *     k >= 2: one per class (rows need not sum to 1). Platt fits on the
@@ -585,7 +622,13 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  * rounding), the full Newton step is taken if it lowers g.H^-1.g. Stop when
  * every |dF/dparam| < tol * wbar (CALIB_P_TOL, libsvm's 1e-5 by default),
  * where wbar = (sum of weights)/n (1 without weights: exactly libsvm's rule;
- * scaling all weights leaves the fit unchanged). With unit weights this
+ * scaling all weights leaves the fit unchanged), and the Newton decrement per
+ * unit weight g.(H + sigma I)^-1.g / 2 / sum(w), the estimated objective gap,
+ * is <= max(tol^2, 1e-14) max(1, F / sum(w)) (with the gradient test on sums
+ * this holds at once on well-conditioned data, so libsvm's iterations are
+ * unchanged; on nearly collinear features it asks for up to 20 more Newton
+ * steps; a line search that rounding stops after the gradient test held, or
+ * max_iter reached then, is a success with the gap reached reported). With unit weights this
  * reproduces libsvm/scikit-learn's test vector s = (5, -4, 1), y = (1, 0, 0):
  * A = -0.20261354391187855, B = 0.6523631498001051 after 3 steps. The scale
  * of the scores does not matter: a feature whose root mean square is
@@ -632,6 +675,9 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  *   CALIB_MP_PLATT  k x 2 row-major: row j = (A_j, B_j)   (Platt models)
  *   CALIB_MP_BETA   k x 3 row-major: row j = (a_j, b_j, c_j) (beta models)
  *   CALIB_MP_INPUT  2 values: (CALIB_INPUT_*, eps) (Platt and beta models)
+ *   CALIB_MP_BETA_FEATURES 1 value, 1: the beta model uses exact log-sigmoid
+ *                   features for logit input (every beta model calib_fit
+ *                   writes; absent from older models, which clip)
  *
  * calib_apply() on a Platt or beta model: the map above row by row, computed
  * in double and rounded once to float. Input rules: k must equal the
@@ -651,6 +697,7 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
 #define CALIB_MP_PLATT 2  /* Platt: k x 2, rows (A_j, B_j)                  */
 #define CALIB_MP_INPUT 3  /* Platt, beta: (CALIB_INPUT_*, clip eps)         */
 #define CALIB_MP_BETA  4  /* beta: k x 3, rows (a_j, b_j, c_j)              */
+#define CALIB_MP_BETA_FEATURES 5 /* beta: [1] = exact logit features (no clip) */
 
 /* ---- Isotonic regression and histogram binning --------------------------- */
 /*
@@ -919,12 +966,26 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  * on large matrix/Dirichlet problems (n k (k+1) >= 2^22) L-BFGS starts with
  * float32 passes (sgemm, the row pass still in double) and switches to
  * double once max |dL/dtheta| <= 3e-5; every reported number and the
- * stopping test are double. The fit stops when the largest gradient entry
- * max |dL/dtheta| <= CALIB_P_TOL, and returns CALIB_E_NOCONV if
- * CALIB_P_MAX_ITER iterations (Newton steps or L-BFGS iterations) or a
- * failed line search come first. L-BFGS's line search works on values of L,
- * whose rounding decides it below gradients of about 1e-8: on that path a
- * tol under ~1e-8 may end in CALIB_E_NOCONV (Newton reaches 1e-10).
+ * stopping test are double. The fit stops when both the largest gradient
+ * entry max |dL/dtheta| <= CALIB_P_TOL and the estimated objective gap, the
+ * Newton decrement g^T H^-1 g / 2 (the exactly flat softmax gauge left out),
+ * is <= max(tol^2, 1e-14) max(1, L): tol is in gradient units, and on a
+ * unit-curvature problem a gradient of tol is a gap of tol^2 / 2, so the
+ * second test asks of ill-conditioned problems what the first promises of
+ * well-conditioned ones (a gradient test alone stopped unregularised matrix
+ * scaling on logit rows with a near-constant sum, condition ~1e12, at 1e-7
+ * relative above the minimum). Newton computes the decrement from its own
+ * step (a Cholesky solve with damping from 1e-15 of the largest curvature,
+ * grown until the solve is accurate); L-BFGS, once its gradient test holds,
+ * estimates it by preconditioned conjugate gradients on Hessian-vector
+ * products and takes up to 8 Newton-CG steps until it holds. A decrement
+ * that rounding keeps above the target (curvature below double precision:
+ * the condition number, CALIB_R_CONDITION, is then ~1e16 or +inf) ends the
+ * fit as a success 20 Newton steps after the gradient test held, with the gap
+ * it reached in CALIB_R_GAP. The fit returns CALIB_E_NOCONV if
+ * CALIB_P_MAX_ITER iterations (Newton steps, or L-BFGS iterations plus
+ * Newton-CG steps) or a failed line search come first with the gradient test
+ * unmet.
  * Scale: when the root mean square of the features (logits; Dirichlet: the
  * log-probabilities) is outside [1/16, 16], the solver works on features
  * times a power of two fs near 1/RMS and on W / fs (w / fs), with the
@@ -944,7 +1005,8 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  *
  * Options (calib_fitter_set; integer options as doubles):
  *   CALIB_P_MAX_ITER     default 10000, range [1, 1000000]
- *   CALIB_P_TOL          gradient tolerance, default 1e-6, range [1e-10, 1e-2]
+ *   CALIB_P_TOL          gradient tolerance (gap: tol^2), default 1e-6, range
+ *                        [1e-10, 1e-2]
  *   CALIB_P_ODIR_LAMBDA  lambda, matrix and dirichlet only; default 0 (matrix),
  *                        10 (dirichlet); range [0, 1e6]
  *   CALIB_P_ODIR_MU      mu, all three; default 0 (vector, matrix), 10

@@ -2,7 +2,8 @@
  * handling (each branch), clipping of float32 0 and 1, logits vs
  * probabilities input, every error code (nothing written, *out NULL), model
  * bytes (round trip, byte flips, crafted invalid payloads), apply in place,
- * one-vs-rest normalisation, out of memory, and the COCO binary set against
+ * one-vs-rest normalisation, exact logit features (and the clipped map of
+ * older models), out of memory, and the COCO binary set against
  * an independent scipy fit (trust-exact on the exact log-likelihood, with the
  * same constraint procedure; test/py/test_beta.py recomputes it live). */
 #include "internal.h" /* first: harness.h's th_fit_oom needs the allocator hook */
@@ -286,6 +287,92 @@ static void test_oom(void) {
   free(y);
 }
 
+/* Logit input: exact log-sigmoid features (CALIB_MP_BETA_FEATURES) against
+ * closed forms in long double; the same parameters without the section (a
+ * model written before it existed) keep the clipped map; the section's
+ * value and count are validated; a fit writes it. */
+static long double sp_l(long double t) { return t > 0 ? t + log1pl(expl(-t)) : log1pl(expl(t)); }
+
+static void test_logit_features(void) {
+  const double lg[2] = {CALIB_INPUT_LOGITS, (double)FLT_EPSILON}, one[1] = {1.0};
+  const double abc1[3] = {0.75, 1.25, -0.5};
+  const float x1[5] = {40.0f, -40.0f, 17.0f, -3.0f, 0.0f};
+  float y[5];
+  calib_model *m = NULL;
+  sec snew[3] = {{CALIB_MP_BETA, 3, abc1}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 1, one}};
+  CHECK_OK(load_crafted(1, snew, 3, &m));
+  CHECK_OK(calib_apply(m, x1, 5, 1, y));
+  for (int i = 0; i < 5; i++) {
+    const long double x = x1[i], u = -abc1[0] * sp_l(-x) + abc1[1] * sp_l(x) + abc1[2];
+    CHECK_NEAR(y[i], (double)(1.0L / (1.0L + expl(-u))), 1e-7);
+    CHECK(fabs(y[i] - (double)(1.0L / (1.0L + expl(-u)))) <= 1e-6 * (double)(1.0L / (1.0L + expl(-u))));
+  }
+  CHECK(y[1] < 1e-12f); /* x = -40: u = 0.75 (-40) - 0.5 */
+  calib_model_free(m);
+  /* the old map: s = sigmoid(x) clipped to [eps, 1 - eps] */
+  sec sold[2] = {{CALIB_MP_BETA, 3, abc1}, {CALIB_MP_INPUT, 2, lg}};
+  CHECK_OK(load_crafted(1, sold, 2, &m));
+  CHECK_OK(calib_apply(m, x1, 5, 1, y));
+  const double e = (double)FLT_EPSILON;
+  for (int i = 0; i < 5; i++) {
+    double v = 1.0 / (1.0 + exp(-(double)x1[i]));
+    v = v < e ? e : v > 1 - e ? 1 - e : v;
+    CHECK_NEAR(y[i], 1.0 / (1.0 + exp(-(abc1[0] * log(v) - abc1[1] * log1p(-v) + abc1[2]))), 1e-7);
+  }
+  CHECK(y[1] > 1e-6f); /* saturated at x = -40: ln s = ln eps ~ -15.9 */
+  calib_model_free(m);
+  /* k = 3: class 0 dominates by 40, so 1 - s_0 ~ e^-40 (clipping would give eps) */
+  const double abc3[9] = {0.0, 1.0, -40.0, 1.0, 1.0, 0.0, 0.5, 2.0, 1.0};
+  const float z[6] = {40.0f, 0.0f, -5.0f, 1.0f, 1.0f, 1.0f};
+  float q[6];
+  sec s3[3] = {{CALIB_MP_BETA, 9, abc3}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 1, one}};
+  CHECK_OK(load_crafted(3, s3, 3, &m));
+  CHECK_OK(calib_apply(m, z, 2, 3, q));
+  for (int i = 0; i < 2; i++) {
+    long double lse = 0, p[3], sum = 0;
+    for (int j = 0; j < 3; j++) lse += expl((long double)z[3 * i + j]);
+    lse = logl(lse);
+    for (int j = 0; j < 3; j++) {
+      long double rest = 0;
+      for (int l = 0; l < 3; l++)
+        if (l != j) rest += expl((long double)z[3 * i + l]);
+      const long double ls = z[3 * i + j] - lse, l1s = logl(rest) - lse;
+      const long double u = abc3[3 * j] * ls - abc3[3 * j + 1] * l1s + abc3[3 * j + 2];
+      sum += p[j] = 1.0L / (1.0L + expl(-u));
+    }
+    for (int j = 0; j < 3; j++) CHECK_NEAR(q[3 * i + j], (double)(p[j] / sum), 1e-7);
+  }
+  float zz[6];
+  memcpy(zz, z, sizeof zz);
+  CHECK_OK(calib_apply(m, zz, 2, 3, zz)); /* in place */
+  for (int i = 0; i < 6; i++) CHECK(zz[i] == q[i]);
+  calib_model_free(m);
+  /* the section is validated */
+  const double two[1] = {2.0}, ones[2] = {1.0, 1.0};
+  sec bad1[3] = {{CALIB_MP_BETA, 3, abc1}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 1, two}};
+  CHECK_ERR(load_crafted(1, bad1, 3, &m), CALIB_E_FORMAT);
+  sec bad2[3] = {{CALIB_MP_BETA, 3, abc1}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 2, ones}};
+  CHECK_ERR(load_crafted(1, bad2, 3, &m), CALIB_E_FORMAT);
+  sec bad3[3] = {{CALIB_MP_BETA, 3, abc1}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_PLATT, 1, one}};
+  CHECK_ERR(load_crafted(1, bad3, 3, &m), CALIB_E_FORMAT);
+  /* a fit writes the section */
+  const size_t n = 400;
+  float *xs = malloc(n * sizeof(float));
+  int64_t *ys = malloc(n * sizeof(int64_t));
+  th_srand(71);
+  for (size_t i = 0; i < n; i++) {
+    xs[i] = (float)(80.0 * th_uniform() - 40.0);
+    ys[i] = th_uniform() < 1.0 / (1.0 + exp(-0.3 * (double)xs[i]));
+  }
+  CHECK_OK(fit_opts(xs, n, 1, ys, NULL, NULL, NULL, &m));
+  double v[2];
+  size_t c = 0;
+  CHECK_OK(calib_model_param(m, CALIB_MP_BETA_FEATURES, v, 2, &c));
+  CHECK(c == 1 && v[0] == 1.0);
+  calib_model_free(m);
+  free(xs); free(ys);
+}
+
 static void test_coco(void) {
   char p[1200];
   size_t lx = 0, ly = 0, lp = 0;
@@ -322,6 +409,7 @@ int main(int argc, char **argv) {
   test_closed_forms_and_clipping();
   test_errors();
   test_bytes();
+  test_logit_features();
   test_ovr_round_trip();
   test_oom();
   test_coco();

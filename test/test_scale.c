@@ -176,24 +176,31 @@ static double ts_relative_gradient(const float *x, size_t n, const int64_t *y, d
 
 static double sigm(double t) { return t >= 0 ? 1 / (1 + exp(-t)) : exp(t) / (1 + exp(t)); }
 
+static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
+
 /* Beta calibration's 0/1-target gradient (summed over rows) at (a, b, c) on
- * scores s (logits input: p = sigmoid(s) clipped to [eps, 1 - eps]); the
- * largest entry over the free coefficients (a, b != 0, and c). */
+ * scores s (logits input: the exact features ln sigmoid(s) = -softplus(-s)
+ * and -ln(1 - sigmoid(s)) = softplus(s), no clipping); the largest entry over
+ * the free coefficients (a, b != 0, and c), each feature's entry divided by
+ * max(1, its root mean square): the solver's tolerance is on the coefficient
+ * of the feature standardised by a power of two within a factor 2 of 1/RMS
+ * (platt_newton.c), and the features grow with the scale of the logits. */
 static double beta_gradient(const float *s, size_t n, const int64_t *y, const double abc[3]) {
-  const double eps = (double)FLT_EPSILON;
-  double g[3] = {0, 0, 0};
+  double g[3] = {0, 0, 0}, ss[2] = {0, 0};
   for (size_t i = 0; i < n; i++) {
-    double p = sigm((double)s[i]);
-    p = p < eps ? eps : p > 1 - eps ? 1 - eps : p;
-    const double f1 = log(p), f2 = -log1p(-p);
+    const double f1 = -softplus(-(double)s[i]), f2 = softplus((double)s[i]);
     const double r = sigm(abc[0] * f1 + abc[1] * f2 + abc[2]) - (double)y[i];
     g[0] += r * f1;
     g[1] += r * f2;
     g[2] += r;
+    ss[0] += f1 * f1;
+    ss[1] += f2 * f2;
   }
   double mx = fabs(g[2]);
-  for (int j = 0; j < 2; j++)
-    if (abc[j] != 0 && fabs(g[j]) > mx) mx = fabs(g[j]);
+  for (int j = 0; j < 2; j++) {
+    const double rms = sqrt(ss[j] / (double)n), gj = fabs(g[j]) / (rms > 1 ? rms : 1);
+    if (abc[j] != 0 && gj > mx) mx = gj;
+  }
   return mx;
 }
 

@@ -93,6 +93,7 @@ MODEL_PARAMS = {
     "platt": 2,          # CALIB_MP_PLATT: k x 2, rows (A_j, B_j)
     "input": 3,          # CALIB_MP_INPUT: (CALIB_INPUT_*, clip eps), Platt and beta
     "beta": 4,           # CALIB_MP_BETA: k x 3, rows (a_j, b_j, c_j)
+    "beta_features": 5,  # CALIB_MP_BETA_FEATURES: [1] = exact logit features (no clipping)
     "iso_config": 7,     # CALIB_MP_ISO_CONFIG: (out_of_bounds, input, strict)
     "iso_counts": 8,     # CALIB_MP_ISO_COUNTS: thresholds per class
     "iso_x": 9,          # CALIB_MP_ISO_X: thresholds, class after class
@@ -131,4 +132,7 @@ REPORT = {
     "nll_after": 3,
     "gradient": 4,
     "status": 5,
+    "gap": 6,          # CALIB_R_GAP: estimated objective gap (Newton decrement / 2), NaN if not computed
+    "condition": 7,    # CALIB_R_CONDITION: Hessian condition number, NaN if not computed
 }
+ILL_CONDITIONED = 1e9  # CALIB_ILL_CONDITIONED: fit_report_["ill_conditioned"] above it

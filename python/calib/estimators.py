@@ -198,6 +198,9 @@ class Calibrator:
         for name, rid in _ids.REPORT.items():
             if fn("calib_fitter_report")(f, rid, ctypes.byref(v)) == 0:
                 out[name] = v.value
+        # the fit succeeded, but its optimum lies along a nearly flat direction:
+        # add ODIR or L2 (calib.h, CALIB_ILL_CONDITIONED); False when not computed
+        out["ill_conditioned"] = bool(out.get("condition", float("nan")) > _ids.ILL_CONDITIONED)
         return out
 
     def _fitter_options(self, f):
@@ -240,6 +243,9 @@ class Calibrator:
         where = "%s.fit on %d x %d scores" % (type(self).__name__, n, k)
         check(st, "%s: %s" % (where, why) if why else where)
         self._set_model(_Model(model.value))
+        # fit_report_: iterations, nll_before, nll_after, gradient, status, gap
+        # (estimated objective gap at the end), condition (Hessian condition
+        # number; NaN where not computed), ill_conditioned (condition > 1e9)
         self.fit_report_ = report
         self.fitter_options_ = options
         if "iterations" in report:
@@ -603,6 +609,8 @@ class BetaCalibration(Calibrator):
     """Beta calibration (Kull, Silva Filho & Flach 2017):
     P(y = 1 | s) = sigmoid(a ln s - b ln(1 - s) + c), a, b >= 0, on
     probabilities (sigmoid/softmax of logits by default); one-vs-rest for k >= 2.
+    On logits the features are exact (ln s = -softplus(-x), -ln(1 - s) =
+    softplus(x) of the log-odds x): clip_eps applies to probability input only.
 
     Options: max_iter, tol, smooth_targets (default False), input, clip_eps,
     min_step (as PlattScaling). Fitted: a_, b_, c_ (arrays of k), input_."""

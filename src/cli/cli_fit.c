@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,7 @@ static const struct {
     {"--tol", "X", "stopping tolerance", CALIB_P_TOL},
     {"--smooth-targets", "0|1", "Platt's smoothed targets (1) or 0/1 targets (0)", CALIB_P_SMOOTH_TARGETS},
     {"--input", "KIND", "what --logits holds: 2 = logits, 1 = probabilities", CALIB_P_INPUT},
-    {"--clip-eps", "X", "probabilities are clipped to [X, 1-X]", CALIB_P_CLIP_EPS},
+    {"--clip-eps", "X", "probability input (--input 1) is clipped to [X, 1-X]", CALIB_P_CLIP_EPS},
     {"--min-step", "X", "smallest line-search step before giving up", CALIB_P_MIN_STEP},
     {"--increasing", "1|0|-1", "isotonic: increasing, decreasing, -1 = auto (Spearman sign)", CALIB_P_ISO_INCREASING},
     {"--y-min", "X", "isotonic: clip the fit below at X", CALIB_P_ISO_Y_MIN},
@@ -140,10 +141,19 @@ static int make_fitter(const fit_args *a, calib_fitter **f) {
 }
 
 static void print_summary(const fit_args *a, const calib_fitter *f, const calib_model *m, size_t n, size_t k) {
-  double before = 0, after = 0, iters = 0;
+  double before = 0, after = 0, iters = 0, grad = NAN, gap = NAN, cond = NAN;
   (void)calib_fitter_report(f, CALIB_R_NLL_BEFORE, &before);
   (void)calib_fitter_report(f, CALIB_R_NLL_AFTER, &after);
   (void)calib_fitter_report(f, CALIB_R_ITERATIONS, &iters);
+  (void)calib_fitter_report(f, CALIB_R_GRADIENT, &grad);
+  (void)calib_fitter_report(f, CALIB_R_GAP, &gap);
+  (void)calib_fitter_report(f, CALIB_R_CONDITION, &cond);
+  const int ill = cond > CALIB_ILL_CONDITIONED; /* false for NaN */
+  if (ill) /* the fit succeeded; say why its parameters may be far out */
+    fprintf(stderr,
+            "calib fit: warning: ill-conditioned: Hessian condition number %.3g > %.0e; the optimum lies along a "
+            "nearly flat direction (estimated gap %.3g): add ODIR or L2 (--odir-lambda, --odir-mu, --l2)\n",
+            cond, CALIB_ILL_CONDITIONED, gap);
   calib__cli_out o;
   calib__cli_out_begin(&o, stdout, a->json);
   calib__cli_out_str(&o, "method", calib_method_name(calib_model_method(m)));
@@ -153,6 +163,10 @@ static void print_summary(const fit_args *a, const calib_fitter *f, const calib_
   calib__cli_out_num(&o, "nll_before", before);
   calib__cli_out_num(&o, "nll_after", after);
   calib__cli_out_size(&o, "iterations", iters > 0 ? (size_t)iters : 0);
+  calib__cli_out_num(&o, "gradient", grad);
+  calib__cli_out_num(&o, "gap", gap);          /* JSON null: not computed (or infinite) */
+  calib__cli_out_num(&o, "condition", cond);
+  calib__cli_out_size(&o, "ill_conditioned", (size_t)ill);
   if (!a->json) calib__cli_out_str(&o, "model", a->out);
   calib__cli_out_end(&o);
 }

@@ -4,7 +4,9 @@
  * solver as Platt (platt_newton.c), with betacal's handling of the
  * constraints a, b >= 0: fit all three; if a < 0 drop ln s and refit, else
  * if b < 0 drop -ln(1 - s) and refit; a refitted coefficient that is still
- * negative is dropped too (intercept only). Contract: include/calib.h; the
+ * negative is dropped too (intercept only). Logit input uses the exact
+ * features (no clipping) and the model says so (CALIB_MP_BETA_FEATURES);
+ * clip_eps applies to probability input only. Contract: include/calib.h; the
  * map itself: src/model/beta_apply.c.
  */
 #include "beta.h"
@@ -20,7 +22,7 @@ typedef struct {
   calib__pb_opts o;
   uint8_t *pos;  /* n: labels of the current one-vs-rest problem */
   double *feat;  /* n x 2: ln s, -ln(1 - s) of the current class */
-  double *lse;   /* n: row log-sum-exp (k >= 2 logits), else NULL */
+  calib__beta_row *ri; /* n: row summaries (k >= 2 logits), else NULL */
   double *abc;   /* K x 3 */
 } beta_work;
 
@@ -28,8 +30,9 @@ static void class_features(const calib__fit_data *d, beta_work *w, size_t cls) {
   calib__pb_labels(d, cls, w->pos);
   for (size_t i = 0; i < d->n; i++) {
     double ls, l1s;
-    calib__beta_features(d->x + i * d->k, d->k, cls, w->o.input, w->o.eps,
-                         w->lse ? w->lse[i] : 0.0, &ls, &l1s);
+    calib__beta_row r0 = {0, 0, 0, 0};
+    calib__beta_features(d->x + i * d->k, d->k, cls, w->o.input, w->o.eps, 1,
+                         w->ri ? &w->ri[i] : &r0, &ls, &l1s);
     w->feat[2 * i] = ls;
     w->feat[2 * i + 1] = -l1s;
   }
@@ -53,12 +56,14 @@ static calib__lr_problem problem(const calib__fit_data *d, const beta_work *w,
 /* Fits with the features in `which`; abc receives (a, b, c) with the
  * dropped coefficients 0. */
 static int fit_subset(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
-                      unsigned which, double *abc, double *nll) {
+                      unsigned which, double *abc, double *nll, double gc[2]) {
   const calib__lr_problem p = problem(d, w, which);
   calib__lr_result r;
   const int st = calib__lr_fit(&p, &w->o.lr, &r);
   f->report.iterations += r.iterations;
   if (r.gradient > f->report.gradient) f->report.gradient = r.gradient;
+  *gc = r.gap; /* of the last fit of this class: the one kept */
+  gc[1] = r.cond;
   if (st != CALIB_OK) return st;
   size_t t = 0;
   abc[0] = (which & 1u) ? r.theta[t++] : 0.0;
@@ -83,22 +88,27 @@ static int fit_intercept(const calib__fit_data *d, const beta_work *w, double *a
 
 /* betacal's constraint handling, on the current class's features. */
 static int fit_class(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
-                     double *abc, double *nll) {
+                     double *abc, double *nll, double gc[2]) {
+  gc[0] = 0.0; /* the closed forms are exact */
+  gc[1] = (double)NAN;
   if (calib__lr_constant(NULL, w->feat, 2, d->n, d->w)) return fit_intercept(d, w, abc, nll);
   if (!w->o.smooth && calib__lr_separable(NULL, w->feat, 2, d->n, w->pos, d->w))
     return CALIB_E_SEPARABLE;
-  int st = fit_subset(f, d, w, 3u, abc, nll);
+  int st = fit_subset(f, d, w, 3u, abc, nll, gc);
   if (st != CALIB_OK || (abc[0] >= 0 && abc[1] >= 0)) return st;
   const unsigned keep = abc[0] < 0 ? 2u : 1u;
-  st = fit_subset(f, d, w, keep, abc, nll);
+  st = fit_subset(f, d, w, keep, abc, nll, gc);
   if (st != CALIB_OK || (abc[0] >= 0 && abc[1] >= 0)) return st;
+  gc[0] = 0.0;
+  gc[1] = (double)NAN;
   return fit_intercept(d, w, abc, nll);
 }
 
 static int fit_all(calib_fitter *f, const calib__fit_data *d, beta_work *w) {
   double nll = 0;
-  if (w->lse)
-    for (size_t i = 0; i < d->n; i++) w->lse[i] = calib__row_lse(d->x + i * d->k, d->k);
+  if (w->ri)
+    for (size_t i = 0; i < d->n; i++)
+      calib__beta_row_info(d->x + i * d->k, d->k, w->o.input, 1, &w->ri[i]);
   for (size_t c = 0; c < d->k; c++) {
     class_features(d, w, c);
     if (d->k == 1) {
@@ -106,7 +116,11 @@ static int fit_all(calib_fitter *f, const calib__fit_data *d, beta_work *w) {
       const double raw[3] = {1.0, 1.0, 0.0}; /* u = logit(s): the input's NLL */
       f->report.nll_before = calib__lr_nll(&p, raw);
     }
-    const int st = fit_class(f, d, w, w->abc + 3 * c, &nll);
+    double gc[2];
+    const int st = fit_class(f, d, w, w->abc + 3 * c, &nll, gc);
+    /* gap and condition: the largest over the classes' kept fits */
+    if (!(gc[0] <= f->report.gap)) f->report.gap = gc[0];
+    if (!isnan(gc[1]) && !(gc[1] <= f->report.condition)) f->report.condition = gc[1];
     if (st != CALIB_OK) return st;
   }
   if (d->k == 1) f->report.nll_after = nll;
@@ -115,11 +129,12 @@ static int fit_all(calib_fitter *f, const calib__fit_data *d, beta_work *w) {
 
 static int build(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
                  calib_model **out) {
-  const double inp[2] = {(double)w->o.input, w->o.eps};
-  const calib__section secs[2] = {{CALIB_MP_BETA, 3 * d->k, w->abc},
-                                  {CALIB_MP_INPUT, 2, inp}};
+  const double inp[2] = {(double)w->o.input, w->o.eps}, exact[1] = {1.0};
+  const calib__section secs[3] = {{CALIB_MP_BETA, 3 * d->k, w->abc},
+                                  {CALIB_MP_INPUT, 2, inp},
+                                  {CALIB_MP_BETA_FEATURES, 1, exact}};
   calib_model *m = NULL;
-  const int st = calib__model_build(&m, CALIB_METHOD_BETA, d->k, secs, 2);
+  const int st = calib__model_build(&m, CALIB_METHOD_BETA, d->k, secs, 3);
   if (st != CALIB_OK) return st;
   if (d->k > 1) {
     f->report.nll_before = calib__pb_nll_before_multi(d, w->o.input, w->o.eps);
@@ -139,17 +154,21 @@ int calib__beta_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out
   if (!calib__size_mul3(d->k, 3, sizeof(double), &nabc) || !calib__size_mul3(d->n, 2, sizeof(double), &nfeat) ||
       nabc > CALIB__MAX_ALLOC || nfeat > CALIB__MAX_ALLOC)
     return CALIB_E_NOMEM;
-  const int need_lse = d->k > 1 && w.o.input == CALIB_INPUT_LOGITS;
+  const int need_ri = d->k > 1 && w.o.input == CALIB_INPUT_LOGITS;
   w.pos = (uint8_t *)calib__malloc(d->n);
   w.feat = (double *)calib__malloc(nfeat);
   w.abc = (double *)calib__malloc(nabc);
-  if (need_lse) w.lse = (double *)calib__malloc(nfeat / 2);
-  if (!w.pos || !w.feat || !w.abc || (need_lse && !w.lse)) st = CALIB_E_NOMEM;
+  if (need_ri) {
+    size_t nri;
+    if (!calib__size_mul(d->n, sizeof(calib__beta_row), &nri) || nri > CALIB__MAX_ALLOC) st = CALIB_E_NOMEM;
+    else w.ri = (calib__beta_row *)calib__malloc(nri);
+  }
+  if (!w.pos || !w.feat || !w.abc || (need_ri && !w.ri)) st = CALIB_E_NOMEM;
   if (st == CALIB_OK) st = fit_all(f, d, &w);
   if (st == CALIB_OK) st = build(f, d, &w, out);
   calib__free(w.pos);
   calib__free(w.feat);
   calib__free(w.abc);
-  calib__free(w.lse);
+  calib__free(w.ri);
   return st;
 }

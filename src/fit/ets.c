@@ -126,7 +126,9 @@ static int fit_temperature(const calib__fit_data *d, double *T, double *iters, d
   calib_model *tm = NULL;
   int st = calib_fitter_create(&tf, CALIB_METHOD_TEMPERATURE);
   if (st != CALIB_OK) return st;
-  st = calib_fit(tf, d->x, d->n, d->k, d->y, d->w, &tm);
+  /* only T is kept: the inner fit's provenance pass would be thrown away */
+  st = calib_fitter_set_provenance(tf, 0, NULL);
+  if (st == CALIB_OK) st = calib_fit(tf, d->x, d->n, d->k, d->y, d->w, &tm);
   (void)calib_fitter_report(tf, CALIB_R_ITERATIONS, iters);
   (void)calib_fitter_report(tf, CALIB_R_NLL_BEFORE, nll0);
   size_t cnt = 0;
@@ -150,6 +152,48 @@ static void prepare(const calib__fit_data *d, double beta, int mse, ets_problem 
   }
 }
 
+/* Newton decrement / 2 and condition number of the weights' objective on
+ * the face of the simplex where w ends (the weights at 0 held there): in an
+ * orthonormal basis Z of the face's tangent space {D: sum D = 0, D_a = 0 for
+ * w_a = 0}, g^T Z (Z^T H Z)^-1 Z^T g / 2 and cond(Z^T H Z). A vertex (one
+ * weight 1) has no free direction: gap 0, condition NaN. */
+static void face_certificate(const double w[3], const double g[3], const double H[9], double *gap,
+                             double *cond) {
+  double Z[2][3];
+  size_t m = 0;
+  int fr[3], nf = 0;
+  for (int a = 0; a < 3; a++)
+    if (w[a] > 0) fr[nf++] = a;
+  *gap = 0.0;
+  *cond = (double)NAN;
+  if (nf < 2) return;
+  memset(Z, 0, sizeof Z);
+  if (nf == 2) {
+    Z[0][fr[0]] = sqrt(0.5);
+    Z[0][fr[1]] = -sqrt(0.5);
+    m = 1;
+  } else {
+    Z[0][0] = sqrt(0.5), Z[0][1] = -sqrt(0.5);
+    Z[1][0] = Z[1][1] = 1 / sqrt(6.0), Z[1][2] = -2 / sqrt(6.0);
+    m = 2;
+  }
+  double R[4] = {0, 0, 0, 0}, r[2] = {0, 0};
+  for (size_t i = 0; i < m; i++) {
+    for (int a = 0; a < 3; a++) r[i] += Z[i][a] * g[a];
+    for (size_t j = 0; j < m; j++)
+      for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) R[i * m + j] += Z[i][a] * H[a * 3 + b] * Z[j][b];
+  }
+  *cond = calib__small_cond(R, m);
+  if (m == 1) {
+    *gap = R[0] > 0 ? 0.5 * r[0] * r[0] / R[0] : (double)INFINITY;
+  } else {
+    const double det = R[0] * R[3] - R[1] * R[2];
+    *gap = det > 0 ? 0.5 * (R[3] * r[0] * r[0] - 2 * R[1] * r[0] * r[1] + R[0] * r[1] * r[1]) / det
+                   : (double)INFINITY;
+  }
+}
+
 static int solve_weights(calib_fitter *f, const ets_problem *pr, int mse, double w[3]) {
   int it = 0;
   double kkt = 0;
@@ -159,7 +203,12 @@ static int solve_weights(calib_fitter *f, const ets_problem *pr, int mse, double
   f->report.iterations += it;
   f->report.gradient = kkt;
   double g[3], H[9];
+  if (mse) {
+    (void)mse_objective(pr, w, g, H);
+    face_certificate(w, g, H, &f->report.gap, &f->report.condition);
+  }
   f->report.nll_after = nll_objective(pr, w, g, H);
+  if (!mse) face_certificate(w, g, H, &f->report.gap, &f->report.condition);
   return st;
 }
 

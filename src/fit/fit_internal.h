@@ -24,11 +24,15 @@ typedef struct {
   double wsum;     /* sum of weights (n when w == NULL) */
 } calib__fit_data;
 
-/* What a fit reports (calib_fitter_report). */
+/* What a fit reports (calib_fitter_report). gap and condition are NaN
+ * unless the method fills them (calib_fit sets them NaN before the fit). */
 typedef struct {
   int valid;
   double iterations, nll_before, nll_after, gradient, status;
+  double gap;       /* estimated objective gap f - f* at the end (Newton decrement / 2) */
+  double condition; /* condition number of the Hessian at the end */
 } calib__fit_report;
+
 
 struct calib_fitter {
   int method;
@@ -57,6 +61,11 @@ static inline int64_t calib__ovr_positive(size_t k, size_t cls) {
  * copy carrying the fit-time reference, the before/after metrics, the time and
  * f's tag (model format version 2). On failure *m is freed and set to NULL. */
 int calib__fit_provenance(calib_fitter *f, const calib__fit_data *d, calib_model **m);
+
+/* Condition number lambda_max / lambda_min of a symmetric d x d matrix
+ * (d <= 3, row-major, full), by cyclic Jacobi rotations (platt_newton.c);
+ * +inf if lambda_min <= 0, NaN if d == 0. */
+double calib__small_cond(const double *H, size_t d);
 
 /* Temperature scaling (src/fit/temperature.c). */
 extern const calib__param_spec calib__temperature_params[];

@@ -89,6 +89,8 @@ int calib_fitter_report(const calib_fitter *f, int what, double *value) {
     case CALIB_R_NLL_AFTER: *value = f->report.nll_after; return CALIB_OK;
     case CALIB_R_GRADIENT: *value = f->report.gradient; return CALIB_OK;
     case CALIB_R_STATUS: *value = f->report.status; return CALIB_OK;
+    case CALIB_R_GAP: *value = f->report.gap; return CALIB_OK;
+    case CALIB_R_CONDITION: *value = f->report.condition; return CALIB_OK;
     default: return CALIB_E_ARG;
   }
 }
@@ -184,6 +186,7 @@ int calib_fit(calib_fitter *f, const float *logits, size_t n, size_t k,
   if (!f) return CALIB_E_ARG;
   calib__fit_data d = {logits, n, k, labels, weights, 0.0};
   memset(&f->report, 0, sizeof f->report);
+  f->report.gap = f->report.condition = (double)NAN;
   calib__error_ok(&f->err);
   int st = fit_validate(f, &d, out);
   if (st == CALIB_OK) {

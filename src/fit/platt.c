@@ -61,6 +61,9 @@ static int fit_class(calib_fitter *f, const calib__lr_problem *p,
   const int st = calib__lr_fit(p, &o->lr, &r);
   f->report.iterations += r.iterations;
   if (r.gradient > f->report.gradient) f->report.gradient = r.gradient;
+  /* gap and condition: the largest over the binary problems (NaN before) */
+  if (!(r.gap <= f->report.gap)) f->report.gap = r.gap;
+  if (!(r.cond <= f->report.condition)) f->report.condition = r.cond;
   if (st != CALIB_OK) return st;
   ab[0] = -r.theta[0]; /* P(y=1) = sigmoid(theta0 s + theta1) = 1/(1+exp(A s + B)) */
   ab[1] = -r.theta[1];

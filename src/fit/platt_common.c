@@ -73,7 +73,7 @@ double calib__pb_nll_after_multi(const calib__fit_data *d, const calib_model *m)
     const float *row = d->x + i * d->k;
     const size_t y = (size_t)d->y[i];
     s += wi * (pl ? calib__platt_row_nll(pl->data, d->k, input, eps, row, y)
-                  : calib__beta_row_nll(be->data, d->k, input, eps, row, y));
+                  : calib__beta_row_nll(be->data, d->k, input, eps, calib__beta_exact_of(m), row, y));
   }
   return s / d->wsum;
 }

@@ -41,6 +41,10 @@ typedef struct {
   int iterations;          /* Newton steps taken */
   double gradient;         /* final max_j |g_j| / wbar (standardised) */
   double nll_hard;         /* weighted mean NLL with 0/1 labels at theta */
+  double gap;              /* Newton decrement / 2 at theta, per unit weight
+                              (the mean objective's; with sigma added to H) */
+  double cond;             /* condition number of H at theta (standardised
+                              coordinates) */
 } calib__lr_result;
 
 /* Fits p; fills r (also on failure: the last iterate). Returns CALIB_OK,

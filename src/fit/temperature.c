@@ -208,6 +208,9 @@ int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_mode
     if (e.exact) {
       f->report.nll_after = e.L;
       f->report.gradient = fabs(beta * e.G);
+      /* Newton decrement in beta (one parameter: condition 1) */
+      f->report.gap = e.H > 0 ? 0.5 * e.G * e.G / e.H : (double)INFINITY;
+      f->report.condition = 1.0;
       if (small) { converged = 1; break; }
     }
     /* a fast sign is used only outside the fast kernel's error bound */

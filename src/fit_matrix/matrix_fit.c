@@ -79,15 +79,16 @@ static int build_model(const calib__mx_problem *p, const double *theta, calib_mo
 static int solve(calib_fitter *f, calib__mx_problem *p, double *theta) {
   const int max_iter = (int)f->opt[CALIB_P_MAX_ITER];
   const double tol = f->opt[CALIB_P_TOL];
-  int iters = 0;
-  double gmax = HUGE_VAL;
+  calib__mx_result r;
   int st;
   if ((double)p->P <= f->opt[CALIB_P_NEWTON_MAX])
-    st = calib__mx_newton(p, theta, max_iter, tol, &iters, &gmax);
+    st = calib__mx_newton(p, theta, max_iter, tol, &r);
   else
-    st = calib__mx_lbfgs(p, theta, max_iter, tol, (int)f->opt[CALIB_P_LBFGS_M], &iters, &gmax);
-  f->report.iterations = iters;
-  f->report.gradient = gmax;
+    st = calib__mx_lbfgs(p, theta, max_iter, tol, (int)f->opt[CALIB_P_LBFGS_M], &r);
+  f->report.iterations = r.iters;
+  f->report.gradient = r.gmax;
+  f->report.gap = r.gap;
+  f->report.condition = r.cond;
   return st;
 }
 

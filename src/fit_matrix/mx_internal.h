@@ -89,12 +89,49 @@ int calib__mx_fast_alloc(calib__mx_problem *p);
 void calib__mx_fast_free(calib__mx_problem *p);
 double calib__mx_eval_fast_nll(calib__mx_problem *p, const double *theta, double *g);
 
-/* Solvers: minimise L from theta (updated in place). *iters receives the
- * iterations made; *gmax the final max |dL/dtheta|. CALIB_OK when the
- * tolerance was met, CALIB_E_NOCONV otherwise, CALIB_E_NOMEM. */
+/* The exactly flat gauge directions: the columns j whose common shift (the
+ * same v_j added to every row of theta) no penalty term sees -- for matrix
+ * and Dirichlet every column when lambda = mu = l2 = 0, for vector scaling
+ * only the intercept. Returns their number m <= d; U (m x P, may be NULL)
+ * receives them as orthonormal rows. The NLL's Hessian is exactly 0 along
+ * them and its gradient exactly orthogonal to them. */
+size_t calib__mx_null_gauge(const calib__mx_problem *p, double *U);
+/* out = H v (H: Hessian of L, penalty included, at the theta of the last
+ * double evaluation, i.e. from Q). A: calib__mx_hessvec_scratch doubles. */
+void calib__mx_hessvec(const calib__mx_problem *p, const double *v, double *out, double *A);
+size_t calib__mx_hessvec_scratch(const calib__mx_problem *p);
+
+/* mx_gap.c: condition numbers with the m flat gauge directions U left out.
+ * Dense: lambda_max / lambda_min of the lower triangle of H (P x P) on the
+ * complement of U, by power iteration on H and on H^-1 (the Cholesky factor
+ * of H + c U U^T, in work: P*P doubles; to 1e-10 relative or 500 steps);
+ * +inf if H is singular to double precision; NaN on failure.
+ * Lanczos: 32 steps (fewer if P is small) on Hessian-vector products from
+ * v0 (P values; NULL: a fixed vector), fully reorthogonalised and kept
+ * orthogonal to U: the ratio of the extreme Ritz values, a lower bound of
+ * the condition number. NaN on failure (allocation). Both leave p's
+ * evaluation unchanged. */
+double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m, double *work);
+double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *U, size_t m,
+                              const double *v0);
+
+/* Gap tolerance relative to max(1, L): the decrement test is
+ * lambda^2 / 2 <= max(tol^2, CALIB__MX_GAP_FLOOR) max(1, L). */
+#define CALIB__MX_GAP_FLOOR 1e-14
+
+/* What a solver returns besides theta. */
+typedef struct {
+  int iters;      /* iterations (Newton steps; L-BFGS iterations + Newton-CG polish steps) */
+  double gmax;    /* final max |dL/dtheta| */
+  double gap;     /* final Newton decrement lambda^2 / 2 (NaN if not computed) */
+  double cond;    /* Hessian condition number at the end (NaN if not computed) */
+} calib__mx_result;
+
+/* Solvers: minimise L from theta (updated in place), filling r. CALIB_OK
+ * when the tolerances were met, CALIB_E_NOCONV otherwise, CALIB_E_NOMEM. */
 int calib__mx_newton(calib__mx_problem *p, double *theta, int max_iter, double tol,
-                     int *iters, double *gmax);
+                     calib__mx_result *r);
 int calib__mx_lbfgs(calib__mx_problem *p, double *theta, int max_iter, double tol, int mem,
-                    int *iters, double *gmax);
+                    calib__mx_result *r);
 
 #endif

@@ -336,3 +336,76 @@ void calib__mx_hessian(const calib__mx_problem *p, const double *theta, double *
       H[i * P + i] += 2 * pen_weight(p, j) * (pen_coef(p, a, j, &c) + p->l2);
     }
 }
+
+/* ---- what the solvers' certificates need (mx_newton.c, mx_lbfgs.c, mx_gap.c) -- */
+
+size_t calib__mx_null_gauge(const calib__mx_problem *p, double *U) {
+  size_t m = 0;
+  const double s = 1.0 / sqrt((double)p->k);
+  for (size_t j = 0; j < p->d; j++) {
+    if (p->method == CALIB_METHOD_VECTOR && j == 0) continue; /* not a symmetry */
+    double curv = 0;
+    for (size_t a = 0; a < p->k; a++) {
+      double c;
+      curv += pen_coef(p, a, j, &c) + p->l2;
+    }
+    if (curv != 0) continue;
+    if (U) {
+      double *u = U + m * p->P;
+      memset(u, 0, p->P * sizeof(double));
+      for (size_t a = 0; a < p->k; a++) u[a * p->d + j] = s;
+    }
+    m++;
+  }
+  return m;
+}
+
+size_t calib__mx_hessvec_scratch(const calib__mx_problem *p) {
+  return (p->n < EVAL_BLOCK ? p->n : EVAL_BLOCK) * p->k;
+}
+
+void calib__mx_hessvec(const calib__mx_problem *p, const double *v, double *out, double *A) {
+  const size_t k = p->k, d = p->d;
+  memset(out, 0, p->P * sizeof(double));
+  for (size_t i0 = 0; i0 < p->n; i0 += EVAL_BLOCK) {
+    const size_t m = p->n - i0 < EVAL_BLOCK ? p->n - i0 : EVAL_BLOCK;
+    const float *z = p->z + i0 * k;
+    /* A = directional derivative of the output logits */
+    if (p->method != CALIB_METHOD_VECTOR)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d, 1.0,
+                  p->X + i0 * d, (int)d, v, (int)d, 0.0, A, (int)k);
+    else
+      for (size_t i = 0; i < m; i++)
+        for (size_t a = 0; a < k; a++)
+          A[i * k + a] = v[2 * a] * ((double)z[i * k + a] * p->fs) + v[2 * a + 1];
+    /* R_ia = q_ia (A_ia - sum_c q_ic A_ic / wt_i) */
+    for (size_t i = 0; i < m; i++) {
+      const double *q = p->Q + (i0 + i) * k, wt = p->wt[i0 + i];
+      double *r = A + i * k;
+      if (!(wt > 0)) {
+        memset(r, 0, k * sizeof(double));
+        continue;
+      }
+      double sa = 0;
+      for (size_t a = 0; a < k; a++) sa += q[a] * r[a];
+      sa /= wt;
+      for (size_t a = 0; a < k; a++) r[a] = q[a] * (r[a] - sa);
+    }
+    if (p->method != CALIB_METHOD_VECTOR) {
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)m, 1.0, A, (int)k,
+                  p->X + i0 * d, (int)d, 1.0, out, (int)d);
+    } else {
+      for (size_t i = 0; i < m; i++)
+        for (size_t a = 0; a < k; a++) {
+          out[2 * a] += A[i * k + a] * ((double)z[i * k + a] * p->fs);
+          out[2 * a + 1] += A[i * k + a];
+        }
+    }
+  }
+  for (size_t a = 0; a < k; a++)
+    for (size_t j = 0; j < d; j++) {
+      double c;
+      const size_t i = a * d + j;
+      out[i] += 2 * pen_weight(p, j) * (pen_coef(p, a, j, &c) + p->l2) * v[i];
+    }
+}

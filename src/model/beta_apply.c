@@ -2,12 +2,29 @@
  * validation and apply (firmware core: no allocation, no stdio, reentrant).
  *
  * Sections of a beta model (k = the model's k):
- *   CALIB_MP_BETA   3k values, row j = (a_j, b_j, c_j): finite, a_j >= 0,
- *                   b_j >= 0; P_j = sigmoid(a_j ln s - b_j ln(1 - s) + c_j)
- *   CALIB_MP_INPUT  as for Platt (platt_apply.c): kind and clip eps
- * and no other section. s is the probability of class j (k == 1: of y = 1):
- * the value itself (probs), sigmoid(z) (k == 1 logits) or softmax(z)_j
- * (k >= 2 logits), clipped to [eps, 1 - eps]; ln(1 - s) is log1p(-s).
+ *   CALIB_MP_BETA           3k values, row j = (a_j, b_j, c_j): finite,
+ *                           a_j >= 0, b_j >= 0;
+ *                           P_j = sigmoid(a_j ln s - b_j ln(1 - s) + c_j)
+ *   CALIB_MP_INPUT          as for Platt (platt_apply.c): kind and clip eps
+ *   CALIB_MP_BETA_FEATURES  optional, 1 value, exactly 1: the features of
+ *                           logit input are exact (below). Every model
+ *                           calib_fit writes carries it; a model without it
+ *                           was fitted by an older version and keeps the
+ *                           clipped map it was fitted with.
+ * and no other section. s is the probability of class j (k == 1: of y = 1).
+ *   Probability input: s = the value itself, clipped to [eps, 1 - eps];
+ *     ln(1 - s) is log1p(-s). (Both kinds of model.)
+ *   Logit input, with CALIB_MP_BETA_FEATURES: no clipping. With x the
+ *     log-odds of class j -- the value itself (k == 1), or
+ *     z_j - logsumexp_{l != j} z_l (k >= 2) -- ln s = -softplus(-x) and
+ *     -ln(1 - s) = softplus(x), finite for every finite x. k >= 2 computes
+ *     this from the row's maximum m = z_jmax and d = logsumexp_{l != jmax}
+ *     z_l - m (finite, of either sign): for j = jmax, x = -d exactly as above; for
+ *     j != jmax, ln s = z_j - m - softplus(d) and ln(1 - s) = log1p(-e^ln s)
+ *     (s <= 1/2 there, so log1p is accurate).
+ *   Logit input, without the section (older models): s = sigmoid(z)
+ *     (k == 1) or softmax(z)_j = exp(z_j - lse) (k >= 2), clipped to
+ *     [eps, 1 - eps], so |log-odds| beyond ~16 saturated.
  * k >= 2: one-vs-rest normalisation as for Platt (uniform if the sum is 0).
  */
 #include "beta_apply.h"
@@ -18,7 +35,9 @@
 int calib__beta_validate(calib_model *m) {
   int input;
   double eps;
-  if (m->nsections != 2 || calib__pb_input_section(m, &input, &eps) != CALIB_OK)
+  const calib__section *f = calib__model_section(m, CALIB_MP_BETA_FEATURES);
+  if (f && (f->count != 1 || f->data[0] != 1.0)) return CALIB_E_FORMAT;
+  if (m->nsections != (f ? 3u : 2u) || calib__pb_input_section(m, &input, &eps) != CALIB_OK)
     return CALIB_E_FORMAT;
   const calib__section *s = calib__model_section(m, CALIB_MP_BETA);
   if (!s || m->k > (size_t)-1 / 3 || s->count != 3 * m->k) return CALIB_E_FORMAT;
@@ -30,12 +49,53 @@ int calib__beta_validate(calib_model *m) {
   return CALIB_OK;
 }
 
+int calib__beta_exact_of(const calib_model *m) {
+  return calib__model_section(m, CALIB_MP_BETA_FEATURES) != NULL;
+}
+
+void calib__beta_row_info(const calib__f32u *row, size_t k, int input, int exact,
+                          calib__beta_row *ri) {
+  ri->lse = ri->m = ri->d = 0.0;
+  ri->jmax = 0;
+  if (input != CALIB_INPUT_LOGITS || k < 2) return;
+  if (!exact) { /* the clipped map of older models, unchanged */
+    ri->lse = calib__row_lse(row, k);
+    return;
+  }
+  size_t jm = 0;
+  for (size_t j = 1; j < k; j++)
+    if (row[j] > row[jm]) jm = j;
+  /* d = logsumexp of the others minus the maximum, around their own maximum */
+  size_t j2 = jm == 0 ? 1 : 0;
+  for (size_t j = 0; j < k; j++)
+    if (j != jm && row[j] > row[j2]) j2 = j;
+  const double m = (double)row[jm], m2 = (double)row[j2];
+  double sum = 0;
+  for (size_t j = 0; j < k; j++)
+    if (j != jm) sum += exp((double)row[j] - m2);
+  ri->m = m;
+  ri->jmax = jm;
+  ri->d = (m2 - m) + log(sum);
+}
+
 void calib__beta_features(const calib__f32u *row, size_t k, size_t j, int input,
-                          double eps, double lse, double *ls, double *l1s) {
+                          double eps, int exact, const calib__beta_row *ri,
+                          double *ls, double *l1s) {
+  if (exact && input == CALIB_INPUT_LOGITS) {
+    if (k == 1 || j == ri->jmax) { /* x = the log-odds itself */
+      const double x = k == 1 ? (double)row[0] : -ri->d;
+      *ls = -calib__softplus_d(-x);
+      *l1s = -calib__softplus_d(x);
+    } else { /* s <= 1/2 */
+      *ls = ((double)row[j] - ri->m) - calib__softplus_d(ri->d);
+      *l1s = log1p(-exp(*ls));
+    }
+    return;
+  }
   double s;
   if (input == CALIB_INPUT_PROBS) s = (double)row[j];
   else if (k == 1) s = calib__sigmoid_d((double)row[0]);
-  else s = exp((double)row[j] - lse);
+  else s = exp((double)row[j] - ri->lse);
   if (s < eps) s = eps;
   if (s > 1.0 - eps) s = 1.0 - eps;
   *ls = log(s);
@@ -49,44 +109,44 @@ double calib__beta_u(const double *abc, size_t j, double ls, double l1s) {
 typedef struct {
   const double *abc;
   size_t k;
-  int input;
-  double eps, lse;
+  int input, exact;
+  double eps;
+  calib__beta_row ri;
 } beta_ctx;
 
 static double beta_row_u(const void *ctx, const calib__f32u *row, size_t j) {
   const beta_ctx *c = (const beta_ctx *)ctx;
   double ls, l1s;
-  calib__beta_features(row, c->k, j, c->input, c->eps, c->lse, &ls, &l1s);
+  calib__beta_features(row, c->k, j, c->input, c->eps, c->exact, &c->ri, &ls, &l1s);
   return calib__beta_u(c->abc, j, ls, l1s);
 }
 
-/* q_j of calib__ovr_normalise: reads row[j] only (lse is taken before the
- * row is written), so in place is safe. */
+/* q_j of calib__ovr_normalise: reads row[j] only (the row's summary is taken
+ * before the row is written), so in place is safe. */
 static double beta_row_q(const void *ctx, const calib__f32u *row, size_t j, size_t *cur) {
   CALIB__UNUSED(cur);
   return calib__sigmoid_d(beta_row_u(ctx, row, j));
 }
 
-static beta_ctx row_ctx(const double *abc, size_t k, int input, double eps,
+static beta_ctx row_ctx(const double *abc, size_t k, int input, double eps, int exact,
                         const calib__f32u *row) {
   beta_ctx c;
   c.abc = abc;
   c.k = k;
   c.input = input;
   c.eps = eps;
-  c.lse = input == CALIB_INPUT_LOGITS ? calib__row_lse(row, k) : 0.0;
+  c.exact = exact;
+  calib__beta_row_info(row, k, input, exact, &c.ri);
   return c;
 }
 
-double calib__beta_row_nll(const double *abc, size_t k, int input, double eps,
+double calib__beta_row_nll(const double *abc, size_t k, int input, double eps, int exact,
                            const calib__f32u *row, size_t y) {
+  const beta_ctx c = row_ctx(abc, k, input, eps, exact, row);
   if (k == 1) {
-    double ls, l1s;
-    calib__beta_features(row, 1, 0, input, eps, 0.0, &ls, &l1s);
-    const double u = calib__beta_u(abc, 0, ls, l1s);
+    const double u = beta_row_u(&c, row, 0);
     return calib__softplus_d(y == 1 ? -u : u);
   }
-  const beta_ctx c = row_ctx(abc, k, input, eps, row);
   return calib__ovr_row_nll(beta_row_u, &c, row, k, y);
 }
 
@@ -98,17 +158,15 @@ int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size
   const int vs = calib__pb_check_values(x, n * k, input);
   if (vs != CALIB_OK) return vs;
   const double *abc = calib__model_section(m, CALIB_MP_BETA)->data;
+  const int exact = calib__beta_exact_of(m);
   if (k == 1) {
-    for (size_t i = 0; i < n; i++) {
-      double ls, l1s;
-      calib__beta_features(x + i, 1, 0, input, eps, 0.0, &ls, &l1s);
-      y[i] = (float)calib__sigmoid_d(calib__beta_u(abc, 0, ls, l1s));
-    }
+    const beta_ctx c = row_ctx(abc, 1, input, eps, exact, x);
+    for (size_t i = 0; i < n; i++) y[i] = (float)calib__sigmoid_d(beta_row_u(&c, x + i, 0));
     return CALIB_OK;
   }
   for (size_t i = 0; i < n; i++) {
-    /* the row's lse is taken before any entry of the row is overwritten */
-    const beta_ctx c = row_ctx(abc, k, input, eps, x + i * k);
+    /* the row's summary is taken before any entry of the row is overwritten */
+    const beta_ctx c = row_ctx(abc, k, input, eps, exact, x + i * k);
     calib__ovr_normalise(beta_row_q, &c, x + i * k, k, y + i * k);
   }
   return CALIB_OK;

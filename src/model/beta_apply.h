@@ -11,16 +11,30 @@ int calib__beta_validate(calib_model *m);
 int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                       calib__f32u *y);
 
-/* The probability s of class j of a row, clipped to [eps, 1 - eps], as
- * ls = ln s and l1s = ln(1 - s). k == 1: s = sigmoid(row[0]) (logits) or
- * row[0] (probs); k >= 2: s = exp(row[j] - lse) (logits; lse from
- * calib__row_lse, rowmath.h) or row[j] (probs, lse unused). */
+/* 1 if m carries CALIB_MP_BETA_FEATURES (exact logit features), else 0. */
+int calib__beta_exact_of(const calib_model *m);
+
+/* What the features of one row need besides the row itself (beta_apply.c):
+ * logits k >= 2, exact: the maximum m = row[jmax] and d = logsumexp of the
+ * other entries minus m; logits k >= 2, clipped (older models): lse, the
+ * row's log-sum-exp (calib__row_lse). Unused otherwise. */
+typedef struct {
+  double lse, m, d;
+  size_t jmax;
+} calib__beta_row;
+
+void calib__beta_row_info(const calib__f32u *row, size_t k, int input, int exact,
+                          calib__beta_row *ri);
+/* ls = ln s and l1s = ln(1 - s) of class j of a row (the map of
+ * beta_apply.c): exact for logit input when `exact`, else from s clipped to
+ * [eps, 1 - eps]. ri from calib__beta_row_info for the same row. */
 void calib__beta_features(const calib__f32u *row, size_t k, size_t j, int input,
-                          double eps, double lse, double *ls, double *l1s);
+                          double eps, int exact, const calib__beta_row *ri,
+                          double *ls, double *l1s);
 /* Log-odds of class j: a_j ln s - b_j ln(1 - s) + c_j (abc: k x 3). */
 double calib__beta_u(const double *abc, size_t j, double ls, double l1s);
 /* -ln P(y | row) under the beta model (k >= 2: one-vs-rest, normalised). */
-double calib__beta_row_nll(const double *abc, size_t k, int input, double eps,
+double calib__beta_row_nll(const double *abc, size_t k, int input, double eps, int exact,
                            const calib__f32u *row, size_t y);
 
 #endif

@@ -5,14 +5,21 @@ lib/libcalib.so, and bin/calib) against an independent reference:
     [ln s, -ln(1 - s)] with an intercept, by scipy.optimize (trust-exact,
     analytic gradient and Hessian), with betacal's constraint procedure
     (a < 0: drop ln s and refit; else b < 0: drop -ln(1 - s) and refit; a
-    refitted coefficient still negative is dropped too), s clipped to
-    [eps, 1 - eps] with eps = float32 machine epsilon; cross-checked against
+    refitted coefficient still negative is dropped too) -- betacal's
+    formulas; probabilities s clipped to [eps, 1 - eps] with eps = float32
+    machine epsilon, logits x through the exact features ln s = log_expit(x),
+    -ln(1 - s) = -log_expit(-x) (no clipping: issue 14); cross-checked against
     scikit-learn's LogisticRegression(penalty=None) (1.2+);
+  - logits with |x| up to 40 (synthetic, and the real class-0-vs-rest
+    log-odds of DenseNet-40 CIFAR-10, where many rows have |x| > 16):
+    parameters and probabilities against the unclipped optimum, and the map
+    of a model written before CALIB_MP_BETA_FEATURES (no section: clipped);
   - synthetic data hitting each constraint branch, with and without weights;
   - COCO detections (../shared/data), on logits (s = sigmoid) and on the
     detector's probabilities: parameters to 1e-6, test-split probabilities;
-  - one-vs-rest on a real 10-class set (softmax probabilities of the
-    logits): per-class parameters to 1e-6, normalised test probabilities;
+  - one-vs-rest on a real 10-class set (the exact log-odds of class j,
+    z_j - logsumexp_{l != j} z_l): per-class parameters to 1e-6, normalised
+    test probabilities;
   - `calib fit --method beta --json`.
 Run from the repository root: PYTHONPATH=python /usr/bin/python3 test/py/test_beta.py
 """
@@ -26,7 +33,7 @@ import unittest
 try:
     import numpy as np
     from scipy.optimize import minimize
-    from scipy.special import expit, log_expit, softmax
+    from scipy.special import expit, log_expit, logsumexp, softmax
     from sklearn.linear_model import LogisticRegression
 except ImportError as e:  # pragma: no cover
     print("skipped: needs numpy, scipy and scikit-learn (%s)" % e)
@@ -41,6 +48,7 @@ HAVE_SHARED = os.path.isdir(os.path.join(SHARED, "coco_faster_rcnn_r50_binary_ne
 METHOD_BETA = 3
 P_INPUT = 4
 MP_BETA = 4
+MP_BETA_FEATURES = 5
 INPUT_PROBS = 1
 R_BEFORE, R_AFTER = 2, 3
 EPS32 = float(np.finfo(np.float32).eps)
@@ -70,6 +78,19 @@ def features(s):
     return np.column_stack([np.log(s), -np.log1p(-s)])
 
 
+def logit_features(x):
+    """[ln s, -ln(1 - s)] of s = sigmoid(x), exact for every finite x."""
+    x = np.asarray(x, np.float64)
+    return np.column_stack([log_expit(x), -log_expit(-x)])
+
+
+def ovr_logodds(z):
+    """n x k exact log-odds of each class: z_j - logsumexp_{l != j} z_l."""
+    z = np.asarray(z, np.float64)
+    k = z.shape[1]
+    return np.column_stack([z[:, j] - logsumexp(np.delete(z, j, axis=1), axis=1) for j in range(k)])
+
+
 def logreg_mle(X, y, w):
     """Exact MLE of P(y=1) = sigmoid(X theta + c): scipy trust-exact."""
     X1 = np.column_stack([X, np.ones(len(y))])
@@ -90,11 +111,12 @@ def logreg_mle(X, y, w):
     return r.x
 
 
-def beta_reference(s, y, w=None):
-    """(a, b, c) by betacal's procedure on the exact MLE fits."""
+def beta_reference(s, y, w=None, logits=False):
+    """(a, b, c) by betacal's procedure on the exact MLE fits (s: logits
+    when `logits`, features exact; else probabilities, clipped)."""
     y = np.asarray(y, np.float64)
     w = np.ones_like(y) if w is None else np.asarray(w, np.float64)
-    X = features(s)
+    X = logit_features(s) if logits else features(s)
     th = logreg_mle(X, y, w)
     if th[0] < 0:
         t = logreg_mle(X[:, 1:], y, w)
@@ -110,8 +132,8 @@ def beta_reference(s, y, w=None):
     return np.array([a, b, c])
 
 
-def beta_map(params, s):
-    X = features(s)
+def beta_map(params, s, logits=False):
+    X = logit_features(s) if logits else features(s)
     return expit(params[0] * X[:, 0] + params[1] * X[:, 1] + params[2])
 
 
@@ -157,6 +179,54 @@ class TestSynthetic(unittest.TestCase):
         np.testing.assert_allclose(f.params[0], beta_reference(s, y), atol=1e-6)
 
 
+def shipped_binary(split):
+    """The shipped DenseNet-40 CIFAR-10 set as a binary problem: float32 exact
+    log-odds of class 0 (z_0 - logsumexp_{l != 0} z_l) and 1[y == 0]."""
+    d = os.path.join("data", "cifar10_densenet40_markus93", split)
+    z = np.load(os.path.join(d, "logits.npy")).astype(np.float64)
+    y = np.load(os.path.join(d, "labels.npy")).astype(np.int64)
+    return ovr_logodds(z)[:, 0].astype(np.float32), (y == 0).astype(np.int64)
+
+
+class TestLogitsUnclipped(unittest.TestCase):
+    """Issue 14: beta on logits uses the exact log-sigmoid features; the fit is
+    the unclipped betacal optimum, however large |x| is."""
+
+    def check(self, x, y, xt, w=None, what=""):
+        f = Fit(x, y, w)
+        self.assertEqual(f.status, 0)
+        ref = beta_reference(x, y, w, logits=True)
+        np.testing.assert_allclose(f.params[0], ref, rtol=1e-6, atol=1e-7, err_msg=what)
+        got, want = f.apply(xt), beta_map(ref, xt, logits=True)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=what)
+        clipped = beta_map(beta_reference(expit(x.astype(np.float64)), y, w), expit(xt.astype(np.float64)))
+        return np.max(np.abs(got - want)), np.max(np.abs(clipped - want))
+
+    def test_synthetic_40(self):
+        rng = np.random.default_rng(14)
+        for i, (a, b, c) in enumerate([(0.3, 0.5, 0.2), (1.2, 0.4, -1.0), (0.05, 0.08, 0.0)]):
+            x = rng.uniform(-40, 40, 6000).astype(np.float32)
+            y = (rng.random(x.size) < beta_map([a, b, c], x, logits=True)).astype(np.int64)
+            w = rng.uniform(0, 2, x.size) if i == 1 else None
+            xt = np.linspace(-40, 40, 801).astype(np.float32)
+            self.check(x[:4000], y[:4000], xt, None if w is None else w[:4000], "case %d" % i)
+
+    def test_shipped_class0(self):
+        x, y = shipped_binary("val")
+        xt, _ = shipped_binary("test")
+        self.assertGreater(np.mean(np.abs(x) > 16), 0.5)  # the clip would bind on most rows
+        d_ref, d_clip = self.check(x, y, xt, what="DenseNet-40 class 0 vs rest")
+        print("  beta on DenseNet class-0 log-odds: max |p - unclipped optimum| %.2e (clipped optimum: %.2e)"
+              % (d_ref, d_clip), file=sys.stderr)
+
+    def test_model_says_so(self):
+        rng = np.random.default_rng(15)
+        x = rng.uniform(-40, 40, 500).astype(np.float32)
+        y = (rng.random(x.size) < expit(0.2 * x)).astype(np.int64)
+        f = Fit(x, y)
+        np.testing.assert_array_equal(ctlib.param(f.m, MP_BETA_FEATURES), [1.0])
+
+
 def load(name, split, k):
     d = os.path.join(SHARED, name, split)
     x = np.fromfile(os.path.join(d, "logits.f32"), np.float32)
@@ -175,9 +245,9 @@ class TestReal(unittest.TestCase):
         z, y = load(self.COCO, "val", 1)
         zt, _ = load(self.COCO, "test", 1)
         f = Fit(z, y)
-        ref = beta_reference(expit(z.astype(np.float64)), y)
+        ref = beta_reference(z, y, logits=True)
         np.testing.assert_allclose(f.params[0], ref, atol=1e-6)
-        np.testing.assert_allclose(f.apply(zt), beta_map(ref, expit(zt.astype(np.float64))), atol=1e-6)
+        np.testing.assert_allclose(f.apply(zt), beta_map(ref, zt, logits=True), atol=1e-6)
         p = np.fromfile(os.path.join(SHARED, self.COCO, "val", "probs.f32"), np.float32)
         np.testing.assert_allclose(Fit(p, y, probs=True).params[0], beta_reference(p, y), atol=1e-6)
 
@@ -187,14 +257,14 @@ class TestReal(unittest.TestCase):
         zt, _ = load(name, "test", k)
         f = Fit(zv, yv)
         self.assertEqual(f.status, 0)
-        sv = softmax(zv.astype(np.float64), axis=1)
-        st = softmax(zt.astype(np.float64), axis=1)
-        refs = np.array([beta_reference(sv[:, j], (yv == j).astype(int)) for j in range(k)])
+        sv = ovr_logodds(zv)
+        st = ovr_logodds(zt)
+        refs = np.array([beta_reference(sv[:, j], (yv == j).astype(int), logits=True) for j in range(k)])
         np.testing.assert_allclose(f.params, refs, atol=1e-6)
-        q = np.column_stack([beta_map(refs[j], st[:, j]) for j in range(k)])
+        q = np.column_stack([beta_map(refs[j], st[:, j], logits=True) for j in range(k)])
         q /= q.sum(axis=1, keepdims=True)
         np.testing.assert_allclose(f.apply(zt), q, atol=1e-6)
-        qv = np.column_stack([beta_map(refs[j], sv[:, j]) for j in range(k)])
+        qv = np.column_stack([beta_map(refs[j], sv[:, j], logits=True) for j in range(k)])
         qv /= qv.sum(axis=1, keepdims=True)
         self.assertAlmostEqual(f.report["after"], -np.mean(np.log(qv[np.arange(yv.size), yv])), delta=1e-8)
 
@@ -210,7 +280,7 @@ class TestReal(unittest.TestCase):
         j = json.loads(out)
         for key in ("method", "n", "k", "nll_before", "nll_after", "iterations", "a", "b", "c"):
             self.assertIn(key, j)
-        ref = beta_reference(expit(z.astype(np.float64)), y)
+        ref = beta_reference(z, y, logits=True)
         np.testing.assert_allclose([j["a"], j["b"], j["c"]], ref, atol=1e-6)
         self.assertEqual((j["method"], j["n"], j["k"]), ("beta", y.size, 1))
 

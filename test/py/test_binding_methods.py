@@ -100,9 +100,21 @@ def beta_features(s):
     return np.stack([np.log(s), -np.log1p(-s)], axis=1)
 
 
-def ref_beta_binary(s, y):
-    """betacal's fit: 0/1 targets; a < 0 -> drop ln s; else b < 0 -> drop -ln(1-s)."""
-    X = beta_features(s)
+def beta_logit_features(x):
+    """[ln s, -ln(1 - s)] of s = sigmoid(x), exact (beta on logits does not clip: issue 14)."""
+    x = np.asarray(x, np.float64)
+    return np.stack([special.log_expit(x), -special.log_expit(-x)], axis=1)
+
+
+def ovr_logodds(z, j):
+    z = np.asarray(z, np.float64)
+    return z[:, j] - special.logsumexp(np.delete(z, j, axis=1), axis=1)
+
+
+def ref_beta_binary(s, y, logits=False):
+    """betacal's fit: 0/1 targets; a < 0 -> drop ln s; else b < 0 -> drop -ln(1-s).
+    s: probabilities (clipped), or logits (exact features) when `logits`."""
+    X = beta_logit_features(s) if logits else beta_features(s)
     t = y.astype(np.float64)
     (a, b), c = logistic_mle(X, t)
     if a < 0:
@@ -191,10 +203,10 @@ class TestBeta(unittest.TestCase):
 
     def check(self, z, y, label):
         m = calib.BetaCalibration(tol=1e-12).fit(z, y)
-        a, b, c = ref_beta_binary(special.expit(z.astype(np.float64)), y)
+        a, b, c = ref_beta_binary(z, y, logits=True)
         for got, want in ((m.a_[0], a), (m.b_[0], b), (m.c_[0], c)):
             self.assertAlmostEqual(got, want, delta=1e-6 * max(1, abs(want)), msg=label)
-        X = beta_features(special.expit(z.astype(np.float64)))
+        X = beta_logit_features(z)
         np.testing.assert_allclose(m.predict_proba(z), special.expit(a * X[:, 0] + b * X[:, 1] + c), atol=1e-6)
 
     def test_binary_synthetic(self):
@@ -206,12 +218,11 @@ class TestBeta(unittest.TestCase):
     def test_one_vs_rest_shipped(self):
         (zv, yv), (zt, _) = shipped("val"), shipped("test")
         m = calib.BetaCalibration(tol=1e-12).fit(zv, yv)
-        pv, pt = special.softmax(zv.astype(np.float64), 1), special.softmax(zt.astype(np.float64), 1)
         q = np.empty(zt.shape)
         for j in range(zv.shape[1]):
-            a, b, c = ref_beta_binary(pv[:, j], (yv == j).astype(np.int64))
+            a, b, c = ref_beta_binary(ovr_logodds(zv, j), (yv == j).astype(np.int64), logits=True)
             self.assertAlmostEqual(m.a_[j], a, delta=1e-5 * max(1, abs(a)))
-            X = beta_features(pt[:, j])
+            X = beta_logit_features(ovr_logodds(zt, j))
             q[:, j] = special.expit(a * X[:, 0] + b * X[:, 1] + c)
         np.testing.assert_allclose(m.predict_proba(zt), normalise(q), atol=1e-5)
 

@@ -285,7 +285,11 @@ class CliTest(unittest.TestCase):
     def test_end_to_end_multiclass(self):
         model = self.path("m.calib")
         fit = self.fit_json(self.path("z.npy"), self.path("y.npy"), model)
-        self.assertEqual(list(fit), ["method", "n", "k", "temperature", "nll_before", "nll_after", "iterations"])
+        self.assertEqual(list(fit), ["method", "n", "k", "temperature", "nll_before", "nll_after", "iterations",
+                                     "gradient", "gap", "condition", "ill_conditioned"])
+        # temperature: one parameter, condition 1; the gap is the decrement G^2 / 2H at the end
+        self.assertEqual((fit["condition"], fit["ill_conditioned"]), (1, 0))
+        self.assertLess(fit["gap"], 1e-20)
         self.assertEqual((fit["method"], fit["n"], fit["k"]), ("temperature", self.n, self.k))
         T = temperature_ref(self.z, self.y)
         self.assertAlmostEqual(fit["temperature"] / T, 1.0, delta=1e-7)
