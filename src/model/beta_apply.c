@@ -90,13 +90,26 @@ double calib__beta_row_nll(const double *abc, size_t k, int input, double eps,
   return calib__ovr_row_nll(beta_row_u, &c, row, k, y);
 }
 
-int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
-                      calib__f32u *y) {
+int calib__beta_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k) {
   int input;
   double eps;
   calib__pb_input_of(m, &input, &eps);
-  const int vs = calib__pb_check_values(x, n * k, input);
+  return calib__pb_check_values(x, n * k, input);
+}
+
+int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                      calib__f32u *y) {
+  const int vs = calib__beta_check(m, x, n, k);
   if (vs != CALIB_OK) return vs;
+  calib__beta_map(m, x, n, k, y);
+  return CALIB_OK;
+}
+
+void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                     calib__f32u *y) {
+  int input;
+  double eps;
+  calib__pb_input_of(m, &input, &eps);
   const double *abc = calib__model_section(m, CALIB_MP_BETA)->data;
   if (k == 1) {
     for (size_t i = 0; i < n; i++) {
@@ -104,12 +117,11 @@ int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size
       calib__beta_features(x + i, 1, 0, input, eps, 0.0, &ls, &l1s);
       y[i] = (float)calib__sigmoid_d(calib__beta_u(abc, 0, ls, l1s));
     }
-    return CALIB_OK;
+    return;
   }
   for (size_t i = 0; i < n; i++) {
     /* the row's lse is taken before any entry of the row is overwritten */
     const beta_ctx c = row_ctx(abc, k, input, eps, x + i * k);
     calib__ovr_normalise(beta_row_q, &c, x + i * k, k, y + i * k);
   }
-  return CALIB_OK;
 }
