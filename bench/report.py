@@ -4,7 +4,9 @@ bench_onednn and bench_numpy (all: RESULT <what> <n> <k> <median s> <min s>).
 Columns: median time per call in milliseconds (the lowest median over the
 alternating rounds run.sh makes); "copy" is memcpy of the same
 n*k*4 bytes (GB/s = n*k*4 / time); "calib" is the public calib_softmax on the
-dispatched ISA (validation pass + kernel, what a caller pays); the per-ISA
+dispatched ISA (validation pass + kernel, what a caller pays); "rows" is the
+public calib_softmax_rows (row-wise mode: validation fused into the kernel,
+bad rows NaN, a status array written) on the dispatched ISA; the per-ISA
 columns are the same work through each kernel table; "check" is the
 validation pass alone (dispatched ISA). Ratios: oneDNN time / calib time,
 numpy time / calib time, copy time / calib time (fraction of copy bandwidth).
@@ -13,6 +15,8 @@ import sys
 
 SHAPES = [(1, 1000), (1000000, 10), (100000, 100), (50000, 1000)]
 TARGETS = {(50000, 1000): (1.5, 0.5), (1000000, 10): (2.0, None)}
+# issue 12 part 3, row-wise mode: share of copy bandwidth, and ahead of oneDNN
+ROWS_TARGETS = {(50000, 1000): (1.0, 0.9), (100000, 100): (1.0, 0.9)}
 
 
 def main():
@@ -42,6 +46,7 @@ def main():
     hdr = ("%-14s %8s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s"
            % ("shape (n,k)", "copyGB/s", "copy", "calib", "check", "scalar", "avx2", "avx512",
               "oneDNN", "numpy", "vs1DNN", "vsnumpy", "copyfrac"))
+    rows_lines = []
     print(hdr)
     print("-" * len(hdr))
     verdicts = []
@@ -54,6 +59,19 @@ def main():
             ms(get("calib-scalar", n, k)), ms(get("calib-avx2", n, k)), ms(get("calib-avx512", n, k)),
             ms(dnn), ms(npy), ratio(dnn, cal), ratio(npy, cal),
             "%7.0f%%" % (100 * cp / cal) if cp and cal else "%8s" % "n/a"))
+        rw = get("calib-rows", n, k)
+        rows_lines.append("%-14s %s %s %s %s %s %s" % (
+            "(%d,%d)" % (n, k), ms(cp), ms(rw), ms(cal), ratio(cal, rw), ratio(dnn, rw),
+            "%7.0f%%" % (100 * cp / rw) if cp and rw else "%8s" % "n/a"))
+        if (n, k) in ROWS_TARGETS and rw:
+            want_dnn, want_copy = ROWS_TARGETS[(n, k)]
+            if dnn:
+                verdicts.append("(%d,%d) row-wise: %.2fx oneDNN (target > %.1fx): %s"
+                                % (n, k, dnn / rw, want_dnn, "met" if dnn / rw > want_dnn else "NOT met"))
+            if cp:
+                verdicts.append("(%d,%d) row-wise: %.0f%% of copy bandwidth (target >= %.0f%%): %s"
+                                % (n, k, 100 * cp / rw, 100 * want_copy,
+                                   "met" if cp / rw >= want_copy else "NOT met"))
         if (n, k) in TARGETS and cal:
             want_dnn, want_copy = TARGETS[(n, k)]
             if dnn:
@@ -64,11 +82,19 @@ def main():
                                 % (n, k, 100 * cp / cal, 100 * want_copy,
                                    "met" if cp / cal >= want_copy else "NOT met"))
     print()
+    print("Row-wise mode (calib_softmax_rows: validation fused into the kernel, one read + one write)")
+    hdr2 = "%-14s %9s %9s %9s %8s %8s %8s" % ("shape (n,k)", "copy", "rows", "strict", "vsStrict",
+                                               "vs1DNN", "copyfrac")
+    print(hdr2)
+    print("-" * len(hdr2))
+    for line in rows_lines:
+        print(line)
+    print()
     print("Targets:")
     for v in verdicts:
         print("  " + v)
     for i in info:
-        if "implementation" in i or "version" in i:
+        if "implementation" in i or "version" in i or i.startswith("load average"):
             print("  note: " + i)
 
 

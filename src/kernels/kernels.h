@@ -137,16 +137,26 @@ static inline void calib__rstat_row(calib__rstat *rs, size_t i, int bad) {
   }
 }
 
-/* Rows i0 .. i0+nr-1 (nr <= 32): bit q of mask set iff row i0+q is bad. */
+/* The count and first index of rows i0 .. i0+nr-1 (nr <= 32), bit q of mask
+ * set iff row i0+q is bad (the status bytes are not written). */
+static inline void calib__rstat_count(calib__rstat *rs, size_t i0, uint32_t mask) {
+  if (!mask) return;
+#if defined(__GNUC__) || defined(__clang__)
+  const size_t q = (size_t)__builtin_ctz(mask);
+  rs->bad += (size_t)__builtin_popcount(mask);
+#else
+  size_t q = 0;
+  while (!((mask >> q) & 1u)) q++;
+  for (uint32_t m = mask; m; m &= m - 1u) rs->bad++;
+#endif
+  if (i0 + q < rs->first) rs->first = i0 + q;
+}
+
+/* The same and the status bytes. */
 static inline void calib__rstat_mask(calib__rstat *rs, size_t i0, uint32_t mask, size_t nr) {
   if (rs->st)
     for (size_t q = 0; q < nr; q++) rs->st[i0 + q] = (uint8_t)(((mask >> q) & 1u) * CALIB__ROW_BAD);
-  if (mask) {
-    size_t q = 0;
-    while (!((mask >> q) & 1u)) q++;
-    if (i0 + q < rs->first) rs->first = i0 + q;
-    for (; q < nr; q++) rs->bad += (mask >> q) & 1u;
-  }
+  calib__rstat_count(rs, i0, mask);
 }
 
 /* The chosen table (thread-safe; detection runs once). */

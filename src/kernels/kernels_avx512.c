@@ -614,6 +614,13 @@ static ALWAYS_INLINE int row_small(const float *r, size_t k, __m512 b, float *o,
   return bad;
 }
 
+/* Status of 16 rows in one masked byte store (AVX512BW/VL), then the count. */
+static ALWAYS_INLINE void rstat16(calib__rstat *rs, size_t i0, unsigned bad) {
+  if (rs->st) _mm_storeu_si128((__m128i *)(void *)(rs->st + i0),
+                               _mm_maskz_mov_epi8((__mmask16)bad, _mm_set1_epi8((char)CALIB__ROW_BAD)));
+  calib__rstat_count(rs, i0, bad);
+}
+
 /* rows_k<NC>: all rows of a call with k == NC (<= 16); rowsc_k<NC>: the
  * row-wise (checking) instance. */
 typedef void (*small_fn)(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o, size_t ldo,
@@ -626,13 +633,13 @@ static ALWAYS_INLINE void small_body(const float *x, size_t nr, size_t k, size_t
     for (; i + 16 <= nr; i += 16) {
       const unsigned bad = nc <= 8 ? block8(x, ldx, k, nr, i, b, o, ldo, logp, nc, 1, chk)
                                    : block16(x, ldx, k, nr, i, b, o, ldo, logp, nc, 1, chk);
-      if (chk) calib__rstat_mask(rs, i0 + i, bad, 16);
+      if (chk) rstat16(rs, i0 + i, bad);
     }
   else
     for (; i + 16 <= nr; i += 16) {
       const unsigned bad = nc <= 8 ? block8(x, ldx, k, nr, i, b, o, ldo, logp, nc, 0, chk)
                                    : block16(x, ldx, k, nr, i, b, o, ldo, logp, nc, 0, chk);
-      if (chk) calib__rstat_mask(rs, i0 + i, bad, 16);
+      if (chk) rstat16(rs, i0 + i, bad);
     }
   for (; i < nr; i++) {
     const int bad = row_small(x + i * ldx, k, b, o + i * ldo, logp, chk);
