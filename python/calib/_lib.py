@@ -156,6 +156,10 @@ SIGNATURES = {
     "calib_platt_partial": (_int, [_vp, _sz, _sz, _sz, _vp, _vp, _dbl, _dbl, _dbl, _dbl, _vp]),
     "calib_temperature_model": (_int, [_c_void_pp, _sz, _dbl]),
     "calib_platt_model": (_int, [_c_void_pp, _sz, _vp]),
+    # row-wise mode block (issue 12): bad rows NaN and reported, good rows computed
+    "calib_softmax_rows": (_int, [_vp, _sz, _sz, _sz, _flt, _vp, _sz, _vp, _c_size_p, _c_size_p]),
+    "calib_sigmoid_rows": (_int, [_vp, _sz, _flt, _vp, _vp, _c_size_p, _c_size_p]),
+    "calib_apply_rows": (_int, [_vp, _vp, _sz, _sz, _vp, _vp, _c_size_p, _c_size_p]),
 }
 
 # The foundation functions: a library without one of these is not libcalib.
