@@ -1926,7 +1926,8 @@ CALIB_API int calib_monitor_decide_slot(calib_monitor *m, calib_slot *slot, int 
 
 
 /* ---- Row-wise mode: bad rows that do not sink a batch ----------------------
- * The strict calls above (calib_softmax, calib_sigmoid, calib_apply) validate
+ * The strict calls above (calib_softmax, calib_log_softmax, calib_sigmoid,
+ * calib_apply) validate
  * the whole input first and, if any row is bad, write nothing. The row-wise
  * calls below are for servers batching independent requests: each row is
  * validated as it is computed (for softmax, sigmoid and temperature scaling
@@ -1937,7 +1938,8 @@ CALIB_API int calib_monitor_decide_slot(calib_monitor *m, calib_slot *slot, int 
  * good row is computed.
  *
  * A row is bad under the strict call's own input rule for that row:
- *   softmax, temperature (k >= 2), ETS (k >= 2): a NaN or +inf entry, or
+ *   softmax, log-softmax, temperature (k >= 2), ETS (k >= 2): a NaN or +inf
+ *     entry, or
  *     every entry -inf;
  *   sigmoid, temperature and ETS with k == 1: NaN (+-inf give 1 and 0);
  *   the other methods: their calib_apply input rules (NaN/+inf, or -inf where
@@ -1971,6 +1973,12 @@ CALIB_API int calib_monitor_decide_slot(calib_monitor *m, calib_slot *slot, int 
 CALIB_API int calib_softmax_rows(const float *x, size_t n, size_t k, size_t ldx, float beta,
                                  float *y, size_t ldy, uint8_t *row_status, size_t *bad_rows,
                                  size_t *first_bad);
+
+/*! calib_log_softmax_rows() : calib_log_softmax() in row-wise mode (bad rows
+ *  NaN, as calib_softmax_rows). */
+CALIB_API int calib_log_softmax_rows(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                                     float *y, size_t ldy, uint8_t *row_status, size_t *bad_rows,
+                                     size_t *first_bad);
 
 /*! calib_sigmoid_rows() : calib_sigmoid() in row-wise mode: an entry (row)
  *  is bad iff it is NaN, and its output is NaN. */

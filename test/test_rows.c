@@ -28,6 +28,8 @@
  * methods, non-finite for the others), all -inf, a huge finite value (good),
  * for probability models a value outside [0, 1] (CALIB_E_DOMAIN) and a NaN
  * together with one (non-finite wins).
+ * calib_log_softmax_rows likewise (tolerance 2e-5 + 2.4e-7 |ref| per
+ * log-probability on SIMD paths, twice test_kernels.c's).
  * Usage: test_rows [seed] */
 #include "harness.h"
 #include "internal.h"
@@ -40,7 +42,7 @@ static const char *const ISAS[] = {"scalar", "avx2", "avx512"};
 #endif
 #define NISA (sizeof ISAS / sizeof ISAS[0])
 
-enum { K_SOFTMAX, K_SIGMOID, K_APPLY };
+enum { K_SOFTMAX, K_LOGSOFTMAX, K_SIGMOID, K_APPLY };
 typedef struct {
   const char *name;
   int kind, method, probs; /* probs: a model taking probabilities */
@@ -50,6 +52,7 @@ typedef struct {
 static const entry ENTRIES[] = {
     {"softmax", K_SOFTMAX, 0, 0, 1.0f},
     {"softmax b=0.37", K_SOFTMAX, 0, 0, 0.37f},
+    {"log_softmax b=0.37", K_LOGSOFTMAX, 0, 0, 0.37f},
     {"sigmoid b=0.37", K_SIGMOID, 0, 0, 0.37f},
     {"temperature", K_APPLY, CALIB_METHOD_TEMPERATURE, 0, 0},
     {"platt", K_APPLY, CALIB_METHOD_PLATT, 0, 0},
@@ -165,6 +168,7 @@ typedef struct {
 static int strict_call(const job *j, const float *x, size_t n, float *y) {
   switch (j->e->kind) {
     case K_SOFTMAX: return calib_softmax(x, n, j->k, 0, j->e->beta, y, 0);
+    case K_LOGSOFTMAX: return calib_log_softmax(x, n, j->k, 0, j->e->beta, y, 0);
     case K_SIGMOID: return calib_sigmoid(x, n, j->e->beta, y);
     default: return calib_apply(j->m, x, n, j->k, y);
   }
@@ -173,6 +177,7 @@ static int strict_call(const job *j, const float *x, size_t n, float *y) {
 static int rows_call(const job *j, const float *x, float *y, uint8_t *st, size_t *bad, size_t *first) {
   switch (j->e->kind) {
     case K_SOFTMAX: return calib_softmax_rows(x, j->n, j->k, 0, j->e->beta, y, 0, st, bad, first);
+    case K_LOGSOFTMAX: return calib_log_softmax_rows(x, j->n, j->k, 0, j->e->beta, y, 0, st, bad, first);
     case K_SIGMOID: return calib_sigmoid_rows(x, j->n, j->e->beta, y, st, bad, first);
     default: return calib_apply_rows(j->m, x, j->n, j->k, y, st, bad, first);
   }
@@ -181,12 +186,17 @@ static int rows_call(const job *j, const float *x, float *y, uint8_t *st, size_t
 /* The softmax core computes on the SIMD path (tolerance), else bit for bit. */
 static int exact_values(const job *j, const char *isa) {
   const int simd = j->e->kind != K_APPLY || j->m == NULL || calib_model_method(j->m) == CALIB_METHOD_TEMPERATURE;
-  return !simd || strcmp(isa, "scalar") == 0;
+  if (!simd || strcmp(isa, "scalar") == 0) return 1;
+  return j->e->kind == K_LOGSOFTMAX ? 2 : 0;
 }
 
+/* exact: bit for bit; else 2 = a log-probability (2e-5 + 2.4e-7 |b|, twice
+ * test_kernels.c's), anything else a probability (2e-6). */
 static int same_float(float a, float b, int exact) {
   if (a != a || b != b) return a != a && b != b;
-  if (exact) return memcmp(&a, &b, sizeof a) == 0;
+  if (exact == 1) return memcmp(&a, &b, sizeof a) == 0;
+  if (a == b) return 1; /* -inf log-probabilities of masked classes */
+  if (exact == 2) return fabs((double)a - (double)b) <= 2e-5 + 2.4e-7 * fabs((double)b);
   return fabs((double)a - (double)b) <= 2e-6;
 }
 
@@ -354,8 +364,10 @@ static void test_streamed(void) {
     for (size_t s = 0; s < sizeof SH / sizeof SH[0]; s++) {
       calib_model *m = build_model(CALIB_METHOD_TEMPERATURE, SH[s][1], 0);
       const job js = {&ENTRIES[0], NULL, SH[s][0], SH[s][1]};
-      const job jt = {&ENTRIES[3], m, SH[s][0], SH[s][1]};
+      const job jl = {&ENTRIES[2], NULL, SH[s][0], SH[s][1]};
+      const job jt = {&ENTRIES[4], m, SH[s][0], SH[s][1]};
       one_case(&js, ISAS[t], 1, 1);
+      one_case(&jl, ISAS[t], 1, 1);
       one_case(&jt, ISAS[t], 0, 1);
       one_case(&js, ISAS[t], 0, 0);
       calib_model_free(m);
@@ -407,6 +419,9 @@ static void test_errors(void) {
   CHECK_ERR(calib_softmax_rows(y, N, K, 0, 1.0f, y, 0, (uint8_t *)(void *)(y + 2), &bad, &first), CALIB_E_ARG);
   CHECK(memcmp(y, x, sizeof x) == 0);
   /* sigmoid */
+  RESET(); CHECK_ERR(calib_log_softmax_rows(NULL, N, K, 0, 1.0f, y, 0, st, &bad, &first), CALIB_E_ARG); NOTHING();
+  RESET(); CHECK_ERR(calib_log_softmax_rows(x, N, K, 0, 1.0f, y, 0, (uint8_t *)(void *)y, &bad, &first), CALIB_E_ARG);
+  CHECK(untouched(y, sizeof y) && untouched(&bad, sizeof bad));
   RESET(); CHECK_ERR(calib_sigmoid_rows(NULL, N, 1.0f, y, st, &bad, &first), CALIB_E_ARG); NOTHING();
   RESET(); CHECK_ERR(calib_sigmoid_rows(x, N, -1.0f, y, st, &bad, &first), CALIB_E_ARG); NOTHING();
   RESET(); CHECK_ERR(calib_sigmoid_rows(x, N, 1.0f, y, (uint8_t *)(void *)y, &bad, &first), CALIB_E_ARG);

@@ -158,6 +158,7 @@ SIGNATURES = {
     "calib_platt_model": (_int, [_c_void_pp, _sz, _vp]),
     # row-wise mode block (issue 12): bad rows NaN and reported, good rows computed
     "calib_softmax_rows": (_int, [_vp, _sz, _sz, _sz, _flt, _vp, _sz, _vp, _c_size_p, _c_size_p]),
+    "calib_log_softmax_rows": (_int, [_vp, _sz, _sz, _sz, _flt, _vp, _sz, _vp, _c_size_p, _c_size_p]),
     "calib_sigmoid_rows": (_int, [_vp, _sz, _flt, _vp, _vp, _c_size_p, _c_size_p]),
     "calib_apply_rows": (_int, [_vp, _vp, _sz, _sz, _vp, _vp, _c_size_p, _c_size_p]),
 }

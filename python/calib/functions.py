@@ -1,5 +1,5 @@
 """The softmax core as plain functions (calib_softmax, calib_log_softmax,
-calib_sigmoid, and the row-wise softmax_rows / sigmoid_rows). Results are
+calib_sigmoid, and the row-wise softmax_rows / log_softmax_rows / sigmoid_rows). Results are
 float32 arrays of the input's shape; float32
 C-contiguous input is read without a copy, and out= may be the input itself.
 out= must be a writeable C-contiguous float32 array of the input's shape, at
@@ -12,7 +12,7 @@ import numpy as np
 from . import _arrays, _ids
 from ._lib import CalibError, fn
 
-__all__ = ["softmax", "log_softmax", "sigmoid", "softmax_rows", "sigmoid_rows", "isa", "isotonic_regression",
+__all__ = ["softmax", "log_softmax", "sigmoid", "softmax_rows", "log_softmax_rows", "sigmoid_rows", "isa", "isotonic_regression",
            "isotonic_predict"]
 
 # row_status values of the row-wise calls: 0 good, else the magnitude of the row's code
@@ -49,21 +49,31 @@ def _rows_result(cname, st, status, what):
     return status
 
 
-def softmax_rows(x, beta=1.0, out=None):
-    """Row-wise mode of softmax (calib_softmax_rows): returns (probs, status).
-    A row with a NaN or +inf, or only -inf, is not an error: its probabilities
-    are NaN and status[i] = 2 (ROW_NONFINITE); every other row is computed
-    (status 0). One pass over memory (validation fused into the kernel).
-    status is a uint8 array of n (1-D input: of 1). Argument errors raise."""
+def _rowwise_rows(cname, x, beta, out):
     a = _arrays._as(x, _arrays.F32, "x")
     if a.ndim not in (1, 2) or a.shape[-1] == 0:
         raise CalibError(_ids.E_ARG, "x must be one row (k,) or rows (n, k) with k >= 1; got shape %s" % (a.shape,))
     n, k = (1, a.shape[0]) if a.ndim == 1 else a.shape
     y = _arrays.output(out, a.shape)
     status = np.empty(n, np.uint8)
-    st = fn("calib_softmax_rows")(_arrays.addr(a), n, k, 0, float(beta), _arrays.addr(y), 0,
-                                  _arrays.addr(status) if n else None, None, None)
-    return y, _rows_result("calib_softmax_rows", st, status, "on %d x %d (beta = %r)" % (n, k, beta))
+    st = fn(cname)(_arrays.addr(a), n, k, 0, float(beta), _arrays.addr(y), 0,
+                   _arrays.addr(status) if n else None, None, None)
+    return y, _rows_result(cname, st, status, "on %d x %d (beta = %r)" % (n, k, beta))
+
+
+def softmax_rows(x, beta=1.0, out=None):
+    """Row-wise mode of softmax (calib_softmax_rows): returns (probs, status).
+    A row with a NaN or +inf, or only -inf, is not an error: its probabilities
+    are NaN and status[i] = 2 (ROW_NONFINITE); every other row is computed
+    (status 0). One pass over memory (validation fused into the kernel).
+    status is a uint8 array of n (1-D input: of 1). Argument errors raise."""
+    return _rowwise_rows("calib_softmax_rows", x, beta, out)
+
+
+def log_softmax_rows(x, beta=1.0, out=None):
+    """Row-wise mode of log_softmax (calib_log_softmax_rows): returns
+    (log-probabilities, status), bad rows NaN as in softmax_rows."""
+    return _rowwise_rows("calib_log_softmax_rows", x, beta, out)
 
 
 def sigmoid_rows(x, beta=1.0, out=None):

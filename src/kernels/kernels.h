@@ -110,6 +110,10 @@ typedef struct {
    * the caller. */
   size_t (*softmax_rows)(const float *x, size_t n, size_t k, size_t ldx, float beta,
                          float *y, size_t ldy, uint8_t *status, size_t *first_bad);
+  /* The same for log-softmax: a bad row's outputs are NaN, a good row's those
+   * of the strict log_softmax kernel. */
+  size_t (*log_softmax_rows)(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                             float *y, size_t ldy, uint8_t *status, size_t *first_bad);
   /* The same for sigmoid (k == 1, n contiguous floats): an entry is bad iff
    * it is NaN (+-inf are valid: 1 and 0); y_i = NaN for a bad entry. */
   size_t (*sigmoid_rows)(const float *x, size_t n, float beta, float *y, uint8_t *status,

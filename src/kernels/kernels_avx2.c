@@ -504,15 +504,20 @@ static void log_softmax_rows_small(const float *x, size_t nr, size_t k, size_t l
   small_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 1, rs, i0);
 }
 
-static void log_softmax_rows(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
-                             size_t ldo, calib__rstat *rs, size_t i0) {
-  CALIB__UNUSED(rs);
-  CALIB__UNUSED(i0);
+static void log_softmax_rows_small_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                       float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  smallc_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 1, rs, i0);
+}
+
+static ALWAYS_INLINE void log_softmax_body(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                                           size_t ldo, calib__rstat *rs, size_t i0, const int chk) {
   const __m256 b = _mm256_set1_ps(beta);
   for (size_t i = 0; i < nr; i++) {
     const float *r = x + i * ldx;
     float *w = o + i * ldo;
-    const __m256 m = _mm256_set1_ps(row_max(r, k));
+    int bad = 0;
+    const __m256 m = _mm256_set1_ps(row_max_c(r, k, chk, &bad));
+    if (chk) calib__rstat_row(rs, i0 + i, bad);
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
     size_t j = 0;
     for (; j + 16 <= k; j += 16) {
@@ -521,7 +526,7 @@ static void log_softmax_rows(const float *x, size_t nr, size_t k, size_t ldx, fl
       s1 = _mm256_add_ps(s1, exp_shift(_mm256_loadu_ps(r + j + 8), m, b));
     }
     for (; j < k; j += 8) s0 = _mm256_add_ps(s0, exp_shift(load_ninf(r + j, mask8i(k - j)), m, b));
-    const __m256 ls = log_ps(bcast_add(_mm256_add_ps(s0, s1)));
+    const __m256 ls = chk && bad ? _mm256_set1_ps(NAN) : log_ps(bcast_add(_mm256_add_ps(s0, s1)));
     for (j = 0; j + 8 <= k; j += 8)
       _mm256_storeu_ps(w + j, _mm256_fmsub_ps(_mm256_sub_ps(_mm256_loadu_ps(r + j), m), b, ls));
     if (j < k) {
@@ -529,6 +534,16 @@ static void log_softmax_rows(const float *x, size_t nr, size_t k, size_t ldx, fl
       _mm256_maskstore_ps(w + j, mt, _mm256_fmsub_ps(_mm256_sub_ps(_mm256_maskload_ps(r + j, mt), m), b, ls));
     }
   }
+}
+
+static void log_softmax_rows(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                             size_t ldo, calib__rstat *rs, size_t i0) {
+  log_softmax_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 0);
+}
+
+static void log_softmax_rows_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                                 size_t ldo, calib__rstat *rs, size_t i0) {
+  log_softmax_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 1);
 }
 
 /* ---- drivers ------------------------------------------------------------------ */
@@ -610,6 +625,15 @@ static size_t softmax_rows_avx2(const float *x, size_t n, size_t k, size_t ldx, 
                                 size_t ldy, uint8_t *status, size_t *first_bad) {
   calib__rstat rs = {status, 0, n};
   run_rows_part(k <= 16 ? softmax_rows_small_chk : softmax_rows_big_chk, x, n, k, ldx, beta, y, ldy,
+                &rs, 0);
+  *first_bad = rs.first;
+  return rs.bad;
+}
+
+static size_t log_softmax_rows_avx2(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                                    size_t ldy, uint8_t *status, size_t *first_bad) {
+  calib__rstat rs = {status, 0, n};
+  run_rows_part(k <= 16 ? log_softmax_rows_small_chk : log_softmax_rows_chk, x, n, k, ldx, beta, y, ldy,
                 &rs, 0);
   *first_bad = rs.first;
   return rs.bad;
@@ -832,5 +856,5 @@ static inline void tsf_row(const float *r, size_t k, float m, double beta, doubl
 const calib__kernels calib__kernels_avx2 = {
     "avx2",       check_rows_avx2, softmax_avx2,      log_softmax_avx2,
     sigmoid_avx2, ts_moments_rows, check_finite_rows, ts_prepass_rows,
-    ts_moments_fast_rows, softmax_rows_avx2, sigmoid_rows_avx2,
+    ts_moments_fast_rows, softmax_rows_avx2, log_softmax_rows_avx2, sigmoid_rows_avx2,
 };

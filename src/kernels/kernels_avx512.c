@@ -693,15 +693,21 @@ static void log_softmax_rows_small(const float *x, size_t nr, size_t k, size_t l
   small_tab[k](x, nr, k, ldx, _mm512_set1_ps(beta), o, ldo, 1, rs, i0);
 }
 
-static void log_softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta,
-                                 float *o, size_t ldo, calib__rstat *rs, size_t i0) {
-  CALIB__UNUSED(rs);
-  CALIB__UNUSED(i0);
+static void log_softmax_rows_small_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                       float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  smallc_tab[k](x, nr, k, ldx, _mm512_set1_ps(beta), o, ldo, 1, rs, i0);
+}
+
+static ALWAYS_INLINE void log_softmax_big_body(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                               float *o, size_t ldo, calib__rstat *rs, size_t i0,
+                                               const int chk) {
   const __m512 b = _mm512_set1_ps(beta), ninf = _mm512_set1_ps(-INFINITY);
   for (size_t i = 0; i < nr; i++) {
     const float *r = x + i * ldx;
     float *w = o + i * ldo;
-    const __m512 m = _mm512_set1_ps(row_max(r, k));
+    int bad = 0;
+    const __m512 m = _mm512_set1_ps(row_max_c(r, k, chk, &bad));
+    if (chk) calib__rstat_row(rs, i0 + i, bad);
     __m512 s0 = _mm512_setzero_ps(), s1 = s0;
     size_t j = 0;
     for (; j + 32 <= k; j += 32) {
@@ -715,13 +721,23 @@ static void log_softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx
       const __m512 v = _mm512_mask_loadu_ps(ninf, mask16(k - j), r + j);
       s0 = _mm512_add_ps(s0, exp_ps(_mm512_mul_ps(_mm512_sub_ps(v, m), b)));
     }
-    const __m512 ls = log_ps(bcast_add(_mm512_add_ps(s0, s1)));
+    const __m512 ls = chk && bad ? _mm512_set1_ps(NAN) : log_ps(bcast_add(_mm512_add_ps(s0, s1)));
     for (j = 0; j < k; j += 16) {
       const __mmask16 mt = mask16(k - j);
       const __m512 v = _mm512_maskz_loadu_ps(mt, r + j);
       _mm512_mask_storeu_ps(w + j, mt, _mm512_fmsub_ps(_mm512_sub_ps(v, m), b, ls));
     }
   }
+}
+
+static void log_softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                 float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  log_softmax_big_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 0);
+}
+
+static void log_softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                     float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  log_softmax_big_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 1);
 }
 
 /* ---- drivers: direct or staged + non-temporal stores ------------------------ */
@@ -959,6 +975,15 @@ static size_t softmax_rows_avx512(const float *x, size_t n, size_t k, size_t ldx
   return rs.bad;
 }
 
+static size_t log_softmax_rows_avx512(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                                      float *y, size_t ldy, uint8_t *status, size_t *first_bad) {
+  calib__rstat rs = {status, 0, n};
+  run_rows_part(k <= 16 ? log_softmax_rows_small_chk : log_softmax_rows_big_chk, x, n, k, ldx, beta, y, ldy,
+                &rs, 0);
+  *first_bad = rs.first;
+  return rs.bad;
+}
+
 /* ---- sigmoid ----------------------------------------------------------------- */
 
 static inline __m512 sigmoid_vec(__m512 v, __m512 b) {
@@ -1189,5 +1214,5 @@ static inline void tsf_row(const float *r, size_t k, float m, double beta, doubl
 const calib__kernels calib__kernels_avx512 = {
     "avx512",       check_rows_avx512, softmax_avx512,    log_softmax_avx512,
     sigmoid_avx512, ts_moments_rows,   check_finite_rows, ts_prepass_rows,
-    ts_moments_fast_rows, softmax_rows_avx512, sigmoid_rows_avx512,
+    ts_moments_fast_rows, softmax_rows_avx512, log_softmax_rows_avx512, sigmoid_rows_avx512,
 };

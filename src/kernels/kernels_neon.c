@@ -231,27 +231,43 @@ static size_t softmax_rows_neon(const float *x, size_t n, size_t k, size_t ldx, 
   return rs.bad;
 }
 
+/* One row of log-softmax; with bad (row-wise mode), every output NaN. */
+static inline void log_softmax_row(const float *r, size_t k, float32x4_t b, float *o, float mx, int bad) {
+  const float32x4_t m = vdupq_n_f32(mx);
+  float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+  size_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
+    s1 = vaddq_f32(s1, exp_shift(vld1q_f32(r + j + 4), m, b));
+  }
+  for (; j + 4 <= k; j += 4) s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
+  if (j < k) s1 = vaddq_f32(s1, exp_shift(load_tail(r + j, k - j, -INFINITY), m, b));
+  const float32x4_t ls = bad ? vdupq_n_f32(NAN) : log_ps(vdupq_n_f32(vaddvq_f32(vaddq_f32(s0, s1))));
+  for (j = 0; j + 4 <= k; j += 4)
+    vst1q_f32(o + j, vsubq_f32(vmulq_f32(vsubq_f32(vld1q_f32(r + j), m), b), ls));
+  if (j < k)
+    store_tail(o + j, k - j, vsubq_f32(vmulq_f32(vsubq_f32(load_tail(r + j, k - j, 0.0f), m), b), ls));
+}
+
 static void log_softmax_neon(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
                              size_t ldy) {
   const float32x4_t b = vdupq_n_f32(beta);
+  for (size_t i = 0; i < n; i++) log_softmax_row(x + i * ldx, k, b, y + i * ldy, row_max(x + i * ldx, k), 0);
+}
+
+/* Row-wise log-softmax: the row test of softmax_rows_neon (FMAX propagates NaN). */
+static size_t log_softmax_rows_neon(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                                    size_t ldy, uint8_t *status, size_t *first_bad) {
+  const float32x4_t b = vdupq_n_f32(beta);
+  calib__rstat rs = {status, 0, n};
   for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * ldx;
-    float *o = y + i * ldy;
-    const float32x4_t m = vdupq_n_f32(row_max(r, k));
-    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
-    size_t j = 0;
-    for (; j + 8 <= k; j += 8) {
-      s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
-      s1 = vaddq_f32(s1, exp_shift(vld1q_f32(r + j + 4), m, b));
-    }
-    for (; j + 4 <= k; j += 4) s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
-    if (j < k) s1 = vaddq_f32(s1, exp_shift(load_tail(r + j, k - j, -INFINITY), m, b));
-    const float32x4_t ls = log_ps(vdupq_n_f32(vaddvq_f32(vaddq_f32(s0, s1))));
-    for (j = 0; j + 4 <= k; j += 4)
-      vst1q_f32(o + j, vsubq_f32(vmulq_f32(vsubq_f32(vld1q_f32(r + j), m), b), ls));
-    if (j < k)
-      store_tail(o + j, k - j, vsubq_f32(vmulq_f32(vsubq_f32(load_tail(r + j, k - j, 0.0f), m), b), ls));
+    const float mx = row_max(x + i * ldx, k);
+    const int bad = !(fabsf(mx) < INFINITY);
+    calib__rstat_row(&rs, i, bad);
+    log_softmax_row(x + i * ldx, k, b, y + i * ldy, mx, bad);
   }
+  *first_bad = rs.first;
+  return rs.bad;
 }
 
 /* ---- sigmoid -------------------------------------------------------------------- */
@@ -490,5 +506,5 @@ static inline void tsf_row(const float *r, size_t k, float m, double beta, doubl
 const calib__kernels calib__kernels_neon = {
     "neon",       check_rows_neon, softmax_neon,      log_softmax_neon,
     sigmoid_neon, ts_moments_rows, check_finite_rows, ts_prepass_rows,
-    ts_moments_fast_rows, softmax_rows_neon, sigmoid_rows_neon,
+    ts_moments_fast_rows, softmax_rows_neon, log_softmax_rows_neon, sigmoid_rows_neon,
 };

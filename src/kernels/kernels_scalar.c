@@ -80,17 +80,36 @@ static size_t softmax_rows_scalar(const float *x, size_t n, size_t k, size_t ldx
   return bad;
 }
 
+static void log_softmax_row(crow r, size_t k, float beta, wrow o) {
+  const float m = row_max(r, k);
+  double s = 0.0;
+  for (size_t j = 0; j < k; j++) s += (double)expf((r[j] - m) * beta);
+  const float ls = (float)log(s);
+  for (size_t j = 0; j < k; j++) o[j] = (r[j] - m) * beta - ls;
+}
+
 static void log_softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
                                float beta, float *y, size_t ldy) {
+  for (size_t i = 0; i < n; i++) log_softmax_row(x + i * ldx, k, beta, y + i * ldy);
+}
+
+static size_t log_softmax_rows_scalar(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                                      float *y, size_t ldy, uint8_t *status, size_t *first_bad) {
+  size_t bad = 0;
+  *first_bad = n;
   for (size_t i = 0; i < n; i++) {
     crow r = x + i * ldx;
     wrow o = y + i * ldy;
-    const float m = row_max(r, k);
-    double s = 0.0;
-    for (size_t j = 0; j < k; j++) s += (double)expf((r[j] - m) * beta);
-    const float ls = (float)log(s);
-    for (size_t j = 0; j < k; j++) o[j] = (r[j] - m) * beta - ls;
+    const int b = row_bad(r, k);
+    if (status) status[i] = b ? CALIB__ROW_BAD : 0;
+    if (!b) {
+      log_softmax_row(r, k, beta, o);
+      continue;
+    }
+    for (size_t j = 0; j < k; j++) o[j] = NAN;
+    if (bad++ == 0) *first_bad = i;
   }
+  return bad;
 }
 
 static float sigmoid_one(float v, float beta) {
@@ -216,5 +235,5 @@ static void ts_prepass_scalar(const float *x, size_t n, size_t k, size_t ldx, co
 const calib__kernels calib__kernels_scalar = {
     "scalar",           check_rows_scalar, softmax_scalar,      log_softmax_scalar,
     sigmoid_scalar,     ts_moments_scalar, check_finite_scalar, ts_prepass_scalar,
-    ts_moments_fast_scalar, softmax_rows_scalar, sigmoid_rows_scalar,
+    ts_moments_fast_scalar, softmax_rows_scalar, log_softmax_rows_scalar, sigmoid_rows_scalar,
 };

@@ -88,6 +88,16 @@ int calib_softmax_rows(const float *x, size_t n, size_t k, size_t ldx, float bet
   return calib__rows_finish(n, bad, first, bad_rows, first_bad, CALIB_E_NONFINITE);
 }
 
+int calib_log_softmax_rows(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                           size_t ldy, uint8_t *row_status, size_t *bad_rows, size_t *first_bad) {
+  int st = check_args(x, n, k, &ldx, beta, y, &ldy);
+  if (st == CALIB_OK) st = status_args(x, n, k, ldx, y, ldy, row_status);
+  if (st != CALIB_OK) return st;
+  size_t first = n, bad = 0;
+  if (n) bad = calib__kernels_get()->log_softmax_rows(x, n, k, ldx, beta, y, ldy, row_status, &first);
+  return calib__rows_finish(n, bad, first, bad_rows, first_bad, CALIB_E_NONFINITE);
+}
+
 int calib_sigmoid_rows(const float *x, size_t n, float beta, float *y, uint8_t *row_status,
                        size_t *bad_rows, size_t *first_bad) {
   size_t ld1 = 1, ld2 = 1;

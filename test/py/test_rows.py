@@ -61,6 +61,11 @@ class RowWise(unittest.TestCase):
                 np.testing.assert_allclose(p[good], ref, rtol=2e-6, atol=1e-6)
                 # the strict call on the good rows alone agrees (tolerance: SIMD blocks)
                 np.testing.assert_allclose(p[good], calib.softmax(z[good], beta), rtol=0, atol=2e-6)
+                lp, lst = calib.log_softmax_rows(z, beta)
+                np.testing.assert_array_equal(lst, st)
+                self.assertTrue(np.isnan(lp[bad]).all())
+                np.testing.assert_allclose(lp[good], special.log_softmax(beta * z[good].astype(np.float64), axis=1),
+                                           rtol=2.4e-7, atol=2e-5)
         # in place, and no bad row: the strict result bit for bit
         z = self.rng.standard_normal((50, 33)).astype(np.float32)
         x = z.copy()
