@@ -63,7 +63,7 @@ while [ $round -le "$ROUNDS" ]; do
   round=$((round + 1))
 done
 grep -h '^INFO' "$R" | sort -u || true
-"$PY" bench/report.py "$R"
+"$PY" bench/report.py "$R" "$OUT/results.json"
 echo
 echo "bench: temperature fit (synthetic 50000 x 1000; calib_fit vs scipy) ..."
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" bench/bench_fit.py "$OUT/bench_fit" "$OUT"
