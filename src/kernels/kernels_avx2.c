@@ -65,7 +65,7 @@ static ALWAYS_INLINE void prefetch1(const float *p) {
 /* ---- float exp / log --------------------------------------------------------- */
 
 /* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
-static inline __m256 exp_ps(__m256 x) {
+static ALWAYS_INLINE __m256 exp_ps(__m256 x) {
   x = _mm256_max_ps(x, _mm256_set1_ps(-120.0f));
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -89,7 +89,7 @@ static inline __m256 exp_ps(__m256 x) {
 }
 
 /* Natural log of positive normal floats (cephes logf; about 1 ulp). */
-static inline __m256 log_ps(__m256 s) {
+static ALWAYS_INLINE __m256 log_ps(__m256 s) {
   const __m256i bits = _mm256_castps_si256(s);
   __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
   __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
@@ -113,12 +113,12 @@ static inline __m256 log_ps(__m256 s) {
   return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
 }
 
-static inline __m256 bcast_max(__m256 v) {
+static ALWAYS_INLINE __m256 bcast_max(__m256 v) {
   v = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
   v = _mm256_max_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
   return _mm256_max_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
 }
-static inline __m256 bcast_add(__m256 v) {
+static ALWAYS_INLINE __m256 bcast_add(__m256 v) {
   v = _mm256_add_ps(v, _mm256_permute2f128_ps(v, v, 1));
   v = _mm256_add_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
   return _mm256_add_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
@@ -238,11 +238,11 @@ static ALWAYS_INLINE float row_max_c(const float *r, size_t k, const int chk, in
 
 static inline float row_max(const float *r, size_t k) { return row_max_c(r, k, 0, NULL); }
 
-static inline __m256 exp_shift(__m256 v, __m256 m, __m256 b) {
+static ALWAYS_INLINE __m256 exp_shift(__m256 v, __m256 m, __m256 b) {
   return exp_ps(_mm256_mul_ps(_mm256_sub_ps(v, m), b));
 }
 
-static inline float row_exp_store(const float *r, size_t k, __m256 m, __m256 b, float *o) {
+static ALWAYS_INLINE float row_exp_store(const float *r, size_t k, __m256 m, __m256 b, float *o) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   size_t j = 0;
   for (; j + 32 <= k; j += 32) {
@@ -276,7 +276,7 @@ static inline float row_exp_store(const float *r, size_t k, __m256 m, __m256 b, 
   return hadd(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
-static inline void row_scale(float *o, size_t k, __m256 inv) {
+static ALWAYS_INLINE void row_scale(float *o, size_t k, __m256 inv) {
   size_t j = 0;
   for (; j + 16 <= k; j += 16) {
     _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), inv));
@@ -319,7 +319,7 @@ static void softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t ldx
  * eight rows, processed lane-wise (no horizontal reductions), transposed
  * back and stored with the same masks. */
 
-static inline void tr8(__m256 *v) { /* 8x8 transpose in place: an involution */
+static ALWAYS_INLINE void tr8(__m256 *v) { /* 8x8 transpose in place: an involution */
   const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
   const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
   const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
@@ -641,7 +641,7 @@ static size_t log_softmax_rows_avx2(const float *x, size_t n, size_t k, size_t l
 
 /* ---- sigmoid -------------------------------------------------------------------- */
 
-static inline __m256 sigmoid_vec(__m256 v, __m256 b) {
+static ALWAYS_INLINE __m256 sigmoid_vec(__m256 v, __m256 b) {
   const __m256 t = _mm256_mul_ps(v, b);
   const __m256 e = exp_ps(_mm256_or_ps(t, _mm256_set1_ps(-0.0f))); /* exp(-|t|) */
   const __m256 q = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f)));

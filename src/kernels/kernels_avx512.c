@@ -78,7 +78,7 @@ static ALWAYS_INLINE void prefetch4(const float *p) {
 /* ---- float exp / log ------------------------------------------------------ */
 
 /* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
-static inline __m512 exp_ps(__m512 x) {
+static ALWAYS_INLINE __m512 exp_ps(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-120.0f));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -98,7 +98,7 @@ static inline __m512 exp_ps(__m512 x) {
 
 /* Natural log for positive normal floats (cephes logf: mantissa in
  * [sqrt(1/2), sqrt(2)), degree-8 polynomial; about 1 ulp). */
-static inline __m512 log_ps(__m512 s) {
+static ALWAYS_INLINE __m512 log_ps(__m512 s) {
   __m512 m = _mm512_getmant_ps(s, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
   __m512 e = _mm512_getexp_ps(s);
   const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237f), _CMP_GT_OQ);
@@ -128,13 +128,13 @@ static ALWAYS_INLINE __m512 shift_scale(__m512 v, __m512 m, __m512 b, const int 
 }
 
 /* Every lane := max / sum over the 16 lanes. */
-static inline __m512 bcast_max(__m512 v) {
+static ALWAYS_INLINE __m512 bcast_max(__m512 v) {
   v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
   v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
   v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
   return _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
 }
-static inline __m512 bcast_add(__m512 v) {
+static ALWAYS_INLINE __m512 bcast_add(__m512 v) {
   v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
   v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
   v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -142,7 +142,7 @@ static inline __m512 bcast_add(__m512 v) {
 }
 
 /* 1/s to about 1 ulp: rcp14 plus one Newton step. */
-static inline __m512 recip_ps(__m512 s) {
+static ALWAYS_INLINE __m512 recip_ps(__m512 s) {
   const __m512 r = _mm512_rcp14_ps(s);
   return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(s, r, _mm512_set1_ps(1.0f)), r);
 }
@@ -280,7 +280,7 @@ static inline __m512 inv_or_nan(float s, int bad) {
 }
 
 /* e_j = exp(beta (x_j - m)) stored to o (may be r), returns sum_j e_j. */
-static inline float row_exp_store(const float *r, size_t k, __m512 m, __m512 b, float *o) {
+static ALWAYS_INLINE float row_exp_store(const float *r, size_t k, __m512 m, __m512 b, float *o) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
   __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   size_t j = 0;
@@ -316,7 +316,7 @@ static inline float row_exp_store(const float *r, size_t k, __m512 m, __m512 b, 
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-static inline void row_scale(float *o, size_t k, __m512 inv) {
+static ALWAYS_INLINE void row_scale(float *o, size_t k, __m512 inv) {
   size_t j = 0;
   for (; j + 32 <= k; j += 32) {
     _mm512_storeu_ps(o + j, _mm512_mul_ps(_mm512_loadu_ps(o + j), inv));
@@ -445,7 +445,7 @@ static void softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t ldx
  * exp = 0, so the padding lanes do not disturb max or sum. */
 
 /* 4x4 transposes inside each 128-bit lane: an involution. */
-static inline void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
+static ALWAYS_INLINE void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
   const __m512 t0 = _mm512_unpacklo_ps(*a, *b), t1 = _mm512_unpackhi_ps(*a, *b);
   const __m512 t2 = _mm512_unpacklo_ps(*c, *d), t3 = _mm512_unpackhi_ps(*c, *d);
   *a = _mm512_shuffle_ps(t0, t2, 0x44);
@@ -454,7 +454,7 @@ static inline void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
   *d = _mm512_shuffle_ps(t1, t3, 0xEE);
 }
 /* 4x4 transpose of 128-bit blocks across four vectors: an involution. */
-static inline void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
+static ALWAYS_INLINE void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
   const __m512 v0 = _mm512_shuffle_f32x4(*a, *b, 0x44), v1 = _mm512_shuffle_f32x4(*a, *b, 0xEE);
   const __m512 v2 = _mm512_shuffle_f32x4(*c, *d, 0x44), v3 = _mm512_shuffle_f32x4(*c, *d, 0xEE);
   *a = _mm512_shuffle_f32x4(v0, v2, 0x88);
@@ -462,13 +462,13 @@ static inline void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
   *c = _mm512_shuffle_f32x4(v1, v3, 0x88);
   *d = _mm512_shuffle_f32x4(v1, v3, 0xDD);
 }
-static inline void tr16(__m512 v[16]) { /* rows <-> columns */
+static ALWAYS_INLINE void tr16(__m512 v[16]) { /* rows <-> columns */
 #pragma GCC unroll 4
   for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
 #pragma GCC unroll 4
   for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
 }
-static inline void tr16_inv(__m512 v[16]) {
+static ALWAYS_INLINE void tr16_inv(__m512 v[16]) {
 #pragma GCC unroll 4
   for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
 #pragma GCC unroll 4
@@ -596,20 +596,26 @@ static ALWAYS_INLINE unsigned block8(const float *x, size_t ldx, size_t k, size_
   return bad;
 }
 
-/* One row, k <= 16 (the n % 16 leftover rows); with chk, returns 1 for a
- * bad row (written as NaN). */
-static ALWAYS_INLINE int row_small(const float *r, size_t k, __m512 b, float *o, int logp, const int chk) {
+/* One row, k <= 16 (the n % 16 leftover rows). */
+static inline void row_small(const float *r, size_t k, __m512 b, float *o, int logp) {
+  const __mmask16 mk = mask16(k);
+  const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mk, r);
+  const __m512 t = _mm512_mul_ps(_mm512_sub_ps(v, bcast_max(v)), b);
+  const __m512 e = exp_ps(t);
+  const __m512 p = logp ? _mm512_sub_ps(t, log_ps(bcast_add(e))) : _mm512_mul_ps(e, recip_ps(bcast_add(e)));
+  _mm512_mask_storeu_ps(o, mk, p);
+}
+
+/* The same in row-wise mode: returns 1 for a bad row (written as NaN). */
+static inline int row_small_chk(const float *r, size_t k, __m512 b, float *o, int logp) {
   const __mmask16 mk = mask16(k);
   const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mk, r);
   const __m512 mx = bcast_max(v);
   const __m512 t = _mm512_mul_ps(_mm512_sub_ps(v, mx), b);
   const __m512 e = exp_ps(t);
   __m512 p = logp ? _mm512_sub_ps(t, log_ps(bcast_add(e))) : _mm512_mul_ps(e, recip_ps(bcast_add(e)));
-  int bad = 0;
-  if (chk) {
-    bad = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0 || !(fabsf(_mm512_cvtss_f32(mx)) < INFINITY);
-    if (bad) p = _mm512_set1_ps(NAN);
-  }
+  const int bad = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0 || !(fabsf(_mm512_cvtss_f32(mx)) < INFINITY);
+  if (bad) p = _mm512_set1_ps(NAN);
   _mm512_mask_storeu_ps(o, mk, p);
   return bad;
 }
@@ -625,52 +631,58 @@ static ALWAYS_INLINE void rstat16(calib__rstat *rs, size_t i0, unsigned bad) {
  * row-wise (checking) instance. */
 typedef void (*small_fn)(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o, size_t ldo,
                          int logp, calib__rstat *rs, size_t i0);
-static ALWAYS_INLINE void small_body(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,
-                                     size_t ldo, int logp, calib__rstat *rs, size_t i0, const int nc,
-                                     const int chk) {
+static ALWAYS_INLINE void small_chk_body(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,
+                                         size_t ldo, int logp, calib__rstat *rs, size_t i0, const int nc) {
+  const int chk = 1;
   size_t i = 0;
   if (_mm512_cvtss_f32(b) == 1.0f)
     for (; i + 16 <= nr; i += 16) {
       const unsigned bad = nc <= 8 ? block8(x, ldx, k, nr, i, b, o, ldo, logp, nc, 1, chk)
                                    : block16(x, ldx, k, nr, i, b, o, ldo, logp, nc, 1, chk);
-      if (chk) rstat16(rs, i0 + i, bad);
+      rstat16(rs, i0 + i, bad);
     }
   else
     for (; i + 16 <= nr; i += 16) {
       const unsigned bad = nc <= 8 ? block8(x, ldx, k, nr, i, b, o, ldo, logp, nc, 0, chk)
                                    : block16(x, ldx, k, nr, i, b, o, ldo, logp, nc, 0, chk);
-      if (chk) rstat16(rs, i0 + i, bad);
+      rstat16(rs, i0 + i, bad);
     }
-  for (; i < nr; i++) {
-    const int bad = row_small(x + i * ldx, k, b, o + i * ldo, logp, chk);
-    if (chk) calib__rstat_row(rs, i0 + i, bad);
-  }
+  for (; i < nr; i++) calib__rstat_row(rs, i0 + i, row_small_chk(x + i * ldx, k, b, o + i * ldo, logp));
 }
-#define DEF_SMALL(NC)                                                                              \
+/* The strict instances are written out as before the row-wise mode (the
+ * shared body made GCC spill more in the hot block loop: +45 % at k = 10). */
+#define DEF_SMALL(NC, BLOCK)                                                                       \
   static void rows_k##NC(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,      \
                          size_t ldo, int logp, calib__rstat *rs, size_t i0) {                      \
-    small_body(x, nr, k, ldx, b, o, ldo, logp, rs, i0, NC, 0);                                     \
+    CALIB__UNUSED(rs);                                                                             \
+    CALIB__UNUSED(i0);                                                                             \
+    size_t i = 0;                                                                                  \
+    if (_mm512_cvtss_f32(b) == 1.0f)                                                               \
+      for (; i + 16 <= nr; i += 16) BLOCK(x, ldx, k, nr, i, b, o, ldo, logp, NC, 1, 0);           \
+    else                                                                                           \
+      for (; i + 16 <= nr; i += 16) BLOCK(x, ldx, k, nr, i, b, o, ldo, logp, NC, 0, 0);           \
+    for (; i < nr; i++) row_small(x + i * ldx, k, b, o + i * ldo, logp);                           \
   }                                                                                                \
   static void rowsc_k##NC(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,     \
                           size_t ldo, int logp, calib__rstat *rs, size_t i0) {                     \
-    small_body(x, nr, k, ldx, b, o, ldo, logp, rs, i0, NC, 1);                                     \
+    small_chk_body(x, nr, k, ldx, b, o, ldo, logp, rs, i0, NC);                                    \
   }
-DEF_SMALL(1)
-DEF_SMALL(2)
-DEF_SMALL(3)
-DEF_SMALL(4)
-DEF_SMALL(5)
-DEF_SMALL(6)
-DEF_SMALL(7)
-DEF_SMALL(8)
-DEF_SMALL(9)
-DEF_SMALL(10)
-DEF_SMALL(11)
-DEF_SMALL(12)
-DEF_SMALL(13)
-DEF_SMALL(14)
-DEF_SMALL(15)
-DEF_SMALL(16)
+DEF_SMALL(1, block8)
+DEF_SMALL(2, block8)
+DEF_SMALL(3, block8)
+DEF_SMALL(4, block8)
+DEF_SMALL(5, block8)
+DEF_SMALL(6, block8)
+DEF_SMALL(7, block8)
+DEF_SMALL(8, block8)
+DEF_SMALL(9, block16)
+DEF_SMALL(10, block16)
+DEF_SMALL(11, block16)
+DEF_SMALL(12, block16)
+DEF_SMALL(13, block16)
+DEF_SMALL(14, block16)
+DEF_SMALL(15, block16)
+DEF_SMALL(16, block16)
 static const small_fn small_tab[17] = {NULL,     rows_k1,  rows_k2,  rows_k3,  rows_k4,  rows_k5,
                                        rows_k6,  rows_k7,  rows_k8,  rows_k9,  rows_k10, rows_k11,
                                        rows_k12, rows_k13, rows_k14, rows_k15, rows_k16};
@@ -811,7 +823,7 @@ typedef struct {
   __m512 inv;
 } pending_row;
 
-static inline void pending_start(pending_row *p, float *dst, const float *src, size_t cnt, __m512 inv) {
+static ALWAYS_INLINE void pending_start(pending_row *p, float *dst, const float *src, size_t cnt, __m512 inv) {
   const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
   const size_t h = head < cnt ? head : cnt;
   if (h) _mm512_mask_storeu_ps(dst, mask16(h), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(h), src), inv));
@@ -832,7 +844,7 @@ static ALWAYS_INLINE void pending_step64(pending_row *p) {
   }
 }
 
-static inline void pending_finish(pending_row *p) {
+static ALWAYS_INLINE void pending_finish(pending_row *p) {
   stream_scale(p->dst, p->src, p->left, p->inv);
   p->left = 0;
 }
@@ -986,7 +998,7 @@ static size_t log_softmax_rows_avx512(const float *x, size_t n, size_t k, size_t
 
 /* ---- sigmoid ----------------------------------------------------------------- */
 
-static inline __m512 sigmoid_vec(__m512 v, __m512 b) {
+static ALWAYS_INLINE __m512 sigmoid_vec(__m512 v, __m512 b) {
   const __m512 t = _mm512_mul_ps(v, b);
   const __m512 e = exp_ps(_mm512_or_ps(t, _mm512_set1_ps(-0.0f))); /* exp(-|t|) */
   const __m512 q = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
