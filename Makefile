@@ -4,6 +4,7 @@
 #   make test       every C test and the Python reference tests (installs missing deps first)
 #   make check      C tests under ASan+UBSan, and the ThreadSanitizer test
 #   make demo       fit temperature scaling on the shipped dataset; before/after table
+#   make demo-drift drift alarms, EM prior estimate and automatic rollback on the shipped dataset
 #   make bench      side-by-side benchmarks (may install extra Debian packages)
 #   make core       lib/libcalib_core.a: the firmware subset (no BLAS, stdio, malloc)
 #   make install / uninstall   PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR, BINDIR
@@ -83,7 +84,7 @@ TEST_SRCS := $(wildcard test/test_*.c)
 TESTDIR   := build/test
 TEST_BINS := $(TEST_SRCS:test/%.c=$(TESTDIR)/%)
 
-.PHONY: all lib core install uninstall test check test-c test-py demo bench deps deps-check \
+.PHONY: all lib core install uninstall test check test-c test-py demo demo-drift bench deps deps-check \
         examples clean fuzz header-test install-test print-static-libs
 .DELETE_ON_ERROR:
 
@@ -219,6 +220,46 @@ wheel: lib
 	@$(PYTHON) -m pip wheel -q --no-index --no-build-isolation --no-deps -w dist ./python
 	@$(PYTHON) -c "import glob, zipfile; w = sorted(glob.glob('dist/calib-*.whl'))[-1]; libs = [n for n in zipfile.ZipFile(w).namelist() if 'libcalib.so' in n]; print('make wheel: %s bundles %s' % (w, ', '.join(libs) or 'NO libcalib.so')); raise SystemExit(0 if libs else 1)"
 
+# ---- the HTTP service (issue 11, part 5): bin/calib-serve on libmicrohttpd ----
+#   make server         bin/calib-serve (src/server/: the public API, src/io's .npy parser, libmicrohttpd)
+#   make server SAN=1   build/asan/calib-serve: the library, io and server under ASan+UBSan
+#                       (the objects of `make check`'s build/asan, shared with it); SAN=tsan:
+#                       build/tsan/calib-serve under ThreadSanitizer
+#                       (run either with CALIB_SERVE=build/.../calib-serve sh test/server/run.sh)
+#   make test-server    functional test of every endpoint, then wrk under load with model swaps
+SERVER        ?= bin/calib-serve
+SERVER_OBJDIR ?= build/server
+SERVER_SRCS   := $(wildcard src/server/*.c)
+SERVER_OBJS   := $(SERVER_SRCS:src/server/%.c=$(SERVER_OBJDIR)/%.o)
+SERVER_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+SERVER_CFLAGS := -std=c11 $(WARNINGS) -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc/io \
+                 $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+SAN_SERVER_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+.PHONY: server test-server
+ifeq ($(SAN),1)
+server:
+	@$(MAKE) --no-print-directory SAN=0 OBJDIR=build/asan/obj STATIC_LIB=build/asan/libcalib.a \
+	  IO_LIB=build/asan/libcalib_io.a CFLAGS="-O1 -g $(SAN_SERVER_FLAGS)" LDFLAGS="$(SAN_SERVER_FLAGS)" \
+	  SERVER=build/asan/calib-serve SERVER_OBJDIR=build/asan/server build/asan/calib-serve
+else ifeq ($(SAN),tsan)
+server:
+	@$(MAKE) --no-print-directory SAN=0 OBJDIR=build/tsan/obj STATIC_LIB=build/tsan/libcalib.a \
+	  IO_LIB=build/tsan/libcalib_io.a CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" \
+	  SERVER=build/tsan/calib-serve SERVER_OBJDIR=build/tsan/server build/tsan/calib-serve
+else
+server: $(SERVER)
+endif
+-include $(SERVER_OBJS:.o=.d)
+$(SERVER_OBJDIR)/%.o: src/server/%.c
+	@mkdir -p $(@D)
+	$(CC) $(SERVER_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+$(SERVER): $(SERVER_OBJS) $(IO_LIB) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJS) $(IO_LIB) $(STATIC_LIB) $(LIB_LDLIBS) $(SERVER_LIBS) -lm
+test-server: deps-check
+	@$(MAKE) --no-print-directory all server
+	@sh test/server/run.sh "$(PYTHON)"
+
 # ---- tests ----
 TEST_CFLAGS := $(STD) -Wall -Wextra -Wno-unused-function -g -O1 -Iinclude -Isrc/common -Isrc/kernels -Isrc/io -Itest \
                $(ISA_DEFS) -D_POSIX_C_SOURCE=200809L
@@ -255,6 +296,17 @@ bench: deps-check
 
 examples: lib
 	@$(MAKE) --no-print-directory -C examples TREE=1
+
+# `make demo-drift` (issue 11): drift monitoring, EM prior estimate and automatic
+# rollback on the shipped CIFAR-10 logits; examples/drift/demo_drift.c, public API
+# only, linked against the static library. Exits non-zero if a stated bound fails.
+DRIFT_BIN := build/drift/demo-drift
+$(DRIFT_BIN): examples/drift/demo_drift.c include/calib.h $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARNINGS) $(CFLAGS) -Iinclude -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
+
+demo-drift: $(DRIFT_BIN)
+	@$(DRIFT_BIN) --data data/cifar10_densenet40_markus93
 
 header-test:
 	@sh test/header_test.sh

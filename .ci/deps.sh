@@ -1,6 +1,6 @@
 #!/bin/sh
 # .ci/deps.sh check|install|bench -- the Debian packages libcalib needs.
-#   check   : exit 0 if every build+test package is installed, else 1 (prints what is missing)
+#   check   : exit 0 if every build+test+server package is installed, else 1 (prints what is missing)
 #   install : install the missing ones with apt-get (as root), else print the exact command
 #   bench   : same as install, for the benchmark-only packages
 #   cross   : install the cross toolchains and emulators of `make test-cross` (issue 6)
@@ -8,15 +8,16 @@
 set -u
 BUILD_PKGS="gcc g++ make libopenblas-dev liblapacke-dev liblbfgs-dev pkg-config"
 TEST_PKGS="python3 python3-numpy python3-scipy python3-sklearn python3-dask python3-distributed python3-pandas python3-torch clang"  # clang: clang++ for test/sh/test_cpp.sh
+SERVER_PKGS="libmicrohttpd-dev wrk"  # bin/calib-serve (make server) and its load test (make test-server)
 BENCH_PKGS="libdnnl-dev"
 CROSS_PKGS="gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-system-arm"
 FUZZ_PKGS="clang libclang-rt-14-dev"
 mode=${1:-check}
 case "$mode" in
-  bench) want="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
+  bench) want="$BUILD_PKGS $TEST_PKGS $SERVER_PKGS $BENCH_PKGS" ;;
   cross) want="$CROSS_PKGS" ;;
   fuzz)  want="$FUZZ_PKGS" ;;
-  *)     want="$BUILD_PKGS $TEST_PKGS" ;;
+  *)     want="$BUILD_PKGS $TEST_PKGS $SERVER_PKGS" ;;
 esac
 missing=""
 for p in $want; do

@@ -360,8 +360,10 @@ CALIB_API int calib_apply(const calib_model *m, const float *logits, size_t n,
  * bytes no loader takes):
  *   CALIB_MODEL_MAX_K       classes: 2^24 (the CLI's --k bound)
  *   CALIB_MODEL_MAX_VALUES  float64 parameter values over all arrays: 2^28
- *                           (a k x k matrix model up to k = 16383)
- *   at most 16 parameter arrays, so
+ *                           (a k x k matrix model up to k = 16383); a
+ *                           version-2 model's metadata counts too (8 + 20 +
+ *                           2 kc values, the tag as ceil(bytes / 8))
+ *   at most 16 arrays, parameters and metadata together, so
  *   CALIB_MODEL_MAX_BYTES   32 (header) + 16 (k, array count) + 16 * 16
  *                           (array table) + 8 * CALIB_MODEL_MAX_VALUES
  *                           = 2147483952 bytes: no valid model is larger.
@@ -393,8 +395,10 @@ CALIB_NODISCARD CALIB_API int calib_model_load(calib_model **out,
                                                const void *buf, size_t len);
 /*! calib_model_load_ex() : calib_model_load(), and on failure *err (may be
  *  NULL) says which check failed: err->arg is the structure ("model header",
- *  "model payload", "model section table", "model parameters", or the
- *  method's name for its own validation), err->check the check ("magic is
+ *  "model payload", "model section table", "model parameters", "model
+ *  metadata" (format version 2: the provenance values, e.g. "histogram
+ *  counts do not sum to n"), or the method's name for its own validation),
+ *  err->check the check ("magic is
  *  not "CALIBMDL" ...", "header CRC-32 does not match ...", "format version
  *  is newer than this library reads ...", "unknown method id", "payload
  *  length ...", "truncated: ...", "trailing bytes after the payload ...",
@@ -1620,8 +1624,9 @@ CALIB_NODISCARD CALIB_API int calib_platt_model(calib_model **out, size_t k, con
  * in CALIB_REF_CONF_BINS equal-width bins (bin b holds (b/20, (b+1)/20], 0 in
  * bin 0: calib_bin_index()), a histogram of predicted classes, and the NLL,
  * ECE (15 bins, top-label) and Brier score of the set when labels are given.
- * Immutable once made; any number of threads may read it. (A later model
- * format version will embed it in the model bytes.)
+ * Immutable once made; any number of threads may read it. A model fitted with
+ * provenance carries one in its bytes (calib_model_reference(), model
+ * format version 2).
  */
 typedef struct calib_reference calib_reference;
 
@@ -1924,6 +1929,100 @@ CALIB_API int calib_monitor_decide(calib_monitor *m, int *decision);
 CALIB_API int calib_monitor_decide_slot(calib_monitor *m, calib_slot *slot, int *decision,
                                         uint64_t *version);
 
+
+/* ---- Model provenance (model format version 2) ------------------------------
+ * A fitted model can carry where it came from: its fit-time reference (the
+ * calib_reference of the fit rows' calibrated probabilities: n, class prior,
+ * CALIB_REF_CONF_BINS-bin confidence histogram, predicted-class histogram),
+ * the fit set's NLL / ECE (15 equal-width bins, top-label) / Brier before and
+ * after calibration, a creation time and an optional user tag. These live in
+ * metadata sections of the model bytes (format version 2, laid out in
+ * src/model/format.c); calib_apply() never reads them and the firmware loader
+ * (calib_core.h) skips them, so they cost nothing on the apply path.
+ * A model without provenance is written as version-1 bytes exactly as before;
+ * a model with any of it (reference, tag or creation time) as version 2.
+ * Loaders accept both; a version-2 file is refused by libraries older than
+ * this block ("format version is newer than this library reads").
+ *
+ * What calib_fit() records (provenance on, the default; see
+ * calib_fitter_set_provenance):
+ *   n, the reference  calib_reference_compute() of calib_apply(model, fit rows)
+ *                     with the fit labels: all n rows, UNWEIGHTED (the
+ *                     reference has no weights; rows of weight 0 count too)
+ *   *_after           the same rows' NLL (calib_nll), ECE (calib_ece, 15 bins),
+ *                     Brier (calib_brier) of the calibrated probabilities
+ *                     (equal to the reference's CALIB_REF_METRICS)
+ *   *_before          the same measures of the uncalibrated inputs: softmax
+ *                     (k >= 2) or sigmoid (k == 1) of the logits / scores, or
+ *                     the input probabilities themselves when the method's
+ *                     CALIB_P_INPUT is CALIB_INPUT_PROBS
+ *   created_unix      time(NULL) at the end of the fit
+ *   tag               the fitter's tag ("" = none)
+ * NLL may be +inf (a true-class probability of exactly 0; calib_nll's
+ * convention). The cost is about one extra calib_apply() plus one softmax pass
+ * over the fit rows, in blocks of max(1, 65536 / k) rows (scratch: two such
+ * float blocks, 256 KiB each for k <= 65536, plus 3 kc doubles). A model
+ * within 2 kc + 28 values of CALIB_MODEL_MAX_VALUES cannot hold its metadata:
+ * calib_fit then fails with CALIB_E_UNSUPPORTED (fit with provenance off).
+ */
+#define CALIB_MODEL_TAG_MAX 255   /* bytes of UTF-8 in a model's tag, excluding the NUL */
+
+/*! calib_model_info : what calib_model_info_get() reports. */
+typedef struct calib_model_info {
+  uint32_t format_version;   /* version calib_model_save writes for this model: 1 without provenance, 2 with */
+  int has_reference;         /* 1 when the model carries a fit-time reference */
+  int64_t created_unix;      /* seconds since 1970-01-01 UTC; 0 = unknown */
+  double n;                  /* rows of the fit set (0 = unknown) */
+  double nll_before, ece_before, brier_before;  /* fit set, uncalibrated (softmax/sigmoid of the inputs); NaN = unknown */
+  double nll_after,  ece_after,  brier_after;   /* fit set, after the fitted map; NaN = unknown */
+  char tag[CALIB_MODEL_TAG_MAX + 1];            /* UTF-8, NUL-terminated; "" = none */
+} calib_model_info;
+
+/*! calib_model_info_get() : *out = the provenance m carries. A version-1
+ *  model gives format_version 1, has_reference 0, created_unix 0, n 0, every
+ *  metric NaN and tag "". No allocation; thread-safe on a shared model (the
+ *  values were validated when the model was loaded or built).
+ *  Errors: CALIB_E_ARG (m or out NULL). */
+CALIB_API int calib_model_info_get(const calib_model *m, calib_model_info *out);
+
+/*! calib_model_reference() : *out = the fit-time reference the model carries
+ *  (a new calib_reference, caller frees with calib_reference_free(); its
+ *  CALIB_REF_METRICS are (n, nll_after, ece_after, brier_after)), ready for
+ *  calib_monitor_create(). Thread-safe.
+ *  Errors: CALIB_E_ARG (NULL), CALIB_E_UNSUPPORTED "model carries no fit-time
+ *  reference" (version-1 models, or version 2 with only a tag / time),
+ *  CALIB_E_NOMEM. */
+CALIB_NODISCARD CALIB_API int calib_model_reference(const calib_model *m, calib_reference **out);
+
+/*! calib_model_with_reference() : *out = a copy of m (same method and
+ *  parameters: identical calib_apply output) carrying ref (may be NULL: none),
+ *  tag (may be NULL or "": none) and created_unix (0: unknown), replacing any
+ *  provenance m had; for models fitted elsewhere (the Dask driver,
+ *  calib_temperature_model) or re-tagged. With a reference, n and the *_after
+ *  metrics are ref's (CALIB_REF_METRICS); the *_before metrics are kept from m
+ *  when ref is exactly m's own reference (as calib_model_reference() returns
+ *  it: a re-tag), else NaN. With ref NULL, tag none and created_unix 0 the copy
+ *  is a version-1 model (provenance stripped). ref and m are only read (any
+ *  thread may share them); the caller owns *out (calib_model_free()).
+ *  Errors: CALIB_E_ARG (out or m NULL; tag not valid UTF-8 or longer than
+ *  CALIB_MODEL_TAG_MAX bytes; created_unix < 0 or > 2^53), CALIB_E_SHAPE (ref's
+ *  k differs from m's), CALIB_E_UNSUPPORTED (the model with its metadata would
+ *  exceed CALIB_MODEL_MAX_VALUES), CALIB_E_NOMEM. Nothing is written to *out
+ *  on error. */
+CALIB_NODISCARD CALIB_API int calib_model_with_reference(calib_model **out, const calib_model *m,
+                                                         const calib_reference *ref, const char *tag,
+                                                         int64_t created_unix);
+
+/*! calib_fitter_set_provenance() : provenance of f's next fits. on = 1 (the
+ *  default) embeds the fit-time reference, the before/after metrics,
+ *  time(NULL) and tag (NULL or "": none; copied) in every model calib_fit()
+ *  returns (version-2 bytes; what is recorded is listed in the block above).
+ *  on = 0: models as before provenance existed (version-1 bytes, bit-identical
+ *  to earlier releases), and tag must be NULL or "".
+ *  Errors: CALIB_E_ARG (f NULL, on not 0 or 1, tag not valid UTF-8 or longer
+ *  than CALIB_MODEL_TAG_MAX bytes, a tag with on = 0); f is unchanged on
+ *  error. Not thread-safe (the fitter is one thread's). */
+CALIB_API int calib_fitter_set_provenance(calib_fitter *f, int on, const char *tag);
 
 /* ---- Row-wise mode: bad rows that do not sink a batch ----------------------
  * The strict calls above (calib_softmax, calib_log_softmax, calib_sigmoid,

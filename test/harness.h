@@ -150,6 +150,73 @@ static size_t th_craft_model_into(uint8_t *buf, int method, uint64_t k, const th
   th_put_le(buf + 28, th_crc32(buf, 28), 4);
   return 32 + off;
 }
+/* Version 2 (format.c's metadata sections): each section has a type, 1 =
+ * float64 (v, count values) or 2 = bytes (b, count bytes, zero-padded to a
+ * multiple of 8). Written here from the documented layout, independently of
+ * format.c. Returns the length; th_model2_bytes gives the size. */
+typedef struct { uint32_t tag, type; size_t count; const double *v; const char *b; } th_section2;
+static size_t th_sec2_words(const th_section2 *s) { return s->type == 2 ? (s->count + 7) / 8 : s->count; }
+static size_t th_model2_bytes(size_t ns, const th_section2 *s) {
+  size_t total = 32 + 16 + 16 * ns;
+  for (size_t j = 0; j < ns; j++) total += 8 * th_sec2_words(&s[j]);
+  return total;
+}
+static size_t th_craft_model2_into(uint8_t *buf, uint32_t version, int method, uint64_t k,
+                                   const th_section2 *s, size_t ns) {
+  uint8_t *pl = buf + 32;
+  size_t off = 16 + 16 * ns;
+  th_put_le(pl, k, 8);
+  th_put_le(pl + 8, ns, 4);
+  th_put_le(pl + 12, 0, 4);
+  for (size_t j = 0; j < ns; j++) {
+    th_put_le(pl + 16 + 16 * j, s[j].tag, 4);
+    th_put_le(pl + 20 + 16 * j, s[j].type, 4);
+    th_put_le(pl + 24 + 16 * j, s[j].count, 8);
+    if (s[j].type == 2) {
+      for (size_t i = 0; i < 8 * th_sec2_words(&s[j]); i++) pl[off + i] = i < s[j].count ? (uint8_t)s[j].b[i] : 0;
+      off += 8 * th_sec2_words(&s[j]);
+      continue;
+    }
+    for (size_t i = 0; i < s[j].count; i++, off += 8) {
+      uint64_t u;
+      memcpy(&u, &s[j].v[i], 8);
+      th_put_le(pl + off, u, 8);
+    }
+  }
+  memcpy(buf, "CALIBMDL", 8);
+  th_put_le(buf + 8, version, 4);
+  th_put_le(buf + 12, (uint32_t)method, 4);
+  th_put_le(buf + 16, off, 8);
+  th_put_le(buf + 24, th_crc32(pl, off), 4);
+  th_put_le(buf + 28, th_crc32(buf, 28), 4);
+  return 32 + off;
+}
+static uint8_t *th_craft_model2(uint32_t version, int method, uint64_t k, const th_section2 *s, size_t ns,
+                                size_t *len) {
+  uint8_t *buf = (uint8_t *)calloc(1, th_model2_bytes(ns, s) + 8);
+  *len = th_craft_model2_into(buf, version, method, k, s, ns);
+  return buf;
+}
+
+/* The golden version-2 model (test/golden/temperature_k10_v2.calib): T = 2.5
+ * for k = 10 with a reference of n = 64 rows, created 2026-01-01T00:00:00Z,
+ * tag "golden v2 \u2713" (13 bytes of UTF-8). Values exact in binary. */
+static const double th_g2_temp[1] = {2.5};
+static const double th_g2_info[8] = {1767225600.0, 64, 0.75, 0.0625, 0.375, 0.5, 0.03125, 0.25};
+static const double th_g2_prior[10] = {0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.0625, 0.0625, 0.0625, 0.0625};
+static const double th_g2_conf[20] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16};
+static const double th_g2_class[10] = {7, 9, 8, 8, 6, 10, 4, 5, 3, 4};
+static const char th_g2_tag[] = "golden v2 \xe2\x9c\x93";
+#define TH_G2_NSEC 6
+static const th_section2 th_g2_secs[TH_G2_NSEC] = {
+    {1, 1, 1, th_g2_temp, NULL},             /* CALIB_MP_TEMPERATURE */
+    {0x10001u, 1, 8, th_g2_info, NULL},      /* INFO */
+    {0x10002u, 1, 10, th_g2_prior, NULL},    /* PRIOR */
+    {0x10003u, 1, 20, th_g2_conf, NULL},     /* CONF_HIST */
+    {0x10004u, 1, 10, th_g2_class, NULL},    /* CLASS_HIST */
+    {0x10005u, 2, 13, NULL, th_g2_tag},      /* TAG */
+};
+
 /* The same, in a new malloc'ed buffer (*len = its size). */
 static uint8_t *th_craft_model(int method, uint64_t k, const th_section *s, size_t ns, size_t *len) {
   uint8_t *buf = (uint8_t *)calloc(1, th_model_bytes(ns, s));

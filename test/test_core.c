@@ -13,7 +13,11 @@
  *    (both loaders) with exactly the parameters below, and apply as the
  *    formulas computed here independently say. Their bytes are those of
  *    harness.h's independent writer, and the library's writer reproduces
- *    them. `test_core --write-golden` writes the golden files that do not
+ *    them. test/golden/temperature_k10_v2.calib (format version 2: the same
+ *    T = 2.5 model with a fit-time reference and a tag, harness.h's th_g2_*)
+ *    loads by both loaders, the core skipping the metadata, and applies bit
+ *    for bit as the version-1 file does.
+ *    `test_core --write-golden` writes the golden files that do not
  *    exist yet with the independent writer (never overwrites one: they are
  *    the record of a released format version).
  * Runs on the host and, under qemu-aarch64, in `make test-cross`.
@@ -234,7 +238,7 @@ static void static_errors(const golden *g, uint8_t *b, size_t len) {
     }
   CHECK(flips == nflip * 8);
   /* Future format version, unknown method: valid CRCs, still rejected. */
-  th_put_le(b + 8, 2, 4);
+  th_put_le(b + 8, 3, 4);
   th_put_le(b + 28, th_crc32(b, 28), 4);
   expect_static_error(b, len, CALIB_E_FORMAT, "future version");
   th_put_le(b + 8, 1, 4);
@@ -368,10 +372,98 @@ static void test_golden_provenance(void) {
   }
 }
 
+#define GOLDEN_V2 "test/golden/temperature_k10_v2.calib"
+
+/* The version-2 golden file: exactly the independent writer's bytes; both
+ * loaders take it; the core skips its five metadata sections (one parameter
+ * section, the model bytes referenced in place) and it applies bit for bit as
+ * the version-1 temperature file (same T) and as the formula; the full
+ * library reads its metadata back exactly. */
+static void test_golden_v2(void) {
+  size_t flen = 0, ilen = 0, vlen = 0;
+  uint8_t *file = th_read_file(GOLDEN_V2, &flen), *ind = th_craft_model2(2, CALIB_METHOD_TEMPERATURE, 10,
+                                                                          th_g2_secs, TH_G2_NSEC, &ilen);
+  uint8_t *v1 = th_read_file(GOLDEN[0].path, &vlen);
+  if (!file || !v1) {
+    TH_FAIL("%s or %s missing (test_core --write-golden creates it)", GOLDEN_V2, GOLDEN[0].path);
+    free(file), free(ind), free(v1);
+    return;
+  }
+  CHECK(flen == ilen && memcmp(file, ind, ilen) == 0);
+  uint64_t *aligned = malloc(flen + 8), ws[CALIB_MODEL_WORKSPACE_MAX / 8];
+  memcpy(aligned, file, flen);
+  calib_model *mc = NULL, *m1 = NULL;
+  const calib_model *ms = NULL;
+  CHECK_OK(calib_model_load(&mc, file, flen));
+  CHECK_OK(calib_model_load(&m1, v1, vlen));
+  CHECK_OK(calib_model_init_static(&ms, ws, sizeof ws, aligned, flen));
+  if (mc && m1 && ms) {
+    CHECK(ms->nsections == 1 && mc->nsections == 1);
+    CHECK(calib_model_size(ms) == flen && (const uint8_t *)ms->sec[0].data > (const uint8_t *)aligned &&
+          (const uint8_t *)ms->sec[0].data < (const uint8_t *)aligned + flen);
+    double T = 0;
+    size_t c = 0;
+    CHECK_OK(calib_model_param(ms, CALIB_MP_TEMPERATURE, &T, 1, &c));
+    CHECK(c == 1 && T == 2.5);
+    float x[20 * 10], p1[20 * 10], p2[20 * 10], p3[20 * 10];
+    test_rows(x, 20, 10);
+    CHECK_OK(calib_apply(ms, x, 20, 10, p1));
+    CHECK_OK(calib_apply(mc, x, 20, 10, p2));
+    CHECK_OK(calib_apply(m1, x, 20, 10, p3));
+    CHECK(memcmp(p1, p2, sizeof p1) == 0 && memcmp(p1, p3, sizeof p1) == 0);
+    for (size_t r = 0; r < 20; r++) {
+      double ref[10];
+      reference(&GOLDEN[0], x + r * 10, ref);
+      for (size_t j = 0; j < 10; j++) CHECK_NEAR(p1[r * 10 + j], ref[j], 2e-6);
+    }
+    calib_model_info in;
+    CHECK_OK(calib_model_info_get(mc, &in));
+    CHECK(in.format_version == 2 && in.has_reference == 1 && in.created_unix == 1767225600 && in.n == 64);
+    CHECK(in.nll_before == 0.75 && in.ece_before == 0.0625 && in.brier_before == 0.375);
+    CHECK(in.nll_after == 0.5 && in.ece_after == 0.03125 && in.brier_after == 0.25);
+    CHECK(strcmp(in.tag, th_g2_tag) == 0);
+    /* and the library's writer lays the same values out byte for byte */
+    calib__model_meta meta;
+    memset(&meta, 0, sizeof meta);
+    memcpy(meta.info, th_g2_info, sizeof meta.info);
+    meta.prior = th_g2_prior, meta.conf_hist = th_g2_conf, meta.class_hist = th_g2_class;
+    meta.tag = th_g2_tag, meta.tag_len = strlen(th_g2_tag);
+    const calib__section sec = {CALIB_MP_TEMPERATURE, 1, th_g2_temp};
+    calib_model *mb = NULL;
+    CHECK_OK(calib__model_build_meta(&mb, CALIB_METHOD_TEMPERATURE, 10, &sec, 1, &meta));
+    uint8_t *out = malloc(flen + 8);
+    size_t w = 0;
+    if (mb) CHECK_OK(calib_model_save(mb, out, flen + 8, &w));
+    CHECK(w == flen && memcmp(out, file, flen) == 0);
+    calib_model_free(mb);
+    free(out);
+  }
+  calib_model_free(mc);
+  calib_model_free(m1);
+  free(aligned);
+  free(file);
+  free(ind);
+  free(v1);
+}
+
 /* Writes the golden files that do not exist yet, from the independent writer
  * (never from the library under test). */
 static int write_golden(void) {
   int rc = 0;
+  FILE *f2 = fopen(GOLDEN_V2, "rb");
+  if (f2) {
+    fclose(f2);
+    printf("%s exists: kept\n", GOLDEN_V2);
+  } else {
+    size_t len = 0;
+    uint8_t *b = th_craft_model2(2, CALIB_METHOD_TEMPERATURE, 10, th_g2_secs, TH_G2_NSEC, &len);
+    f2 = fopen(GOLDEN_V2, "wb");
+    const int ok = f2 && fwrite(b, 1, len, f2) == len;
+    if (f2 && fclose(f2) != 0) rc = 1;
+    printf("%s: %s\n", GOLDEN_V2, ok ? "written" : "cannot write");
+    rc |= !ok;
+    free(b);
+  }
   for (size_t i = 0; i < NGOLDEN; i++) {
     const golden *g = &GOLDEN[i];
     FILE *f = fopen(g->path, "rb");
@@ -400,5 +492,6 @@ int main(int argc, char **argv) {
   test_unsupported();
   test_golden();
   test_golden_provenance();
+  test_golden_v2();
   TEST_MAIN_END();
 }

@@ -95,8 +95,8 @@ static void test_roundtrip(void) {
       buf[1 + i] ^= (unsigned char)(1u << b);
     }
   CHECK(flips_ok == sz * 8);
-  /* Future format version with valid CRCs: rejected. */
-  th_put_le(buf + 1 + 8, 2, 4);
+  /* Future format version with valid CRCs: rejected (this library reads 1 and 2). */
+  th_put_le(buf + 1 + 8, 3, 4);
   th_put_le(buf + 1 + 28, th_crc32(buf + 1, 28), 4);
   CHECK_ERR(calib_model_load(&bad, buf + 1, sz), CALIB_E_FORMAT);
   /* Unknown method id with valid CRCs: rejected. */
@@ -250,7 +250,7 @@ static void test_oom(void) {
     calib__alloc_fail_at(0, 0);
     if (st == CALIB_OK) {
       done = 1;
-      unsigned char buf[256];
+      unsigned char buf[1024]; /* a version-2 model: parameters and provenance */
       size_t w;
       CHECK_OK(calib_model_save(m, buf, sizeof buf, &w));
       for (size_t lth = 1; lth < 10; lth++) {
@@ -314,7 +314,7 @@ static void test_load_messages(void) {
                     UINT64_MAX, __LINE__);
   EDIT(c[13] ^= 1);
   expect_load_error(c, len, CALIB_E_FORMAT, "model header", "header CRC-32 does not match", 28, __LINE__);
-  EDIT((th_put_le(c + 8, 2, 4), fix_header_crc(c)));
+  EDIT((th_put_le(c + 8, 3, 4), fix_header_crc(c)));
   expect_load_error(c, len, CALIB_E_FORMAT, "model header", "format version is newer", 8, __LINE__);
   EDIT((th_put_le(c + 8, 0, 4), fix_header_crc(c)));
   expect_load_error(c, len, CALIB_E_FORMAT, "model header", "format version 0 is invalid", 8, __LINE__);

@@ -30,6 +30,16 @@ _dbl = ctypes.c_double
 _flt = ctypes.c_float
 
 
+class ModelInfo(ctypes.Structure):
+    """struct calib_model_info of calib.h: the provenance a model carries."""
+    _fields_ = [("format_version", ctypes.c_uint32), ("has_reference", ctypes.c_int),
+                ("created_unix", ctypes.c_int64), ("n", ctypes.c_double),
+                ("nll_before", ctypes.c_double), ("ece_before", ctypes.c_double),
+                ("brier_before", ctypes.c_double), ("nll_after", ctypes.c_double),
+                ("ece_after", ctypes.c_double), ("brier_after", ctypes.c_double),
+                ("tag", ctypes.c_char * 256)]
+
+
 class Error(ctypes.Structure):
     """struct calib_error of calib.h: the detail of one failed call."""
     _fields_ = [("code", ctypes.c_int), ("sys_errno", ctypes.c_int), ("arg", ctypes.c_char_p),
@@ -156,6 +166,11 @@ SIGNATURES = {
     "calib_platt_partial": (_int, [_vp, _sz, _sz, _sz, _vp, _vp, _dbl, _dbl, _dbl, _dbl, _vp]),
     "calib_temperature_model": (_int, [_c_void_pp, _sz, _dbl]),
     "calib_platt_model": (_int, [_c_void_pp, _sz, _vp]),
+    # model provenance (issue 11, model format version 2)
+    "calib_model_info_get": (_int, [_vp, ctypes.POINTER(ModelInfo)]),
+    "calib_model_reference": (_int, [_vp, _c_void_pp]),
+    "calib_model_with_reference": (_int, [_c_void_pp, _vp, _vp, ctypes.c_char_p, ctypes.c_int64]),
+    "calib_fitter_set_provenance": (_int, [_vp, _int, ctypes.c_char_p]),
     # row-wise mode block (issue 12): bad rows NaN and reported, good rows computed
     "calib_softmax_rows": (_int, [_vp, _sz, _sz, _sz, _flt, _vp, _sz, _vp, _c_size_p, _c_size_p]),
     "calib_log_softmax_rows": (_int, [_vp, _sz, _sz, _sz, _flt, _vp, _sz, _vp, _c_size_p, _c_size_p]),

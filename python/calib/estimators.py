@@ -93,6 +93,19 @@ class _Model:
             self.ptr = None
 
 
+def _tag_bytes(where, tag):
+    """A model tag as the library takes it: None, or UTF-8 bytes of at most 255."""
+    if tag is None or tag == "":
+        return None
+    if not isinstance(tag, str):
+        raise CalibError(_ids.E_ARG, "%s: tag must be a str, not %s" % (where, type(tag).__name__))
+    b = tag.encode("utf-8")
+    if len(b) > 255 or b"\0" in b:
+        raise CalibError(_ids.E_ARG, "%s: tag must be at most 255 UTF-8 bytes without NUL (got %d bytes)"
+                         % (where, len(b)))
+    return b
+
+
 def _option_value(cls, name, value):
     choices = _ids.OPTION_CHOICES.get(name)
     if choices is not None and isinstance(value, str):
@@ -195,17 +208,27 @@ class Calibrator:
                 out[name] = v.value
         return out
 
-    def fit(self, logits, y, sample_weight=None):
+    def fit(self, logits, y, sample_weight=None, *, tag=None, provenance=True):
         """Fit the map on scores `logits` ((n, k) float32 logits, or n binary
         log-odds) and labels `y` (n class indices; int64 is used without a
         copy). sample_weight: None or n finite non-negative weights.
+        provenance (default True): the model records its fit set (see `info`:
+        the fit-time reference, NLL/ECE/Brier before and after, the time) and
+        `tag` (a str of at most 255 UTF-8 bytes), and saves as model format
+        version 2; provenance=False gives the version-1 model (no tag allowed).
         Raises CalibError with the library's code and message on failure;
         then the estimator keeps its previous state."""
+        tag_bytes = _tag_bytes(type(self).__name__ + ".fit", tag)
+        if tag_bytes and not provenance:
+            raise CalibError(_ids.E_ARG, "%s.fit: tag=%r needs provenance=True" % (type(self).__name__, tag))
         x, n, k, yy = _arrays.scored(logits, y)
         w = _arrays.weights(sample_weight, n)
         f = _new_fitter(self.method)
         try:
             self._configure(f)
+            if _lib.FN.get("calib_fitter_set_provenance") is not None or tag_bytes or not provenance:
+                check(fn("calib_fitter_set_provenance")(f, 1 if provenance else 0, tag_bytes),
+                      "%s.fit(tag=%r)" % (type(self).__name__, tag))
             model = ctypes.c_void_p()
             st = fn("calib_fit")(f, _arrays.addr(x), n, k, _arrays.addr(yy), _arrays.nullable_addr(w),
                                  ctypes.byref(model))
@@ -324,6 +347,73 @@ class Calibrator:
     def model_params(self):
         """Every fitted array of the model: {attribute: value}."""
         return {attr: getattr(self, attr) for attr in self._fitted}
+
+    # ---- provenance (model format version 2) -------------------------------------
+    @property
+    def info(self):
+        """What the model records about its fit (calib_model_info_get) as a dict:
+        format_version (1: no provenance, 2), has_reference, created_unix (0 =
+        unknown), created (ISO-8601 UTC str, or None), tag (str), n (rows of the
+        fit set, 0 = unknown), nll/ece/brier _before (softmax/sigmoid of the fit
+        scores, or the input probabilities) and _after (the calibrated fit rows;
+        ECE with 15 equal-width bins; NaN = unknown; unweighted), and with a
+        reference: prior, confidence_hist (20 equal-width bins of the calibrated
+        top-label confidence) and class_hist (predicted classes), float64 arrays
+        of kc = max(k, 2), 20 and kc entries."""
+        m = self._require_model("info")
+        get = fn("calib_model_info_get")
+        mi = _lib.ModelInfo()
+        check(get(m.ptr, ctypes.byref(mi)), "info")
+        out = {"format_version": int(mi.format_version), "has_reference": bool(mi.has_reference),
+               "created_unix": int(mi.created_unix), "created": None,
+               "tag": mi.tag.decode("utf-8"), "n": int(mi.n)}
+        if mi.created_unix > 0:
+            import datetime
+            t = datetime.datetime.fromtimestamp(mi.created_unix, datetime.timezone.utc)
+            out["created"] = t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for name in ("nll_before", "ece_before", "brier_before", "nll_after", "ece_after", "brier_after"):
+            out[name] = float(getattr(mi, name))
+        if mi.has_reference:
+            ref = ctypes.c_void_p()
+            check(fn("calib_model_reference")(m.ptr, ctypes.byref(ref)), "info: reference")
+            try:
+                for key, what in (("prior", 1), ("confidence_hist", 2), ("class_hist", 3)):
+                    count = ctypes.c_size_t()
+                    check(fn("calib_reference_get")(ref, what, None, 0, ctypes.byref(count)), "info: " + key)
+                    a = np.empty(count.value, _arrays.F64)
+                    check(fn("calib_reference_get")(ref, what, _arrays.addr(a), a.size, ctypes.byref(count)),
+                          "info: " + key)
+                    out[key] = a
+            finally:
+                fn("calib_reference_free")(ref)
+        return out
+
+    def with_provenance(self, tag=None, created_unix=None, keep_reference=True):
+        """A new estimator of the same class and model (identical
+        predict_proba) with `tag` (None: none) and `created_unix` (None: now,
+        0: unknown); keep_reference keeps the fit-time reference and metrics
+        the model carries (calib_model_with_reference). With no reference, no
+        tag and created_unix=0 the copy is a version-1 model."""
+        import time
+        m = self._require_model("with_provenance")
+        tag_bytes = _tag_bytes("with_provenance", tag)
+        when = int(time.time()) if created_unix is None else int(created_unix)
+        ref = ctypes.c_void_p()
+        if keep_reference and self._model_has_reference():
+            check(fn("calib_model_reference")(m.ptr, ctypes.byref(ref)), "with_provenance: reference")
+        out = ctypes.c_void_p()
+        try:
+            check(fn("calib_model_with_reference")(ctypes.byref(out), m.ptr, ref, tag_bytes, when),
+                  "with_provenance(tag=%r, created_unix=%r)" % (tag, created_unix))
+        finally:
+            if ref.value:
+                fn("calib_reference_free")(ref)
+        return type(self)._from_model(_Model(out.value), "with_provenance")
+
+    def _model_has_reference(self):
+        mi = _lib.ModelInfo()
+        check(fn("calib_model_info_get")(self._model.ptr, ctypes.byref(mi)), "info")
+        return bool(mi.has_reference)
 
     # ---- model bytes, files, pickling --------------------------------------------
     def to_bytes(self):

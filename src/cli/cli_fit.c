@@ -38,9 +38,9 @@ static const struct {
 #define NPARAMS (sizeof fit_params / sizeof fit_params[0])
 
 typedef struct {
-  const char *method, *logits, *labels, *weights, *out, *k, *max_bytes;
+  const char *method, *logits, *labels, *weights, *out, *k, *max_bytes, *tag;
   const char *param[NPARAMS];
-  int json;
+  int json, no_provenance;
 } fit_args;
 
 /* Prints, for each built-in method taking param, its default and range. */
@@ -68,7 +68,11 @@ void calib__cli_fit_help(FILE *f) {
         "  --k K              columns of a raw *.f32 logits file\n"
         "  --weights FILE     float32/float64 .npy (n,) of non-negative row weights\n"
         "  --max-bytes N      refuse an input of more than N data bytes (default: 4 GiB,\n"
-        "                     and 256 MiB from a pipe or device, read only that far)\n", f);
+        "                     and 256 MiB from a pipe or device, read only that far)\n"
+        "  --tag TEXT         a label stored in the model (UTF-8, at most 255 bytes;\n"
+        "                     shown by `calib info`)\n"
+        "  --no-provenance    write the model without its fit-time reference, metrics,\n"
+        "                     creation time and tag (format version 1, bytes as before provenance)\n", f);
   for (size_t i = 0; i < NPARAMS; i++) {
     char flag[64];
     snprintf(flag, sizeof flag, "%s %s", fit_params[i].name, fit_params[i].metavar);
@@ -80,13 +84,14 @@ void calib__cli_fit_help(FILE *f) {
 }
 
 static int parse_args(int argc, char **argv, fit_args *a) {
-  calib__cli_opt opts[9 + NPARAMS] = {
+  calib__cli_opt opts[11 + NPARAMS] = {
       {"--method", "NAME", &a->method, NULL}, {"--logits", "FILE", &a->logits, NULL},
       {"--labels", "FILE", &a->labels, NULL}, {"--weights", "FILE", &a->weights, NULL},
       {"-o", "FILE", &a->out, NULL},          {"--output", "FILE", &a->out, NULL},
       {"--k", "K", &a->k, NULL},              {"--json", NULL, NULL, &a->json},
-      {"--max-bytes", "N", &a->max_bytes, NULL}};
-  size_t nopts = 9;
+      {"--max-bytes", "N", &a->max_bytes, NULL}, {"--tag", "TEXT", &a->tag, NULL},
+      {"--no-provenance", NULL, NULL, &a->no_provenance}};
+  size_t nopts = 11;
   for (size_t i = 0; i < NPARAMS; i++, nopts++) {
     calib__cli_opt o = {fit_params[i].name, fit_params[i].metavar, &a->param[i], NULL};
     opts[nopts] = o;
@@ -97,6 +102,7 @@ static int parse_args(int argc, char **argv, fit_args *a) {
   if (!a->logits) return calib__cli_usage("fit", "missing --logits");
   if (!a->labels) return calib__cli_usage("fit", "missing --labels");
   if (!a->out) return calib__cli_usage("fit", "missing -o MODEL");
+  if (a->tag && a->no_provenance) return calib__cli_usage("fit", "--tag needs provenance: drop --no-provenance");
   return CALIB__CLI_OK;
 }
 
@@ -110,6 +116,11 @@ static int make_fitter(const fit_args *a, calib_fitter **f) {
   if (st == CALIB_E_UNSUPPORTED)
     return calib__cli_usage("fit", "method '%s' is not built into this calib (this build has: %s)", a->method, list);
   if (st != CALIB_OK) return calib__cli_error("fit", "%s", calib_strerror(st));
+  if (calib_fitter_set_provenance(*f, !a->no_provenance, a->tag) != CALIB_OK) {
+    calib_fitter_free(*f);
+    *f = NULL;
+    return calib__cli_usage("fit", "--tag: must be valid UTF-8 of at most %d bytes", CALIB_MODEL_TAG_MAX);
+  }
   for (size_t i = 0; i < NPARAMS; i++) {
     if (!a->param[i]) continue;
     double v = 0, lo = 0, hi = 0;

@@ -158,6 +158,57 @@ int calib__model_alloc(calib_model **out, size_t nbytes, uint8_t **bytes);
 /* The section with `tag`, or NULL. */
 const calib__section *calib__model_section(const calib_model *m, uint32_t tag);
 
+/* ---- Model metadata: format version 2 (src/model/format.c, model_meta.c) ----
+ * Sections whose tag is in [CALIB__META_FIRST, CALIB__META_LAST] are metadata:
+ * never in m->sec (so no method validator or apply sees them), skipped by the
+ * firmware core, validated by model_meta.c in the full library. Layout and
+ * value rules: the comment at the top of format.c. */
+#define CALIB__META_FIRST      0x10000u
+#define CALIB__META_LAST       0x1FFFFu
+#define CALIB__META_INFO       0x10001u /* f64 x 8: created, n, nll/ece/brier before, after */
+#define CALIB__META_PRIOR      0x10002u /* f64 x kc */
+#define CALIB__META_CONF_HIST  0x10003u /* f64 x CALIB_REF_CONF_BINS */
+#define CALIB__META_CLASS_HIST 0x10004u /* f64 x kc */
+#define CALIB__META_TAG        0x10005u /* bytes: UTF-8, 1..CALIB_MODEL_TAG_MAX */
+#define CALIB__META_INFO_COUNT 8
+#define CALIB__FORMAT_V1 1u
+#define CALIB__FORMAT_V2 2u
+
+/* The provenance of a model as raw arrays (no calib_reference: model/ does not
+ * see deploy/). prior/conf_hist/class_hist all NULL: no reference; else kc,
+ * CALIB_REF_CONF_BINS and kc values (kc = k, 2 when k == 1). */
+typedef struct {
+  double info[CALIB__META_INFO_COUNT]; /* created_unix, n, nll/ece/brier before, nll/ece/brier after */
+  const double *prior, *conf_hist, *class_hist;
+  const char *tag;                     /* NULL or tag_len bytes (no NUL needed) */
+  size_t tag_len;                      /* 0: none */
+} calib__model_meta;
+
+/* Build as calib__model_build, with metadata when meta != NULL (version 2).
+ * Metadata that is not valid (see model_meta.c) is CALIB_E_ARG. */
+int calib__model_build_meta(calib_model **out, int method, size_t k, const calib__section *secs,
+                            size_t nsecs, const calib__model_meta *meta);
+/* 1 and *meta filled (pointers into m's bytes) when m is a version-2 model,
+ * else 0 (and *meta = no reference, info all NaN except created 0, n 0). */
+int calib__model_meta_get(const calib_model *m, calib__model_meta *meta);
+/* *out = m's parameters with meta (NULL: none, version 1). */
+int calib__model_with_meta(calib_model **out, const calib_model *m, const calib__model_meta *meta);
+/* Version-2 metadata of a parsed model (generic parse already done): every
+ * rule of format.c's comment; CALIB_E_FORMAT naming the check. Not in the core. */
+int calib__model_meta_validate(const calib_model *m, calib_error *err);
+/* The value rules of format.c's metadata comment on a struct (tag included):
+ * CALIB_OK or CALIB_E_ARG. */
+int calib__model_meta_check(size_t k, const calib__model_meta *meta);
+/* 1 when the len bytes at s are valid UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, <= U+10FFFF) without NUL. */
+int calib__utf8_valid(const char *s, size_t len);
+/* The length of a user tag (NULL: 0) if it is at most CALIB_MODEL_TAG_MAX bytes of
+ * valid UTF-8, else (size_t)-1. */
+size_t calib__tag_check(const char *tag);
+/* Walks the section table of a parsed model: *count and *data (its first
+ * byte) of the section with `tag`; 0 when absent. */
+int calib__model_find_section(const calib_model *m, uint32_t tag, uint64_t *count, const uint8_t **data);
+
 /* ---- Per-method apply table (src/model/methods.c) --------------------------
  * validate: semantic checks of a parsed model (values finite, counts right);
  *           may fill m->fparam. Returns CALIB_OK or CALIB_E_FORMAT.

@@ -21,6 +21,10 @@ struct calib_reference {
 
 /* A copy of src in one allocation (monitor_ref.c). */
 int calib__reference_clone(const calib_reference *src, calib_reference **out);
+/* A reference from its arrays (kc, CALIB_REF_CONF_BINS, kc values; metrics:
+ * n, NLL, ECE, Brier), e.g. those a version-2 model carries (monitor_ref.c). */
+int calib__reference_from_arrays(calib_reference **out, size_t k, size_t n, const double *prior,
+                                 const double *conf_hist, const double *class_hist, const double metrics[4]);
 
 /* ---- Rows (monitor_stats.c) ------------------------------------------------
  * calib__row_top: predicted class and confidence of row i (conventions of the

@@ -100,3 +100,65 @@ int calib__reference_clone(const calib_reference *src, calib_reference **out) {
   *out = r;
   return CALIB_OK;
 }
+
+/* ---- The reference a model carries (format version 2, model/model_meta.c) ---- */
+
+int calib__reference_from_arrays(calib_reference **out, size_t k, size_t n, const double *prior,
+                                 const double *conf_hist, const double *class_hist, const double metrics[4]) {
+  calib_reference *r = NULL;
+  const int st = ref_alloc(&r, k);
+  if (st != CALIB_OK) return st;
+  r->n = n;
+  memcpy(r->prior, prior, r->kc * sizeof(double));
+  memcpy(r->class_hist, class_hist, r->kc * sizeof(double));
+  memcpy(r->conf_hist, conf_hist, CALIB_REF_CONF_BINS * sizeof(double));
+  memcpy(r->metrics, metrics, sizeof r->metrics);
+  *out = r;
+  return CALIB_OK;
+}
+
+int calib_model_reference(const calib_model *m, calib_reference **out) {
+  if (!m || !out) return CALIB_E_ARG;
+  calib__model_meta mt;
+  calib__model_meta_get(m, &mt);
+  if (!mt.prior) return CALIB_E_UNSUPPORTED; /* "model carries no fit-time reference" */
+  const double metrics[4] = {mt.info[1], mt.info[5], mt.info[6], mt.info[7]};
+  return calib__reference_from_arrays(out, m->k, (size_t)mt.info[1], mt.prior, mt.conf_hist, mt.class_hist,
+                                      metrics);
+}
+
+/* 1 when ref holds exactly the arrays and metrics of mt's reference. */
+static int same_reference(const calib_reference *ref, const calib__model_meta *mt) {
+  if (!mt->prior || (double)ref->n != mt->info[1]) return 0;
+  const double mine[4] = {mt->info[1], mt->info[5], mt->info[6], mt->info[7]};
+  for (size_t i = 0; i < 4; i++) /* bitwise, so NaN equals NaN */
+    if (memcmp(&ref->metrics[i], &mine[i], sizeof(double)) != 0) return 0;
+  return memcmp(ref->prior, mt->prior, ref->kc * sizeof(double)) == 0 &&
+         memcmp(ref->class_hist, mt->class_hist, ref->kc * sizeof(double)) == 0 &&
+         memcmp(ref->conf_hist, mt->conf_hist, CALIB_REF_CONF_BINS * sizeof(double)) == 0;
+}
+
+int calib_model_with_reference(calib_model **out, const calib_model *m, const calib_reference *ref,
+                               const char *tag, int64_t created_unix) {
+  if (!out || !m) return CALIB_E_ARG;
+  const size_t tag_len = calib__tag_check(tag);
+  if (tag_len == (size_t)-1) return CALIB_E_ARG;
+  if (created_unix < 0 || created_unix > ((int64_t)1 << 53)) return CALIB_E_ARG;
+  if (ref && ref->k != m->k) return CALIB_E_SHAPE;
+  if (!ref && tag_len == 0 && created_unix == 0) return calib__model_with_meta(out, m, NULL);
+  calib__model_meta old, mt;
+  calib__model_meta_get(m, &old);
+  memset(&mt, 0, sizeof mt);
+  for (size_t i = 1; i < CALIB__META_INFO_COUNT; i++) mt.info[i] = NAN;
+  mt.info[0] = (double)created_unix;
+  mt.info[1] = 0;
+  if (ref) {
+    mt.info[1] = (double)ref->n;
+    mt.info[5] = ref->metrics[1], mt.info[6] = ref->metrics[2], mt.info[7] = ref->metrics[3];
+    if (same_reference(ref, &old)) mt.info[2] = old.info[2], mt.info[3] = old.info[3], mt.info[4] = old.info[4];
+    mt.prior = ref->prior, mt.conf_hist = ref->conf_hist, mt.class_hist = ref->class_hist;
+  }
+  mt.tag = tag, mt.tag_len = tag_len;
+  const int st = calib__model_with_meta(out, m, &mt);
+  return st == CALIB_E_FORMAT ? CALIB_E_ARG : st; /* E_ARG: values no model may hold */
+}

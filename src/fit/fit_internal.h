@@ -35,6 +35,8 @@ struct calib_fitter {
   double opt[CALIB__MAX_PARAM_ID + 1];
   calib__fit_report report;
   calib_error err; /* the detail of the last calib_fit (calib_fitter_error) */
+  int no_provenance;                    /* calib_fitter_set_provenance(f, 0, ...) */
+  char tag[CALIB_MODEL_TAG_MAX + 1];    /* its tag ("" = none) */
 };
 
 typedef struct {
@@ -50,6 +52,11 @@ const calib__fit_method *calib__fit_method_get(int id);
 static inline int64_t calib__ovr_positive(size_t k, size_t cls) {
   return k == 1 ? 1 : (int64_t)cls;
 }
+
+/* Provenance (src/fit/fit_provenance.c): replaces the freshly fitted *m by a
+ * copy carrying the fit-time reference, the before/after metrics, the time and
+ * f's tag (model format version 2). On failure *m is freed and set to NULL. */
+int calib__fit_provenance(calib_fitter *f, const calib__fit_data *d, calib_model **m);
 
 /* Temperature scaling (src/fit/temperature.c). */
 extern const calib__param_spec calib__temperature_params[];

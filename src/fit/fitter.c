@@ -189,6 +189,7 @@ int calib_fit(calib_fitter *f, const float *logits, size_t n, size_t k,
   if (st == CALIB_OK) {
     calib_model *m = NULL;
     st = calib__fit_method_get(f->method)->fit(f, &d, &m);
+    if (st == CALIB_OK && !f->no_provenance) st = calib__fit_provenance(f, &d, &m); /* fit_provenance.c */
     if (st == CALIB_OK) *out = m;
     else st = method_fail(f, st);
   }

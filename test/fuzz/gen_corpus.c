@@ -10,7 +10,11 @@
  *       trunc-fixed   flags 3, cut inside the section data (reaches the parser)
  *       count         flags 3, the first section's count raised by one
  *     plus a valid temperature model relabelled as each method that is not
- *     built in (flags 1: CALIB_E_UNSUPPORTED);
+ *     built in (flags 1: CALIB_E_UNSUPPORTED). These are version-1 models
+ *     (provenance off). Version 2 (model provenance): "<method>-k<k>-v2" for
+ *     temperature and Platt, fitted with provenance and a tag, with the same
+ *     five variants, plus "v2-golden" (test/golden/temperature_k10_v2.calib);
+ *     their metadata sections hold every metadata tag and both section types;
  *   corpus/npy/: valid arrays of each dtype and rank (0-d, empty, 1-d, 2-d,
  *     version 2.0 header), and rejected ones (big-endian, Fortran order,
  *     object dtype, truncated data, broken dict).
@@ -76,7 +80,7 @@ static void model_variants(const char *tag, const calib_model *m) {
   free(b);
 }
 
-static void fit_seed(int method, size_t k, int variant) {
+static void fit_seed(int method, size_t k, int variant, int v2) {
   enum { N = 40 };
   float x[N * 3];
   int64_t y[N];
@@ -93,8 +97,8 @@ static void fit_seed(int method, size_t k, int variant) {
   }
   calib_fitter *f = NULL;
   if (calib_fitter_create(&f, method) != CALIB_OK) return;
-  int ok = 1;
-  if (variant == 1) ok = calib_fitter_set(f, CALIB_P_INPUT, CALIB_INPUT_PROBS) == CALIB_OK;
+  int ok = calib_fitter_set_provenance(f, v2, v2 ? "fuzz seed \xc3\xa9" : NULL) == CALIB_OK;
+  if (variant == 1) ok = ok && calib_fitter_set(f, CALIB_P_INPUT, CALIB_INPUT_PROBS) == CALIB_OK;
   if (variant == 2 && method == CALIB_METHOD_HISTOGRAM)
     ok = calib_fitter_set(f, CALIB_P_HIST_BINNING, CALIB_HIST_EQUAL_MASS) == CALIB_OK;
   if (variant == 2 && method == CALIB_METHOD_ISOTONIC) {
@@ -108,7 +112,7 @@ static void fit_seed(int method, size_t k, int variant) {
   if (ok && calib_fit(f, x, N, k, y, NULL, &m) == CALIB_OK) {
     static const char *const vname[] = {"", "-probs", "-variant"};
     char tag[96];
-    snprintf(tag, sizeof tag, "%s-k%zu%s", calib_method_name(method), k, vname[variant]);
+    snprintf(tag, sizeof tag, "%s-k%zu%s%s", calib_method_name(method), k, vname[variant], v2 ? "-v2" : "");
     model_variants(tag, m);
     calib_model_free(m);
   }
@@ -191,8 +195,21 @@ int main(void) {
   for (int method = 1; method <= 64; method++) {
     if (!calib_method_name(method)) continue;
     for (size_t k = 1; k <= 3; k += 2)
-      for (int variant = 0; variant < 3; variant++) fit_seed(method, k, variant);
+      for (int variant = 0; variant < 3; variant++) fit_seed(method, k, variant, 0);
   }
+  for (size_t k = 1; k <= 3; k += 2) {
+    fit_seed(CALIB_METHOD_TEMPERATURE, k, 0, 1);
+    fit_seed(CALIB_METHOD_PLATT, k, 0, 1);
+  }
+  FILE *g = fopen("test/golden/temperature_k10_v2.calib", "rb");
+  uint8_t gb[1024];
+  const size_t gl = g ? fread(gb, 1, sizeof gb, g) : 0;
+  if (g) fclose(g);
+  if (gl == 0) {
+    fprintf(stderr, "gen_corpus: test/golden/temperature_k10_v2.calib missing\n");
+    return 1;
+  }
+  model_seed("v2-golden", 0, gb, gl);
   unsupported_seeds();
   npy_seeds();
   printf("gen_corpus: %d files\n", nfiles);

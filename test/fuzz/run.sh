@@ -134,7 +134,7 @@ case $mode in
   seed)
     mkdir -p test/fuzz/corpus/model_load test/fuzz/corpus/model_static test/fuzz/corpus/npy
     gcc $INC $DEFS -std=c99 -O1 -g -o $B/gen_corpus test/fuzz/gen_corpus.c build/libcalib_io.a lib/libcalib.a \
-      $(pkg-config --libs openblas lapacke 2>/dev/null) -lm && $B/gen_corpus || exit 1
+      $(pkg-config --libs openblas lapacke 2>/dev/null) -llbfgs -lm -pthread && $B/gen_corpus || exit 1
     exit 0 ;;
   *) echo "usage: test/fuzz/run.sh fuzz SECONDS | replay | seed" >&2; exit 2 ;;
 esac

@@ -178,7 +178,7 @@ class TestLoading(unittest.TestCase):
         with open(os.path.join(REPO, "include", "calib.h")) as f:
             h = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
         kinds = {"double": ctypes.c_double, "float": ctypes.c_float, "size_t": ctypes.c_size_t, "int": ctypes.c_int,
-                 "unsigned": ctypes.c_uint, "uint64_t": ctypes.c_uint64}
+                 "unsigned": ctypes.c_uint, "uint64_t": ctypes.c_uint64, "int64_t": ctypes.c_int64}
         seen = 0
         proto = r"^(?:CALIB_NODISCARD\s+)?CALIB_API\s+([^;{#]*?)\b(calib_[a-z0-9_]+)\s*\(([^)]*)\)\s*;"
         for m in re.finditer(proto, h, re.S | re.M):

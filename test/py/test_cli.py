@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import zlib
 
@@ -215,6 +216,71 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("unknown command", r.stderr)
 
+    # -- model provenance (format version 2), as `calib info` shows it
+    def check_provenance(self, info, human, p, z, y, tag):
+        """info (--json) and human of a model fitted on (z, y) whose apply
+        output on z is p: every recorded value against numpy here."""
+        n, k = len(y), (z.shape[1] if z.ndim == 2 else 1)
+        kc = max(k, 2)
+        self.assertEqual(list(info)[5:], ["created_unix", "created", "tag", "n", "nll_before", "ece_before",
+                                          "brier_before", "nll_after", "ece_after", "brier_after",
+                                          "has_reference", "prior", "confidence_hist", "class_hist"])
+        self.assertEqual((info["n"], info["tag"], info["has_reference"]), (n, tag, 1))
+        self.assertLessEqual(abs(info["created_unix"] - time.time()), 600)
+        self.assertEqual(info["created"], time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(info["created_unix"])))
+        before = softmax(z) if z.ndim == 2 else sigmoid(z)
+        rb, ra = metrics_ref(before, y, 15), metrics_ref(p, y, 15)
+        self.assertAlmostEqual(info["nll_before"], nll_logits(z, y), delta=1e-6)
+        self.assertAlmostEqual(info["ece_before"], rb["ece"], delta=1e-5)
+        self.assertAlmostEqual(info["brier_before"], rb["brier"], delta=1e-6)
+        for key in ("nll", "ece", "brier"):
+            self.assertAlmostEqual(info[key + "_after"], ra[key], delta=1e-12, msg=key)
+        self.assertEqual(info["prior"], list(np.bincount(y, minlength=kc) / n))
+        pred, conf = probs_top(np.asarray(p, np.float64))
+        self.assertEqual(info["class_hist"], list(np.bincount(pred, minlength=kc)))
+        b = np.searchsorted(np.arange(1, 21) / 20.0, conf, side="left")
+        self.assertEqual(info["confidence_hist"], list(np.bincount(b, minlength=20)))
+        for line in ("created          " + info["created"], "tag              " + (tag or "(none)"),
+                     "n                %d" % n, "nll_after        %.17g" % info["nll_after"],
+                     "confidence_hist  " + " ".join("%d" % c for c in info["confidence_hist"])):
+            self.assertIn(line + "\n", human)
+        self.assertRegex(human, r"\n {17}\|[ .:=+*#%@-]{20}\|\n")  # the one-character-per-bin bar
+
+    def test_provenance_options(self):
+        z, y = self.path("z.npy"), self.path("y.npy")
+        tagged, plain = self.path("tagged.calib"), self.path("plain.calib")
+        self.ok("fit", "--method", "temperature", "--logits", z, "--labels", y, "-o", tagged,
+                "--tag", "run 42 \u00e9t\u00e9")
+        info = self.ok_json("info", tagged)
+        self.assertEqual((info["format_version"], info["tag"]), (2, "run 42 \u00e9t\u00e9"))
+        self.ok("fit", "--method", "temperature", "--logits", z, "--labels", y, "-o", plain, "--no-provenance")
+        info = self.ok_json("info", plain)
+        self.assertEqual((info["format_version"], info["has_reference"], info["tag"], info["n"], info["created"]),
+                         (1, 0, "", 0, None))
+        for key in ("nll_before", "ece_after"):
+            self.assertIsNone(info[key])
+        self.assertIn("provenance       none (format version 1)", self.ok("info", plain))
+        # version 1 is the bytes of the independent writer for the fitted T
+        T = info["temperature"]
+        with open(plain, "rb") as f:
+            self.assertEqual(f.read(), model_bytes(1, self.k, [(1, [T])]))
+        self.fails(2, "fit", "--tag needs provenance", "fit", "--method", "temperature", "--logits", z,
+                   "--labels", y, "-o", plain, "--no-provenance", "--tag", "x")
+        self.fails(2, "fit", "--tag: must be valid UTF-8 of at most 255 bytes", "fit", "--method", "temperature",
+                   "--logits", z, "--labels", y, "-o", plain, "--tag", "x" * 256)
+        # k = 1: sigmoid before, two-class prior and class histogram
+        zb, yb = self.path("zb.npy"), self.path("yb.npy")
+        rng = np.random.default_rng(3)
+        s = rng.normal(size=700).astype(np.float32) * 2
+        lab = (rng.uniform(size=700) < 1 / (1 + np.exp(-s))).astype(np.int64)
+        np.save(zb, s)
+        np.save(yb, lab)
+        mb = self.path("bin.calib")
+        self.ok("fit", "--method", "temperature", "--logits", zb, "--labels", yb, "-o", mb, "--tag", "bin")
+        pb = self.path("pb.npy")
+        self.ok("apply", "--model", mb, "--logits", zb, "-o", pb)
+        self.check_provenance(self.ok_json("info", mb), self.ok("info", mb), np.load(pb), s, lab, tag="bin")
+
     # -- fit -> info -> apply -> eval, multiclass
     def test_end_to_end_multiclass(self):
         model = self.path("m.calib")
@@ -231,8 +297,10 @@ class CliTest(unittest.TestCase):
         self.assertLess(fit["nll_after"], fit["nll_before"])
 
         info = self.ok_json("info", model)
-        self.assertEqual(info, {"method": "temperature", "k": self.k, "format_version": 1,
-                                "size_bytes": os.path.getsize(model), "temperature": fit["temperature"]})
+        self.assertEqual(list(info)[:5], ["method", "k", "format_version", "size_bytes", "temperature"])
+        self.assertEqual({key: info[key] for key in list(info)[:5]},
+                         {"method": "temperature", "k": self.k, "format_version": 2,
+                          "size_bytes": os.path.getsize(model), "temperature": fit["temperature"]})
         human = self.ok("info", model)
         self.assertIn("temperature", human)
         self.assertIn("%.17g" % fit["temperature"], human)
@@ -247,6 +315,8 @@ class CliTest(unittest.TestCase):
         np.save(self.path("p_np.npy"), p)
         with open(self.path("p_np.npy"), "rb") as f:
             self.assertEqual(written, f.read(), "apply output differs from np.save's bytes")
+
+        self.check_provenance(info, human, p, self.z, self.y, tag="")
 
         for bins in (15, 10):
             ev = self.ok_json("eval", "--logits", self.path("z.npy"), "--labels", self.path("y.npy"),
@@ -486,7 +556,7 @@ class CliTest(unittest.TestCase):
         b[13] ^= 1  # the method id: the header CRC catches it
         info_fails("m_hcrc.calib", b, "model header: header CRC-32 does not match (corrupted header) (at 28)")
         b = bytearray(mb)
-        b[8:12] = struct.pack("<I", 2)
+        b[8:12] = struct.pack("<I", 3)  # this library reads versions 1 and 2
         info_fails("m_ver.calib", fix_header_crc(b), "format version is newer than this library reads (future version) (at 8)")
         b = bytearray(mb)
         b[12:16] = struct.pack("<I", 4242)

@@ -1,0 +1,199 @@
+/* fit_provenance.c -- what calib_fit records in a model about its fit set
+ * (model format version 2; the contract is calib.h's provenance block).
+ *
+ * One pass over the fit rows in blocks of R = max(1, 65536 / k) rows: each
+ * block goes through the uncalibrated map (softmax / sigmoid of the inputs,
+ * or the input probabilities as they are) and through calib_apply of the
+ * fitted model, into two scratch blocks of R x k floats (256 KiB each), and
+ * per row we add:
+ *   before and after: the NLL term (calib_nll's arithmetic: -ln p_y, k == 1:
+ *     -ln p or -log1p(-p)), the Brier term (calib_brier's), and the
+ *     top-label confidence and correctness to 15 equal-width ECE bins
+ *     (calib_bin_index; ECE = sum_b |correct_b - conf_b| / n);
+ *   after only: the reference of calib_reference_compute (label counts for
+ *     the prior, predicted-class counts, confidence counts in
+ *     CALIB_REF_CONF_BINS bins), with the monitor's top-label conventions
+ *     (argmax, first index on ties; k == 1: 1 iff p > 0.5, conf max(p, 1 - p)).
+ * Rows are summed in order, as the metrics do, so NLL equals calib_nll on the
+ * whole arrays and Brier calib_brier up to the order of a row's squares; the
+ * histograms and the prior are exact counts. Unweighted: the reference has no
+ * weights.
+ * The model itself is not touched: calib__model_with_meta copies its
+ * parameters next to the metadata, so calib_apply's output is unchanged. */
+#include "fit_internal.h"
+#include "checked.h"
+#include "kernels.h"
+#include <math.h>
+#include <time.h>
+
+#define ECE_BINS 15
+#define BLOCK_FLOATS 65536u
+
+typedef struct {
+  double nll, brier, correct[ECE_BINS], conf[ECE_BINS];
+} prov_sums;
+
+/* sum_{a <= j < b} r_j^2 in double, eight running sums (the loop is bound by
+ * the add latency otherwise, and independent lanes vectorise; the order differs
+ * from calib_brier's by rounding only). */
+static double sumsq(const float *r, size_t a, size_t b) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+  size_t j = a;
+  for (; j + 8 <= b; j += 8) {
+    const double v0 = (double)r[j], v1 = (double)r[j + 1], v2 = (double)r[j + 2], v3 = (double)r[j + 3];
+    const double v4 = (double)r[j + 4], v5 = (double)r[j + 5], v6 = (double)r[j + 6], v7 = (double)r[j + 7];
+    s0 += v0 * v0, s1 += v1 * v1, s2 += v2 * v2, s3 += v3 * v3;
+    s4 += v4 * v4, s5 += v5 * v5, s6 += v6 * v6, s7 += v7 * v7;
+  }
+  double s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+  for (; j < b; j++) s += (double)r[j] * (double)r[j];
+  return s;
+}
+
+/* argmax (first index on ties) of r[0..k-1]: the maximum over eight
+ * independent lanes (branch-free, so the compiler can keep it in vector
+ * registers), then the first index holding it. Probabilities are never NaN. */
+static size_t argmax(const float *r, size_t k) {
+  float m8[8];
+  size_t j = 0;
+  for (size_t l = 0; l < 8; l++) m8[l] = r[0];
+  for (; j + 8 <= k; j += 8)
+    for (size_t l = 0; l < 8; l++) m8[l] = r[j + l] > m8[l] ? r[j + l] : m8[l];
+  float m = m8[0];
+  for (size_t l = 1; l < 8; l++) m = m8[l] > m ? m8[l] : m;
+  for (; j < k; j++) m = r[j] > m ? r[j] : m;
+  size_t best = 0;
+  while (r[best] != m) best++;
+  return best;
+}
+
+/* Adds rows of probabilities p (rows x k) with labels y to s; with the
+ * histograms (after only: conf_hist, class_hist non-NULL). Top-label
+ * conventions of the metrics: argmax, first index on ties; k == 1: 1 iff
+ * p > 0.5, confidence max(p, 1 - p). */
+static void add_rows(prov_sums *s, const float *p, size_t rows, size_t k, const int64_t *y,
+                     double *conf_hist, double *class_hist) {
+  for (size_t i = 0; i < rows; i++) {
+    const float *r = p + i * k;
+    double conf;
+    size_t top;
+    if (k == 1) {
+      const double q = (double)r[0], d = q - (double)y[i];
+      s->nll -= y[i] == 1 ? log(q) : log1p(-q);
+      s->brier += d * d;
+      top = q > 0.5 ? 1 : 0;
+      conf = q > 0.5 ? q : 1.0 - q;
+    } else {
+      const size_t c = (size_t)y[i];
+      const double py = (double)r[c];
+      s->nll -= log(py);
+      s->brier += sumsq(r, 0, c) + sumsq(r, c + 1, k) + (py - 1.0) * (py - 1.0);
+      top = argmax(r, k);
+      conf = (double)r[top];
+    }
+    const size_t b = calib_bin_index(conf, ECE_BINS);
+    s->correct[b] += top == (size_t)y[i] ? 1.0 : 0.0;
+    s->conf[b] += conf;
+    if (conf_hist) {
+      conf_hist[calib_bin_index(conf, CALIB_REF_CONF_BINS)] += 1;
+      class_hist[top] += 1;
+    }
+  }
+}
+
+static void finish(const prov_sums *s, double n, double out[3]) {
+  double e = 0;
+  for (size_t b = 0; b < ECE_BINS; b++) e += fabs(s->correct[b] - s->conf[b]);
+  out[0] = s->nll / n;
+  out[1] = e / n;
+  out[2] = s->brier / n;
+}
+
+/* The uncalibrated probabilities of a block: softmax / sigmoid of the inputs,
+ * or the inputs themselves when the method was fitted on probabilities. */
+static int before_block(const float *x, size_t rows, size_t k, int probs_in, float *out) {
+  if (probs_in) {
+    memcpy(out, x, rows * k * sizeof(float));
+    return CALIB_OK;
+  }
+  if (k == 1) return calib_sigmoid(x, rows, 1.0f, out);
+  calib__kernels_get()->softmax(x, rows, k, k, 1.0f, out, k); /* calib_fit checked x finite */
+  return CALIB_OK;
+}
+
+static int prov_fail(calib_fitter *f, int st, calib_model **m, const char *check) {
+  calib_model_free(*m);
+  *m = NULL;
+  return calib__error_set(&f->err, st, "provenance", check, UINT64_MAX, 0);
+}
+
+int calib__fit_provenance(calib_fitter *f, const calib__fit_data *d, calib_model **m) {
+  const size_t k = d->k, n = d->n, kc = k == 1 ? 2 : k;
+  const size_t R = k >= BLOCK_FLOATS ? 1 : BLOCK_FLOATS / k;
+  const size_t rows_max = R < n ? R : n;
+  double input;
+  const int probs_in = calib_fitter_get(f, CALIB_P_INPUT, &input) == CALIB_OK && input == CALIB_INPUT_PROBS;
+  size_t nf, fbytes, hbytes, total;
+  if (!calib__size_mul(rows_max, k, &nf) || !calib__size_mul(nf, 2 * sizeof(float), &fbytes) ||
+      !calib__size_mul(kc, 3 * sizeof(double), &hbytes) || !calib__size_add(fbytes, hbytes, &total))
+    return prov_fail(f, CALIB_E_NOMEM, m, "scratch size overflows");
+  /* doubles first: 8-byte alignment for all */
+  double *counts = (double *)calib__calloc(1, total);
+  if (!counts) return prov_fail(f, CALIB_E_NOMEM, m, "cannot allocate the scratch blocks");
+  double *class_hist = counts + kc, *prior = class_hist + kc;
+  float *pb = (float *)(void *)(prior + kc), *pa = pb + nf;
+  double conf_hist[CALIB_REF_CONF_BINS] = {0};
+  prov_sums before, after;
+  memset(&before, 0, sizeof before);
+  memset(&after, 0, sizeof after);
+  int st = CALIB_OK;
+  for (size_t i0 = 0; i0 < n && st == CALIB_OK; i0 += R) {
+    const size_t rows = n - i0 < R ? n - i0 : R;
+    const float *x = d->x + i0 * k;
+    st = before_block(x, rows, k, probs_in, pb);
+    if (st == CALIB_OK) st = calib_apply(*m, x, rows, k, pa);
+    if (st != CALIB_OK) break;
+    add_rows(&before, pb, rows, k, d->y + i0, NULL, NULL);
+    add_rows(&after, pa, rows, k, d->y + i0, conf_hist, class_hist);
+    for (size_t i = 0; i < rows; i++) counts[d->y[i0 + i]] += 1;
+  }
+  if (st != CALIB_OK) {
+    calib__free(counts);
+    return prov_fail(f, st, m, "the fitted model cannot be applied to the fit rows");
+  }
+  calib__model_meta meta;
+  memset(&meta, 0, sizeof meta);
+  double s = 0;
+  for (size_t j = 0; j < kc; j++) s += counts[j];
+  for (size_t j = 0; j < kc; j++) prior[j] = counts[j] / s; /* as calib_reference_compute */
+  const time_t now = time(NULL);
+  meta.info[0] = now > 0 ? (double)now : 0;
+  meta.info[1] = (double)n;
+  finish(&before, (double)n, meta.info + 2);
+  finish(&after, (double)n, meta.info + 5);
+  meta.prior = prior, meta.conf_hist = conf_hist, meta.class_hist = class_hist;
+  meta.tag = f->tag, meta.tag_len = strlen(f->tag);
+  calib_model *with = NULL;
+  st = calib__model_with_meta(&with, *m, &meta);
+  calib__free(counts);
+  if (st != CALIB_OK)
+    return prov_fail(f, st == CALIB_E_ARG || st == CALIB_E_FORMAT ? CALIB_E_UNSUPPORTED : st, m,
+                     st == CALIB_E_NOMEM         ? "cannot allocate the model with its metadata"
+                     : st == CALIB_E_UNSUPPORTED ? "the model with its metadata exceeds the format limits "
+                                                   "(CALIB_MODEL_MAX_VALUES); fit without provenance"
+                                                 : "the fit set's metrics are outside the model format's "
+                                                   "ranges; fit without provenance");
+  calib_model_free(*m);
+  *m = with;
+  return CALIB_OK;
+}
+
+int calib_fitter_set_provenance(calib_fitter *f, int on, const char *tag) {
+  if (!f || (on != 0 && on != 1)) return CALIB_E_ARG;
+  const size_t len = calib__tag_check(tag);
+  if (len == (size_t)-1 || (on == 0 && len > 0)) return CALIB_E_ARG;
+  f->no_provenance = !on;
+  if (len) memcpy(f->tag, tag, len);
+  f->tag[len] = '\0';
+  return CALIB_OK;
+}
