@@ -7,7 +7,10 @@
  *    with calib__kernels_by_name): check_rows + softmax, i.e. exactly the
  *    work calib_softmax does (validation pass, then the kernel), and the
  *    validation pass alone;
- *  - the public calib_softmax() on the dispatched path (calib_isa()).
+ *  - the public calib_softmax() on the dispatched path (calib_isa());
+ *  - the public calib_softmax_rows() (row-wise mode: validation fused into
+ *    the kernel's pass, one read and one write; a per-row status array, as a
+ *    server would pass) on the dispatched path: "calib-rows".
  * Every buffer is written once before timing (pre-touched: no page faults
  * in the timed region). Each repetition times enough calls to last >= 20 ms;
  * the median of the repetitions is reported (and the minimum).
@@ -45,9 +48,11 @@ static double uniform(void) {
 
 typedef struct {
   const calib__kernels *kt; /* NULL: public calib_softmax; */
-  int mode;                 /* 0 memcpy, 1 check+softmax, 2 check only, 3 public, 4 softmax only */
+  int mode;                 /* 0 memcpy, 1 check+softmax, 2 check only, 3 public, 4 softmax only,
+                             * 5 public row-wise */
   const float *x;
   float *y;
+  uint8_t *status;
   size_t n, k;
 } job;
 
@@ -64,6 +69,11 @@ static void run_once(const job *j) {
   case 3:
     if (calib_softmax(j->x, j->n, j->k, 0, 1.0f, j->y, 0) != CALIB_OK) abort();
     break;
+  case 5: {
+    size_t bad = 0, first = 0;
+    if (calib_softmax_rows(j->x, j->n, j->k, 0, 1.0f, j->y, 0, j->status, &bad, &first) != CALIB_OK) abort();
+    break;
+  }
   default: j->kt->softmax(j->x, j->n, j->k, j->k, 1.0f, j->y, j->k); break;
   }
 }
@@ -118,7 +128,10 @@ static void bench_shape(size_t n, size_t k, int reps) {
   float *x = alloc_floats(bytes), *y = alloc_floats(bytes);
   for (size_t i = 0; i < total; i++) x[i] = (float)(8.0 * uniform() - 4.0); /* pre-touch */
   memset(y, 0, bytes);                                                          /* pre-touch */
-  job j = {NULL, 0, x, y, n, k};
+  uint8_t *status = malloc(n);
+  if (!status) abort();
+  memset(status, 1, n); /* pre-touch */
+  job j = {NULL, 0, x, y, status, n, k};
   time_job("memcpy", &j, reps);
   static const char *const isas[] = {"scalar", "avx2", "avx512"};
   for (size_t a = 0; a < sizeof isas / sizeof isas[0]; a++) {
@@ -148,6 +161,15 @@ static void bench_shape(size_t n, size_t k, int reps) {
   j.kt = NULL;
   j.mode = 3;
   time_job("calib-public", &j, reps);
+  j.mode = 5;
+  memset(y, 0, bytes);
+  time_job("calib-rows", &j, reps);
+  const double err = spot_error(x, y, n, k);
+  if (!(err < 1e-6)) {
+    fprintf(stderr, "calib rows: wrong result (max error %g)\n", err);
+    exit(2);
+  }
+  free(status);
   free(x);
   free(y);
 }

@@ -1,18 +1,26 @@
-"""report.py RESULTS_FILE -- one table from the RESULT lines of bench_softmax,
-bench_onednn and bench_numpy (all: RESULT <what> <n> <k> <median s> <min s>).
+"""report.py RESULTS_FILE [JSON_OUT] -- one table from the RESULT lines of
+bench_softmax, bench_onednn and bench_numpy (all: RESULT <what> <n> <k>
+<median s> <min s>). With JSON_OUT, one JSON record per line of the tables
+(shape, times in seconds, ratios, and each target with met true/false) is
+written there, and every missed target is printed after the table.
 
 Columns: median time per call in milliseconds (the lowest median over the
 alternating rounds run.sh makes); "copy" is memcpy of the same
 n*k*4 bytes (GB/s = n*k*4 / time); "calib" is the public calib_softmax on the
-dispatched ISA (validation pass + kernel, what a caller pays); the per-ISA
+dispatched ISA (validation pass + kernel, what a caller pays); "rows" is the
+public calib_softmax_rows (row-wise mode: validation fused into the kernel,
+bad rows NaN, a status array written) on the dispatched ISA; the per-ISA
 columns are the same work through each kernel table; "check" is the
 validation pass alone (dispatched ISA). Ratios: oneDNN time / calib time,
 numpy time / calib time, copy time / calib time (fraction of copy bandwidth).
 """
+import json
 import sys
 
 SHAPES = [(1, 1000), (1000000, 10), (100000, 100), (50000, 1000)]
 TARGETS = {(50000, 1000): (1.5, 0.5), (1000000, 10): (2.0, None)}
+# issue 12 part 3, row-wise mode: share of copy bandwidth, and ahead of oneDNN
+ROWS_TARGETS = {(50000, 1000): (1.0, 0.9), (100000, 100): (1.0, 0.9)}
 
 
 def main():
@@ -42,6 +50,8 @@ def main():
     hdr = ("%-14s %8s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s %8s"
            % ("shape (n,k)", "copyGB/s", "copy", "calib", "check", "scalar", "avx2", "avx512",
               "oneDNN", "numpy", "vs1DNN", "vsnumpy", "copyfrac"))
+    rows_lines = []
+    records = []
     print(hdr)
     print("-" * len(hdr))
     verdicts = []
@@ -54,22 +64,73 @@ def main():
             ms(get("calib-scalar", n, k)), ms(get("calib-avx2", n, k)), ms(get("calib-avx512", n, k)),
             ms(dnn), ms(npy), ratio(dnn, cal), ratio(npy, cal),
             "%7.0f%%" % (100 * cp / cal) if cp and cal else "%8s" % "n/a"))
+        rw = get("calib-rows", n, k)
+        rows_lines.append("%-14s %s %s %s %s %s %s" % (
+            "(%d,%d)" % (n, k), ms(cp), ms(rw), ms(cal), ratio(cal, rw), ratio(dnn, rw),
+            "%7.0f%%" % (100 * cp / rw) if cp and rw else "%8s" % "n/a"))
+        strict_t, rows_t = [], []
+        if (n, k) in ROWS_TARGETS and rw:
+            want_dnn, want_copy = ROWS_TARGETS[(n, k)]
+            if dnn:
+                met = dnn / rw > want_dnn
+                rows_t.append({"target": "oneDNN time / rows time > %.1f" % want_dnn, "value": dnn / rw, "met": met})
+                verdicts.append("(%d,%d) row-wise: %.2fx oneDNN (target > %.1fx): %s"
+                                % (n, k, dnn / rw, want_dnn, "met" if met else "NOT met"))
+            if cp:
+                met = cp / rw >= want_copy
+                rows_t.append({"target": "copy time / rows time >= %.2f" % want_copy, "value": cp / rw, "met": met})
+                verdicts.append("(%d,%d) row-wise: %.0f%% of copy bandwidth (target >= %.0f%%): %s"
+                                % (n, k, 100 * cp / rw, 100 * want_copy, "met" if met else "NOT met"))
         if (n, k) in TARGETS and cal:
             want_dnn, want_copy = TARGETS[(n, k)]
             if dnn:
+                met = dnn / cal >= want_dnn
+                strict_t.append({"target": "oneDNN time / calib time >= %.1f" % want_dnn, "value": dnn / cal,
+                                 "met": met})
                 verdicts.append("(%d,%d): %.2fx oneDNN (target >= %.1fx): %s"
-                                % (n, k, dnn / cal, want_dnn, "met" if dnn / cal >= want_dnn else "NOT met"))
+                                % (n, k, dnn / cal, want_dnn, "met" if met else "NOT met"))
             if want_copy and cp:
+                met = cp / cal >= want_copy
+                strict_t.append({"target": "copy time / calib time >= %.2f" % want_copy, "value": cp / cal,
+                                 "met": met})
                 verdicts.append("(%d,%d): %.0f%% of copy bandwidth (target >= %.0f%%): %s"
-                                % (n, k, 100 * cp / cal, 100 * want_copy,
-                                   "met" if cp / cal >= want_copy else "NOT met"))
+                                % (n, k, 100 * cp / cal, 100 * want_copy, "met" if met else "NOT met"))
+
+        def rec(line, t, base):
+            return {"table": "softmax", "line": line, "n": n, "k": k, "seconds": t, "copy_seconds": cp,
+                    "onednn_seconds": dnn, "numpy_seconds": npy,
+                    "vs_onednn": dnn / t if dnn and t else None, "copy_fraction": cp / t if cp and t else None,
+                    "targets": base}
+        records.append(rec("strict (calib_softmax)", cal, strict_t))
+        records.append(rec("row-wise (calib_softmax_rows)", rw, rows_t))
+    print()
+    print("Row-wise mode (calib_softmax_rows: validation fused into the kernel, one read + one write)")
+    hdr2 = "%-14s %9s %9s %9s %8s %8s %8s" % ("shape (n,k)", "copy", "rows", "strict", "vsStrict",
+                                               "vs1DNN", "copyfrac")
+    print(hdr2)
+    print("-" * len(hdr2))
+    for line in rows_lines:
+        print(line)
     print()
     print("Targets:")
     for v in verdicts:
         print("  " + v)
     for i in info:
-        if "implementation" in i or "version" in i:
+        if "implementation" in i or "version" in i or i.startswith("load average"):
             print("  note: " + i)
+    if len(sys.argv) > 2:
+        loads = [i for i in info if i.startswith("load average")]
+        for r in records:
+            r["load_average"] = loads
+        with open(sys.argv[2], "w") as f:
+            for r in records:
+                f.write(json.dumps(r, sort_keys=True) + "\n")
+        missed = ["(%d,%d) %s: %s (%.3g)" % (r["n"], r["k"], r["line"], t["target"], t["value"])
+                  for r in records for t in r["targets"] if not t["met"]]
+        print()
+        print("Missed targets (%s):" % sys.argv[2] if missed else "Every softmax target met (%s)." % sys.argv[2])
+        for m in missed:
+            print("  MISSED " + m)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ ROUNDS=${BENCH_ROUNDS:-2}
 round=1
 while [ $round -le "$ROUNDS" ]; do
   echo "bench: round $round/$ROUNDS: libcalib softmax (reps=$REPS) ..."
+  # the machine's load while this round ran (a shared machine: read the figures with it)
+  echo "INFO load average round $round: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)" >>"$R"
   "$OUT/bench_softmax" "$REPS" >"$OUT/softmax.txt"
   cat "$OUT/softmax.txt" >>"$R"
   if [ $have_dnnl = 1 ]; then
@@ -61,7 +63,7 @@ while [ $round -le "$ROUNDS" ]; do
   round=$((round + 1))
 done
 grep -h '^INFO' "$R" | sort -u || true
-"$PY" bench/report.py "$R"
+"$PY" bench/report.py "$R" "$OUT/results.json"
 echo
 echo "bench: temperature fit (synthetic 50000 x 1000; calib_fit vs scipy) ..."
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" bench/bench_fit.py "$OUT/bench_fit" "$OUT"

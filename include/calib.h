@@ -2086,6 +2086,72 @@ CALIB_NODISCARD CALIB_API int calib_model_with_reference(calib_model **out, cons
  *  error. Not thread-safe (the fitter is one thread's). */
 CALIB_API int calib_fitter_set_provenance(calib_fitter *f, int on, const char *tag);
 
+/* ---- Row-wise mode: bad rows that do not sink a batch ----------------------
+ * The strict calls above (calib_softmax, calib_log_softmax, calib_sigmoid,
+ * calib_apply) validate
+ * the whole input first and, if any row is bad, write nothing. The row-wise
+ * calls below are for servers batching independent requests: each row is
+ * validated as it is computed (for softmax, sigmoid and temperature scaling
+ * inside the kernel's own pass over the row, so the input is read from memory
+ * once; for the other methods on blocks of at most 16 KiB of rows, each
+ * computed right after its check while it is in cache), a bad row is written
+ * as NaN (every one of its k outputs a quiet NaN) and reported, and every
+ * good row is computed.
+ *
+ * A row is bad under the strict call's own input rule for that row:
+ *   softmax, log-softmax, temperature (k >= 2), ETS (k >= 2): a NaN or +inf
+ *     entry, or
+ *     every entry -inf;
+ *   sigmoid, temperature and ETS with k == 1: NaN (+-inf give 1 and 0);
+ *   the other methods: their calib_apply input rules (NaN/+inf, or -inf where
+ *     a finite value is needed, is CALIB_E_NONFINITE; a probability outside
+ *     [0, 1], or isotonic's CALIB_OOB_ERROR, is CALIB_E_DOMAIN; non-finite
+ *     takes precedence within a row).
+ * A good row's outputs are bit-identical to those the strict call writes for
+ * that row (each row is computed independently by the same code).
+ *
+ * Reporting (each pointer may be NULL):
+ *   row_status  n bytes: row_status[i] = 0 for a good row, else the magnitude
+ *               of the row's code: 2 (= -CALIB_E_NONFINITE) or
+ *               15 (= -CALIB_E_DOMAIN). May not overlap the input or output
+ *               arrays (CALIB_E_ARG).
+ *   bad_rows    the number of bad rows.
+ *   first_bad   the lowest bad row index, n if none.
+ * Return value: CALIB_OK when every row was good; otherwise the (negative)
+ * code of the first bad row (CALIB_E_NONFINITE or CALIB_E_DOMAIN) -- and,
+ * UNLIKE EVERY OTHER FUNCTION OF THIS LIBRARY, the outputs have then been
+ * written (good rows computed, bad rows NaN) and so have row_status,
+ * *bad_rows and *first_bad. Argument errors (CALIB_E_ARG: NULL with n > 0,
+ * k == 0, bad ld or beta, overlap other than exact in place, a size that
+ * overflows; CALIB_E_SHAPE, CALIB_E_UNSUPPORTED as calib_apply) are checked
+ * before anything is written and write nothing, the three reports included.
+ * n == 0: CALIB_OK, *bad_rows = 0, *first_bad = 0.
+ * In place (output == input, same ld) is allowed; byte-misaligned arrays as
+ * for the strict calls. Thread-safe, no allocation, no locks, no BLAS. */
+
+/*! calib_softmax_rows() : calib_softmax() in row-wise mode (arguments as
+ *  there; reporting and return value in the block above). */
+CALIB_API int calib_softmax_rows(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                                 float *y, size_t ldy, uint8_t *row_status, size_t *bad_rows,
+                                 size_t *first_bad);
+
+/*! calib_log_softmax_rows() : calib_log_softmax() in row-wise mode (bad rows
+ *  NaN, as calib_softmax_rows). */
+CALIB_API int calib_log_softmax_rows(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                                     float *y, size_t ldy, uint8_t *row_status, size_t *bad_rows,
+                                     size_t *first_bad);
+
+/*! calib_sigmoid_rows() : calib_sigmoid() in row-wise mode: an entry (row)
+ *  is bad iff it is NaN, and its output is NaN. */
+CALIB_API int calib_sigmoid_rows(const float *x, size_t n, float beta, float *y,
+                                 uint8_t *row_status, size_t *bad_rows, size_t *first_bad);
+
+/*! calib_apply_rows() : calib_apply() in row-wise mode, for every method
+ *  (arguments and argument errors as calib_apply(); reporting and return
+ *  value in the block above). */
+CALIB_API int calib_apply_rows(const calib_model *m, const float *logits, size_t n, size_t k,
+                               float *probs, uint8_t *row_status, size_t *bad_rows,
+                               size_t *first_bad);
 
 #ifdef __cplusplus
 }

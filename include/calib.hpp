@@ -132,6 +132,16 @@ class model {
     return calib_apply(m_, logits.data(), logits.rows(), logits.cols(), probs.data());
   }
   void apply(const_view logits, mutable_view probs) const { check(try_apply(logits, probs), "calib::model::apply"); }
+  // Row-wise mode (calib_apply_rows): a bad row is written as NaN and
+  // reported (row_status: rows() bytes, may be null), never thrown; returns
+  // CALIB_OK or the first bad row's code (outputs written), or an argument
+  // error (nothing written).
+  int apply_rows(const_view logits, mutable_view probs, std::uint8_t *row_status = nullptr,
+                 std::size_t *bad_rows = nullptr, std::size_t *first_bad = nullptr) const noexcept {
+    if (logits.rows() != probs.rows() || logits.cols() != probs.cols()) return CALIB_E_ARG;
+    return calib_apply_rows(m_, logits.data(), logits.rows(), logits.cols(), probs.data(), row_status, bad_rows,
+                            first_bad);
+  }
 
   std::vector<std::uint8_t> save() const {
     std::vector<std::uint8_t> bytes(calib_model_size(m_));
@@ -293,6 +303,13 @@ class slot {
       return calib_apply(ref_.model, logits.data(), logits.rows(), logits.cols(), probs.data());
     }
     void apply(const_view logits, mutable_view probs) const { check(try_apply(logits, probs), "calib::slot::pin::apply"); }
+    // calib::model::apply_rows on the pinned model.
+    int apply_rows(const_view logits, mutable_view probs, std::uint8_t *row_status = nullptr,
+                   std::size_t *bad_rows = nullptr, std::size_t *first_bad = nullptr) const noexcept {
+      if (logits.rows() != probs.rows() || logits.cols() != probs.cols()) return CALIB_E_ARG;
+      return calib_apply_rows(ref_.model, logits.data(), logits.rows(), logits.cols(), probs.data(), row_status,
+                              bad_rows, first_bad);
+    }
 
    private:
     friend class slot;

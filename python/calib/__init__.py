@@ -27,7 +27,8 @@ from .estimators import (Calibrator, TemperatureScaling, PlattScaling, BetaCalib
                          method_available)
 from .metrics import (accuracy, nll, nll_logits, brier, ece, mce, bin_index, calibration_error, debiased_l2_ce,
                       ks_error, mmce, kde_ece, smooth_ece, brier_score, reliability, suite, tao2024, Accumulator)
-from .functions import softmax, log_softmax, sigmoid, isa, isotonic_regression, isotonic_predict
+from .functions import (softmax, log_softmax, sigmoid, softmax_rows, log_softmax_rows, sigmoid_rows, isa, isotonic_regression,
+                        isotonic_predict, ROW_OK, ROW_NONFINITE, ROW_DOMAIN)
 from . import _verify
 
 _verify.verify(ESTIMATORS)
@@ -46,5 +47,5 @@ __all__ = ["CalibError", "NotFittedError", "Calibrator", "ESTIMATORS", "availabl
            "from_bytes", "param_bounds", "method_available", "accuracy", "nll", "nll_logits", "brier", "ece",
            "mce", "bin_index", "calibration_error", "debiased_l2_ce", "ks_error", "mmce", "kde_ece", "smooth_ece",
            "brier_score", "reliability", "suite", "tao2024", "Accumulator", "softmax", "log_softmax", "sigmoid",
-           "isa", "isotonic_regression", "isotonic_predict", "library_path", "library_version",
+           "softmax_rows", "log_softmax_rows", "sigmoid_rows", "ROW_OK", "ROW_NONFINITE", "ROW_DOMAIN", "isa", "isotonic_regression", "isotonic_predict", "library_path", "library_version",
            "strerror", "candidate_paths", "__version__"] + [cls.__name__ for cls in ESTIMATORS.values()]

@@ -171,6 +171,11 @@ SIGNATURES = {
     "calib_model_reference": (_int, [_vp, _c_void_pp]),
     "calib_model_with_reference": (_int, [_c_void_pp, _vp, _vp, ctypes.c_char_p, ctypes.c_int64]),
     "calib_fitter_set_provenance": (_int, [_vp, _int, ctypes.c_char_p]),
+    # row-wise mode block (issue 12): bad rows NaN and reported, good rows computed
+    "calib_softmax_rows": (_int, [_vp, _sz, _sz, _sz, _flt, _vp, _sz, _vp, _c_size_p, _c_size_p]),
+    "calib_log_softmax_rows": (_int, [_vp, _sz, _sz, _sz, _flt, _vp, _sz, _vp, _c_size_p, _c_size_p]),
+    "calib_sigmoid_rows": (_int, [_vp, _sz, _flt, _vp, _vp, _c_size_p, _c_size_p]),
+    "calib_apply_rows": (_int, [_vp, _vp, _sz, _sz, _vp, _vp, _c_size_p, _c_size_p]),
 }
 
 # The foundation functions: a library without one of these is not libcalib.

@@ -285,6 +285,24 @@ class Calibrator:
                              % (type(self).__name__, n, k, m.k))
         return p if out is None else out  # out= a torch tensor: the tensor itself, written in place
 
+    def predict_proba_rows(self, logits, out=None):
+        """Row-wise mode of predict_proba (calib_apply_rows): returns (probs,
+        status). A bad row does not fail the batch: its probabilities are NaN
+        and status[i] is 2 (non-finite input) or 15 (a value outside its
+        domain, e.g. a probability outside [0, 1]); every other row is
+        computed exactly as predict_proba computes it (status 0). status is a
+        uint8 array of n. Argument errors (shape, k) raise as in
+        predict_proba."""
+        m = self._require_model("predict_proba_rows")
+        x, n, k = _arrays.scores(logits)
+        p = _arrays.output(out, x.shape)
+        status = np.empty(n, np.uint8)
+        st = fn("calib_apply_rows")(m.ptr, _addr(x), n, k, _addr(p), _addr(status) if n else None, None, None)
+        if st and st not in (_ids.E_NONFINITE, _ids.E_DOMAIN):
+            raise CalibError(st, "%s.predict_proba_rows on %d x %d scores (model fitted with k = %d)"
+                             % (type(self).__name__, n, k, m.k))
+        return (p if out is None else out), status
+
     def predict(self, logits):
         """Predicted class indices (int64): argmax of the calibrated
         probabilities (first on ties); binary: 1 where P(y = 1) > 0.5."""

@@ -1,5 +1,6 @@
 """The softmax core as plain functions (calib_softmax, calib_log_softmax,
-calib_sigmoid). Results are float32 arrays of the input's shape; float32
+calib_sigmoid, and the row-wise softmax_rows / log_softmax_rows / sigmoid_rows). Results are
+float32 arrays of the input's shape; float32
 C-contiguous input is read without a copy, and out= may be the input itself.
 out= must be a writeable C-contiguous float32 array of the input's shape, at
 any address: a byte-misaligned one is written directly (the C library accepts
@@ -11,7 +12,11 @@ import numpy as np
 from . import _arrays, _ids
 from ._lib import CalibError, fn
 
-__all__ = ["softmax", "log_softmax", "sigmoid", "isa", "isotonic_regression", "isotonic_predict"]
+__all__ = ["softmax", "log_softmax", "sigmoid", "softmax_rows", "log_softmax_rows", "sigmoid_rows", "isa", "isotonic_regression",
+           "isotonic_predict"]
+
+# row_status values of the row-wise calls: 0 good, else the magnitude of the row's code
+ROW_OK, ROW_NONFINITE, ROW_DOMAIN = 0, -_ids.E_NONFINITE, -_ids.E_DOMAIN
 
 
 def _rowwise(cname, x, beta, out):
@@ -34,6 +39,52 @@ def softmax(x, beta=1.0, out=None):
 def log_softmax(x, beta=1.0, out=None):
     """Row-wise log_softmax(beta * x) of (n, k) data; a 1-D array is one row."""
     return _rowwise("calib_log_softmax", x, beta, out)
+
+
+def _rows_result(cname, st, status, what):
+    """Row-wise calls: CALIB_OK or a bad row's code both return; anything
+    else is an argument error, with nothing written."""
+    if st and st not in (_ids.E_NONFINITE, _ids.E_DOMAIN):
+        raise CalibError(st, "%s %s" % (cname, what))
+    return status
+
+
+def _rowwise_rows(cname, x, beta, out):
+    a = _arrays._as(x, _arrays.F32, "x")
+    if a.ndim not in (1, 2) or a.shape[-1] == 0:
+        raise CalibError(_ids.E_ARG, "x must be one row (k,) or rows (n, k) with k >= 1; got shape %s" % (a.shape,))
+    n, k = (1, a.shape[0]) if a.ndim == 1 else a.shape
+    y = _arrays.output(out, a.shape)
+    status = np.empty(n, np.uint8)
+    st = fn(cname)(_arrays.addr(a), n, k, 0, float(beta), _arrays.addr(y), 0,
+                   _arrays.addr(status) if n else None, None, None)
+    return y, _rows_result(cname, st, status, "on %d x %d (beta = %r)" % (n, k, beta))
+
+
+def softmax_rows(x, beta=1.0, out=None):
+    """Row-wise mode of softmax (calib_softmax_rows): returns (probs, status).
+    A row with a NaN or +inf, or only -inf, is not an error: its probabilities
+    are NaN and status[i] = 2 (ROW_NONFINITE); every other row is computed
+    (status 0). One pass over memory (validation fused into the kernel).
+    status is a uint8 array of n (1-D input: of 1). Argument errors raise."""
+    return _rowwise_rows("calib_softmax_rows", x, beta, out)
+
+
+def log_softmax_rows(x, beta=1.0, out=None):
+    """Row-wise mode of log_softmax (calib_log_softmax_rows): returns
+    (log-probabilities, status), bad rows NaN as in softmax_rows."""
+    return _rowwise_rows("calib_log_softmax_rows", x, beta, out)
+
+
+def sigmoid_rows(x, beta=1.0, out=None):
+    """Row-wise mode of sigmoid (calib_sigmoid_rows): returns (probs, status)
+    of x's shape; a NaN gives NaN and status 2, everything else is computed."""
+    a = _arrays._as(x, _arrays.F32, "x")
+    y = _arrays.output(out, a.shape)
+    status = np.empty(a.shape, np.uint8)
+    st = fn("calib_sigmoid_rows")(_arrays.addr(a), a.size, float(beta), _arrays.addr(y),
+                                  _arrays.addr(status) if a.size else None, None, None)
+    return y, _rows_result("calib_sigmoid_rows", st, status, "on %d values (beta = %r)" % (a.size, beta))
 
 
 def sigmoid(x, beta=1.0, out=None):

@@ -212,16 +212,30 @@ int calib__model_find_section(const calib_model *m, uint32_t tag, uint64_t *coun
 /* ---- Per-method apply table (src/model/methods.c) --------------------------
  * validate: semantic checks of a parsed model (values finite, counts right);
  *           may fill m->fparam. Returns CALIB_OK or CALIB_E_FORMAT.
- * apply:    the calibrated map; arguments already checked for NULL/shape. */
+ * apply:    the calibrated map; arguments already checked for NULL/shape.
+ * check, map: apply's two halves, for the row-wise mode (apply_rows.c):
+ *           check returns apply's input status for rows x[0..n) (CALIB_OK,
+ *           CALIB_E_NONFINITE or CALIB_E_DOMAIN, in apply's priority) and
+ *           writes nothing; map computes those rows with no check, on input
+ *           check accepted. NULL for temperature scaling, whose row-wise mode
+ *           is the fused kernel. */
 typedef struct {
   int id;
   const char *name;
   int (*validate)(calib_model *m);
   int (*apply)(const calib_model *m, const float *x, size_t n, size_t k,
                float *y);
+  int (*check)(const calib_model *m, const float *x, size_t n, size_t k);
+  void (*map)(const calib_model *m, const float *x, size_t n, size_t k, float *y);
 } calib__method;
 
 const calib__method *calib__method_get(int id);
+
+/* The end of a row-wise call (src/kernels/softmax.c): stores bad and the
+ * first bad index (n if none) where the pointers are not NULL; returns
+ * CALIB_OK without bad rows, else code. */
+int calib__rows_finish(size_t n, size_t bad, size_t first, size_t *bad_rows, size_t *first_bad,
+                       int code);
 
 /* Temperature scaling (src/model/temperature_apply.c). */
 int calib__temperature_validate(calib_model *m);

@@ -96,7 +96,72 @@ typedef struct {
   void (*ts_moments_fast)(const float *x, size_t n, size_t k, size_t ldx,
                           const int64_t *y, const double *w, double beta,
                           double acc[3]);
+
+  /* Row-wise mode (calib_softmax_rows, calib_apply_rows): softmax of beta*x
+   * with the validation fused into the row pass, so the input is read once.
+   * A row is bad under check_rows' rule (a NaN or +inf entry, or every entry
+   * -inf); a bad row's k outputs are all written as quiet NaN, a good row's
+   * are those of the strict softmax kernel of the same table (bit-identical
+   * on the SIMD paths that share the strict code; within the kernels'
+   * documented tolerance otherwise). status (may be NULL): status[i] = 0 for
+   * a good row, CALIB__ROW_BAD for a bad one, for i < n. *first_bad (not
+   * NULL) = the lowest bad row index, n if none. Returns the number of bad
+   * rows. In place when y == x and ldy == ldx. n >= 1, arguments checked by
+   * the caller. */
+  size_t (*softmax_rows)(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                         float *y, size_t ldy, uint8_t *status, size_t *first_bad);
+  /* The same for log-softmax: a bad row's outputs are NaN, a good row's those
+   * of the strict log_softmax kernel. */
+  size_t (*log_softmax_rows)(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                             float *y, size_t ldy, uint8_t *status, size_t *first_bad);
+  /* The same for sigmoid (k == 1, n contiguous floats): an entry is bad iff
+   * it is NaN (+-inf are valid: 1 and 0); y_i = NaN for a bad entry. */
+  size_t (*sigmoid_rows)(const float *x, size_t n, float beta, float *y, uint8_t *status,
+                         size_t *first_bad);
 } calib__kernels;
+
+/* The status byte of a bad row in the row-wise kernels: the magnitude of
+ * CALIB_E_NONFINITE (2). */
+#define CALIB__ROW_BAD ((uint8_t)2)
+
+/* Bookkeeping of the row-wise kernels (SIMD files): the caller's status
+ * array (may be NULL), the number of bad rows so far and the lowest bad
+ * index (initialised to n). */
+typedef struct {
+  uint8_t *st;
+  size_t bad, first;
+} calib__rstat;
+
+/* Row i is good (bad == 0) or bad. */
+static inline void calib__rstat_row(calib__rstat *rs, size_t i, int bad) {
+  if (rs->st) rs->st[i] = bad ? CALIB__ROW_BAD : 0;
+  if (bad) {
+    rs->bad++;
+    if (i < rs->first) rs->first = i;
+  }
+}
+
+/* The count and first index of rows i0 .. i0+nr-1 (nr <= 32), bit q of mask
+ * set iff row i0+q is bad (the status bytes are not written). */
+static inline void calib__rstat_count(calib__rstat *rs, size_t i0, uint32_t mask) {
+  if (!mask) return;
+#if defined(__GNUC__) || defined(__clang__)
+  const size_t q = (size_t)__builtin_ctz(mask);
+  rs->bad += (size_t)__builtin_popcount(mask);
+#else
+  size_t q = 0;
+  while (!((mask >> q) & 1u)) q++;
+  for (uint32_t m = mask; m; m &= m - 1u) rs->bad++;
+#endif
+  if (i0 + q < rs->first) rs->first = i0 + q;
+}
+
+/* The same and the status bytes. */
+static inline void calib__rstat_mask(calib__rstat *rs, size_t i0, uint32_t mask, size_t nr) {
+  if (rs->st)
+    for (size_t q = 0; q < nr; q++) rs->st[i0 + q] = (uint8_t)(((mask >> q) & 1u) * CALIB__ROW_BAD);
+  calib__rstat_count(rs, i0, mask);
+}
 
 /* The chosen table (thread-safe; detection runs once). */
 const calib__kernels *calib__kernels_get(void);

@@ -65,7 +65,7 @@ static ALWAYS_INLINE void prefetch1(const float *p) {
 /* ---- float exp / log --------------------------------------------------------- */
 
 /* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
-static inline __m256 exp_ps(__m256 x) {
+static ALWAYS_INLINE __m256 exp_ps(__m256 x) {
   x = _mm256_max_ps(x, _mm256_set1_ps(-120.0f));
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -89,7 +89,7 @@ static inline __m256 exp_ps(__m256 x) {
 }
 
 /* Natural log of positive normal floats (cephes logf; about 1 ulp). */
-static inline __m256 log_ps(__m256 s) {
+static ALWAYS_INLINE __m256 log_ps(__m256 s) {
   const __m256i bits = _mm256_castps_si256(s);
   __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
   __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
@@ -113,12 +113,12 @@ static inline __m256 log_ps(__m256 s) {
   return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
 }
 
-static inline __m256 bcast_max(__m256 v) {
+static ALWAYS_INLINE __m256 bcast_max(__m256 v) {
   v = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
   v = _mm256_max_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
   return _mm256_max_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
 }
-static inline __m256 bcast_add(__m256 v) {
+static ALWAYS_INLINE __m256 bcast_add(__m256 v) {
   v = _mm256_add_ps(v, _mm256_permute2f128_ps(v, v, 1));
   v = _mm256_add_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
   return _mm256_add_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
@@ -198,30 +198,51 @@ static int check_rows_avx2(const float *x, size_t n, size_t k, size_t ldx) {
   return CALIB_OK;
 }
 
-/* ---- row kernels -------------------------------------------------------------- */
+/* ---- row kernels --------------------------------------------------------------
+ * rows_fn(x, nr, k, ldx, beta, o, ldo, rs, i0): nr rows of x into o. The
+ * strict instances ignore rs and i0; the row-wise ones (*_chk) test each row
+ * inside its max pass, record row i0 + i in *rs and write a bad row as NaN. */
 typedef void (*rows_fn)(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
-                        size_t ldo);
+                        size_t ldo, calib__rstat *rs, size_t i0);
 
-static inline float row_max(const float *r, size_t k) {
+/* The row maximum; with chk, *bad = 1 iff the row has a NaN (an unordered
+ * compare OR-ed in during the max pass) or its maximum is +-inf. */
+static ALWAYS_INLINE float row_max_c(const float *r, size_t k, const int chk, int *bad) {
   const __m256 ninf = _mm256_set1_ps(-INFINITY);
-  __m256 m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+  __m256 m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf, nan = _mm256_setzero_ps();
   size_t j = 0;
   for (; j + 32 <= k; j += 32) {
-    m0 = _mm256_max_ps(m0, _mm256_loadu_ps(r + j));
-    m1 = _mm256_max_ps(m1, _mm256_loadu_ps(r + j + 8));
-    m2 = _mm256_max_ps(m2, _mm256_loadu_ps(r + j + 16));
-    m3 = _mm256_max_ps(m3, _mm256_loadu_ps(r + j + 24));
+    const __m256 a = _mm256_loadu_ps(r + j), b = _mm256_loadu_ps(r + j + 8);
+    const __m256 c = _mm256_loadu_ps(r + j + 16), d = _mm256_loadu_ps(r + j + 24);
+    if (chk)
+      nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q)));
+    m0 = _mm256_max_ps(m0, a);
+    m1 = _mm256_max_ps(m1, b);
+    m2 = _mm256_max_ps(m2, c);
+    m3 = _mm256_max_ps(m3, d);
   }
-  for (; j + 8 <= k; j += 8) m0 = _mm256_max_ps(m0, _mm256_loadu_ps(r + j));
-  if (j < k) m1 = _mm256_max_ps(m1, load_ninf(r + j, mask8i(k - j)));
-  return hmax(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+  for (; j + 8 <= k; j += 8) {
+    const __m256 a = _mm256_loadu_ps(r + j);
+    if (chk) nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+    m0 = _mm256_max_ps(m0, a);
+  }
+  if (j < k) {
+    const __m256 a = load_ninf(r + j, mask8i(k - j));
+    if (chk) nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+    m1 = _mm256_max_ps(m1, a);
+  }
+  const float m = hmax(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+  if (chk) *bad = _mm256_movemask_ps(nan) != 0 || !(fabsf(m) < INFINITY);
+  return m;
 }
 
-static inline __m256 exp_shift(__m256 v, __m256 m, __m256 b) {
+static inline float row_max(const float *r, size_t k) { return row_max_c(r, k, 0, NULL); }
+
+static ALWAYS_INLINE __m256 exp_shift(__m256 v, __m256 m, __m256 b) {
   return exp_ps(_mm256_mul_ps(_mm256_sub_ps(v, m), b));
 }
 
-static inline float row_exp_store(const float *r, size_t k, __m256 m, __m256 b, float *o) {
+static ALWAYS_INLINE float row_exp_store(const float *r, size_t k, __m256 m, __m256 b, float *o) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   size_t j = 0;
   for (; j + 32 <= k; j += 32) {
@@ -255,7 +276,7 @@ static inline float row_exp_store(const float *r, size_t k, __m256 m, __m256 b, 
   return hadd(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
-static inline void row_scale(float *o, size_t k, __m256 inv) {
+static ALWAYS_INLINE void row_scale(float *o, size_t k, __m256 inv) {
   size_t j = 0;
   for (; j + 16 <= k; j += 16) {
     _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), inv));
@@ -267,16 +288,29 @@ static inline void row_scale(float *o, size_t k, __m256 inv) {
   }
 }
 
-static void softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
-                             size_t ldo) {
+static ALWAYS_INLINE void softmax_big_body(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                           float *o, size_t ldo, calib__rstat *rs, size_t i0,
+                                           const int chk) {
   const __m256 b = _mm256_set1_ps(beta);
   for (size_t i = 0; i < nr; i++) {
     const float *r = x + i * ldx;
     float *w = o + i * ldo;
-    const __m256 m = _mm256_set1_ps(row_max(r, k));
+    int bad = 0;
+    const __m256 m = _mm256_set1_ps(row_max_c(r, k, chk, &bad));
     const float s = row_exp_store(r, k, m, b, w);
-    row_scale(w, k, _mm256_set1_ps(1.0f / s));
+    if (chk) calib__rstat_row(rs, i0 + i, bad);
+    row_scale(w, k, _mm256_set1_ps(chk && bad ? NAN : 1.0f / s));
   }
+}
+
+static void softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                             size_t ldo, calib__rstat *rs, size_t i0) {
+  softmax_big_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 0);
+}
+
+static void softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                                 size_t ldo, calib__rstat *rs, size_t i0) {
+  softmax_big_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 1);
 }
 
 /* ---- k <= 16: eight rows at a time, transposed (lane = row) -----------------
@@ -285,7 +319,7 @@ static void softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, fl
  * eight rows, processed lane-wise (no horizontal reductions), transposed
  * back and stored with the same masks. */
 
-static inline void tr8(__m256 *v) { /* 8x8 transpose in place: an involution */
+static ALWAYS_INLINE void tr8(__m256 *v) { /* 8x8 transpose in place: an involution */
   const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
   const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
   const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
@@ -304,11 +338,21 @@ static inline void tr8(__m256 *v) { /* 8x8 transpose in place: an involution */
   v[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-/* Lane-wise softmax (or log-softmax) over nc column vectors. */
-static ALWAYS_INLINE void soa_softmax(__m256 *c, int nc, __m256 b, int logp) {
-  __m256 m = c[0];
+/* Lane-wise softmax (or log-softmax) over nc column vectors. With chk,
+ * returns the bit mask of bad lanes (rows: a NaN, or a maximum of +-inf),
+ * whose outputs become NaN; 0 without. */
+static ALWAYS_INLINE int soa_softmax(__m256 *c, int nc, __m256 b, int logp, const int chk) {
+  __m256 m = c[0], bad = _mm256_setzero_ps();
+  if (chk) bad = _mm256_cmp_ps(c[0], c[0], _CMP_UNORD_Q);
 #pragma GCC unroll 16
-  for (int j = 1; j < nc; j++) m = _mm256_max_ps(m, c[j]);
+  for (int j = 1; j < nc; j++) {
+    if (chk) bad = _mm256_or_ps(bad, _mm256_cmp_ps(c[j], c[j], _CMP_UNORD_Q));
+    m = _mm256_max_ps(m, c[j]);
+  }
+  if (chk) { /* |m| == inf */
+    const __m256 am = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), m);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(am, _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
+  }
   __m256 s0 = _mm256_setzero_ps(), s1 = s0;
 #pragma GCC unroll 16
   for (int j = 0; j < nc; j++) {
@@ -320,14 +364,17 @@ static ALWAYS_INLINE void soa_softmax(__m256 *c, int nc, __m256 b, int logp) {
   }
   const __m256 s = _mm256_add_ps(s0, s1);
   if (logp) {
-    const __m256 ls = log_ps(s);
+    __m256 ls = log_ps(s);
+    if (chk) ls = _mm256_blendv_ps(ls, _mm256_set1_ps(NAN), bad);
 #pragma GCC unroll 16
     for (int j = 0; j < nc; j++) c[j] = _mm256_sub_ps(c[j], ls);
   } else {
-    const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), s);
+    __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), s);
+    if (chk) inv = _mm256_blendv_ps(inv, _mm256_set1_ps(NAN), bad);
 #pragma GCC unroll 16
     for (int j = 0; j < nc; j++) c[j] = _mm256_mul_ps(c[j], inv);
   }
+  return chk ? _mm256_movemask_ps(bad) : 0;
 }
 
 #define PF_ROWS 96 /* software prefetch distance in rows (masked loads are not hardware-prefetched) */
@@ -344,8 +391,8 @@ static ALWAYS_INLINE void prefetch_ahead(const float *r, size_t ldx, size_t k) {
 }
 
 /* Eight rows starting at i0, k <= 16 columns, nc == k. */
-static ALWAYS_INLINE void block8(const float *x, size_t ldx, size_t k, size_t i0, __m256 b, float *o,
-                                 size_t ldo, int logp, const int nc) {
+static ALWAYS_INLINE int block8(const float *x, size_t ldx, size_t k, size_t i0, __m256 b, float *o,
+                                size_t ldo, int logp, const int nc, const int chk) {
   __m256 v[16];
   const __m256i m0 = mask8i(k), m1 = mask8i(k > 8 ? k - 8 : 0);
 #pragma GCC unroll 8
@@ -357,7 +404,7 @@ static ALWAYS_INLINE void block8(const float *x, size_t ldx, size_t k, size_t i0
   }
   tr8(v);
   if (nc > 8) tr8(v + 8);
-  soa_softmax(v, nc, b, logp);
+  const int bad = soa_softmax(v, nc, b, logp, chk); /* lane r = row i0 + r */
   tr8(v);
   if (nc > 8) tr8(v + 8);
 #pragma GCC unroll 8
@@ -366,15 +413,23 @@ static ALWAYS_INLINE void block8(const float *x, size_t ldx, size_t k, size_t i0
     _mm256_maskstore_ps(w, m0, v[r]);
     if (nc > 8) _mm256_maskstore_ps(w + 8, m1, v[8 + r]);
   }
+  return bad;
 }
 
-/* One row with k <= 16 (the n % 8 leftover rows): two vectors. */
-static inline void row_small(const float *r, size_t k, __m256 b, float *o, int logp) {
+/* One row with k <= 16 (the n % 8 leftover rows): two vectors. With chk,
+ * returns 1 for a bad row, written as NaN. */
+static ALWAYS_INLINE int row_small(const float *r, size_t k, __m256 b, float *o, int logp, const int chk) {
   const __m256i m0 = mask8i(k), m1 = mask8i(k > 8 ? k - 8 : 0);
   const __m256 v0 = load_ninf(r, m0), v1 = load_ninf(r + 8, m1);
   const __m256 m = bcast_max(_mm256_max_ps(v0, v1));
   const __m256 t0 = _mm256_mul_ps(_mm256_sub_ps(v0, m), b), t1 = _mm256_mul_ps(_mm256_sub_ps(v1, m), b);
   const __m256 e0 = exp_ps(t0), e1 = exp_ps(t1), s = bcast_add(_mm256_add_ps(e0, e1));
+  if (chk && (_mm256_movemask_ps(_mm256_cmp_ps(v0, v1, _CMP_UNORD_Q)) ||
+              !(fabsf(_mm256_cvtss_f32(m)) < INFINITY))) {
+    _mm256_maskstore_ps(o, m0, _mm256_set1_ps(NAN));
+    _mm256_maskstore_ps(o + 8, m1, _mm256_set1_ps(NAN));
+    return 1;
+  }
   if (logp) {
     const __m256 ls = log_ps(s);
     _mm256_maskstore_ps(o, m0, _mm256_sub_ps(t0, ls));
@@ -383,16 +438,32 @@ static inline void row_small(const float *r, size_t k, __m256 b, float *o, int l
     _mm256_maskstore_ps(o, m0, _mm256_div_ps(e0, s));
     _mm256_maskstore_ps(o + 8, m1, _mm256_div_ps(e1, s));
   }
+  return 0;
 }
 
 typedef void (*small_fn)(const float *x, size_t nr, size_t k, size_t ldx, __m256 b, float *o, size_t ldo,
-                         int logp);
+                         int logp, calib__rstat *rs, size_t i0);
+static ALWAYS_INLINE void small_body(const float *x, size_t nr, size_t k, size_t ldx, __m256 b, float *o,
+                                     size_t ldo, int logp, calib__rstat *rs, size_t i0, const int nc,
+                                     const int chk) {
+  size_t i = 0;
+  for (; i + 8 <= nr; i += 8) {
+    const int bad = block8(x, ldx, k, i, b, o, ldo, logp, nc, chk);
+    if (chk) calib__rstat_mask(rs, i0 + i, (uint32_t)bad, 8);
+  }
+  for (; i < nr; i++) {
+    const int bad = row_small(x + i * ldx, k, b, o + i * ldo, logp, chk);
+    if (chk) calib__rstat_row(rs, i0 + i, bad);
+  }
+}
 #define DEF_SMALL(NC)                                                                              \
   static void rows_k##NC(const float *x, size_t nr, size_t k, size_t ldx, __m256 b, float *o,      \
-                         size_t ldo, int logp) {                                                   \
-    size_t i = 0;                                                                                  \
-    for (; i + 8 <= nr; i += 8) block8(x, ldx, k, i, b, o, ldo, logp, NC);                        \
-    for (; i < nr; i++) row_small(x + i * ldx, k, b, o + i * ldo, logp);                           \
+                         size_t ldo, int logp, calib__rstat *rs, size_t i0) {                      \
+    small_body(x, nr, k, ldx, b, o, ldo, logp, rs, i0, NC, 0);                                     \
+  }                                                                                                \
+  static void rowsc_k##NC(const float *x, size_t nr, size_t k, size_t ldx, __m256 b, float *o,     \
+                          size_t ldo, int logp, calib__rstat *rs, size_t i0) {                     \
+    small_body(x, nr, k, ldx, b, o, ldo, logp, rs, i0, NC, 1);                                     \
   }
 DEF_SMALL(1)
 DEF_SMALL(2)
@@ -414,23 +485,39 @@ static const small_fn small_tab[17] = {NULL,     rows_k1,  rows_k2,  rows_k3,  r
                                        rows_k6,  rows_k7,  rows_k8,  rows_k9,  rows_k10, rows_k11,
                                        rows_k12, rows_k13, rows_k14, rows_k15, rows_k16};
 
+static const small_fn smallc_tab[17] = {NULL,      rowsc_k1,  rowsc_k2,  rowsc_k3,  rowsc_k4,  rowsc_k5,
+                                        rowsc_k6,  rowsc_k7,  rowsc_k8,  rowsc_k9,  rowsc_k10, rowsc_k11,
+                                        rowsc_k12, rowsc_k13, rowsc_k14, rowsc_k15, rowsc_k16};
+
 static void softmax_rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta,
-                               float *o, size_t ldo) {
-  small_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 0);
+                               float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  small_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 0, rs, i0);
+}
+
+static void softmax_rows_small_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                   float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  smallc_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 0, rs, i0);
 }
 
 static void log_softmax_rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta,
-                                   float *o, size_t ldo) {
-  small_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 1);
+                                   float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  small_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 1, rs, i0);
 }
 
-static void log_softmax_rows(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
-                             size_t ldo) {
+static void log_softmax_rows_small_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                       float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  smallc_tab[k](x, nr, k, ldx, _mm256_set1_ps(beta), o, ldo, 1, rs, i0);
+}
+
+static ALWAYS_INLINE void log_softmax_body(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                                           size_t ldo, calib__rstat *rs, size_t i0, const int chk) {
   const __m256 b = _mm256_set1_ps(beta);
   for (size_t i = 0; i < nr; i++) {
     const float *r = x + i * ldx;
     float *w = o + i * ldo;
-    const __m256 m = _mm256_set1_ps(row_max(r, k));
+    int bad = 0;
+    const __m256 m = _mm256_set1_ps(row_max_c(r, k, chk, &bad));
+    if (chk) calib__rstat_row(rs, i0 + i, bad);
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
     size_t j = 0;
     for (; j + 16 <= k; j += 16) {
@@ -439,7 +526,7 @@ static void log_softmax_rows(const float *x, size_t nr, size_t k, size_t ldx, fl
       s1 = _mm256_add_ps(s1, exp_shift(_mm256_loadu_ps(r + j + 8), m, b));
     }
     for (; j < k; j += 8) s0 = _mm256_add_ps(s0, exp_shift(load_ninf(r + j, mask8i(k - j)), m, b));
-    const __m256 ls = log_ps(bcast_add(_mm256_add_ps(s0, s1)));
+    const __m256 ls = chk && bad ? _mm256_set1_ps(NAN) : log_ps(bcast_add(_mm256_add_ps(s0, s1)));
     for (j = 0; j + 8 <= k; j += 8)
       _mm256_storeu_ps(w + j, _mm256_fmsub_ps(_mm256_sub_ps(_mm256_loadu_ps(r + j), m), b, ls));
     if (j < k) {
@@ -447,6 +534,16 @@ static void log_softmax_rows(const float *x, size_t nr, size_t k, size_t ldx, fl
       _mm256_maskstore_ps(w + j, mt, _mm256_fmsub_ps(_mm256_sub_ps(_mm256_maskload_ps(r + j, mt), m), b, ls));
     }
   }
+}
+
+static void log_softmax_rows(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                             size_t ldo, calib__rstat *rs, size_t i0) {
+  log_softmax_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 0);
+}
+
+static void log_softmax_rows_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                                 size_t ldo, calib__rstat *rs, size_t i0) {
+  log_softmax_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 1);
 }
 
 /* ---- drivers ------------------------------------------------------------------ */
@@ -475,7 +572,7 @@ static void stream_copy(float *dst, const float *src, size_t cnt) {
 }
 
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
-                          float *y, size_t ldy);
+                          float *y, size_t ldy, calib__rstat *rs, size_t i0);
 
 /* The public wrappers validate the whole input just before the kernel runs,
  * which leaves its last few MiB in the last-level cache: the rows in the
@@ -485,19 +582,19 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
                      float *y, size_t ldy) {
   const size_t tail = TAIL_BYTES / (ldx * sizeof(float));
   if (tail == 0 || n <= tail + tail / 2) {
-    run_rows_part(f, x, n, k, ldx, beta, y, ldy);
+    run_rows_part(f, x, n, k, ldx, beta, y, ldy, NULL, 0);
     return;
   }
-  run_rows_part(f, x + (n - tail) * ldx, tail, k, ldx, beta, y + (n - tail) * ldy, ldy);
-  run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy);
+  run_rows_part(f, x + (n - tail) * ldx, tail, k, ldx, beta, y + (n - tail) * ldy, ldy, NULL, 0);
+  run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy, NULL, 0);
 }
 
 /* Byte-misaligned outputs are never staged: stream_copy could not reach a
  * 32-byte boundary by whole floats and would write them all with masked stores. */
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
-                          float *y, size_t ldy) {
+                          float *y, size_t ldy, calib__rstat *rs, size_t i0) {
   if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE || ((uintptr_t)y & 3) != 0) {
-    f(x, n, k, ldx, beta, y, ldy);
+    f(x, n, k, ldx, beta, y, ldy, rs, i0);
     return;
   }
   float raw[STAGE + 32];
@@ -507,7 +604,7 @@ static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t 
     const size_t nr = n - i < group ? n - i : group;
     float *dst = y + i * ldy;
     float *buf = base + ((uintptr_t)dst & 63) / sizeof(float);
-    f(x + i * ldx, nr, k, ldx, beta, buf, k);
+    f(x + i * ldx, nr, k, ldx, beta, buf, k, rs, i0 + i);
     stream_copy(dst, buf, nr * k);
   }
   _mm_sfence();
@@ -523,13 +620,48 @@ static void log_softmax_avx2(const float *x, size_t n, size_t k, size_t ldx, flo
   run_rows(k <= 16 ? log_softmax_rows_small : log_softmax_rows, x, n, k, ldx, beta, y, ldy);
 }
 
+/* Row-wise mode: one pass, rows in order. */
+static size_t softmax_rows_avx2(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                                size_t ldy, uint8_t *status, size_t *first_bad) {
+  calib__rstat rs = {status, 0, n};
+  run_rows_part(k <= 16 ? softmax_rows_small_chk : softmax_rows_big_chk, x, n, k, ldx, beta, y, ldy,
+                &rs, 0);
+  *first_bad = rs.first;
+  return rs.bad;
+}
+
+static size_t log_softmax_rows_avx2(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                                    size_t ldy, uint8_t *status, size_t *first_bad) {
+  calib__rstat rs = {status, 0, n};
+  run_rows_part(k <= 16 ? log_softmax_rows_small_chk : log_softmax_rows_chk, x, n, k, ldx, beta, y, ldy,
+                &rs, 0);
+  *first_bad = rs.first;
+  return rs.bad;
+}
+
 /* ---- sigmoid -------------------------------------------------------------------- */
 
-static inline __m256 sigmoid_vec(__m256 v, __m256 b) {
+static ALWAYS_INLINE __m256 sigmoid_vec(__m256 v, __m256 b) {
   const __m256 t = _mm256_mul_ps(v, b);
   const __m256 e = exp_ps(_mm256_or_ps(t, _mm256_set1_ps(-0.0f))); /* exp(-|t|) */
   const __m256 q = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
   return _mm256_blendv_ps(q, _mm256_mul_ps(e, q), _mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+static size_t sigmoid_rows_avx2(const float *x, size_t n, float beta, float *y, uint8_t *status,
+                                size_t *first_bad) {
+  const __m256 b = _mm256_set1_ps(beta);
+  calib__rstat rs = {status, 0, n};
+  for (size_t i = 0; i < n; i += 8) {
+    const size_t cnt = n - i < 8 ? n - i : 8;
+    const __m256i mt = mask8i(cnt);
+    const __m256 v = _mm256_maskload_ps(x + i, mt); /* masked-off lanes load as 0 */
+    const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    _mm256_maskstore_ps(y + i, mt, _mm256_blendv_ps(sigmoid_vec(v, b), _mm256_set1_ps(NAN), nan));
+    calib__rstat_mask(&rs, i, (uint32_t)_mm256_movemask_ps(nan), cnt);
+  }
+  *first_bad = rs.first;
+  return rs.bad;
 }
 
 static void sigmoid_avx2(const float *x, size_t n, float beta, float *y) {
@@ -724,5 +856,5 @@ static inline void tsf_row(const float *r, size_t k, float m, double beta, doubl
 const calib__kernels calib__kernels_avx2 = {
     "avx2",       check_rows_avx2, softmax_avx2,      log_softmax_avx2,
     sigmoid_avx2, ts_moments_rows, check_finite_rows, ts_prepass_rows,
-    ts_moments_fast_rows,
+    ts_moments_fast_rows, softmax_rows_avx2, log_softmax_rows_avx2, sigmoid_rows_avx2,
 };

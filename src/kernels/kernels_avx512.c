@@ -78,7 +78,7 @@ static ALWAYS_INLINE void prefetch4(const float *p) {
 /* ---- float exp / log ------------------------------------------------------ */
 
 /* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
-static inline __m512 exp_ps(__m512 x) {
+static ALWAYS_INLINE __m512 exp_ps(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-120.0f));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -98,7 +98,7 @@ static inline __m512 exp_ps(__m512 x) {
 
 /* Natural log for positive normal floats (cephes logf: mantissa in
  * [sqrt(1/2), sqrt(2)), degree-8 polynomial; about 1 ulp). */
-static inline __m512 log_ps(__m512 s) {
+static ALWAYS_INLINE __m512 log_ps(__m512 s) {
   __m512 m = _mm512_getmant_ps(s, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
   __m512 e = _mm512_getexp_ps(s);
   const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237f), _CMP_GT_OQ);
@@ -128,13 +128,13 @@ static ALWAYS_INLINE __m512 shift_scale(__m512 v, __m512 m, __m512 b, const int 
 }
 
 /* Every lane := max / sum over the 16 lanes. */
-static inline __m512 bcast_max(__m512 v) {
+static ALWAYS_INLINE __m512 bcast_max(__m512 v) {
   v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
   v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
   v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
   return _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
 }
-static inline __m512 bcast_add(__m512 v) {
+static ALWAYS_INLINE __m512 bcast_add(__m512 v) {
   v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
   v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
   v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -142,7 +142,7 @@ static inline __m512 bcast_add(__m512 v) {
 }
 
 /* 1/s to about 1 ulp: rcp14 plus one Newton step. */
-static inline __m512 recip_ps(__m512 s) {
+static ALWAYS_INLINE __m512 recip_ps(__m512 s) {
   const __m512 r = _mm512_rcp14_ps(s);
   return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(s, r, _mm512_set1_ps(1.0f)), r);
 }
@@ -232,27 +232,55 @@ static int check_rows_avx512(const float *x, size_t n, size_t k, size_t ldx) {
 }
 
 /* ---- row kernels -------------------------------------------------------------
- * rows_fn(x, nr, k, ldx, beta, o, ldo): nr rows of x into o (regular stores). */
+ * rows_fn(x, nr, k, ldx, beta, o, ldo, rs, i0): nr rows of x into o (regular
+ * stores). The strict instances ignore rs and i0; the row-wise ones (the
+ * *_chk functions, kernels.h softmax_rows) test each row inside its max pass,
+ * record row i0 + i in *rs and write a bad row as NaN (1/sum := NaN). */
 typedef void (*rows_fn)(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
-                        size_t ldo);
+                        size_t ldo, calib__rstat *rs, size_t i0);
 
-static inline float row_max(const float *r, size_t k) {
+/* The row maximum; with chk, *bad = 1 iff the row has a NaN (an unordered
+ * compare OR-ed into a mask during the max pass) or its maximum is +-inf
+ * (+inf present, or every entry -inf). NaN lanes may make the returned
+ * maximum meaningless: the row is bad then anyway. */
+static ALWAYS_INLINE float row_max_c(const float *r, size_t k, const int chk, int *bad) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
   __m512 m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+  __mmask16 nan = 0;
   size_t j = 0;
   for (; j + 64 <= k; j += 64) {
-    m0 = _mm512_max_ps(m0, _mm512_loadu_ps(r + j));
-    m1 = _mm512_max_ps(m1, _mm512_loadu_ps(r + j + 16));
-    m2 = _mm512_max_ps(m2, _mm512_loadu_ps(r + j + 32));
-    m3 = _mm512_max_ps(m3, _mm512_loadu_ps(r + j + 48));
+    const __m512 a = _mm512_loadu_ps(r + j), b = _mm512_loadu_ps(r + j + 16);
+    const __m512 c = _mm512_loadu_ps(r + j + 32), d = _mm512_loadu_ps(r + j + 48);
+    if (chk) nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q);
+    m0 = _mm512_max_ps(m0, a);
+    m1 = _mm512_max_ps(m1, b);
+    m2 = _mm512_max_ps(m2, c);
+    m3 = _mm512_max_ps(m3, d);
   }
-  for (; j + 16 <= k; j += 16) m0 = _mm512_max_ps(m0, _mm512_loadu_ps(r + j));
-  if (j < k) m1 = _mm512_max_ps(m1, _mm512_mask_loadu_ps(ninf, mask16(k - j), r + j));
-  return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+  for (; j + 16 <= k; j += 16) {
+    const __m512 a = _mm512_loadu_ps(r + j);
+    if (chk) nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+    m0 = _mm512_max_ps(m0, a);
+  }
+  if (j < k) {
+    const __m512 a = _mm512_mask_loadu_ps(ninf, mask16(k - j), r + j);
+    if (chk) nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+    m1 = _mm512_max_ps(m1, a);
+  }
+  const float m = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+  if (chk) *bad = nan != 0 || !(fabsf(m) < INFINITY);
+  return m;
+}
+
+static inline float row_max(const float *r, size_t k) { return row_max_c(r, k, 0, NULL); }
+
+/* 1/s, or NaN for a bad row (every output of the row becomes NaN). */
+static inline __m512 inv_or_nan(float s, int bad) {
+  return _mm512_set1_ps(bad ? NAN : 1.0f / s);
 }
 
 /* e_j = exp(beta (x_j - m)) stored to o (may be r), returns sum_j e_j. */
-static inline float row_exp_store(const float *r, size_t k, __m512 m, __m512 b, float *o) {
+static ALWAYS_INLINE float row_exp_store(const float *r, size_t k, __m512 m, __m512 b, float *o) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
   __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   size_t j = 0;
@@ -288,7 +316,7 @@ static inline float row_exp_store(const float *r, size_t k, __m512 m, __m512 b, 
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-static inline void row_scale(float *o, size_t k, __m512 inv) {
+static ALWAYS_INLINE void row_scale(float *o, size_t k, __m512 inv) {
   size_t j = 0;
   for (; j + 32 <= k; j += 32) {
     _mm512_storeu_ps(o + j, _mm512_mul_ps(_mm512_loadu_ps(o + j), inv));
@@ -303,30 +331,40 @@ static inline void row_scale(float *o, size_t k, __m512 inv) {
 /* Four rows interleaved (16 < k < 512): the per-row chain max -> exp ->
  * sum -> scale has two horizontal reductions; four independent rows keep
  * the pipelines busy where one row of ~100 floats cannot. */
-static ALWAYS_INLINE void softmax_rows4(const float *x, size_t ldx, size_t k, __m512 b, float *o,
-                                        size_t ldo, const int unit) {
+/* With chk (row-wise mode): NaN lanes collected per row during the max
+ * pass, a row bad if it has one or its maximum is +-inf; the bit mask of bad
+ * rows is returned (0 without chk). */
+static ALWAYS_INLINE unsigned softmax_rows4(const float *x, size_t ldx, size_t k, __m512 b, float *o,
+                                            size_t ldo, const int unit, const int chk) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
   const size_t kv = k & ~(size_t)15;
   const __mmask16 mt = mask16(k - kv);
   __m512 m[4], s[4];
+  __mmask16 nan[4] = {0, 0, 0, 0};
 #pragma GCC unroll 4
   for (int q = 0; q < 4; q++) m[q] = ninf;
   for (size_t j = 0; j < kv; j += 16)
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
       prefetch1(x + (size_t)q * ldx + j);
-      m[q] = _mm512_max_ps(m[q], _mm512_loadu_ps(x + (size_t)q * ldx + j));
+      const __m512 v = _mm512_loadu_ps(x + (size_t)q * ldx + j);
+      if (chk) nan[q] |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      m[q] = _mm512_max_ps(m[q], v);
     }
   if (kv < k)
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
       prefetch1(x + (size_t)q * ldx + kv);
-      m[q] = _mm512_max_ps(m[q], _mm512_mask_loadu_ps(ninf, mt, x + (size_t)q * ldx + kv));
+      const __m512 v = _mm512_mask_loadu_ps(ninf, mt, x + (size_t)q * ldx + kv);
+      if (chk) nan[q] |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      m[q] = _mm512_max_ps(m[q], v);
     }
+  unsigned badrows = 0;
 #pragma GCC unroll 4
   for (int q = 0; q < 4; q++) {
     m[q] = bcast_max(m[q]);
     s[q] = _mm512_setzero_ps();
+    if (chk) badrows |= (unsigned)(nan[q] != 0 || !(fabsf(_mm512_cvtss_f32(m[q])) < INFINITY)) << q;
   }
   for (size_t j = 0; j < kv; j += 16)
 #pragma GCC unroll 4
@@ -344,7 +382,10 @@ static ALWAYS_INLINE void softmax_rows4(const float *x, size_t ldx, size_t k, __
       s[q] = _mm512_add_ps(s[q], e);
     }
 #pragma GCC unroll 4
-  for (int q = 0; q < 4; q++) s[q] = _mm512_div_ps(_mm512_set1_ps(1.0f), bcast_add(s[q]));
+  for (int q = 0; q < 4; q++) {
+    s[q] = _mm512_div_ps(_mm512_set1_ps(1.0f), bcast_add(s[q]));
+    if (chk && ((badrows >> q) & 1u)) s[q] = _mm512_set1_ps(NAN);
+  }
   for (size_t j = 0; j < kv; j += 16)
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
@@ -357,23 +398,43 @@ static ALWAYS_INLINE void softmax_rows4(const float *x, size_t ldx, size_t k, __
       float *w = o + (size_t)q * ldo + kv;
       _mm512_mask_storeu_ps(w, mt, _mm512_mul_ps(_mm512_maskz_loadu_ps(mt, w), s[q]));
     }
+  return badrows;
 }
 
-static void softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
-                             size_t ldo) {
+static ALWAYS_INLINE void softmax_big_body(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                           float *o, size_t ldo, calib__rstat *rs, size_t i0,
+                                           const int chk) {
   const __m512 b = _mm512_set1_ps(beta);
   size_t i = 0;
   if (k < 512 && beta == 1.0f)
-    for (; i + 4 <= nr; i += 4) softmax_rows4(x + i * ldx, ldx, k, b, o + i * ldo, ldo, 1);
+    for (; i + 4 <= nr; i += 4) {
+      const unsigned bad = softmax_rows4(x + i * ldx, ldx, k, b, o + i * ldo, ldo, 1, chk);
+      if (chk) calib__rstat_mask(rs, i0 + i, bad, 4);
+    }
   else if (k < 512)
-    for (; i + 4 <= nr; i += 4) softmax_rows4(x + i * ldx, ldx, k, b, o + i * ldo, ldo, 0);
+    for (; i + 4 <= nr; i += 4) {
+      const unsigned bad = softmax_rows4(x + i * ldx, ldx, k, b, o + i * ldo, ldo, 0, chk);
+      if (chk) calib__rstat_mask(rs, i0 + i, bad, 4);
+    }
   for (; i < nr; i++) {
     const float *r = x + i * ldx;
     float *w = o + i * ldo;
-    const __m512 m = _mm512_set1_ps(row_max(r, k));
+    int bad = 0;
+    const __m512 m = _mm512_set1_ps(row_max_c(r, k, chk, &bad));
     const float s = row_exp_store(r, k, m, b, w);
-    row_scale(w, k, _mm512_set1_ps(1.0f / s));
+    if (chk) calib__rstat_row(rs, i0 + i, bad);
+    row_scale(w, k, chk ? inv_or_nan(s, bad) : _mm512_set1_ps(1.0f / s));
   }
+}
+
+static void softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                             size_t ldo, calib__rstat *rs, size_t i0) {
+  softmax_big_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 0);
+}
+
+static void softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
+                                 size_t ldo, calib__rstat *rs, size_t i0) {
+  softmax_big_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 1);
 }
 
 /* ---- k <= 16: sixteen rows at a time, transposed (lane = row) ---------------
@@ -384,7 +445,7 @@ static void softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, fl
  * exp = 0, so the padding lanes do not disturb max or sum. */
 
 /* 4x4 transposes inside each 128-bit lane: an involution. */
-static inline void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
+static ALWAYS_INLINE void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
   const __m512 t0 = _mm512_unpacklo_ps(*a, *b), t1 = _mm512_unpackhi_ps(*a, *b);
   const __m512 t2 = _mm512_unpacklo_ps(*c, *d), t3 = _mm512_unpackhi_ps(*c, *d);
   *a = _mm512_shuffle_ps(t0, t2, 0x44);
@@ -393,7 +454,7 @@ static inline void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
   *d = _mm512_shuffle_ps(t1, t3, 0xEE);
 }
 /* 4x4 transpose of 128-bit blocks across four vectors: an involution. */
-static inline void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
+static ALWAYS_INLINE void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
   const __m512 v0 = _mm512_shuffle_f32x4(*a, *b, 0x44), v1 = _mm512_shuffle_f32x4(*a, *b, 0xEE);
   const __m512 v2 = _mm512_shuffle_f32x4(*c, *d, 0x44), v3 = _mm512_shuffle_f32x4(*c, *d, 0xEE);
   *a = _mm512_shuffle_f32x4(v0, v2, 0x88);
@@ -401,13 +462,13 @@ static inline void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
   *c = _mm512_shuffle_f32x4(v1, v3, 0x88);
   *d = _mm512_shuffle_f32x4(v1, v3, 0xDD);
 }
-static inline void tr16(__m512 v[16]) { /* rows <-> columns */
+static ALWAYS_INLINE void tr16(__m512 v[16]) { /* rows <-> columns */
 #pragma GCC unroll 4
   for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
 #pragma GCC unroll 4
   for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
 }
-static inline void tr16_inv(__m512 v[16]) {
+static ALWAYS_INLINE void tr16_inv(__m512 v[16]) {
 #pragma GCC unroll 4
   for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
 #pragma GCC unroll 4
@@ -415,10 +476,20 @@ static inline void tr16_inv(__m512 v[16]) {
 }
 
 /* Lane-wise softmax (or log-softmax) over the first nc column vectors. */
-static ALWAYS_INLINE void soa_softmax(__m512 *c, int nc, __m512 b, int logp, const int unit) {
+/* With chk, returns the lanes (rows) that are bad: a NaN in some column, or
+ * a maximum of +-inf; their outputs become NaN (0 without chk). */
+static ALWAYS_INLINE __mmask16 soa_softmax(__m512 *c, int nc, __m512 b, int logp, const int unit,
+                                           const int chk) {
   __m512 m = c[0];
+  __mmask16 bad = 0;
+  if (chk) bad = _mm512_cmp_ps_mask(c[0], c[0], _CMP_UNORD_Q);
 #pragma GCC unroll 16
-  for (int j = 1; j < nc; j++) m = _mm512_max_ps(m, c[j]);
+  for (int j = 1; j < nc; j++) {
+    if (chk) bad |= _mm512_cmp_ps_mask(c[j], c[j], _CMP_UNORD_Q);
+    m = _mm512_max_ps(m, c[j]);
+  }
+  if (chk) /* |m| == inf: the magnitude bits of m equal those of inf */
+    bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(m), _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
   __m512 s0 = _mm512_setzero_ps(), s1 = s0;
 #pragma GCC unroll 16
   for (int j = 0; j < nc; j++) {
@@ -430,14 +501,17 @@ static ALWAYS_INLINE void soa_softmax(__m512 *c, int nc, __m512 b, int logp, con
   }
   const __m512 s = _mm512_add_ps(s0, s1);
   if (logp) {
-    const __m512 ls = log_ps(s);
+    __m512 ls = log_ps(s);
+    if (chk) ls = _mm512_mask_mov_ps(ls, bad, _mm512_set1_ps(NAN));
 #pragma GCC unroll 16
     for (int j = 0; j < nc; j++) c[j] = _mm512_sub_ps(c[j], ls);
   } else {
-    const __m512 inv = recip_ps(s);
+    __m512 inv = recip_ps(s);
+    if (chk) inv = _mm512_mask_mov_ps(inv, bad, _mm512_set1_ps(NAN));
 #pragma GCC unroll 16
     for (int j = 0; j < nc; j++) c[j] = _mm512_mul_ps(c[j], inv);
   }
+  return bad;
 }
 
 #define PF_ROWS 96 /* software prefetch distance in rows (masked loads are not hardware-prefetched) */
@@ -457,8 +531,11 @@ static ALWAYS_INLINE void prefetch_ahead(const float *r, size_t ldx, size_t k) {
 }
 
 /* 9 <= k <= 16: nc == k columns after the transpose. */
-static ALWAYS_INLINE void block16(const float *x, size_t ldx, size_t k, size_t nr_all, size_t i0, __m512 b,
-                                  float *o, size_t ldo, int logp, const int nc, const int unit) {
+/* The block functions return the bit mask of bad rows (bit r: row i0 + r)
+ * with chk, 0 without. */
+static ALWAYS_INLINE unsigned block16(const float *x, size_t ldx, size_t k, size_t nr_all, size_t i0,
+                                      __m512 b, float *o, size_t ldo, int logp, const int nc,
+                                      const int unit, const int chk) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
   const __mmask16 mk = mask16(k);
   __m512 v[16];
@@ -468,15 +545,17 @@ static ALWAYS_INLINE void block16(const float *x, size_t ldx, size_t k, size_t n
     v[r] = _mm512_mask_loadu_ps(ninf, mk, x + (i0 + (size_t)r) * ldx);
   }
   tr16(v);
-  soa_softmax(v, nc, b, logp, unit);
+  const __mmask16 bad = soa_softmax(v, nc, b, logp, unit, chk); /* lane r = row r */
   tr16_inv(v);
 #pragma GCC unroll 16
   for (int r = 0; r < 16; r++) _mm512_mask_storeu_ps(o + (i0 + (size_t)r) * ldo, mk, v[r]);
+  return bad;
 }
 
 /* k <= 8: rows r and r + 8 share a register (256-bit halves); nc == k. */
-static ALWAYS_INLINE void block8(const float *x, size_t ldx, size_t k, size_t nr_all, size_t i0, __m512 b,
-                                 float *o, size_t ldo, int logp, const int nc, const int unit) {
+static ALWAYS_INLINE unsigned block8(const float *x, size_t ldx, size_t k, size_t nr_all, size_t i0,
+                                     __m512 b, float *o, size_t ldo, int logp, const int nc,
+                                     const int unit, const int chk) {
   const __m256 ninf = _mm256_set1_ps(-INFINITY);
   const __mmask8 mk = mask8(k);
   const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
@@ -497,7 +576,11 @@ static ALWAYS_INLINE void block8(const float *x, size_t ldx, size_t k, size_t nr
     c[q] = _mm512_shuffle_f32x4(z[q], z[q + 4], 0x88);
     c[q + 4] = _mm512_shuffle_f32x4(z[q], z[q + 4], 0xDD);
   }
-  soa_softmax(c, nc, b, logp, unit);
+  /* lane l of c[] holds row l for l in 0-3 and 12-15, row l + 4 for l in
+   * 4-7, row l - 4 for l in 8-11 (the 128-bit blocks of rows 4-7 and 8-11
+   * swapped by the shuffles above) */
+  const unsigned lm = soa_softmax(c, nc, b, logp, unit, chk);
+  const unsigned bad = (lm & 0xF00Fu) | ((lm & 0x00F0u) << 4) | ((lm & 0x0F00u) >> 4);
 #pragma GCC unroll 4
   for (int q = 0; q < 4; q++) {
     z[q] = _mm512_permutex2var_ps(c[q], lo, c[q + 4]);
@@ -510,6 +593,7 @@ static ALWAYS_INLINE void block8(const float *x, size_t ldx, size_t k, size_t nr
     _mm256_mask_storeu_ps(o + (i0 + (size_t)r) * ldo, mk, _mm512_castps512_ps256(z[r]));
     _mm256_mask_storeu_ps(o + (i0 + (size_t)r + 8) * ldo, mk, _mm512_extractf32x8_ps(z[r], 1));
   }
+  return bad;
 }
 
 /* One row, k <= 16 (the n % 16 leftover rows). */
@@ -522,18 +606,66 @@ static inline void row_small(const float *r, size_t k, __m512 b, float *o, int l
   _mm512_mask_storeu_ps(o, mk, p);
 }
 
-/* rows_k<NC>: all rows of a call with k == NC (<= 16). */
+/* The same in row-wise mode: returns 1 for a bad row (written as NaN). */
+static inline int row_small_chk(const float *r, size_t k, __m512 b, float *o, int logp) {
+  const __mmask16 mk = mask16(k);
+  const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mk, r);
+  const __m512 mx = bcast_max(v);
+  const __m512 t = _mm512_mul_ps(_mm512_sub_ps(v, mx), b);
+  const __m512 e = exp_ps(t);
+  __m512 p = logp ? _mm512_sub_ps(t, log_ps(bcast_add(e))) : _mm512_mul_ps(e, recip_ps(bcast_add(e)));
+  const int bad = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0 || !(fabsf(_mm512_cvtss_f32(mx)) < INFINITY);
+  if (bad) p = _mm512_set1_ps(NAN);
+  _mm512_mask_storeu_ps(o, mk, p);
+  return bad;
+}
+
+/* Status of 16 rows in one masked byte store (AVX512BW/VL), then the count. */
+static ALWAYS_INLINE void rstat16(calib__rstat *rs, size_t i0, unsigned bad) {
+  if (rs->st) _mm_storeu_si128((__m128i *)(void *)(rs->st + i0),
+                               _mm_maskz_mov_epi8((__mmask16)bad, _mm_set1_epi8((char)CALIB__ROW_BAD)));
+  calib__rstat_count(rs, i0, bad);
+}
+
+/* rows_k<NC>: all rows of a call with k == NC (<= 16); rowsc_k<NC>: the
+ * row-wise (checking) instance. */
 typedef void (*small_fn)(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o, size_t ldo,
-                         int logp);
+                         int logp, calib__rstat *rs, size_t i0);
+static ALWAYS_INLINE void small_chk_body(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,
+                                         size_t ldo, int logp, calib__rstat *rs, size_t i0, const int nc) {
+  const int chk = 1;
+  size_t i = 0;
+  if (_mm512_cvtss_f32(b) == 1.0f)
+    for (; i + 16 <= nr; i += 16) {
+      const unsigned bad = nc <= 8 ? block8(x, ldx, k, nr, i, b, o, ldo, logp, nc, 1, chk)
+                                   : block16(x, ldx, k, nr, i, b, o, ldo, logp, nc, 1, chk);
+      rstat16(rs, i0 + i, bad);
+    }
+  else
+    for (; i + 16 <= nr; i += 16) {
+      const unsigned bad = nc <= 8 ? block8(x, ldx, k, nr, i, b, o, ldo, logp, nc, 0, chk)
+                                   : block16(x, ldx, k, nr, i, b, o, ldo, logp, nc, 0, chk);
+      rstat16(rs, i0 + i, bad);
+    }
+  for (; i < nr; i++) calib__rstat_row(rs, i0 + i, row_small_chk(x + i * ldx, k, b, o + i * ldo, logp));
+}
+/* The strict instances are written out as before the row-wise mode (the
+ * shared body made GCC spill more in the hot block loop: +45 % at k = 10). */
 #define DEF_SMALL(NC, BLOCK)                                                                       \
   static void rows_k##NC(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,      \
-                         size_t ldo, int logp) {                                                   \
+                         size_t ldo, int logp, calib__rstat *rs, size_t i0) {                      \
+    CALIB__UNUSED(rs);                                                                             \
+    CALIB__UNUSED(i0);                                                                             \
     size_t i = 0;                                                                                  \
     if (_mm512_cvtss_f32(b) == 1.0f)                                                               \
-      for (; i + 16 <= nr; i += 16) BLOCK(x, ldx, k, nr, i, b, o, ldo, logp, NC, 1);              \
+      for (; i + 16 <= nr; i += 16) BLOCK(x, ldx, k, nr, i, b, o, ldo, logp, NC, 1, 0);           \
     else                                                                                           \
-      for (; i + 16 <= nr; i += 16) BLOCK(x, ldx, k, nr, i, b, o, ldo, logp, NC, 0);              \
+      for (; i + 16 <= nr; i += 16) BLOCK(x, ldx, k, nr, i, b, o, ldo, logp, NC, 0, 0);           \
     for (; i < nr; i++) row_small(x + i * ldx, k, b, o + i * ldo, logp);                           \
+  }                                                                                                \
+  static void rowsc_k##NC(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,     \
+                          size_t ldo, int logp, calib__rstat *rs, size_t i0) {                     \
+    small_chk_body(x, nr, k, ldx, b, o, ldo, logp, rs, i0, NC);                                    \
   }
 DEF_SMALL(1, block8)
 DEF_SMALL(2, block8)
@@ -554,29 +686,40 @@ DEF_SMALL(16, block16)
 static const small_fn small_tab[17] = {NULL,     rows_k1,  rows_k2,  rows_k3,  rows_k4,  rows_k5,
                                        rows_k6,  rows_k7,  rows_k8,  rows_k9,  rows_k10, rows_k11,
                                        rows_k12, rows_k13, rows_k14, rows_k15, rows_k16};
-
-static inline void rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta, float *o,
-                              size_t ldo, int logp) {
-  small_tab[k](x, nr, k, ldx, _mm512_set1_ps(beta), o, ldo, logp);
-}
+static const small_fn smallc_tab[17] = {NULL,      rowsc_k1,  rowsc_k2,  rowsc_k3,  rowsc_k4,  rowsc_k5,
+                                        rowsc_k6,  rowsc_k7,  rowsc_k8,  rowsc_k9,  rowsc_k10, rowsc_k11,
+                                        rowsc_k12, rowsc_k13, rowsc_k14, rowsc_k15, rowsc_k16};
 
 static void softmax_rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta,
-                               float *o, size_t ldo) {
-  rows_small(x, nr, k, ldx, beta, o, ldo, 0);
+                               float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  small_tab[k](x, nr, k, ldx, _mm512_set1_ps(beta), o, ldo, 0, rs, i0);
+}
+
+static void softmax_rows_small_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                   float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  smallc_tab[k](x, nr, k, ldx, _mm512_set1_ps(beta), o, ldo, 0, rs, i0);
 }
 
 static void log_softmax_rows_small(const float *x, size_t nr, size_t k, size_t ldx, float beta,
-                                   float *o, size_t ldo) {
-  rows_small(x, nr, k, ldx, beta, o, ldo, 1);
+                                   float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  small_tab[k](x, nr, k, ldx, _mm512_set1_ps(beta), o, ldo, 1, rs, i0);
 }
 
-static void log_softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta,
-                                 float *o, size_t ldo) {
+static void log_softmax_rows_small_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                       float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  smallc_tab[k](x, nr, k, ldx, _mm512_set1_ps(beta), o, ldo, 1, rs, i0);
+}
+
+static ALWAYS_INLINE void log_softmax_big_body(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                               float *o, size_t ldo, calib__rstat *rs, size_t i0,
+                                               const int chk) {
   const __m512 b = _mm512_set1_ps(beta), ninf = _mm512_set1_ps(-INFINITY);
   for (size_t i = 0; i < nr; i++) {
     const float *r = x + i * ldx;
     float *w = o + i * ldo;
-    const __m512 m = _mm512_set1_ps(row_max(r, k));
+    int bad = 0;
+    const __m512 m = _mm512_set1_ps(row_max_c(r, k, chk, &bad));
+    if (chk) calib__rstat_row(rs, i0 + i, bad);
     __m512 s0 = _mm512_setzero_ps(), s1 = s0;
     size_t j = 0;
     for (; j + 32 <= k; j += 32) {
@@ -590,13 +733,23 @@ static void log_softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx
       const __m512 v = _mm512_mask_loadu_ps(ninf, mask16(k - j), r + j);
       s0 = _mm512_add_ps(s0, exp_ps(_mm512_mul_ps(_mm512_sub_ps(v, m), b)));
     }
-    const __m512 ls = log_ps(bcast_add(_mm512_add_ps(s0, s1)));
+    const __m512 ls = chk && bad ? _mm512_set1_ps(NAN) : log_ps(bcast_add(_mm512_add_ps(s0, s1)));
     for (j = 0; j < k; j += 16) {
       const __mmask16 mt = mask16(k - j);
       const __m512 v = _mm512_maskz_loadu_ps(mt, r + j);
       _mm512_mask_storeu_ps(w + j, mt, _mm512_fmsub_ps(_mm512_sub_ps(v, m), b, ls));
     }
   }
+}
+
+static void log_softmax_rows_big(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                 float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  log_softmax_big_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 0);
+}
+
+static void log_softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t ldx, float beta,
+                                     float *o, size_t ldo, calib__rstat *rs, size_t i0) {
+  log_softmax_big_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 1);
 }
 
 /* ---- drivers: direct or staged + non-temporal stores ------------------------ */
@@ -670,7 +823,7 @@ typedef struct {
   __m512 inv;
 } pending_row;
 
-static inline void pending_start(pending_row *p, float *dst, const float *src, size_t cnt, __m512 inv) {
+static ALWAYS_INLINE void pending_start(pending_row *p, float *dst, const float *src, size_t cnt, __m512 inv) {
   const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
   const size_t h = head < cnt ? head : cnt;
   if (h) _mm512_mask_storeu_ps(dst, mask16(h), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(h), src), inv));
@@ -691,13 +844,14 @@ static ALWAYS_INLINE void pending_step64(pending_row *p) {
   }
 }
 
-static inline void pending_finish(pending_row *p) {
+static ALWAYS_INLINE void pending_finish(pending_row *p) {
   stream_scale(p->dst, p->src, p->left, p->inv);
   p->left = 0;
 }
 
 static ALWAYS_INLINE void stream_long(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
-                                      size_t ldy, float *base, const int unit) {
+                                      size_t ldy, float *base, const int unit, calib__rstat *rs,
+                                      size_t i0, const int chk) {
   const __m512 b = _mm512_set1_ps(beta), ninf = _mm512_set1_ps(-INFINITY);
   float *const bufs[2] = {base, base + STAGE / 2};
   pending_row pend = {NULL, NULL, 0, _mm512_setzero_ps()};
@@ -705,7 +859,8 @@ static ALWAYS_INLINE void stream_long(const float *x, size_t n, size_t k, size_t
     const float *r = x + i * ldx;
     float *dst = y + i * ldy;
     float *buf = bufs[i & 1] + ((uintptr_t)dst & 63) / sizeof(float);
-    const __m512 m = _mm512_set1_ps(row_max(r, k));
+    int bad = 0;
+    const __m512 m = _mm512_set1_ps(row_max_c(r, k, chk, &bad));
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t j = 0;
     for (; j + 64 <= k; j += 64) {
@@ -733,21 +888,28 @@ static ALWAYS_INLINE void stream_long(const float *x, size_t n, size_t k, size_t
     }
     const float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
     if (pend.left) pending_finish(&pend);
-    pending_start(&pend, dst, buf, k, _mm512_set1_ps(1.0f / s));
+    if (chk) calib__rstat_row(rs, i0 + i, bad);
+    pending_start(&pend, dst, buf, k, chk ? inv_or_nan(s, bad) : _mm512_set1_ps(1.0f / s));
   }
   if (pend.left) pending_finish(&pend);
 }
 
 static void softmax_stream_long(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
-                                size_t ldy, float *base) {
-  if (beta == 1.0f)
-    stream_long(x, n, k, ldx, beta, y, ldy, base, 1);
-  else
-    stream_long(x, n, k, ldx, beta, y, ldy, base, 0);
+                                size_t ldy, float *base, calib__rstat *rs, size_t i0) {
+  if (rs) {
+    if (beta == 1.0f)
+      stream_long(x, n, k, ldx, beta, y, ldy, base, 1, rs, i0, 1);
+    else
+      stream_long(x, n, k, ldx, beta, y, ldy, base, 0, rs, i0, 1);
+  } else if (beta == 1.0f) {
+    stream_long(x, n, k, ldx, beta, y, ldy, base, 1, NULL, 0, 0);
+  } else {
+    stream_long(x, n, k, ldx, beta, y, ldy, base, 0, NULL, 0, 0);
+  }
 }
 
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
-                          float *y, size_t ldy);
+                          float *y, size_t ldy, calib__rstat *rs, size_t i0);
 
 /* The public wrappers validate the whole input just before the kernel runs,
  * which leaves its last few MiB in the last-level cache: the rows in the
@@ -758,11 +920,11 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
                      float *y, size_t ldy) {
   const size_t tail = TAIL_BYTES / (ldx * sizeof(float));
   if (tail == 0 || n <= tail + tail / 2) {
-    run_rows_part(f, x, n, k, ldx, beta, y, ldy);
+    run_rows_part(f, x, n, k, ldx, beta, y, ldy, NULL, 0);
     return;
   }
-  run_rows_part(f, x + (n - tail) * ldx, tail, k, ldx, beta, y + (n - tail) * ldy, ldy);
-  run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy);
+  run_rows_part(f, x + (n - tail) * ldx, tail, k, ldx, beta, y + (n - tail) * ldy, ldy, NULL, 0);
+  run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy, NULL, 0);
 }
 
 /* Non-temporal stores need 64-byte-aligned addresses, and only a float-aligned
@@ -770,15 +932,15 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
  * frombuffer(..., offset=1)) takes the direct path with ordinary unaligned
  * stores, as small outputs do. Every streamed store below relies on this. */
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
-                          float *y, size_t ldy) {
+                          float *y, size_t ldy, calib__rstat *rs, size_t i0) {
   if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE || ((uintptr_t)y & 3) != 0) {
-    f(x, n, k, ldx, beta, y, ldy);
+    f(x, n, k, ldx, beta, y, ldy, rs, i0);
     return;
   }
   float raw[STAGE + 32];
   float *const base = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
-  if (f == softmax_rows_big && k >= 256 && k <= LONG_MAX_K) {
-    softmax_stream_long(x, n, k, ldx, beta, y, ldy, base);
+  if ((f == softmax_rows_big || f == softmax_rows_big_chk) && k >= 256 && k <= LONG_MAX_K) {
+    softmax_stream_long(x, n, k, ldx, beta, y, ldy, base, f == softmax_rows_big_chk ? rs : NULL, i0);
     _mm_sfence();
     return;
   }
@@ -791,7 +953,7 @@ static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t 
     size_t done = 0; /* floats of this group already written */
     for (size_t c = 0; c < nr; c += chunk) {
       const size_t cr = nr - c < chunk ? nr - c : chunk;
-      f(x + (i + c) * ldx, cr, k, ldx, beta, buf + c * k, k);
+      f(x + (i + c) * ldx, cr, k, ldx, beta, buf + c * k, k, rs, i0 + i + c);
       size_t end = (c + cr) * k;
       if (c + cr < nr) /* not the last chunk: stop at the last complete line */
         end = (size_t)((((uintptr_t)(dst + end)) & ~(uintptr_t)63) - (uintptr_t)dst) / sizeof(float);
@@ -814,14 +976,53 @@ static void log_softmax_avx512(const float *x, size_t n, size_t k, size_t ldx, f
   run_rows(k <= 16 ? log_softmax_rows_small : log_softmax_rows_big, x, n, k, ldx, beta, y, ldy);
 }
 
+/* Row-wise mode: one pass, rows in order (no tail-first order: no
+ * validation pass has left anything in the cache). */
+static size_t softmax_rows_avx512(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                                  size_t ldy, uint8_t *status, size_t *first_bad) {
+  calib__rstat rs = {status, 0, n};
+  run_rows_part(k <= 16 ? softmax_rows_small_chk : softmax_rows_big_chk, x, n, k, ldx, beta, y, ldy,
+                &rs, 0);
+  *first_bad = rs.first;
+  return rs.bad;
+}
+
+static size_t log_softmax_rows_avx512(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                                      float *y, size_t ldy, uint8_t *status, size_t *first_bad) {
+  calib__rstat rs = {status, 0, n};
+  run_rows_part(k <= 16 ? log_softmax_rows_small_chk : log_softmax_rows_big_chk, x, n, k, ldx, beta, y, ldy,
+                &rs, 0);
+  *first_bad = rs.first;
+  return rs.bad;
+}
+
 /* ---- sigmoid ----------------------------------------------------------------- */
 
-static inline __m512 sigmoid_vec(__m512 v, __m512 b) {
+static ALWAYS_INLINE __m512 sigmoid_vec(__m512 v, __m512 b) {
   const __m512 t = _mm512_mul_ps(v, b);
   const __m512 e = exp_ps(_mm512_or_ps(t, _mm512_set1_ps(-0.0f))); /* exp(-|t|) */
   const __m512 q = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
   const __mmask16 neg = _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_LT_OQ);
   return _mm512_mask_mul_ps(q, neg, e, q);
+}
+
+static size_t sigmoid_rows_avx512(const float *x, size_t n, float beta, float *y, uint8_t *status,
+                                  size_t *first_bad) {
+  const __m512 b = _mm512_set1_ps(beta);
+  size_t bad = 0;
+  *first_bad = n;
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mt = mask16(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(mt, x + i);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q); /* masked-off lanes are 0 */
+    _mm512_mask_storeu_ps(y + i, mt, _mm512_mask_mov_ps(sigmoid_vec(v, b), nan, _mm512_set1_ps(NAN)));
+    if (status) _mm_mask_storeu_epi8(status + i, mt, _mm_maskz_mov_epi8(nan, _mm_set1_epi8((char)CALIB__ROW_BAD)));
+    if (nan) {
+      if (!bad) *first_bad = i + (size_t)__builtin_ctz(nan);
+      bad += (size_t)__builtin_popcount(nan);
+    }
+  }
+  return bad;
 }
 
 static void sigmoid_avx512(const float *x, size_t n, float beta, float *y) {
@@ -1025,5 +1226,5 @@ static inline void tsf_row(const float *r, size_t k, float m, double beta, doubl
 const calib__kernels calib__kernels_avx512 = {
     "avx512",       check_rows_avx512, softmax_avx512,    log_softmax_avx512,
     sigmoid_avx512, ts_moments_rows,   check_finite_rows, ts_prepass_rows,
-    ts_moments_fast_rows,
+    ts_moments_fast_rows, softmax_rows_avx512, log_softmax_rows_avx512, sigmoid_rows_avx512,
 };

@@ -211,27 +211,63 @@ static void softmax_neon(const float *x, size_t n, size_t k, size_t ldx, float b
   }
 }
 
-static void log_softmax_neon(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
-                             size_t ldy) {
+/* Row-wise mode, fused into the max pass for free: FMAX/FMAXV propagate NaN,
+ * so a row is bad iff its maximum is not finite (NaN, +inf, or every entry
+ * -inf). A bad row is scaled by NaN. */
+static size_t softmax_rows_neon(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                                size_t ldy, uint8_t *status, size_t *first_bad) {
   const float32x4_t b = vdupq_n_f32(beta);
+  calib__rstat rs = {status, 0, n};
   for (size_t i = 0; i < n; i++) {
     const float *r = x + i * ldx;
     float *o = y + i * ldy;
-    const float32x4_t m = vdupq_n_f32(row_max(r, k));
-    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
-    size_t j = 0;
-    for (; j + 8 <= k; j += 8) {
-      s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
-      s1 = vaddq_f32(s1, exp_shift(vld1q_f32(r + j + 4), m, b));
-    }
-    for (; j + 4 <= k; j += 4) s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
-    if (j < k) s1 = vaddq_f32(s1, exp_shift(load_tail(r + j, k - j, -INFINITY), m, b));
-    const float32x4_t ls = log_ps(vdupq_n_f32(vaddvq_f32(vaddq_f32(s0, s1))));
-    for (j = 0; j + 4 <= k; j += 4)
-      vst1q_f32(o + j, vsubq_f32(vmulq_f32(vsubq_f32(vld1q_f32(r + j), m), b), ls));
-    if (j < k)
-      store_tail(o + j, k - j, vsubq_f32(vmulq_f32(vsubq_f32(load_tail(r + j, k - j, 0.0f), m), b), ls));
+    const float mx = row_max(r, k);
+    const int bad = !(fabsf(mx) < INFINITY);
+    const double s = row_exp_store(r, k, vdupq_n_f32(mx), b, o);
+    calib__rstat_row(&rs, i, bad);
+    row_scale(o, k, vdupq_n_f32(bad ? NAN : (float)(1.0 / s)));
   }
+  *first_bad = rs.first;
+  return rs.bad;
+}
+
+/* One row of log-softmax; with bad (row-wise mode), every output NaN. */
+static inline void log_softmax_row(const float *r, size_t k, float32x4_t b, float *o, float mx, int bad) {
+  const float32x4_t m = vdupq_n_f32(mx);
+  float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+  size_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
+    s1 = vaddq_f32(s1, exp_shift(vld1q_f32(r + j + 4), m, b));
+  }
+  for (; j + 4 <= k; j += 4) s0 = vaddq_f32(s0, exp_shift(vld1q_f32(r + j), m, b));
+  if (j < k) s1 = vaddq_f32(s1, exp_shift(load_tail(r + j, k - j, -INFINITY), m, b));
+  const float32x4_t ls = bad ? vdupq_n_f32(NAN) : log_ps(vdupq_n_f32(vaddvq_f32(vaddq_f32(s0, s1))));
+  for (j = 0; j + 4 <= k; j += 4)
+    vst1q_f32(o + j, vsubq_f32(vmulq_f32(vsubq_f32(vld1q_f32(r + j), m), b), ls));
+  if (j < k)
+    store_tail(o + j, k - j, vsubq_f32(vmulq_f32(vsubq_f32(load_tail(r + j, k - j, 0.0f), m), b), ls));
+}
+
+static void log_softmax_neon(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                             size_t ldy) {
+  const float32x4_t b = vdupq_n_f32(beta);
+  for (size_t i = 0; i < n; i++) log_softmax_row(x + i * ldx, k, b, y + i * ldy, row_max(x + i * ldx, k), 0);
+}
+
+/* Row-wise log-softmax: the row test of softmax_rows_neon (FMAX propagates NaN). */
+static size_t log_softmax_rows_neon(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
+                                    size_t ldy, uint8_t *status, size_t *first_bad) {
+  const float32x4_t b = vdupq_n_f32(beta);
+  calib__rstat rs = {status, 0, n};
+  for (size_t i = 0; i < n; i++) {
+    const float mx = row_max(x + i * ldx, k);
+    const int bad = !(fabsf(mx) < INFINITY);
+    calib__rstat_row(&rs, i, bad);
+    log_softmax_row(x + i * ldx, k, b, y + i * ldy, mx, bad);
+  }
+  *first_bad = rs.first;
+  return rs.bad;
 }
 
 /* ---- sigmoid -------------------------------------------------------------------- */
@@ -241,6 +277,25 @@ static inline float32x4_t sigmoid_vec(float32x4_t v, float32x4_t b) {
   const float32x4_t e = exp_ps(vnegq_f32(vabsq_f32(t))); /* exp(-|t|) */
   const float32x4_t q = vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(e, vdupq_n_f32(1.0f)));
   return vbslq_f32(vcltq_f32(t, vdupq_n_f32(0.0f)), vmulq_f32(e, q), q);
+}
+
+static size_t sigmoid_rows_neon(const float *x, size_t n, float beta, float *y, uint8_t *status,
+                                size_t *first_bad) {
+  const float32x4_t b = vdupq_n_f32(beta), qnan = vdupq_n_f32(NAN);
+  calib__rstat rs = {status, 0, n};
+  for (size_t i = 0; i < n; i += 4) {
+    const size_t cnt = n - i < 4 ? n - i : 4;
+    const float32x4_t v = cnt == 4 ? vld1q_f32(x + i) : load_tail(x + i, cnt, 0.0f);
+    const uint32x4_t ok = vceqq_f32(v, v); /* all ones unless NaN */
+    const float32x4_t p = vbslq_f32(ok, sigmoid_vec(v, b), qnan);
+    if (cnt == 4) vst1q_f32(y + i, p);
+    else store_tail(y + i, cnt, p);
+    const uint32_t m = (vgetq_lane_u32(ok, 0) ? 0u : 1u) | (vgetq_lane_u32(ok, 1) ? 0u : 2u) |
+                       (vgetq_lane_u32(ok, 2) ? 0u : 4u) | (vgetq_lane_u32(ok, 3) ? 0u : 8u);
+    calib__rstat_mask(&rs, i, m, cnt);
+  }
+  *first_bad = rs.first;
+  return rs.bad;
 }
 
 static void sigmoid_neon(const float *x, size_t n, float beta, float *y) {
@@ -451,5 +506,5 @@ static inline void tsf_row(const float *r, size_t k, float m, double beta, doubl
 const calib__kernels calib__kernels_neon = {
     "neon",       check_rows_neon, softmax_neon,      log_softmax_neon,
     sigmoid_neon, ts_moments_rows, check_finite_rows, ts_prepass_rows,
-    ts_moments_fast_rows,
+    ts_moments_fast_rows, softmax_rows_neon, log_softmax_rows_neon, sigmoid_rows_neon,
 };

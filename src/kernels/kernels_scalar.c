@@ -32,48 +32,117 @@ static float row_max(crow r, size_t k) {
   return m;
 }
 
+static void softmax_row(crow r, size_t k, float beta, wrow o) {
+  const float m = row_max(r, k);
+  double s = 0.0;
+  for (size_t j = 0; j < k; j++) {
+    const float e = expf((r[j] - m) * beta);
+    o[j] = e;
+    s += (double)e;
+  }
+  const float inv = (float)(1.0 / s);
+  for (size_t j = 0; j < k; j++) o[j] *= inv;
+}
+
 static void softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
                            float beta, float *y, size_t ldy) {
+  for (size_t i = 0; i < n; i++) softmax_row(x + i * ldx, k, beta, y + i * ldy);
+}
+
+/* The oracle of the row-wise mode: the row test of check_rows_scalar, then
+ * either the strict row (bit-identical) or k quiet NaNs. */
+static int row_bad(crow r, size_t k) {
+  int any_finite = 0;
+  for (size_t j = 0; j < k; j++) {
+    const float v = r[j];
+    if (v != v || v == INFINITY) return 1;
+    any_finite |= v != -INFINITY;
+  }
+  return !any_finite;
+}
+
+static size_t softmax_rows_scalar(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                                  float *y, size_t ldy, uint8_t *status, size_t *first_bad) {
+  size_t bad = 0;
+  *first_bad = n;
   for (size_t i = 0; i < n; i++) {
     crow r = x + i * ldx;
     wrow o = y + i * ldy;
-    const float m = row_max(r, k);
-    double s = 0.0;
-    for (size_t j = 0; j < k; j++) {
-      const float e = expf((r[j] - m) * beta);
-      o[j] = e;
-      s += (double)e;
+    const int b = row_bad(r, k);
+    if (status) status[i] = b ? CALIB__ROW_BAD : 0;
+    if (!b) {
+      softmax_row(r, k, beta, o);
+      continue;
     }
-    const float inv = (float)(1.0 / s);
-    for (size_t j = 0; j < k; j++) o[j] *= inv;
+    for (size_t j = 0; j < k; j++) o[j] = NAN;
+    if (bad++ == 0) *first_bad = i;
   }
+  return bad;
+}
+
+static void log_softmax_row(crow r, size_t k, float beta, wrow o) {
+  const float m = row_max(r, k);
+  double s = 0.0;
+  for (size_t j = 0; j < k; j++) s += (double)expf((r[j] - m) * beta);
+  const float ls = (float)log(s);
+  for (size_t j = 0; j < k; j++) o[j] = (r[j] - m) * beta - ls;
 }
 
 static void log_softmax_scalar(const float *x, size_t n, size_t k, size_t ldx,
                                float beta, float *y, size_t ldy) {
+  for (size_t i = 0; i < n; i++) log_softmax_row(x + i * ldx, k, beta, y + i * ldy);
+}
+
+static size_t log_softmax_rows_scalar(const float *x, size_t n, size_t k, size_t ldx, float beta,
+                                      float *y, size_t ldy, uint8_t *status, size_t *first_bad) {
+  size_t bad = 0;
+  *first_bad = n;
   for (size_t i = 0; i < n; i++) {
     crow r = x + i * ldx;
     wrow o = y + i * ldy;
-    const float m = row_max(r, k);
-    double s = 0.0;
-    for (size_t j = 0; j < k; j++) s += (double)expf((r[j] - m) * beta);
-    const float ls = (float)log(s);
-    for (size_t j = 0; j < k; j++) o[j] = (r[j] - m) * beta - ls;
+    const int b = row_bad(r, k);
+    if (status) status[i] = b ? CALIB__ROW_BAD : 0;
+    if (!b) {
+      log_softmax_row(r, k, beta, o);
+      continue;
+    }
+    for (size_t j = 0; j < k; j++) o[j] = NAN;
+    if (bad++ == 0) *first_bad = i;
   }
+  return bad;
+}
+
+static float sigmoid_one(float v, float beta) {
+  const float t = v * beta;
+  if (t >= 0) return 1.0f / (1.0f + expf(-t));
+  const float e = expf(t);
+  return e / (1.0f + e);
 }
 
 static void sigmoid_scalar(const float *xf, size_t n, float beta, float *yf) {
   crow x = xf;
   wrow y = yf;
+  for (size_t i = 0; i < n; i++) y[i] = sigmoid_one(x[i], beta);
+}
+
+static size_t sigmoid_rows_scalar(const float *xf, size_t n, float beta, float *yf,
+                                  uint8_t *status, size_t *first_bad) {
+  crow x = xf;
+  wrow y = yf;
+  size_t bad = 0;
+  *first_bad = n;
   for (size_t i = 0; i < n; i++) {
-    const float t = x[i] * beta;
-    if (t >= 0) {
-      y[i] = 1.0f / (1.0f + expf(-t));
-    } else {
-      const float e = expf(t);
-      y[i] = e / (1.0f + e);
+    const float v = x[i];
+    const int b = v != v;
+    if (status) status[i] = b ? CALIB__ROW_BAD : 0;
+    if (!b) {
+      y[i] = sigmoid_one(v, beta);
+      continue;
     }
+    y[i] = NAN;
+    if (bad++ == 0) *first_bad = i;
   }
+  return bad;
 }
 
 static void ts_moments_scalar(const float *x, size_t n, size_t k, size_t ldx,
@@ -166,5 +235,5 @@ static void ts_prepass_scalar(const float *x, size_t n, size_t k, size_t ldx, co
 const calib__kernels calib__kernels_scalar = {
     "scalar",           check_rows_scalar, softmax_scalar,      log_softmax_scalar,
     sigmoid_scalar,     ts_moments_scalar, check_finite_scalar, ts_prepass_scalar,
-    ts_moments_fast_scalar,
+    ts_moments_fast_scalar, softmax_rows_scalar, log_softmax_rows_scalar, sigmoid_rows_scalar,
 };

@@ -150,24 +150,36 @@ double calib__beta_row_nll(const double *abc, size_t k, int input, double eps, i
   return calib__ovr_row_nll(beta_row_u, &c, row, k, y);
 }
 
-int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
-                      calib__f32u *y) {
+int calib__beta_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k) {
   int input;
   double eps;
   calib__pb_input_of(m, &input, &eps);
-  const int vs = calib__pb_check_values(x, n * k, input);
+  return calib__pb_check_values(x, n * k, input);
+}
+
+int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                      calib__f32u *y) {
+  const int vs = calib__beta_check(m, x, n, k);
   if (vs != CALIB_OK) return vs;
+  calib__beta_map(m, x, n, k, y);
+  return CALIB_OK;
+}
+
+void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                     calib__f32u *y) {
+  int input;
+  double eps;
+  calib__pb_input_of(m, &input, &eps);
   const double *abc = calib__model_section(m, CALIB_MP_BETA)->data;
   const int exact = calib__beta_exact_of(m);
   if (k == 1) {
     const beta_ctx c = row_ctx(abc, 1, input, eps, exact, x);
     for (size_t i = 0; i < n; i++) y[i] = (float)calib__sigmoid_d(beta_row_u(&c, x + i, 0));
-    return CALIB_OK;
+    return;
   }
   for (size_t i = 0; i < n; i++) {
     /* the row's summary is taken before any entry of the row is overwritten */
     const beta_ctx c = row_ctx(abc, k, input, eps, exact, x + i * k);
     calib__ovr_normalise(beta_row_q, &c, x + i * k, k, y + i * k);
   }
-  return CALIB_OK;
 }

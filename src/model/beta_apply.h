@@ -10,6 +10,10 @@
 int calib__beta_validate(calib_model *m);
 int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                       calib__f32u *y);
+/* apply = check (the input rule, nothing written) + map (no check). */
+int calib__beta_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k);
+void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                     calib__f32u *y);
 
 /* 1 if m carries CALIB_MP_BETA_FEATURES (exact logit features), else 0. */
 int calib__beta_exact_of(const calib_model *m);

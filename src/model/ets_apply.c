@@ -73,18 +73,27 @@ static void apply_multi(double beta, const double *w, const calib__f32u *x, size
   }
 }
 
-int calib__ets_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
-  const double T = calib__model_section(m, CALIB_MP_ETS_TEMPERATURE)->data[0];
-  const double *w = calib__model_section(m, CALIB_MP_ETS_WEIGHTS)->data;
+int calib__ets_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k) {
+  CALIB__UNUSED(m);
   if (k == 1) {
     for (size_t i = 0; i < n; i++)
       if (isnan(x[i])) return CALIB_E_NONFINITE;
-    apply_binary(1.0 / T, w, x, n, y);
     return CALIB_OK;
   }
   /* the kernels read caller arrays through unaligned-safe loads (calib__f32u, SIMD loadu) */
-  const int st = calib__kernels_get()->check_rows((const float *)(const void *)x, n, k, k);
+  return calib__kernels_get()->check_rows((const float *)(const void *)x, n, k, k);
+}
+
+void calib__ets_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
+  const double T = calib__model_section(m, CALIB_MP_ETS_TEMPERATURE)->data[0];
+  const double *w = calib__model_section(m, CALIB_MP_ETS_WEIGHTS)->data;
+  if (k == 1) apply_binary(1.0 / T, w, x, n, y);
+  else apply_multi(1.0 / T, w, x, n, k, y);
+}
+
+int calib__ets_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
+  const int st = calib__ets_check(m, x, n, k);
   if (st != CALIB_OK) return st;
-  apply_multi(1.0 / T, w, x, n, k, y);
+  calib__ets_map(m, x, n, k, y);
   return CALIB_OK;
 }

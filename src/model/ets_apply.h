@@ -10,6 +10,9 @@
 
 int calib__ets_validate(calib_model *m);
 int calib__ets_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
+/* apply = check (the input rule, nothing written) + map (no check). */
+int calib__ets_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k);
+void calib__ets_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
 
 /* Row statistics of k >= 2 logits (no NaN/+inf, not all -inf), in double:
  * *mx = max_j x_j, *s1 = sum_j exp(beta (x_j - mx)), *s2 = sum_j exp(x_j - mx).

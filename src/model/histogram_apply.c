@@ -111,20 +111,31 @@ static double hist_row_q(const void *ctx, const calib__f32u *p, size_t j, size_t
   return calib__hist_value(v, off, nb, (double)p[j]);
 }
 
-int calib__histogram_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
-                           calib__f32u *y) {
+int calib__histogram_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k) {
   calib__hist_view v;
   calib__hist_view_of(m, &v);
-  /* logits: calib__probs_from_logits validates them (NaN, +inf, a row of
-   * only -inf) before writing the probabilities into the output */
-  const int st = v.probs ? check_input(x, n * k) : calib__probs_from_logits(x, n, k, y);
-  if (st != CALIB_OK) return st;
+  /* logits: NaN, +inf, a row of only -inf (calib__probs_from_logits' rule) */
+  return v.probs ? check_input(x, n * k) : calib__logits_check(x, n, k);
+}
+
+void calib__histogram_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                          calib__f32u *y) {
+  calib__hist_view v;
+  calib__hist_view_of(m, &v);
+  if (!v.probs) calib__logits_to_probs(x, n, k, y); /* probabilities into the output first */
   const calib__f32u *p = v.probs ? x : y;
   if (k == 1) {
     const size_t nb0 = calib__hist_class_bins(&v, 0);
     for (size_t i = 0; i < n; i++) y[i] = (float)calib__hist_value(&v, 0, nb0, (double)p[i]);
-    return CALIB_OK;
+    return;
   }
   for (size_t i = 0; i < n; i++) calib__ovr_normalise(hist_row_q, &v, p + i * k, k, y + i * k);
+}
+
+int calib__histogram_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                           calib__f32u *y) {
+  const int st = calib__histogram_check(m, x, n, k);
+  if (st != CALIB_OK) return st;
+  calib__histogram_map(m, x, n, k, y);
   return CALIB_OK;
 }

@@ -26,5 +26,9 @@ double calib__hist_value(const calib__hist_view *v, size_t off, size_t nb, doubl
 int calib__histogram_validate(calib_model *m);
 int calib__histogram_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                            calib__f32u *y);
+/* apply = check (the input rule, nothing written) + map (no check). */
+int calib__histogram_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k);
+void calib__histogram_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                          calib__f32u *y);
 
 #endif

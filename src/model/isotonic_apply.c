@@ -177,18 +177,30 @@ static double iso_row_q(const void *ctx, const calib__f32u *in, size_t j, size_t
   return calib__iso_eval_clip(v->x + off, v->y + off, mj, (double)in[j]);
 }
 
+int calib__isotonic_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k) {
+  iso_view v;
+  view_of(m, &v);
+  if (k > 1 && v.cfg[1] == CALIB_INPUT_LOGITS) return calib__logits_check(x, n, k);
+  return check_input(&v, x, n, k);
+}
+
 int calib__isotonic_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                           calib__f32u *y) {
+  const int st = calib__isotonic_check(m, x, n, k);
+  if (st != CALIB_OK) return st;
+  calib__isotonic_map(m, x, n, k, y);
+  return CALIB_OK;
+}
+
+void calib__isotonic_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                         calib__f32u *y) {
   iso_view v;
   view_of(m, &v);
   if (k > 1 && v.cfg[1] == CALIB_INPUT_LOGITS) { /* probabilities into the output first */
-    const int st = calib__probs_from_logits(x, n, k, y);
-    if (st != CALIB_OK) return st;
+    calib__logits_to_probs(x, n, k, y);
     for (size_t i = 0; i < n; i++) calib__ovr_normalise(iso_row_q, &v, y + i * k, k, y + i * k);
-    return CALIB_OK;
+    return;
   }
-  const int st = check_input(&v, x, n, k);
-  if (st != CALIB_OK) return st;
   if (k == 1) {
     const size_t m0 = (size_t)v.cnt[0];
     size_t i = 0;
@@ -199,15 +211,14 @@ int calib__isotonic_apply(const calib_model *m, const calib__f32u *x, size_t n, 
       for (int q = 0; q < 4; q++) y[i + (size_t)q] = (float)r[q];
     }
     for (; i < n; i++) y[i] = (float)calib__iso_eval_clip(v.x, v.y, m0, (double)x[i]);
-    return CALIB_OK;
+    return;
   }
   for (size_t i = 0; i < n; i++) calib__ovr_normalise(iso_row_q, &v, x + i * k, k, y + i * k);
-  return CALIB_OK;
 }
 
 /* ---- probabilities from logits (isotonic and histogram) ------------------- */
 
-int calib__probs_from_logits(const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
+int calib__logits_check(const calib__f32u *x, size_t n, size_t k) {
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *r = x + i * k;
     int finite = 0;
@@ -217,9 +228,19 @@ int calib__probs_from_logits(const calib__f32u *x, size_t n, size_t k, calib__f3
     }
     if (k > 1 && !finite) return CALIB_E_NONFINITE;
   }
+  return CALIB_OK;
+}
+
+int calib__probs_from_logits(const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
+  const int st = calib__logits_check(x, n, k);
+  if (st == CALIB_OK) calib__logits_to_probs(x, n, k, y);
+  return st;
+}
+
+void calib__logits_to_probs(const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   if (k == 1) {
     for (size_t i = 0; i < n; i++) y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
-    return CALIB_OK;
+    return;
   }
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *r = x + i * k;
@@ -229,7 +250,6 @@ int calib__probs_from_logits(const calib__f32u *x, size_t n, size_t k, calib__f3
     for (size_t j = 0; j < k; j++) sum += exp((double)r[j] - mx);
     for (size_t j = 0; j < k; j++) o[j] = (float)(exp((double)r[j] - mx) / sum);
   }
-  return CALIB_OK;
 }
 
 /* ---- calib_isotonic_predict_f64 ------------------------------------------ */

@@ -9,6 +9,10 @@
 int calib__isotonic_validate(calib_model *m);
 int calib__isotonic_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                           calib__f32u *y);
+/* apply = check (the input rule, nothing written) + map (no check). */
+int calib__isotonic_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k);
+void calib__isotonic_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                         calib__f32u *y);
 
 /* The interpolated table (x, y) of m >= 1 thresholds at s, which must lie in
  * [x[0], x[m-1]] (numpy.interp's formula; see calib.h). */
@@ -22,5 +26,9 @@ double calib__iso_eval_clip(const double *x, const double *y, size_t m, double s
  * NaN or +inf anywhere, or (k >= 2) a row of only -inf, is CALIB_E_NONFINITE
  * with nothing written; -inf gives 0. y may equal x. */
 int calib__probs_from_logits(const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
+/* Its two halves: the input rule alone (nothing written) and the
+ * probabilities alone (on input the check accepted). */
+int calib__logits_check(const calib__f32u *x, size_t n, size_t k);
+void calib__logits_to_probs(const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
 
 #endif

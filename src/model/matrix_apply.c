@@ -88,13 +88,29 @@ static int map_of(const calib_model *m, calib__mx_map *mp) {
   return CALIB_OK;
 }
 
+int calib__mx_inplace_ok(const calib_model *m, const calib__f32u *x, const calib__f32u *y) {
+  return !(m->k > CHUNK && x == y && m->method != CALIB_METHOD_VECTOR);
+}
+
+int calib__mx_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k) {
+  CALIB__UNUSED(m);
+  /* the kernels read caller arrays through unaligned-safe loads (calib__f32u, SIMD loadu) */
+  return calib__check_finite((const float *)(const void *)x, n, k, k);
+}
+
 static int apply_rows(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   calib__mx_map mp;
   if (map_of(m, &mp) != CALIB_OK) return CALIB_E_FORMAT;
-  if (k > CHUNK && x == y && m->method != CALIB_METHOD_VECTOR) return CALIB_E_UNSUPPORTED;
-  /* the kernels read caller arrays through unaligned-safe loads (calib__f32u, SIMD loadu) */
-  const int st = calib__check_finite((const float *)(const void *)x, n, k, k);
+  if (!calib__mx_inplace_ok(m, x, y)) return CALIB_E_UNSUPPORTED;
+  const int st = calib__mx_check(m, x, n, k);
   if (st != CALIB_OK) return st;
+  calib__mx_map_rows(m, x, n, k, y);
+  return CALIB_OK;
+}
+
+void calib__mx_map_rows(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
+  calib__mx_map mp;
+  map_of(m, &mp); /* a validated model has both sections */
   double buf[CHUNK];
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *xr = x + i * k;
@@ -106,7 +122,6 @@ static int apply_rows(const calib_model *m, const calib__f32u *x, size_t n, size
       row_two_pass(&mp, xr, shift, y + i * k, buf);
     }
   }
-  return CALIB_OK;
 }
 
 /* Section `tag` holds exactly `count` finite values of magnitude <= 1e100. */

@@ -25,6 +25,13 @@ int calib__matrix_apply(const calib_model *m, const calib__f32u *x, size_t n, si
                         calib__f32u *y);
 int calib__dirichlet_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                            calib__f32u *y);
+/* The three applies = an in-place test (calib__mx_inplace_ok: 0 for a
+ * matrix or Dirichlet model with k > CALIB__MX_STACK_K and x == y, which
+ * apply refuses with CALIB_E_UNSUPPORTED), check (every entry finite, nothing
+ * written) and map (no check), for any of the three methods. */
+int calib__mx_inplace_ok(const calib_model *m, const calib__f32u *x, const calib__f32u *y);
+int calib__mx_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k);
+void calib__mx_map_rows(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
 
 /* The parameters of a matrix-family map, as views into the model bytes (or
  * into a fitter's arrays). method: CALIB_METHOD_VECTOR/MATRIX/DIRICHLET.

@@ -103,18 +103,30 @@ double calib__platt_row_nll(const double *ab, size_t k, int input, double eps,
   return calib__ovr_row_nll(platt_row_u, &c, row, k, y);
 }
 
-int calib__platt_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
-                       calib__f32u *y) {
+int calib__platt_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k) {
+  int input;
+  double eps;
+  calib__pb_input_of(m, &input, &eps);
+  return calib__pb_check_values(x, n * k, input);
+}
+
+void calib__platt_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                      calib__f32u *y) {
   platt_ctx c;
   calib__pb_input_of(m, &c.input, &c.eps);
-  const int vs = calib__pb_check_values(x, n * k, c.input);
-  if (vs != CALIB_OK) return vs;
   c.ab = calib__model_section(m, CALIB_MP_PLATT)->data;
   if (k == 1) {
     for (size_t i = 0; i < n; i++)
       y[i] = (float)calib__sigmoid_d(calib__platt_u(c.ab, 0, (double)x[i], c.input, c.eps));
-    return CALIB_OK;
+    return;
   }
   for (size_t i = 0; i < n; i++) calib__ovr_normalise(platt_row_q, &c, x + i * k, k, y + i * k);
+}
+
+int calib__platt_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                       calib__f32u *y) {
+  const int vs = calib__platt_check(m, x, n, k);
+  if (vs != CALIB_OK) return vs;
+  calib__platt_map(m, x, n, k, y);
   return CALIB_OK;
 }

@@ -15,6 +15,10 @@
 int calib__platt_validate(calib_model *m);
 int calib__platt_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                        calib__f32u *y);
+/* apply = check (the input rule, nothing written) + map (no check). */
+int calib__platt_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k);
+void calib__platt_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                      calib__f32u *y);
 
 /* Reads and checks a model's CALIB_MP_INPUT section (2 values: kind, eps).
  * CALIB_OK or CALIB_E_FORMAT. */

@@ -81,6 +81,18 @@ int main() {
   EXPECT(st == CALIB_E_ARG && !nf);
   EXPECT(m.try_apply(calib::cview(x.data(), 10, 1), calib::view(p.data(), 9, 1)) == CALIB_E_ARG);
 
+  // row-wise mode: a NaN row is reported, not thrown; the others as apply
+  std::vector<float> xr(x.begin(), x.begin() + 10), pr(10), ps(10);
+  xr[3] = std::nanf("");
+  std::uint8_t rs[10];
+  size_t nbad = 0, first = 0;
+  EXPECT(m.apply_rows(calib::cview(xr.data(), 10, 1), calib::view(pr.data(), 10, 1), rs, &nbad, &first) ==
+         CALIB_E_NONFINITE);
+  EXPECT(nbad == 1 && first == 3 && rs[3] == 2 && rs[0] == 0 && std::isnan(pr[3]));
+  m.apply(calib::cview(x.data(), 3, 1), calib::view(ps.data(), 3, 1));
+  EXPECT(pr[0] == ps[0] && pr[2] == ps[2]);
+  EXPECT(m.apply_rows(calib::cview(xr.data(), 10, 1), calib::view(pr.data(), 9, 1)) == CALIB_E_ARG);
+
   // moves: the moved-from handle is empty and freeing it is a no-op
   calib::model moved = std::move(m2);
   EXPECT(moved && !m2);
