@@ -239,6 +239,8 @@ CALIB_API int calib_param_bounds(int method, int param, double *lo, double *hi,
  *  derivative (when a Newton step leaves the bracket: once, a power of two
  *  near 1/|dNLL/dbeta(0)| if beta is more than 64x from it, else doubling or
  *  a geometric/arithmetic bisection), accumulating in double. It stops when
+ *  the Newton decrement NLL'^2 / (2 NLL'') (CALIB_R_GAP) is at most
+ *  max(tol^2, 1e-14) * max(1, NLL), and
  *  |dNLL/dlog T| <= tol * NLL and |dNLL/dbeta| <= |dNLL/dbeta(0)| / 2 (on the
  *  plateau of large T the first test holds for any beta -> 0; the second,
  *  homogeneous like the derivative, rules that out), or when the bracket has

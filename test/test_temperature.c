@@ -403,11 +403,60 @@ static void test_huge_logits(void) {
   free_set(&s);
 }
 
+/* The gap condition: with the loosest tolerance (tol = 1e-2) on small
+ * logits, where the NLL is flat in beta and a small gradient says little, the
+ * fit's NLL is within max(tol^2, 1e-14) max(1, L*) of the minimum found here
+ * by golden-section search on the independent ref_LG, and the reported gap
+ * (the Newton decrement) bounds it. */
+static void test_gap_rule(void) {
+  /* small logits, optimum near beta = 1.8: at beta = 1 the gradient test
+   * already holds while L(1) - L* is 6.6e-4 (T = 0.553 with the gap rule) */
+  enum { N = 200000 };
+  static float x[N * 2];
+  static int64_t y[N];
+  th_srand(th_seed_value + 11);
+  for (size_t i = 0; i < N; i++) {
+    const double v = 0.1 * th_normal();
+    x[2 * i] = (float)v;
+    x[2 * i + 1] = 0.0f;
+    y[i] = th_uniform() < 1.0 / (1.0 + exp(-1.8 * v)) ? 0 : 1;
+  }
+  const set s = {x, y, N, 2};
+  calib_fitter *f = NULL;
+  calib_model *m = NULL;
+  CHECK_OK(calib_fitter_create(&f, CALIB_METHOD_TEMPERATURE));
+  CHECK_OK(calib_fitter_set(f, CALIB_P_TOL, 1e-2));
+  CHECK_OK(calib_fit(f, x, N, 2, y, NULL, &m));
+  double T = NAN, gap = NAN, L, G, sc;
+  size_t cnt;
+  CHECK_OK(calib_model_param(m, CALIB_MP_TEMPERATURE, &T, 1, &cnt));
+  CHECK_OK(calib_fitter_report(f, CALIB_R_GAP, &gap));
+  ref_LG(&s, 1.0 / T, &L, &G, &sc);
+  /* golden section on log beta over [1e-4, 10] */
+  double a = log(1e-4), b = log(10.0);
+  const double r = 0.6180339887498949;
+  for (int it = 0; it < 200; it++) {
+    const double c = b - r * (b - a), d = a + r * (b - a);
+    double Lc, Ld;
+    ref_LG(&s, exp(c), &Lc, &G, &sc);
+    ref_LG(&s, exp(d), &Ld, &G, &sc);
+    if (Lc < Ld) b = d; else a = c;
+  }
+  double Lstar;
+  ref_LG(&s, exp(0.5 * (a + b)), &Lstar, &G, &sc);
+  const double target = 1e-4 * fmax(1.0, Lstar);
+  CHECK(L - Lstar <= target + 1e-13);
+  CHECK(gap <= target);
+  calib_model_free(m);
+  calib_fitter_free(f);
+}
+
 int main(int argc, char **argv) {
   test_seed(argc, argv);
   test_binary_closed_form();
   test_optimality();
   test_contract();
+  test_gap_rule();
   test_huge_logits();
   test_errors();
   test_shipped();

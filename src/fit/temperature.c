@@ -16,8 +16,9 @@
  * that leaves the bracket is replaced, once, by a guess from the data's scale
  * (a power of two near 1/|L'(0)|) when beta is more than 64x away from it,
  * else by doubling (hi infinite), geometric bisection (hi > 4 lo > 0) or
- * bisection. Stops when |dL/dlogT| = |beta L'| <= tol * L and |L'| <=
- * |L'(0)| / 2, or when the bracket has shrunk to the resolution of a double
+ * bisection. Stops when |dL/dlogT| = |beta L'| <= tol * L, |L'| <=
+ * |L'(0)| / 2 and the Newton decrement L'^2 / (2 L'') (the estimated gap
+ * L - L*) is at most max(tol^2, 1e-14) max(1, L), or when the bracket has shrunk to the resolution of a double
  * (beta located to machine precision). The second condition is what makes
  * the rule scale-free: on the plateau of large T (logits x 1e-20 seen at
  * beta = 1) |beta L'| vanishes with beta although L' ~ L'(0), and the first
@@ -184,6 +185,17 @@ static double next_beta(double beta, const ts_eval *e, double lo, double hi, dou
   return 0.5 * (lo + hi);
 }
 
+/* The objective-gap condition every Newton path shares (the matrix family's
+ * rule): the Newton decrement G^2 / (2H), which estimates L - L*, at most
+ * max(tol^2, 1e-14) * max(1, L). Kept as a condition of its own because a
+ * small gradient says little where the NLL is flat in beta (small logits,
+ * tol = 1e-2: the gradient test alone accepted T = 1 with L 6.6e-4 above the
+ * minimum, test_temperature's test_gap_rule). */
+static int gap_small(const ts_eval *e, double tol) {
+  const double target = fmax(tol * tol, 1e-14) * fmax(1.0, e->L);
+  return e->H > 0 && 0.5 * e->G * e->G / e->H <= target;
+}
+
 int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
   const int max_iter = (int)f->opt[CALIB_P_MAX_ITER];
   const double tol = f->opt[CALIB_P_TOL];
@@ -204,7 +216,7 @@ int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_mode
     /* stationary: the scale-free test on dL/dlogT, and L' at most half of
      * L'(0) (on the plateau of large T, beta -> 0, beta L' vanishes with beta
      * while L' stays near L'(0) < 0: not an optimum) */
-    const int small = fabs(beta * e.G) <= tol * e.L && fabs(e.G) <= -0.5 * g0;
+    const int small = fabs(beta * e.G) <= tol * e.L && fabs(e.G) <= -0.5 * g0 && gap_small(&e, tol);
     if (e.exact) {
       f->report.nll_after = e.L;
       f->report.gradient = fabs(beta * e.G);
