@@ -318,8 +318,12 @@ def _fit_temperature(drv, max_iter, tol):
     report = {"nll_before": L}
     it, converged = 0, False
     eps = np.finfo(float).eps
+    g0n = g0 / wsum
     while True:
-        if abs(beta * G) <= tol * L:
+        # calib_fit's test (src/fit/temperature.c): the scale-free gradient test, |L'| at most half of
+        # |L'(0)|, and the Newton decrement (the estimated objective gap) at most max(tol^2, 1e-14) max(1, L)
+        if (abs(beta * G) <= tol * L and abs(G) <= -0.5 * g0n and H > 0
+                and 0.5 * G * G / H <= max(tol * tol, 1e-14) * max(1.0, L)):
             converged = True
             break
         if G < 0:
@@ -339,7 +343,8 @@ def _fit_temperature(drv, max_iter, tol):
             break
         L, G, H = ev(beta)
         it += 1
-    report.update(iterations=it, nll_after=L, gradient=abs(beta * G), passes=drv.passes)
+    report.update(iterations=it, nll_after=L, gradient=abs(beta * G), passes=drv.passes,
+                  gap=0.5 * G * G / H if H > 0 else np.inf)
     if not converged:
         raise CalibError(_ids.E_NOCONV, "calib.dask.fit(method='temperature') after %d Newton steps" % it)
     ptr = ctypes.c_void_p()
