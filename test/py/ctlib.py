@@ -103,3 +103,17 @@ def apply(m, x):
     st, out = apply_status(m, x)
     assert st == 0, strerror(st)
     return out
+
+
+def matrix_family_built():
+    """False in a build without BLAS (make NO_BLAS=1), where vector, matrix and
+    Dirichlet scaling must each be refused with CALIB_E_UNSUPPORTED (asserted)."""
+    codes = []
+    for name in ("VECTOR", "MATRIX", "DIRICHLET"):
+        f = VP()
+        st = lib.calib_fitter_create(ctypes.byref(f), C["CALIB_METHOD_" + name])
+        if st == 0:
+            lib.calib_fitter_free(f)
+        codes.append(st)
+    assert codes in ([0] * 3, [C["CALIB_E_UNSUPPORTED"]] * 3), codes
+    return codes[0] == 0

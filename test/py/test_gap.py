@@ -26,7 +26,6 @@ minimum on the spread-0.0002 case (4 Newton steps, gradient 1.5e-7).
 
 Run from the repository root: PYTHONPATH=python /usr/bin/python3 test/py/test_gap.py
 """
-import ctypes
 import os
 import sys
 import unittest
@@ -125,21 +124,7 @@ def feature_scale(z):
     return 2.0 ** -np.frexp(rms)[1]
 
 
-def matrix_family_built():
-    """False in a build without BLAS (make NO_BLAS=1), where vector, matrix and
-    Dirichlet scaling must be refused with CALIB_E_UNSUPPORTED (checked)."""
-    codes = []
-    for name in ("VECTOR", "MATRIX", "DIRICHLET"):
-        f = ctypes.c_void_p()
-        st = ctlib.lib.calib_fitter_create(ctypes.byref(f), C["CALIB_METHOD_" + name])
-        if st == 0:
-            ctlib.lib.calib_fitter_free(f)
-        codes.append(st)
-    assert codes in ([0] * 3, [C["CALIB_E_UNSUPPORTED"]] * 3), codes
-    return codes[0] == 0
-
-
-MATRIX = matrix_family_built()
+MATRIX = ctlib.matrix_family_built()
 NO_MATRIX = "vector/matrix/Dirichlet are not in this build (NO_BLAS): CALIB_E_UNSUPPORTED checked"
 
 

@@ -165,23 +165,8 @@ def run_case(name, method, lam=0.0, mu=0.0, l2=0.0, center=1, tol=1e-7):
     assert dp <= 1e-4, "test probabilities differ"
 
 
-def fitters_built_in():
-    """False in a build without BLAS (make NO_BLAS=1), where each of the three
-    fitters must be refused with CALIB_E_UNSUPPORTED (checked here)."""
-    import ctypes
-    codes = []
-    for name in ("VECTOR", "MATRIX", "DIRICHLET"):
-        f = ctypes.c_void_p()
-        st = ctlib.lib.calib_fitter_create(ctypes.byref(f), C["CALIB_METHOD_" + name])
-        if st == 0:
-            ctlib.lib.calib_fitter_free(f)
-        codes.append(st)
-    assert codes in ([0] * 3, [C["CALIB_E_UNSUPPORTED"]] * 3), codes
-    return codes[0] == 0
-
-
 def main():
-    if not fitters_built_in():
+    if not ctlib.matrix_family_built():
         print("not in this build (NO_BLAS): vector/matrix/Dirichlet fitters return CALIB_E_UNSUPPORTED (checked)")
         return 0
     if not os.path.exists(os.path.join(DATA, "index.json")):
