@@ -76,4 +76,15 @@ int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_mode
 void calib__ts_binary_sums(const float *x, const int64_t *y, const double *w, size_t n, double beta,
                            double acc[3]);
 
+/* The objective-gap rule every Newton path stops on (temperature, Platt/beta,
+ * the matrix family): the Newton decrement lambda^2 / 2, an estimate of
+ * f - f*, at most max(tol^2, CALIB__GAP_FLOOR) * max(1, |f|). tol is in
+ * gradient units: on unit curvature a gradient of tol is a gap of tol^2 / 2. */
+#define CALIB__GAP_FLOOR 1e-14
+static inline double calib__gap_target(double tol, double f) {
+  const double t2 = tol * tol > CALIB__GAP_FLOOR ? tol * tol : CALIB__GAP_FLOOR;
+  const double af = f < 0 ? -f : f;
+  return t2 * (af > 1 ? af : 1.0);
+}
+
 #endif

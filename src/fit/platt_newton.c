@@ -23,7 +23,6 @@
 #define LR_ARMIJO 1e-4   /* libsvm's sufficient-decrease constant */
 #define LR_SIGMA 1e-12   /* libsvm's Hessian diagonal shift (times wbar) */
 #define LR_NOISE 1e3     /* rounding floor of F: LR_NOISE * DBL_EPSILON * F */
-#define LR_GAP_FLOOR 1e-14 /* decrement test: gap <= max(tol^2, this) max(1, F) */
 #define LR_GAP_EXTRA 20  /* Newton steps allowed for it after the gradient test */
 
 typedef struct {
@@ -272,7 +271,7 @@ int calib__lr_fit(const calib__lr_problem *p, const calib__lr_options *o,
   lr_eval cur;
   evaluate(&c, th, &cur);
   int it = 0, st = CALIB_OK, extra = 0;
-  const double W = npos + nneg, gtol = o->tol * o->tol > LR_GAP_FLOOR ? o->tol * o->tol : LR_GAP_FLOOR;
+  const double W = npos + nneg;
   for (;;) {
     /* libsvm's gradient test, and the Newton decrement (per unit weight) as
      * a bound on the objective gap: with libsvm's tolerance on the summed
@@ -285,7 +284,7 @@ int calib__lr_fit(const calib__lr_problem *p, const calib__lr_options *o,
       double dir[CALIB__LR_MAXP];
       newton_direction(&c, &cur, dir);
       const double gap = -0.5 * dot(c.d, cur.g, dir) / W, f = cur.F / W;
-      if (gap <= gtol * (f > 1 ? f : 1.0) || ++extra > LR_GAP_EXTRA) break;
+      if (gap <= calib__gap_target(o->tol, f) || ++extra > LR_GAP_EXTRA) break;
     }
     if (it >= o->max_iter) { st = grad_ok ? CALIB_OK : CALIB_E_NOCONV; break; }
     if (line_search(&c, o, th, &cur) != 0) { st = grad_ok ? CALIB_OK : CALIB_E_NOCONV; break; }

@@ -185,15 +185,18 @@ static double next_beta(double beta, const ts_eval *e, double lo, double hi, dou
   return 0.5 * (lo + hi);
 }
 
-/* The objective-gap condition every Newton path shares (the matrix family's
- * rule): the Newton decrement G^2 / (2H), which estimates L - L*, at most
+/* The objective-gap condition every Newton path shares (calib__gap_target):
+ * the Newton decrement G^2 / (2H), which estimates L - L*, at most
  * max(tol^2, 1e-14) * max(1, L). Kept as a condition of its own because a
  * small gradient says little where the NLL is flat in beta (small logits,
  * tol = 1e-2: the gradient test alone accepted T = 1 with L 6.6e-4 above the
  * minimum, test_temperature's test_gap_rule). */
+static double decrement(const ts_eval *e) {
+  return e->H > 0 ? 0.5 * e->G * e->G / e->H : (double)INFINITY;
+}
+
 static int gap_small(const ts_eval *e, double tol) {
-  const double target = fmax(tol * tol, 1e-14) * fmax(1.0, e->L);
-  return e->H > 0 && 0.5 * e->G * e->G / e->H <= target;
+  return decrement(e) <= calib__gap_target(tol, e->L);
 }
 
 int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
@@ -221,7 +224,7 @@ int calib__temperature_fit(calib_fitter *f, const calib__fit_data *d, calib_mode
       f->report.nll_after = e.L;
       f->report.gradient = fabs(beta * e.G);
       /* Newton decrement in beta (one parameter: condition 1) */
-      f->report.gap = e.H > 0 ? 0.5 * e.G * e.G / e.H : (double)INFINITY;
+      f->report.gap = decrement(&e);
       f->report.condition = 1.0;
       if (small) { converged = 1; break; }
     }

@@ -115,9 +115,8 @@ double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m
 double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *U, size_t m,
                               const double *v0);
 
-/* Gap tolerance relative to max(1, L): the decrement test is
- * lambda^2 / 2 <= max(tol^2, CALIB__MX_GAP_FLOOR) max(1, L). */
-#define CALIB__MX_GAP_FLOOR 1e-14
+/* The decrement test lambda^2 / 2 <= max(tol^2, CALIB__GAP_FLOOR) max(1, L) is
+ * calib__gap_target (fit_internal.h), shared with temperature and Platt/beta. */
 
 /* What a solver returns besides theta. */
 typedef struct {

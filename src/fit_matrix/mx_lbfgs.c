@@ -29,7 +29,7 @@
  * M^-1 = L^-T L^-1 per class) and kept off the exactly flat gauge directions.
  * The same polish runs when rounding stopped L-BFGS's line search before the
  * gradient test held (it then decides the status by that test).
- * While lambda^2 / 2 > max(tol^2, CALIB__MX_GAP_FLOOR) max(1, L), s is taken
+ * While lambda^2 / 2 > max(tol^2, CALIB__GAP_FLOOR) max(1, L), s is taken
  * as a Newton-CG step with backtracking, at most POLISH_STEPS times: the
  * gradient test alone stopped L-BFGS far from the optimum along nearly flat
  * directions. The reported gap is the last decrement / 2, an estimate: CG
@@ -367,7 +367,6 @@ static int polish(lb_ctx *c, double *theta, double tol, calib__mx_result *res) {
   w.g = buf; w.s = buf + P; w.r = buf + 2 * P; w.z = buf + 3 * P;
   w.d = buf + 4 * P; w.Hd = buf + 5 * P; w.tt = buf + 6 * P; w.U = buf + 8 * P;
   w.nnull = calib__mx_null_gauge(p, w.U);
-  const double gtol = tol * tol > CALIB__MX_GAP_FLOOR ? tol * tol : CALIB__MX_GAP_FLOOR;
   p->fast = 0;
   double f = calib__mx_eval(p, theta, w.g);
   for (int step = 0; isfinite(f); step++) {
@@ -375,7 +374,7 @@ static int polish(lb_ctx *c, double *theta, double tol, calib__mx_result *res) {
     const double slope = dotv(w.g, w.s, P);
     res->gap = -0.5 * slope;
     res->gmax = calib__mx_absmax(w.g, P);
-    if (res->gap <= gtol * (fabs(f) > 1 ? fabs(f) : 1.0) || step >= POLISH_STEPS || !(slope < 0)) break;
+    if (res->gap <= calib__gap_target(tol, f) || step >= POLISH_STEPS || !(slope < 0)) break;
     const int tiny = -slope < 1e3 * DBL_EPSILON * fabs(f);
     int taken = 0;
     double t = 1.0;

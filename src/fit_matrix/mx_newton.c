@@ -23,7 +23,7 @@
  * Armijo test is decided by rounding).
  * Stopping: the Newton decrement lambda^2 = -g.s bounds the objective gap
  * (lambda^2 / 2 ~ L - L* near the optimum, whatever the conditioning), so
- * the fit stops when lambda^2 / 2 <= max(tol^2, CALIB__MX_GAP_FLOOR)
+ * the fit stops when lambda^2 / 2 <= max(tol^2, CALIB__GAP_FLOOR)
  * max(1, L) and max |g| <= tol. The gradient test alone certified little
  * when the curvature spans 12+ decades (a small gradient along a flat
  * direction hides a large gap). If the line search can no longer make
@@ -192,7 +192,6 @@ int calib__mx_newton(calib__mx_problem *p, double *theta, int max_iter, double t
   r->gap = r->cond = (double)NAN;
   if (st != CALIB_OK) return st;
   w.nnull = calib__mx_null_gauge(p, w.U);
-  const double gtol = tol * tol > CALIB__MX_GAP_FLOOR ? tol * tol : CALIB__MX_GAP_FLOOR;
   double f = calib__mx_eval(p, theta, w.g);
   int it = 0, have_h = 0, extra = 0;
   st = CALIB_E_NOCONV;
@@ -202,7 +201,7 @@ int calib__mx_newton(calib__mx_problem *p, double *theta, int max_iter, double t
     newton_direction(&w, p->P);
     r->gap = -0.5 * dot(w.g, w.s, p->P); /* lambda^2 / 2 */
     const int grad_ok = calib__mx_absmax(w.g, p->P) <= tol;
-    if (grad_ok && r->gap <= gtol * (fabs(f) > 1 ? fabs(f) : 1.0)) {
+    if (grad_ok && r->gap <= calib__gap_target(tol, f)) {
       st = CALIB_OK;
       break;
     }

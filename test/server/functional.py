@@ -403,9 +403,9 @@ def run(work):
     s = Server("--model", ma, "--window", 500)
     try:
         st, _, m = s.json("GET", "/v1/model")
-        if not m["has_reference"]:
-            print("skipped part: drift against the fit-time reference: %s" % m.get("note"))
-        else:
+        # the model was fitted with provenance (the default): a missing reference is a failure, not a skip
+        check(m["has_reference"], "the served model carries its fit-time reference (%s)" % m.get("note"))
+        if m["has_reference"]:
             drift_checks(s, m, z_val, y_val, z_test, ta)
     finally:
         rc, errtext = s.stop()
