@@ -2155,6 +2155,120 @@ CALIB_API int calib_apply_rows(const calib_model *m, const float *logits, size_t
                                float *probs, uint8_t *row_status, size_t *bad_rows,
                                size_t *first_bad);
 
+/* ---- Typed inputs: int8 / uint8 (quantized), float16, bfloat16 ---------------
+ * Edge and server networks emit quantized or half-precision logits. The calls
+ * below take them as they are, described by a calib_input, and convert inside
+ * the kernels' own pass (no float32 copy of the input is made on any apply or
+ * softmax path). The float32 API above is unchanged.
+ *
+ * Element types (stable values):
+ *   CALIB_DTYPE_F32   float32
+ *   CALIB_DTYPE_F16   IEEE 754 binary16 (uint16_t bit patterns; numpy float16,
+ *                     _Float16, __fp16). Converted exactly to float32.
+ *   CALIB_DTYPE_BF16  bfloat16: the high 16 bits of a float32 (uint16_t bit
+ *                     patterns; torch.bfloat16, ml_dtypes.bfloat16). Exact.
+ *   CALIB_DTYPE_I8    int8, affine quantization: value = scale * (q - zero_point)
+ *   CALIB_DTYPE_U8    uint8, the same (TFLite / ONNX QDQ conventions)
+ * Dequantization is computed in float32 as scale * (float)(q - zero_point),
+ * the value a "dequantize, then call the float32 API" program gets with
+ * numpy: (q.astype(np.int32) - zp).astype(np.float32) * np.float32(scale).
+ *
+ * struct calib_input (the caller owns everything it points to; read only):
+ *   dtype          one of the CALIB_DTYPE_* above
+ *   data           element (0, 0); any byte address (no alignment needed)
+ *   ld             elements from one row's start to the next: 0 means k,
+ *                  else >= k
+ *   scale          I8/U8, per tensor: finite, > 0 (used when col_scale is NULL)
+ *   zero_point     I8/U8, per tensor: within the type's range (-128..127 for
+ *                  I8, 0..255 for U8) (used when col_zero_point is NULL)
+ *   col_scale      NULL, or k per-class scales (per-axis quantization along
+ *                  the class axis), each finite and > 0
+ *   col_zero_point NULL, or k per-class zero points, each in the type's range
+ * For the float types the quantization fields must be left at their zero
+ * values (scale 0 or 1, zero_point 0, both arrays NULL): anything else is
+ * CALIB_E_ARG, since it means the caller believes the data are quantized.
+ * A dequantized int8/uint8 value is always finite; float16/bfloat16 inputs
+ * follow the float32 rules of each call (NaN/+inf, all -inf rows).
+ *
+ * Output types (y_dtype / probs_dtype): CALIB_DTYPE_F32, or CALIB_DTYPE_F16
+ * (each probability rounded to nearest-even binary16 from the float32 result:
+ * for servers that ship probabilities onward; probabilities below 2^-24
+ * become 0). Any other output type is CALIB_E_ARG.
+ *
+ * Aliasing: the output may not overlap the input (nor the quantization
+ * arrays) at all -- CALIB_E_ARG -- except the exact in-place case of the
+ * float32 API (F32 in, F32 out, same pointer, same ld).
+ * Errors common to every typed call, checked before anything is written:
+ *   CALIB_E_ARG  x NULL, x->data NULL with n > 0, unknown dtype or output
+ *                type, ld < k, a bad scale or zero point (or quantization
+ *                fields on a float type), a size that overflows, overlap
+ */
+#define CALIB_DTYPE_F32  1
+#define CALIB_DTYPE_F16  2
+#define CALIB_DTYPE_BF16 3
+#define CALIB_DTYPE_I8   4
+#define CALIB_DTYPE_U8   5
+
+typedef struct calib_input {
+  int dtype;
+  const void *data;
+  size_t ld;
+  float scale;
+  int32_t zero_point;
+  const float *col_scale;
+  const int32_t *col_zero_point;
+} calib_input;
+
+/*! calib_dtype_size() : bytes per element of a CALIB_DTYPE_* (4, 2, 2, 1, 1);
+ *  0 for an unknown type. */
+CALIB_API size_t calib_dtype_size(int dtype);
+
+/*! calib_softmax_typed() : calib_softmax() of n rows of k typed logits x
+ *  (beta as there; k == 1 gives 1.0 as there), written as y_dtype with row
+ *  stride ldy (elements; 0 means k). Strict: the whole input is validated
+ *  first, and on error nothing is written.
+ *  Errors: the common ones above, CALIB_E_ARG (bad beta), CALIB_E_NONFINITE
+ *  (float16/bfloat16 NaN or +inf, or an all -inf row). */
+CALIB_API int calib_softmax_typed(const calib_input *x, size_t n, size_t k, float beta,
+                                  void *y, int y_dtype, size_t ldy);
+
+/*! calib_apply_typed() : calib_apply() of every method on typed logits
+ *  (probabilities for a model fitted on probabilities: CALIB_DTYPE_F32/F16/
+ *  BF16 only, an int8/uint8 input there is CALIB_E_ARG), written as
+ *  probs_dtype with row stride ldp (0 means k). The result equals
+ *  calib_apply() on the dequantized float32 rows within calib_apply()'s
+ *  accuracy contract (bit-identical on the scalar path), before the optional
+ *  float16 rounding. Strict: on error nothing is written.
+ *  Thread-safe on a shared model; no allocation, no locks, no BLAS.
+ *  Errors: the common ones above, calib_apply()'s (CALIB_E_SHAPE,
+ *  CALIB_E_NONFINITE, CALIB_E_DOMAIN, CALIB_E_UNSUPPORTED). */
+CALIB_API int calib_apply_typed(const calib_model *m, const calib_input *x, size_t n, size_t k,
+                                void *probs, int probs_dtype, size_t ldp);
+
+/*! calib_apply_typed_rows() : calib_apply_typed() in row-wise mode: bad rows
+ *  written as NaN and reported exactly as calib_apply_rows() (reporting and
+ *  return value in the row-wise block above). */
+CALIB_API int calib_apply_typed_rows(const calib_model *m, const calib_input *x, size_t n,
+                                     size_t k, void *probs, int probs_dtype, size_t ldp,
+                                     uint8_t *row_status, size_t *bad_rows, size_t *first_bad);
+
+/*! calib_fit_typed() : calib_fit() on typed logits (or typed probabilities
+ *  for CALIB_INPUT_PROBS: F32/F16/BF16 only), i.e. fit on the same quantized
+ *  logits the device will emit. The fit sees exactly the dequantized float32
+ *  values (as defined above), so the model equals calib_fit() on those values.
+ *  Fitting allocates (as calib_fit); the conversion adds at most n*k*4 bytes
+ *  of fitter scratch, freed with the fitter.
+ *  Errors: the common ones above and calib_fit()'s. */
+CALIB_NODISCARD CALIB_API int calib_fit_typed(calib_fitter *f, const calib_input *x, size_t n,
+                                              size_t k, const int64_t *labels,
+                                              const double *weights, calib_model **out);
+
+/*! calib_accumulator_add_logits_typed() : calib_accumulator_add_logits() on
+ *  typed logits (k = the accumulator's k; rules and errors as there, plus the
+ *  common ones above). Never allocates. */
+CALIB_API int calib_accumulator_add_logits_typed(calib_accumulator *a, const calib_input *x,
+                                                 size_t n, const int64_t *labels);
+
 #ifdef __cplusplus
 }
 #endif
