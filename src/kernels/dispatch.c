@@ -77,3 +77,27 @@ const calib__kernels *calib__kernels_force(const char *name) {
 #endif
 
 const char *calib_isa(void) { return calib__kernels_get()->name; }
+
+/* ---- typed kernel tables (typed.h): the one of the chosen table's ISA ---- */
+#include "typed.h"
+
+static const calib__tkernels *tk_for(const calib__kernels *k) {
+#if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
+  /* the AVX2 typed kernels also need F16C (every AVX2 CPU so far has it) */
+  if (k == &calib__kernels_avx2)
+    return __builtin_cpu_supports("f16c") ? &calib__tkernels_avx2 : &calib__tkernels_scalar;
+  if (k == &calib__kernels_avx512) return &calib__tkernels_avx512;
+#endif
+#if defined(CALIB_HAVE_NEON_KERNELS)
+  if (k == &calib__kernels_neon) return &calib__tkernels_neon;
+#endif
+  (void)k;
+  return &calib__tkernels_scalar;
+}
+
+const calib__tkernels *calib__tkernels_by_name(const char *name) {
+  const calib__kernels *k = calib__kernels_by_name(name);
+  return k ? tk_for(k) : NULL;
+}
+
+const calib__tkernels *calib__tkernels_get(void) { return tk_for(calib__kernels_get()); }

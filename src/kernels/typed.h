@@ -130,3 +130,50 @@ int calib__typed_softmax(const calib__tin *t, size_t n, size_t k, float beta, in
                          int ydt, size_t ldy);
 size_t calib__typed_softmax_rows(const calib__tin *t, size_t n, size_t k, float beta, int sig,
                                  void *y, int ydt, size_t ldy, uint8_t *status, size_t *first);
+
+/* ---- The typed kernel tables (kernels_typed_*.c) ------------------------------
+ * One table per ISA, chosen with the float32 table (dispatch.c): the typed
+ * table of the same name as calib__kernels_get()'s, so CALIB_ISA and
+ * calib__kernels_force() steer both. Conversion is fused into each kernel's
+ * loads (no float32 copy of the input); the scalar table converts element by
+ * element with calib__tin_get and is the oracle: for every input type it is
+ * bit-identical to the scalar float32 kernels on the dequantized rows
+ * (expf((v - m) * beta), sum in double, times (float)(1/sum); sigmoid as
+ * kernels_scalar.c's). The SIMD tables agree with a float64 reference of the
+ * dequantized values to the float32 contract (calib.h: 1e-6 absolute /
+ * 2e-6 relative), before the optional float16 rounding of the output. */
+#include "kernels.h"
+
+typedef struct {
+  const char *name; /* as the float32 table's */
+  /* CALIB_OK if rows 0..n-1 of t are good under the seam's rule (above),
+   * else CALIB_E_NONFINITE. int8/uint8 rows are always good. Reads only. */
+  int (*check)(const calib__tin *t, size_t n, size_t k, int sig);
+  /* Softmax of beta * x (or, sig && k == 1, sigmoid) of rows 0..n-1, output
+   * row i at (char *)y + i * ldy * (2 or 4 bytes), type ydt (F32/F16).
+   * chk == 0: rows assumed good (strict path, after check); rs unused.
+   * chk != 0: each row tested as it is read, a bad row written as NaN and
+   * recorded in *rs (calib__rstat_row); good rows are bit-identical to the
+   * chk == 0 results. n >= 1, k >= 1, arguments valid. */
+  void (*rows)(const calib__tin *t, size_t n, size_t k, float beta, int sig, void *y, int ydt,
+               size_t ldy, int chk, calib__rstat *rs);
+} calib__tkernels;
+
+/* The typed table matching the chosen float32 table; by name (NULL if not
+ * built or not supported by this CPU), for tests and benchmarks. */
+const calib__tkernels *calib__tkernels_get(void);
+const calib__tkernels *calib__tkernels_by_name(const char *name);
+
+extern const calib__tkernels calib__tkernels_scalar;
+#if defined(CALIB_HAVE_X86_KERNELS)
+extern const calib__tkernels calib__tkernels_avx2;
+extern const calib__tkernels calib__tkernels_avx512;
+#endif
+#if defined(CALIB_HAVE_NEON_KERNELS)
+extern const calib__tkernels calib__tkernels_neon;
+#endif
+
+/* The sigmoid case (sig && k == 1) of every typed table: element by element
+ * as the scalar table (kernels_typed_scalar.c). Arguments as rows(). */
+void calib__trows_sigmoid(const calib__tin *t, size_t n, float beta, void *y, int ydt, size_t ldy,
+                          int chk, calib__rstat *rs);
