@@ -336,10 +336,39 @@ static AI int check_body(const calib__tin *t, size_t n, size_t k, int sig, const
   return CALIB_OK;
 }
 
+/* float16 / bfloat16 on the bits, 16 per vector: NaN or +inf iff
+ * (h & 0x7fff) >= the +inf pattern and h is not -inf; -inf iff h == ninf. */
+static int check_h16(const calib__tin *t, size_t n, size_t k, uint16_t pinf) {
+  const __m256i mag = _mm256_set1_epi16(0x7fff), lim = _mm256_set1_epi16((short)(pinf - 1u));
+  const uint16_t ni = (uint16_t)(pinf | 0x8000u);
+  const __m256i ninf = _mm256_set1_epi16((short)ni);
+  for (size_t i = 0; i < n; i++) {
+    const unsigned char *r = t->data + i * t->ld * 2;
+    __m256i bad = _mm256_setzero_si256(), isninf = _mm256_set1_epi16(-1);
+    for (size_t j = 0; j < k; j += 16) {
+      __m256i h;
+      if (j + 16 <= k) {
+        h = _mm256_loadu_si256((const __m256i *)(const void *)(r + 2 * j));
+      } else { /* pad with -inf: neither bad nor finite */
+        uint16_t tb[16];
+        for (int q = 0; q < 16; q++) tb[q] = ni;
+        memcpy(tb, r + 2 * j, 2 * (k - j));
+        h = _mm256_loadu_si256((const __m256i *)(const void *)tb);
+      }
+      const __m256i eq = _mm256_cmpeq_epi16(h, ninf);
+      bad = _mm256_or_si256(bad, _mm256_andnot_si256(eq, _mm256_cmpgt_epi16(_mm256_and_si256(h, mag), lim)));
+      isninf = _mm256_and_si256(isninf, eq);
+    }
+    if (!_mm256_testz_si256(bad, bad) || _mm256_movemask_epi8(isninf) == -1) return CALIB_E_NONFINITE;
+  }
+  return CALIB_OK;
+}
+
 static int check_avx2(const calib__tin *t, size_t n, size_t k, int sig) {
+  const int nan_only = sig && k == 1;
   switch (t->dtype) {
-  case CALIB_DTYPE_F16: return check_body(t, n, k, sig, CALIB_DTYPE_F16);
-  case CALIB_DTYPE_BF16: return check_body(t, n, k, sig, CALIB_DTYPE_BF16);
+  case CALIB_DTYPE_F16: return nan_only ? check_body(t, n, k, sig, CALIB_DTYPE_F16) : check_h16(t, n, k, 0x7c00);
+  case CALIB_DTYPE_BF16: return nan_only ? check_body(t, n, k, sig, CALIB_DTYPE_BF16) : check_h16(t, n, k, 0x7f80);
   case CALIB_DTYPE_F32: return check_body(t, n, k, sig, CALIB_DTYPE_F32);
   default: return CALIB_OK;
   }

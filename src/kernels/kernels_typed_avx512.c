@@ -23,6 +23,8 @@
  * scale*(q - qmax) differs from fl(scale*(q - zp)) - fl(scale*(qmax - zp))
  * by the dequantization roundings (up to ~3e-6 relative), which is outside
  * the float32 contract against the dequantized values.
+ * k <= 16: sixteen rows at a time, transposed in registers (lane = row), as
+ * the float32 kernels do; the n % 16 last rows one by one.
  * Outputs of at least STREAM_BYTES are written with non-temporal stores of
  * whole 64-byte lines (the head and tail of each row with masked byte
  * stores, so any byte address streams), an sfence at the end. */
@@ -222,6 +224,103 @@ static AI void row_softmax(const unsigned char *r, size_t k, __m512 b, unsigned 
   }
 }
 
+/* ---- k <= 16: sixteen rows at a time, transposed (lane = row) --------------
+ * As kernels_avx512.c's small-k path: the 16 rows are loaded converted (-inf
+ * in the lanes >= k), transposed in registers so that vector j holds column j
+ * of the 16 rows, max / exp / sum / scale lane-wise (no horizontal
+ * reductions), transposed back and stored masked. The softmax core is
+ * independent of the input type (one instance per k); only the loads are
+ * typed. */
+static AI void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
+  const __m512 t0 = _mm512_unpacklo_ps(*a, *b), t1 = _mm512_unpackhi_ps(*a, *b);
+  const __m512 t2 = _mm512_unpacklo_ps(*c, *d), t3 = _mm512_unpackhi_ps(*c, *d);
+  *a = _mm512_shuffle_ps(t0, t2, 0x44);
+  *b = _mm512_shuffle_ps(t0, t2, 0xEE);
+  *c = _mm512_shuffle_ps(t1, t3, 0x44);
+  *d = _mm512_shuffle_ps(t1, t3, 0xEE);
+}
+static AI void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
+  const __m512 v0 = _mm512_shuffle_f32x4(*a, *b, 0x44), v1 = _mm512_shuffle_f32x4(*a, *b, 0xEE);
+  const __m512 v2 = _mm512_shuffle_f32x4(*c, *d, 0x44), v3 = _mm512_shuffle_f32x4(*c, *d, 0xEE);
+  *a = _mm512_shuffle_f32x4(v0, v2, 0x88);
+  *b = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+  *c = _mm512_shuffle_f32x4(v1, v3, 0x88);
+  *d = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+}
+static AI void tr16(__m512 v[16]) {
+#pragma GCC unroll 4
+  for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
+}
+static AI void tr16_inv(__m512 v[16]) {
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
+#pragma GCC unroll 4
+  for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
+}
+
+/* 16 rows in v (row r in v[r], -inf beyond k) -> their softmax, in place.
+ * With chk, returns the bad rows (NaN, or maximum +-inf): written as NaN. */
+static AI unsigned soa_block(__m512 v[16], __m512 b, const int nc, const int chk) {
+  tr16(v);
+  __m512 m = v[0];
+  __mmask16 bad = 0;
+  if (chk) bad = _mm512_cmp_ps_mask(v[0], v[0], _CMP_UNORD_Q);
+#pragma GCC unroll 16
+  for (int j = 1; j < nc; j++) {
+    if (chk) bad |= _mm512_cmp_ps_mask(v[j], v[j], _CMP_UNORD_Q);
+    m = _mm512_max_ps(m, v[j]);
+  }
+  if (chk) bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(m), _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+#pragma GCC unroll 16
+  for (int j = 0; j < nc; j++) {
+    v[j] = calib__tv_exp16(_mm512_mul_ps(_mm512_sub_ps(v[j], m), b));
+    if (j & 1) s1 = _mm512_add_ps(s1, v[j]);
+    else s0 = _mm512_add_ps(s0, v[j]);
+  }
+  const __m512 s = _mm512_add_ps(s0, s1), r = _mm512_rcp14_ps(s);
+  __m512 inv = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(s, r, _mm512_set1_ps(1.0f)), r);
+  if (chk) inv = _mm512_mask_mov_ps(inv, bad, _mm512_set1_ps(NAN));
+#pragma GCC unroll 16
+  for (int j = 0; j < nc; j++) v[j] = _mm512_mul_ps(v[j], inv);
+  tr16_inv(v);
+  return bad;
+}
+
+typedef unsigned (*soa_fn)(__m512 *v, __m512 b);
+#define SOA(NC)                                                                                    \
+  static unsigned soa_##NC(__m512 *v, __m512 b) { return soa_block(v, b, NC, 0); }               \
+  static unsigned soac_##NC(__m512 *v, __m512 b) { return soa_block(v, b, NC, 1); }
+SOA(1) SOA(2) SOA(3) SOA(4) SOA(5) SOA(6) SOA(7) SOA(8)
+SOA(9) SOA(10) SOA(11) SOA(12) SOA(13) SOA(14) SOA(15) SOA(16)
+static const soa_fn soa_tab[2][17] = {
+    {NULL, soa_1, soa_2, soa_3, soa_4, soa_5, soa_6, soa_7, soa_8, soa_9, soa_10, soa_11, soa_12,
+     soa_13, soa_14, soa_15, soa_16},
+    {NULL, soac_1, soac_2, soac_3, soac_4, soac_5, soac_6, soac_7, soac_8, soac_9, soac_10,
+     soac_11, soac_12, soac_13, soac_14, soac_15, soac_16}};
+
+/* Rows i0 .. i0+15 (k <= 16) through soa; returns the bad-row mask. */
+static AI unsigned block16(const calib__tin *t, size_t i0, size_t k, __m512 b, unsigned char *y,
+                           size_t ldy, int ydt, const int dt, const int pc, const qpar *q,
+                           const int chk) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  const __mmask16 mk = mask16(k);
+  const size_t es = t->esize, ob = ydt == CALIB_DTYPE_F16 ? 2 : 4;
+  __m512 v[16];
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; r++) {
+    const unsigned char *p = t->data + (i0 + (size_t)r) * t->ld * es;
+    _mm_prefetch((const char *)(p + 64 * t->ld * es), _MM_HINT_T0);
+    v[r] = _mm512_mask_mov_ps(ninf, mk, cvt16(p, mk, dt, pc, q, 0));
+  }
+  const unsigned bad = soa_tab[chk][k](v, b);
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; r++) put16(y + (i0 + (size_t)r) * ldy * ob, 0, mk, v[r], ydt);
+  return bad;
+}
+
 static AI void rows_body(const calib__tin *t, size_t n, size_t k, float beta, void *y, int ydt,
                          size_t ldy, int chk, calib__rstat *rs, const int dt, const int pc) {
   float stage[STAGE + 16]; /* + 16: the masked tail vector is stored whole */
@@ -233,7 +332,13 @@ static AI void rows_body(const calib__tin *t, size_t n, size_t k, float beta, vo
   const size_t es = t->esize, ob = ydt == CALIB_DTYPE_F16 ? 2 : 4;
   const int stream = (n - 1) * ldy * ob + k * ob >= STREAM_BYTES && k <= STAGE;
   const __m512 b = _mm512_set1_ps(beta);
-  for (size_t i = 0; i < n; i++) {
+  size_t i = 0;
+  if (k <= 16)
+    for (; i + 16 <= n; i += 16) {
+      const unsigned bad = block16(t, i, k, b, (unsigned char *)y, ldy, ydt, dt, pc, &q, chk);
+      if (chk) calib__rstat_mask(rs, i, bad, 16);
+    }
+  for (; i < n; i++) {
     int bad = 0;
     row_softmax(t->data + i * t->ld * es, k, b, (unsigned char *)y + i * ldy * ob, ydt, stream,
                 stage, dt, pc, &q, chk, &bad);
@@ -299,10 +404,38 @@ static AI int check_body(const calib__tin *t, size_t n, size_t k, int sig, const
   return CALIB_OK;
 }
 
+/* float16 / bfloat16 on the bits, 32 per vector: NaN or +inf iff
+ * (h & 0x7fff) >= the +inf pattern and h is not -inf; -inf iff h == ninf. */
+static int check_h16(const calib__tin *t, size_t n, size_t k, uint16_t pinf) {
+  const __m512i mag = _mm512_set1_epi16(0x7fff), lim = _mm512_set1_epi16((short)pinf);
+  const __m512i ninf = _mm512_set1_epi16((short)(pinf | 0x8000u));
+  for (size_t i = 0; i < n; i++) {
+    const unsigned char *r = t->data + i * t->ld * 2;
+    __mmask32 bad = 0, fin = 0;
+    size_t j = 0;
+    for (; j + 32 <= k; j += 32) {
+      const __m512i h = _mm512_loadu_si512(r + 2 * j);
+      const __mmask32 nn = _mm512_cmpneq_epi16_mask(h, ninf);
+      bad |= _mm512_mask_cmpge_epu16_mask(nn, _mm512_and_si512(h, mag), lim);
+      fin |= nn;
+    }
+    if (j < k) {
+      const __mmask32 mk = (__mmask32)((1u << (k - j)) - 1u);
+      const __m512i h = _mm512_maskz_loadu_epi16(mk, r + 2 * j);
+      const __mmask32 nn = _mm512_mask_cmpneq_epi16_mask(mk, h, ninf);
+      bad |= _mm512_mask_cmpge_epu16_mask(nn, _mm512_and_si512(h, mag), lim);
+      fin |= nn;
+    }
+    if (bad || !fin) return CALIB_E_NONFINITE;
+  }
+  return CALIB_OK;
+}
+
 static int check_avx512(const calib__tin *t, size_t n, size_t k, int sig) {
+  const int nan_only = sig && k == 1;
   switch (t->dtype) {
-  case CALIB_DTYPE_F16: return check_body(t, n, k, sig, CALIB_DTYPE_F16);
-  case CALIB_DTYPE_BF16: return check_body(t, n, k, sig, CALIB_DTYPE_BF16);
+  case CALIB_DTYPE_F16: return nan_only ? check_body(t, n, k, sig, CALIB_DTYPE_F16) : check_h16(t, n, k, 0x7c00);
+  case CALIB_DTYPE_BF16: return nan_only ? check_body(t, n, k, sig, CALIB_DTYPE_BF16) : check_h16(t, n, k, 0x7f80);
   case CALIB_DTYPE_F32: return check_body(t, n, k, sig, CALIB_DTYPE_F32);
   default: return CALIB_OK;
   }
