@@ -165,7 +165,7 @@ M4_PREFIX    ?= arm-none-eabi-
 M4_CFLAGS    ?= -Os -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -ffreestanding
 A64_PREFIX   ?= aarch64-linux-gnu-
 QEMU_A64     ?= qemu-aarch64
-CROSS_TESTS  ?= test_core test_neon test_alignment test_rows
+CROSS_TESTS  ?= test_core test_neon test_alignment test_rows test_typed
 FUZZ_SECONDS ?= 60
 A64_OBJS := $(patsubst %.c,build/a64/obj/%.o,$(sort $(CORE_SRCS) $(wildcard src/kernels/*_neon.c src/model/*_file.c)))
 .PHONY: firmware size-report test-cross core-m4 core-a64 fuzz fuzz-replay

@@ -20,8 +20,9 @@
  * Shapes: k in {1 (softmax: 1.0; sigmoid through the seam), 2, 3, 7, 10,
  * 16, 17, 100, 1000, 1023}; four layouts (input offset 0..3 bytes, output
  * offset 0..3 bytes -- byte-misaligned for every type --, padded ld and
- * ldy whose padding must stay untouched); beta 1 and 0.37; outputs of
- * >= 4 MiB (the streamed path) at offsets 0 and 1. Zero points include the
+ * ldy whose padding must stay untouched); beta 1 and 0.37 (each on two
+ * layouts); outputs of >= 4 MiB (the streamed path of the x86 tables; the
+ * scalar and NEON tables have no size-dependent path) at offsets 0 and 1. Zero points include the
  * extremes of each type. Non-finite float16/bfloat16 rows: strict mode
  * returns CALIB_E_NONFINITE and writes nothing; row-wise mode (the seam
  * calib__typed_softmax_rows) writes NaN rows, reports them, and its good rows
@@ -318,8 +319,8 @@ static void conformance(const char *isa) {
   for (size_t c = 0; c < NCASES; c++)
     for (size_t ki = 0; ki < NK; ki++)
       for (size_t l = 0; l < 4; l++)
-        for (int od = 0; od < 2; od++)
-          for (int bi = 0; bi < 2; bi++) {
+        for (int od = 0; od < 2; od++) {
+            const int bi = (int)(l & 1) ^ od; /* each beta on two layouts per output type */
             const size_t k = KS[ki], n = k >= 100 ? 5 : 23;
             const int ydt = od ? CALIB_DTYPE_F16 : CALIB_DTYPE_F32;
             const float beta = betas[bi];
@@ -614,7 +615,8 @@ int main(int argc, char **argv) {
     }
     ran++;
     conformance(ISAS[s]);
-    streamed(ISAS[s]);
+    if (strcmp(ISAS[s], "scalar") && strcmp(ISAS[s], "neon")) /* the x86 tables stream from 4 MiB */
+      streamed(ISAS[s]);
     nonfinite(ISAS[s]);
     printf("%s: done (%ld checks, %ld failed so far)\n", ISAS[s], th_checks, th_failed);
   }
