@@ -26,8 +26,9 @@
  * k <= 16: sixteen rows at a time, transposed in registers (lane = row), as
  * the float32 kernels do; the n % 16 last rows one by one.
  * Outputs of at least STREAM_BYTES are written with non-temporal stores of
- * whole 64-byte lines (the head and tail of each row with masked byte
- * stores, so any byte address streams), an sfence at the end. */
+ * whole 64-byte lines, scaled on the way from the staging row (the head and
+ * tail of each row with masked stores; a byte-misaligned output is scaled in
+ * the staging row first and streamed as bytes), an sfence at the end. */
 #include "typed.h"
 #include "internal.h"
 #include "typed_vexp.h"
@@ -211,6 +212,31 @@ static AI void row_softmax(const unsigned char *r, size_t k, __m512 b, unsigned 
     if (kv < k) put16(o, kv, mt, _mm512_mul_ps(_mm512_loadu_ps(stage + kv), inv), ydt);
     return;
   }
+  const uintptr_t oa = (uintptr_t)o;
+  if (ydt == CALIB_DTYPE_F32 && !(oa & 3)) { /* scale and stream in one pass */
+    size_t h = ((64 - (oa & 63)) & 63) / 4;
+    if (h > k) h = k;
+    if (h) put16(o, 0, mask16(h), _mm512_mul_ps(_mm512_loadu_ps(stage), inv), ydt);
+    for (j = h; j + 16 <= k; j += 16)
+      _mm512_stream_ps((float *)(void *)(o + 4 * j), _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv));
+    if (j < k) put16(o, j, mask16(k - j), _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv), ydt);
+    return;
+  }
+  if (ydt == CALIB_DTYPE_F16 && !(oa & 1)) {
+    const size_t h0 = ((64 - (oa & 63)) & 63) / 2, h = h0 < k ? h0 : k;
+    for (j = 0; j < h; j += 16)
+      put16(o, j, mask16(h - j), _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv), ydt);
+    for (j = h; j + 32 <= k; j += 32) {
+      const __m256i a = _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(stage + j), inv),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m256i c = _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(stage + j + 16), inv),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      _mm512_stream_si512((void *)(o + 2 * j), _mm512_inserti64x4(_mm512_castsi256_si512(a), c, 1));
+    }
+    for (; j < k; j += 16) put16(o, j, mask16(k - j), _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv), ydt);
+    return;
+  }
+  /* byte-misaligned output: scaled into the staging row, then streamed bytes */
   unsigned char *sb = (unsigned char *)stage;
   if (ydt == CALIB_DTYPE_F16) { /* halves written behind the floats being read */
     for (j = 0; j < k; j += 16)
