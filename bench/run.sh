@@ -92,3 +92,11 @@ PYTHONPATH=python $NP "$PY" bench/bench_binding.py || echo "bench: binding FAILE
 echo
 echo "bench: calib.dask on a LocalCluster, 1 vs 2 workers (BENCH_DASK_ROWS rows, default 1e7; issue 13) ..."
 PYTHONPATH=python $NP "$PY" bench/bench_dask.py --rows "${BENCH_DASK_ROWS:-1e7}" || echo "bench: dask FAILED"
+# ---- issue 12 part 1: typed inputs (float16 / bfloat16 / int8 / uint8 -> probabilities) ----
+echo
+echo "bench: typed apply throughput (50000,1000) and (1e6,10): float32, float16, bfloat16, int8, uint8 (+ memcpy) ..."
+if $CC $CFLAGS_B bench/bench_typed.c lib/libcalib.a $LIBS -lpthread -o "$OUT/bench_typed"; then
+  "$OUT/bench_typed" "${BENCH_TYPED_REPS:-7}" "$OUT/typed.json" || echo "bench: typed FAILED"
+else
+  echo "bench: typed FAILED (bench_typed did not build)"
+fi

@@ -342,6 +342,26 @@ static int check_h16(const calib__tin *t, size_t n, size_t k, uint16_t pinf) {
   const __m256i mag = _mm256_set1_epi16(0x7fff), lim = _mm256_set1_epi16((short)(pinf - 1u));
   const uint16_t ni = (uint16_t)(pinf | 0x8000u);
   const __m256i ninf = _mm256_set1_epi16((short)ni);
+  if (t->ld == k && n * k >= 16) { /* contiguous: one flat scan; rows only if a -inf is seen */
+    const size_t nk = n * k;
+    const unsigned char *r = t->data;
+    __m256i bad = _mm256_setzero_si256(), isn = bad;
+    size_t j = 0;
+    for (; j + 16 <= nk; j += 16) {
+      const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(r + 2 * j));
+      const __m256i eq = _mm256_cmpeq_epi16(h, ninf);
+      bad = _mm256_or_si256(bad, _mm256_andnot_si256(eq, _mm256_cmpgt_epi16(_mm256_and_si256(h, mag), lim)));
+      isn = _mm256_or_si256(isn, eq);
+    }
+    if (j < nk) { /* the last 16 elements again (overlapping: nk >= 16) */
+      const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(r + 2 * (nk - 16)));
+      const __m256i eq = _mm256_cmpeq_epi16(h, ninf);
+      bad = _mm256_or_si256(bad, _mm256_andnot_si256(eq, _mm256_cmpgt_epi16(_mm256_and_si256(h, mag), lim)));
+      isn = _mm256_or_si256(isn, eq);
+    }
+    if (!_mm256_testz_si256(bad, bad)) return CALIB_E_NONFINITE;
+    if (_mm256_testz_si256(isn, isn)) return CALIB_OK;
+  }
   for (size_t i = 0; i < n; i++) {
     const unsigned char *r = t->data + i * t->ld * 2;
     __m256i bad = _mm256_setzero_si256(), isninf = _mm256_set1_epi16(-1);

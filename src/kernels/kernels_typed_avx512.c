@@ -435,6 +435,28 @@ static AI int check_body(const calib__tin *t, size_t n, size_t k, int sig, const
 static int check_h16(const calib__tin *t, size_t n, size_t k, uint16_t pinf) {
   const __m512i mag = _mm512_set1_epi16(0x7fff), lim = _mm512_set1_epi16((short)pinf);
   const __m512i ninf = _mm512_set1_epi16((short)(pinf | 0x8000u));
+  if (t->ld == k) { /* contiguous: one flat scan; rows are looked at only if a -inf is seen */
+    const size_t nk = n * k;
+    const unsigned char *r = t->data;
+    __mmask32 bad = 0, isn = 0;
+    size_t j = 0;
+    for (; j + 64 <= nk; j += 64) {
+      const __m512i h0 = _mm512_loadu_si512(r + 2 * j), h1 = _mm512_loadu_si512(r + 2 * j + 64);
+      const __mmask32 n0 = _mm512_cmpneq_epi16_mask(h0, ninf), n1 = _mm512_cmpneq_epi16_mask(h1, ninf);
+      bad |= _mm512_mask_cmpge_epu16_mask(n0, _mm512_and_si512(h0, mag), lim) |
+             _mm512_mask_cmpge_epu16_mask(n1, _mm512_and_si512(h1, mag), lim);
+      isn |= (__mmask32)~n0 | (__mmask32)~n1;
+    }
+    for (; j < nk; j += 32) {
+      const __mmask32 mk = nk - j >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (nk - j)) - 1u);
+      const __m512i h = _mm512_maskz_loadu_epi16(mk, r + 2 * j);
+      const __mmask32 nn = _mm512_mask_cmpneq_epi16_mask(mk, h, ninf);
+      bad |= _mm512_mask_cmpge_epu16_mask(nn, _mm512_and_si512(h, mag), lim);
+      isn |= mk & (__mmask32)~nn;
+    }
+    if (bad) return CALIB_E_NONFINITE;
+    if (!isn) return CALIB_OK;
+  }
   for (size_t i = 0; i < n; i++) {
     const unsigned char *r = t->data + i * t->ld * 2;
     __mmask32 bad = 0, fin = 0;
