@@ -471,10 +471,37 @@ static void nonfinite(const char *isa) {
           if (i != 2 && i != 19 && i != 35) diff += memcmp(y + i * k * ob, y2 + i * k * ob, k * ob) != 0;
         CHECK(diff == 0);
         if (diff) TH_FAIL("%s: %zu good rows differ from the strict call", what, diff);
-        /* sigmoid (k == 1): NaN only is bad; +-inf give 1 and 0 */
-        if (k == 1 && kind != 0 && kind != 1) {
+        /* sigmoid (k == 1): NaN only is bad; +-inf give 1 and 0. x holds the
+         * bad rows made finite (above): spoil them again. */
+        if (k == 1) {
+          for (int b = 0; b < 3; b++) {
+            const size_t i = badrows[b];
+            if (bt == 2) {
+              const float fv[4] = {NAN, -NAN, INFINITY, -INFINITY};
+              memcpy(x.data + i * 4, &fv[kind], 4);
+            } else {
+              const uint16_t hv[4] = {nan16[bt], nnan16[bt], pinf16[bt], ninf16[bt]};
+              memcpy(x.data + i * 2, &hv[kind], 2);
+            }
+          }
           memset(mem, SENT, span + 9);
-          CHECK_OK(calib__typed_softmax(&t, n, 1, 1.0f, 1, y, ydt, k));
+          const int isnan_kind = kind == 0 || kind == 1;
+          CHECK_ERR(calib__typed_softmax(&t, n, 1, 0.7f, 1, y, ydt, k), isnan_kind ? CALIB_E_NONFINITE : CALIB_OK);
+          if (isnan_kind) CHECK(untouched(mem, span + 9));
+          memset(status, 0x77, sizeof status);
+          const size_t nb1 = calib__typed_softmax_rows(&t, n, 1, 0.7f, 1, y, ydt, k, status, &first);
+          CHECK(nb1 == (isnan_kind ? 3u : 0u) && first == (isnan_kind ? 2u : n));
+          for (size_t i = 0; i < n; i++) {
+            const int isbad = i == 2 || i == 19 || i == 35;
+            uint16_t h = 0;
+            const double v = out_get(y, i, ydt, &h);
+            const double xv = tin_val(&x, i, 0);
+            CHECK(status[i] == (isbad && isnan_kind ? 2 : 0));
+            if (isbad && isnan_kind) CHECK(v != v);
+            else if (isinf(xv)) CHECK(v == (xv > 0 ? 1.0 : 0.0));
+            else if (ydt == CALIB_DTYPE_F32) CHECK(prob_ok(v, 1.0 / (1.0 + exp(-0.7 * xv)), -fabs(0.7 * xv)));
+            else CHECK(f16_ok(h, 1.0 / (1.0 + exp(-0.7 * xv)), -fabs(0.7 * xv)));
+          }
         }
         free(mem);
         free(mem2);

@@ -389,10 +389,54 @@ TROWS(rows_u8, CALIB_DTYPE_U8, 0)
 TROWS(rows_i8c, CALIB_DTYPE_I8, 1)
 TROWS(rows_u8c, CALIB_DTYPE_U8, 1)
 
+/* ---- sigmoid (k == 1) of contiguous values (ld == ldy == 1), 16 at a time:
+ * kernels_scalar.c's formula, t = beta v, e = exp(-|t|), 1 / (1 + e) for
+ * t >= 0 and e / (1 + e) below; strided columns take the scalar rows. */
+static AI void sig_body(const calib__tin *t, size_t n, float beta, unsigned char *y, int ydt,
+                        int chk, calib__rstat *rs, const int dt) {
+  qpar q;
+  q.sc = _mm512_set1_ps(t->col_scale ? t->col_scale[0] : t->scale);
+  q.zp = _mm512_set1_epi32(t->col_zp ? t->col_zp[0] : t->zp);
+  q.cs = NULL;
+  q.cz = NULL;
+  const __m512 b = _mm512_set1_ps(beta), one = _mm512_set1_ps(1.0f);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mk = mask16(n - i);
+    const __m512 v = cvt16(t->data + i * t->esize, mk, dt, 0, &q, 0);
+    const __m512 tt = _mm512_mul_ps(v, b);
+    const __m512 e = calib__tv_exp16(_mm512_or_ps(tt, _mm512_set1_ps(-0.0f)));
+    const __m512 d = _mm512_add_ps(one, e);
+    __m512 p = _mm512_div_ps(one, d);
+    p = _mm512_mask_div_ps(p, _mm512_cmp_ps_mask(tt, _mm512_setzero_ps(), _CMP_LT_OQ), e, d);
+    if (chk) {
+      const __mmask16 nan = _mm512_mask_cmp_ps_mask(mk, v, v, _CMP_UNORD_Q);
+      p = _mm512_mask_mov_ps(p, nan, _mm512_set1_ps(NAN));
+      calib__rstat_mask(rs, i, nan, n - i < 16 ? n - i : 16);
+    }
+    put16(y, i, mk, p, ydt);
+  }
+}
+
+static void sigmoid_avx512(const calib__tin *t, size_t n, float beta, void *y, int ydt, size_t ldy,
+                           int chk, calib__rstat *rs) {
+  if (t->ld != 1 || ldy != 1) {
+    calib__trows_sigmoid(t, n, beta, y, ydt, ldy, chk, rs);
+    return;
+  }
+  unsigned char *o = (unsigned char *)y;
+  switch (t->dtype) {
+  case CALIB_DTYPE_F16: sig_body(t, n, beta, o, ydt, chk, rs, CALIB_DTYPE_F16); break;
+  case CALIB_DTYPE_BF16: sig_body(t, n, beta, o, ydt, chk, rs, CALIB_DTYPE_BF16); break;
+  case CALIB_DTYPE_I8: sig_body(t, n, beta, o, ydt, chk, rs, CALIB_DTYPE_I8); break;
+  case CALIB_DTYPE_U8: sig_body(t, n, beta, o, ydt, chk, rs, CALIB_DTYPE_U8); break;
+  default: sig_body(t, n, beta, o, ydt, chk, rs, CALIB_DTYPE_F32); break;
+  }
+}
+
 static void rows_avx512(const calib__tin *t, size_t n, size_t k, float beta, int sig, void *y,
                         int ydt, size_t ldy, int chk, calib__rstat *rs) {
   if (sig && k == 1) {
-    calib__trows_sigmoid(t, n, beta, y, ydt, ldy, chk, rs);
+    sigmoid_avx512(t, n, beta, y, ydt, ldy, chk, rs);
     return;
   }
   const int pc = t->col_scale || t->col_zp;
