@@ -6,6 +6,7 @@
  * A row: the maximum (int8/uint8 with one scale and zero point: on the
  * integers, 32 per vpmaxsb/vpmaxub), exps into an L1 staging row and their
  * sum, then e / sum written as float32 or float16 (vcvtps2ph, nearest even).
+ * k <= 16: eight rows at a time, transposed in registers (lane = row).
  * AVX2 has no byte-masked loads or stores: a row's last < 8 elements (and
  * their per-class parameters) go through a small local buffer (memcpy), so
  * nothing outside the row is touched. Outputs of at least STREAM_BYTES are
@@ -256,6 +257,97 @@ static AI void row_softmax(const unsigned char *r, size_t k, __m256 b, unsigned 
   }
 }
 
+/* ---- k <= 16: eight rows at a time, transposed (lane = row) ----------------
+ * As kernels_avx2.c's small-k path: the 8 rows loaded converted (-inf beyond
+ * k), 8x8 transposes so that vector j holds column j, max / exp / sum / scale
+ * lane-wise, transposed back, stored. One softmax instance per k (the core is
+ * type-independent), typed loads. */
+static AI void tr8(__m256 *v) { /* 8x8 transpose in place: an involution */
+  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  v[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  v[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  v[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  v[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  v[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  v[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  v[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  v[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* 8 rows (v[r], v[8 + r]: columns 0-7 and 8-15 of row r) -> their softmax.
+ * With chk, returns the bad rows (NaN, or maximum +-inf): written as NaN. */
+static AI int soa_block(__m256 *v, __m256 b, const int nc, const int chk) {
+  tr8(v);
+  if (nc > 8) tr8(v + 8);
+  __m256 m = v[0], bad = _mm256_setzero_ps();
+  if (chk) bad = _mm256_cmp_ps(v[0], v[0], _CMP_UNORD_Q);
+#pragma GCC unroll 16
+  for (int j = 1; j < nc; j++) {
+    if (chk) bad = _mm256_or_ps(bad, _mm256_cmp_ps(v[j], v[j], _CMP_UNORD_Q));
+    m = _mm256_max_ps(m, v[j]);
+  }
+  if (chk)
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), m),
+                                          _mm256_set1_ps(INFINITY), _CMP_EQ_OQ));
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+#pragma GCC unroll 16
+  for (int j = 0; j < nc; j++) {
+    v[j] = calib__tv_exp8(_mm256_mul_ps(_mm256_sub_ps(v[j], m), b));
+    if (j & 1) s1 = _mm256_add_ps(s1, v[j]);
+    else s0 = _mm256_add_ps(s0, v[j]);
+  }
+  __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_add_ps(s0, s1));
+  if (chk) inv = _mm256_blendv_ps(inv, _mm256_set1_ps(NAN), bad);
+#pragma GCC unroll 16
+  for (int j = 0; j < nc; j++) v[j] = _mm256_mul_ps(v[j], inv);
+  tr8(v);
+  if (nc > 8) tr8(v + 8);
+  return chk ? _mm256_movemask_ps(bad) : 0;
+}
+
+typedef int (*soa_fn)(__m256 *v, __m256 b);
+#define SOA(NC)                                                                                    \
+  static int soa_##NC(__m256 *v, __m256 b) { return soa_block(v, b, NC, 0); }                    \
+  static int soac_##NC(__m256 *v, __m256 b) { return soa_block(v, b, NC, 1); }
+SOA(1) SOA(2) SOA(3) SOA(4) SOA(5) SOA(6) SOA(7) SOA(8)
+SOA(9) SOA(10) SOA(11) SOA(12) SOA(13) SOA(14) SOA(15) SOA(16)
+static const soa_fn soa_tab[2][17] = {
+    {NULL, soa_1, soa_2, soa_3, soa_4, soa_5, soa_6, soa_7, soa_8, soa_9, soa_10, soa_11, soa_12,
+     soa_13, soa_14, soa_15, soa_16},
+    {NULL, soac_1, soac_2, soac_3, soac_4, soac_5, soac_6, soac_7, soac_8, soac_9, soac_10,
+     soac_11, soac_12, soac_13, soac_14, soac_15, soac_16}};
+
+/* Rows i0 .. i0+7 (k <= 16); returns the bad-row mask. */
+static AI int block8(const calib__tin *t, size_t i0, size_t k, __m256 b, unsigned char *y,
+                     size_t ldy, int ydt, const int dt, const int pc, const qpar *q, const int chk) {
+  const size_t es = t->esize, ob = ydt == CALIB_DTYPE_F16 ? 2 : 4;
+  const size_t k0 = k < 8 ? k : 8, k1 = k - k0;
+  __m256 v[16];
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; r++) {
+    const unsigned char *p = t->data + (i0 + (size_t)r) * t->ld * es;
+    _mm_prefetch((const char *)(p + 64 * t->ld * es), _MM_HINT_T0);
+    v[r] = k0 == 8 ? cvt8(p, dt, pc, q->cs, q->cz, q) : cvt8_part(p, k0, 0, -INFINITY, dt, pc, q);
+    if (k1) v[8 + r] = k1 == 8 ? cvt8(p + 8 * es, dt, pc, q->cs ? q->cs + 8 : NULL, q->cz ? q->cz + 8 : NULL, q)
+                               : cvt8_part(p + 8 * es, k1, 8, -INFINITY, dt, pc, q);
+  }
+  const int bad = soa_tab[chk][k](v, b);
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; r++) {
+    unsigned char *o = y + (i0 + (size_t)r) * ldy * ob;
+    put8(o, 0, k0, v[r], ydt);
+    if (k1) put8(o, 8, k1, v[8 + r], ydt);
+  }
+  return bad;
+}
+
 static AI void rows_body(const calib__tin *t, size_t n, size_t k, float beta, void *y, int ydt,
                          size_t ldy, int chk, calib__rstat *rs, const int dt, const int pc) {
   float stage[STAGE + 8];
@@ -267,7 +359,13 @@ static AI void rows_body(const calib__tin *t, size_t n, size_t k, float beta, vo
   const size_t es = t->esize, ob = ydt == CALIB_DTYPE_F16 ? 2 : 4;
   const int stream = (n - 1) * ldy * ob + k * ob >= STREAM_BYTES && k <= STAGE;
   const __m256 b = _mm256_set1_ps(beta);
-  for (size_t i = 0; i < n; i++) {
+  size_t i = 0;
+  if (k <= 16)
+    for (; i + 8 <= n; i += 8) {
+      const int bad = block8(t, i, k, b, (unsigned char *)y, ldy, ydt, dt, pc, &q, chk);
+      if (chk) calib__rstat_mask(rs, i, (uint32_t)bad, 8);
+    }
+  for (; i < n; i++) {
     int bad = 0;
     row_softmax(t->data + i * t->ld * es, k, b, (unsigned char *)y + i * ldy * ob, ydt, stream,
                 stage, dt, pc, &q, chk, &bad);
