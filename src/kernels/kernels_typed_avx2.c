@@ -74,6 +74,22 @@ static AI __m256 cvt8_part(const unsigned char *p, size_t cnt, size_t j, float p
   return _mm256_blendv_ps(_mm256_set1_ps(pad), v, keep);
 }
 
+/* The same, with the data loaded as 8 whole elements (the caller has checked
+ * that they lie inside the input's span: the next row's or the padding's
+ * bytes, never read as values since lanes >= cnt become pad). */
+static AI __m256 cvt8_over(const unsigned char *p, size_t cnt, size_t j, float pad, const int dt,
+                           const int pc, const qpar *q) {
+  float ts[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  int32_t tz[8] = {0};
+  if (pc && q->cs) memcpy(ts, q->cs + j, cnt * sizeof(float));
+  if (pc && q->cz) memcpy(tz, q->cz + j, cnt * sizeof(int32_t));
+  const __m256 v = cvt8(p, dt, pc, q->cs ? ts : NULL, q->cz ? tz : NULL, q);
+  static const int32_t lanes[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  const __m256 keep = _mm256_castsi256_ps(
+      _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cnt), _mm256_loadu_si256((const __m256i *)(const void *)lanes)));
+  return _mm256_blendv_ps(_mm256_set1_ps(pad), v, keep);
+}
+
 static AI float hmax8(__m256 v) {
   __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   a = _mm_max_ps(a, _mm_movehl_ps(a, a));
@@ -325,18 +341,25 @@ static const soa_fn soa_tab[2][17] = {
      soac_11, soac_12, soac_13, soac_14, soac_15, soac_16}};
 
 /* Rows i0 .. i0+7 (k <= 16); returns the bad-row mask. */
-static AI int block8(const calib__tin *t, size_t i0, size_t k, __m256 b, unsigned char *y,
+static AI int block8(const calib__tin *t, size_t n, size_t i0, size_t k, __m256 b, unsigned char *y,
                      size_t ldy, int ydt, const int dt, const int pc, const qpar *q, const int chk) {
   const size_t es = t->esize, ob = ydt == CALIB_DTYPE_F16 ? 2 : 4;
   const size_t k0 = k < 8 ? k : 8, k1 = k - k0;
+  /* whole 8-element loads of a short last chunk stay inside the input's span
+   * (elements 0 .. (n-1) ld + k - 1) when the block's last row + 8 or 16 does */
+  const int over = (i0 + 7) * t->ld + (k1 ? 16 : 8) <= (n - 1) * t->ld + k;
   __m256 v[16];
 #pragma GCC unroll 8
   for (int r = 0; r < 8; r++) {
     const unsigned char *p = t->data + (i0 + (size_t)r) * t->ld * es;
     _mm_prefetch((const char *)(p + 64 * t->ld * es), _MM_HINT_T0);
-    v[r] = k0 == 8 ? cvt8(p, dt, pc, q->cs, q->cz, q) : cvt8_part(p, k0, 0, -INFINITY, dt, pc, q);
-    if (k1) v[8 + r] = k1 == 8 ? cvt8(p + 8 * es, dt, pc, q->cs ? q->cs + 8 : NULL, q->cz ? q->cz + 8 : NULL, q)
-                               : cvt8_part(p + 8 * es, k1, 8, -INFINITY, dt, pc, q);
+    v[r] = k0 == 8 ? cvt8(p, dt, pc, q->cs, q->cz, q)
+           : over  ? cvt8_over(p, k0, 0, -INFINITY, dt, pc, q)
+                   : cvt8_part(p, k0, 0, -INFINITY, dt, pc, q);
+    if (k1)
+      v[8 + r] = k1 == 8 ? cvt8(p + 8 * es, dt, pc, q->cs ? q->cs + 8 : NULL, q->cz ? q->cz + 8 : NULL, q)
+                 : over  ? cvt8_over(p + 8 * es, k1, 8, -INFINITY, dt, pc, q)
+                         : cvt8_part(p + 8 * es, k1, 8, -INFINITY, dt, pc, q);
   }
   const int bad = soa_tab[chk][k](v, b);
 #pragma GCC unroll 8
@@ -362,7 +385,7 @@ static AI void rows_body(const calib__tin *t, size_t n, size_t k, float beta, vo
   size_t i = 0;
   if (k <= 16)
     for (; i + 8 <= n; i += 8) {
-      const int bad = block8(t, i, k, b, (unsigned char *)y, ldy, ydt, dt, pc, &q, chk);
+      const int bad = block8(t, n, i, k, b, (unsigned char *)y, ldy, ydt, dt, pc, &q, chk);
       if (chk) calib__rstat_mask(rs, i, (uint32_t)bad, 8);
     }
   for (; i < n; i++) {
