@@ -176,6 +176,14 @@ SIGNATURES = {
     "calib_log_softmax_rows": (_int, [_vp, _sz, _sz, _sz, _flt, _vp, _sz, _vp, _c_size_p, _c_size_p]),
     "calib_sigmoid_rows": (_int, [_vp, _sz, _flt, _vp, _vp, _c_size_p, _c_size_p]),
     "calib_apply_rows": (_int, [_vp, _vp, _sz, _sz, _vp, _vp, _c_size_p, _c_size_p]),
+    # typed inputs (issue 12): a calib_input * is passed as its address (the
+    # Structure is calib._typed.Input)
+    "calib_dtype_size": (_sz, [_int]),
+    "calib_softmax_typed": (_int, [_vp, _sz, _sz, _flt, _vp, _int, _sz]),
+    "calib_apply_typed": (_int, [_vp, _vp, _sz, _sz, _vp, _int, _sz]),
+    "calib_apply_typed_rows": (_int, [_vp, _vp, _sz, _sz, _vp, _int, _sz, _vp, _c_size_p, _c_size_p]),
+    "calib_fit_typed": (_int, [_vp, _vp, _sz, _sz, _vp, _vp, _c_void_pp]),
+    "calib_accumulator_add_logits_typed": (_int, [_vp, _vp, _sz, _vp]),
 }
 
 # The foundation functions: a library without one of these is not libcalib.
