@@ -22,6 +22,7 @@
  * byte for byte); calib_fit_typed (parameters == calib_fit on the
  * dequantized rows). Usage: test_apply_typed [seed] */
 #include "harness.h"
+#include "internal.h" /* calib__alloc_fail_at */
 
 /* ---- the test's own conversions ------------------------------------------- */
 
@@ -681,6 +682,19 @@ static void test_fit(void) {
   CHECK_OK(calib_fitter_error(f, &e));
   CHECK(strstr(e.message, "scale") != NULL);
   CHECK_ERR(calib_fit_typed(NULL, &in, 8, 1, y, NULL, &m), CALIB_E_ARG);
+  calib_fitter_free(f);
+  /* no memory for the scratch: CALIB_E_NOMEM with the detail, the fitter still usable */
+  CHECK_OK(calib_fitter_create(&f, CALIB_METHOD_TEMPERATURE));
+  signed char q8[8] = {-3, 4, -9, 7, 2, 2, -5, -1};
+  calib_input i8 = {CALIB_DTYPE_I8, q8, 0, 0.5f, 0, NULL, NULL};
+  calib__alloc_fail_at(1, 0);
+  CHECK_ERR(calib_fit_typed(f, &i8, 8, 1, y, NULL, &m), CALIB_E_NOMEM);
+  calib__alloc_fail_at(0, 0);
+  CHECK(m == NULL);
+  CHECK_OK(calib_fitter_error(f, &e));
+  CHECK(e.code == CALIB_E_NOMEM && strstr(e.message, "float32 copy") != NULL);
+  CHECK_OK(calib_fit_typed(f, &i8, 8, 1, y, NULL, &m));
+  calib_model_free(m);
   calib_fitter_free(f);
 }
 
