@@ -23,6 +23,7 @@
  * dequantized rows). Usage: test_apply_typed [seed] */
 #include "harness.h"
 #include "internal.h" /* calib__alloc_fail_at */
+#include "../src/model/typed_convert.h"
 
 /* ---- the test's own conversions ------------------------------------------- */
 
@@ -706,6 +707,36 @@ int main(int argc, char **argv) {
         ref_f16_encode(2.98023223876953125e-08f) == 0x0000 && ref_f16_encode(1.00048828125f) == 0x3c00 &&
         ref_f16_encode(1.00146484375f) == 0x3c02 && ref_f16_encode(-0.333333343f) == 0xb555);
   CHECK(ref_f16_decode(0x3555) == 0.333251953125f && ref_f16_decode(0x0001) == 5.960464477539063e-08f);
+  /* the typed apply's branch-free float16 conversion, every bit pattern */
+  size_t f16_bad = 0;
+  for (uint32_t h = 0; h < 65536; h++) {
+    const float a = calib__f16_fast((uint16_t)h), b = ref_f16_decode((uint16_t)h);
+    if (!(same_bits(a, b) || (a != a && b != b && signbit(a) == signbit(b)))) f16_bad++;
+  }
+  CHECK(f16_bad == 0);
+  /* and its branch-free float32 -> float16 rounding: 2^32 / 1021 bit patterns
+   * strided over the whole range, then every tie between two neighbouring
+   * float16 values and the float32 values either side of it */
+  size_t r16_bad = 0;
+  for (uint64_t b = 0; b < ((uint64_t)1 << 32); b += 1021) {
+    const uint32_t u = (uint32_t)b;
+    float f;
+    memcpy(&f, &u, 4);
+    if (f != f) continue; /* NaN: checked below */
+    if (calib__f32_to_f16_fast(f) != ref_f16_encode(f)) r16_bad++;
+  }
+  for (uint32_t h = 0; h < 0x7bff; h++) {
+    const float lo = ref_f16_decode((uint16_t)h), hi = ref_f16_decode((uint16_t)(h + 1)), mid = (lo + hi) / 2;
+    const float v[3] = {mid, nextafterf(mid, 0.0f), nextafterf(mid, INFINITY)};
+    for (int i = 0; i < 3; i++)
+      for (int sg = 0; sg < 2; sg++) {
+        const float x = sg ? -v[i] : v[i];
+        if (calib__f32_to_f16_fast(x) != ref_f16_encode(x)) r16_bad++;
+      }
+  }
+  CHECK(r16_bad == 0);
+  CHECK(calib__f32_to_f16_fast(NAN) == 0x7e00 || calib__f32_to_f16_fast(NAN) == 0xfe00);
+  CHECK(calib__f32_to_f16_fast(INFINITY) == 0x7c00 && calib__f32_to_f16_fast(-65520.0f) == 0xfc00);
   test_methods();
   test_bad_rows();
   test_probs();

@@ -43,6 +43,7 @@
 #include "matrix_apply.h"
 #include "platt_apply.h"
 #include "histogram_apply.h"
+#include "typed_convert.h"
 #include <math.h>
 
 #ifdef CALIB_CORE
@@ -84,6 +85,65 @@ static int row_rule(const calib_model *m, size_t k) {
   return 0;
 }
 
+/* Elements [j0, j0 + w) of row i as float32 into dst: the values of
+ * calib__tin_get (typed.h's oracle; the dequantization is the same single
+ * float multiply), with the type and the per-tensor/per-class choice taken
+ * out of the loop. */
+static void convert_span(const calib__tin *t, size_t i, size_t j0, size_t w, float *dst) {
+  const unsigned char *p = t->data + (i * t->ld + j0) * t->esize;
+  switch (t->dtype) {
+  case CALIB_DTYPE_F16:
+    for (size_t j = 0; j < w; j++) dst[j] = calib__f16_fast(calib__ld16(p + 2 * j));
+    return;
+  case CALIB_DTYPE_BF16:
+    for (size_t j = 0; j < w; j++) dst[j] = calib__bf16_to_f32(calib__ld16(p + 2 * j));
+    return;
+  case CALIB_DTYPE_I8:
+  case CALIB_DTYPE_U8: {
+    const int sgn = t->dtype == CALIB_DTYPE_I8;
+    if (!t->col_scale && !t->col_zp) {
+      const float sc = t->scale;
+      const int32_t zp = t->zp;
+      if (sgn)
+        for (size_t j = 0; j < w; j++) dst[j] = sc * (float)((int32_t)(signed char)p[j] - zp);
+      else
+        for (size_t j = 0; j < w; j++) dst[j] = sc * (float)((int32_t)p[j] - zp);
+      return;
+    }
+    for (size_t j = 0; j < w; j++) {
+      const size_t c = j0 + j;
+      const int32_t q = (sgn ? (int32_t)(signed char)p[j] : (int32_t)p[j]) - (t->col_zp ? t->col_zp[c] : t->zp);
+      dst[j] = (t->col_scale ? t->col_scale[c] : t->scale) * (float)q;
+    }
+    return;
+  }
+  default:
+    memcpy(dst, p, w * sizeof(float));
+  }
+}
+
+/* k float32 values -> an output row of c->odt (any byte address). float16:
+ * the branch-free rounding in the full library (typed_convert.h, checked
+ * against an independent rounding on 2^32 / 64 strided bit patterns by
+ * test_apply_typed), typed.h's calib__tout_row in the firmware core (smaller
+ * code; the same results). */
+static void store_row(const float *src, size_t k, unsigned char *out, int odt) {
+#ifdef CALIB_CORE
+  calib__tout_row(src, k, out, odt);
+#else
+  if (odt != CALIB_DTYPE_F16) {
+    memcpy(out, src, k * sizeof(float));
+    return;
+  }
+  uint16_t h[256];
+  for (size_t j0 = 0; j0 < k; j0 += 256) {
+    const size_t w = k - j0 < 256 ? k - j0 : 256;
+    for (size_t j = 0; j < w; j++) h[j] = calib__f32_to_f16_fast(src[j0 + j]);
+    memcpy(out + 2 * j0, h, 2 * w);
+  }
+#endif
+}
+
 typedef struct {
   const calib_model *m;
   const calib__method *meth;
@@ -113,12 +173,12 @@ static void map_store(const tctx *c, float *xb, size_t i0, size_t r0, size_t nr)
   }
   if (!c->sep) {
     c->meth->map(c->m, xb + r0 * k, nr, k, xb + r0 * k);
-    for (size_t r = r0; r < r0 + nr; r++) calib__tout_row(xb + r * k, k, out_row(c, i0 + r), c->odt);
+    for (size_t r = r0; r < r0 + nr; r++) store_row(xb + r * k, k, out_row(c, i0 + r), c->odt);
   } else {
     float *yb = xb + (TBLOCK - k); /* the block's rows end before it (rows_per_block) */
     for (size_t r = r0; r < r0 + nr; r++) {
       c->meth->map(c->m, xb + r * k, 1, k, yb);
-      calib__tout_row(yb, k, out_row(c, i0 + r), c->odt);
+      store_row(yb, k, out_row(c, i0 + r), c->odt);
     }
   }
 }
@@ -153,7 +213,7 @@ static int long_row_check(const tctx *c, size_t i, float *buf) {
   int st = CALIB_OK, finite_seen = 0;
   for (size_t j0 = 0; j0 < k; j0 += TBLOCK) {
     const size_t w = k - j0 < TBLOCK ? k - j0 : TBLOCK;
-    for (size_t j = 0; j < w; j++) buf[j] = calib__tin_get(c->t, i, j0 + j);
+    convert_span(c->t, i, j0, w, buf);
     if (rule) { /* NaN or +inf, and the all -inf row */
       for (size_t j = 0; j < w; j++) {
         if (isnan(buf[j]) || buf[j] == INFINITY) return CALIB_E_NONFINITE;
@@ -172,7 +232,12 @@ static int long_row_check(const tctx *c, size_t i, float *buf) {
  * the row's check status when check != 0 (row-wise; the row is NaN then). */
 static int long_row(const tctx *c, size_t i, int check) {
   calib__f32u *o = (calib__f32u *)(void *)out_row(c, i);
-  for (size_t j = 0; j < c->k; j++) o[j] = calib__tin_get(c->t, i, j);
+  float tmp[64];
+  for (size_t j0 = 0; j0 < c->k; j0 += 64) { /* the output may be misaligned: through a small buffer */
+    const size_t w = c->k - j0 < 64 ? c->k - j0 : 64;
+    convert_span(c->t, i, j0, w, tmp);
+    memmove((unsigned char *)o + j0 * sizeof(float), tmp, w * sizeof(float)); /* in place: F32 input, same row */
+  }
   if (check) {
     const int st = c->meth->check(c->m, (const float *)o, 1, c->k);
     if (st != CALIB_OK) {
@@ -185,7 +250,7 @@ static int long_row(const tctx *c, size_t i, int check) {
 }
 
 static void convert_block(const tctx *c, size_t i0, size_t nb, float *xb) {
-  calib__tin_rows_f32(c->t, i0, nb, c->k, xb);
+  for (size_t r = 0; r < nb; r++) convert_span(c->t, i0 + r, 0, c->k, xb + r * c->k);
 }
 
 /* Arguments and the paths that are refused, before anything is written. */
