@@ -345,10 +345,11 @@ class Calibrator:
                              % (type(self).__name__, n, k, m.k))
         return (p if out is None else out), status
 
-    def predict(self, logits):
+    def predict(self, logits, *, scale=None, zero_point=None):
         """Predicted class indices (int64): argmax of the calibrated
-        probabilities (first on ties); binary: 1 where P(y = 1) > 0.5."""
-        p = self.predict_proba(logits)
+        probabilities (first on ties); binary: 1 where P(y = 1) > 0.5.
+        Typed logits as in predict_proba (scale=, zero_point=)."""
+        p = self.predict_proba(logits, scale=scale, zero_point=zero_point)
         if self._model.k == 1:
             return (p.reshape(-1) > 0.5).astype(np.int64)
         return np.argmax(p, axis=1).astype(np.int64, copy=False)

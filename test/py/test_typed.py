@@ -137,6 +137,7 @@ class TypedApply(unittest.TestCase):
                                                         - want.view(np.int16).astype(int)).max(), 1)
                         else:
                             self.assertTrue(np.array_equal(h.view(np.uint16), want.view(np.uint16)))
+                        np.testing.assert_array_equal(est.predict(a, **kw), est.predict(deq))
                         p, st = est.predict_proba_rows(a, **kw)
                         self.assertFalse(st.any())
                         np.testing.assert_array_equal(p, got)
