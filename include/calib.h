@@ -2239,15 +2239,36 @@ CALIB_API int calib_softmax_typed(const calib_input *x, size_t n, size_t k, floa
  *  calib_apply() on the dequantized float32 rows within calib_apply()'s
  *  accuracy contract (bit-identical on the scalar path), before the optional
  *  float16 rounding. Strict: on error nothing is written.
+ *  How: temperature scaling goes through calib_softmax_typed()'s kernels
+ *  (beta = the model's 1/T, as calib_apply). Every other method converts a
+ *  block of whole rows into a float32 buffer on the stack (16 KiB; 1 KiB in
+ *  the firmware core) and runs the method's own map on it -- the code
+ *  calib_apply() runs, so the probabilities equal calib_apply() on the
+ *  dequantized rows bit for bit on every path -- then stores each row as
+ *  float32 or rounds it to float16. The block stays in L1 from conversion to
+ *  store: this is not an extra pass over memory (the input is read once and
+ *  the output written once; the strict mode's validation reads the input
+ *  once more before anything is written, as calib_apply() does, except for
+ *  int8/uint8 input, whose values are finite). A row longer than the block
+ *  (k > 4096; 256 in the core) is converted into the caller's float32
+ *  output row and mapped there in place; without a heap that cannot be done
+ *  for float16 output, nor for a matrix or Dirichlet model (k > 1024 has no
+ *  in-place map), nor, strict mode, for an isotonic model with
+ *  CALIB_OOB_ERROR on probabilities or scores: CALIB_E_UNSUPPORTED there,
+ *  with nothing written.
  *  Thread-safe on a shared model; no allocation, no locks, no BLAS.
  *  Errors: the common ones above, calib_apply()'s (CALIB_E_SHAPE,
- *  CALIB_E_NONFINITE, CALIB_E_DOMAIN, CALIB_E_UNSUPPORTED). */
+ *  CALIB_E_NONFINITE, CALIB_E_DOMAIN, CALIB_E_UNSUPPORTED: also the long
+ *  rows above). */
 CALIB_API int calib_apply_typed(const calib_model *m, const calib_input *x, size_t n, size_t k,
                                 void *probs, int probs_dtype, size_t ldp);
 
 /*! calib_apply_typed_rows() : calib_apply_typed() in row-wise mode: bad rows
  *  written as NaN and reported exactly as calib_apply_rows() (reporting and
- *  return value in the row-wise block above). */
+ *  return value in the row-wise block above; a row's status is the strict
+ *  rule of calib_apply() on its dequantized values). row_status may not
+ *  overlap the input or the output (CALIB_E_ARG). One read of the input: each
+ *  block is converted, checked and mapped while in cache. */
 CALIB_API int calib_apply_typed_rows(const calib_model *m, const calib_input *x, size_t n,
                                      size_t k, void *probs, int probs_dtype, size_t ldp,
                                      uint8_t *row_status, size_t *bad_rows, size_t *first_bad);
@@ -2257,7 +2278,12 @@ CALIB_API int calib_apply_typed_rows(const calib_model *m, const calib_input *x,
  *  logits the device will emit. The fit sees exactly the dequantized float32
  *  values (as defined above), so the model equals calib_fit() on those values.
  *  Fitting allocates (as calib_fit); the conversion adds at most n*k*4 bytes
- *  of fitter scratch, freed with the fitter.
+ *  of fitter scratch, freed with the fitter (and reused by its next typed
+ *  fit; densely stored, float-aligned CALIB_DTYPE_F32 input is not copied).
+ *  calib_fitter_error() and calib_fitter_report() describe the call as after
+ *  calib_fit() (a bad descriptor: CALIB_E_ARG naming the check; int8/uint8
+ *  input with CALIB_P_INPUT = CALIB_INPUT_PROBS: CALIB_E_ARG; no memory for
+ *  the scratch: CALIB_E_NOMEM).
  *  Errors: the common ones above and calib_fit()'s. */
 CALIB_NODISCARD CALIB_API int calib_fit_typed(calib_fitter *f, const calib_input *x, size_t n,
                                               size_t k, const int64_t *labels,
@@ -2265,7 +2291,10 @@ CALIB_NODISCARD CALIB_API int calib_fit_typed(calib_fitter *f, const calib_input
 
 /*! calib_accumulator_add_logits_typed() : calib_accumulator_add_logits() on
  *  typed logits (k = the accumulator's k; rules and errors as there, plus the
- *  common ones above). Never allocates. */
+ *  common ones above). The whole input is validated first (the accumulator
+ *  is unchanged on error); each value is then read through the scalar
+ *  conversion, so the state equals calib_accumulator_add_logits() on the
+ *  dequantized rows bit for bit. Never allocates, no row length limit. */
 CALIB_API int calib_accumulator_add_logits_typed(calib_accumulator *a, const calib_input *x,
                                                  size_t n, const int64_t *labels);
 

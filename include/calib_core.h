@@ -8,7 +8,7 @@
  * getenv/cpuid, no BLAS/LAPACK: the kernel path is fixed at compile time
  * (NEON when built for aarch64 with the NEON kernels, else scalar). Its only
  * external references are a few libm functions (expf, exp, log, log1p, floor,
- * ceil, fabs), memcpy/memset/memcmp/strcmp, and on some targets the
+ * ceil, fabs), memcpy/memset/memcmp/memmove/strcmp, and on some targets the
  * compiler's run-time helpers (libgcc: soft double arithmetic on a
  * single-precision FPU such as the Cortex-M4F's); test/sh/test_core_nm.sh
  * checks that list on every build. The core has no writable static data
@@ -22,6 +22,14 @@
  *   calib_model_method, calib_model_classes, calib_model_param,
  *   calib_model_size, calib_model_save, calib_apply,
  *   calib_softmax, calib_log_softmax, calib_sigmoid, calib_isa,
+ *   the typed inputs (int8/uint8 with scale and zero point, float16,
+ *   bfloat16; float16 output): calib_dtype_size, calib_softmax_typed,
+ *   calib_apply_typed, calib_apply_typed_rows -- the scalar conversion (no
+ *   _Float16 or __fp16 needed: float16 is converted in software, exactly, on
+ *   every target), a 1 KiB stack block for the non-temperature methods
+ *   (16 KiB in the full library), no heap;
+ *   the row-wise calls calib_softmax_rows, calib_log_softmax_rows,
+ *   calib_sigmoid_rows, calib_apply_rows;
  *   calib_bin_index,
  *   calib_model_load and calib_model_free (present, but with no heap
  *   calib_model_load always fails with CALIB_E_NOMEM: use
@@ -47,6 +55,10 @@
  *     if (calib_model_init_static(&m, ws, sizeof ws, calib_model_data.bytes,
  *                                 CALIB_MODEL_DATA_SIZE) != CALIB_OK) fail();
  *     calib_apply(m, logits, n, k, probs);   // probs may equal logits
+ *
+ *     // int8 logits of a quantized network (TFLite: real = scale * (q - zp))
+ *     calib_input in = {CALIB_DTYPE_I8, q, 0, 0.375f, 0, NULL, NULL};
+ *     calib_apply_typed(m, &in, n, k, probs, CALIB_DTYPE_F32, 0);
  */
 #ifndef CALIB_CORE_H
 #define CALIB_CORE_H

@@ -179,6 +179,27 @@ static void test_roundtrips(void) {
   CHECK_OK(calib__npy_header(b, sizeof b, CALIB__NPY_I64, one, 1, &hl));
   CHECK(memcmp(b + 10, "{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }", 57) == 0);
   CHECK_ERR(calib__npy_header(b, sizeof b, (calib__npy_dtype)9, one, 1, &hl), CALIB_E_ARG);
+  /* typed logits (calib.h "Typed inputs"): '<f2', '|i1', '|u1' parse as themselves, written as numpy
+   * writes them, and are never converted by the to_* functions (the CLI passes them to the library) */
+  const struct { calib__npy_dtype t; const char *d, *name; size_t isz; } typed[] = {
+      {CALIB__NPY_F16, "<f2", "float16", 2}, {CALIB__NPY_I8, "|i1", "int8", 1}, {CALIB__NPY_U8, "|u1", "uint8", 1}};
+  for (size_t i = 0; i < 3; i++) {
+    char h[128], want[80], err[CALIB__NPY_ERRLEN];
+    snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': (2, 3), }", typed[i].d);
+    size_t len = 0;
+    uint8_t *nb = make_npy(1, h, -1, 6 * typed[i].isz, &len);
+    calib__npy a;
+    CHECK_OK(calib__npy_parse(nb, len, &a, err, sizeof err));
+    CHECK(a.dtype == typed[i].t && a.count == 6 && calib__npy_itemsize(a.dtype) == typed[i].isz);
+    CHECK(strcmp(calib__npy_typename(a.dtype), typed[i].name) == 0);
+    float f[6];
+    CHECK_ERR(calib__npy_to_f32(&a, f, err, sizeof err), CALIB_E_UNSUPPORTED);
+    free(nb);
+    CHECK_OK(calib__npy_header(b, sizeof b, typed[i].t, one, 1, &hl));
+    snprintf(want, sizeof want, "{'descr': '%s', 'fortran_order': False, 'shape': (5,), }", typed[i].d);
+    CHECK(memcmp(b + 10, want, strlen(want)) == 0);
+  }
+  REJECT_HDR(1, "{'descr': '>f2', 'fortran_order': False, 'shape': (6,), }", 12, CALIB_E_UNSUPPORTED, "big-endian");
   CHECK_ERR(calib__npy_header(b, sizeof b, CALIB__NPY_F32, one, CALIB__NPY_MAX_DIMS + 1, &hl), CALIB_E_ARG);
 }
 
@@ -277,7 +298,7 @@ static void test_header_errors(void) {
   REJECT_HDR(1, "{'descr': '>f8', 'fortran_order': False, 'shape': (3,), }", 24, CALIB_E_UNSUPPORTED, "big-endian");
   REJECT_HDR(1, "{'descr': '>i4', 'fortran_order': False, 'shape': (6,), }", 24, CALIB_E_UNSUPPORTED, "big-endian");
   REJECT_HDR(1, "{'descr': '>i8', 'fortran_order': False, 'shape': (3,), }", 24, CALIB_E_UNSUPPORTED, "big-endian");
-  static const char *const bad_types[] = {"|b1", "<f2", "<c8", "|u1", "<u4", "|O", "<U8", "=f4", "f4", "<f4 ", ""};
+  static const char *const bad_types[] = {"|b1", "<f4x", "<c8", "<u2", "<u4", "|O", "<U8", "=f4", "f4", "<f4 ", ""};
   for (size_t i = 0; i < sizeof bad_types / sizeof bad_types[0]; i++) {
     char h[128];
     snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': (6,), }", bad_types[i]);

@@ -10,6 +10,16 @@
  * nothing is allocated. The logits (8 rows, k = 10, of the CIFAR-10 test
  * split) are recalibrated in place, in a RAM buffer.
  *
+ * Then the same models on the int8 logits a quantized network emits (the
+ * same 8 rows quantized with scale 0.375, zero point 0, as TFLite would give
+ * them, stored in flash): calib_apply_typed reads them as they are (no
+ * float32 copy; the core converts in a bounded stack block), and the
+ * example checks the result against calib_apply on the dequantized float32
+ * rows (0.375f * q), which it computes itself: bit for bit for Platt and
+ * isotonic (the same map code), within 2e-6 for temperature (the typed
+ * softmax is its own kernel). The last run reads float16 logits through the
+ * core's software conversion and writes float16 probabilities.
+ *
  * Output goes through two board functions (board.h): on the Cortex-M4 build
  * they are ARM semihosting calls (qemu-system-arm -M mps2-an386 prints them);
  * the host build of the same file uses stdio, so `make check` can compare the
@@ -36,10 +46,26 @@ static const float test_logits[N * K] = {
     -7.40752888f, -4.76554823f, 4.62325191f, 5.56629133f, -4.55530167f, 1.63963652f, 23.6460953f, -6.02914906f, -10.1395741f, -3.63002443f,
 };
 
+/* The same logits as an int8 network output: q = round(z / 0.375), zero point 0. */
+#define QSCALE 0.375f
+static const int8_t test_q[N * K] = {
+    -29, -7, 18, 75, -6, 29, -4, -23, -11, -43,
+    30, 52, -19, -9, -59, -59, -38, -46, 127, 17,
+    9, 56, -26, -55, -40, -18, -26, -6, 82, 22,
+    69, 19, 27, 5, -31, -58, -41, -42, 25, 24,
+    -49, 25, 17, 12, -4, -19, 92, -50, -23, -5,
+    -38, -39, -9, 29, -6, 21, 103, -19, -35, -12,
+    -6, 76, -25, 22, -39, 17, -32, -13, -35, 29,
+    -20, -13, 12, 15, -12, 4, 63, -16, -27, -10,
+};
+
 /* The workspace of the by-reference loader: a few hundred bytes of RAM. */
 static uint64_t workspace[CALIB_MODEL_WORKSPACE_MAX / 8];
 /* The buffer recalibrated in place. */
 static float buf[N * K];
+/* Typed runs: the typed result, and a float16 copy of the logits. */
+static float tbuf[N * K];
+static uint16_t hbuf[N * K];
 
 /* ---- output without printf --------------------------------------------------- */
 static char line[160];
@@ -65,6 +91,8 @@ static void flush_line(void) {
 
 /* ---- the work ------------------------------------------------------------------ */
 
+static void print_rows(const float *p);
+
 /* Loads one model from flash and recalibrates the logits buffer with it. */
 static int run(const char *label, const unsigned char *bytes, size_t size) {
   size_t need = 0;
@@ -89,15 +117,80 @@ static int run(const char *label, const unsigned char *bytes, size_t size) {
   put_int((long)need);
   put_str(" bytes");
   flush_line();
+  print_rows(buf);
+  return CALIB_OK;
+}
+
+static void print_rows(const float *p) {
   for (unsigned i = 0; i < N; i++) {
     put_str("  p");
     for (unsigned j = 0; j < K; j++) {
       put_str(" ");
-      put_int((long)((double)buf[i * K + j] * 1e9 + 0.5));
+      put_int((long)((double)p[i * K + j] * 1e9 + 0.5));
     }
     flush_line();
   }
-  return CALIB_OK;
+}
+
+/* float32 -> IEEE binary16 bits, round to nearest even (finite values below
+ * 65504, as logits and probabilities are), written here so the example
+ * needs no _Float16. */
+static uint16_t to_f16(float f) {
+  union { float f; uint32_t u; } v;
+  v.f = f;
+  const uint32_t sign = (v.u >> 16) & 0x8000u, a = v.u & 0x7fffffffu;
+  if (a < 0x38800000u) { /* subnormal binary16: a multiple of 2^-24 */
+    const float x = (f < 0 ? -f : f) * 16777216.0f; /* exact */
+    uint32_t r = (uint32_t)x;
+    const float frac = x - (float)r;
+    if (frac > 0.5f || (frac == 0.5f && (r & 1u))) r++;
+    return (uint16_t)(sign | r);
+  }
+  uint32_t r = a - 0x38000000u;
+  r = (r + 0xfffu + ((r >> 13) & 1u)) >> 13;
+  return (uint16_t)(sign | r);
+}
+
+static float from_f16(uint16_t h) { /* finite values */
+  union { float f; uint32_t u; } v;
+  const uint32_t e = (h >> 10) & 0x1fu;
+  if (!e) {
+    const float x = (float)(h & 0x3ffu) * 5.9604644775390625e-8f; /* 2^-24 */
+    return h & 0x8000u ? -x : x;
+  }
+  v.u = ((uint32_t)(h & 0x8000u) << 16) | ((e + 112u) << 23) | ((uint32_t)(h & 0x3ffu) << 13);
+  return v.f;
+}
+
+/* The int8 logits through calib_apply_typed, against calib_apply on the
+ * dequantized rows computed here; exact: bit for bit, else within 2e-6. */
+static int run_int8(const char *label, const unsigned char *bytes, size_t size, int exact) {
+  const calib_model *m = NULL;
+  int st = calib_model_init_static(&m, workspace, sizeof workspace, bytes, size);
+  calib_input in = {CALIB_DTYPE_I8, test_q, 0, QSCALE, 0, NULL, NULL};
+  if (st == CALIB_OK) st = calib_apply_typed(m, &in, N, K, tbuf, CALIB_DTYPE_F32, 0);
+  for (unsigned i = 0; i < N * K; i++) buf[i] = QSCALE * (float)test_q[i];
+  if (st == CALIB_OK) st = calib_apply(m, buf, N, K, buf);
+  put_str(label);
+  put_str(" int8: ");
+  if (st != CALIB_OK) {
+    put_str(calib_strerror(st));
+    flush_line();
+    return 1;
+  }
+  double worst = 0;
+  int same = 1;
+  for (unsigned i = 0; i < N * K; i++) {
+    const double d = (double)tbuf[i] - (double)buf[i];
+    worst = d < 0 ? (-d > worst ? -d : worst) : (d > worst ? d : worst);
+    same &= tbuf[i] == buf[i];
+  }
+  const int ok = exact ? same : worst <= 2e-6;
+  put_str(exact ? "equal to calib_apply on 0.375 * q bit for bit: " : "within 2e-6 of calib_apply on 0.375 * q: ");
+  put_str(ok ? "yes" : "NO");
+  flush_line();
+  print_rows(tbuf);
+  return !ok;
 }
 
 int main(void) {
@@ -113,6 +206,29 @@ int main(void) {
   put_str(calib_strerror(st));
   flush_line();
   fails += st != CALIB_E_ARG || m != NULL;
+  fails += run_int8("temperature", calib_temperature.bytes, CALIB_TEMPERATURE_SIZE, 0);
+  fails += run_int8("platt", calib_platt.bytes, CALIB_PLATT_SIZE, 1);
+  fails += run_int8("isotonic", calib_isotonic.bytes, CALIB_ISOTONIC_SIZE, 1);
+  /* float16 logits in, float16 probabilities out (Platt), against the float32
+   * apply of the same values rounded to float16 */
+  for (unsigned i = 0; i < N * K; i++) hbuf[i] = to_f16(test_logits[i]);
+  calib_input h = {CALIB_DTYPE_F16, hbuf, 0, 0.0f, 0, NULL, NULL};
+  int hs = calib_model_init_static(&m, workspace, sizeof workspace, calib_platt.bytes, CALIB_PLATT_SIZE);
+  static uint16_t hout[N * K];
+  if (hs == CALIB_OK) hs = calib_apply_typed(m, &h, N, K, hout, CALIB_DTYPE_F16, 0);
+  for (unsigned i = 0; i < N * K; i++) buf[i] = from_f16(hbuf[i]);
+  if (hs == CALIB_OK) hs = calib_apply(m, buf, N, K, buf);
+  int hsame = hs == CALIB_OK;
+  for (unsigned i = 0; i < N * K && hsame; i++) {
+    hsame &= hout[i] == to_f16(buf[i]);
+    tbuf[i] = from_f16(hout[i]);
+  }
+  put_str("platt float16 in/out: ");
+  put_str(hs != CALIB_OK ? calib_strerror(hs) : hsame ? "equal to calib_apply rounded to float16: yes"
+                                                      : "equal to calib_apply rounded to float16: NO");
+  flush_line();
+  if (hs == CALIB_OK) print_rows(tbuf);
+  fails += !hsame;
   put_str(fails ? "firmware: FAILED" : "firmware: ok");
   flush_line();
   return fails ? 1 : 0;

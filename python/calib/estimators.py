@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from . import _arrays, _ids, _lib
+from . import _arrays, _ids, _lib, _typed
 from ._lib import CalibError, NotFittedError, check, fn
 
 _REGISTRY = {}
@@ -211,7 +211,7 @@ class Calibrator:
                 out[name] = v.value
         return out
 
-    def fit(self, logits, y, sample_weight=None, *, tag=None, provenance=True):
+    def fit(self, logits, y, sample_weight=None, *, tag=None, provenance=True, scale=None, zero_point=None):
         """Fit the map on scores `logits` ((n, k) float32 logits, or n binary
         log-odds) and labels `y` (n class indices; int64 is used without a
         copy). sample_weight: None or n finite non-negative weights.
@@ -219,12 +219,22 @@ class Calibrator:
         the fit-time reference, NLL/ECE/Brier before and after, the time) and
         `tag` (a str of at most 255 UTF-8 bytes), and saves as model format
         version 2; provenance=False gives the version-1 model (no tag allowed).
+        Typed logits (calib_fit_typed, no float32 copy made here): numpy
+        float16 / int8 / uint8 arrays, ml_dtypes or torch bfloat16, torch
+        float16/int8/uint8; int8/uint8 need scale= (float, or k per-class
+        floats) and take zero_point= (int or k ints, default 0): the fit sees
+        scale * (q - zero_point) in float32, exactly as if dequantized first.
         Raises CalibError with the library's code and message on failure;
         then the estimator keeps its previous state."""
         tag_bytes = _tag_bytes(type(self).__name__ + ".fit", tag)
         if tag_bytes and not provenance:
             raise CalibError(_ids.E_ARG, "%s.fit: tag=%r needs provenance=True" % (type(self).__name__, tag))
-        x, n, k, yy = _arrays.scored(logits, y)
+        t = _typed.typed(logits, scale, zero_point)
+        if t is None:
+            x, n, k, yy = _arrays.scored(logits, y)
+        else:
+            n, k = t.n, t.k
+            yy = _arrays.labels(y, n)
         w = _arrays.weights(sample_weight, n)
         f = _new_fitter(self.method)
         try:
@@ -233,8 +243,12 @@ class Calibrator:
                 check(fn("calib_fitter_set_provenance")(f, 1 if provenance else 0, tag_bytes),
                       "%s.fit(tag=%r)" % (type(self).__name__, tag))
             model = ctypes.c_void_p()
-            st = fn("calib_fit")(f, _arrays.addr(x), n, k, _arrays.addr(yy), _arrays.nullable_addr(w),
-                                 ctypes.byref(model))
+            if t is None:
+                st = fn("calib_fit")(f, _arrays.addr(x), n, k, _arrays.addr(yy), _arrays.nullable_addr(w),
+                                     ctypes.byref(model))
+            else:
+                st = fn("calib_fit_typed")(f, t.ptr, n, k, _arrays.addr(yy), _arrays.nullable_addr(w),
+                                           ctypes.byref(model))
             report = self._read_report(f)
             options = self._fitter_options(f)
             why = _fit_error(f) if st < 0 else None
@@ -266,7 +280,7 @@ class Calibrator:
         return m
 
     # ---- apply ---------------------------------------------------------------
-    def predict_proba(self, logits, out=None):
+    def predict_proba(self, logits, out=None, *, scale=None, zero_point=None, out_dtype=None):
         """Calibrated probabilities (float32, the shape of `logits`; for a
         binary model P(y = 1) per row). float32 C-contiguous input is read in
         place; out= takes a preallocated float32 array of the same shape, at any
@@ -275,8 +289,15 @@ class Calibrator:
         in-place call, or a float32 CPU torch tensor, written in place and
         returned (torch in, torch out). Torch tensors, DLPack and
         __array_interface__ objects are read without a copy when contiguous
-        float32. The GIL is released during the C call."""
+        float32. The GIL is released during the C call.
+        Typed logits (calib_apply_typed, read in place): float16, bfloat16,
+        int8/uint8 with scale= and zero_point= (as in fit); the result equals
+        predict_proba on the dequantized float32 logits. out_dtype=np.float16
+        returns float16 probabilities (rounded to nearest even), for any input."""
         m = self._require_model("predict_proba")
+        t = _typed.typed(logits, scale, zero_point)
+        if t is not None or out_dtype is not None:
+            return self._predict_typed(m, logits, t, out, scale, zero_point, out_dtype, rows=False)
         x, n, k = _arrays.scores(logits)
         p = _arrays.output(out, x.shape)
         st = _apply(m.ptr, _addr(x), n, k, _addr(p))
@@ -285,7 +306,25 @@ class Calibrator:
                              % (type(self).__name__, n, k, m.k))
         return p if out is None else out  # out= a torch tensor: the tensor itself, written in place
 
-    def predict_proba_rows(self, logits, out=None):
+    def _predict_typed(self, m, logits, t, out, scale, zero_point, out_dtype, rows):
+        odt = _typed.out_dtype(out_dtype)
+        if t is None:  # float32 logits with a float16 output
+            t = _typed.float32(*_arrays.scores(logits))
+        n, k = t.n, t.k
+        p = _typed.output(out, t.shape, odt)
+        name = "calib_apply_typed_rows" if rows else "calib_apply_typed"
+        where = "%s.predict_proba%s on %d x %d typed scores (model fitted with k = %d)" % (
+            type(self).__name__, "_rows" if rows else "", n, k, m.k)
+        if not rows:
+            check(fn(name)(m.ptr, t.ptr, n, k, _addr(p) if n else None, odt, 0), where)
+            return p
+        status = np.empty(n, np.uint8)
+        st = fn(name)(m.ptr, t.ptr, n, k, _addr(p) if n else None, odt, 0, _addr(status) if n else None, None, None)
+        if st and st not in (_ids.E_NONFINITE, _ids.E_DOMAIN):
+            raise CalibError(st, where)
+        return p, status
+
+    def predict_proba_rows(self, logits, out=None, *, scale=None, zero_point=None, out_dtype=None):
         """Row-wise mode of predict_proba (calib_apply_rows): returns (probs,
         status). A bad row does not fail the batch: its probabilities are NaN
         and status[i] is 2 (non-finite input) or 15 (a value outside its
@@ -294,6 +333,9 @@ class Calibrator:
         uint8 array of n. Argument errors (shape, k) raise as in
         predict_proba."""
         m = self._require_model("predict_proba_rows")
+        t = _typed.typed(logits, scale, zero_point)
+        if t is not None or out_dtype is not None:
+            return self._predict_typed(m, logits, t, out, scale, zero_point, out_dtype, rows=True)
         x, n, k = _arrays.scores(logits)
         p = _arrays.output(out, x.shape)
         status = np.empty(n, np.uint8)
@@ -303,10 +345,11 @@ class Calibrator:
                              % (type(self).__name__, n, k, m.k))
         return (p if out is None else out), status
 
-    def predict(self, logits):
+    def predict(self, logits, *, scale=None, zero_point=None):
         """Predicted class indices (int64): argmax of the calibrated
-        probabilities (first on ties); binary: 1 where P(y = 1) > 0.5."""
-        p = self.predict_proba(logits)
+        probabilities (first on ties); binary: 1 where P(y = 1) > 0.5.
+        Typed logits as in predict_proba (scale=, zero_point=)."""
+        p = self.predict_proba(logits, scale=scale, zero_point=zero_point)
         if self._model.k == 1:
             return (p.reshape(-1) > 0.5).astype(np.int64)
         return np.argmax(p, axis=1).astype(np.int64, copy=False)

@@ -9,7 +9,7 @@ import ctypes
 
 import numpy as np
 
-from . import _arrays, _ids
+from . import _arrays, _ids, _typed
 from ._lib import CalibError, fn
 
 __all__ = ["softmax", "log_softmax", "sigmoid", "softmax_rows", "log_softmax_rows", "sigmoid_rows", "isa", "isotonic_regression",
@@ -31,9 +31,35 @@ def _rowwise(cname, x, beta, out):
     return y
 
 
-def softmax(x, beta=1.0, out=None):
-    """Row-wise softmax(beta * x) of (n, k) data; a 1-D array is one row."""
-    return _rowwise("calib_softmax", x, beta, out)
+def softmax(x, beta=1.0, out=None, *, scale=None, zero_point=None, out_dtype=None):
+    """Row-wise softmax(beta * x) of (n, k) data; a 1-D array is one row.
+    Typed x (calib_softmax_typed, read in place, no float32 copy): numpy
+    float16 / int8 / uint8, ml_dtypes or torch bfloat16; int8/uint8 need
+    scale= (float or k per-class floats) and take zero_point= (default 0):
+    softmax of beta * scale * (q - zero_point). out_dtype=np.float16 gives
+    float16 probabilities (any input type)."""
+    t = _typed.typed(x, scale, zero_point, "x")
+    if t is None and out_dtype is None:
+        return _rowwise("calib_softmax", x, beta, out)
+    if t is None:
+        a = _arrays._as(x, _arrays.F32, "x")
+        if a.ndim not in (1, 2) or a.shape[-1] == 0:
+            raise CalibError(_ids.E_ARG, "x must be one row (k,) or rows (n, k) with k >= 1; got shape %s"
+                             % (a.shape,))
+        n, k = (1, a.shape[0]) if a.ndim == 1 else a.shape
+        t = _typed.float32(a, n, k)
+        t.shape = a.shape
+    elif t.k == 1 and len(t.shape) == 1:  # a 1-D array is one row, as for float32
+        t.n, t.k = 1, t.shape[0]
+        t.input.ld = t.k
+        if t.input.col_scale or t.input.col_zero_point:
+            raise CalibError(_ids.E_ARG, "per-class scale/zero_point need 2-D (n, k) x")
+    odt = _typed.out_dtype(out_dtype)
+    y = _typed.output(out, t.shape, odt)
+    st = fn("calib_softmax_typed")(t.ptr, t.n, t.k, float(beta), _arrays.addr(y) if y.size else None, odt, 0)
+    if st:
+        raise CalibError(st, "calib_softmax_typed on %d x %d (beta = %r)" % (t.n, t.k, beta))
+    return y
 
 
 def log_softmax(x, beta=1.0, out=None):

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from . import _arrays, _ids, _lib
+from . import _arrays, _ids, _lib, _typed
 from ._lib import CalibError, check, fn
 
 __all__ = ["accuracy", "nll", "nll_logits", "brier", "ece", "mce", "bin_index", "calibration_error",
@@ -238,9 +238,20 @@ class Accumulator:
         """Add a batch of probabilities and labels; on error nothing is added."""
         return self._add("calib_accumulator_add", probs, y, "probs")
 
-    def add_logits(self, logits, y):
-        """Add a batch of logits (softmax/sigmoid in double; exact NLL)."""
-        return self._add("calib_accumulator_add_logits", logits, y, "logits")
+    def add_logits(self, logits, y, *, scale=None, zero_point=None):
+        """Add a batch of logits (softmax/sigmoid in double; exact NLL).
+        Typed logits (calib_accumulator_add_logits_typed, read in place):
+        float16, bfloat16, int8/uint8 with scale= and zero_point= (as in
+        Calibrator.fit): the same state as adding the dequantized logits."""
+        t = _typed.typed(logits, scale, zero_point)
+        if t is None:
+            return self._add("calib_accumulator_add_logits", logits, y, "logits")
+        if t.k != self.k:
+            raise CalibError(_ids.E_SHAPE, "Accumulator for k = %d given %d columns" % (self.k, t.k))
+        yy = _arrays.labels(y, t.n)
+        check(fn("calib_accumulator_add_logits_typed")(self._ptr, t.ptr, t.n, _arrays.addr(yy)),
+              "Accumulator.add_logits (%d typed rows)" % t.n)
+        return self
 
     @staticmethod
     def add_logits_many(accs, logits, y):

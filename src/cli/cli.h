@@ -91,7 +91,9 @@ int calib__cli_input_limit(const char *cmd, const char *value);
 /* malloc of n * k floats (overflow-checked; never malloc(0)); NULL on failure. */
 float *calib__cli_alloc_f32(size_t n, size_t k);
 /* Logits; a raw *.f32 file has k_opt columns (--k), or default_k if k_opt is
- * 0; a .npy file with k_opt != 0 must have k_opt columns. */
+ * 0; a .npy file with k_opt != 0 must have k_opt columns. Typed logits
+ * (float16/int8/uint8 .npy, with --scale/--zero-point) are dequantized here
+ * by the library's conversion (the values calib_apply_typed sees). */
 int calib__cli_load_logits(const char *path, size_t k_opt, size_t default_k, float **x, size_t *n,
                            size_t *k);
 /* Labels for n rows of k columns of logits_path: count and range checked. */
@@ -103,6 +105,29 @@ int calib__cli_load_model(const char *path, calib_model **m, size_t *nbytes, uns
 /* "logits have k columns but <model> was fitted on k = K" check. */
 int calib__cli_check_model_k(const calib_model *m, const char *model_path,
                              const char *logits_path, size_t k);
+
+/* ---- Typed logits (cli_data.c): float16 / int8 / uint8 .npy ---------------------
+ * --scale S and --zero-point Z of fit, apply and eval (NULL when not given),
+ * checked once per run: S a positive real or a .npy of k per-class scales
+ * (float32/float64), Z an integer or a .npy of k per-class zero points
+ * (int32/int64). int8/uint8 logits need --scale; float16 and float logits
+ * refuse both. */
+void calib__cli_typed_options(const char *scale, const char *zero_point);
+/* Logits as the library's calib_input: float32/float64 .npy and raw .f32 are
+ * float32 in x (in.dtype CALIB_DTYPE_F32, in.data = x); float16/int8/uint8
+ * .npy stay as stored in buf (in.data points into it, per-class parameters
+ * in col_scale / col_zp). Validated with the library's own descriptor check
+ * (its message names the check). Free with calib__cli_logits_free. */
+typedef struct {
+  float *x;
+  uint8_t *buf;
+  calib_input in;
+  size_t n, k;
+  float *col_scale;
+  int32_t *col_zp;
+} calib__cli_logits;
+int calib__cli_load_logits_typed(const char *path, size_t k_opt, size_t default_k, calib__cli_logits *L);
+void calib__cli_logits_free(calib__cli_logits *L);
 
 /* eval's and diagram's inputs: the model (if model_path), the logits (a raw
  * *.f32 file has rawk columns, default the model's k), their labels, and at

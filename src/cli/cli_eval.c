@@ -15,7 +15,7 @@
 #define DEFAULT_BINS 15
 
 typedef struct {
-  const char *logits, *labels, *model, *k, *bins, *max_bytes;
+  const char *logits, *labels, *model, *k, *bins, *max_bytes, *scale, *zero_point;
   const char *suite, *svg; /* cli_diagram.c */
   int json;
 } eval_args;
@@ -30,7 +30,10 @@ void calib__cli_eval_help(FILE *f) {
         "0 in the first bin) of the raw logits (softmax, or sigmoid for k = 1) or, with\n"
         "--model, of the calibrated probabilities. --json prints one object:\n"
         "  {\"n\", \"k\", \"accuracy\", \"nll\", \"brier\", \"ece\", \"mce\", \"bins\"}\n\n"
-        "  --logits FILE   float32/float64 .npy (n, k) or (n,); or raw *.f32\n"
+        "  --logits FILE   float32/float64 .npy (n, k) or (n,); or raw *.f32; or\n"
+        "                  float16/int8/uint8 .npy (dequantized as calib_apply_typed does)\n"
+        "  --scale S       int8/uint8 logits: value = S * (q - Z); S a number or a .npy of k\n"
+        "  --zero-point Z  int8/uint8 logits: an integer (default 0) or a .npy of k\n"
         "  --labels FILE   int32/int64 .npy (n,); or raw *.i32\n"
         "  --model FILE    evaluate calibrated probabilities of this model\n"
         "  --k K           columns of a raw *.f32 file (default with --model: the model's k)\n"
@@ -52,7 +55,8 @@ static int parse_args(int argc, char **argv, eval_args *a) {
       {"--model", "FILE", &a->model, NULL},   {"--k", "K", &a->k, NULL},
       {"--bins", "M", &a->bins, NULL},        {"--json", NULL, NULL, &a->json},
       {"--suite", "NAME", &a->suite, NULL},   {"--svg", "FILE", &a->svg, NULL},
-      {"--max-bytes", "N", &a->max_bytes, NULL}};
+      {"--max-bytes", "N", &a->max_bytes, NULL},
+      {"--scale", "S", &a->scale, NULL},    {"--zero-point", "Z", &a->zero_point, NULL}};
   const int st = calib__cli_parse("eval", argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
   if (st != CALIB__CLI_OK) return st;
   if (!a->logits) return calib__cli_usage("eval", "missing --logits");
@@ -142,5 +146,6 @@ int calib__cli_eval(int argc, char **argv) {
   if (a.k && (st = calib__cli_size("eval", "--k", a.k, 1, (size_t)1 << 24, &rawk)) != CALIB__CLI_OK) return st;
   if (a.bins && (st = calib__cli_size("eval", "--bins", a.bins, 1, 1000000, &bins)) != CALIB__CLI_OK) return st;
   if ((st = calib__cli_input_limit("eval", a.max_bytes)) != CALIB__CLI_OK) return st;
+  calib__cli_typed_options(a.scale, a.zero_point);
   return run(&a, rawk, bins);
 }

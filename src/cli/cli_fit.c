@@ -39,7 +39,7 @@ static const struct {
 #define NPARAMS (sizeof fit_params / sizeof fit_params[0])
 
 typedef struct {
-  const char *method, *logits, *labels, *weights, *out, *k, *max_bytes, *tag;
+  const char *method, *logits, *labels, *weights, *out, *k, *max_bytes, *tag, *scale, *zero_point;
   const char *param[NPARAMS];
   int json, no_provenance;
 } fit_args;
@@ -63,7 +63,11 @@ void calib__cli_fit_help(FILE *f) {
   char list[256];
   calib__cli_method_list(list, sizeof list);
   fputs(list, f);
-  fputs("\n  --logits FILE      float32/float64 .npy (n, k) or (n,) for binary; or raw *.f32\n"
+  fputs("\n  --logits FILE      float32/float64 .npy (n, k) or (n,) for binary; or raw *.f32;\n"
+        "                     or float16/int8/uint8 .npy, fitted as stored (calib_fit_typed)\n"
+        "  --scale S          int8/uint8 logits: value = S * (q - Z); S a number or a\n"
+        "                     .npy of k per-class scales\n"
+        "  --zero-point Z     int8/uint8 logits: an integer (default 0) or a .npy of k\n"
         "  --labels FILE      int32/int64 .npy (n,); or raw *.i32\n"
         "  -o, --output FILE  model file to write\n"
         "  --k K              columns of a raw *.f32 logits file\n"
@@ -85,14 +89,15 @@ void calib__cli_fit_help(FILE *f) {
 }
 
 static int parse_args(int argc, char **argv, fit_args *a) {
-  calib__cli_opt opts[11 + NPARAMS] = {
+  calib__cli_opt opts[13 + NPARAMS] = {
       {"--method", "NAME", &a->method, NULL}, {"--logits", "FILE", &a->logits, NULL},
       {"--labels", "FILE", &a->labels, NULL}, {"--weights", "FILE", &a->weights, NULL},
       {"-o", "FILE", &a->out, NULL},          {"--output", "FILE", &a->out, NULL},
       {"--k", "K", &a->k, NULL},              {"--json", NULL, NULL, &a->json},
       {"--max-bytes", "N", &a->max_bytes, NULL}, {"--tag", "TEXT", &a->tag, NULL},
-      {"--no-provenance", NULL, NULL, &a->no_provenance}};
-  size_t nopts = 11;
+      {"--no-provenance", NULL, NULL, &a->no_provenance},
+      {"--scale", "S", &a->scale, NULL},      {"--zero-point", "Z", &a->zero_point, NULL}};
+  size_t nopts = 13;
   for (size_t i = 0; i < NPARAMS; i++, nopts++) {
     calib__cli_opt o = {fit_params[i].name, fit_params[i].metavar, &a->param[i], NULL};
     opts[nopts] = o;
@@ -190,17 +195,23 @@ static int fit_error(const fit_args *a, calib_fitter *f, int status) {
 /* Loads the data, fits, saves. */
 static int run(const fit_args *a, calib_fitter *f) {
   size_t n = 0, k = 0, rawk = 0;
-  float *x = NULL;
+  calib__cli_logits L;
   int64_t *y = NULL;
   double *w = NULL;
   calib_model *m = NULL;
+  memset(&L, 0, sizeof L);
   int st = a->k ? calib__cli_size("fit", "--k", a->k, 1, (size_t)1 << 24, &rawk) : CALIB__CLI_OK;
   if (st == CALIB__CLI_OK) st = calib__cli_input_limit("fit", a->max_bytes);
-  if (st == CALIB__CLI_OK) st = calib__cli_load_logits(a->logits, rawk, 0, &x, &n, &k);
+  calib__cli_typed_options(a->scale, a->zero_point);
+  if (st == CALIB__CLI_OK && (st = calib__cli_load_logits_typed(a->logits, rawk, 0, &L)) == CALIB__CLI_OK) {
+    n = L.n;
+    k = L.k;
+  }
   if (st == CALIB__CLI_OK) st = calib__cli_load_labels(a->labels, a->logits, n, k, &y);
   if (st == CALIB__CLI_OK && a->weights) st = calib__cli_load_weights(a->weights, a->logits, n, &w);
   if (st == CALIB__CLI_OK) {
-    const int fs = calib_fit(f, x, n, k, y, w, &m);
+    const int fs = L.in.dtype == CALIB_DTYPE_F32 ? calib_fit(f, L.x, n, k, y, w, &m)
+                                                  : calib_fit_typed(f, &L.in, n, k, y, w, &m);
     if (fs != CALIB_OK) st = fit_error(a, f, fs);
   }
   if (st == CALIB__CLI_OK) {
@@ -210,7 +221,7 @@ static int run(const fit_args *a, calib_fitter *f) {
   }
   if (st == CALIB__CLI_OK) print_summary(a, f, m, n, k);
   calib_model_free(m);
-  free(x);
+  calib__cli_logits_free(&L);
   free(y);
   free(w);
   return st;

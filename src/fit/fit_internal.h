@@ -41,6 +41,8 @@ struct calib_fitter {
   calib_error err; /* the detail of the last calib_fit (calib_fitter_error) */
   int no_provenance;                    /* calib_fitter_set_provenance(f, 0, ...) */
   char tag[CALIB_MODEL_TAG_MAX + 1];    /* its tag ("" = none) */
+  float *typed_scratch;                 /* calib_fit_typed's float32 rows (fit_typed.c), */
+  size_t typed_cap;                     /* its capacity in floats; freed with the fitter */
 };
 
 typedef struct {

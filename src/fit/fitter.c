@@ -52,7 +52,10 @@ int calib_fitter_create(calib_fitter **out, int method) {
   return CALIB_OK;
 }
 
-void calib_fitter_free(calib_fitter *f) { calib__free(f); }
+void calib_fitter_free(calib_fitter *f) {
+  if (f) calib__free(f->typed_scratch);
+  calib__free(f);
+}
 
 int calib_fitter_method(const calib_fitter *f) { return f ? f->method : CALIB_E_ARG; }
 

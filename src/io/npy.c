@@ -36,6 +36,8 @@ size_t calib__npy_itemsize(calib__npy_dtype dtype) {
   switch (dtype) {
     case CALIB__NPY_F32: case CALIB__NPY_I32: return 4;
     case CALIB__NPY_F64: case CALIB__NPY_I64: return 8;
+    case CALIB__NPY_F16: return 2;
+    case CALIB__NPY_I8: case CALIB__NPY_U8: return 1;
   }
   return 0;
 }
@@ -46,6 +48,9 @@ const char *calib__npy_descr(calib__npy_dtype dtype) {
     case CALIB__NPY_F64: return "<f8";
     case CALIB__NPY_I32: return "<i4";
     case CALIB__NPY_I64: return "<i8";
+    case CALIB__NPY_F16: return "<f2";
+    case CALIB__NPY_I8: return "|i1";
+    case CALIB__NPY_U8: return "|u1";
   }
   return "?";
 }
@@ -56,6 +61,9 @@ const char *calib__npy_typename(calib__npy_dtype dtype) {
     case CALIB__NPY_F64: return "float64";
     case CALIB__NPY_I32: return "int32";
     case CALIB__NPY_I64: return "int64";
+    case CALIB__NPY_F16: return "float16";
+    case CALIB__NPY_I8: return "int8";
+    case CALIB__NPY_U8: return "uint8";
   }
   return "?";
 }
@@ -158,17 +166,20 @@ static int parse_descr(cursor *c, calib__npy *a) {
   int st = parse_string(c, d, sizeof d);
   if (st != CALIB_OK) return st;
   static const struct { const char *s; calib__npy_dtype t; } ok[] = {
-      {"<f4", CALIB__NPY_F32}, {"<f8", CALIB__NPY_F64}, {"<i4", CALIB__NPY_I32}, {"<i8", CALIB__NPY_I64}};
+      {"<f4", CALIB__NPY_F32}, {"<f8", CALIB__NPY_F64}, {"<i4", CALIB__NPY_I32}, {"<i8", CALIB__NPY_I64},
+      {"<f2", CALIB__NPY_F16}, {"|i1", CALIB__NPY_I8},  {"|u1", CALIB__NPY_U8}};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
     if (strcmp(d, ok[i].s) == 0) {
       a->dtype = ok[i].t;
       return CALIB_OK;
     }
-  if (d[0] == '>' && (!strcmp(d + 1, "f4") || !strcmp(d + 1, "f8") || !strcmp(d + 1, "i4") || !strcmp(d + 1, "i8")))
+  if (d[0] == '>' && (!strcmp(d + 1, "f4") || !strcmp(d + 1, "f8") || !strcmp(d + 1, "i4") || !strcmp(d + 1, "i8") ||
+                      !strcmp(d + 1, "f2")))
     return calib__io_err(CALIB_E_UNSUPPORTED, c->err, c->errcap,
                          "big-endian dtype '%s' is not supported (save with arr.astype('<%s'))", d, d + 1);
   return calib__io_err(CALIB_E_UNSUPPORTED, c->err, c->errcap,
-                       "unsupported dtype '%s' (need float32, float64, int32 or int64: '<f4', '<f8', '<i4', '<i8')", d);
+                       "unsupported dtype '%s' (need float32, float64, int32, int64, or float16/int8/uint8 logits: "
+                       "'<f4', '<f8', '<i4', '<i8', '<f2', '|i1', '|u1')", d);
 }
 
 static int parse_fortran(cursor *c) {

@@ -9,7 +9,10 @@
  * exactly. Every size is a size_t with overflow checks; nothing is read
  * outside [buf, buf + len).
  *
- * Supported dtypes: '<f4', '<f8', '<i4', '<i8' (little-endian). Big-endian
+ * Supported dtypes: '<f4', '<f8', '<i4', '<i8' (little-endian), and the typed
+ * logits of calib.h's typed inputs: '<f2' (float16), '|i1' (int8), '|u1'
+ * (uint8) -- these are not converted by the to_* functions below: the CLI
+ * passes them to the library as they are (calib_input). Big-endian
  * ('>f4', ...), Fortran order, and every other dtype are rejected with a
  * message saying so. Data are decoded as little-endian on any host.
  *
@@ -34,7 +37,10 @@ typedef enum {
   CALIB__NPY_F32 = 1,
   CALIB__NPY_F64 = 2,
   CALIB__NPY_I32 = 3,
-  CALIB__NPY_I64 = 4
+  CALIB__NPY_I64 = 4,
+  CALIB__NPY_F16 = 5, /* '<f2' */
+  CALIB__NPY_I8 = 6,  /* '|i1' */
+  CALIB__NPY_U8 = 7   /* '|u1' */
 } calib__npy_dtype;
 
 /* A parsed array: a view into the parsed buffer (data may be unaligned). */
@@ -46,11 +52,11 @@ typedef struct {
   const uint8_t *data;               /* count * itemsize bytes */
 } calib__npy;
 
-/* Bytes per element of dtype (4 or 8); 0 for an unknown value. */
+/* Bytes per element of dtype (1, 2, 4 or 8); 0 for an unknown value. */
 size_t calib__npy_itemsize(calib__npy_dtype dtype);
-/* "<f4", "<f8", "<i4", "<i8"; "?" for an unknown value. */
+/* "<f4", "<f8", "<i4", "<i8", "<f2", "|i1", "|u1"; "?" for an unknown value. */
 const char *calib__npy_descr(calib__npy_dtype dtype);
-/* Human name: "float32", "float64", "int32", "int64". */
+/* Human name: "float32", "float64", "int32", "int64", "float16", "int8", "uint8". */
 const char *calib__npy_typename(calib__npy_dtype dtype);
 
 /* 1 if buf starts with the .npy magic "\x93NUMPY". */

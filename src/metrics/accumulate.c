@@ -481,3 +481,64 @@ int calib_accumulator_load(calib_accumulator **out, const void *buf, size_t len)
   *out = a;
   return CALIB_OK;
 }
+
+/* ---- calib_accumulator_add_logits_typed ------------------------------------
+ * Typed logits (calib_input, kernels/typed.h), read element by element through
+ * the scalar conversion: no buffer at all, so never an allocation and no row
+ * length limit. The whole input is validated first (the same rules as
+ * calib_accumulator_add_logits on the dequantized values; int8/uint8 values
+ * are always finite), then logit_row_typed does logit_row's arithmetic on the
+ * same float32 values, so the state equals add_logits on the dequantized rows
+ * bit for bit. */
+#include "typed.h"
+
+static int typed_row_bad(const calib__tin *t, size_t i, size_t k) {
+  int finite_seen = 0;
+  for (size_t j = 0; j < k; j++) {
+    const float v = calib__tin_get(t, i, j);
+    if (isnan(v)) return 1;
+    if (k == 1) return 0;
+    if (v == INFINITY) return 1;
+    if (v != -INFINITY) finite_seen = 1;
+  }
+  return !finite_seen;
+}
+
+static double logit_row_typed(const calib__tin *t, size_t i, size_t k, size_t y, double *p) {
+  if (k == 1) {
+    const double x = (double)calib__tin_get(t, i, 0);
+    p[1] = x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+    p[0] = x >= 0 ? exp(-x) / (1.0 + exp(-x)) : 1.0 / (1.0 + exp(x));
+    return y == 1 ? softplus(-x) : softplus(x);
+  }
+  double mx = (double)calib__tin_get(t, i, 0), s = 0;
+  for (size_t j = 1; j < k; j++) {
+    const double v = (double)calib__tin_get(t, i, j);
+    mx = v > mx ? v : mx;
+  }
+  for (size_t j = 0; j < k; j++) s += p[j] = exp((double)calib__tin_get(t, i, j) - mx);
+  for (size_t j = 0; j < k; j++) p[j] /= s;
+  return mx + log(s) - (double)calib__tin_get(t, i, y);
+}
+
+int calib_accumulator_add_logits_typed(calib_accumulator *a, const calib_input *x, size_t n,
+                                       const int64_t *labels) {
+  if (!a) return CALIB_E_ARG;
+  calib__tin t;
+  int st = calib__tin_init(&t, x, n, a->k, NULL, 0, NULL, NULL);
+  if (st != CALIB_OK || n == 0) return st;
+  size_t bytes;
+  if (!labels || !calib__size_mul3(n, a->k, sizeof(double), &bytes)) return CALIB_E_ARG;
+  if (t.dtype != CALIB_DTYPE_I8 && t.dtype != CALIB_DTYPE_U8)
+    for (size_t i = 0; i < n; i++)
+      if (typed_row_bad(&t, i, a->k)) return CALIB_E_NONFINITE;
+  st = calib__check_labels(labels, n, a->k);
+  if (st == CALIB_OK && !rows_fit(a, n)) st = CALIB_E_DOMAIN;
+  if (st != CALIB_OK) return st;
+  for (size_t i = 0; i < n; i++) {
+    const size_t y = (size_t)labels[i];
+    const double nll = logit_row_typed(&t, i, a->k, y, a->row);
+    add_row(a, a->row, y, nll);
+  }
+  return CALIB_OK;
+}

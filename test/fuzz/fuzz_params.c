@@ -2,7 +2,7 @@
  * (issue 10): every metric of calib.h, calib_fit with options set through
  * calib_fitter_set, calib_apply of the fitted model, calib_softmax /
  * calib_log_softmax / calib_sigmoid, the float64 isotonic functions and the
- * accumulators, with fuzzed shapes, strides, element offsets and double
+ * accumulators, calib_apply_typed(_rows) with fuzzed typed descriptors, with fuzzed shapes, strides, element offsets and double
  * parameters (NaN, +-inf, 0, -0, 1e-300, 1e-20, denormals, huge, raw bits).
  *
  * Input layout: byte 0 picks the function, the following bytes are consumed
@@ -378,6 +378,47 @@ static void k_softmax(rd *r) {
 
 /* ---- Fitting and applying ------------------------------------------------------ */
 
+/* Typed inputs (calib_input): a fuzzed descriptor (dtype, stride, scale and
+ * zero point per tensor or per class, float types with stray quantization
+ * fields) over raw bytes, applied strict and row-wise with a float32 or
+ * float16 (or invalid) output type; a failed strict call writes nothing. */
+static void apply_typed(rd *r, const calib_model *m) {
+  const size_t k = (u8(r) & 3) == 0 ? (size_t)(u8(r) % 18) : calib_model_classes(m), n = u8(r) % 20;
+  const int dtype = (int)(u8(r) % 7), odt = (int)(u8(r) % 4) == 3 ? 9 : (u8(r) & 1) ? CALIB_DTYPE_F16 : CALIB_DTYPE_F32;
+  const size_t esz = calib_dtype_size(dtype) ? calib_dtype_size(dtype) : 1, ld = fstride(r, k), ldp = fstride(r, k);
+  const size_t lx = ld ? ld : k, lp = ldp ? ldp : k;
+  const size_t nx = n ? (n - 1) * lx + k : 0, np = n ? (n - 1) * lp + k : 0;
+  const size_t osz = odt == CALIB_DTYPE_F16 ? 2 : 4;
+  buf bx, bp, bs, bz, bst;
+  uint8_t *x = (uint8_t *)buf_new(&bx, nx * esz, 1, u8(r) % 3);
+  uint8_t *p = (uint8_t *)buf_new(&bp, np * osz, 1, u8(r) % 3);
+  float *cs = (float *)buf_new(&bs, k, sizeof(float), 0);
+  int32_t *cz = (int32_t *)buf_new(&bz, k, sizeof(int32_t), 0);
+  uint8_t *st = (uint8_t *)buf_new(&bst, n, 1, 0);
+  if (x && p && cs && cz && st) {
+    for (size_t i = 0; i < nx * esz; i++) x[i] = u8(r);
+    for (size_t j = 0; j < k; j++) {
+      cs[j] = (u8(r) & 7) ? (float)(u8(r) + 1) / 64.0f : (float)fdouble(r);
+      cz[j] = (u8(r) & 7) ? (int32_t)u8(r) - 128 : (int32_t)u64(r);
+    }
+    const uint8_t q = u8(r);
+    calib_input in = {dtype, x, ld, (q & 1) ? (float)fdouble(r) : 0.05f, (q & 2) ? (int32_t)u8(r) - 128 : 0,
+                      (q & 4) ? cs : NULL, (q & 8) ? cz : NULL};
+    memset(p, 0x5a, np * osz);
+    const int s1 = calib_apply_typed(m, &in, n, k, p, odt, ldp);
+    if (s1 != CALIB_OK)
+      for (size_t i = 0; i < np * osz; i++)
+        if (p[i] != 0x5a) abort(); /* written on error */
+    size_t bad = 0, first = 0;
+    (void)calib_apply_typed_rows(m, &in, n, k, p, odt, ldp, (q & 16) ? st : NULL, &bad, &first);
+  }
+  buf_free(&bx);
+  buf_free(&bp);
+  buf_free(&bs);
+  buf_free(&bz);
+  buf_free(&bst);
+}
+
 static void apply_model(rd *r, const calib_model *m) {
   input in;
   if (input_new(r, &in, 1, 17)) {
@@ -389,6 +430,7 @@ static void apply_model(rd *r, const calib_model *m) {
     buf_free(&bo);
     size_t cnt = 0;
     (void)calib_model_param(m, (int)(u8(r) % 24), NULL, 0, &cnt);
+    if (u8(r) & 1) apply_typed(r, m);
   }
   input_free(&in);
 }

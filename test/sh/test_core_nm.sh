@@ -19,6 +19,8 @@
 #   memcpy, memset,   the compiler may call these for struct copies and
 #   memcmp            clears (the loader copies its parsed view into the
 #                     workspace); memcmp checks the model magic
+#   memmove           typed inputs (kernels/typed.c calib__tout_row): a float32
+#                     output row stored from the conversion block
 #   strcmp            method names (calib_method_from_name) and the fixed
 #                     ISA table lookup (calib__kernels_by_name)
 #   fabs              inlined on hosted builds; a call under -ffreestanding
@@ -35,7 +37,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 MAKE=${MAKE:-make}
 NM=${NM:-nm}
-ALLOW="expf exp log log1p floor ceil fabs memcpy memset memcmp strcmp"
+ALLOW="expf exp log log1p floor ceil fabs memcpy memset memcmp memmove strcmp"
 lib=${CORE_NM_LIB:-lib/libcalib_core.a}
 
 if [ -z "${CORE_NM_LIB:-}" ] && ! $MAKE --no-print-directory -s core >/tmp/calib_core_nm_build.$$ 2>&1; then
