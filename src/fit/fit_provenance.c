@@ -33,7 +33,8 @@ typedef struct {
   double nll, brier, correct[ECE_BINS], conf[ECE_BINS];
 } prov_sums;
 
-/* One read of a row of probabilities r[0..k): returns sum_j r_j^2 in double
+/* The kernel table's prob_sumsq_argmax in portable C, for a table without
+ * one (NEON). One read of a row of probabilities r[0..k): returns sum_j r_j^2 in double
  * (eight running sums: the loop is bound by the add latency otherwise, and
  * independent lanes vectorise; the order differs from calib_brier's by
  * rounding only) and sets *top to the argmax (first index on ties). The
@@ -76,6 +77,7 @@ static double sumsq_argmax(const float *r, size_t k, size_t *top) {
  * p > 0.5, confidence max(p, 1 - p). */
 static void add_rows(prov_sums *s, const float *p, size_t rows, size_t k, const int64_t *y,
                      double *conf_hist, double *class_hist) {
+  double (*const ssq_top)(const float *, size_t, size_t *) = calib__kernels_get()->prob_sumsq_argmax;
   for (size_t i = 0; i < rows; i++) {
     const float *r = p + i * k;
     double conf;
@@ -92,7 +94,8 @@ static void add_rows(prov_sums *s, const float *p, size_t rows, size_t k, const 
       s->nll -= log(py);
       /* sum_{j != c} p_j^2 + (p_c - 1)^2; p_c^2 is exact in double, so taking
        * it out of the whole row's sum changes the result by rounding only */
-      s->brier += (sumsq_argmax(r, k, &top) - py * py) + (py - 1.0) * (py - 1.0);
+      const double ssq = ssq_top ? ssq_top(r, k, &top) : sumsq_argmax(r, k, &top);
+      s->brier += (ssq - py * py) + (py - 1.0) * (py - 1.0);
       conf = (double)r[top];
     }
     const size_t b = calib_bin_index(conf, ECE_BINS);
