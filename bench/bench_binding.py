@@ -9,6 +9,7 @@ Compares, on a single (1, 1000) float32 row:
   numpy   the same with axis=-1, keepdims=True  the usual general-purpose numpy softmax
 Each figure is the median over many samples of the mean time of a batch of calls.
 Target (issue 7): predict_proba(row) no slower than numpy's softmax on that row.
+Writes build/bench/binding.json (bench/benchjson.py).
 
 Run from the repository root:  PYTHONPATH=python /usr/bin/python3 bench/bench_binding.py [--reps N]
 """
@@ -21,6 +22,8 @@ import time
 import numpy as np
 
 import calib
+
+import benchjson  # bench/: the JSON-lines records
 
 
 def median_ns(fn, reps, batch):
@@ -90,6 +93,12 @@ def main():
     print("binding per-call overhead over the raw ctypes call: %.0f ns" % (ours - res[cases[3][0]]))
     print("target: predict_proba(row) <= numpy softmax on that row: %s (%.0f ns vs %.0f ns)"
           % ("MET" if ours <= fastest_np else "NOT MET", ours, fastest_np))
+    recs = [benchjson.record("binding", name.split(None, 1)[0] + " " + name.split(None, 1)[1].strip(),
+                             seconds=res[name] * 1e-9, anchor="fastest numpy softmax of the row",
+                             anchor_seconds=fastest_np * 1e-9) for name, _ in cases]
+    recs[0]["target"] = "numpy time / predict_proba(row) time >= 1"
+    recs[0]["met"] = ours <= fastest_np
+    benchjson.write("binding", recs)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ u = log T of the mean NLL computed with numpy in float64
 timed as a whole (the float64 copy of d and the minimisation).
 Both temperatures are then scored with this same numpy NLL, and the
 printout checks ours <= theirs + 1e-9.
+Target (issue 12): >= 20x scipy's time with provenance on (the default fit).
+Writes build/bench/fit.json (bench/benchjson.py): the speed-up line with its
+target and the NLL check.
 """
 import os
 import subprocess
@@ -20,7 +23,10 @@ import time
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+import benchjson  # bench/: the JSON-lines records (run as bench/bench_fit.py)
+
 N, K, T_TRUE = 50000, 1000, 1.7
+FIT_TARGET = 20.0  # issue 12: >= 20x scipy on every run
 
 
 def make_data():
@@ -88,6 +94,17 @@ def main():
     print("  speed-up vs scipy: %.1fx" % (sec_theirs / sec_ours))
     print("  check NLL(ours) <= NLL(scipy) + 1e-9: %s (difference %.3g)"
           % ("PASS" if ok else "FAIL", nll_ours - nll_theirs))
+    speed = sec_theirs / sec_ours
+    print("  target >= %.0fx scipy (default fit, provenance on): %s" % (FIT_TARGET, "met" if speed >= FIT_TARGET
+                                                                          else "NOT met"))
+    benchjson.write("fit", [
+        benchjson.record("fit", "temperature fit (%d, %d), calib_fit default (provenance on)" % (N, K),
+                         seconds=sec_ours, anchor="scipy minimize_scalar(brent) + numpy", anchor_seconds=sec_theirs,
+                         target="scipy time / calib_fit time >= %g" % FIT_TARGET, met=speed >= FIT_TARGET,
+                         n=N, k=K, isa=isa, iterations=iters),
+        benchjson.record("fit", "temperature fit (%d, %d): NLL(ours) <= NLL(scipy) + 1e-9" % (N, K),
+                         target="NLL(ours) - NLL(scipy) <= 1e-9", value=nll_ours - nll_theirs, met=ok, n=N, k=K),
+    ])
     return 0 if ok else 1
 
 

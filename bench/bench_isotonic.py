@@ -17,7 +17,9 @@ Outputs are checked identical: the thresholds of both libcalib fits must
 equal scikit-learn's X_thresholds_/y_thresholds_ exactly, predict_f64 must
 equal .predict exactly, and calib_apply must equal float32(.predict).
 Timings: median of BENCH_ISO_REPS (default 3) runs; the C side pre-touches
-every caller buffer. Prints a table with the speed-up ratios.
+every caller buffer. Prints a table with the speed-up ratios and writes
+build/bench/isotonic.json (bench/benchjson.py): the fits with the >= 5x target,
+the predicts with their ratio (no target), every line's identical-output check.
 """
 import os
 import subprocess
@@ -26,6 +28,8 @@ import time
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
+
+import benchjson  # bench/: the JSON-lines records
 
 SIZES = (10**6, 10**7)
 NT = 10**6
@@ -113,6 +117,7 @@ def main():
     print("%-10s %9s %-42s %10s %10s %8s %9s" % ("n", "thresh", "operation", "sklearn s", "libcalib s",
                                                  "speed-up", "identical"))
     ok = True
+    recs = []
     for row in rows:
         o, s = row["ours"], row["same"]
         items = [("fit: calib_isotonic_fit_f64 (float64)", row["sk_fit"], o["fit_f64"], s["fit_f64"]),
@@ -121,8 +126,17 @@ def main():
                  ("predict 1e6: calib_apply (float32)", row["sk_pred"], o["apply"], s["apply"])]
         for name, theirs, mine, same in items:
             ok = ok and same
+            fit = name.startswith("fit")
+            recs.append(benchjson.record("isotonic", "n = %d %s" % (row["n"], name), seconds=mine,
+                                         anchor="sklearn IsotonicRegression", anchor_seconds=theirs,
+                                         target="sklearn time / libcalib time >= 5" if fit else None,
+                                         met=theirs / mine >= 5 if fit else None, n=row["n"]))
+            recs.append(benchjson.record("isotonic", "n = %d %s: identical to sklearn" % (row["n"], name),
+                                         target="identical output", value=1.0 if same else 0.0, met=same,
+                                         n=row["n"]))
             print("%-10d %9d %-42s %10.4f %10.4f %7.1fx %9s" % (row["n"], row["m"], name, theirs, mine,
                                                                theirs / mine, "yes" if same else "NO"))
+    benchjson.write("isotonic", recs)
     if not ok:
         print("bench_isotonic: OUTPUT MISMATCH with scikit-learn")
         sys.exit(1)

@@ -20,7 +20,8 @@ Output: a small table and one machine-readable line
   RESULT matrix_fit n=<n> k=<k> ours_s=<median> scipy_s=<t> speedup=<ratio> nll_ours=<..> nll_scipy=<..>
 Usage (repository root, after `make`):
   /usr/bin/python3 bench/bench_matrix.py [--n N] [--k K] [--reps R] [--seed S]
-Exit status 0, or 1 if libcalib's NLL is above scipy's.
+Exit status 0, or 1 if libcalib's NLL is above scipy's. Writes
+build/bench/matrix.json (bench/benchjson.py).
 """
 import argparse
 import os
@@ -37,6 +38,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.optimize  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
+
+import benchjson  # noqa: E402  bench/: the JSON-lines records
 
 D = ctypes.POINTER(ctypes.c_double)
 F = ctypes.POINTER(ctypes.c_float)
@@ -141,6 +144,13 @@ def main():
           % (speed, l_ours - l_ref, "PASS" if ok else "FAIL"))
     print("RESULT matrix_fit n=%d k=%d ours_s=%.4f scipy_s=%.4f speedup=%.2f nll_ours=%.15g nll_scipy=%.15g"
           % (a.n, a.k, t_ours, t_ref, speed, l_ours, l_ref))
+    benchjson.write("matrix", [
+        benchjson.record("matrix", "matrix scaling fit (%d, %d)" % (a.n, a.k), seconds=t_ours,
+                         anchor="scipy L-BFGS-B", anchor_seconds=t_ref, target="scipy time / calib_fit time >= 10",
+                         met=speed >= 10, n=a.n, k=a.k),
+        benchjson.record("matrix", "matrix scaling fit (%d, %d): NLL(ours) <= NLL(scipy) (1 + 1e-9)" % (a.n, a.k),
+                         target="NLL(ours) / NLL(scipy) - 1 <= 1e-9", value=l_ours / l_ref - 1, met=ok, n=a.n, k=a.k),
+    ])
     return 0 if ok else 1
 
 

@@ -18,6 +18,7 @@ computations. Every C result is checked against numpy's.
 Environment: BENCH_REPS (default 5); BENCH_SUITE_N, BENCH_SUITE_K, BENCH_ECE_N,
 BENCH_MMCE_N override the sizes. Run from the repository root after make:
     OMP_NUM_THREADS=1 /usr/bin/python3 bench/bench_metrics.py
+Writes build/bench/metrics.json (bench/benchjson.py), target >= 10x each.
 """
 import ctypes
 import os
@@ -25,6 +26,8 @@ import sys
 import time
 
 import numpy as np
+
+import benchjson  # bench/: the JSON-lines records
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 REPS = int(os.environ.get('BENCH_REPS', '5'))
@@ -183,7 +186,7 @@ def bench_suite(L, rng):
     print('   numpy     %8.3f s   (%s)' % (tn, ', '.join('%s %.1f s' % kv for kv in secs.items())))
     print('   ratio     %8.1fx   (without numpy\'s n x n MMCE: %.1fx); max relative difference %.1e'
           % (tn / tc, (tn - secs['mmce (n x n)']) / tc, diff))
-    return tn / tc
+    return tc, tn
 
 
 def bench_ece(L, rng):
@@ -200,7 +203,7 @@ def bench_ece(L, rng):
     print('2. top-label ECE-15 (equal width), (%d, %d) float32 probabilities' % (n, k))
     print('   libcalib  %8.2f ms\n   numpy     %8.2f ms\n   ratio     %8.1fx   |difference| %.1e'
           % (tc * 1e3, tn * 1e3, tn / tc, abs(vc - vn)))
-    return tn / tc
+    return tc, tn
 
 
 def bench_mmce(L, rng):
@@ -218,7 +221,7 @@ def bench_mmce(L, rng):
     print('   libcalib  %8.2f ms (O(n log n))\n   numpy     %8.2f s  (O(n^2), 200-row blocks)'
           % (tc * 1e3, tn))
     print('   ratio     %8.0fx   relative difference %.1e' % (tn / tc, abs(vc - vn) / vn))
-    return tn / tc
+    return tc, tn
 
 
 def main():
@@ -228,10 +231,17 @@ def main():
     L = lib()
     rng = np.random.default_rng(2024)
     print('bench_metrics: libcalib metrics vs numpy %s (single thread; best of %d for C)' % (np.__version__, REPS))
-    r2 = bench_ece(L, rng)
-    r3 = bench_mmce(L, rng)
-    r1 = bench_suite(L, rng)
+    recs = []
+
+    def rec(line, t):
+        recs.append(benchjson.record('metrics', line, seconds=t[0], anchor='numpy', anchor_seconds=t[1],
+                                     target='numpy time / libcalib time >= 10', met=t[1] / t[0] >= 10))
+        return t[1] / t[0]
+    r2 = rec('top-label ECE-15 (1e6, 10)', bench_ece(L, rng))
+    r3 = rec('MMCE n = 1e5 (numpy O(n^2))', bench_mmce(L, rng))
+    r1 = rec('tao2024 suite (50000, 1000), 50 measures', bench_suite(L, rng))
     print('summary: suite %.1fx, ECE-15 %.1fx, MMCE %.0fx faster than numpy (target >= 10x)' % (r1, r2, r3))
+    benchjson.write('metrics', recs)
     return 0
 
 

@@ -14,7 +14,8 @@ Output: a small table and one machine-readable line
   RESULT platt_fit n=<n> ours_s=<median> sklearn_s=<median> speedup=<ratio> dA=<..> dB=<..>
 Usage (repository root, after `make`):
   /usr/bin/python3 bench/bench_platt.py [--n N] [--reps R] [--sk-reps R] [--seed S]
-Exit status 0, or 1 if the parameters disagree.
+Exit status 0, or 1 if the parameters disagree. Writes build/bench/platt.json
+(bench/benchjson.py).
 """
 import argparse
 import ctypes
@@ -26,6 +27,8 @@ import time
 import numpy as np
 from scipy.special import expit
 from sklearn.calibration import _sigmoid_calibration
+
+import benchjson  # bench/: the JSON-lines records
 
 D = ctypes.POINTER(ctypes.c_double)
 F = ctypes.POINTER(ctypes.c_float)
@@ -131,7 +134,15 @@ def main():
           % (dA, dB, np.abs(ab - ex).max(), np.abs(np.array([a, b]) - ex).max()))
     print("RESULT platt_fit n=%d ours_s=%.6f sklearn_s=%.6f speedup=%.2f dA=%.3g dB=%.3g"
           % (args.n, t_ours, t_sk, t_sk / t_ours, dA, dB))
-    if max(dA, dB) > 1e-6:
+    same = max(dA, dB) <= 1e-6
+    benchjson.write("platt", [
+        benchjson.record("platt", "Platt fit n = %d" % args.n, seconds=t_ours, anchor="sklearn _sigmoid_calibration",
+                         anchor_seconds=t_sk, target="sklearn time / calib_fit time >= 10", met=t_sk / t_ours >= 10,
+                         n=args.n),
+        benchjson.record("platt", "Platt fit n = %d: same A, B as sklearn" % args.n,
+                         target="max(|dA|, |dB|) <= 1e-6", value=max(dA, dB), met=same, n=args.n),
+    ])
+    if not same:
         print("FAIL: the parameters differ by more than 1e-6")
         return 1
     return 0

@@ -602,6 +602,42 @@ static int untouched(const float *y, size_t cnt) {
   return 1;
 }
 
+/* prob_sumsq_argmax of every table that has one (NEON: NULL) against a
+ * long-double sum of the squares and the first index of the maximum, on
+ * probability-like rows with ties at the maximum (first, middle, last,
+ * several), at every start offset mod 16 floats and k across the vector
+ * widths. Each square is exact in double and k <= 1100 terms of at most 1:
+ * the double sums agree to k ulps of the total. */
+static void test_prob_sumsq_argmax(void) {
+  static const size_t ks[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 1000, 1031};
+  float *buf = malloc((1100 + 16) * sizeof(float));
+  if (!buf) { CHECK(0); return; }
+  for (size_t a = 0; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+    const calib__kernels *kt = calib__kernels_by_name(ISAS[a]);
+    if (!kt) continue;
+    if (!kt->prob_sumsq_argmax) { CHECK(strcmp(ISAS[a], "neon") == 0); continue; }
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++)
+      for (size_t off = 0; off < 16; off++)
+        for (int tie = 0; tie < 4; tie++) {
+          const size_t k = ks[t];
+          float *r = buf + off;
+          for (size_t j = 0; j < k; j++) r[j] = (float)th_uniform() * 0.5f;
+          size_t want = (size_t)(th_uniform() * (double)k) % k;
+          if (tie == 1) want = 0;
+          if (tie == 2) want = k - 1;
+          r[want] = 0.75f;
+          if (tie == 3 && want + 1 < k) r[k - 1] = 0.75f; /* a later tie: the first index wins */
+          long double s = 0;
+          for (size_t j = 0; j < k; j++) s += (long double)r[j] * (long double)r[j];
+          size_t top = (size_t)-1;
+          const double got = kt->prob_sumsq_argmax(r, k, &top);
+          CHECK(top == want);
+          CHECK(fabs(got - (double)s) <= (double)k * 2.3e-16 * (double)s);
+        }
+  }
+  free(buf);
+}
+
 static void test_errors(void) {
   enum { N = 130, K = 17 };
   static float x[N * K], y[N * K + 8];
@@ -743,6 +779,7 @@ int main(int argc, char **argv) {
   test_ts_moments_fast();
   test_check_finite();
   test_ts_prepass();
+  test_prob_sumsq_argmax();
   test_errors();
   test_isa_forcing(argv[0]);
   TEST_MAIN_END();

@@ -248,13 +248,19 @@ out:
 
 static void test_fits(void) {
   const size_t n = 3000;
-  float *x = malloc(n * 5 * sizeof(float)), *before = malloc(n * 5 * sizeof(float));
+  float *x = malloc(n * 16 * sizeof(float)), *before = malloc(n * 16 * sizeof(float));
   int64_t *y = malloc(n * sizeof(int64_t));
   double *w = malloc(n * sizeof(double));
   /* temperature, k = 5, a tag with a multi-byte character */
   make_data(n, 5, x, y);
   soft(x, n, 5, 1.0, before);
   check_fit(CALIB_METHOD_TEMPERATURE, NULL, x, n, 5, y, NULL, before, "run 7 \xc3\xa9t\xc3\xa9");
+  /* temperature, k = 16 (a full AVX-512 vector per row: prob_sumsq_argmax's
+   * main loop), weighted with zeros: the statistics stay unweighted */
+  make_data(n, 16, x, y);
+  soft(x, n, 16, 1.0, before);
+  for (size_t i = 0; i < n; i++) w[i] = i % 4 == 0 ? 0.0 : 0.5 + th_uniform();
+  check_fit(CALIB_METHOD_TEMPERATURE, NULL, x, n, 16, y, w, before, "k16");
   /* Platt on probabilities, k = 1: "before" are the inputs themselves */
   make_data(n, 1, x, y);
   for (size_t i = 0; i < n; i++) x[i] = (float)(1.0 / (1.0 + exp(-0.5 * x[i])));

@@ -33,38 +33,42 @@ typedef struct {
   double nll, brier, correct[ECE_BINS], conf[ECE_BINS];
 } prov_sums;
 
-/* sum_{a <= j < b} r_j^2 in double, eight running sums (the loop is bound by
- * the add latency otherwise, and independent lanes vectorise; the order differs
- * from calib_brier's by rounding only). */
-static double sumsq(const float *r, size_t a, size_t b) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-  size_t j = a;
-  for (; j + 8 <= b; j += 8) {
-    const double v0 = (double)r[j], v1 = (double)r[j + 1], v2 = (double)r[j + 2], v3 = (double)r[j + 3];
-    const double v4 = (double)r[j + 4], v5 = (double)r[j + 5], v6 = (double)r[j + 6], v7 = (double)r[j + 7];
-    s0 += v0 * v0, s1 += v1 * v1, s2 += v2 * v2, s3 += v3 * v3;
-    s4 += v4 * v4, s5 += v5 * v5, s6 += v6 * v6, s7 += v7 * v7;
-  }
-  double s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-  for (; j < b; j++) s += (double)r[j] * (double)r[j];
-  return s;
-}
-
-/* argmax (first index on ties) of r[0..k-1]: the maximum over eight
- * independent lanes (branch-free, so the compiler can keep it in vector
- * registers), then the first index holding it. Probabilities are never NaN. */
-static size_t argmax(const float *r, size_t k) {
+/* The kernel table's prob_sumsq_argmax in portable C, for a table without
+ * one (NEON). One read of a row of probabilities r[0..k): returns sum_j r_j^2 in double
+ * (eight running sums: the loop is bound by the add latency otherwise, and
+ * independent lanes vectorise; the order differs from calib_brier's by
+ * rounding only) and sets *top to the argmax (first index on ties). The
+ * maximum is taken over eight branch-free lanes in the same loop, then the
+ * first index holding it is searched eight entries at a time (a scalar
+ * search from 0 cost about k/2 compares per row, as much as the sums).
+ * Probabilities are never NaN. */
+static double sumsq_argmax(const float *r, size_t k, size_t *top) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   float m8[8];
   size_t j = 0;
   for (size_t l = 0; l < 8; l++) m8[l] = r[0];
   for (; j + 8 <= k; j += 8)
-    for (size_t l = 0; l < 8; l++) m8[l] = r[j + l] > m8[l] ? r[j + l] : m8[l];
+    for (size_t l = 0; l < 8; l++) {
+      const float v = r[j + l];
+      s[l] += (double)v * (double)v;
+      m8[l] = v > m8[l] ? v : m8[l];
+    }
+  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
   float m = m8[0];
   for (size_t l = 1; l < 8; l++) m = m8[l] > m ? m8[l] : m;
-  for (; j < k; j++) m = r[j] > m ? r[j] : m;
-  size_t best = 0;
-  while (r[best] != m) best++;
-  return best;
+  for (; j < k; j++) {
+    t += (double)r[j] * (double)r[j];
+    m = r[j] > m ? r[j] : m;
+  }
+  size_t b = 0;
+  for (; b + 8 <= k; b += 8) {
+    int hit = 0;
+    for (size_t l = 0; l < 8; l++) hit |= r[b + l] == m;
+    if (hit) break;
+  }
+  while (r[b] != m) b++;
+  *top = b;
+  return t;
 }
 
 /* Adds rows of probabilities p (rows x k) with labels y to s; with the
@@ -73,6 +77,7 @@ static size_t argmax(const float *r, size_t k) {
  * p > 0.5, confidence max(p, 1 - p). */
 static void add_rows(prov_sums *s, const float *p, size_t rows, size_t k, const int64_t *y,
                      double *conf_hist, double *class_hist) {
+  double (*const ssq_top)(const float *, size_t, size_t *) = calib__kernels_get()->prob_sumsq_argmax;
   for (size_t i = 0; i < rows; i++) {
     const float *r = p + i * k;
     double conf;
@@ -87,8 +92,10 @@ static void add_rows(prov_sums *s, const float *p, size_t rows, size_t k, const 
       const size_t c = (size_t)y[i];
       const double py = (double)r[c];
       s->nll -= log(py);
-      s->brier += sumsq(r, 0, c) + sumsq(r, c + 1, k) + (py - 1.0) * (py - 1.0);
-      top = argmax(r, k);
+      /* sum_{j != c} p_j^2 + (p_c - 1)^2; p_c^2 is exact in double, so taking
+       * it out of the whole row's sum changes the result by rounding only */
+      const double ssq = ssq_top ? ssq_top(r, k, &top) : sumsq_argmax(r, k, &top);
+      s->brier += (ssq - py * py) + (py - 1.0) * (py - 1.0);
       conf = (double)r[top];
     }
     const size_t b = calib_bin_index(conf, ECE_BINS);

@@ -118,6 +118,13 @@ typedef struct {
    * it is NaN (+-inf are valid: 1 and 0); y_i = NaN for a bad entry. */
   size_t (*sigmoid_rows)(const float *x, size_t n, float beta, float *y, uint8_t *status,
                          size_t *first_bad);
+
+  /* One row of probabilities r[0..k) (k >= 1, no NaN; fit_provenance.c's
+   * Brier and top label): returns sum_j r_j^2 accumulated in double (any
+   * order: the tables agree to rounding of a double sum; each square is exact
+   * in double) and sets *top to the argmax, the first index on ties. May be
+   * NULL (NEON): the caller then uses its own loop. */
+  double (*prob_sumsq_argmax)(const float *r, size_t k, size_t *top);
 } calib__kernels;
 
 /* The status byte of a bad row in the row-wise kernels: the magnitude of

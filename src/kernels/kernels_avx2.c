@@ -851,10 +851,50 @@ static inline void tsf_row(const float *r, size_t k, float m, double beta, doubl
   for (size_t j = 0; j < k; j += TSF_BLOCK) tsf_block(r + j, k - j < TSF_BLOCK ? k - j : TSF_BLOCK, mv, bh, bl, s);
 }
 
+/* ---- probabilities: sum of squares and first argmax (fit_provenance.c) ------ */
+
+/* sum_j r_j^2 in double (v * v is exact in double, so fmadd = mul + add),
+ * the maximum in float in the same read, then the first index holding it,
+ * eight entries per compare. The scalar tail keeps the masked loads out. */
+static double prob_sumsq_argmax_avx2(const float *r, size_t k, size_t *top) {
+  __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+  __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+  size_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    m0 = _mm256_max_ps(m0, _mm256_loadu_ps(r + j));
+    m1 = _mm256_max_ps(m1, _mm256_loadu_ps(r + j + 8));
+    const __m256d a0 = load_d(r + j), a1 = load_d(r + j + 4), b0 = load_d(r + j + 8), b1 = load_d(r + j + 12);
+    s0 = _mm256_fmadd_pd(a0, a0, s0);
+    s1 = _mm256_fmadd_pd(a1, a1, s1);
+    s2 = _mm256_fmadd_pd(b0, b0, s2);
+    s3 = _mm256_fmadd_pd(b1, b1, s3);
+  }
+  double s = hadd_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+  float mx = hmax(_mm256_max_ps(m0, m1));
+  const calib__f32u *p = r;
+  for (; j < k; j++) {
+    s += (double)p[j] * (double)p[j];
+    mx = p[j] > mx ? p[j] : mx;
+  }
+  const __m256 m = _mm256_set1_ps(mx);
+  size_t b = 0;
+  for (; b + 8 <= k; b += 8) {
+    const int eq = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(r + b), m, _CMP_EQ_OQ));
+    if (eq) {
+      *top = b + (size_t)__builtin_ctz((unsigned)eq);
+      return s;
+    }
+  }
+  while (p[b] != mx) b++;
+  *top = b;
+  return s;
+}
+
 #include "kernels_rows.h"
 
 const calib__kernels calib__kernels_avx2 = {
     "avx2",       check_rows_avx2, softmax_avx2,      log_softmax_avx2,
     sigmoid_avx2, ts_moments_rows, check_finite_rows, ts_prepass_rows,
     ts_moments_fast_rows, softmax_rows_avx2, log_softmax_rows_avx2, sigmoid_rows_avx2,
+    prob_sumsq_argmax_avx2,
 };

@@ -1221,10 +1221,52 @@ static inline void tsf_row(const float *r, size_t k, float m, double beta, doubl
   for (size_t j = 0; j < k; j += TSF_BLOCK) tsf_block(r + j, k - j < TSF_BLOCK ? k - j : TSF_BLOCK, mv, bh, bl, s);
 }
 
+/* ---- probabilities: sum of squares and first argmax (fit_provenance.c) ------ */
+
+/* sum_j r_j^2 in double (v * v is exact in double, so fmadd = mul + add),
+ * the maximum in float in the same read, then the first index holding it,
+ * sixteen entries per compare. Masked-off lanes load as 0: +0 to the sums,
+ * and no change to the maximum (the mask_max keeps them out). */
+static double prob_sumsq_argmax_avx512(const float *r, size_t k, size_t *top) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  __m512 m0 = ninf, m1 = ninf;
+  __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+  size_t j = 0;
+  for (; j + 32 <= k; j += 32) {
+    const __m512 a = _mm512_loadu_ps(r + j), b = _mm512_loadu_ps(r + j + 16);
+    m0 = _mm512_max_ps(m0, a);
+    m1 = _mm512_max_ps(m1, b);
+    const __m512d a0 = lo_pd(a), a1 = hi_pd(a), b0 = lo_pd(b), b1 = hi_pd(b);
+    s0 = _mm512_fmadd_pd(a0, a0, s0);
+    s1 = _mm512_fmadd_pd(a1, a1, s1);
+    s2 = _mm512_fmadd_pd(b0, b0, s2);
+    s3 = _mm512_fmadd_pd(b1, b1, s3);
+  }
+  for (; j < k; j += 16) {
+    const __mmask16 mt = mask16(k - j);
+    const __m512 a = _mm512_maskz_loadu_ps(mt, r + j);
+    m0 = _mm512_mask_max_ps(m0, mt, m0, a);
+    const __m512d a0 = lo_pd(a), a1 = hi_pd(a);
+    s0 = _mm512_fmadd_pd(a0, a0, s0);
+    s1 = _mm512_fmadd_pd(a1, a1, s1);
+  }
+  const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
+  for (j = 0; j < k; j += 16) {
+    const __mmask16 mt = mask16(k - j);
+    const __mmask16 eq = _mm512_mask_cmp_ps_mask(mt, _mm512_maskz_loadu_ps(mt, r + j), m, _CMP_EQ_OQ);
+    if (eq) {
+      *top = j + (size_t)__builtin_ctz(eq);
+      break;
+    }
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s1), _mm512_add_pd(s2, s3)));
+}
+
 #include "kernels_rows.h"
 
 const calib__kernels calib__kernels_avx512 = {
     "avx512",       check_rows_avx512, softmax_avx512,    log_softmax_avx512,
     sigmoid_avx512, ts_moments_rows,   check_finite_rows, ts_prepass_rows,
     ts_moments_fast_rows, softmax_rows_avx512, log_softmax_rows_avx512, sigmoid_rows_avx512,
+    prob_sumsq_argmax_avx512,
 };

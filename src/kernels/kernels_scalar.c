@@ -232,8 +232,28 @@ static void ts_prepass_scalar(const float *x, size_t n, size_t k, size_t ldx, co
   *sep = s;
 }
 
+/* Plainly: the squares summed in order, the first index of the maximum.
+ * Not in the firmware core (no fitter there): NULL in its table. */
+#ifndef CALIB_CORE
+static double prob_sumsq_argmax_scalar(const float *r, size_t k, size_t *top) {
+  const calib__f32u *p = r;
+  double s = 0;
+  size_t b = 0;
+  for (size_t j = 0; j < k; j++) {
+    s += (double)p[j] * (double)p[j];
+    if (p[j] > p[b]) b = j;
+  }
+  *top = b;
+  return s;
+}
+#define PROB_SUMSQ_ARGMAX prob_sumsq_argmax_scalar
+#else
+#define PROB_SUMSQ_ARGMAX NULL
+#endif
+
 const calib__kernels calib__kernels_scalar = {
     "scalar",           check_rows_scalar, softmax_scalar,      log_softmax_scalar,
     sigmoid_scalar,     ts_moments_scalar, check_finite_scalar, ts_prepass_scalar,
     ts_moments_fast_scalar, softmax_rows_scalar, log_softmax_rows_scalar, sigmoid_rows_scalar,
+    PROB_SUMSQ_ARGMAX,
 };
