@@ -7,6 +7,7 @@
  * compile time (NEON when built for it, else scalar). */
 #include "internal.h"
 #include "kernels.h"
+#include "vmath.h"
 #ifndef CALIB_CORE
 #include <stdlib.h>
 #endif
@@ -77,3 +78,43 @@ const calib__kernels *calib__kernels_force(const char *name) {
 #endif
 
 const char *calib_isa(void) { return calib__kernels_get()->name; }
+
+/* ---- vmath.h test hooks (tests only) ---------------------------------------- */
+#ifndef CALIB_CORE
+#if defined(CALIB_HAVE_VMATH_GENERIC)
+/* calib__vexp_pd4 as a unit without ISA flags compiles it (the instance of
+ * platt_pass.c's and mx_softmax.c's plain builds). */
+static void generic_exp_f64(const double *x, size_t n, double *y) {
+  for (size_t i = 0; i < n; i += 4) {
+    calib__v4d v = {0, 0, 0, 0};
+    const size_t m = n - i < 4 ? n - i : 4;
+    memcpy(&v, x + i, m * sizeof *x);
+    calib__vexp_pd4(&v);
+    memcpy(y + i, &v, m * sizeof *y);
+  }
+}
+static const calib__vmath_fns vmath_generic = {"generic", NULL, NULL, generic_exp_f64};
+#endif
+#if defined(CALIB_HAVE_X86_KERNELS)
+extern const calib__vmath_fns calib__vmath_avx2, calib__vmath_avx512;
+#endif
+#if defined(CALIB_HAVE_NEON_KERNELS)
+extern const calib__vmath_fns calib__vmath_neon;
+#endif
+
+const calib__vmath_fns *calib__vmath_by_name(const char *name) {
+  if (!name) return NULL;
+#if defined(CALIB_HAVE_VMATH_GENERIC)
+  if (strcmp(name, "generic") == 0) return &vmath_generic;
+#endif
+  if (!isa_supported(name)) return NULL;
+#if defined(CALIB_HAVE_X86_KERNELS)
+  if (strcmp(name, "avx2") == 0) return &calib__vmath_avx2;
+  if (strcmp(name, "avx512") == 0) return &calib__vmath_avx512;
+#endif
+#if defined(CALIB_HAVE_NEON_KERNELS)
+  if (strcmp(name, "neon") == 0) return &calib__vmath_neon;
+#endif
+  return NULL;
+}
+#endif

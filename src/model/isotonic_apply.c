@@ -242,14 +242,7 @@ void calib__logits_to_probs(const calib__f32u *x, size_t n, size_t k, calib__f32
     for (size_t i = 0; i < n; i++) y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
     return;
   }
-  for (size_t i = 0; i < n; i++) {
-    const calib__f32u *r = x + i * k;
-    calib__f32u *o = y + i * k;
-    double mx = (double)r[0], sum = 0;
-    for (size_t j = 1; j < k; j++) mx = (double)r[j] > mx ? (double)r[j] : mx;
-    for (size_t j = 0; j < k; j++) sum += exp((double)r[j] - mx);
-    for (size_t j = 0; j < k; j++) o[j] = (float)(exp((double)r[j] - mx) / sum);
-  }
+  for (size_t i = 0; i < n; i++) (void)calib__softmax_row_f64(x + i * k, k, NULL, y + i * k);
 }
 
 /* ---- calib_isotonic_predict_f64 ------------------------------------------ */

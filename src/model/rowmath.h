@@ -10,6 +10,7 @@
 #define CALIB_MODEL_ROWMATH_H
 
 #include "kernels.h" /* calib__f32u: caller arrays at any byte address */
+#include "vmath.h"   /* calib__softmax_row_f64 */
 #include <math.h>
 #include <stddef.h>
 
@@ -25,13 +26,10 @@ static inline double calib__softplus_d(double u) {
   return (u > 0 ? u : 0.0) + log1p(exp(-fabs(u)));
 }
 
-/* ln sum_j exp(row_j) of k >= 1 finite floats, max-subtracted, in double. */
+/* ln sum_j exp(row_j) of k >= 1 finite floats, max-subtracted, in double
+ * (the float64 softmax row of vmath.h). */
 static inline double calib__row_lse(const calib__f32u *row, size_t k) {
-  double mx = (double)row[0], sum = 0;
-  for (size_t j = 1; j < k; j++)
-    if ((double)row[j] > mx) mx = (double)row[j];
-  for (size_t j = 0; j < k; j++) sum += exp((double)row[j] - mx);
-  return mx + log(sum);
+  return calib__softmax_row_f64(row, k, NULL, NULL);
 }
 
 /* ---- one-vs-rest renormalisation ------------------------------------------
