@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "kernels.h"
 #include "vmath.h"
+#include "applyd.h"
 #ifndef CALIB_CORE
 #include <stdlib.h>
 #endif
@@ -78,6 +79,19 @@ const calib__kernels *calib__kernels_force(const char *name) {
 #endif
 
 const char *calib_isa(void) { return calib__kernels_get()->name; }
+
+/* applyd.h: the double-precision SIMD row maps of the dispatched ISA. */
+#if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
+extern const calib__applyd calib__applyd_avx2, calib__applyd_avx512;
+const calib__applyd *calib__applyd_get(void) {
+  const calib__kernels *t = calib__kernels_get();
+  if (t == &calib__kernels_avx512) return &calib__applyd_avx512;
+  if (t == &calib__kernels_avx2) return &calib__applyd_avx2;
+  return NULL;
+}
+#else
+const calib__applyd *calib__applyd_get(void) { return NULL; }
+#endif
 
 /* ---- vmath.h test hooks (tests only) ---------------------------------------- */
 #ifndef CALIB_CORE

@@ -11,6 +11,7 @@
 
 #include "kernels.h" /* calib__f32u: caller arrays at any byte address */
 #include "vmath.h"   /* calib__softmax_row_f64 */
+#include "applyd.h"  /* the SIMD division of the renormalisation */
 #include <math.h>
 #include <stddef.h>
 
@@ -42,7 +43,11 @@ static inline double calib__row_lse(const calib__f32u *row, size_t k) {
  * out may equal row provided q for class j reads no row entry but row[j]
  * (and values computed before the call): row[j] is read before out[j] is
  * written. */
-#define CALIB__OVR_BUF 64
+#ifdef CALIB_CORE
+#define CALIB__OVR_BUF 64 /* firmware: 512 bytes of stack */
+#else
+#define CALIB__OVR_BUF 1024 /* 8 KiB of stack: k = 1000 computes each q_j once */
+#endif
 
 typedef double (*calib__ovr_q)(const void *ctx, const calib__f32u *row, size_t j, size_t *cur);
 
@@ -59,9 +64,15 @@ static inline void calib__ovr_normalise(calib__ovr_q q, const void *ctx, const c
     for (size_t j = 0; j < k; j++) out[j] = (float)(1.0 / (double)k);
     return;
   }
+  if (k <= CALIB__OVR_BUF) {
+    const calib__applyd *ad = CALIB__APPLYD();
+    if (ad) ad->div_store(buf, k, sum, out); /* the same divisions, 8 (4) per instruction */
+    else
+      for (size_t j = 0; j < k; j++) out[j] = (float)(buf[j] / sum);
+    return;
+  }
   cur = 0;
-  for (size_t j = 0; j < k; j++)
-    out[j] = (float)((k <= CALIB__OVR_BUF ? buf[j] : q(ctx, row, j, &cur)) / sum);
+  for (size_t j = 0; j < k; j++) out[j] = (float)(q(ctx, row, j, &cur) / sum);
 }
 
 #endif
