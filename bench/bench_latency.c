@@ -5,7 +5,9 @@
  * For k = 10 and k = 1000, every method's model is built on a synthetic set
  * (seeded; n = 10000 rows of logits with a planted label signal and 20 %
  * label noise, so that no one-vs-rest problem is separable):
- *   temperature, Platt, beta, ETS, isotonic, histogram: calib_fit (defaults);
+ *   temperature, Platt, beta, ETS, isotonic, histogram: calib_fit (defaults;
+ *   beta at k = 1000 stops at its iteration limit on some classes, and is
+ *   then written from parameters, a_j, b_j ~ |1 + 0.1 N|, c_j ~ 0.1 N);
  *   vector, matrix, Dirichlet: models written from parameters in the
  *   documented byte format (src/model/format.c) and loaded with
  *   calib_model_load (their fits at k = 1000 take minutes; apply speed does
@@ -61,15 +63,20 @@ static uint32_t crc32(const uint8_t *p, size_t n) {
   }
   return c ^ 0xFFFFFFFFu;
 }
-static calib_model *craft(int method, size_t k, uint32_t t1, const double *v1, size_t c1, uint32_t t2,
-                          const double *v2, size_t c2) {
-  const size_t off0 = 16 + 32, len = 32 + off0 + 8 * (c1 + c2);
+/* A model of ns float64 sections (tags t, values v, counts c). */
+static calib_model *craft_n(int method, size_t k, size_t ns, const uint32_t *t, const double *const *v,
+                            const size_t *c) {
+  size_t words = 0;
+  for (size_t s = 0; s < ns; s++) words += c[s];
+  const size_t off0 = 16 + 16 * ns, len = 32 + off0 + 8 * words;
   uint8_t *buf = calloc(1, len), *pl = buf + 32;
-  put(pl, k, 8); put(pl + 8, 2, 4);
-  put(pl + 16, t1, 4); put(pl + 20, 1, 4); put(pl + 24, c1, 8);
-  put(pl + 32, t2, 4); put(pl + 36, 1, 4); put(pl + 40, c2, 8);
-  memcpy(pl + off0, v1, 8 * c1); /* little-endian host (x86-64, aarch64) */
-  memcpy(pl + off0 + 8 * c1, v2, 8 * c2);
+  put(pl, k, 8); put(pl + 8, ns, 4);
+  size_t off = off0;
+  for (size_t s = 0; s < ns; s++) {
+    put(pl + 16 + 16 * s, t[s], 4); put(pl + 20 + 16 * s, 1, 4); put(pl + 24 + 16 * s, c[s], 8);
+    memcpy(pl + off, v[s], 8 * c[s]); /* little-endian host (x86-64, aarch64) */
+    off += 8 * c[s];
+  }
   memcpy(buf, "CALIBMDL", 8);
   put(buf + 8, 1, 4); put(buf + 12, (uint32_t)method, 4); put(buf + 16, len - 32, 8);
   put(buf + 24, crc32(pl, len - 32), 4);
@@ -78,6 +85,29 @@ static calib_model *craft(int method, size_t k, uint32_t t1, const double *v1, s
   const int st = calib_model_load(&m, buf, len);
   free(buf);
   if (st != CALIB_OK) fprintf(stderr, "bench_latency: crafted model (method %d, k %zu): %s\n", method, k, calib_strerror(st));
+  return m;
+}
+static calib_model *craft(int method, size_t k, uint32_t t1, const double *v1, size_t c1, uint32_t t2,
+                          const double *v2, size_t c2) {
+  const uint32_t t[2] = {t1, t2};
+  const double *const v[2] = {v1, v2};
+  const size_t c[2] = {c1, c2};
+  return craft_n(method, k, 2, t, v, c);
+}
+/* A beta model on logits with exact features (as calib_fit writes): a_j, b_j ~ 1 + 0.1 N, c_j ~ 0.1 N. */
+static calib_model *craft_beta(size_t k) {
+  double *abc = malloc(3 * k * sizeof *abc);
+  for (size_t j = 0; j < k; j++) {
+    abc[3 * j] = fabs(1.0 + 0.1 * gauss());
+    abc[3 * j + 1] = fabs(1.0 + 0.1 * gauss());
+    abc[3 * j + 2] = 0.1 * gauss();
+  }
+  const double input[2] = {2 /* CALIB_INPUT_LOGITS */, 1e-12}, feat[1] = {1.0};
+  const uint32_t t[3] = {4 /* CALIB_MP_BETA */, 3 /* CALIB_MP_INPUT */, 5 /* CALIB_MP_BETA_FEATURES */};
+  const double *const v[3] = {abc, input, feat};
+  const size_t c[3] = {3 * k, 2, 1};
+  calib_model *m = craft_n(CALIB_METHOD_BETA, k, 3, t, v, c);
+  free(abc);
   return m;
 }
 
@@ -188,6 +218,7 @@ int main(int argc, char **argv) {
       else if (meth == CALIB_METHOD_MATRIX || meth == CALIB_METHOD_DIRICHLET)
         m = craft(meth, k, 16 /* CALIB_MP_MATRIX_W */, W, k * k, 17, b, k);
       else m = fit(meth, x, y, n, k);
+      if (!m && meth == CALIB_METHOD_BETA) m = craft_beta(k); /* the fit may stop at its iteration limit */
       const char *name = calib_method_name(meth);
       if (!m) { printf("%-12s %6zu %12s\n", name, k, "n/a"); continue; }
       const double s = time_apply(m, row, k, out), sb = time_apply_batch(m, row, k, out);

@@ -54,6 +54,18 @@ typedef struct {
    * (correctly rounded divisions), or 1/k when the sum is 0. p may equal y. */
   void (*iso_rows)(const double *xs, const double *ys, const double *cnt, const calib__f32u *p, size_t n,
                    size_t k, calib__f32u *y, double (*fb)(const double *, const double *, size_t, double));
+  /* beta on logits with exact features (k >= 2; beta_apply.c's map): per row
+   * m = max, jmax its first index, d = logsumexp of the others minus m (the
+   * caller's calib__beta_row_info), abc = k x (a, b, c); q_j = sigmoid(a_j ls_j -
+   * b_j l1s_j + c_j) with ls_j = z_j - m - softplus(d), l1s_j = log1p(-e^ls_j)
+   * (j != jmax; jmax: ls = -softplus(d), l1s = -softplus(-d), passed in);
+   * then y = q / sum q (correctly rounded divisions) or 1/k when the sum is 0.
+   * One row. log1p by fdlibm's log kernel on 1 + x plus the rounding
+   * correction: at most 1.44 ulp against log1pl over 3.2e7 x in [-1/2, 0). */
+  void (*beta_row)(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
+                   double ls_max, double l1s_max, calib__f32u *y);
+  /* sum over j != jskip of exp(x_j - m2), x finite, m2 >= every such x_j */
+  double (*sum_exp_excl)(const calib__f32u *x, size_t k, size_t jskip, double m2);
   void (*hist_ew_rows)(const double *values, size_t M, const double *e, const calib__f32u *p, size_t n,
                        size_t k, calib__f32u *y);
 } calib__applyd;

@@ -416,5 +416,81 @@ static void iso_rows(const double *xs, const double *ys, const double *cnt, cons
   }
 }
 
+/* log1p(x) for x in [-1/2, 0] (x = -s, s = e^ls <= 1/2): w = 1 + x in [1/2, 1],
+ * log(w) by fdlibm's e_log.c kernel (w = 2^e (1 + f), 1 + f in [sqrt(2)/2,
+ * sqrt(2)), s = f/(2+f), minimax R(s^2) < 2^-58.45), plus the first-order
+ * correction -((w - 1) - x)/w for the rounding of 1 + x. */
+AD_INLINE VD log1p_neg(VD x) {
+  const VD w = x + 1.0;
+  const VI small = (VI)(w < splat(0.70710678118654752440));
+  const VD mm = SEL(small, w * 2.0, w), e = SEL(small, splat(-1.0), splat(0.0));
+  const VD f = mm - 1.0, hfsq = 0.5 * f * f, sdv = f / (f + 2.0), z = sdv * sdv, w2 = z * z;
+  const VD t1 = w2 * (3.999999999940941908e-01 + w2 * (2.222219843214978396e-01 + w2 * 1.531383769920937332e-01));
+  const VD t2 = z * (6.666666666666735130e-01 +
+                     w2 * (2.857142874366239149e-01 + w2 * (1.818357216161805012e-01 + w2 * 1.479819860511658591e-01)));
+  const VD R = t2 + t1;
+  const VD lg = e * 6.93147180369123816490e-01 - ((hfsq - (sdv * (hfsq + R) + e * 1.90821492927058770002e-10)) - f);
+  const VD c = SEL((VI)(w == splat(1.0)), splat(0.0), ((w - 1.0) - x) / w);
+  return SEL((VI)(w == splat(1.0)), x, lg - c);
+}
+
+static void beta_row(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
+                     double ls_max, double l1s_max, calib__f32u *y) {
+  VEXP_DECL;
+  double buf[CALIB__APPLYD_MAX_K + W], abct[3 * W];
+  const VI lane = LANE_IDX;
+  VD sv = splat(0);
+  for (size_t j = 0; j < k; j += W) {
+    const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+    const VD z = r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, 0.0f);
+    VD a, b, c;
+    if (r == (size_t)W) {
+      const VI i3 = lane * 3;
+      a = VGATHER(abc + 3 * j, i3);
+      b = VGATHER(abc + 3 * j + 1, i3);
+      c = VGATHER(abc + 3 * j + 2, i3);
+    } else {
+      memset(abct, 0, sizeof abct);
+      memcpy(abct, abc + 3 * j, 3 * r * sizeof *abct);
+      for (int q = 0; q < W; q++) { a[q] = abct[3 * q]; b[q] = abct[3 * q + 1]; c[q] = abct[3 * q + 2]; }
+    }
+    VD ls = (z - m) - spd, s = ls;
+    VEXP(&s);
+    VD l1s = log1p_neg(-s);
+    const VI ismax = (VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jmax);
+    ls = SEL(ismax, splat(ls_max), ls);
+    l1s = SEL(ismax, splat(l1s_max), l1s);
+    const VD u = a * ls - b * l1s + c;
+    const VI pos = u >= splat(0);
+    VD e = SEL(pos, -u, u); /* -|u| */
+    VEXP(&e);
+    const VD inv = VRECIP(e + 1.0);
+    VD qv = SEL(pos, inv, e * inv);
+    if (r < (size_t)W) qv = pad(qv, r, 0.0);
+    st_d(buf + j, qv);
+    sv += qv;
+  }
+  const double sum = hsum(sv);
+  if (!(sum > 0)) {
+    for (size_t j = 0; j < k; j++) y[j] = (float)(1.0 / (double)k);
+    return;
+  }
+  div_store(buf, k, sum, y);
+}
+
+static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double m2) {
+  VEXP_DECL;
+  const VI lane = LANE_IDX;
+  VD sv = splat(0);
+  for (size_t j = 0; j < k; j += W) {
+    const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+    VD d = (r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, -INFINITY)) - m2;
+    d = SEL((VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jskip), splat(-HUGE_VAL), d);
+    VEXP(&d);
+    sv += d;
+  }
+  return hsum(sv);
+}
+
 const calib__applyd TABLE_NAME = {ISA_NAME, vector_rows, platt_rows, ets_rows, softmax_rows, matvec_row, softmax_store,
-                                  div_store, iso_rows, hist_ew_rows};
+                                  div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows};
