@@ -109,6 +109,20 @@ else
   echo "bench: typed FAILED (bench_typed did not build)"; FAILED="$FAILED typed"
 fi
 
+
+# ---- issue 12 part 3: single-row latency of calib_apply per method (bench_latency.c) ----
+# Public API (lib/libcalib.so) plus OpenBLAS's cblas_sgemv as the matrix-family anchor, in the
+# same process. Records: build/bench/latency.json (one JSON object per line; bench/report.py
+# merges it into results.json when it knows the file).
+echo
+echo "bench: single-row latency of calib_apply per method, k = 10 and 1000 (issue 12) ..."
+if $CC -O2 -std=c99 -Iinclude $(pkg-config --cflags openblas 2>/dev/null) bench/bench_latency.c -Llib -lcalib \
+     -Wl,-rpath,"$(pwd)/lib" $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm -o "$OUT/bench_latency"; then
+  OPENBLAS_NUM_THREADS=1 "$OUT/bench_latency" "$OUT/latency.json" || { echo "bench: latency FAILED"; FAILED="$FAILED latency"; }
+else
+  echo "bench: latency FAILED (bench_latency not built: OpenBLAS headers missing?)"; FAILED="$FAILED latency"
+fi
+
 # ---- every table's records in one file, every missed target listed ----
 echo
 "$PY" bench/collect.py "$OUT"

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #define CALIB__UNUSED(x) ((void)(x))
@@ -72,6 +73,20 @@ int calib__overlap(const void *a, size_t na, const void *b, size_t nb);
 size_t calib__bin_index_left_closed(double c, size_t bins);
 size_t calib__equal_mass_edges_kumar(const double *sorted, size_t n, size_t bins,
                                      double *edges);
+/* calib_bin_index's body (binning.c), inline for the per-class loop of
+ * histogram binning's apply: bin b holds b/M < c <= (b+1)/M (edges b/M by
+ * division), 0 and NaN in bin 0. */
+static inline size_t calib__bin_index_inl(double c, size_t bins) {
+  if (bins <= 1 || !(c > 0)) return 0; /* also NaN -> 0 */
+  if (c >= 1) return bins - 1;
+  const double M = (double)bins;
+  double guess = ceil(c * M) - 1.0;
+  size_t b = guess < 0 ? 0 : (guess > M - 1 ? bins - 1 : (size_t)guess);
+  /* Correct the guess against the exact edges: b/M < c <= (b+1)/M. */
+  while (b > 0 && c <= (double)b / M) b--;
+  while (b + 1 < bins && c > (double)(b + 1) / M) b++;
+  return b;
+}
 size_t calib__edge_bin(double c, const double *edges, size_t m);
 size_t calib__equal_mass_index_bounds(size_t n, size_t bins, size_t *bounds);
 

@@ -9,16 +9,14 @@
  * instead of 64 (the rounding of 1 + e costs at most 1.1e-16 per row, as
  * log1p's own). Weighted blocks use log1p per row.
  *
- * The SIMD kernel evaluates exp itself (branch-free, 4 lanes): x = -|u|
- * clamped at -708 (below, e < 4e-308 is negligible next to 1 in every
- * use), x = k ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in two parts), the
- * Taylor polynomial of exp(r) to degree 13 (truncation < 4e-18 relative;
- * evaluated as 1 + (Estrin's scheme for the rest), a short dependency chain),
- * scaled by 2^k built in the exponent bits. Measured against libm's exp:
- * relative error <= 2.3e-16 (test_platt checks the kernels agree).
+ * The SIMD kernel (4 lanes, compiler vector extensions) takes e = exp(-|u|)
+ * from the library's one vectorised double exp, calib__vexp_pd4
+ * (src/kernels/vmath.h: branch-free, about 1 ulp, measured by test_vmath;
+ * test_platt checks the kernels agree with the scalar oracle).
  */
 #include "platt_pass.h"
 #include "kernels.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -68,27 +66,8 @@ typedef unsigned long long lr_vu __attribute__((vector_size(32)));
 
 LR_INLINE double v_sum(const lr_v *v) { return ((*v)[0] + (*v)[1]) + ((*v)[2] + (*v)[3]); }
 
-/* *px = exp(*px) for *px <= 0 (see the file comment). */
-LR_INLINE void v_exp_neg(lr_v *px) {
-  const lr_v zero = {0, 0, 0, 0};
-  lr_v x = *px;
-  const double shift = 6755399441055744.0; /* 1.5 * 2^52: rounds to integer */
-  x = V_SEL(x < zero - 708.0, zero - 708.0, x);
-  lr_v kd = x * 1.4426950408889634 + shift;
-  const lr_vu ki = (lr_vu)kd;
-  kd -= shift;
-  const lr_v r = (x - kd * 0.693147180559662956511601805686950683593750) -
-                 kd * 2.8235290563031577122588448175013436025525e-13;
-  const lr_v r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  const lr_v a0 = r, a1 = r * (1.0 / 6.0) + 0.5; /* exp(r) - 1 = sum a_i r^(2i) */
-  const lr_v a2 = r * (1.0 / 120.0) + 1.0 / 24.0, a3 = r * (1.0 / 5040.0) + 1.0 / 720.0;
-  const lr_v a4 = r * (1.0 / 362880.0) + 1.0 / 40320.0;
-  const lr_v a5 = r * (1.0 / 39916800.0) + 1.0 / 3628800.0;
-  const lr_v a6 = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;
-  const lr_v b0 = a1 * r2 + a0, b1 = a3 * r2 + a2, b2 = a5 * r2 + a4;
-  const lr_v q = (a6 * r4 + b2) * r8 + (b1 * r4 + b0);
-  *px = (q + 1.0) * (lr_v)((ki + 1023) << 52);
-}
+/* *px = exp(*px) for *px <= 0: the shared vector exp (kernels/vmath.h). */
+LR_INLINE void v_exp_neg(lr_v *px) { calib__vexp_pd4(px); }
 
 typedef struct {
   lr_v lin, linh, prod, g[3], h[6];

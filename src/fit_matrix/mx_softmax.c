@@ -1,21 +1,18 @@
 /* mx_softmax.c -- the row pass of the matrix-family objective: logits in,
  * wt_i * softmax(a_i) out, and the weighted NLL, in double.
  *
- * exp is evaluated here, four lanes at a time with compiler vector
- * extensions (libm's scalar exp was half of an evaluation at k = 100):
- * x = a - max(a) <= 0 is clamped at -708 (exp(-708) ~ 3e-308: a class that
- * far below the row maximum contributes nothing measurable to a sum >= 1),
- * then x = n ln2 + r, |r| <= ln2/2, with ln2 split in two (Cody-Waite), n
- * rounded by the 1.5 * 2^52 trick; exp(r) is its Taylor polynomial of degree
- * 13 (truncation error < 5e-18 relative) by Horner's rule, scaled by 2^n
- * built in the exponent bits. Relative error against libm a few 1e-16; the
- * NLL itself never goes through this exp (it is max + log(sum) - a_y).
+ * exp is evaluated four lanes at a time with compiler vector extensions
+ * (libm's scalar exp was half of an evaluation at k = 100) by the library's
+ * one vectorised double exp, calib__vexp_pd4 (src/kernels/vmath.h; about
+ * 1 ulp, measured by test_vmath); the NLL itself never goes through it (it
+ * is max + log(sum) - a_y).
  * Compiled twice on x86-64 with GCC/Clang: a plain build (SSE2 pairs) and
  * an AVX2+FMA clone, chosen from the kernels' dispatch; CALIB_ISA=scalar (or
  * a compiler without vector extensions) selects the scalar loop on libm.
  */
 #include "mx_internal.h"
 #include "kernels.h"
+#include "vmath.h"
 #include <math.h>
 
 /* Scalar reference: also the path for compilers without vector extensions. */
@@ -43,33 +40,8 @@ typedef double mx_v __attribute__((vector_size(32)));
 typedef long long mx_vi __attribute__((vector_size(32)));
 #define MX_INLINE static inline __attribute__((always_inline))
 
-/* *px = exp(*px) lane-wise, for lanes <= 0 (see the file comment). */
-MX_INLINE void v_exp_nonpos(mx_v *px) {
-  const mx_v lo = {-708.0, -708.0, -708.0, -708.0};
-  const mx_v shift = {6755399441055744.0, 6755399441055744.0, 6755399441055744.0,
-                      6755399441055744.0}; /* 1.5 * 2^52 */
-  mx_v x = *px;
-  const mx_vi below = x < lo;
-  x = (mx_v)((below & (mx_vi)lo) | (~below & (mx_vi)x));
-  mx_v nd = x * 1.4426950408889634 + shift;
-  const mx_vi n = (mx_vi)nd - (mx_vi)shift; /* the rounded integer, -1022 <= n <= 0 */
-  nd -= shift;
-  const mx_v r = (x - nd * 6.93147180369123816490e-01) - nd * 1.90821492927058770002e-10;
-  mx_v p = r * (1.0 / 6227020800.0) + (1.0 / 479001600.0);
-  p = p * r + (1.0 / 39916800.0);
-  p = p * r + (1.0 / 3628800.0);
-  p = p * r + (1.0 / 362880.0);
-  p = p * r + (1.0 / 40320.0);
-  p = p * r + (1.0 / 5040.0);
-  p = p * r + (1.0 / 720.0);
-  p = p * r + (1.0 / 120.0);
-  p = p * r + (1.0 / 24.0);
-  p = p * r + (1.0 / 6.0);
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  *px = p * (mx_v)((n + 1023) << 52);
-}
+/* *px = exp(*px) lane-wise, for lanes <= 0: the shared vector exp (kernels/vmath.h). */
+MX_INLINE void v_exp_nonpos(mx_v *px) { calib__vexp_pd4(px); }
 
 /* a[j] = exp(a[j] - mx) for j < k; returns the sum. */
 MX_INLINE double exp_row(double *a, size_t k, double mx) {

@@ -7,6 +7,8 @@
  * compile time (NEON when built for it, else scalar). */
 #include "internal.h"
 #include "kernels.h"
+#include "vmath.h"
+#include "applyd.h"
 #ifndef CALIB_CORE
 #include <stdlib.h>
 #endif
@@ -101,3 +103,56 @@ const calib__tkernels *calib__tkernels_by_name(const char *name) {
 }
 
 const calib__tkernels *calib__tkernels_get(void) { return tk_for(calib__kernels_get()); }
+
+/* applyd.h: the double-precision SIMD row maps of the dispatched ISA. */
+#if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
+extern const calib__applyd calib__applyd_avx2, calib__applyd_avx512;
+const calib__applyd *calib__applyd_get(void) {
+  const calib__kernels *t = calib__kernels_get();
+  if (t == &calib__kernels_avx512) return &calib__applyd_avx512;
+  if (t == &calib__kernels_avx2) return &calib__applyd_avx2;
+  return NULL;
+}
+#else
+const calib__applyd *calib__applyd_get(void) { return NULL; }
+#endif
+
+/* ---- vmath.h test hooks (tests only) ---------------------------------------- */
+#ifndef CALIB_CORE
+#if defined(CALIB_HAVE_VMATH_GENERIC)
+/* calib__vexp_pd4 as a unit without ISA flags compiles it (the instance of
+ * platt_pass.c's and mx_softmax.c's plain builds). */
+static void generic_exp_f64(const double *x, size_t n, double *y) {
+  for (size_t i = 0; i < n; i += 4) {
+    calib__v4d v = {0, 0, 0, 0};
+    const size_t m = n - i < 4 ? n - i : 4;
+    memcpy(&v, x + i, m * sizeof *x);
+    calib__vexp_pd4(&v);
+    memcpy(y + i, &v, m * sizeof *y);
+  }
+}
+static const calib__vmath_fns vmath_generic = {"generic", NULL, NULL, generic_exp_f64};
+#endif
+#if defined(CALIB_HAVE_X86_KERNELS)
+extern const calib__vmath_fns calib__vmath_avx2, calib__vmath_avx512;
+#endif
+#if defined(CALIB_HAVE_NEON_KERNELS)
+extern const calib__vmath_fns calib__vmath_neon;
+#endif
+
+const calib__vmath_fns *calib__vmath_by_name(const char *name) {
+  if (!name) return NULL;
+#if defined(CALIB_HAVE_VMATH_GENERIC)
+  if (strcmp(name, "generic") == 0) return &vmath_generic;
+#endif
+  if (!isa_supported(name)) return NULL;
+#if defined(CALIB_HAVE_X86_KERNELS)
+  if (strcmp(name, "avx2") == 0) return &calib__vmath_avx2;
+  if (strcmp(name, "avx512") == 0) return &calib__vmath_avx512;
+#endif
+#if defined(CALIB_HAVE_NEON_KERNELS)
+  if (strcmp(name, "neon") == 0) return &calib__vmath_neon;
+#endif
+  return NULL;
+}
+#endif

@@ -18,6 +18,7 @@
  */
 #include "internal.h"
 #include "kernels.h"
+#include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
 
@@ -62,56 +63,12 @@ static ALWAYS_INLINE void prefetch1(const float *p) {
   _mm_prefetch((const char *)((uintptr_t)p + PF_BYTES), _MM_HINT_T0);
 }
 
-/* ---- float exp / log --------------------------------------------------------- */
+/* ---- float exp / log (vmath.h) --------------------------------------------- */
 
 /* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
-static ALWAYS_INLINE __m256 exp_ps(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-120.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  /* e^r on |r| <= ln2/2: degree-6 polynomial fitted for minimax relative
-   * error (1.9e-9), 0.88 ulp in float Horner form */
-  __m256 p = _mm256_set1_ps(0x1.6ab926p-10f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.126d64p-7f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.55589cp-5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.55540ap-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.fffffap-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  const __m256i ni = _mm256_cvtps_epi32(n);
-  const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
-  const __m256i bias = _mm256_set1_epi32(127);
-  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-}
-
+static ALWAYS_INLINE __m256 exp_ps(__m256 x) { return calib__exp8_ps(x); }
 /* Natural log of positive normal floats (cephes logf; about 1 ulp). */
-static ALWAYS_INLINE __m256 log_ps(__m256 s) {
-  const __m256i bits = _mm256_castps_si256(s);
-  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
-  __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
-                                                 _mm256_set1_epi32(0x3F800000)));
-  const __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
-  m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
-  e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
-  const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), z = _mm256_mul_ps(f, f);
-  __m256 y = _mm256_set1_ps(7.0376836292e-2f);
-  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.1514610310e-1f));
-  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.1676998740e-1f));
-  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.2420140846e-1f));
-  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.4249322787e-1f));
-  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.6668057665e-1f));
-  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(2.0000714765e-1f));
-  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-2.4999993993e-1f));
-  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(3.3333331174e-1f));
-  y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
-  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
-  y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
-  return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
-}
+static ALWAYS_INLINE __m256 log_ps(__m256 s) { return calib__log8_ps(s); }
 
 static ALWAYS_INLINE __m256 bcast_max(__m256 v) {
   v = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
@@ -130,36 +87,9 @@ static inline double hadd_pd(__m256d v) {
   return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-/* ---- double exp ------------------------------------------------------------ */
+/* ---- double exp (vmath.h) ------------------------------------------------- */
 
-static inline __m256d pow2_pd(__m256d n) { /* 2^n for integer-valued n in [-1022, 1023] */
-  const __m256d b = _mm256_set1_pd(0x1.8p52 + 1023.0);
-  return _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(_mm256_add_pd(n, b)), 52));
-}
-
-static inline __m256d exp_pd(__m256d t) {
-  const __m256d shifter = _mm256_set1_pd(0x1.8p52);
-  t = _mm256_max_pd(t, _mm256_set1_pd(-746.0));
-  t = _mm256_min_pd(t, _mm256_set1_pd(709.78));
-  const __m256d nf = _mm256_sub_pd(_mm256_fmadd_pd(t, _mm256_set1_pd(1.4426950408889634), shifter), shifter);
-  __m256d r = _mm256_fnmadd_pd(nf, _mm256_set1_pd(0x1.62e42feep-1), t);
-  r = _mm256_fnmadd_pd(nf, _mm256_set1_pd(1.9082149292705877e-10), r);
-  __m256d q = _mm256_set1_pd(1.0 / 6227020800.0);
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 479001600.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 39916800.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 3628800.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 362880.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 40320.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 5040.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 720.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 120.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 24.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0 / 6.0));
-  q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(0.5));
-  const __m256d p = _mm256_add_pd(_mm256_fmadd_pd(q, _mm256_mul_pd(r, r), r), _mm256_set1_pd(1.0));
-  const __m256d n1 = _mm256_floor_pd(_mm256_mul_pd(nf, _mm256_set1_pd(0.5)));
-  return _mm256_mul_pd(_mm256_mul_pd(p, pow2_pd(n1)), pow2_pd(_mm256_sub_pd(nf, n1)));
-}
+static ALWAYS_INLINE __m256d exp_pd(__m256d t) { return calib__exp4_pd(t); }
 
 /* ---- validation ------------------------------------------------------------- */
 
@@ -898,3 +828,35 @@ const calib__kernels calib__kernels_avx2 = {
     ts_moments_fast_rows, softmax_rows_avx2, log_softmax_rows_avx2, sigmoid_rows_avx2,
     prob_sumsq_argmax_avx2,
 };
+
+/* ---- test hooks of vmath.h's AVX2 instances (test/test_vmath.c) ------------- */
+#ifndef CALIB_CORE
+static void vm_exp_f32(const float *x, size_t n, float *y) {
+  for (size_t i = 0; i < n; i += 8) {
+    float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const size_t m = n - i < 8 ? n - i : 8;
+    memcpy(t, x + i, m * sizeof *t);
+    _mm256_storeu_ps(t, exp_ps(_mm256_loadu_ps(t)));
+    memcpy(y + i, t, m * sizeof *t);
+  }
+}
+static void vm_log_f32(const float *x, size_t n, float *y) {
+  for (size_t i = 0; i < n; i += 8) {
+    float t[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    const size_t m = n - i < 8 ? n - i : 8;
+    memcpy(t, x + i, m * sizeof *t);
+    _mm256_storeu_ps(t, log_ps(_mm256_loadu_ps(t)));
+    memcpy(y + i, t, m * sizeof *t);
+  }
+}
+static void vm_exp_f64(const double *x, size_t n, double *y) {
+  for (size_t i = 0; i < n; i += 4) {
+    double t[4] = {0, 0, 0, 0};
+    const size_t m = n - i < 4 ? n - i : 4;
+    memcpy(t, x + i, m * sizeof *t);
+    _mm256_storeu_pd(t, exp_pd(_mm256_loadu_pd(t)));
+    memcpy(y + i, t, m * sizeof *t);
+  }
+}
+const calib__vmath_fns calib__vmath_avx2 = {"avx2", vm_exp_f32, vm_log_f32, vm_exp_f64};
+#endif

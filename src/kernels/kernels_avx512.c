@@ -36,6 +36,7 @@
  */
 #include "internal.h"
 #include "kernels.h"
+#include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
 
@@ -75,50 +76,12 @@ static ALWAYS_INLINE void prefetch4(const float *p) {
   _mm_prefetch((const char *)(a + 192), _MM_HINT_T0);
 }
 
-/* ---- float exp / log ------------------------------------------------------ */
+/* ---- float exp / log (vmath.h) ------------------------------------------- */
 
 /* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
-static ALWAYS_INLINE __m512 exp_ps(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-120.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  /* e^r on |r| <= ln2/2: degree-6 polynomial fitted for minimax relative
-   * error (1.9e-9), 0.88 ulp in float Horner form */
-  __m512 p = _mm512_set1_ps(0x1.6ab926p-10f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.126d64p-7f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.55589cp-5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.55540ap-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.fffffap-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
-}
-
-/* Natural log for positive normal floats (cephes logf: mantissa in
- * [sqrt(1/2), sqrt(2)), degree-8 polynomial; about 1 ulp). */
-static ALWAYS_INLINE __m512 log_ps(__m512 s) {
-  __m512 m = _mm512_getmant_ps(s, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
-  __m512 e = _mm512_getexp_ps(s);
-  const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237f), _CMP_GT_OQ);
-  m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
-  e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
-  const __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f)), z = _mm512_mul_ps(f, f);
-  __m512 y = _mm512_set1_ps(7.0376836292e-2f);
-  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.1514610310e-1f));
-  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.1676998740e-1f));
-  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.2420140846e-1f));
-  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.4249322787e-1f));
-  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.6668057665e-1f));
-  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(2.0000714765e-1f));
-  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-2.4999993993e-1f));
-  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(3.3333331174e-1f));
-  y = _mm512_mul_ps(_mm512_mul_ps(y, f), z);
-  y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
-  y = _mm512_fnmadd_ps(z, _mm512_set1_ps(0.5f), y);
-  return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
-}
+static ALWAYS_INLINE __m512 exp_ps(__m512 x) { return calib__exp16_ps(x); }
+/* Natural log for positive normal floats (cephes logf; about 1 ulp). */
+static ALWAYS_INLINE __m512 log_ps(__m512 s) { return calib__log16_ps(s); }
 
 /* beta * (v - m); unit is a compile-time constant in the hot paths, which
  * are instantiated for beta == 1 (the common case: one multiply less per
@@ -147,45 +110,11 @@ static ALWAYS_INLINE __m512 recip_ps(__m512 s) {
   return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(s, r, _mm512_set1_ps(1.0f)), r);
 }
 
-/* ---- double exp ------------------------------------------------------------ */
+/* ---- double exp (vmath.h) ------------------------------------------------- */
 
-static const double exp2_16th[16] = {
-    0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
-    0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
-    0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
-    0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0,
-};
-
-typedef struct {
-  __m512d tlo, thi;
-} exp_pd_table;
-
-static inline exp_pd_table exp_pd_init(void) {
-  exp_pd_table t;
-  t.tlo = _mm512_loadu_pd(exp2_16th);
-  t.thi = _mm512_loadu_pd(exp2_16th + 8);
-  return t;
-}
-
-static inline __m512d exp_pd(__m512d t, const exp_pd_table *tab) {
-  const __m512d shifter = _mm512_set1_pd(0x1.8p52);
-  t = _mm512_max_pd(t, _mm512_set1_pd(-746.0));
-  t = _mm512_min_pd(t, _mm512_set1_pd(709.78));
-  const __m512d kd = _mm512_fmadd_pd(t, _mm512_set1_pd(23.083120654223414), shifter);
-  const __m512d nf = _mm512_sub_pd(kd, shifter); /* round(t * 16/ln2), exact */
-  __m512d r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.62e42fee00000p-5), t);
-  r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.a39ef35793c76p-37), r);
-  __m512d q = _mm512_set1_pd(1.0 / 5040);
-  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 720));
-  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 120));
-  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 24));
-  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 6));
-  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(0.5));
-  const __m512d p = _mm512_fmadd_pd(q, _mm512_mul_pd(r, r), r); /* e^r - 1 */
-  const __m512d tj = _mm512_permutex2var_pd(tab->tlo, _mm512_castpd_si512(kd), tab->thi);
-  const __m512d v = _mm512_fmadd_pd(tj, p, tj);
-  return _mm512_scalef_pd(v, _mm512_mul_pd(nf, _mm512_set1_pd(1.0 / 16)));
-}
+typedef calib__exp8_pd_tab exp_pd_table;
+static ALWAYS_INLINE exp_pd_table exp_pd_init(void) { return calib__exp8_pd_init(); }
+static ALWAYS_INLINE __m512d exp_pd(__m512d t, const exp_pd_table *tab) { return calib__exp8_pd(t, tab); }
 
 /* ---- validation ------------------------------------------------------------- */
 
@@ -1270,3 +1199,27 @@ const calib__kernels calib__kernels_avx512 = {
     ts_moments_fast_rows, softmax_rows_avx512, log_softmax_rows_avx512, sigmoid_rows_avx512,
     prob_sumsq_argmax_avx512,
 };
+
+/* ---- test hooks of vmath.h's AVX-512 instances (test/test_vmath.c) ---------- */
+#ifndef CALIB_CORE
+static void vm_exp_f32(const float *x, size_t n, float *y) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mk = mask16(n - i);
+    _mm512_mask_storeu_ps(y + i, mk, exp_ps(_mm512_maskz_loadu_ps(mk, x + i)));
+  }
+}
+static void vm_log_f32(const float *x, size_t n, float *y) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mk = mask16(n - i);
+    _mm512_mask_storeu_ps(y + i, mk, log_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), mk, x + i)));
+  }
+}
+static void vm_exp_f64(const double *x, size_t n, double *y) {
+  const exp_pd_table tab = exp_pd_init();
+  for (size_t i = 0; i < n; i += 8) {
+    const __mmask8 mk = mask8(n - i);
+    _mm512_mask_storeu_pd(y + i, mk, exp_pd(_mm512_maskz_loadu_pd(mk, x + i), &tab));
+  }
+}
+const calib__vmath_fns calib__vmath_avx512 = {"avx512", vm_exp_f32, vm_log_f32, vm_exp_f64};
+#endif

@@ -20,89 +20,18 @@
  * `make test-cross`). */
 #include "internal.h"
 #include "kernels.h"
+#include "vmath.h"
 #include <arm_neon.h>
 #include <math.h>
 
 #define TS_BUF 2048
 
-/* ---- float exp / log --------------------------------------------------------- */
+/* ---- exp / log (vmath.h) --------------------------------------------------- */
 
-static inline float32x4_t exp_ps(float32x4_t x) {
-  x = vmaxq_f32(x, vdupq_n_f32(-120.0f));
-  x = vminq_f32(x, vdupq_n_f32(88.72f));
-  const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
-  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
-  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
-  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
-  p = vfmaq_f32(r, p, vmulq_f32(r, r));
-  p = vaddq_f32(p, vdupq_n_f32(1.0f));
-  const int32x4_t ni = vcvtq_s32_f32(n);
-  const int32x4_t n1 = vshrq_n_s32(ni, 1), n2 = vsubq_s32(ni, n1);
-  const int32x4_t bias = vdupq_n_s32(127);
-  const float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, bias), 23));
-  const float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, bias), 23));
-  return vmulq_f32(vmulq_f32(p, s1), s2);
-}
-
+static inline float32x4_t exp_ps(float32x4_t x) { return calib__exp4_ps(x); }
 /* Natural log of positive normal floats (cephes logf; about 1 ulp). */
-static inline float32x4_t log_ps(float32x4_t s) {
-  const uint32x4_t bits = vreinterpretq_u32_f32(s);
-  float32x4_t e = vcvtq_f32_s32(vsubq_s32(vreinterpretq_s32_u32(vshrq_n_u32(bits, 23)), vdupq_n_s32(127)));
-  float32x4_t m = vreinterpretq_f32_u32(vorrq_u32(vandq_u32(bits, vdupq_n_u32(0x007FFFFFu)),
-                                                  vdupq_n_u32(0x3F800000u)));
-  const uint32x4_t big = vcgtq_f32(m, vdupq_n_f32(1.41421356237f));
-  m = vbslq_f32(big, vmulq_f32(m, vdupq_n_f32(0.5f)), m);
-  e = vaddq_f32(e, vreinterpretq_f32_u32(vandq_u32(big, vreinterpretq_u32_f32(vdupq_n_f32(1.0f)))));
-  const float32x4_t f = vsubq_f32(m, vdupq_n_f32(1.0f)), z = vmulq_f32(f, f);
-  float32x4_t y = vdupq_n_f32(7.0376836292e-2f);
-  y = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), y, f);
-  y = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), y, f);
-  y = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), y, f);
-  y = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), y, f);
-  y = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), y, f);
-  y = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), y, f);
-  y = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), y, f);
-  y = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), y, f);
-  y = vmulq_f32(vmulq_f32(y, f), z);
-  y = vfmaq_f32(y, e, vdupq_n_f32(-2.12194440e-4f));
-  y = vfmsq_f32(y, z, vdupq_n_f32(0.5f));
-  return vfmaq_f32(vaddq_f32(f, y), e, vdupq_n_f32(0.693359375f));
-}
-
-/* ---- double exp ------------------------------------------------------------ */
-
-static inline float64x2_t pow2_pd(float64x2_t n) { /* 2^n for integer-valued n in [-1022, 1023] */
-  const float64x2_t b = vdupq_n_f64(0x1.8p52 + 1023.0);
-  return vreinterpretq_f64_u64(vshlq_n_u64(vreinterpretq_u64_f64(vaddq_f64(n, b)), 52));
-}
-
-static inline float64x2_t exp_pd(float64x2_t t) {
-  t = vmaxq_f64(t, vdupq_n_f64(-746.0));
-  t = vminq_f64(t, vdupq_n_f64(709.78));
-  const float64x2_t nf = vrndnq_f64(vmulq_f64(t, vdupq_n_f64(1.4426950408889634)));
-  float64x2_t r = vfmsq_f64(t, nf, vdupq_n_f64(0x1.62e42feep-1));
-  r = vfmsq_f64(r, nf, vdupq_n_f64(1.9082149292705877e-10));
-  float64x2_t q = vdupq_n_f64(1.0 / 6227020800.0);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 479001600.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 39916800.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 3628800.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 362880.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 40320.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 5040.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 720.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 120.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 24.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(1.0 / 6.0), q, r);
-  q = vfmaq_f64(vdupq_n_f64(0.5), q, r);
-  const float64x2_t p = vaddq_f64(vfmaq_f64(r, q, vmulq_f64(r, r)), vdupq_n_f64(1.0));
-  const float64x2_t n1 = vrndmq_f64(vmulq_f64(nf, vdupq_n_f64(0.5)));
-  return vmulq_f64(vmulq_f64(p, pow2_pd(n1)), pow2_pd(vsubq_f64(nf, n1)));
-}
+static inline float32x4_t log_ps(float32x4_t s) { return calib__log4_ps(s); }
+static inline float64x2_t exp_pd(float64x2_t t) { return calib__exp2_pd(t); }
 
 /* ---- loads and stores of a row's last r < 4 entries --------------------------- */
 
@@ -509,3 +438,35 @@ const calib__kernels calib__kernels_neon = {
     ts_moments_fast_rows, softmax_rows_neon, log_softmax_rows_neon, sigmoid_rows_neon,
     NULL, /* prob_sumsq_argmax: fit_provenance.c's own loop */
 };
+
+/* ---- test hooks of vmath.h's NEON instances (test/test_vmath.c) ------------- */
+#ifndef CALIB_CORE
+static void vm_exp_f32(const float *x, size_t n, float *y) {
+  for (size_t i = 0; i < n; i += 4) {
+    float t[4] = {0, 0, 0, 0};
+    const size_t m = n - i < 4 ? n - i : 4;
+    memcpy(t, x + i, m * sizeof *t);
+    vst1q_f32(t, exp_ps(vld1q_f32(t)));
+    memcpy(y + i, t, m * sizeof *t);
+  }
+}
+static void vm_log_f32(const float *x, size_t n, float *y) {
+  for (size_t i = 0; i < n; i += 4) {
+    float t[4] = {1, 1, 1, 1};
+    const size_t m = n - i < 4 ? n - i : 4;
+    memcpy(t, x + i, m * sizeof *t);
+    vst1q_f32(t, log_ps(vld1q_f32(t)));
+    memcpy(y + i, t, m * sizeof *t);
+  }
+}
+static void vm_exp_f64(const double *x, size_t n, double *y) {
+  for (size_t i = 0; i < n; i += 2) {
+    double t[2] = {0, 0};
+    const size_t m = n - i < 2 ? n - i : 2;
+    memcpy(t, x + i, m * sizeof *t);
+    vst1q_f64(t, exp_pd(vld1q_f64(t)));
+    memcpy(y + i, t, m * sizeof *t);
+  }
+}
+const calib__vmath_fns calib__vmath_neon = {"neon", vm_exp_f32, vm_log_f32, vm_exp_f64};
+#endif

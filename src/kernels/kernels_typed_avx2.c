@@ -21,11 +21,11 @@
 #endif
 #include "typed.h"
 #include "internal.h"
-#include "typed_vexp.h"
+#include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
 
-#define AI CALIB_TV_INLINE
+#define AI __attribute__((always_inline)) inline
 #define STAGE 4096
 #define STREAM_BYTES ((size_t)4 << 20)
 #define PF_BYTES 4096
@@ -175,13 +175,13 @@ static AI __m256 exp8(const unsigned char *r, size_t j, __m256 m, __m256 b, cons
                       const int pc, const qpar *q) {
   const size_t es = dt == CALIB_DTYPE_F32 ? 4 : dt <= CALIB_DTYPE_BF16 ? 2 : 1;
   const __m256 v = cvt8(r + j * es, dt, pc, q->cs ? q->cs + j : NULL, q->cz ? q->cz + j : NULL, q);
-  return calib__tv_exp8(_mm256_mul_ps(_mm256_sub_ps(v, m), b));
+  return calib__exp8_ps(_mm256_mul_ps(_mm256_sub_ps(v, m), b));
 }
 static AI __m256 exp8_part(const unsigned char *r, size_t j, size_t cnt, __m256 m, __m256 b,
                            const int dt, const int pc, const qpar *q) {
   const size_t es = dt == CALIB_DTYPE_F32 ? 4 : dt <= CALIB_DTYPE_BF16 ? 2 : 1;
   const __m256 v = cvt8_part(r + j * es, cnt, j, -INFINITY, dt, pc, q);
-  return calib__tv_exp8(_mm256_mul_ps(_mm256_sub_ps(v, m), b)); /* -inf lanes: exp = 0 */
+  return calib__exp8_ps(_mm256_mul_ps(_mm256_sub_ps(v, m), b)); /* -inf lanes: exp = 0 */
 }
 
 static AI void put8(unsigned char *o, size_t j, size_t cnt, __m256 v, int ydt) {
@@ -315,7 +315,7 @@ static AI int soa_block(__m256 *v, __m256 b, const int nc, const int chk) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0;
 #pragma GCC unroll 16
   for (int j = 0; j < nc; j++) {
-    v[j] = calib__tv_exp8(_mm256_mul_ps(_mm256_sub_ps(v[j], m), b));
+    v[j] = calib__exp8_ps(_mm256_mul_ps(_mm256_sub_ps(v[j], m), b));
     if (j & 1) s1 = _mm256_add_ps(s1, v[j]);
     else s0 = _mm256_add_ps(s0, v[j]);
   }

@@ -31,11 +31,11 @@
  * the staging row first and streamed as bytes), an sfence at the end. */
 #include "typed.h"
 #include "internal.h"
-#include "typed_vexp.h"
+#include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
 
-#define AI CALIB_TV_INLINE
+#define AI __attribute__((always_inline)) inline
 #define STAGE 4096                     /* floats of the staging row (16 KiB) */
 #define STREAM_BYTES ((size_t)4 << 20) /* outputs at least this big are streamed */
 #define PF_BYTES 4096                  /* software prefetch distance of pass 1 */
@@ -134,7 +134,7 @@ static AI __m512 exp16(const unsigned char *r, size_t j, __mmask16 mk, __m512 m,
                        const int dt, const int pc, const qpar *q) {
   const size_t es = dt == CALIB_DTYPE_F32 ? 4 : dt <= CALIB_DTYPE_BF16 ? 2 : 1;
   const __m512 v = cvt16(r + j * es, mk, dt, pc, q, j);
-  const __m512 e = calib__tv_exp16(_mm512_mul_ps(_mm512_sub_ps(v, m), b));
+  const __m512 e = calib__exp16_ps(_mm512_mul_ps(_mm512_sub_ps(v, m), b));
   return mk == 0xFFFF ? e : _mm512_maskz_mov_ps(mk, e);
 }
 
@@ -302,7 +302,7 @@ static AI unsigned soa_block(__m512 v[16], __m512 b, const int nc, const int chk
   __m512 s0 = _mm512_setzero_ps(), s1 = s0;
 #pragma GCC unroll 16
   for (int j = 0; j < nc; j++) {
-    v[j] = calib__tv_exp16(_mm512_mul_ps(_mm512_sub_ps(v[j], m), b));
+    v[j] = calib__exp16_ps(_mm512_mul_ps(_mm512_sub_ps(v[j], m), b));
     if (j & 1) s1 = _mm512_add_ps(s1, v[j]);
     else s0 = _mm512_add_ps(s0, v[j]);
   }
@@ -404,7 +404,7 @@ static AI void sig_body(const calib__tin *t, size_t n, float beta, unsigned char
     const __mmask16 mk = mask16(n - i);
     const __m512 v = cvt16(t->data + i * t->esize, mk, dt, 0, &q, 0);
     const __m512 tt = _mm512_mul_ps(v, b);
-    const __m512 e = calib__tv_exp16(_mm512_or_ps(tt, _mm512_set1_ps(-0.0f)));
+    const __m512 e = calib__exp16_ps(_mm512_or_ps(tt, _mm512_set1_ps(-0.0f)));
     const __m512 d = _mm512_add_ps(one, e);
     __m512 p = _mm512_div_ps(one, d);
     p = _mm512_mask_div_ps(p, _mm512_cmp_ps_mask(tt, _mm512_setzero_ps(), _CMP_LT_OQ), e, d);

@@ -14,7 +14,7 @@
  * staging row on the stack. */
 #include "typed.h"
 #include "internal.h"
-#include "typed_vexp.h"
+#include "vmath.h"
 #include <arm_neon.h>
 #include <math.h>
 
@@ -141,7 +141,7 @@ static float row_max(const unsigned char *r, size_t k, int dt, const qpar *q, in
 }
 
 static inline float32x4_t ex4(float32x4_t v, float32x4_t m, float32x4_t b) {
-  return calib__tv_exp4(vmulq_f32(vsubq_f32(v, m), b));
+  return calib__exp4_ps(vmulq_f32(vsubq_f32(v, m), b));
 }
 
 /* 8 probabilities (cnt <= 8 of them) to the output at column j. */

@@ -31,6 +31,7 @@
  * sums: m or 1 per row). Adding or merging rows that would take n past
  * UINT64_MAX is refused (CALIB_E_DOMAIN), so no count ever wraps. */
 #include "ce_internal.h"
+#include "vmath.h"
 #include <math.h>
 
 #define MAGIC "CALIBACC"
@@ -183,11 +184,7 @@ static double logit_row(const float *z, size_t k, size_t y, double *p) {
     p[0] = x >= 0 ? exp(-x) / (1.0 + exp(-x)) : 1.0 / (1.0 + exp(x));
     return y == 1 ? softplus(-x) : softplus(x);
   }
-  double mx = (double)z[0], s = 0;
-  for (size_t j = 1; j < k; j++) mx = (double)z[j] > mx ? (double)z[j] : mx;
-  for (size_t j = 0; j < k; j++) s += p[j] = exp((double)z[j] - mx);
-  for (size_t j = 0; j < k; j++) p[j] /= s;
-  return mx + log(s) - (double)z[y];
+  return calib__softmax_row_f64(z, k, p, NULL) - (double)z[y];
 }
 
 int calib_accumulator_add_logits(calib_accumulator *a, const float *logits, size_t n,

@@ -8,17 +8,7 @@
 #include "internal.h"
 #include <math.h>
 
-size_t calib_bin_index(double c, size_t bins) {
-  if (bins <= 1 || !(c > 0)) return 0; /* also NaN -> 0 */
-  if (c >= 1) return bins - 1;
-  const double M = (double)bins;
-  double guess = ceil(c * M) - 1.0;
-  size_t b = guess < 0 ? 0 : (guess > M - 1 ? bins - 1 : (size_t)guess);
-  /* Correct the guess against the exact edges: b/M < c <= (b+1)/M. */
-  while (b > 0 && c <= (double)b / M) b--;
-  while (b + 1 < bins && c > (double)(b + 1) / M) b++;
-  return b;
-}
+size_t calib_bin_index(double c, size_t bins) { return calib__bin_index_inl(c, bins); }
 
 /* ---- The other conventions (declared in internal.h) ------------------------
  * Left-closed equal-width bins, and the two equal-mass constructions of

@@ -29,6 +29,7 @@
  */
 #include "beta_apply.h"
 #include "platt_apply.h"
+#include "applyd.h"
 
 #include <math.h>
 
@@ -71,8 +72,11 @@ void calib__beta_row_info(const calib__f32u *row, size_t k, int input, int exact
     if (j != jm && row[j] > row[j2]) j2 = j;
   const double m = (double)row[jm], m2 = (double)row[j2];
   double sum = 0;
-  for (size_t j = 0; j < k; j++)
-    if (j != jm) sum += exp((double)row[j] - m2);
+  const calib__applyd *ad = CALIB__APPLYD();
+  if (ad && k <= CALIB__APPLYD_MAX_K) sum = ad->sum_exp_excl(row, k, jm, m2); /* the same sum, SIMD exp */
+  else
+    for (size_t j = 0; j < k; j++)
+      if (j != jm) sum += exp((double)row[j] - m2);
   ri->m = m;
   ri->jmax = jm;
   ri->d = (m2 - m) + log(sum);
@@ -177,9 +181,17 @@ void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_
     for (size_t i = 0; i < n; i++) y[i] = (float)calib__sigmoid_d(beta_row_u(&c, x + i, 0));
     return;
   }
+  const calib__applyd *ad = CALIB__APPLYD();
   for (size_t i = 0; i < n; i++) {
     /* the row's summary is taken before any entry of the row is overwritten */
     const beta_ctx c = row_ctx(abc, k, input, eps, exact, x + i * k);
+    if (ad && exact && input == CALIB_INPUT_LOGITS && k <= CALIB__APPLYD_MAX_K) {
+      /* the same features and map, 8 (4) classes per step (applyd.h) */
+      double lsm, l1sm;
+      calib__beta_features(x + i * k, k, c.ri.jmax, input, eps, exact, &c.ri, &lsm, &l1sm);
+      ad->beta_row(abc, x + i * k, k, c.ri.m, c.ri.jmax, calib__softplus_d(c.ri.d), lsm, l1sm, y + i * k);
+      continue;
+    }
     calib__ovr_normalise(beta_row_q, &c, x + i * k, k, y + i * k);
   }
 }

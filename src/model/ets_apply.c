@@ -17,6 +17,7 @@
  */
 #include "ets_apply.h"
 #include "kernels.h"
+#include "applyd.h"
 #include <math.h>
 
 void calib__ets_row_stats(const calib__f32u *x, size_t k, double beta, double *mx, double *s1,
@@ -59,6 +60,11 @@ static void apply_binary(double beta, const double *w, const calib__f32u *x, siz
 
 static void apply_multi(double beta, const double *w, const calib__f32u *x, size_t n, size_t k,
                         calib__f32u *y) {
+  const calib__applyd *ad = CALIB__APPLYD();
+  if (ad && k <= CALIB__APPLYD_MAX_K) {
+    ad->ets_rows(beta, w, x, n, k, y); /* the same map with the SIMD exp (applyd.h) */
+    return;
+  }
   const double u = w[2] / (double)k;
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *xr = x + i * k;

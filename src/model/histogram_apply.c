@@ -17,6 +17,7 @@
  * double by calib__probs_from_logits, written to the output first), each mapped to its bin's
  * theta; k >= 2 rows sum-normalised in double (uniform 1/k if the sum is 0). */
 #include "histogram_apply.h"
+#include "applyd.h"
 #include "isotonic_apply.h"
 #include "rowmath.h"
 #include <math.h>
@@ -39,9 +40,13 @@ size_t calib__hist_class_bins(const calib__hist_view *v, size_t j) {
   return v->equal_mass ? (size_t)v->counts[j] : v->bins;
 }
 
-double calib__hist_value(const calib__hist_view *v, size_t off, size_t nb, double p) {
-  const size_t b = v->equal_mass ? calib__edge_bin(p, v->edges + off, nb) : calib_bin_index(p, nb);
+static inline double hist_value(const calib__hist_view *v, size_t off, size_t nb, double p) {
+  const size_t b = v->equal_mass ? calib__edge_bin(p, v->edges + off, nb) : calib__bin_index_inl(p, nb);
   return v->values[off + b];
+}
+
+double calib__hist_value(const calib__hist_view *v, size_t off, size_t nb, double p) {
+  return hist_value(v, off, nb, p);
 }
 
 /* ---- validation ---------------------------------------------------------- */
@@ -108,7 +113,39 @@ static double hist_row_q(const void *ctx, const calib__f32u *p, size_t j, size_t
   const calib__hist_view *v = (const calib__hist_view *)ctx;
   const size_t nb = calib__hist_class_bins(v, j), off = *cur;
   *cur = off + nb;
-  return calib__hist_value(v, off, nb, (double)p[j]);
+  return hist_value(v, off, nb, (double)p[j]);
+}
+
+/* Equal-width bins with the M + 1 edges b/M computed once per call (the
+ * same divisions calib_bin_index makes per value), for M <= HIST_EDGE_TAB:
+ * the bin of each value without a division; the same bin as
+ * calib__bin_index_inl (b/M < c <= (b+1)/M, 0 and NaN in bin 0). */
+#ifdef CALIB_CORE
+#define HIST_EDGE_TAB 0
+#else
+#define HIST_EDGE_TAB 256
+#endif
+typedef struct {
+  const calib__hist_view *v;
+  double e[HIST_EDGE_TAB + 1];
+} hist_tab_ctx;
+
+static double hist_row_q_tab(const void *ctx, const calib__f32u *p, size_t j, size_t *cur) {
+  const hist_tab_ctx *c = (const hist_tab_ctx *)ctx;
+  const size_t M = c->v->bins, off = *cur;
+  *cur = off + M;
+  const double x = (double)p[j];
+  size_t b = 0;
+  if (M > 1 && x > 0) {
+    if (x >= 1) b = M - 1;
+    else {
+      const double guess = ceil(x * (double)M) - 1.0;
+      b = guess < 0 ? 0 : (guess > (double)M - 1 ? M - 1 : (size_t)guess);
+      while (b > 0 && x <= c->e[b]) b--;
+      while (b + 1 < M && x > c->e[b + 1]) b++;
+    }
+  }
+  return c->v->values[off + b];
 }
 
 int calib__histogram_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k) {
@@ -127,6 +164,18 @@ void calib__histogram_map(const calib_model *m, const calib__f32u *x, size_t n, 
   if (k == 1) {
     const size_t nb0 = calib__hist_class_bins(&v, 0);
     for (size_t i = 0; i < n; i++) y[i] = (float)calib__hist_value(&v, 0, nb0, (double)p[i]);
+    return;
+  }
+  if (!v.equal_mass && v.bins <= HIST_EDGE_TAB) {
+    hist_tab_ctx c;
+    c.v = &v;
+    for (size_t b = 0; b <= v.bins; b++) c.e[b] = (double)b / (double)v.bins; /* binning.c's edges */
+    const calib__applyd *ad = CALIB__APPLYD();
+    if (ad && v.bins >= 2 && k <= CALIB__APPLYD_MAX_K) { /* the same map, 8 (4) classes per step */
+      ad->hist_ew_rows(v.values, v.bins, c.e, p, n, k, y);
+      return;
+    }
+    for (size_t i = 0; i < n; i++) calib__ovr_normalise(hist_row_q_tab, &c, p + i * k, k, y + i * k);
     return;
   }
   for (size_t i = 0; i < n; i++) calib__ovr_normalise(hist_row_q, &v, p + i * k, k, y + i * k);

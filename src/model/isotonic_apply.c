@@ -20,6 +20,7 @@
  * row in double (uniform 1/k if the sum is 0). */
 #include "isotonic_apply.h"
 #include "rowmath.h"
+#include "applyd.h"
 #include <math.h>
 
 typedef struct {
@@ -101,10 +102,14 @@ double calib__iso_interp(const double *x, const double *y, size_t m, double s) {
   return interp_at(x, y, m, last_le(x, m, s), s);
 }
 
-double calib__iso_eval_clip(const double *x, const double *y, size_t m, double s) {
+static inline double eval_clip(const double *x, const double *y, size_t m, double s) {
   if (s <= x[0]) return y[0];
   if (s >= x[m - 1]) return y[m - 1];
-  return calib__iso_interp(x, y, m, s);
+  return interp_at(x, y, m, last_le(x, m, s), s);
+}
+
+double calib__iso_eval_clip(const double *x, const double *y, size_t m, double s) {
+  return eval_clip(x, y, m, s);
 }
 
 /* Four values at once: clipped, then four interleaved branch-free searches
@@ -174,7 +179,7 @@ static double iso_row_q(const void *ctx, const calib__f32u *in, size_t j, size_t
   const iso_view *v = (const iso_view *)ctx;
   const size_t mj = (size_t)v->cnt[j], off = *cur;
   *cur = off + mj;
-  return calib__iso_eval_clip(v->x + off, v->y + off, mj, (double)in[j]);
+  return eval_clip(v->x + off, v->y + off, mj, (double)in[j]);
 }
 
 int calib__isotonic_check(const calib_model *m, const calib__f32u *x, size_t n, size_t k) {
@@ -196,6 +201,13 @@ void calib__isotonic_map(const calib_model *m, const calib__f32u *x, size_t n, s
                          calib__f32u *y) {
   iso_view v;
   view_of(m, &v);
+  const calib__applyd *ad = CALIB__APPLYD();
+  if (ad && k > 1 && k <= CALIB__APPLYD_MAX_K) { /* the same map, 8 (4) classes per step */
+    const int logits = v.cfg[1] == CALIB_INPUT_LOGITS;
+    if (logits) calib__logits_to_probs(x, n, k, y); /* probabilities into the output first */
+    ad->iso_rows(v.x, v.y, v.cnt, logits ? y : x, n, k, y, calib__iso_eval_clip);
+    return;
+  }
   if (k > 1 && v.cfg[1] == CALIB_INPUT_LOGITS) { /* probabilities into the output first */
     calib__logits_to_probs(x, n, k, y);
     for (size_t i = 0; i < n; i++) calib__ovr_normalise(iso_row_q, &v, y + i * k, k, y + i * k);
@@ -219,6 +231,8 @@ void calib__isotonic_map(const calib_model *m, const calib__f32u *x, size_t n, s
 /* ---- probabilities from logits (isotonic and histogram) ------------------- */
 
 int calib__logits_check(const calib__f32u *x, size_t n, size_t k) {
+  /* k > 1: the softmax rule, the kernels' SIMD row check (unaligned-safe loads) */
+  if (k > 1) return calib__kernels_get()->check_rows((const float *)(const void *)x, n, k, k);
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *r = x + i * k;
     int finite = 0;
@@ -242,14 +256,12 @@ void calib__logits_to_probs(const calib__f32u *x, size_t n, size_t k, calib__f32
     for (size_t i = 0; i < n; i++) y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
     return;
   }
-  for (size_t i = 0; i < n; i++) {
-    const calib__f32u *r = x + i * k;
-    calib__f32u *o = y + i * k;
-    double mx = (double)r[0], sum = 0;
-    for (size_t j = 1; j < k; j++) mx = (double)r[j] > mx ? (double)r[j] : mx;
-    for (size_t j = 0; j < k; j++) sum += exp((double)r[j] - mx);
-    for (size_t j = 0; j < k; j++) o[j] = (float)(exp((double)r[j] - mx) / sum);
+  const calib__applyd *ad = CALIB__APPLYD();
+  if (ad && k <= CALIB__APPLYD_MAX_K) {
+    ad->softmax_rows(x, n, k, y); /* the float64 softmax with the SIMD exp (applyd.h) */
+    return;
   }
+  for (size_t i = 0; i < n; i++) (void)calib__softmax_row_f64(x + i * k, k, NULL, y + i * k);
 }
 
 /* ---- calib_isotonic_predict_f64 ------------------------------------------ */

@@ -18,6 +18,7 @@
  * first write. No allocation, no BLAS, reentrant.
  */
 #include "matrix_apply.h"
+#include "applyd.h"
 #include <math.h>
 
 #define CHUNK CALIB__MX_STACK_K
@@ -112,6 +113,20 @@ void calib__mx_map_rows(const calib_model *m, const calib__f32u *x, size_t n, si
   calib__mx_map mp;
   map_of(m, &mp); /* a validated model has both sections */
   double buf[CHUNK];
+  const calib__applyd *ad = CALIB__APPLYD();
+  if (ad && k <= CALIB__APPLYD_MAX_K && k <= CHUNK) { /* the same maps on the SIMD path (applyd.h) */
+    if (m->method == CALIB_METHOD_VECTOR) {
+      ad->vector_rows(mp.W, mp.b, x, n, k, y);
+      return;
+    }
+    for (size_t i = 0; i < n; i++) {
+      const calib__f32u *xr = x + i * k;
+      const double shift = m->method == CALIB_METHOD_DIRICHLET ? calib__row_lse(xr, k) : 0.0;
+      ad->matvec_row(mp.W, mp.b, xr, shift, k, buf);
+      ad->softmax_store(buf, k, y + i * k);
+    }
+    return;
+  }
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *xr = x + i * k;
     const double shift = m->method == CALIB_METHOD_DIRICHLET ? calib__row_lse(xr, k) : 0.0;

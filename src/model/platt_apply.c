@@ -13,6 +13,7 @@
  * 1/k for every class when the sum is 0. Computed in double, rounded once.
  */
 #include "platt_apply.h"
+#include "applyd.h"
 
 #include <math.h>
 
@@ -118,6 +119,11 @@ void calib__platt_map(const calib_model *m, const calib__f32u *x, size_t n, size
   if (k == 1) {
     for (size_t i = 0; i < n; i++)
       y[i] = (float)calib__sigmoid_d(calib__platt_u(c.ab, 0, (double)x[i], c.input, c.eps));
+    return;
+  }
+  const calib__applyd *ad = CALIB__APPLYD();
+  if (ad && c.input == CALIB_INPUT_LOGITS && k <= CALIB__APPLYD_MAX_K) {
+    ad->platt_rows(c.ab, x, n, k, y); /* the same map with the SIMD exp (applyd.h) */
     return;
   }
   for (size_t i = 0; i < n; i++) calib__ovr_normalise(platt_row_q, &c, x + i * k, k, y + i * k);

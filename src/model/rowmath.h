@@ -10,6 +10,8 @@
 #define CALIB_MODEL_ROWMATH_H
 
 #include "kernels.h" /* calib__f32u: caller arrays at any byte address */
+#include "vmath.h"   /* calib__softmax_row_f64 */
+#include "applyd.h"  /* the SIMD division of the renormalisation */
 #include <math.h>
 #include <stddef.h>
 
@@ -25,13 +27,10 @@ static inline double calib__softplus_d(double u) {
   return (u > 0 ? u : 0.0) + log1p(exp(-fabs(u)));
 }
 
-/* ln sum_j exp(row_j) of k >= 1 finite floats, max-subtracted, in double. */
+/* ln sum_j exp(row_j) of k >= 1 finite floats, max-subtracted, in double
+ * (the float64 softmax row of vmath.h). */
 static inline double calib__row_lse(const calib__f32u *row, size_t k) {
-  double mx = (double)row[0], sum = 0;
-  for (size_t j = 1; j < k; j++)
-    if ((double)row[j] > mx) mx = (double)row[j];
-  for (size_t j = 0; j < k; j++) sum += exp((double)row[j] - mx);
-  return mx + log(sum);
+  return calib__softmax_row_f64(row, k, NULL, NULL);
 }
 
 /* ---- one-vs-rest renormalisation ------------------------------------------
@@ -44,7 +43,11 @@ static inline double calib__row_lse(const calib__f32u *row, size_t k) {
  * out may equal row provided q for class j reads no row entry but row[j]
  * (and values computed before the call): row[j] is read before out[j] is
  * written. */
-#define CALIB__OVR_BUF 64
+#ifdef CALIB_CORE
+#define CALIB__OVR_BUF 64 /* firmware: 512 bytes of stack */
+#else
+#define CALIB__OVR_BUF 1024 /* 8 KiB of stack: k = 1000 computes each q_j once */
+#endif
 
 typedef double (*calib__ovr_q)(const void *ctx, const calib__f32u *row, size_t j, size_t *cur);
 
@@ -61,9 +64,15 @@ static inline void calib__ovr_normalise(calib__ovr_q q, const void *ctx, const c
     for (size_t j = 0; j < k; j++) out[j] = (float)(1.0 / (double)k);
     return;
   }
+  if (k <= CALIB__OVR_BUF) {
+    const calib__applyd *ad = CALIB__APPLYD();
+    if (ad) ad->div_store(buf, k, sum, out); /* the same divisions, 8 (4) per instruction */
+    else
+      for (size_t j = 0; j < k; j++) out[j] = (float)(buf[j] / sum);
+    return;
+  }
   cur = 0;
-  for (size_t j = 0; j < k; j++)
-    out[j] = (float)((k <= CALIB__OVR_BUF ? buf[j] : q(ctx, row, j, &cur)) / sum);
+  for (size_t j = 0; j < k; j++) out[j] = (float)(q(ctx, row, j, &cur) / sum);
 }
 
 #endif

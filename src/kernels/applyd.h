@@ -1,0 +1,83 @@
+/* applyd.h -- SIMD row maps of calib_apply in double precision (x86-64).
+ *
+ * The apply maps of src/model/ compute in double and round once to float
+ * (calib.h); these are the same maps with the exp of vmath.h (about 1 ulp in
+ * double, test_vmath) instead of libm's, 8 (AVX-512) or 4 (AVX2) doubles per
+ * vector, the reciprocal of a row sum taken once and multiplied (<= 1.5 ulp
+ * in double before the rounding to float). Rows of k <= CALIB__APPLYD_MAX_K
+ * only (their values are kept in a stack buffer); the model files fall back to
+ * their scalar loops above that, for CALIB_ISA=scalar, in the firmware core,
+ * and off x86-64. Inputs are already validated by the method's check; in
+ * place (y == x) is safe (each row is read completely before it is written).
+ * Compiled once per ISA from applyd_body.h (applyd_avx2.c, applyd_avx512.c).
+ */
+#ifndef CALIB_KERNELS_APPLYD_H
+#define CALIB_KERNELS_APPLYD_H
+
+#include "kernels.h"
+
+#define CALIB__APPLYD_MAX_K 1024
+
+typedef struct {
+  const char *name;
+  /* vector scaling: y_j = softmax(w .* x + b)_j, k >= 2 finite logits */
+  void (*vector_rows)(const double *w, const double *b, const calib__f32u *x, size_t n, size_t k,
+                      calib__f32u *y);
+  /* Platt one-vs-rest on logits (k >= 2): q_j = sigmoid(-(A_j x_j + B_j)),
+   * ab[2j] = A_j, ab[2j+1] = B_j; y_j = q_j / sum q, or 1/k when the sum is 0 */
+  void (*platt_rows)(const double *ab, const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
+  /* ETS (k >= 2, calib_softmax's input rules): y_j = w0 e^(beta d_j)/s1 +
+   * w1 e^(d_j)/s2 + w2/k, d_j = x_j - max x */
+  void (*ets_rows)(double beta, const double *w, const calib__f32u *x, size_t n, size_t k,
+                   calib__f32u *y);
+  /* the float64 softmax of each row (isotonic/histogram on logits; -inf allowed) */
+  void (*softmax_rows)(const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
+  /* a = Wm (x - shift) + b for one row (Wm row-major k x k), doubles */
+  void (*matvec_row)(const double *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
+                     double *a);
+  /* y = softmax(a) of k doubles (a is overwritten), rounded once to float */
+  void (*softmax_store)(double *a, size_t k, calib__f32u *y);
+  /* y_j = (float)(q_j / s), the division correctly rounded (rowmath.h's
+   * one-vs-rest renormalisation, exactly as its scalar loop) */
+  void (*div_store)(const double *q, size_t k, double s, calib__f32u *y);
+  /* histogram binning, equal width, one-vs-rest (k >= 2, M >= 2 bins, every
+   * p in [0, 1]): q_j = values[j M + b_j] with b_j the bin of p_j
+   * (b/M < p <= (b+1)/M, 0 in bin 0: calib_bin_index's rule, against the
+   * M + 1 edges e[b] = b/M the caller computed by division), then
+   * y_j = q_j / sum q (divisions correctly rounded), or 1/k when the sum is 0.
+   * p may equal y. */
+  /* isotonic one-vs-rest (k >= 2): q_j = f_j(p_j), f_j the class-j table
+   * (xs, ys: the tables back to back, cnt[j] >= 1 knots each, as doubles),
+   * numpy.interp with clipping (isotonic_apply.c's eval_clip, lane for lane;
+   * a lane whose interpolation is NaN -- an infinite slope -- takes the
+   * scalar fallback fb(xs + off, ys + off, m, s)); then y_j = q_j / sum q
+   * (correctly rounded divisions), or 1/k when the sum is 0. p may equal y. */
+  void (*iso_rows)(const double *xs, const double *ys, const double *cnt, const calib__f32u *p, size_t n,
+                   size_t k, calib__f32u *y, double (*fb)(const double *, const double *, size_t, double));
+  /* beta on logits with exact features (k >= 2; beta_apply.c's map): per row
+   * m = max, jmax its first index, d = logsumexp of the others minus m (the
+   * caller's calib__beta_row_info), abc = k x (a, b, c); q_j = sigmoid(a_j ls_j -
+   * b_j l1s_j + c_j) with ls_j = z_j - m - softplus(d), l1s_j = log1p(-e^ls_j)
+   * (j != jmax; jmax: ls = -softplus(d), l1s = -softplus(-d), passed in);
+   * then y = q / sum q (correctly rounded divisions) or 1/k when the sum is 0.
+   * One row. log1p by fdlibm's log kernel on 1 + x plus the rounding
+   * correction: at most 1.44 ulp against log1pl over 3.2e7 x in [-1/2, 0). */
+  void (*beta_row)(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
+                   double ls_max, double l1s_max, calib__f32u *y);
+  /* sum over j != jskip of exp(x_j - m2), x finite, m2 >= every such x_j */
+  double (*sum_exp_excl)(const calib__f32u *x, size_t k, size_t jskip, double m2);
+  void (*hist_ew_rows)(const double *values, size_t M, const double *e, const calib__f32u *p, size_t n,
+                       size_t k, calib__f32u *y);
+} calib__applyd;
+
+/* The table of the dispatched ISA (calib__kernels_get), or NULL (scalar,
+ * NEON, firmware core: the callers keep their libm loops). */
+const calib__applyd *calib__applyd_get(void);
+/* What the model files call: NULL at compile time where no table is built. */
+#if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
+#define CALIB__APPLYD() calib__applyd_get()
+#else
+#define CALIB__APPLYD() ((const calib__applyd *)0)
+#endif
+
+#endif

@@ -1,0 +1,28 @@
+/* applyd_avx512.c -- applyd.h's row maps for AVX-512 (8 doubles per vector),
+ * the body in applyd_body.h; exp: vmath.h's calib__exp8_pd (table-driven). */
+#include "vmath.h"
+#include <immintrin.h>
+
+#define W 8
+typedef double VD __attribute__((vector_size(64)));
+typedef float VF __attribute__((vector_size(32)));
+typedef long long VI __attribute__((vector_size(64)));
+#define LANE_IDX {0, 1, 2, 3, 4, 5, 6, 7}
+#define EVEN_IDX {0, 2, 4, 6, 8, 10, 12, 14}
+#define ODD_IDX {1, 3, 5, 7, 9, 11, 13, 15}
+#define VEXP_DECL const calib__exp8_pd_tab vexp_tab_ = calib__exp8_pd_init()
+#define VEXP(pv) (*(pv) = (VD)calib__exp8_pd((__m512d)*(pv), &vexp_tab_))
+/* rcp14 and two Newton steps: relative error 2^-14 -> 2^-28 -> below 2^-53 */
+static inline __attribute__((always_inline)) VD recip8(VD v) {
+  const __m512d x = (__m512d)v, one = _mm512_set1_pd(1.0);
+  __m512d r = _mm512_rcp14_pd(x);
+  r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(x, r, one), r);
+  r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(x, r, one), r);
+  return (VD)r;
+}
+#define VRECIP(v) recip8(v)
+#define VCEIL(v) (VD)_mm512_roundscale_pd((__m512d)(v), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
+#define VGATHER(base, vi) (VD)_mm512_i64gather_pd((__m512i)(vi), (base), 8)
+#define TABLE_NAME calib__applyd_avx512
+#define ISA_NAME "avx512"
+#include "applyd_body.h"

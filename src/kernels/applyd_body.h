@@ -1,0 +1,496 @@
+/* applyd_body.h -- the body of applyd_avx2.c / applyd_avx512.c (applyd.h),
+ * written once with GCC vector extensions. The including file defines:
+ *   W            lanes (doubles per vector)
+ *   VD, VF, VI   vector types: W doubles, W floats, W int64
+ *   LANE_IDX     a VI {0, 1, ..., W-1}; EVEN_IDX / ODD_IDX the shuffle masks
+ *                selecting lanes 0, 2, ... / 1, 3, ... of two VDs
+ *   VEXP_DECL    declarations VEXP needs (e.g. the AVX-512 exp table)
+ *   VEXP(pv)     *pv = exp(*pv) lane-wise (vmath.h)
+ *   VRECIP(v)    1 / v lane-wise for v in [1, 2] (to about 1 ulp)
+ *   VCEIL(v)     ceil lane-wise; VGATHER(base, vi) base[vi] lane-wise
+ *   TABLE_NAME   the calib__applyd object to define, ISA_NAME its name */
+#include "applyd.h"
+#include <math.h>
+#include <string.h>
+
+#define AD_INLINE static inline __attribute__((always_inline))
+#define SEL(m, a, b) ((VD)(((m) & (VI)(a)) | (~(m) & (VI)(b))))
+
+AD_INLINE VD splat(double v) {
+  VD r = {0};
+  return r + v;
+}
+AD_INLINE VD ld_d(const double *p) {
+  VD v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+AD_INLINE void st_d(double *p, VD v) { memcpy(p, &v, sizeof v); }
+AD_INLINE VD ld_f(const calib__f32u *p) {
+  VF f;
+  memcpy(&f, (const void *)p, sizeof f);
+  return __builtin_convertvector(f, VD);
+}
+/* lanes >= r: pad */
+AD_INLINE VD ld_f_tail(const calib__f32u *p, size_t r, float pad) {
+  VF f;
+  for (size_t q = 0; q < (size_t)W; q++) f[q] = q < r ? p[q] : pad;
+  return __builtin_convertvector(f, VD);
+}
+AD_INLINE VD ld_d_tail(const double *p, size_t r) {
+  VD v = {0};
+  for (size_t q = 0; q < r; q++) v[q] = p[q];
+  return v;
+}
+/* the first r (<= W) lanes, rounded once to float */
+AD_INLINE void st_f(calib__f32u *p, VD v, size_t r) {
+  const VF f = __builtin_convertvector(v, VF);
+  if (r == (size_t)W) memcpy((void *)p, &f, sizeof f);
+  else
+    for (size_t q = 0; q < r; q++) p[q] = f[q];
+}
+AD_INLINE VD vmax(VD a, VD b) { return SEL(a > b, a, b); }
+AD_INLINE double hmax(VD v) {
+  double m = v[0];
+  for (int q = 1; q < W; q++) m = v[q] > m ? v[q] : m;
+  return m;
+}
+AD_INLINE double hsum(VD v) {
+  double s = 0;
+  for (int q = 0; q < W; q++) s += v[q];
+  return s;
+}
+/* lanes >= r of v := fill */
+AD_INLINE VD pad(VD v, size_t r, double fill) {
+  const VI idx = LANE_IDX;
+  return SEL(idx < (long long)r, v, splat(fill));
+}
+
+AD_INLINE VI vimin(VI a, VI b) {
+  const VI m = a < b;
+  return (m & a) | (~m & b);
+}
+AD_INLINE int vany(VI m) {
+  long long o = 0;
+  for (int q = 0; q < W; q++) o |= m[q];
+  return o != 0;
+}
+
+/* buf[0 .. kp) (kp = k rounded up to W, padding lanes -inf) := exp(buf - m),
+ * returns the sum */
+AD_INLINE double exp_sum(double *buf, size_t kp, double m) {
+  VEXP_DECL;
+  VD s0 = splat(0), s1 = splat(0);
+  size_t j = 0;
+  for (; j + 2 * W <= kp; j += 2 * W) {
+    VD e0 = ld_d(buf + j) - m, e1 = ld_d(buf + j + W) - m;
+    VEXP(&e0);
+    VEXP(&e1);
+    st_d(buf + j, e0);
+    st_d(buf + j + W, e1);
+    s0 += e0;
+    s1 += e1;
+  }
+  for (; j < kp; j += W) {
+    VD e = ld_d(buf + j) - m;
+    VEXP(&e);
+    st_d(buf + j, e);
+    s0 += e;
+  }
+  return hsum(s0 + s1);
+}
+
+/* yr[j] = (float)(buf[j] * c) */
+AD_INLINE void store_scaled(const double *buf, size_t k, double c, calib__f32u *yr) {
+  size_t j = 0;
+  for (; j + W <= k; j += W) st_f(yr + j, ld_d(buf + j) * c, W);
+  if (j < k) st_f(yr + j, ld_d(buf + j) * c, k - j);
+}
+
+static void vector_rows(const double *w, const double *b, const calib__f32u *x, size_t n, size_t k,
+                        calib__f32u *y) {
+  double buf[CALIB__APPLYD_MAX_K + W];
+  for (size_t i = 0; i < n; i++) {
+    const calib__f32u *xr = x + i * k;
+    VD mv = splat(-HUGE_VAL);
+    size_t j = 0;
+    for (; j + W <= k; j += W) {
+      const VD a = ld_d(w + j) * ld_f(xr + j) + ld_d(b + j);
+      st_d(buf + j, a);
+      mv = vmax(mv, a);
+    }
+    if (j < k) {
+      const size_t r = k - j;
+      const VD a = pad(ld_d_tail(w + j, r) * ld_f_tail(xr + j, r, 0.0f) + ld_d_tail(b + j, r), r, -HUGE_VAL);
+      st_d(buf + j, a);
+      mv = vmax(mv, a);
+      j += W;
+    }
+    const double s = exp_sum(buf, j, hmax(mv));
+    store_scaled(buf, k, 1.0 / s, y + i * k);
+  }
+}
+
+static void platt_rows(const double *ab, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
+  double buf[CALIB__APPLYD_MAX_K + W], abt[2 * W];
+  const VI ev = EVEN_IDX, od = ODD_IDX;
+  for (size_t i = 0; i < n; i++) {
+    VEXP_DECL;
+    const calib__f32u *xr = x + i * k;
+    VD sv = splat(0);
+    for (size_t j = 0; j < k; j += W) {
+      const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+      VD v0, v1, z;
+      if (r == (size_t)W) {
+        v0 = ld_d(ab + 2 * j);
+        v1 = ld_d(ab + 2 * j + W);
+        z = ld_f(xr + j);
+      } else {
+        memset(abt, 0, sizeof abt);
+        memcpy(abt, ab + 2 * j, 2 * r * sizeof *abt);
+        v0 = ld_d(abt);
+        v1 = ld_d(abt + W);
+        z = ld_f_tail(xr + j, r, 0.0f);
+      }
+      const VD A = __builtin_shuffle(v0, v1, ev), B = __builtin_shuffle(v0, v1, od);
+      const VD u = -(A * z + B);
+      const VI pos = u >= splat(0);
+      VD e = SEL(pos, -u, u); /* -|u| */
+      VEXP(&e);
+      const VD inv = VRECIP(e + 1.0);
+      VD q = SEL(pos, inv, e * inv);
+      if (r < (size_t)W) q = pad(q, r, 0.0);
+      st_d(buf + j, q);
+      sv += q;
+    }
+    const double s = hsum(sv);
+    calib__f32u *yr = y + i * k;
+    if (!(s > 0)) {
+      for (size_t j = 0; j < k; j++) yr[j] = (float)(1.0 / (double)k);
+      continue;
+    }
+    store_scaled(buf, k, 1.0 / s, yr);
+  }
+}
+
+static void ets_rows(double beta, const double *w, const calib__f32u *x, size_t n, size_t k,
+                     calib__f32u *y) {
+  double b1[CALIB__APPLYD_MAX_K + W], b2[CALIB__APPLYD_MAX_K + W];
+  const double u = w[2] / (double)k;
+  for (size_t i = 0; i < n; i++) {
+    VEXP_DECL;
+    const calib__f32u *xr = x + i * k;
+    calib__f32u *yr = y + i * k;
+    VD mv = splat(-HUGE_VAL);
+    size_t j = 0;
+    for (; j + W <= k; j += W) {
+      const VD d = ld_f(xr + j);
+      st_d(b2 + j, d);
+      mv = vmax(mv, d);
+    }
+    if (j < k) {
+      const VD d = ld_f_tail(xr + j, k - j, -INFINITY);
+      st_d(b2 + j, d);
+      mv = vmax(mv, d);
+      j += W;
+    }
+    const double m = hmax(mv);
+    VD s1 = splat(0), s2 = splat(0);
+    for (size_t t = 0; t < j; t += W) {
+      const VD d = ld_d(b2 + t) - m;
+      VD e1 = d * beta, e2 = d;
+      VEXP(&e1);
+      VEXP(&e2);
+      st_d(b1 + t, e1);
+      st_d(b2 + t, e2);
+      s1 += e1;
+      s2 += e2;
+    }
+    const double c1 = w[0] / hsum(s1), c2 = w[1] / hsum(s2);
+    size_t t = 0;
+    for (; t + W <= k; t += W) st_f(yr + t, ld_d(b1 + t) * c1 + ld_d(b2 + t) * c2 + u, W);
+    if (t < k) st_f(yr + t, ld_d(b1 + t) * c1 + ld_d(b2 + t) * c2 + u, k - t);
+  }
+}
+
+static void softmax_rows(const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
+  double buf[CALIB__APPLYD_MAX_K + W];
+  for (size_t i = 0; i < n; i++) {
+    const calib__f32u *xr = x + i * k;
+    VD mv = splat(-HUGE_VAL);
+    size_t j = 0;
+    for (; j + W <= k; j += W) {
+      const VD d = ld_f(xr + j);
+      st_d(buf + j, d);
+      mv = vmax(mv, d);
+    }
+    if (j < k) {
+      const VD d = ld_f_tail(xr + j, k - j, -INFINITY);
+      st_d(buf + j, d);
+      mv = vmax(mv, d);
+      j += W;
+    }
+    const double s = exp_sum(buf, j, hmax(mv));
+    store_scaled(buf, k, 1.0 / s, y + i * k);
+  }
+}
+
+static void matvec_row(const double *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
+                       double *a) {
+  double xs[CALIB__APPLYD_MAX_K + W];
+  size_t kp = 0;
+  for (; kp + W <= k; kp += W) st_d(xs + kp, ld_f(x + kp) - shift);
+  if (kp < k) {
+    st_d(xs + kp, pad(ld_f_tail(x + kp, k - kp, 0.0f) - shift, k - kp, 0.0));
+    kp += W;
+  }
+  const size_t kv = k - k % W; /* whole vectors of a W row */
+  size_t jr = 0;
+  for (; jr + 4 <= k; jr += 4) {
+    const double *r0 = Wm + jr * k, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
+    VD a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
+    size_t l = 0;
+    for (; l < kv; l += W) {
+      const VD xv = ld_d(xs + l);
+      a0 += ld_d(r0 + l) * xv;
+      a1 += ld_d(r1 + l) * xv;
+      a2 += ld_d(r2 + l) * xv;
+      a3 += ld_d(r3 + l) * xv;
+    }
+    double t0 = hsum(a0), t1 = hsum(a1), t2 = hsum(a2), t3 = hsum(a3);
+    for (; l < k; l++) {
+      t0 += r0[l] * xs[l];
+      t1 += r1[l] * xs[l];
+      t2 += r2[l] * xs[l];
+      t3 += r3[l] * xs[l];
+    }
+    a[jr] = t0 + b[jr];
+    a[jr + 1] = t1 + b[jr + 1];
+    a[jr + 2] = t2 + b[jr + 2];
+    a[jr + 3] = t3 + b[jr + 3];
+  }
+  for (; jr < k; jr++) {
+    const double *r0 = Wm + jr * k;
+    VD a0 = splat(0);
+    size_t l = 0;
+    for (; l < kv; l += W) a0 += ld_d(r0 + l) * ld_d(xs + l);
+    double t0 = hsum(a0);
+    for (; l < k; l++) t0 += r0[l] * xs[l];
+    a[jr] = t0 + b[jr];
+  }
+}
+
+static void softmax_store(double *a, size_t k, calib__f32u *y) {
+  double buf[CALIB__APPLYD_MAX_K + W];
+  VD mv = splat(-HUGE_VAL);
+  size_t j = 0;
+  for (; j + W <= k; j += W) {
+    const VD v = ld_d(a + j);
+    st_d(buf + j, v);
+    mv = vmax(mv, v);
+  }
+  if (j < k) {
+    const VD v = pad(ld_d_tail(a + j, k - j), k - j, -HUGE_VAL);
+    st_d(buf + j, v);
+    mv = vmax(mv, v);
+    j += W;
+  }
+  const double s = exp_sum(buf, j, hmax(mv));
+  store_scaled(buf, k, 1.0 / s, y);
+}
+
+static void div_store(const double *q, size_t k, double s, calib__f32u *y);
+static void div_store(const double *q, size_t k, double s, calib__f32u *y) {
+  size_t j = 0;
+  for (; j + W <= k; j += W) st_f(y + j, ld_d(q + j) / s, W);
+  if (j < k) st_f(y + j, ld_d_tail(q + j, k - j) / s, k - j);
+}
+
+static void hist_ew_rows(const double *values, size_t M, const double *e, const calib__f32u *p, size_t n,
+                         size_t k, calib__f32u *y) {
+  double buf[CALIB__APPLYD_MAX_K + W];
+  const VI lane = LANE_IDX;
+  const VD Md = splat((double)M);
+  const VI zero = lane - lane, Mi = zero + (long long)M, Mm1 = Mi - 1;
+  for (size_t i = 0; i < n; i++) {
+    const calib__f32u *pr = p + i * k;
+    VD sv = splat(0);
+    for (size_t j = 0; j < k; j += W) {
+      const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+      const VD x = r == (size_t)W ? ld_f(pr + j) : ld_f_tail(pr + j, r, 0.0f);
+      VD g = VCEIL(x * Md) - 1.0;
+      g = SEL(g < splat(0), splat(0), g);
+      VI b = __builtin_convertvector(g, VI);
+      b = vimin(b, Mm1); /* x >= 1 */
+      for (;;) { /* b/M < x <= (b+1)/M: the guess is off by at most one, checked until stable */
+        const VI dn = (b > zero) & (x <= VGATHER(e, b));
+        const VI up = (b < Mm1) & (x > VGATHER(e, b + 1));
+        if (!vany(dn | up)) break;
+        b = b + (up & 1) - (dn & 1);
+      }
+      const VI cls = vimin(lane + (long long)j, zero + (long long)(k - 1)); /* padding lanes: class k-1 */
+      VD q = VGATHER(values, cls * Mi + b);
+      if (r < (size_t)W) q = pad(q, r, 0.0);
+      st_d(buf + j, q);
+      sv += q;
+    }
+    const double s = hsum(sv);
+    calib__f32u *yr = y + i * k;
+    if (!(s > 0)) {
+      for (size_t j = 0; j < k; j++) yr[j] = (float)(1.0 / (double)k);
+      continue;
+    }
+    div_store(buf, k, s, yr);
+  }
+}
+
+/* Four groups of W classes at once: the searches' gathers are dependent
+ * within a group, so four independent chains keep the loads overlapped. */
+#define ISO_G 4
+static void iso_rows(const double *xs, const double *ys, const double *cnt, const calib__f32u *p, size_t n,
+                     size_t k, calib__f32u *y, double (*fb)(const double *, const double *, size_t, double)) {
+  double buf[CALIB__APPLYD_MAX_K + ISO_G * W];
+  const VI lane = LANE_IDX, zero = lane - lane, one = zero + 1;
+  (void)lane;
+  for (size_t i = 0; i < n; i++) {
+    const calib__f32u *pr = p + i * k;
+    VD sv = splat(0);
+    size_t off0 = 0; /* offset of class j's table */
+    for (size_t j0 = 0; j0 < k; j0 += ISO_G * W) {
+      VI off[ISO_G], m[ISO_G], base[ISO_G], len[ISO_G];
+      VD s[ISO_G];
+      size_t r[ISO_G];
+      long long maxm = 1;
+      for (int g = 0; g < ISO_G; g++) {
+        const size_t j = j0 + (size_t)g * W;
+        r[g] = j >= k ? 0 : (k - j < (size_t)W ? k - j : (size_t)W);
+        off[g] = zero;
+        m[g] = one;
+        for (size_t q = 0; q < r[g]; q++) {
+          const long long mq = (long long)cnt[j + q];
+          off[g][q] = (long long)off0;
+          m[g][q] = mq;
+          off0 += (size_t)mq;
+          maxm = mq > maxm ? mq : maxm;
+        }
+        s[g] = r[g] == (size_t)W ? ld_f(pr + j) : (r[g] ? ld_f_tail(pr + j, r[g], 0.0f) : splat(0.0));
+        base[g] = zero;
+        len[g] = m[g]; /* padding lanes: table 0 of length 1 (never used) */
+      }
+      /* last index with x <= s (branch-free halving, as isotonic_apply.c's last_le) */
+      for (long long L = maxm; L > 1; L -= L >> 1)
+        for (int g = 0; g < ISO_G; g++) {
+          const VI h = len[g] >> 1, cand = base[g] + h;
+          const VI take = (VI)(VGATHER(xs, off[g] + cand) <= s[g]);
+          base[g] = (take & cand) | (~take & base[g]);
+          len[g] -= h;
+        }
+      for (int g = 0; g < ISO_G && r[g]; g++) {
+        const VI o = off[g], b = base[g], mm = m[g];
+        const VD sg = s[g];
+        const VD lo = VGATHER(xs, o), hi = VGATHER(xs, o + mm - 1);
+        const VI j1 = vimin(b + 1, mm - 1);
+        const VD xj = VGATHER(xs, o + b), yj = VGATHER(ys, o + b);
+        const VD xj1 = VGATHER(xs, o + j1), yj1 = VGATHER(ys, o + j1);
+        const VI simple = (b + 1 >= mm) | (VI)(xj == sg);
+        const VD slope = (yj1 - yj) / SEL(simple, splat(1.0), xj1 - xj);
+        VD v = SEL(simple, yj, slope * (sg - xj) + yj);
+        v = SEL((VI)(sg >= hi), VGATHER(ys, o + mm - 1), v);
+        v = SEL((VI)(sg <= lo), VGATHER(ys, o), v);
+        const VI bad = (VI)(v != v);
+        if (vany(bad))
+          for (size_t q = 0; q < r[g]; q++)
+            if (bad[q]) v[q] = fb(xs + o[q], ys + o[q], (size_t)mm[q], sg[q]);
+        if (r[g] < (size_t)W) v = pad(v, r[g], 0.0);
+        st_d(buf + j0 + (size_t)g * W, v);
+        sv += v;
+      }
+    }
+    const double sum = hsum(sv);
+    calib__f32u *yr = y + i * k;
+    if (!(sum > 0)) {
+      for (size_t j = 0; j < k; j++) yr[j] = (float)(1.0 / (double)k);
+      continue;
+    }
+    div_store(buf, k, sum, yr);
+  }
+}
+
+/* log1p(x) for x in [-1/2, 0] (x = -s, s = e^ls <= 1/2): w = 1 + x in [1/2, 1],
+ * log(w) by fdlibm's e_log.c kernel (w = 2^e (1 + f), 1 + f in [sqrt(2)/2,
+ * sqrt(2)), s = f/(2+f), minimax R(s^2) < 2^-58.45), plus the first-order
+ * correction -((w - 1) - x)/w for the rounding of 1 + x. */
+AD_INLINE VD log1p_neg(VD x) {
+  const VD w = x + 1.0;
+  const VI small = (VI)(w < splat(0.70710678118654752440));
+  const VD mm = SEL(small, w * 2.0, w), e = SEL(small, splat(-1.0), splat(0.0));
+  const VD f = mm - 1.0, hfsq = 0.5 * f * f, sdv = f / (f + 2.0), z = sdv * sdv, w2 = z * z;
+  const VD t1 = w2 * (3.999999999940941908e-01 + w2 * (2.222219843214978396e-01 + w2 * 1.531383769920937332e-01));
+  const VD t2 = z * (6.666666666666735130e-01 +
+                     w2 * (2.857142874366239149e-01 + w2 * (1.818357216161805012e-01 + w2 * 1.479819860511658591e-01)));
+  const VD R = t2 + t1;
+  const VD lg = e * 6.93147180369123816490e-01 - ((hfsq - (sdv * (hfsq + R) + e * 1.90821492927058770002e-10)) - f);
+  const VD c = SEL((VI)(w == splat(1.0)), splat(0.0), ((w - 1.0) - x) / w);
+  return SEL((VI)(w == splat(1.0)), x, lg - c);
+}
+
+static void beta_row(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
+                     double ls_max, double l1s_max, calib__f32u *y) {
+  VEXP_DECL;
+  double buf[CALIB__APPLYD_MAX_K + W], abct[3 * W];
+  const VI lane = LANE_IDX;
+  VD sv = splat(0);
+  for (size_t j = 0; j < k; j += W) {
+    const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+    const VD z = r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, 0.0f);
+    VD a, b, c;
+    if (r == (size_t)W) {
+      const VI i3 = lane * 3;
+      a = VGATHER(abc + 3 * j, i3);
+      b = VGATHER(abc + 3 * j + 1, i3);
+      c = VGATHER(abc + 3 * j + 2, i3);
+    } else {
+      memset(abct, 0, sizeof abct);
+      memcpy(abct, abc + 3 * j, 3 * r * sizeof *abct);
+      for (int q = 0; q < W; q++) { a[q] = abct[3 * q]; b[q] = abct[3 * q + 1]; c[q] = abct[3 * q + 2]; }
+    }
+    VD ls = (z - m) - spd, s = ls;
+    VEXP(&s);
+    VD l1s = log1p_neg(-s);
+    const VI ismax = (VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jmax);
+    ls = SEL(ismax, splat(ls_max), ls);
+    l1s = SEL(ismax, splat(l1s_max), l1s);
+    const VD u = a * ls - b * l1s + c;
+    const VI pos = u >= splat(0);
+    VD e = SEL(pos, -u, u); /* -|u| */
+    VEXP(&e);
+    const VD inv = VRECIP(e + 1.0);
+    VD qv = SEL(pos, inv, e * inv);
+    if (r < (size_t)W) qv = pad(qv, r, 0.0);
+    st_d(buf + j, qv);
+    sv += qv;
+  }
+  const double sum = hsum(sv);
+  if (!(sum > 0)) {
+    for (size_t j = 0; j < k; j++) y[j] = (float)(1.0 / (double)k);
+    return;
+  }
+  div_store(buf, k, sum, y);
+}
+
+static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double m2) {
+  VEXP_DECL;
+  const VI lane = LANE_IDX;
+  VD sv = splat(0);
+  for (size_t j = 0; j < k; j += W) {
+    const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+    VD d = (r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, -INFINITY)) - m2;
+    d = SEL((VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jskip), splat(-HUGE_VAL), d);
+    VEXP(&d);
+    sv += d;
+  }
+  return hsum(sv);
+}
+
+const calib__applyd TABLE_NAME = {ISA_NAME, vector_rows, platt_rows, ets_rows, softmax_rows, matvec_row, softmax_store,
+                                  div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows};

@@ -1,0 +1,368 @@
+/* vmath.h -- the one home of libcalib's vectorised exp and log (src/kernels/).
+ *
+ * Header-only: every helper is `static inline` with always_inline (a plain
+ * `static inline` helper stopped being inlined into the softmax drivers once
+ * and the k = 10 path slowed by 45%), so each translation unit that includes
+ * this file gets its own instance compiled for its own instruction set
+ * (kernels_avx2.c with -mavx2 -mfma, kernels_avx512.c with the AVX-512
+ * flags, a function with __attribute__((target("avx2,fma"))), ...). A section
+ * is compiled only when the including unit has its instruction set (the
+ * predefined macros __AVX2__, __AVX512F__, __ARM_NEON).
+ *
+ * Generic (GCC/Clang vector extensions, any target):
+ *  - calib__vexp_pd4: exp of 4 doubles, x <= 709.78 (below -746, -inf
+ *    included, +0). x = n ln2 + r, |r| <= ln2/2 (n by the 1.5*2^52 rounding
+ *    trick, ln2 in two parts: n*ln2_hi exact), the degree-13 Taylor
+ *    polynomial of e^r (truncation < 5e-18 relative) by Horner's rule down
+ *    to the constant term (without FMA: bit for bit the exp the matrix
+ *    fitter's row pass had before, whose ill-conditioned L-BFGS test at
+ *    tol 1e-8 in test_gap.py is sensitive to the last bit), times
+ *    2^n as two exact power-of-two factors 2^n1 * 2^n2 (n1 = n/2 rounded,
+ *    n2 = n - n1), so a subnormal result is rounded once. With FMA in the
+ *    unit (__FMA__), the Horner steps are fused multiply-adds; otherwise a
+ *    multiply and an add (-std=c99 does not contract). Accuracy: test_vmath.
+ *    Users: the AVX2 kernels' exp_pd (ts_moments), the Platt/beta Newton
+ *    block kernel (fit/platt_pass.c), the matrix-family row pass
+ *    (fit_matrix/mx_softmax.c).
+ * AVX2 + FMA (8 floats / 4 doubles):
+ *  - calib__exp8_ps (x <= 0, -inf included): Cody-Waite reduction, degree-6
+ *    minimax-fitted polynomial (relative error 1.9e-9, 0.88 ulp in float
+ *    Horner form), 2^n as two exact factors (subnormal results rounded
+ *    once); inputs <= -120 give +0.
+ *  - calib__log8_ps: natural log of positive normal floats (cephes logf).
+ *  - calib__exp4_pd: calib__vexp_pd4 on __m256d.
+ * AVX-512 F/DQ (16 floats / 8 doubles):
+ *  - calib__exp16_ps: as calib__exp8_ps, 2^n by vscalefps.
+ *  - calib__log16_ps: cephes logf with getmant/getexp.
+ *  - calib__exp8_pd: t = (16m + j) ln2/16 + r, |r| <= ln2/32, the 16 values
+ *    2^(j/16) in two registers (vpermt2pd; load them once per loop with
+ *    calib__exp8_pd_init), degree-7 Taylor polynomial (truncation < 2e-18),
+ *    vscalefpd.
+ * NEON (AArch64; 4 floats / 2 doubles):
+ *  - calib__exp4_ps: cephes' degree-5 polynomial, 2^n as two exact factors,
+ *    inputs <= -120 give +0 (clamped at 88.72 above).
+ *  - calib__log4_ps: cephes logf.
+ *  - calib__exp2_pd: the algorithm of calib__vexp_pd4 with NEON fused
+ *    multiply-adds and rounding instructions.
+ * Measured accuracy against libm (every ISA of the machine, the whole float
+ * range for the float functions): test/test_vmath.c, which reaches each
+ * instance through the calib__vmath_* hooks below (calib__vmath_by_name).
+ */
+#ifndef CALIB_KERNELS_VMATH_H
+#define CALIB_KERNELS_VMATH_H
+
+#include "kernels.h" /* calib__f32u */
+#include <math.h>
+#include <stddef.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CALIB__VM_INLINE static inline __attribute__((always_inline))
+#else
+#define CALIB__VM_INLINE static inline
+#endif
+
+/* Test hooks: one table per instruction set (dispatch.c), y_i = f(x_i) for
+ * i < n through that set's vector helpers (the tail padded inside a vector).
+ * exp_f32 is defined for x <= 0 (the softmax domain), log_f32 for positive
+ * normal floats, exp_f64 for x <= 709.78. exp_f64_generic is calib__vexp_pd4
+ * as the unit compiles it. */
+typedef struct {
+  const char *name;
+  void (*exp_f32)(const float *x, size_t n, float *y);
+  void (*log_f32)(const float *x, size_t n, float *y);
+  void (*exp_f64)(const double *x, size_t n, double *y);
+} calib__vmath_fns;
+
+/* The hooks of the table `name` ("avx2", "avx512", "neon", "generic"), or
+ * NULL when not built or not supported by this CPU. Tests only. */
+const calib__vmath_fns *calib__vmath_by_name(const char *name);
+
+/* ---- the float64 softmax row (scalar, libm) ----------------------------------
+ * The one definition of the double-precision softmax of a float32 row, for
+ * the paths that need the order of tiny probabilities or a float64 NLL
+ * (isotonic and histogram apply on logits, the metrics accumulator, the
+ * log-sum-exp of Dirichlet and beta): mx = max_j z_j (the first maximum, in
+ * double), e_j = exp(z_j - mx), s = sum_j e_j in index order. k >= 1 finite
+ * or -inf floats with a finite maximum. p != NULL: p[j] = e_j / s;
+ * otherwise o != NULL: o[j] = (float)(e_j / s) (the exps computed twice, no
+ * buffer). Returns the log-sum-exp mx + log(s). */
+static inline double calib__softmax_row_f64(const calib__f32u *z, size_t k, double *p, calib__f32u *o) {
+  double mx = (double)z[0], s = 0;
+  for (size_t j = 1; j < k; j++) mx = (double)z[j] > mx ? (double)z[j] : mx;
+  if (p) {
+    for (size_t j = 0; j < k; j++) s += p[j] = exp((double)z[j] - mx);
+    for (size_t j = 0; j < k; j++) p[j] /= s;
+  } else {
+    for (size_t j = 0; j < k; j++) s += exp((double)z[j] - mx);
+    if (o)
+      for (size_t j = 0; j < k; j++) o[j] = (float)(exp((double)z[j] - mx) / s);
+  }
+  return mx + log(s);
+}
+
+/* ---- generic: GCC/Clang vector extensions --------------------------------- */
+#if defined(__GNUC__) || defined(__clang__)
+#define CALIB_HAVE_VMATH_GENERIC 1
+typedef double calib__v4d __attribute__((vector_size(32)));
+typedef long long calib__v4i __attribute__((vector_size(32)));
+typedef unsigned long long calib__v4u __attribute__((vector_size(32)));
+
+#if defined(__FMA__) && defined(__AVX__)
+#include <immintrin.h>
+#define CALIB__VFMA4(a, b, c) ((calib__v4d)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
+#else
+#define CALIB__VFMA4(a, b, c) ((a) * (b) + (c))
+#endif
+/* m ? a : b lane-wise (C has no vector ?: operator) */
+#define CALIB__VSEL4(m, a, b) ((calib__v4d)(((m) & (calib__v4i)(a)) | (~(m) & (calib__v4i)(b))))
+
+/* *px = exp(*px) lane-wise (see the file comment). By pointer: no 32-byte
+ * vector is passed by value, so units without AVX see no ABI question. */
+CALIB__VM_INLINE void calib__vexp_pd4(calib__v4d *px) {
+  const calib__v4d zero = {0, 0, 0, 0};
+  const calib__v4d shift = zero + 0x1.8p52, lo = zero - 746.0, hi = zero + 709.78;
+  calib__v4d x = *px;
+  x = CALIB__VSEL4(x > lo, x, lo); /* NaN -> lo, as _mm256_max_pd(x, lo) */
+  x = CALIB__VSEL4(x < hi, x, hi);
+  calib__v4d nd = CALIB__VFMA4(x, zero + 1.4426950408889634, shift);
+  const calib__v4i n = (calib__v4i)nd - (calib__v4i)shift; /* round(x / ln2) */
+  nd -= shift;
+  calib__v4d r = CALIB__VFMA4(-nd, zero + 0x1.62e42feep-1, x); /* nd * ln2_hi is exact */
+  r = CALIB__VFMA4(-nd, zero + 1.9082149292705877e-10, r);
+  calib__v4d q = zero + 1.0 / 6227020800.0;
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 479001600.0);
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 39916800.0);
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 3628800.0);
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 362880.0);
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 40320.0);
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 5040.0);
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 720.0);
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 120.0);
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 24.0);
+  q = CALIB__VFMA4(q, r, zero + 1.0 / 6.0);
+  q = CALIB__VFMA4(q, r, zero + 0.5);
+  q = CALIB__VFMA4(q, r, zero + 1.0);
+  const calib__v4d p = CALIB__VFMA4(q, r, zero + 1.0);
+  /* n in [-1077, 1024]: n1 = floor(n/2) (a logical shift of n + 2048), n2 = n - n1,
+   * 2^n1 and 2^n2 both normal */
+  const calib__v4i n1 = (calib__v4i)((calib__v4u)(n + 2048) >> 1) - 1024, n2 = n - n1;
+  *px = (p * (calib__v4d)((n1 + 1023) << 52)) * (calib__v4d)((n2 + 1023) << 52);
+}
+#endif /* vector extensions */
+
+/* ---- AVX2 + FMA ------------------------------------------------------------- */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+CALIB__VM_INLINE __m256 calib__exp8_ps(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-120.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(0x1.6ab926p-10f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.126d64p-7f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.55589cp-5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.55540ap-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0x1.fffffap-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+CALIB__VM_INLINE __m256 calib__log8_ps(__m256 s) {
+  const __m256i bits = _mm256_castps_si256(s);
+  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+  __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
+                                                 _mm256_set1_epi32(0x3F800000)));
+  const __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
+  m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+  e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
+  const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), z = _mm256_mul_ps(f, f);
+  __m256 y = _mm256_set1_ps(7.0376836292e-2f);
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.1514610310e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.1676998740e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.2420140846e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.4249322787e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-1.6668057665e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(2.0000714765e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(-2.4999993993e-1f));
+  y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(3.3333331174e-1f));
+  y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
+  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
+  return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
+}
+
+CALIB__VM_INLINE __m256d calib__exp4_pd(__m256d t) {
+  calib__v4d v = (calib__v4d)t;
+  calib__vexp_pd4(&v);
+  return (__m256d)v;
+}
+#endif /* AVX2 */
+
+/* ---- AVX-512 F/DQ --------------------------------------------------------- */
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+
+CALIB__VM_INLINE __m512 calib__exp16_ps(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-120.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(0x1.6ab926p-10f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.126d64p-7f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.55589cp-5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.55540ap-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.fffffap-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+CALIB__VM_INLINE __m512 calib__log16_ps(__m512 s) {
+  __m512 m = _mm512_getmant_ps(s, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+  __m512 e = _mm512_getexp_ps(s);
+  const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237f), _CMP_GT_OQ);
+  m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+  e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
+  const __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f)), z = _mm512_mul_ps(f, f);
+  __m512 y = _mm512_set1_ps(7.0376836292e-2f);
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.1514610310e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.1676998740e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.2420140846e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.4249322787e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-1.6668057665e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(2.0000714765e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(-2.4999993993e-1f));
+  y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(3.3333331174e-1f));
+  y = _mm512_mul_ps(_mm512_mul_ps(y, f), z);
+  y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
+  y = _mm512_fnmadd_ps(z, _mm512_set1_ps(0.5f), y);
+  return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
+}
+
+typedef struct {
+  __m512d tlo, thi;
+} calib__exp8_pd_tab;
+
+CALIB__VM_INLINE calib__exp8_pd_tab calib__exp8_pd_init(void) {
+  static const double exp2_16th[16] = {
+      0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
+      0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
+      0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
+      0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0,
+  };
+  calib__exp8_pd_tab t;
+  t.tlo = _mm512_loadu_pd(exp2_16th);
+  t.thi = _mm512_loadu_pd(exp2_16th + 8);
+  return t;
+}
+
+CALIB__VM_INLINE __m512d calib__exp8_pd(__m512d t, const calib__exp8_pd_tab *tab) {
+  const __m512d shifter = _mm512_set1_pd(0x1.8p52);
+  t = _mm512_max_pd(t, _mm512_set1_pd(-746.0));
+  t = _mm512_min_pd(t, _mm512_set1_pd(709.78));
+  const __m512d kd = _mm512_fmadd_pd(t, _mm512_set1_pd(23.083120654223414), shifter);
+  const __m512d nf = _mm512_sub_pd(kd, shifter); /* round(t * 16/ln2), exact */
+  __m512d r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.62e42fee00000p-5), t);
+  r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.a39ef35793c76p-37), r);
+  __m512d q = _mm512_set1_pd(1.0 / 5040);
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 720));
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 120));
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 24));
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0 / 6));
+  q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(0.5));
+  const __m512d p = _mm512_fmadd_pd(q, _mm512_mul_pd(r, r), r); /* e^r - 1 */
+  const __m512d tj = _mm512_permutex2var_pd(tab->tlo, _mm512_castpd_si512(kd), tab->thi);
+  const __m512d v = _mm512_fmadd_pd(tj, p, tj);
+  return _mm512_scalef_pd(v, _mm512_mul_pd(nf, _mm512_set1_pd(1.0 / 16)));
+}
+#endif /* AVX-512 */
+
+/* ---- NEON (AArch64) ------------------------------------------------------- */
+#if defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+
+CALIB__VM_INLINE float32x4_t calib__exp4_ps(float32x4_t x) {
+  x = vmaxq_f32(x, vdupq_n_f32(-120.0f));
+  x = vminq_f32(x, vdupq_n_f32(88.72f));
+  const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+  p = vfmaq_f32(r, p, vmulq_f32(r, r));
+  p = vaddq_f32(p, vdupq_n_f32(1.0f));
+  const int32x4_t ni = vcvtq_s32_f32(n);
+  const int32x4_t n1 = vshrq_n_s32(ni, 1), n2 = vsubq_s32(ni, n1);
+  const int32x4_t bias = vdupq_n_s32(127);
+  const float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, bias), 23));
+  const float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, bias), 23));
+  return vmulq_f32(vmulq_f32(p, s1), s2);
+}
+
+CALIB__VM_INLINE float32x4_t calib__log4_ps(float32x4_t s) {
+  const uint32x4_t bits = vreinterpretq_u32_f32(s);
+  float32x4_t e = vcvtq_f32_s32(vsubq_s32(vreinterpretq_s32_u32(vshrq_n_u32(bits, 23)), vdupq_n_s32(127)));
+  float32x4_t m = vreinterpretq_f32_u32(vorrq_u32(vandq_u32(bits, vdupq_n_u32(0x007FFFFFu)),
+                                                  vdupq_n_u32(0x3F800000u)));
+  const uint32x4_t big = vcgtq_f32(m, vdupq_n_f32(1.41421356237f));
+  m = vbslq_f32(big, vmulq_f32(m, vdupq_n_f32(0.5f)), m);
+  e = vaddq_f32(e, vreinterpretq_f32_u32(vandq_u32(big, vreinterpretq_u32_f32(vdupq_n_f32(1.0f)))));
+  const float32x4_t f = vsubq_f32(m, vdupq_n_f32(1.0f)), z = vmulq_f32(f, f);
+  float32x4_t y = vdupq_n_f32(7.0376836292e-2f);
+  y = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), y, f);
+  y = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), y, f);
+  y = vmulq_f32(vmulq_f32(y, f), z);
+  y = vfmaq_f32(y, e, vdupq_n_f32(-2.12194440e-4f));
+  y = vfmsq_f32(y, z, vdupq_n_f32(0.5f));
+  return vfmaq_f32(vaddq_f32(f, y), e, vdupq_n_f32(0.693359375f));
+}
+
+CALIB__VM_INLINE float64x2_t calib__pow2_pd2(float64x2_t n) { /* 2^n, integer n in [-1022, 1023] */
+  const float64x2_t b = vdupq_n_f64(0x1.8p52 + 1023.0);
+  return vreinterpretq_f64_u64(vshlq_n_u64(vreinterpretq_u64_f64(vaddq_f64(n, b)), 52));
+}
+
+CALIB__VM_INLINE float64x2_t calib__exp2_pd(float64x2_t t) {
+  t = vmaxq_f64(t, vdupq_n_f64(-746.0));
+  t = vminq_f64(t, vdupq_n_f64(709.78));
+  const float64x2_t nf = vrndnq_f64(vmulq_f64(t, vdupq_n_f64(1.4426950408889634)));
+  float64x2_t r = vfmsq_f64(t, nf, vdupq_n_f64(0x1.62e42feep-1));
+  r = vfmsq_f64(r, nf, vdupq_n_f64(1.9082149292705877e-10));
+  float64x2_t q = vdupq_n_f64(1.0 / 6227020800.0);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 479001600.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 39916800.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 3628800.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 362880.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 40320.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 5040.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 720.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 120.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 24.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(1.0 / 6.0), q, r);
+  q = vfmaq_f64(vdupq_n_f64(0.5), q, r);
+  const float64x2_t p = vaddq_f64(vfmaq_f64(r, q, vmulq_f64(r, r)), vdupq_n_f64(1.0));
+  const float64x2_t n1 = vrndmq_f64(vmulq_f64(nf, vdupq_n_f64(0.5)));
+  return vmulq_f64(vmulq_f64(p, calib__pow2_pd2(n1)), calib__pow2_pd2(vsubq_f64(nf, n1)));
+}
+#endif /* NEON */
+
+#endif /* CALIB_KERNELS_VMATH_H */

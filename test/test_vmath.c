@@ -1,0 +1,204 @@
+/* test_vmath.c -- accuracy of every vectorised exp/log of src/kernels/vmath.h
+ * against libm, for every instance this machine can run (calib__vmath_by_name:
+ * "avx512", "avx2", "neon" -- the kernels' own instances -- and "generic",
+ * calib__vexp_pd4 as a unit without ISA flags compiles it, the instance of
+ * the Platt and matrix-family fitters' plain builds).
+ *
+ * Errors are in units in the last place of the result's format (float or
+ * double), at the exact value: ref = exp/log of the input in double (float
+ * functions) or long double (double exp), ulp = the spacing of the result's
+ * format at |ref| (subnormal spacing below the normal range).
+ *   float exp: every float bit pattern in [-120, 0] with stride S (default 7:
+ *     about 1.6e8 inputs; `test_vmath full` takes S = 1, every pattern),
+ *     plus every pattern near the edges (the subnormal-result range around
+ *     -87.3, 0, -0). Domain of the callers: x <= 0; x <= -120 (-inf
+ *     included) must give +0 exactly (checked on a stride of the patterns
+ *     below -120, and -inf). Positive inputs (not a caller's domain) are
+ *     measured up to 88.7 and printed, not asserted.
+ *   float log: every positive normal float with stride S, plus 1 +- a few
+ *     ulps and the extremes (FLT_MIN, FLT_MAX).
+ *   double exp: 2e6 uniform inputs (2e7 with `full`) in [-746, 709.78] plus the edges
+ *     (subnormal results below -708.4, the overflow threshold 709.78,
+ *     -inf -> 0, 0 -> 1).
+ * NaN and +inf are outside every helper's domain (the callers validate
+ * first); what they give is printed, not asserted.
+ * Bounds asserted: float exp 1.5 ulp (normal results), float log 1.5 ulp,
+ * double exp 1.5 ulp; subnormal float exp results within 1 subnormal ulp.
+ *
+ * Usage: test_vmath [full]
+ */
+#include "harness.h"
+#include "internal.h"
+#include "kernels.h"
+#include "vmath.h"
+#include <float.h>
+
+#define BLK 4096
+
+static float bits_f(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
+
+/* ulp of the float format at |v| (v in double) */
+static double ulp_f(double v) {
+  v = fabs(v);
+  if (v < 0x1p-126) return 0x1p-149;
+  int e;
+  frexp(v, &e); /* v = m 2^e, m in [0.5, 1) */
+  return ldexp(1.0, e - 24);
+}
+static long double ulp_d(long double v) {
+  v = fabsl(v);
+  if (v < 0x1p-1022L) return 0x1p-1074L;
+  int e;
+  frexpl(v, &e);
+  return ldexpl(1.0L, e - 53);
+}
+
+typedef struct {
+  double max_ulp, at;
+  double max_sub; /* subnormal results, in subnormal ulps */
+  double at_sub;
+  size_t count;
+} stat_t;
+
+static void stat_add(stat_t *s, double x, double err, int subnormal) {
+  if (subnormal) {
+    if (err > s->max_sub) { s->max_sub = err; s->at_sub = x; }
+  } else if (err > s->max_ulp) {
+    s->max_ulp = err; s->at = x;
+  }
+  s->count++;
+}
+
+/* Float exp over the bit patterns [lo, hi] (as uint32, stepping by stride). */
+static void run_exp_f32(const calib__vmath_fns *f, uint32_t lo, uint32_t hi, uint32_t stride, stat_t *st,
+                        int check_zero) {
+  static float x[BLK], y[BLK];
+  uint64_t b = lo;
+  while (b <= hi) {
+    size_t m = 0;
+    for (; m < BLK && b <= hi; m++, b += stride) x[m] = bits_f((uint32_t)b);
+    f->exp_f32(x, m, y);
+    for (size_t i = 0; i < m; i++) {
+      if (check_zero) {
+        th_checks++;
+        if (!(y[i] == 0.0f && !signbit(y[i]))) TH_FAIL("%s exp_f32(%.9g) = %.9g, expected +0", f->name, (double)x[i], (double)y[i]);
+        continue;
+      }
+      const double ref = exp((double)x[i]);
+      const double err = fabs((double)y[i] - ref) / ulp_f(ref);
+      stat_add(st, (double)x[i], err, ref < 0x1p-126);
+    }
+  }
+}
+
+static void run_log_f32(const calib__vmath_fns *f, uint32_t lo, uint32_t hi, uint32_t stride, stat_t *st) {
+  static float x[BLK], y[BLK];
+  uint64_t b = lo;
+  while (b <= hi) {
+    size_t m = 0;
+    for (; m < BLK && b <= hi; m++, b += stride) x[m] = bits_f((uint32_t)b);
+    f->log_f32(x, m, y);
+    for (size_t i = 0; i < m; i++) {
+      const double ref = log((double)x[i]);
+      const double err = ref == 0 ? fabs((double)y[i]) / 0x1p-149 : fabs((double)y[i] - ref) / ulp_f(ref);
+      stat_add(st, (double)x[i], err, 0);
+    }
+  }
+}
+
+static void run_exp_f64(const calib__vmath_fns *f, const double *x, size_t n, stat_t *st) {
+  static double y[BLK];
+  for (size_t i0 = 0; i0 < n; i0 += BLK) {
+    const size_t m = n - i0 < BLK ? n - i0 : BLK;
+    f->exp_f64(x + i0, m, y);
+    for (size_t i = 0; i < m; i++) {
+      const long double ref = expl((long double)x[i0 + i]);
+      const long double err = fabsl((long double)y[i] - ref) / ulp_d(ref);
+      stat_add(st, x[i0 + i], (double)err, ref < 0x1p-1022L);
+    }
+  }
+}
+
+static const char *const NAMES[] = {"avx512", "avx2", "neon", "generic"};
+
+int main(int argc, char **argv) {
+  const int full = argc > 1 && strcmp(argv[1], "full") == 0;
+  const uint32_t S = full ? 1u : 7u;
+  th_srand(12);
+  printf("test_vmath: stride %u over the float bit patterns\n", S);
+  int tested = 0;
+  for (size_t t = 0; t < sizeof NAMES / sizeof NAMES[0]; t++) {
+    const calib__vmath_fns *f = calib__vmath_by_name(NAMES[t]);
+    if (!f) {
+      printf("%-8s not available on this machine/build\n", NAMES[t]);
+      continue;
+    }
+    tested++;
+    if (f->exp_f32) {
+      /* x in [-120, 0]: -0.0 = 0x80000000 .. -120 = 0xC2F00000, every S-th,
+       * plus every pattern in the edge windows */
+      stat_t st = {0, 0, 0, 0, 0};
+      run_exp_f32(f, 0x80000000u, 0xC2F00000u, S, &st, 0);
+      run_exp_f32(f, 0x80000000u, 0x80000000u + 100000u, 1, &st, 0);                 /* -0 and tiny */
+      run_exp_f32(f, 0xC2AEAC50u - 200000u, 0xC2AEAC50u + 200000u, 1, &st, 0);       /* ~-87.34: normal/subnormal */
+      run_exp_f32(f, 0xC2CE8ED0u - 100000u, 0xC2CE8ED0u + 100000u, 1, &st, 0);       /* ~-103.3: smallest subnormal */
+      run_exp_f32(f, 0xC2F00000u - 100000u, 0xC2F00000u, 1, &st, 0);                 /* up to -120 */
+      run_exp_f32(f, 0x00000000u, 0x00000000u, 1, &st, 0);                           /* +0 */
+      stat_t zero = {0, 0, 0, 0, 0};
+      run_exp_f32(f, 0xC2F00001u, 0xFF800000u, full ? 1u : 997u, &zero, 1);            /* < -120 .. -inf: +0 */
+      run_exp_f32(f, 0xFF800000u, 0xFF800000u, 1, &zero, 1);                         /* -inf */
+      stat_t pos = {0, 0, 0, 0, 0};
+      run_exp_f32(f, 0x00000001u, 0x42B17000u, S, &pos, 0);                           /* (0, 88.7]: reported */
+      float sp[3] = {INFINITY, NAN, 89.0f}, so[3];
+      f->exp_f32(sp, 3, so);
+      printf("%-8s exp_f32  x<=0: max %.3f ulp at %.9g (%zu inputs); subnormal results max %.3f ulp "
+             "at %.9g; x>0 (not asserted): %.3f ulp at %.9g; exp(+inf) = %g, exp(NaN) = %g, exp(89) = %g\n",
+             f->name, st.max_ulp, st.at, st.count, st.max_sub, st.at_sub, pos.max_ulp, pos.at,
+             (double)so[0], (double)so[1], (double)so[2]);
+      CHECK(st.max_ulp <= 1.5);
+      CHECK(st.max_sub <= 1.0);
+    }
+    if (f->log_f32) {
+      stat_t st = {0, 0, 0, 0, 0};
+      run_log_f32(f, 0x00800000u, 0x7F7FFFFFu, S, &st);
+      run_log_f32(f, 0x3F800000u - 100000u, 0x3F800000u + 100000u, 1, &st); /* around 1 */
+      run_log_f32(f, 0x00800000u, 0x00800000u + 1000u, 1, &st);             /* FLT_MIN */
+      run_log_f32(f, 0x7F7FFFFFu - 1000u, 0x7F7FFFFFu, 1, &st);             /* FLT_MAX */
+      float sp[4] = {INFINITY, NAN, 0.0f, 1e-40f}, so[4];
+      f->log_f32(sp, 4, so);
+      printf("%-8s log_f32  normal x>0: max %.3f ulp at %.9g (%zu inputs); log(+inf) = %g, log(NaN) = %g, "
+             "log(0) = %g, log(1e-40) = %g (not asserted)\n",
+             f->name, st.max_ulp, st.at, st.count, (double)so[0], (double)so[1], (double)so[2], (double)so[3]);
+      CHECK(st.max_ulp <= 1.5);
+    }
+    if (f->exp_f64) {
+      const size_t N = full ? 20000000 : 2000000;
+      double *x = malloc(N * sizeof *x);
+      CHECK(x != NULL);
+      if (!x) continue;
+      for (size_t i = 0; i < N; i++) x[i] = -746.0 + th_uniform() * (709.78 + 746.0);
+      stat_t st = {0, 0, 0, 0, 0};
+      run_exp_f64(f, x, N, &st);
+      /* edges: the subnormal range, the overflow threshold, near 0 */
+      size_t m = 0;
+      for (int i = 0; i < 200000; i++) x[m++] = -745.0 + 37.0 * i / 200000.0; /* -745 .. -708 */
+      for (int i = 0; i < 100000; i++) x[m++] = 709.78 - 1e-3 * i / 100000.0;
+      for (int i = 0; i < 100000; i++) x[m++] = (i - 50000) * 1e-12;
+      x[m++] = 0.0; x[m++] = -0.0; x[m++] = 709.78; x[m++] = -745.13; x[m++] = -708.3964;
+      x[m++] = DBL_MIN; x[m++] = -DBL_MIN; x[m++] = 1e-300; x[m++] = 1.0; x[m++] = -1.0;
+      run_exp_f64(f, x, m, &st);
+      double sp[4] = {-INFINITY, INFINITY, NAN, -1e4}, so[4];
+      f->exp_f64(sp, 4, so);
+      th_checks++;
+      if (!(so[0] == 0.0 && so[3] == 0.0)) TH_FAIL("%s exp_f64(-inf) = %g, exp(-1e4) = %g, expected 0", f->name, so[0], so[3]);
+      printf("%-8s exp_f64  [-746, 709.78]: max %.3f ulp at %.17g (%zu inputs); subnormal results max %.3f ulp "
+             "at %.17g; exp(-inf) = %g; exp(+inf) = %g, exp(NaN) = %g (not asserted)\n",
+             f->name, st.max_ulp, st.at, st.count, st.max_sub, st.at_sub, so[0], so[1], so[2]);
+      CHECK(st.max_ulp <= 1.5);
+      CHECK(st.max_sub <= 1.0);
+      free(x);
+    }
+  }
+  CHECK(tested >= 1);
+  TEST_MAIN_END();
+}
