@@ -166,8 +166,11 @@ int calib__cli_load_logits_typed(const char *path, size_t k_opt, size_t default_
     if (calib__io_read_npy(path, input_limit, &b, &a, err, sizeof err) == CALIB_OK) {
       typed = a.dtype == CALIB__NPY_F16 || a.dtype == CALIB__NPY_I8 || a.dtype == CALIB__NPY_U8 ? 1 : 2;
       L->buf = b;
-    } else {
-      free(b); /* errors through the float32 loader, which reports them */
+    } else { /* reported from this one read: a pipe or FIFO cannot be read twice */
+      free(b);
+      if (strstr(err, "(bad magic)") && !(len >= 4 && strcmp(path + len - 4, ".npy") == 0))
+        return calib__cli_error(path, "not a .npy file (bad magic); raw float32 logits must be named *.f32");
+      return calib__cli_error(path, "%s", err);
     }
   }
   if (typed != 1) {
