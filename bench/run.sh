@@ -92,3 +92,10 @@ PYTHONPATH=python $NP "$PY" bench/bench_binding.py || echo "bench: binding FAILE
 echo
 echo "bench: calib.dask on a LocalCluster, 1 vs 2 workers (BENCH_DASK_ROWS rows, default 1e7; issue 13) ..."
 PYTHONPATH=python $NP "$PY" bench/bench_dask.py --rows "${BENCH_DASK_ROWS:-1e7}" || echo "bench: dask FAILED"
+if [ -f bench/bench_matrix_scale.py ]; then
+  echo
+  echo "bench: matrix-family fits as k grows (k = 100 real LeNet-5 / CIFAR-100, k = 1000 synthetic; vs scipy L-BFGS-B, capped; issue 12 part 4) ..."
+  # BENCH_MATRIX_SCALE_ARGS: e.g. "--only k100" or "--scipy-budget 60" on a short run
+  # shellcheck disable=SC2086
+  $NP "$PY" bench/bench_matrix_scale.py --json "$OUT/matrix_scale.json" ${BENCH_MATRIX_SCALE_ARGS:-} || echo "bench: matrix_scale FAILED"
+fi
