@@ -40,7 +40,11 @@
  * Forcing: CG stops at a relative preconditioned residual
  * sqrt(r^T M^-1 r / g^T M^-1 g) <= eta, eta = min(0.1, sqrt(max|g| / max|g0|))
  * (superlinear: Eisenstat-Walker's choice 2 in the gradient's own scale),
- * or after CG_MAX products, never below ETA_FINAL. Once max |g| <= tol the
+ * or after CG_MAX products, never below ETA_FINAL. (A step bound
+ * -- Steihaug's rule, or shortening s to 10 or 1000 x max(1, max |theta|)
+ * -- was tried and dropped: on LeNet-5's collinear logits the step has huge,
+ * harmless components along the features' null directions, and bounding it
+ * stalled unregularised fits at 1e-4 above the minimum.) Once max |g| <= tol the
  * step is solved to eta = ETA_FINAL = 1e-3 and its decrement lambda^2 = -g.s, a
  * lower bound of g^T H^-1 g whose deficit is the energy norm of the CG error
  * (e^T H e = r^T H^-1 r), decides the stop: max |g| <= tol and lambda^2 / 2
@@ -69,7 +73,6 @@
 #include <math.h>
 
 #define CG_MAX 250
-#define STEP_MAX 10.0
 #define ETA_MAX 0.1
 #define ETA_FINAL 1e-3
 #define GAP_EXTRA_STEPS 20
@@ -90,7 +93,8 @@ typedef struct {
   calib__mx_problem *p;
   size_t P, d, nb;  /* nb: 2 x 2 / d x d blocks stored (k), or 1 shared */
   double *L;        /* Cholesky factors of the preconditioner blocks */
-  double *cs;       /* k: per-class scale of the shared block (1 otherwise) */
+  double *cs;       /* k: the classes' curvature (scratch) */
+  double *dsc;      /* P: shared-block mode, D^-1/2 (per class and feature) */
   double *pc;       /* P: penalty curvature c_aj (for F's Hessian) */
   double *pcs;      /* d: sum_a c_aj */
   double *g, *s, *r, *z, *dv, *Hd, *A, *tt, *gt, *T, *C, *tmp;
@@ -246,17 +250,20 @@ static int build_pre(ncg_ws *w) {
     for (size_t a = 0; a < k; a++) w->cs[a] = 1.0;
     return CALIB_OK;
   }
-  /* shared block: s C + mean penalty curvature, per-class scale s_a / s */
-  double *B = w->C, stot = 0;
+  /* shared block, scaled per class and feature: M_a = D_a^1/2 R D_a^1/2 with
+   * D_a = diag(H_aa) + penalty curvature (exact: one GEMM, h^T (X o X), k n d
+   * flops) and R the correlation matrix of the curvature-weighted features
+   * sum_i (sum_a h_ia) f_i f_i^T (one dsyrk) */
+  double *B = w->C, *Hb = w->A, *Dg = w->dsc;
   memset(B, 0, d * d * sizeof(double));
-  for (size_t a = 0; a < k; a++) w->cs[a] = 0;
+  memset(Dg, 0, w->P * sizeof(double));
   for (size_t i0 = 0; i0 < n; i0 += PRE_BLOCK) {
     const size_t m = n - i0 < PRE_BLOCK ? n - i0 : PRE_BLOCK;
     for (size_t r = 0; r < m; r++) {
       double hs = 0;
       for (size_t a = 0; a < k; a++) {
         const double h = row_curv(p, i0 + r, a);
-        w->cs[a] += h;
+        Hb[r * k + a] = h;
         hs += h;
       }
       const double sh = sqrt(hs / (double)k), *x = p->X + (i0 + r) * d;
@@ -265,17 +272,30 @@ static int build_pre(ncg_ws *w) {
     }
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)m, 1.0, w->T, (int)d, 1.0, B,
                 (int)d);
+    for (size_t r = 0; r < m; r++) {
+      const double *x = p->X + (i0 + r) * d;
+      double *t = w->T + r * d;
+      for (size_t j = 0; j < d; j++) t[j] = x[j] * x[j];
+    }
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)m, 1.0, Hb, (int)k,
+                w->T, (int)d, 1.0, Dg, (int)d);
   }
+  double dmax = 0;
+  for (size_t i = 0; i < w->P; i++) {
+    Dg[i] += w->pc[i];
+    if (Dg[i] > dmax) dmax = Dg[i];
+  }
+  for (size_t i = 0; i < w->P; i++) /* D^-1/2, floored at 1e-12 of the largest */
+    Dg[i] = 1.0 / sqrt(Dg[i] > 1e-12 * dmax ? Dg[i] : (dmax > 0 ? 1e-12 * dmax : 1.0));
+  for (size_t j = 0; j < d; j++) w->tmp[d * d + j] = B[j * d + j] > 0 ? 1.0 / sqrt(B[j * d + j]) : 1.0;
   for (size_t i = 0; i < d; i++)
-    for (size_t j = i + 1; j < d; j++) B[i * d + j] = B[j * d + i];
-  for (size_t a = 0; a < k; a++) stot += w->cs[a];
-  const double sm = stot / (double)k;
-  double *pen = w->tmp + d * d;
-  for (size_t j = 0; j < d; j++) pen[j] = w->pcs[j] / (double)k;
-  for (size_t a = 0; a < k; a++) {
-    const double c = sm > 0 ? w->cs[a] / sm : 1.0;
-    w->cs[a] = c > 1e-3 ? (c < 1e3 ? c : 1e3) : 1e-3;
-  }
+    for (size_t j = 0; j <= i; j++) {
+      const double c = B[i * d + j] * w->tmp[d * d + i] * w->tmp[d * d + j];
+      B[i * d + j] = B[j * d + i] = c;
+    }
+  for (size_t a = 0; a < k; a++) w->cs[a] = 1.0;
+  double *pen = w->tmp + d * d; /* no separate penalty: it is in D */
+  for (size_t j = 0; j < d; j++) pen[j] = 0.0;
   return factor(w->L, B, d, pen, w->tmp);
 }
 
@@ -300,13 +320,13 @@ static void precond(ncg_ws *w, const double *r, double *z) {
       cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, (int)d, w->L + a * d * d,
                   (int)d, z + a * d, 1);
     }
-  } else { /* rows of z times (L L^T)^-1 = solve Z L L^T = R from the right */
+  } else { /* D^-1/2, then rows times (L L^T)^-1 (solve Z L L^T = R), then D^-1/2 */
+    for (size_t i = 0; i < w->P; i++) z[i] *= w->dsc[i];
     cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, (int)k, (int)d, 1.0,
                 w->L, (int)d, z, (int)d);
     cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)k, (int)d,
                 1.0, w->L, (int)d, z, (int)d);
-    for (size_t a = 0; a < k; a++)
-      for (size_t j = 0; j < d; j++) z[a * d + j] /= w->cs[a];
+    for (size_t i = 0; i < w->P; i++) z[i] *= w->dsc[i];
   }
   proj(w, z);
 }
@@ -324,12 +344,14 @@ static double pcg(ncg_ws *w, double eta) {
   const double rz0 = rz;
   if (!(rz0 > 0)) return 0.0;
   for (int it = 0; it < CG_MAX && rz > eta * eta * rz0; it++) {
-    /* rounding can make CG's residual grow (near-separable data: the blocks
-     * are singular to ~1e-12): keep the iterate of the smallest residual */
+    /* rounding can make CG diverge (near-separable data: the blocks are
+     * singular to ~1e-12; the residual grew 5800-fold): past 100 x the
+     * starting residual, stop at the iterate of the smallest one (PCG's
+     * residual is not monotone, so nothing short of that is a sign) */
     if (rz < best) {
       best = rz;
       memcpy(w->tt, w->s, P * sizeof(double));
-    } else if (rz > 4 * best) {
+    } else if (rz > 1e2 * rz0) {
       memcpy(w->s, w->tt, P * sizeof(double));
       rz = best;
       break;
@@ -348,7 +370,7 @@ static double pcg(ncg_ws *w, double eta) {
     for (size_t i = 0; i < P; i++) w->dv[i] = w->z[i] + be * w->dv[i];
     rz = rz1;
   }
-  if (rz > best) { /* ended above the best residual: take the best iterate */
+  if (rz > 1e2 * rz0 && rz > best) { /* ended diverged: take the best iterate */
     memcpy(w->s, w->tt, P * sizeof(double));
     rz = best;
   }
@@ -373,6 +395,7 @@ static int separates(const calib__mx_problem *p) {
 static void ws_free(ncg_ws *w) {
   calib__free(w->L);
   calib__free(w->cs);
+  calib__free(w->dsc);
   calib__free(w->pc);
   calib__free(w->g);
   calib__free(w->A);
@@ -399,7 +422,8 @@ static int ws_alloc(ncg_ws *w, calib__mx_problem *p) {
   w->A = (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
   w->T = vec ? NULL : (double *)calib__malloc(PRE_BLOCK * d * sizeof(double));
   w->C = vec ? NULL : (double *)calib__malloc((2 * d * d + d) * sizeof(double));
-  if (!w->L || !w->cs || !w->pc || !w->g || !w->A || (!vec && (!w->T || !w->C))) {
+  if (w->nb == 1) w->dsc = (double *)calib__malloc(P * sizeof(double));
+  if (!w->L || !w->cs || !w->pc || !w->g || !w->A || (!vec && (!w->T || !w->C)) || (w->nb == 1 && !w->dsc)) {
     ws_free(w);
     return CALIB_E_NOMEM;
   }
@@ -502,13 +526,6 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     }
     if (it >= max_iter) break;
     it++;
-    { /* a step longer than STEP_MAX (max(1, max |theta|)) is shortened: on
-       * (nearly) separable data the Newton direction grows without bound */
-      const double sm = calib__mx_absmax(w.s, P), tm = calib__mx_absmax(theta, P);
-      const double cap = STEP_MAX * (tm > 1 ? tm : 1.0);
-      if (sm > cap)
-        for (size_t i = 0; i < P; i++) w.s[i] *= cap / sm;
-    }
     const double slope_s = dotv(w.g, w.s, P);
     if (!(slope_s < 0) || !line_search(&w, theta, &f)) {
       if (p->fast) { /* float rounding: go on in double */
