@@ -526,8 +526,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     }
     if (it >= max_iter) break;
     it++;
-    const double slope_s = dotv(w.g, w.s, P);
-    if (!(slope_s < 0) || !line_search(&w, theta, &f)) {
+    if (!(slope < 0) || !line_search(&w, theta, &f)) {
       if (p->fast) { /* float rounding: go on in double */
         f = HUGE_VAL;
         continue;
