@@ -123,6 +123,14 @@ else
   echo "bench: latency FAILED (bench_latency not built: OpenBLAS headers missing?)"; FAILED="$FAILED latency"
 fi
 
+if [ -f bench/bench_matrix_scale.py ]; then
+  echo
+  echo "bench: matrix-family fits as k grows (k = 100 real LeNet-5 / CIFAR-100, k = 1000 synthetic; vs scipy L-BFGS-B, capped; issue 12 part 4) ..."
+  # BENCH_MATRIX_SCALE_ARGS: e.g. "--only k100" or "--scipy-budget 60" on a short run
+  # shellcheck disable=SC2086
+  $NP "$PY" bench/bench_matrix_scale.py --json "$OUT/matrix_scale.json" ${BENCH_MATRIX_SCALE_ARGS:-} || { echo "bench: matrix_scale FAILED"; FAILED="$FAILED matrix_scale"; }
+fi
+
 # ---- every table's records in one file, every missed target listed ----
 echo
 "$PY" bench/collect.py "$OUT"

@@ -960,15 +960,18 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  * Solver: damped Newton while P <= CALIB_P_NEWTON_MAX (Hessian built with
  * BLAS dsyrk, solved by LAPACKE Cholesky with Levenberg damping
  * H + delta I, falling back to a Bunch-Kaufman symmetric-indefinite solve and
- * more damping; Armijo backtracking); beyond that, L-BFGS (Debian's liblbfgs,
- * More-Thuente line search) in coordinates whitened per class by the feature
- * second moment and the penalty, with the penalty minimised over the softmax
- * gauge (adding one vector to every row of (W, b) changes no probability).
+ * more damping; Armijo backtracking); beyond that, truncated Newton
+ * (Newton-CG: each step solves H s = -g by conjugate gradients on
+ * Hessian-vector products, two GEMMs each, preconditioned by the per-class
+ * diagonal blocks of H; the Hessian is never formed), with the penalty
+ * minimised over the softmax gauge (adding one vector to every row of (W, b)
+ * changes no probability); L-BFGS (Debian's liblbfgs, whitened coordinates)
+ * only as its fallback when it makes no progress at all.
  * Forward and gradient passes are dgemm (features n x (k+1) times theta^T);
- * on large matrix/Dirichlet problems (n k (k+1) >= 2^22) L-BFGS starts with
- * float32 passes (sgemm, the row pass still in double) and switches to
- * double once max |dL/dtheta| <= 3e-5; every reported number and the
- * stopping test are double. The fit stops when both the largest gradient
+ * on large penalised matrix/Dirichlet problems (n k (k+1) >= 2^22) the
+ * solver starts with float32 passes and products (sgemm, the row pass still
+ * in double) and switches to double once max |dL/dtheta| <= 3e-5; every
+ * reported number and the stopping test are double. The fit stops when both the largest gradient
  * entry max |dL/dtheta| <= CALIB_P_TOL and the estimated objective gap, the
  * Newton decrement g^T H^-1 g / 2 (the exactly flat softmax gauge left out),
  * is <= max(tol^2, 1e-14) max(1, L): tol is in gradient units, and on a
@@ -978,16 +981,16 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  * scaling on logit rows with a near-constant sum, condition ~1e12, at 1e-7
  * relative above the minimum). Newton computes the decrement from its own
  * step (a Cholesky solve with damping from 1e-15 of the largest curvature,
- * grown until the solve is accurate); L-BFGS, once its gradient test holds,
- * estimates it by preconditioned conjugate gradients on Hessian-vector
- * products and takes up to 8 Newton-CG steps until it holds. A decrement
+ * grown until the solve is accurate); Newton-CG from its CG solve, taken
+ * to a relative preconditioned residual of 1e-3 once the gradient test
+ * holds (L-BFGS, its fallback, the same way, with up to 8 Newton-CG steps). A decrement
  * that rounding keeps above the target (curvature below double precision:
  * the condition number, CALIB_R_CONDITION, is then ~1e16 or +inf) ends the
  * fit as a success 20 Newton steps after the gradient test held, with the gap
  * it reached in CALIB_R_GAP. The fit returns CALIB_E_NOCONV if
- * CALIB_P_MAX_ITER iterations (Newton steps, or L-BFGS iterations plus
- * Newton-CG steps) or a failed line search come first with the gradient test
- * unmet.
+ * CALIB_P_MAX_ITER iterations (Newton or Newton-CG steps; L-BFGS
+ * iterations plus its polish steps) or a failed line search come first with
+ * the gradient test unmet.
  * Scale: when the root mean square of the features (logits; Dirichlet: the
  * log-probabilities) is outside [1/16, 16], the solver works on features
  * times a power of two fs near 1/RMS and on W / fs (w / fs), with the
@@ -1017,12 +1020,13 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  *   CALIB_P_L2_CENTER    1 (identity map, default) or 0 (zero)
  *   CALIB_P_NEWTON_MAX   largest P solved by Newton, default 300 (matrix and
  *                        Dirichlet up to k = 16, vector up to k = 150); range
- *                        [0, 5000]; 0 always uses L-BFGS. Building the Hessian
+ *                        [0, 5000]; 0 always uses Newton-CG. Building the Hessian
  *                        costs n P^2 flops per step: at n = 5000, k = 20 a
  *                        Newton fit took 0.13-0.16 s and L-BFGS 0.02-0.03 s,
  *                        at k = 10 both ~0.02 s (Newton stays the robust
  *                        choice for tight tolerances on ill-conditioned data)
- *   CALIB_P_LBFGS_M      L-BFGS memory (correction pairs), default 20, [3, 100]
+ *   CALIB_P_LBFGS_M      L-BFGS memory (correction pairs; the fallback solver),
+ *                        default 20, [3, 100]
  * Matrix scaling is unregularised by default, as in Guo et al. (2017); at
  * large k it overfits (k^2 + k parameters): add ODIR or l2, or prefer
  * Dirichlet calibration, whose ODIR default is on. The Dirichlet default

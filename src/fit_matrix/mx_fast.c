@@ -12,6 +12,10 @@
  * Relative error of the value and the gradient: ~1e-6. L-BFGS switches to
  * the double evaluation (mx_problem.c) once the float gradient is small
  * (mx_lbfgs.c), and every reported number and the stopping test are double.
+ * The Newton-CG path (mx_ncg.c) also takes its Hessian-vector products from
+ * here while it is in float32 (calib__mx_hessvec_fast: sgemm forward, the
+ * row pass on the float softmax rows kept in Qf, sgemm back), so Qf holds
+ * every row's weighted softmax, not one block.
  */
 #include "mx_internal.h"
 #include <cblas.h>
@@ -22,8 +26,10 @@
 int calib__mx_fast_alloc(calib__mx_problem *p) {
   const size_t n = p->n, k = p->k, d = p->d, B = n < FAST_BLOCK ? n : FAST_BLOCK;
   p->Xf = (float *)calib__malloc(n * d * sizeof(float));
-  p->Qf = (float *)calib__malloc(B * k * sizeof(float));
-  p->thf = (float *)calib__malloc(2 * k * d * sizeof(float));
+  /* all rows' weighted softmax (the Newton-CG path's float Hessian-vector
+   * products need them), plus one block of directional logits */
+  p->Qf = (float *)calib__malloc((n + B) * k * sizeof(float));
+  p->thf = (float *)calib__malloc(4 * k * d * sizeof(float));
   p->rowbuf = (double *)calib__malloc(k * sizeof(double));
   if (!p->Xf || !p->Qf || !p->thf || !p->rowbuf) {
     calib__mx_fast_free(p);
@@ -48,16 +54,17 @@ void calib__mx_fast_free(calib__mx_problem *p) {
 static double block(calib__mx_problem *p, size_t i0, size_t m, float *gf, int first) {
   const size_t k = p->k, d = p->d;
   double *buf = p->rowbuf, nll = 0;
+  float *Qb = p->Qf + i0 * k;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d, 1.0f, p->Xf + i0 * d,
-              (int)d, p->thf, (int)d, 0.0f, p->Qf, (int)k);
+              (int)d, p->thf, (int)d, 0.0f, Qb, (int)k);
   for (size_t r = 0; r < m; r++) {
-    float *a = p->Qf + r * k;
+    float *a = Qb + r * k;
     for (size_t j = 0; j < k; j++) buf[j] = (double)a[j];
     nll += p->rows(buf, 1, k, p->y + i0 + r, p->wt + i0 + r);
     for (size_t j = 0; j < k; j++) a[j] = (float)buf[j];
   }
   if (!isfinite(nll) || !gf) return nll;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)m, 1.0f, p->Qf, (int)k,
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)m, 1.0f, Qb, (int)k,
               p->Xf + i0 * d, (int)d, first ? 0.0f : 1.0f, gf, (int)d);
   return nll;
 }
@@ -75,4 +82,32 @@ double calib__mx_eval_fast_nll(calib__mx_problem *p, const double *theta, double
   if (g)
     for (size_t j = 0; j < P; j++) g[j] = (double)gf[j] - p->MY[j];
   return nll;
+}
+
+void calib__mx_hessvec_fast(const calib__mx_problem *p, const double *v, double *out) {
+  const size_t n = p->n, k = p->k, d = p->d, P = p->P;
+  float *vf = p->thf + 2 * P, *of = p->thf + 3 * P, *A = p->Qf + n * k;
+  for (size_t i = 0; i < P; i++) vf[i] = (float)v[i];
+  for (size_t i0 = 0; i0 < n; i0 += FAST_BLOCK) {
+    const size_t m = n - i0 < FAST_BLOCK ? n - i0 : FAST_BLOCK;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d, 1.0f,
+                p->Xf + i0 * d, (int)d, vf, (int)d, 0.0f, A, (int)k);
+    for (size_t r = 0; r < m; r++) { /* R_ia = q_ia (A_ia - sum_c q_ic A_ic / wt_i) */
+      const float *q = p->Qf + (i0 + r) * k;
+      const double wt = p->wt[i0 + r];
+      float *a = A + r * k;
+      if (!(wt > 0)) {
+        memset(a, 0, k * sizeof(float));
+        continue;
+      }
+      double sa = 0;
+      for (size_t c = 0; c < k; c++) sa += (double)q[c] * (double)a[c];
+      const float s = (float)(sa / wt);
+      for (size_t c = 0; c < k; c++) a[c] = q[c] * (a[c] - s);
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)m, 1.0f, A, (int)k,
+                p->Xf + i0 * d, (int)d, i0 == 0 ? 0.0f : 1.0f, of, (int)d);
+  }
+  for (size_t i = 0; i < P; i++) out[i] = (double)of[i];
+  calib__mx_penalty_hessvec(p, v, out);
 }

@@ -99,7 +99,6 @@ double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m
   return c;
 }
 
-#define LANCZOS_STEPS 32
 
 static double dotp(const double *a, const double *b, size_t n) {
   double s = 0;
@@ -116,11 +115,10 @@ static void orth(double *v, const double *B, size_t nb, size_t P) {
     }
 }
 
-double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *U, size_t m,
-                              const double *v0) {
-  const size_t P = p->P;
-  if (m >= P) return (double)NAN;
-  size_t steps = P - m < LANCZOS_STEPS ? P - m : LANCZOS_STEPS;
+double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *v0, int nsteps) {
+  const size_t P = p->P, m = calib__mx_null_gauge(p, NULL);
+  if (m >= P || nsteps < 2) return (double)NAN;
+  size_t steps = P - m < (size_t)nsteps ? P - m : (size_t)nsteps;
   double *V = (double *)calib__malloc((steps + 1) * P * sizeof(double));
   double *w = (double *)calib__malloc(P * sizeof(double));
   double *A = (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
@@ -131,7 +129,7 @@ double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *U, size_
   /* the caller's start, or a deterministic one with weight on every
    * coordinate; off the gauge */
   for (size_t i = 0; i < P; i++) V[i] = v0 ? v0[i] : 1.0 + 0.5 * sin(1.7 * (double)i + 0.3);
-  orth(V, U, m, P);
+  calib__mx_gauge_project(p, V, 1);
   double nv = sqrt(dotp(V, V, P));
   if (!(nv > 0)) goto done;
   for (size_t i = 0; i < P; i++) V[i] /= nv;
@@ -140,7 +138,7 @@ double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *U, size_
     double *v = V + j * P;
     calib__mx_hessvec(p, v, w, A);
     al[j] = dotp(w, v, P);
-    orth(w, U, m, P);
+    calib__mx_gauge_project(p, w, 1);
     orth(w, V, j + 1, P); /* full reorthogonalisation */
     be[j] = sqrt(dotp(w, w, P));
     if (!(be[j] > 1e-13 * fabs(al[0])) || j + 1 == steps) {

@@ -88,6 +88,11 @@ calib__mx_rows_fn calib__mx_softmax_kernel(void);
 int calib__mx_fast_alloc(calib__mx_problem *p);
 void calib__mx_fast_free(calib__mx_problem *p);
 double calib__mx_eval_fast_nll(calib__mx_problem *p, const double *theta, double *g);
+/* out = H v from the float32 state of the last fast evaluation (Qf), the
+ * penalty's part in double; relative error ~1e-6. */
+void calib__mx_hessvec_fast(const calib__mx_problem *p, const double *v, double *out);
+/* out += the (plain, not gauge-reduced) penalty's Hessian times v */
+void calib__mx_penalty_hessvec(const calib__mx_problem *p, const double *v, double *out);
 
 /* The exactly flat gauge directions: the columns j whose common shift (the
  * same v_j added to every row of theta) no penalty term sees -- for matrix
@@ -96,6 +101,12 @@ double calib__mx_eval_fast_nll(calib__mx_problem *p, const double *theta, double
  * receives them as orthonormal rows. The NLL's Hessian is exactly 0 along
  * them and its gradient exactly orthogonal to them. */
 size_t calib__mx_null_gauge(const calib__mx_problem *p, double *U);
+/* v -= its projection on the gauge directions (the mean over classes of
+ * each gauge column j, i.e. of each column for matrix/Dirichlet, of the
+ * intercept for vector): all of them (flat_only = 0), or only the exactly
+ * flat ones of calib__mx_null_gauge (1). O(P), no U matrix (d x P doubles
+ * is 8 GB at k = 1000). */
+void calib__mx_gauge_project(const calib__mx_problem *p, double *v, int flat_only);
 /* out = H v (H: Hessian of L, penalty included, at the theta of the last
  * double evaluation, i.e. from Q). A: calib__mx_hessvec_scratch doubles. */
 void calib__mx_hessvec(const calib__mx_problem *p, const double *v, double *out, double *A);
@@ -106,14 +117,17 @@ size_t calib__mx_hessvec_scratch(const calib__mx_problem *p);
  * complement of U, by power iteration on H and on H^-1 (the Cholesky factor
  * of H + c U U^T, in work: P*P doubles; to 1e-10 relative or 500 steps);
  * +inf if H is singular to double precision; NaN on failure.
- * Lanczos: 32 steps (fewer if P is small) on Hessian-vector products from
- * v0 (P values; NULL: a fixed vector), fully reorthogonalised and kept
- * orthogonal to U: the ratio of the extreme Ritz values, a lower bound of
- * the condition number. NaN on failure (allocation). Both leave p's
- * evaluation unchanged. */
+ * Lanczos: `steps` steps (fewer if P is small) on Hessian-vector products
+ * from v0 (P values; NULL: a fixed vector), fully reorthogonalised and kept
+ * off the exactly flat gauge directions (calib__mx_gauge_project(p, ., 1)):
+ * the ratio of the extreme Ritz values, a lower bound of the condition
+ * number. NaN on failure (allocation). Both leave p's evaluation unchanged. */
 double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m, double *work);
-double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *U, size_t m,
-                              const double *v0);
+#define CALIB__LANCZOS_STEPS 32
+/* ... and on the Newton-CG path once one product costs > 1e9 flops (k = 1000:
+ * each product is ~1 s there, and the estimate is a lower bound anyway) */
+#define CALIB__LANCZOS_STEPS_LARGE 8
+double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *v0, int steps);
 
 /* The decrement test lambda^2 / 2 <= max(tol^2, CALIB__GAP_FLOOR) max(1, L) is
  * calib__gap_target (fit_internal.h), shared with temperature and Platt/beta. */
@@ -124,6 +138,9 @@ typedef struct {
   double gmax;    /* final max |dL/dtheta| */
   double gap;     /* final Newton decrement lambda^2 / 2 (NaN if not computed) */
   double cond;    /* Hessian condition number at the end (NaN if not computed) */
+  int fallback;   /* Newton-CG: 1 if it stopped without any progress (its
+                     preconditioner could not be factored, or no descent at
+                     the start): matrix_fit.c then runs L-BFGS from theta */
 } calib__mx_result;
 
 /* Solvers: minimise L from theta (updated in place), filling r. CALIB_OK
@@ -132,5 +149,7 @@ int calib__mx_newton(calib__mx_problem *p, double *theta, int max_iter, double t
                      calib__mx_result *r);
 int calib__mx_lbfgs(calib__mx_problem *p, double *theta, int max_iter, double tol, int mem,
                     calib__mx_result *r);
+int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, double tol,
+                        calib__mx_result *r);
 
 #endif

@@ -298,17 +298,13 @@ static int run(lb_ctx *c, double *phi, int max_iter, int mem) {
 #define START_POWER 16
 
 typedef struct {
-  double *g, *s, *r, *z, *d, *Hd, *A, *U, *tt;
-  size_t nnull;
+  const calib__mx_problem *p;
+  double *g, *s, *r, *z, *d, *Hd, *A, *tt;
 } polish_ws;
 
 static void proj(const polish_ws *w, double *v, size_t P) {
-  for (size_t m = 0; m < w->nnull; m++) {
-    const double *u = w->U + m * P;
-    double c = 0;
-    for (size_t i = 0; i < P; i++) c += v[i] * u[i];
-    for (size_t i = 0; i < P; i++) v[i] -= c * u[i];
-  }
+  CALIB__UNUSED(P);
+  calib__mx_gauge_project(w->p, v, 1); /* the exactly flat gauge directions */
 }
 
 static double dotv(const double *a, const double *b, size_t n) {
@@ -357,7 +353,7 @@ static int polish(lb_ctx *c, double *theta, double tol, calib__mx_result *res) {
   const size_t P = p->P;
   polish_ws w;
   memset(&w, 0, sizeof w);
-  double *buf = (double *)calib__malloc((8 * P + p->d * P) * sizeof(double));
+  double *buf = (double *)calib__malloc(8 * P * sizeof(double));
   w.A = (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
   if (!buf || !w.A) {
     calib__free(buf);
@@ -365,8 +361,8 @@ static int polish(lb_ctx *c, double *theta, double tol, calib__mx_result *res) {
     return CALIB_E_NOMEM;
   }
   w.g = buf; w.s = buf + P; w.r = buf + 2 * P; w.z = buf + 3 * P;
-  w.d = buf + 4 * P; w.Hd = buf + 5 * P; w.tt = buf + 6 * P; w.U = buf + 8 * P;
-  w.nnull = calib__mx_null_gauge(p, w.U);
+  w.d = buf + 4 * P; w.Hd = buf + 5 * P; w.tt = buf + 6 * P;
+  w.p = p;
   p->fast = 0;
   double f = calib__mx_eval(p, theta, w.g);
   for (int step = 0; isfinite(f); step++) {
@@ -407,7 +403,7 @@ static int polish(lb_ctx *c, double *theta, double tol, calib__mx_result *res) {
     if (!(nz > 0 && nz < HUGE_VAL)) break;
     for (size_t i = 0; i < P; i++) w.z[i] /= nz;
   }
-  res->cond = calib__mx_cond_lanczos(p, w.U, w.nnull, w.z);
+  res->cond = calib__mx_cond_lanczos(p, w.z, CALIB__LANCZOS_STEPS);
   calib__free(buf);
   calib__free(w.A);
   return res->gmax <= tol ? CALIB_OK : CALIB_E_NOCONV;
@@ -456,6 +452,7 @@ int calib__mx_lbfgs(calib__mx_problem *p, double *theta, int max_iter, double to
   res->iters = c.iters;
   res->gmax = c.gmax;
   res->gap = res->cond = (double)NAN;
+  res->fallback = 0;
   /* also after a line search that rounding stopped short of the gradient
    * test: the Newton-CG steps may still meet it */
   if (st == CALIB_OK || (st == CALIB_E_NOCONV && c.iters < max_iter && isfinite(c.gmax)))

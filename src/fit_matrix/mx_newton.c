@@ -190,6 +190,7 @@ int calib__mx_newton(calib__mx_problem *p, double *theta, int max_iter, double t
   r->iters = 0;
   r->gmax = HUGE_VAL;
   r->gap = r->cond = (double)NAN;
+  r->fallback = 0;
   if (st != CALIB_OK) return st;
   w.nnull = calib__mx_null_gauge(p, w.U);
   double f = calib__mx_eval(p, theta, w.g);

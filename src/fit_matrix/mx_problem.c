@@ -360,6 +360,25 @@ size_t calib__mx_null_gauge(const calib__mx_problem *p, double *U) {
   return m;
 }
 
+void calib__mx_gauge_project(const calib__mx_problem *p, double *v, int flat_only) {
+  const size_t k = p->k, d = p->d;
+  for (size_t j = 0; j < d; j++) {
+    if (p->method == CALIB_METHOD_VECTOR && j == 0) continue; /* not a symmetry */
+    if (flat_only) {
+      double curv = 0;
+      for (size_t a = 0; a < k; a++) {
+        double c;
+        curv += pen_coef(p, a, j, &c) + p->l2;
+      }
+      if (curv != 0) continue;
+    }
+    double m = 0;
+    for (size_t a = 0; a < k; a++) m += v[a * d + j];
+    m /= (double)k;
+    for (size_t a = 0; a < k; a++) v[a * d + j] -= m;
+  }
+}
+
 size_t calib__mx_hessvec_scratch(const calib__mx_problem *p) {
   return (p->n < EVAL_BLOCK ? p->n : EVAL_BLOCK) * p->k;
 }
@@ -402,10 +421,14 @@ void calib__mx_hessvec(const calib__mx_problem *p, const double *v, double *out,
         }
     }
   }
-  for (size_t a = 0; a < k; a++)
-    for (size_t j = 0; j < d; j++) {
+  calib__mx_penalty_hessvec(p, v, out);
+}
+
+void calib__mx_penalty_hessvec(const calib__mx_problem *p, const double *v, double *out) {
+  for (size_t a = 0; a < p->k; a++)
+    for (size_t j = 0; j < p->d; j++) {
       double c;
-      const size_t i = a * d + j;
+      const size_t i = a * p->d + j;
       out[i] += 2 * pen_weight(p, j) * (pen_coef(p, a, j, &c) + p->l2) * v[i];
     }
 }

@@ -1,0 +1,562 @@
+/* mx_ncg.c -- truncated Newton (Newton-CG) for the matrix family when the
+ * full Hessian is too large to form (P > CALIB_P_NEWTON_MAX).
+ *
+ * Each outer step solves H s = -g approximately by preconditioned conjugate
+ * gradients on Hessian-vector products (calib__mx_hessvec: one forward dgemm,
+ * a row pass, one gradient dgemm -- the Hessian, P x P, is never formed),
+ * then backtracks (Armijo, c = 1e-4, halving) along s. The objective is the
+ * gauge-minimised F(theta) = NLL + min_v penalty(theta + 1 v^T) (mx_internal.h:
+ * the same minimum as L, exactly flat along the d softmax gauge directions
+ * u_j = 1 (x) e_j / sqrt(k); vector scaling: the intercept only), and CG works
+ * on their orthogonal complement, where F's Hessian is definite whenever L
+ * has a unique minimiser: a weak penalty then leaves no near-flat gauge
+ * direction to slow CG down (the same reason L-BFGS minimised over the gauge).
+ * F's Hessian-vector product is L's with the penalty part replaced by the
+ * gauge-reduced one, 2 c_aj (v_aj - sum_b c_bj v_bj / sum_b c_bj) for the
+ * penalty curvature c_aj of entry (a, j).
+ *
+ * Preconditioner: per class a, M_a = H_aa + diag(penalty curvature) + r I,
+ * H_aa = sum_i h_ia f_i f_i^T with h_ia = q_ia (1 - q_ia / wt_i) the class's
+ * own softmax curvature on row i: the exact diagonal blocks of the NLL's
+ * Hessian (block Jacobi), by dsyrk (k n d^2 flops, ~20-30 products' worth
+ * at k = 100, so rebuilt only when the last CG solve needed more than
+ * CG_REBUILD products and more than twice the solve right after the last
+ * build -- near the end of ill-conditioned fits fresh blocks do not shorten
+ * the solves, which are long by CG's own count; rows with h_ia <= BJ_DROP s_a / n, together at most
+ * BJ_DROP of the block's weight, are left out), while k <= BJ_MAX_K; beyond
+ * it (k n d^2 would cost hundreds of products) one shared block
+ * s C + mean penalty curvature (C = sum_i f_i f_i^T weighted by the mean
+ * row curvature, the whitening of the L-BFGS path), scaled per class by
+ * s_a / s (s_a = sum_i h_ia: the class's share of the curvature, clamped to
+ * [1e-3, 1e3]). Vector scaling: the exact 2 x 2 blocks. The factor is
+ * Cholesky with a ridge r grown from 1e-12 of the mean diagonal until it
+ * succeeds (a larger ridge, 1e-8, left the flat directions of unregularised
+ * LeNet-5 fits unpreconditioned: 31.8 s instead of 8.4 s).
+ * On definite (penalised) matrix/Dirichlet problems with n k (k+1) >= 2^22
+ * the products and evaluations run in float32 (mx_fast.c) while
+ * max |g| > FAST_SWITCH, then in double; a CG solve whose residual does not
+ * shrink in float hands over to double at once.
+ *
+ * Forcing: CG stops at a relative preconditioned residual
+ * sqrt(r^T M^-1 r / g^T M^-1 g) <= eta, eta = min(0.1, sqrt(max|g| / max|g0|))
+ * (superlinear: Eisenstat-Walker's choice 2 in the gradient's own scale),
+ * or after CG_MAX products, never below ETA_FINAL. (A step bound
+ * -- Steihaug's rule, or shortening s to 10 or 1000 x max(1, max |theta|)
+ * -- was tried and dropped: on LeNet-5's collinear logits the step has huge,
+ * harmless components along the features' null directions, and bounding it
+ * stalled unregularised fits at 1e-4 above the minimum.) Once max |g| <= tol the
+ * step is solved to eta = ETA_FINAL = 1e-3 and its decrement lambda^2 = -g.s, a
+ * lower bound of g^T H^-1 g whose deficit is the energy norm of the CG error
+ * (e^T H e = r^T H^-1 r), decides the stop: max |g| <= tol and lambda^2 / 2
+ * <= calib__gap_target (the rule every matrix-family solver keeps); unmet,
+ * the accurate step is taken. GAP_EXTRA_STEPS accurate steps after the
+ * gradient test first held, or a line search that rounding stops once it
+ * holds, end the fit as a success with the decrement reached (reported), as
+ * on the dense Newton path. A first step that cannot be taken (no
+ * preconditioner, no descent) sets res->fallback: matrix_fit.c then runs
+ * L-BFGS. Without any penalty (lambda = mu = l2 = 0) the
+ * solver also stops, with CALIB_E_NOCONV, as soon as its theta ranks every
+ * row of non-zero weight strictly first on its label: the caller's
+ * separability check (matrix_fit.c) then certifies "no optimum" without
+ * waiting for the weights to diverge.
+ *
+ * At the end theta is moved to the minimising gauge shift (L = F there, and
+ * g_L = g_F) and the condition number is estimated by Lanczos on
+ * Hessian-vector products (mx_gap.c), started from M^-16 v, with
+ * CALIB__LANCZOS_STEPS_LARGE steps once a product costs more than ~1e9 flops.
+ */
+#include "mx_internal.h"
+#include "checked.h"
+#include <cblas.h>
+#include <float.h>
+#include <lapacke.h>
+#include <math.h>
+
+#define CG_MAX 250
+#define ETA_MAX 0.1
+#define ETA_FINAL 1e-3
+#define GAP_EXTRA_STEPS 20
+/* exact per-class diagonal blocks up to this k (k n d^2 flops per build) */
+#define BJ_MAX_K 200
+#define START_POWER 16
+#define BJ_DROP 1e-3
+#define PRE_RIDGE 1e-12
+/* the preconditioner is rebuilt when the last solve took more products */
+#define CG_REBUILD 6
+/* float32 products and evaluations (mx_fast.c) while max |g| > FAST_SWITCH
+ * (or tol), on matrix/Dirichlet problems with n k (k+1) >= 2^22, as on the
+ * L-BFGS path: the GEMMs are the cost, sgemm has twice dgemm's throughput */
+#define FAST_MIN_WORK ((double)(1u << 22))
+#define FAST_SWITCH 3e-5
+
+typedef struct {
+  calib__mx_problem *p;
+  size_t P, d, nb;  /* nb: 2 x 2 / d x d blocks stored (k), or 1 shared */
+  double *L;        /* Cholesky factors of the preconditioner blocks */
+  double *cs;       /* k: the classes' curvature (scratch) */
+  double *dsc;      /* P: shared-block mode, D^-1/2 (per class and feature) */
+  double *pc;       /* P: penalty curvature c_aj (for F's Hessian) */
+  double *pcs;      /* d: sum_a c_aj */
+  double *g, *s, *r, *z, *dv, *Hd, *A, *tt, *gt, *T, *C, *tmp;
+  int hv;           /* Hessian-vector products so far */
+} ncg_ws;
+
+static double dotv(const double *a, const double *b, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/* v -= its projection on F's gauge directions (all of them) */
+static void proj(const ncg_ws *w, double *v) { calib__mx_gauge_project(w->p, v, 0); }
+
+/* Penalty curvature c_aj of L (second derivative / 2 is the coefficient:
+ * here the full second derivative) from one unit Hessian-vector product of
+ * the penalty alone: the coefficients are those of mx_problem.c's penalty. */
+static void penalty_curvature(ncg_ws *w) {
+  const calib__mx_problem *p = w->p;
+  const size_t k = p->k, d = p->d;
+  for (size_t a = 0; a < k; a++)
+    for (size_t j = 0; j < d; j++) {
+      const int bias = j == d - 1;
+      const int diag = p->method == CALIB_METHOD_VECTOR ? j == 0 : j == a;
+      const double coef = bias ? p->mu : (diag ? 0.0 : p->lam);
+      const double pw = bias ? 1.0 : p->fs2;
+      w->pc[a * d + j] = 2 * pw * (coef + p->l2);
+    }
+  for (size_t j = 0; j < d; j++) {
+    w->pcs[j] = 0;
+    for (size_t a = 0; a < k; a++) w->pcs[j] += w->pc[a * d + j];
+  }
+}
+
+/* out = H_F v (v off the gauge; out projected off it too). */
+static void hessvec_f(ncg_ws *w, const double *v, double *out) {
+  const calib__mx_problem *p = w->p;
+  const size_t k = p->k, d = p->d;
+  if (p->fast) /* NLL + the plain penalty c_aj v_aj */
+    calib__mx_hessvec_fast(p, v, out);
+  else
+    calib__mx_hessvec(p, v, out, w->A);
+  w->hv++;
+  for (size_t j = 0; j < d; j++) {
+    if (!(w->pcs[j] > 0)) continue;
+    if (p->method == CALIB_METHOD_VECTOR && j == 0) continue; /* not a gauge */
+    double m = 0;
+    for (size_t a = 0; a < k; a++) m += w->pc[a * d + j] * v[a * d + j];
+    m /= w->pcs[j];
+    for (size_t a = 0; a < k; a++) out[a * d + j] -= w->pc[a * d + j] * m;
+  }
+  proj(w, out);
+}
+
+static int use_fast(const calib__mx_problem *p) {
+  /* only where the penalty makes the Hessian definite off the gauge (ODIR
+   * on W's off-diagonal and b, or l2): unpenalised, collinear features (a
+   * LeNet-5's 100 logits span ~86 dimensions) leave null directions, which
+   * the preconditioner amplifies by ~1e12, and float products are not exact
+   * enough there -- CG's residual grew instead of shrinking */
+  const int definite = p->l2 > 0 || (p->lam > 0 && p->mu > 0);
+  return definite && p->method != CALIB_METHOD_VECTOR && (double)p->n * (double)p->P >= FAST_MIN_WORK;
+}
+
+/* ---- the preconditioner ----------------------------------------------------- */
+
+/* Cholesky of B + diag(pen) + r I into Lout (d x d lower), r grown from 1e-12
+ * of the mean diagonal until it succeeds. */
+static int factor(double *Lout, const double *B, size_t d, const double *pen, double *tmp) {
+  double tr = 0;
+  for (size_t j = 0; j < d; j++) tr += B[j * d + j] + pen[j];
+  double r = PRE_RIDGE * tr / (double)d;
+  if (!(r > 0)) r = 1e-300;
+  for (int attempt = 0; attempt < 40; attempt++, r *= 100) {
+    memcpy(tmp, B, d * d * sizeof(double));
+    for (size_t j = 0; j < d; j++) tmp[j * d + j] += pen[j] + r;
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, tmp, (lapack_int)d) == 0) {
+      memcpy(Lout, tmp, d * d * sizeof(double));
+      return CALIB_OK;
+    }
+  }
+  return CALIB_E_NOCONV;
+}
+
+#define PRE_BLOCK ((size_t)2048)
+
+/* h_ia = q_ia (1 - q_ia / wt_i) from Q (the last double evaluation). */
+static inline double q_at(const calib__mx_problem *p, size_t i, size_t a) {
+  return p->fast ? (double)p->Qf[i * p->k + a] : p->Q[i * p->k + a];
+}
+
+static double row_curv(const calib__mx_problem *p, size_t i, size_t a) {
+  const double wt = p->wt[i];
+  if (!(wt > 0)) return 0.0;
+  const double q = q_at(p, i, a);
+  const double h = q * (1.0 - q / wt);
+  return h > 0 ? h : 0.0;
+}
+
+static int build_pre(ncg_ws *w) {
+  calib__mx_problem *p = w->p;
+  const size_t k = p->k, d = p->d, n = p->n;
+  if (p->method == CALIB_METHOD_VECTOR) { /* the exact 2 x 2 blocks, rows in memory order */
+    double *B = w->cs + k; /* 3 k moments */
+    memset(B, 0, 3 * k * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+      const float *zr = p->z + i * k;
+      for (size_t a = 0; a < k; a++) {
+        const double h = row_curv(p, i, a), z = (double)zr[a] * p->fs;
+        B[3 * a] += h * z * z;
+        B[3 * a + 1] += h * z;
+        B[3 * a + 2] += h;
+      }
+    }
+    for (size_t a = 0; a < k; a++) {
+      const double Ba[4] = {B[3 * a], B[3 * a + 1], B[3 * a + 1], B[3 * a + 2]};
+      double tmp[4];
+      if (factor(w->L + 4 * a, Ba, 2, w->pc + 2 * a, tmp) != CALIB_OK) return CALIB_E_NOCONV;
+      w->cs[a] = 1.0;
+    }
+    return CALIB_OK;
+  }
+  if (w->nb == k) { /* exact diagonal blocks, one dsyrk per class and row block */
+    /* the class's total curvature s_a first: rows with h_ia below
+     * BJ_DROP s_a / n (together at most BJ_DROP of the block's weight) are
+     * left out of the block -- most of them at k = 100 */
+    for (size_t a = 0; a < k; a++) w->cs[a] = 0;
+    for (size_t i = 0; i < n; i++)
+      for (size_t a = 0; a < k; a++) w->cs[a] += row_curv(p, i, a);
+    for (size_t a = 0; a < k; a++) {
+      double *B = w->C;
+      const double cut = BJ_DROP * w->cs[a] / (double)n;
+      memset(B, 0, d * d * sizeof(double));
+      for (size_t i0 = 0; i0 < n;) {
+        size_t rows = 0;
+        for (; i0 < n && rows < PRE_BLOCK; i0++) {
+          const double h = row_curv(p, i0, a);
+          if (!(h > cut)) continue;
+          const double sh = sqrt(h), *x = p->X + i0 * d;
+          double *t = w->T + rows * d;
+          for (size_t j = 0; j < d; j++) t[j] = sh * x[j];
+          rows++;
+        }
+        if (rows)
+          cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)rows, 1.0, w->T, (int)d,
+                      1.0, B, (int)d);
+      }
+      for (size_t i = 0; i < d; i++)
+        for (size_t j = i + 1; j < d; j++) B[i * d + j] = B[j * d + i];
+      if (factor(w->L + a * d * d, B, d, w->pc + a * d, w->tmp) != CALIB_OK) return CALIB_E_NOCONV;
+    }
+    for (size_t a = 0; a < k; a++) w->cs[a] = 1.0;
+    return CALIB_OK;
+  }
+  /* shared block, scaled per class and feature: M_a = D_a^1/2 R D_a^1/2 with
+   * D_a = diag(H_aa) + penalty curvature (exact: one GEMM, h^T (X o X), k n d
+   * flops) and R the correlation matrix of the curvature-weighted features
+   * sum_i (sum_a h_ia) f_i f_i^T (one dsyrk) */
+  double *B = w->C, *Hb = w->A, *Dg = w->dsc;
+  memset(B, 0, d * d * sizeof(double));
+  memset(Dg, 0, w->P * sizeof(double));
+  for (size_t i0 = 0; i0 < n; i0 += PRE_BLOCK) {
+    const size_t m = n - i0 < PRE_BLOCK ? n - i0 : PRE_BLOCK;
+    for (size_t r = 0; r < m; r++) {
+      double hs = 0;
+      for (size_t a = 0; a < k; a++) {
+        const double h = row_curv(p, i0 + r, a);
+        Hb[r * k + a] = h;
+        hs += h;
+      }
+      const double sh = sqrt(hs / (double)k), *x = p->X + (i0 + r) * d;
+      double *t = w->T + r * d;
+      for (size_t j = 0; j < d; j++) t[j] = sh * x[j];
+    }
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)m, 1.0, w->T, (int)d, 1.0, B,
+                (int)d);
+    for (size_t r = 0; r < m; r++) {
+      const double *x = p->X + (i0 + r) * d;
+      double *t = w->T + r * d;
+      for (size_t j = 0; j < d; j++) t[j] = x[j] * x[j];
+    }
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)m, 1.0, Hb, (int)k,
+                w->T, (int)d, 1.0, Dg, (int)d);
+  }
+  double dmax = 0;
+  for (size_t i = 0; i < w->P; i++) {
+    Dg[i] += w->pc[i];
+    if (Dg[i] > dmax) dmax = Dg[i];
+  }
+  for (size_t i = 0; i < w->P; i++) /* D^-1/2, floored at 1e-12 of the largest */
+    Dg[i] = 1.0 / sqrt(Dg[i] > 1e-12 * dmax ? Dg[i] : (dmax > 0 ? 1e-12 * dmax : 1.0));
+  for (size_t j = 0; j < d; j++) w->tmp[d * d + j] = B[j * d + j] > 0 ? 1.0 / sqrt(B[j * d + j]) : 1.0;
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = 0; j <= i; j++) {
+      const double c = B[i * d + j] * w->tmp[d * d + i] * w->tmp[d * d + j];
+      B[i * d + j] = B[j * d + i] = c;
+    }
+  for (size_t a = 0; a < k; a++) w->cs[a] = 1.0;
+  double *pen = w->tmp + d * d; /* no separate penalty: it is in D */
+  for (size_t j = 0; j < d; j++) pen[j] = 0.0;
+  return factor(w->L, B, d, pen, w->tmp);
+}
+
+/* z = M^-1 r (then projected off the gauge) */
+static void precond(ncg_ws *w, const double *r, double *z) {
+  const calib__mx_problem *p = w->p;
+  const size_t k = p->k, d = p->d;
+  memcpy(z, r, w->P * sizeof(double));
+  if (p->method == CALIB_METHOD_VECTOR) {
+    for (size_t a = 0; a < k; a++) {
+      const double *L = w->L + 4 * a;
+      double *x = z + 2 * a;
+      x[0] /= L[0]; /* L y = x, then L^T z = y */
+      x[1] = (x[1] - L[2] * x[0]) / L[3];
+      x[1] /= L[3];
+      x[0] = (x[0] - L[2] * x[1]) / L[0];
+    }
+  } else if (w->nb == k) {
+    for (size_t a = 0; a < k; a++) {
+      cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)d, w->L + a * d * d,
+                  (int)d, z + a * d, 1);
+      cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, (int)d, w->L + a * d * d,
+                  (int)d, z + a * d, 1);
+    }
+  } else { /* D^-1/2, then rows times (L L^T)^-1 (solve Z L L^T = R), then D^-1/2 */
+    for (size_t i = 0; i < w->P; i++) z[i] *= w->dsc[i];
+    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, (int)k, (int)d, 1.0,
+                w->L, (int)d, z, (int)d);
+    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)k, (int)d,
+                1.0, w->L, (int)d, z, (int)d);
+    for (size_t i = 0; i < w->P; i++) z[i] *= w->dsc[i];
+  }
+  proj(w, z);
+}
+
+/* s ~ -H^-1 g by PCG to a relative preconditioned residual eta (or CG_MAX
+ * products); returns the residual ratio reached. */
+static double pcg(ncg_ws *w, double eta) {
+  const size_t P = w->P;
+  memset(w->s, 0, P * sizeof(double));
+  for (size_t i = 0; i < P; i++) w->r[i] = -w->g[i];
+  proj(w, w->r);
+  precond(w, w->r, w->z);
+  memcpy(w->dv, w->z, P * sizeof(double));
+  double rz = dotv(w->r, w->z, P), best = HUGE_VAL;
+  const double rz0 = rz;
+  if (!(rz0 > 0)) return 0.0;
+  for (int it = 0; it < CG_MAX && rz > eta * eta * rz0; it++) {
+    /* rounding can make CG diverge (near-separable data: the blocks are
+     * singular to ~1e-12; the residual grew 5800-fold): past 100 x the
+     * starting residual, stop at the iterate of the smallest one (PCG's
+     * residual is not monotone, so nothing short of that is a sign) */
+    if (rz < best) {
+      best = rz;
+      memcpy(w->tt, w->s, P * sizeof(double));
+    } else if (rz > 1e2 * rz0) {
+      memcpy(w->s, w->tt, P * sizeof(double));
+      rz = best;
+      break;
+    }
+    hessvec_f(w, w->dv, w->Hd);
+    const double dHd = dotv(w->dv, w->Hd, P);
+    if (!(dHd > 0)) break; /* rounding: F is convex */
+    const double al = rz / dHd;
+    for (size_t i = 0; i < P; i++) {
+      w->s[i] += al * w->dv[i];
+      w->r[i] -= al * w->Hd[i];
+    }
+    precond(w, w->r, w->z);
+    const double rz1 = dotv(w->r, w->z, P);
+    const double be = rz1 / rz;
+    for (size_t i = 0; i < P; i++) w->dv[i] = w->z[i] + be * w->dv[i];
+    rz = rz1;
+  }
+  if (rz > 1e2 * rz0 && rz > best) { /* ended diverged: take the best iterate */
+    memcpy(w->s, w->tt, P * sizeof(double));
+    rz = best;
+  }
+  if (dotv(w->s, w->g, P) >= 0) { /* no CG progress: the preconditioned gradient */
+    precond(w, w->g, w->s);
+    for (size_t i = 0; i < P; i++) w->s[i] = -w->s[i];
+  }
+  return sqrt(rz > 0 ? rz / rz0 : 0.0);
+}
+
+/* 1 if every row of non-zero weight has its label strictly first in Q. */
+static int separates(const calib__mx_problem *p) {
+  for (size_t i = 0; i < p->n; i++) {
+    if (!(p->wt[i] > 0)) continue;
+    const double qy = q_at(p, i, (size_t)p->y[i]);
+    for (size_t j = 0; j < p->k; j++)
+      if (j != (size_t)p->y[i] && !(q_at(p, i, j) < qy)) return 0;
+  }
+  return 1;
+}
+
+static void ws_free(ncg_ws *w) {
+  calib__free(w->L);
+  calib__free(w->cs);
+  calib__free(w->dsc);
+  calib__free(w->pc);
+  calib__free(w->g);
+  calib__free(w->A);
+  calib__free(w->T);
+  calib__free(w->C);
+}
+
+static int ws_alloc(ncg_ws *w, calib__mx_problem *p) {
+  const size_t P = p->P, d = p->d, k = p->k;
+  memset(w, 0, sizeof *w);
+  w->p = p;
+  w->P = P;
+  w->d = d;
+  const int vec = p->method == CALIB_METHOD_VECTOR;
+  w->nb = vec || k <= BJ_MAX_K ? k : 1;
+  const size_t dd = vec ? 4 : d * d;
+  size_t lbytes;
+  if (!calib__size_mul3(w->nb, dd, sizeof(double), &lbytes) || lbytes > CALIB__MAX_ALLOC)
+    return CALIB_E_NOMEM;
+  w->L = (double *)calib__malloc(lbytes);
+  w->cs = (double *)calib__malloc(4 * k * sizeof(double)); /* + vector's 3 k moments */
+  w->pc = (double *)calib__malloc((P + d) * sizeof(double));
+  w->g = (double *)calib__malloc(9 * P * sizeof(double));
+  w->A = (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
+  w->T = vec ? NULL : (double *)calib__malloc(PRE_BLOCK * d * sizeof(double));
+  w->C = vec ? NULL : (double *)calib__malloc((2 * d * d + d) * sizeof(double));
+  if (w->nb == 1) w->dsc = (double *)calib__malloc(P * sizeof(double));
+  if (!w->L || !w->cs || !w->pc || !w->g || !w->A || (!vec && (!w->T || !w->C)) || (w->nb == 1 && !w->dsc)) {
+    ws_free(w);
+    return CALIB_E_NOMEM;
+  }
+  w->pcs = w->pc + P;
+  w->s = w->g + P;
+  w->r = w->g + 2 * P;
+  w->z = w->g + 3 * P;
+  w->dv = w->g + 4 * P;
+  w->Hd = w->g + 5 * P;
+  w->tt = w->g + 6 * P;
+  w->gt = w->g + 7 * P;
+  w->tmp = w->C ? w->C + d * d : NULL;
+  return CALIB_OK;
+}
+
+/* Backtracking along s from theta (F at theta is *f, gradient w->g); 1 if a
+ * step was taken (theta, *f, w->g updated). */
+static int line_search(ncg_ws *w, double *theta, double *f) {
+  const size_t P = w->P;
+  const double slope = dotv(w->g, w->s, P), g0 = calib__mx_absmax(w->g, P);
+  const int tiny = -slope < 1e3 * DBL_EPSILON * fabs(*f);
+  double t = 1.0;
+  for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+    for (size_t i = 0; i < P; i++) w->tt[i] = theta[i] + t * w->s[i];
+    const double ft = calib__mx_eval(w->p, w->tt, w->gt);
+    const int armijo = ft <= *f + 1e-4 * t * slope;
+    const int rounding = tiny && ls == 0 && ft <= *f + 1e3 * DBL_EPSILON * fabs(*f) &&
+                         calib__mx_absmax(w->gt, P) < g0;
+    if (armijo || rounding) {
+      memcpy(theta, w->tt, P * sizeof(double));
+      memcpy(w->g, w->gt, P * sizeof(double));
+      *f = ft;
+      return 1;
+    }
+  }
+  (void)calib__mx_eval(w->p, theta, w->g); /* Q back at theta */
+  return 0;
+}
+
+int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, double tol,
+                        calib__mx_result *res) {
+  ncg_ws w;
+  res->iters = 0;
+  res->gmax = HUGE_VAL;
+  res->gap = res->cond = (double)NAN;
+  res->fallback = 0;
+  int st = ws_alloc(&w, p);
+  if (st != CALIB_OK) return st;
+  const size_t P = p->P;
+  penalty_curvature(&w);
+  const int no_penalty = p->lam == 0 && p->mu == 0 && p->l2 == 0;
+  p->fast = 0;
+  if (use_fast(p) && calib__mx_fast_alloc(p) == CALIB_OK) p->fast = 1;
+  const double switch_tol = tol > FAST_SWITCH ? tol : FAST_SWITCH;
+  p->gauge = 1;
+  double f = calib__mx_eval(p, theta, w.g);
+  const double g0 = calib__mx_absmax(w.g, P);
+  int it = 0, extra = 0, hv_last = 0, fresh = -1, since = 0, rebuild = 1;
+  st = CALIB_E_NOCONV;
+  while (isfinite(f) || p->fast) {
+    double gmax = calib__mx_absmax(w.g, P);
+    if (p->fast && (gmax <= switch_tol || !isfinite(f))) { /* on in double */
+      p->fast = 0;
+      f = calib__mx_eval(p, theta, w.g);
+      if (!isfinite(f)) break;
+      gmax = calib__mx_absmax(w.g, P);
+      rebuild = 1; /* the preconditioner from the double state */
+    }
+    const int grad_ok = gmax <= tol && !p->fast;
+    if (no_penalty && it > 0 && separates(p)) break; /* NOCONV: matrix_fit.c certifies */
+    if (rebuild) {
+      if (build_pre(&w) != CALIB_OK) {
+        res->fallback = it == 0;
+        break;
+      }
+      since = 0;
+    }
+    double eta = g0 > 0 ? sqrt(gmax / g0) : ETA_MAX;
+    if (!(eta <= ETA_MAX)) eta = ETA_MAX;
+    if (eta < ETA_FINAL || grad_ok) eta = ETA_FINAL;
+    hv_last = w.hv;
+    since++;
+    const double rr = pcg(&w, eta);
+    if (p->fast && !(rr < 1)) { /* float products failed CG: on in double */
+      f = HUGE_VAL;
+      continue;
+    }
+    const int used = w.hv - hv_last;
+    if (since == 1) fresh = used;
+    /* rebuild when the solve was long and at least twice the one right after
+     * the last build (near the end the count is CG's, not the staleness's) */
+    rebuild = used > CG_REBUILD && used > 2 * fresh;
+    const double slope = dotv(w.g, w.s, P);
+    if (grad_ok) {
+      res->gap = -0.5 * slope; /* lambda^2 / 2 */
+      if (res->gap <= calib__gap_target(tol, f) || ++extra > GAP_EXTRA_STEPS) {
+        st = CALIB_OK;
+        break;
+      }
+    }
+    if (it >= max_iter) break;
+    it++;
+    if (!(slope < 0) || !line_search(&w, theta, &f)) {
+      if (p->fast) { /* float rounding: go on in double */
+        f = HUGE_VAL;
+        continue;
+      }
+      if (grad_ok) st = CALIB_OK; /* rounding stops it: the gap reached is reported */
+      res->fallback = it == 1 && !grad_ok;
+      break;
+    }
+  }
+  calib__mx_fast_free(p);
+  p->gauge = 0;
+  calib__mx_gauge_fix(p, theta);
+  if (isfinite(f)) {
+    f = calib__mx_eval(p, theta, w.g); /* Q at theta for Lanczos; L = F here */
+    res->gmax = calib__mx_absmax(w.g, P);
+    if (st == CALIB_OK && isnan(res->gap)) res->gap = 0.0;
+    /* Lanczos from M^-START_POWER v: M ~ H weights the flattest directions */
+    for (size_t i = 0; i < P; i++) w.z[i] = 1.0 + 0.5 * sin(1.7 * (double)i + 0.3);
+    for (int k = 0; k < START_POWER; k++) {
+      precond(&w, w.z, w.r);
+      const double nz = sqrt(dotv(w.r, w.r, P));
+      if (!(nz > 0 && nz < HUGE_VAL)) break;
+      for (size_t i = 0; i < P; i++) w.z[i] = w.r[i] / nz;
+    }
+    const double flops = 4.0 * (double)p->n * (double)p->k * (double)p->d;
+    if (st == CALIB_OK)
+      res->cond = calib__mx_cond_lanczos(p, w.z, flops > 1e9 ? CALIB__LANCZOS_STEPS_LARGE
+                                                              : CALIB__LANCZOS_STEPS);
+  }
+  res->iters = it;
+  ws_free(&w);
+  return st;
+}

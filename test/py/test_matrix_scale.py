@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""test_matrix_scale.py -- the Newton-CG path of the matrix family (issue 12
+part 4: fits that stay fast as k grows) against an independent scipy
+minimisation of the same objective.
+
+k = 100 (P = 10100 parameters > CALIB_P_NEWTON_MAX's default 300, so
+matrix_fit.c's solve() takes Newton-CG, src/fit_matrix/mx_ncg.c; the report's
+iteration count, Newton steps, is checked to be a Newton-like count far
+below the hundreds of iterations L-BFGS or scipy need here), synthetic
+float32 logits (bench/bench_matrix.py's generator with a weaker signal),
+2000 rows: Dirichlet ODIR (default lambda = mu = 10) and matrix L2 (l2 = 10,
+centred on the identity) against scipy; unregularised matrix scaling is
+separable on those rows and must return CALIB_E_SEPARABLE (early: the
+Newton-CG stop when theta separates). Unregularised fits with a finite
+optimum against scipy at k = 30 (4000 rows), on the same path forced by
+CALIB_P_NEWTON_MAX = 0 (at k = 100 scipy needs minutes to converge on them). The reference is
+test_matrix.py's Objective (numpy float64, analytic gradient) minimised by
+scipy.optimize.minimize(method="L-BFGS-B", gtol 1e-10, ftol 1e-15) from the
+identity map; checked:
+  - scipy itself converged (else the comparison would be empty),
+  - the reference objective at libcalib's parameters is <= scipy's minimum
+    (1 + 1e-9) (equal or lower) and >= it (1 - 1e-6) (a sanity bound: not a
+    different objective),
+  - the report's gap (the Newton decrement / 2 from the CG solve) meets
+    the stopping rule max(tol^2, 1e-14) max(1, L), and the gradient <= tol.
+Also: unregularised matrix scaling on rows that a permutation of the
+features separates returns CALIB_E_SEPARABLE (the certificate) on this
+path.
+Run from the repository root: PYTHONPATH=python /usr/bin/python3 test/py/test_matrix_scale.py
+"""
+import os
+import sys
+import time
+
+try:
+    import numpy as np
+    import scipy.optimize
+except ImportError as e:  # pragma: no cover
+    print("skipped: numpy/scipy not available (%s)" % e)
+    sys.exit(77)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ctlib  # noqa: E402
+from ctlib import C  # noqa: E402
+from test_matrix import Objective, ours_theta  # noqa: E402
+
+REPORTS = tuple(C["CALIB_R_" + r] for r in ("ITERATIONS", "GRADIENT", "GAP", "NLL_AFTER"))
+METHOD_ID = {"matrix": C["CALIB_METHOD_MATRIX"], "dirichlet": C["CALIB_METHOD_DIRICHLET"]}
+
+
+def make_data(n, k, seed, signal=1.5, scale=1.0):
+    """bench/bench_matrix.py's make_data with a weaker signal (a problem that
+    stays far from separable, so scipy converges)."""
+    r = np.random.default_rng(seed)
+    y = r.integers(0, k, n)
+    mix = np.eye(k) + 0.2 * r.normal(0, 1, (k, k)) / np.sqrt(k)
+    z = r.normal(0, 1, (n, k)) @ mix
+    z[np.arange(n), y] += signal
+    z = scale * z + r.normal(0, 0.5, k)
+    return np.ascontiguousarray(z, dtype=np.float32), y.astype(np.int64)
+
+
+def scipy_min(obj):
+    r = scipy.optimize.minimize(obj, obj.identity(), jac=True, method="L-BFGS-B",
+                                options=dict(maxiter=20000, maxfun=40000, gtol=1e-10, ftol=1e-15, maxcor=10))
+    return r.fun, r.nit, r.success
+
+
+def case(method, reg, z, y, tol=1e-7, newton_max=None):
+    k = z.shape[1]
+    lam, mu, l2 = {"none": (0, 0, 0), "l2": (0, 0, 10.0), "odir": (10.0, 10.0, 0)}[reg]
+    obj = Objective(method, z, y, lam, mu, l2, 1)
+    opts = {C["CALIB_P_ODIR_LAMBDA"]: lam, C["CALIB_P_ODIR_MU"]: mu, C["CALIB_P_L2"]: l2, C["CALIB_P_TOL"]: tol}
+    if newton_max is not None:
+        opts[C["CALIB_P_NEWTON_MAX"]] = newton_max
+    t = time.time()
+    st, m, _, rep = ctlib.fit(METHOD_ID[method], z, y, None, opts, REPORTS)
+    dt = time.time() - t
+    assert st == 0, "%s %s: %s" % (method, reg, ctlib.strerror(st))
+    try:
+        th = ours_theta(m, method, k)
+    finally:
+        ctlib.lib.calib_model_free(m)
+    t = time.time()
+    f_ref, nit, ok = scipy_min(obj)
+    dt_ref = time.time() - t
+    f = obj(th)[0]
+    rel = (f - f_ref) / abs(f_ref)
+    it, gmax, gap = rep[REPORTS[0]], rep[REPORTS[1]], rep[REPORTS[2]]
+    target = max(tol * tol, 1e-14) * max(1.0, rep[REPORTS[3]])
+    print("k=%d %-9s %-4s L ours %.13f scipy %.13f (rel %+.1e); ours %d Newton-CG steps %.2fs gap %.1e "
+          "(target %.1e) |g| %.1e; scipy %d it %.1fs"
+          % (k, method, reg, f, f_ref, rel, it, dt, gap, target, gmax, nit, dt_ref))
+    assert ok, "scipy did not converge: no reference"
+    assert rel <= 1e-9, "objective above scipy's minimum"
+    assert rel >= -1e-6, "objective far below scipy's: not the same objective?"
+    assert it <= 60, "iteration count not Newton-like: the Newton-CG path was not taken?"
+    assert gmax <= tol and gap <= target, "stopping rule not met"
+
+
+def separable_case():
+    """Rows whose label's logit is the largest by a margin: unregularised
+    matrix scaling has no minimum (the identity already separates them), on
+    the Newton-CG path (k = 100). The fitter must certify it."""
+    r = np.random.default_rng(5)
+    n, k = 3000, 100
+    y = r.integers(0, k, n)
+    z = r.normal(0, 1, (n, k))
+    z[np.arange(n), y] += 8.0
+    perm = r.permutation(k)  # a permutation of the features: W = permutation matrix separates
+    z = np.ascontiguousarray(z[:, perm], dtype=np.float32)
+    st, m, _, _ = ctlib.fit(C["CALIB_METHOD_MATRIX"], z, y, None, {}, ())
+    if m:
+        ctlib.lib.calib_model_free(m)
+    print("separable (3000, 100), permuted features: %s" % ctlib.strerror(st))
+    assert st == C["CALIB_E_SEPARABLE"], ctlib.strerror(st)
+
+
+def main():
+    if not ctlib.matrix_family_built():
+        print("not in this build (NO_BLAS): vector/matrix/Dirichlet fitters return CALIB_E_UNSUPPORTED (checked)")
+        return 0
+    # k = 100, P = 10100: Newton-CG by size (CALIB_P_NEWTON_MAX default 300)
+    z, y = make_data(2000, 100, 7)
+    case("dirichlet", "odir", z, y)
+    case("matrix", "l2", z, y)
+    # unregularised at k = 100 on 2000 rows: separable, certified on this path
+    st, m, _, rep = ctlib.fit(C["CALIB_METHOD_MATRIX"], z, y, None, {}, (C["CALIB_R_ITERATIONS"],))
+    if m:
+        ctlib.lib.calib_model_free(m)
+    print("k=100 matrix    none (2000 rows): %s after %d Newton-CG steps"
+          % (ctlib.strerror(st), rep[C["CALIB_R_ITERATIONS"]]))
+    assert st == C["CALIB_E_SEPARABLE"], ctlib.strerror(st)
+    assert rep[C["CALIB_R_ITERATIONS"]] <= 60, "the separable stop came late"
+    # unregularised with a finite optimum, against scipy: the same path forced
+    # by CALIB_P_NEWTON_MAX = 0 at k = 30 (scipy converges in seconds there)
+    z, y = make_data(4000, 30, 3)
+    case("dirichlet", "none", z, y, newton_max=0)
+    case("matrix", "none", z, y, newton_max=0)
+    separable_case()
+    print("test_matrix_scale.py: all cases agree")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
