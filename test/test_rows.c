@@ -70,92 +70,7 @@ static const entry ENTRIES[] = {
 };
 #define NENT (sizeof ENTRIES / sizeof ENTRIES[0])
 
-/* ---- hand-built models (harness.h's independent writer; layouts in
- * src/model/<method>_apply.c), as in test_alignment.c plus probability inputs */
-
-static calib_model *load_model(int method, size_t k, const th_section *s, size_t ns) {
-  size_t len = 0;
-  uint8_t *b = th_craft_model(method, k, s, ns, &len);
-  calib_model *m = NULL;
-  const int st = calib_model_load(&m, b, len);
-  free(b);
-  if (st != CALIB_OK) TH_FAIL("hand-built %s model (k = %zu) rejected: %s", calib_method_name(method), k,
-                              calib_strerror(st));
-  return st == CALIB_OK ? m : NULL;
-}
-
-static calib_model *build_model(int method, size_t k, int probs) {
-  static const double T[1] = {1.7}, ets_w[3] = {0.6, 0.3, 0.1};
-  const double input[2] = {probs ? CALIB_INPUT_PROBS : CALIB_INPUT_LOGITS, 1e-7};
-  const size_t cap = 3 * k + 7 * k + k * k + 16 * k;
-  double *buf = (double *)malloc(cap * sizeof(double));
-  calib_model *m = NULL;
-  if (method == CALIB_METHOD_TEMPERATURE) {
-    const th_section s[1] = {{CALIB_MP_TEMPERATURE, 1, T}};
-    m = load_model(method, k, s, 1);
-  } else if (method == CALIB_METHOD_PLATT || method == CALIB_METHOD_BETA) {
-    const size_t per = method == CALIB_METHOD_PLATT ? 2 : 3;
-    for (size_t j = 0; j < k; j++) {
-      double *r = buf + per * j;
-      if (per == 2) {
-        r[0] = -(0.8 + 0.01 * (double)(j % 7));
-        r[1] = 0.1 * ((double)(j % 5) - 2.0);
-      } else {
-        r[0] = 0.9 + 0.01 * (double)(j % 3);
-        r[1] = 1.1 - 0.01 * (double)(j % 5);
-        r[2] = 0.05 * (double)(j % 3);
-      }
-    }
-    const th_section s[2] = {{method == CALIB_METHOD_PLATT ? CALIB_MP_PLATT : CALIB_MP_BETA, per * k, buf},
-                             {CALIB_MP_INPUT, 2, input}};
-    m = load_model(method, k, s, 2);
-  } else if (method == CALIB_METHOD_ISOTONIC) {
-    /* logits: CLIP (k == 1: thresholds on the raw logit); probs: OOB_ERROR on [0, 1] */
-    const double cfg[3] = {probs ? CALIB_OOB_ERROR : CALIB_OOB_CLIP, probs ? CALIB_INPUT_PROBS : CALIB_INPUT_LOGITS,
-                           0.0};
-    double *cnt = buf, *x = buf + k, *y = x + 6 * k;
-    size_t off = 0;
-    for (size_t j = 0; j < k; j++) {
-      const size_t mj = 3 + j % 4;
-      cnt[j] = (double)mj;
-      for (size_t t = 0; t < mj; t++) {
-        const double u = (double)t / (double)(mj - 1);
-        x[off + t] = k == 1 && !probs ? -3.0 + 6.0 * u : u;
-        y[off + t] = 0.05 + 0.9 * u * u;
-      }
-      off += mj;
-    }
-    const th_section s[4] = {{CALIB_MP_ISO_CONFIG, 3, cfg}, {CALIB_MP_ISO_COUNTS, k, cnt},
-                             {CALIB_MP_ISO_X, off, x}, {CALIB_MP_ISO_Y, off, y}};
-    m = load_model(method, k, s, 4);
-  } else if (method == CALIB_METHOD_HISTOGRAM) {
-    const double cfg[3] = {CALIB_HIST_EQUAL_WIDTH, 10, probs ? CALIB_INPUT_PROBS : CALIB_INPUT_LOGITS};
-    for (size_t i = 0; i < 10 * k; i++) buf[i] = ((double)((i * 7 + (i / 10) * 3) % 10) + 0.5) / 10.0;
-    const th_section s[2] = {{CALIB_MP_HIST_CONFIG, 3, cfg}, {CALIB_MP_HIST_VALUES, 10 * k, buf}};
-    m = load_model(method, k, s, 2);
-  } else if (method == CALIB_METHOD_VECTOR && k >= 2) {
-    for (size_t j = 0; j < k; j++) {
-      buf[j] = 1.0 + 0.1 * (double)(j % 3);
-      buf[k + j] = 0.01 * (double)(j % 5);
-    }
-    const th_section s[2] = {{CALIB_MP_VECTOR_W, k, buf}, {CALIB_MP_BIAS, k, buf + k}};
-    m = load_model(method, k, s, 2);
-  } else if ((method == CALIB_METHOD_MATRIX || method == CALIB_METHOD_DIRICHLET) && k >= 2) {
-    double *w = buf, *b = buf + k * k;
-    for (size_t i = 0; i < k; i++) {
-      for (size_t j = 0; j < k; j++)
-        w[i * k + j] = (i == j ? 1.2 : 0.0) + 0.001 * (double)((i * 31 + j * 17) % 11) - 0.005;
-      b[i] = 0.01 * (double)(i % 7) - 0.03;
-    }
-    const th_section s[2] = {{CALIB_MP_MATRIX_W, k * k, w}, {CALIB_MP_BIAS, k, b}};
-    m = load_model(method, k, s, 2);
-  } else if (method == CALIB_METHOD_ETS) {
-    const th_section s[2] = {{CALIB_MP_ETS_TEMPERATURE, 1, T}, {CALIB_MP_ETS_WEIGHTS, 3, ets_w}};
-    m = load_model(method, k, s, 2);
-  }
-  free(buf);
-  return m;
-}
+#include "method_models.h"
 
 /* ---- calls ------------------------------------------------------------------ */
 
@@ -336,7 +251,7 @@ static void test_shapes(void) {
       const entry *en = &ENTRIES[e];
       for (size_t q = 0; q < nk; q++) {
         const size_t k = ks[q];
-        calib_model *m = en->kind == K_APPLY ? build_model(en->method, k, en->probs) : NULL;
+        calib_model *m = en->kind == K_APPLY ? build_model(en->method, k, en->probs, en->probs) : NULL;
         if (en->kind == K_APPLY && !m) continue; /* vector/matrix/dirichlet need k >= 2 */
         const int heavy = (en->method == CALIB_METHOD_MATRIX || en->method == CALIB_METHOD_DIRICHLET) && k >= 100;
         for (int trial = 0; trial < 3; trial++) {
@@ -362,7 +277,7 @@ static void test_streamed(void) {
   for (size_t t = 0; t < NISA; t++) {
     if (!calib__kernels_force(ISAS[t])) continue;
     for (size_t s = 0; s < sizeof SH / sizeof SH[0]; s++) {
-      calib_model *m = build_model(CALIB_METHOD_TEMPERATURE, SH[s][1], 0);
+      calib_model *m = build_model(CALIB_METHOD_TEMPERATURE, SH[s][1], 0, 0);
       const job js = {&ENTRIES[0], NULL, SH[s][0], SH[s][1]};
       const job jl = {&ENTRIES[2], NULL, SH[s][0], SH[s][1]};
       const job jt = {&ENTRIES[4], m, SH[s][0], SH[s][1]};
@@ -427,7 +342,7 @@ static void test_errors(void) {
   RESET(); CHECK_ERR(calib_sigmoid_rows(x, N, 1.0f, y, (uint8_t *)(void *)y, &bad, &first), CALIB_E_ARG);
   RESET(); CHECK_ERR(calib_sigmoid_rows(x, huge * 2, 1.0f, y, st, &bad, &first), CALIB_E_ARG); NOTHING();
   /* apply */
-  calib_model *m = build_model(CALIB_METHOD_PLATT, K, 0);
+  calib_model *m = build_model(CALIB_METHOD_PLATT, K, 0, 0);
   RESET(); CHECK_ERR(calib_apply_rows(NULL, x, N, K, y, st, &bad, &first), CALIB_E_ARG); NOTHING();
   RESET(); CHECK_ERR(calib_apply_rows(m, x, N, 0, y, st, &bad, &first), CALIB_E_ARG); NOTHING();
   RESET(); CHECK_ERR(calib_apply_rows(m, x, N, K + 1, y, st, &bad, &first), CALIB_E_SHAPE); NOTHING();
