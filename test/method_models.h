@@ -1,5 +1,5 @@
 /* method_models.h -- hand-built models of every method for the apply tests
- * (test_rows.c, test_apply_typed.c), written with harness.h's independent
+ * (test_alignment.c, test_rows.c, test_apply_typed.c), written with harness.h's independent
  * model writer (layouts in src/model/<method>_apply.c). Header-only: each
  * test includes it once, after harness.h. */
 #ifndef CALIB_TEST_METHOD_MODELS_H

@@ -97,101 +97,8 @@ static const entry ENTRIES[] = {
 };
 #define NENT (sizeof ENTRIES / sizeof ENTRIES[0])
 
-/* ---- hand-built models (layouts: include/calib.h, src/model/<method>_apply.c) */
-
-static calib_model *load_model(int method, size_t k, const th_section *s, size_t ns) {
-  size_t len = 0;
-  uint8_t *b = th_craft_model(method, k, s, ns, &len);
-  calib_model *m = NULL;
-  const int st = calib_model_load(&m, b, len);
-  free(b);
-  if (st != CALIB_OK) {
-    TH_FAIL("hand-built %s model (k = %zu) rejected: %s", calib_method_name(method), k, calib_strerror(st));
-    return NULL;
-  }
-  return m;
-}
-
-/* Parameters of class j's isotonic table: m_j thresholds. */
-static size_t iso_count(size_t j) { return 3 + j % 4; }
-
-static calib_model *build_isotonic(size_t k, double *buf) {
-  static const double cfg[3] = {CALIB_OOB_CLIP, CALIB_INPUT_LOGITS, 0.0};
-  double *cnt = buf, *x = buf + k, *y = x + 6 * k;
-  size_t off = 0;
-  for (size_t j = 0; j < k; j++) {
-    const size_t m = iso_count(j);
-    cnt[j] = (double)m;
-    for (size_t t = 0; t < m; t++) { /* k == 1: raw logits; else probabilities */
-      const double u = (double)t / (double)(m - 1);
-      x[off + t] = k == 1 ? -3.0 + 6.0 * u : u;
-      y[off + t] = 0.05 + 0.9 * u * u;
-    }
-    off += m;
-  }
-  const th_section s[4] = {{CALIB_MP_ISO_CONFIG, 3, cfg}, {CALIB_MP_ISO_COUNTS, k, cnt},
-                           {CALIB_MP_ISO_X, off, x}, {CALIB_MP_ISO_Y, off, y}};
-  return load_model(CALIB_METHOD_ISOTONIC, k, s, 4);
-}
-
-static calib_model *build_matrix(int method, size_t k, double *buf) {
-  double *w = buf, *b = buf + k * k;
-  for (size_t i = 0; i < k; i++) {
-    for (size_t j = 0; j < k; j++) w[i * k + j] = (i == j ? 1.2 : 0.0) + 0.001 * (double)((i * 31 + j * 17) % 11) - 0.005;
-    b[i] = 0.01 * (double)(i % 7) - 0.03;
-  }
-  const th_section s[2] = {{CALIB_MP_MATRIX_W, k * k, w}, {CALIB_MP_BIAS, k, b}};
-  return load_model(method, k, s, 2);
-}
-
-/* The model of `method` for k classes (NULL if that method needs k >= 2). */
-static calib_model *build_model(int method, size_t k) {
-  static const double T[1] = {1.7}, input[2] = {CALIB_INPUT_LOGITS, 1e-7}, ets_w[3] = {0.6, 0.3, 0.1};
-  const size_t cap = 3 * k + 7 * k + k * k + 16 * k;
-  double *buf = (double *)malloc(cap * sizeof(double));
-  calib_model *m = NULL;
-  if (method == CALIB_METHOD_TEMPERATURE) {
-    const th_section s[1] = {{CALIB_MP_TEMPERATURE, 1, T}};
-    m = load_model(method, k, s, 1);
-  } else if (method == CALIB_METHOD_PLATT || method == CALIB_METHOD_BETA) {
-    const size_t per = method == CALIB_METHOD_PLATT ? 2 : 3;
-    for (size_t j = 0; j < k; j++) {
-      double *r = buf + per * j;
-      if (per == 2) { /* P_j = 1 / (1 + exp(A z + B)), A < 0 */
-        r[0] = -(0.8 + 0.01 * (double)(j % 7));
-        r[1] = 0.1 * ((double)(j % 5) - 2.0);
-      } else {
-        r[0] = 0.9 + 0.01 * (double)(j % 3);
-        r[1] = 1.1 - 0.01 * (double)(j % 5);
-        r[2] = 0.05 * (double)(j % 3);
-      }
-    }
-    const th_section s[2] = {{method == CALIB_METHOD_PLATT ? CALIB_MP_PLATT : CALIB_MP_BETA, per * k, buf},
-                             {CALIB_MP_INPUT, 2, input}};
-    m = load_model(method, k, s, 2);
-  } else if (method == CALIB_METHOD_ISOTONIC) {
-    m = build_isotonic(k, buf);
-  } else if (method == CALIB_METHOD_HISTOGRAM) {
-    static const double cfg[3] = {CALIB_HIST_EQUAL_WIDTH, 10, CALIB_INPUT_LOGITS};
-    for (size_t i = 0; i < 10 * k; i++) buf[i] = ((double)((i * 7 + (i / 10) * 3) % 10) + 0.5) / 10.0;
-    const th_section s[2] = {{CALIB_MP_HIST_CONFIG, 3, cfg}, {CALIB_MP_HIST_VALUES, 10 * k, buf}};
-    m = load_model(method, k, s, 2);
-  } else if (method == CALIB_METHOD_VECTOR && k >= 2) {
-    for (size_t j = 0; j < k; j++) {
-      buf[j] = 1.0 + 0.1 * (double)(j % 3);
-      buf[k + j] = 0.01 * (double)(j % 5);
-    }
-    const th_section s[2] = {{CALIB_MP_VECTOR_W, k, buf}, {CALIB_MP_BIAS, k, buf + k}};
-    m = load_model(method, k, s, 2);
-  } else if ((method == CALIB_METHOD_MATRIX || method == CALIB_METHOD_DIRICHLET) && k >= 2) {
-    m = build_matrix(method, k, buf);
-  } else if (method == CALIB_METHOD_ETS) {
-    const th_section s[2] = {{CALIB_MP_ETS_TEMPERATURE, 1, T}, {CALIB_MP_ETS_WEIGHTS, 3, ets_w}};
-    m = load_model(method, k, s, 2);
-  }
-  free(buf);
-  return m;
-}
+/* ---- hand-built models: test/method_models.h (the logits-input ones) ------- */
+#include "method_models.h"
 
 /* ---- one call ------------------------------------------------------------- */
 
@@ -404,7 +311,7 @@ int main(int argc, char **argv) {
     const size_t k = KS[ki];
     calib_model *models[NENT];
     for (size_t e = 0; e < NENT; e++)
-      models[e] = ENTRIES[e].kind == K_APPLY ? build_model(ENTRIES[e].method, k) : NULL;
+      models[e] = ENTRIES[e].kind == K_APPLY ? build_model(ENTRIES[e].method, k, 0, 0) : NULL;
     for (size_t ni = 0; ni < sizeof NS / sizeof NS[0]; ni++) {
       const size_t n = NS[ni];
       for (size_t i = 0; i < n * k; i++) src[i] = (float)(3.0 * th_normal());
