@@ -18,6 +18,7 @@
  */
 #include "internal.h"
 #include "kernels.h"
+#include "transpose.h"
 #include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
@@ -249,24 +250,6 @@ static void softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t ldx
  * eight rows, processed lane-wise (no horizontal reductions), transposed
  * back and stored with the same masks. */
 
-static ALWAYS_INLINE void tr8(__m256 *v) { /* 8x8 transpose in place: an involution */
-  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  v[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  v[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  v[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  v[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  v[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  v[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  v[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  v[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
 
 /* Lane-wise softmax (or log-softmax) over nc column vectors. With chk,
  * returns the bit mask of bad lanes (rows: a NaN, or a maximum of +-inf),
@@ -332,11 +315,11 @@ static ALWAYS_INLINE int block8(const float *x, size_t ldx, size_t k, size_t i0,
     v[r] = load_ninf(row, m0);
     if (nc > 8) v[8 + r] = load_ninf(row + 8, m1);
   }
-  tr8(v);
-  if (nc > 8) tr8(v + 8);
+  calib__tr8_ps(v);
+  if (nc > 8) calib__tr8_ps(v + 8);
   const int bad = soa_softmax(v, nc, b, logp, chk); /* lane r = row i0 + r */
-  tr8(v);
-  if (nc > 8) tr8(v + 8);
+  calib__tr8_ps(v);
+  if (nc > 8) calib__tr8_ps(v + 8);
 #pragma GCC unroll 8
   for (int r = 0; r < 8; r++) {
     float *w = o + (i0 + (size_t)r) * ldo;

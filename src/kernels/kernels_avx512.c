@@ -36,6 +36,7 @@
  */
 #include "internal.h"
 #include "kernels.h"
+#include "transpose.h"
 #include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
@@ -373,36 +374,6 @@ static void softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t ldx
  * per row), transposed back and stored with the same masks. -inf columns give
  * exp = 0, so the padding lanes do not disturb max or sum. */
 
-/* 4x4 transposes inside each 128-bit lane: an involution. */
-static ALWAYS_INLINE void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
-  const __m512 t0 = _mm512_unpacklo_ps(*a, *b), t1 = _mm512_unpackhi_ps(*a, *b);
-  const __m512 t2 = _mm512_unpacklo_ps(*c, *d), t3 = _mm512_unpackhi_ps(*c, *d);
-  *a = _mm512_shuffle_ps(t0, t2, 0x44);
-  *b = _mm512_shuffle_ps(t0, t2, 0xEE);
-  *c = _mm512_shuffle_ps(t1, t3, 0x44);
-  *d = _mm512_shuffle_ps(t1, t3, 0xEE);
-}
-/* 4x4 transpose of 128-bit blocks across four vectors: an involution. */
-static ALWAYS_INLINE void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
-  const __m512 v0 = _mm512_shuffle_f32x4(*a, *b, 0x44), v1 = _mm512_shuffle_f32x4(*a, *b, 0xEE);
-  const __m512 v2 = _mm512_shuffle_f32x4(*c, *d, 0x44), v3 = _mm512_shuffle_f32x4(*c, *d, 0xEE);
-  *a = _mm512_shuffle_f32x4(v0, v2, 0x88);
-  *b = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-  *c = _mm512_shuffle_f32x4(v1, v3, 0x88);
-  *d = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-}
-static ALWAYS_INLINE void tr16(__m512 v[16]) { /* rows <-> columns */
-#pragma GCC unroll 4
-  for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
-#pragma GCC unroll 4
-  for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
-}
-static ALWAYS_INLINE void tr16_inv(__m512 v[16]) {
-#pragma GCC unroll 4
-  for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
-#pragma GCC unroll 4
-  for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
-}
 
 /* Lane-wise softmax (or log-softmax) over the first nc column vectors. */
 /* With chk, returns the lanes (rows) that are bad: a NaN in some column, or
@@ -473,9 +444,9 @@ static ALWAYS_INLINE unsigned block16(const float *x, size_t ldx, size_t k, size
     prefetch_rows(x, i0 + (size_t)r, nr_all, ldx, k);
     v[r] = _mm512_mask_loadu_ps(ninf, mk, x + (i0 + (size_t)r) * ldx);
   }
-  tr16(v);
+  calib__tr16_ps(v);
   const __mmask16 bad = soa_softmax(v, nc, b, logp, unit, chk); /* lane r = row r */
-  tr16_inv(v);
+  calib__tr16_inv_ps(v);
 #pragma GCC unroll 16
   for (int r = 0; r < 16; r++) _mm512_mask_storeu_ps(o + (i0 + (size_t)r) * ldo, mk, v[r]);
   return bad;
@@ -498,8 +469,8 @@ static ALWAYS_INLINE unsigned block8(const float *x, size_t ldx, size_t k, size_
     const __m256 d = _mm256_mask_loadu_ps(ninf, mk, x + (i0 + (size_t)r + 8) * ldx);
     z[r] = _mm512_insertf32x8(_mm512_castps256_ps512(a), d, 1);
   }
-  tr4(&z[0], &z[1], &z[2], &z[3]);
-  tr4(&z[4], &z[5], &z[6], &z[7]);
+  calib__tr4x4_ps(&z[0], &z[1], &z[2], &z[3]);
+  calib__tr4x4_ps(&z[4], &z[5], &z[6], &z[7]);
 #pragma GCC unroll 4
   for (int q = 0; q < 4; q++) {
     c[q] = _mm512_shuffle_f32x4(z[q], z[q + 4], 0x88);
@@ -515,8 +486,8 @@ static ALWAYS_INLINE unsigned block8(const float *x, size_t ldx, size_t k, size_
     z[q] = _mm512_permutex2var_ps(c[q], lo, c[q + 4]);
     z[q + 4] = _mm512_permutex2var_ps(c[q], hi, c[q + 4]);
   }
-  tr4(&z[0], &z[1], &z[2], &z[3]);
-  tr4(&z[4], &z[5], &z[6], &z[7]);
+  calib__tr4x4_ps(&z[0], &z[1], &z[2], &z[3]);
+  calib__tr4x4_ps(&z[4], &z[5], &z[6], &z[7]);
 #pragma GCC unroll 8
   for (int r = 0; r < 8; r++) {
     _mm256_mask_storeu_ps(o + (i0 + (size_t)r) * ldo, mk, _mm512_castps512_ps256(z[r]));

@@ -21,6 +21,7 @@
 #endif
 #include "typed.h"
 #include "internal.h"
+#include "transpose.h"
 #include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
@@ -278,30 +279,12 @@ static AI void row_softmax(const unsigned char *r, size_t k, __m256 b, unsigned 
  * k), 8x8 transposes so that vector j holds column j, max / exp / sum / scale
  * lane-wise, transposed back, stored. One softmax instance per k (the core is
  * type-independent), typed loads. */
-static AI void tr8(__m256 *v) { /* 8x8 transpose in place: an involution */
-  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  v[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  v[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  v[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  v[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  v[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  v[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  v[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  v[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
 
 /* 8 rows (v[r], v[8 + r]: columns 0-7 and 8-15 of row r) -> their softmax.
  * With chk, returns the bad rows (NaN, or maximum +-inf): written as NaN. */
 static AI int soa_block(__m256 *v, __m256 b, const int nc, const int chk) {
-  tr8(v);
-  if (nc > 8) tr8(v + 8);
+  calib__tr8_ps(v);
+  if (nc > 8) calib__tr8_ps(v + 8);
   __m256 m = v[0], bad = _mm256_setzero_ps();
   if (chk) bad = _mm256_cmp_ps(v[0], v[0], _CMP_UNORD_Q);
 #pragma GCC unroll 16
@@ -323,8 +306,8 @@ static AI int soa_block(__m256 *v, __m256 b, const int nc, const int chk) {
   if (chk) inv = _mm256_blendv_ps(inv, _mm256_set1_ps(NAN), bad);
 #pragma GCC unroll 16
   for (int j = 0; j < nc; j++) v[j] = _mm256_mul_ps(v[j], inv);
-  tr8(v);
-  if (nc > 8) tr8(v + 8);
+  calib__tr8_ps(v);
+  if (nc > 8) calib__tr8_ps(v + 8);
   return chk ? _mm256_movemask_ps(bad) : 0;
 }
 

@@ -31,6 +31,7 @@
  * the staging row first and streamed as bytes), an sfence at the end. */
 #include "typed.h"
 #include "internal.h"
+#include "transpose.h"
 #include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
@@ -257,39 +258,11 @@ static AI void row_softmax(const unsigned char *r, size_t k, __m512 b, unsigned 
  * reductions), transposed back and stored masked. The softmax core is
  * independent of the input type (one instance per k); only the loads are
  * typed. */
-static AI void tr4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
-  const __m512 t0 = _mm512_unpacklo_ps(*a, *b), t1 = _mm512_unpackhi_ps(*a, *b);
-  const __m512 t2 = _mm512_unpacklo_ps(*c, *d), t3 = _mm512_unpackhi_ps(*c, *d);
-  *a = _mm512_shuffle_ps(t0, t2, 0x44);
-  *b = _mm512_shuffle_ps(t0, t2, 0xEE);
-  *c = _mm512_shuffle_ps(t1, t3, 0x44);
-  *d = _mm512_shuffle_ps(t1, t3, 0xEE);
-}
-static AI void blk4(__m512 *a, __m512 *b, __m512 *c, __m512 *d) {
-  const __m512 v0 = _mm512_shuffle_f32x4(*a, *b, 0x44), v1 = _mm512_shuffle_f32x4(*a, *b, 0xEE);
-  const __m512 v2 = _mm512_shuffle_f32x4(*c, *d, 0x44), v3 = _mm512_shuffle_f32x4(*c, *d, 0xEE);
-  *a = _mm512_shuffle_f32x4(v0, v2, 0x88);
-  *b = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-  *c = _mm512_shuffle_f32x4(v1, v3, 0x88);
-  *d = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-}
-static AI void tr16(__m512 v[16]) {
-#pragma GCC unroll 4
-  for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
-#pragma GCC unroll 4
-  for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
-}
-static AI void tr16_inv(__m512 v[16]) {
-#pragma GCC unroll 4
-  for (int q = 0; q < 4; q++) blk4(&v[q], &v[q + 4], &v[q + 8], &v[q + 12]);
-#pragma GCC unroll 4
-  for (int g = 0; g < 16; g += 4) tr4(&v[g], &v[g + 1], &v[g + 2], &v[g + 3]);
-}
 
 /* 16 rows in v (row r in v[r], -inf beyond k) -> their softmax, in place.
  * With chk, returns the bad rows (NaN, or maximum +-inf): written as NaN. */
 static AI unsigned soa_block(__m512 v[16], __m512 b, const int nc, const int chk) {
-  tr16(v);
+  calib__tr16_ps(v);
   __m512 m = v[0];
   __mmask16 bad = 0;
   if (chk) bad = _mm512_cmp_ps_mask(v[0], v[0], _CMP_UNORD_Q);
@@ -311,7 +284,7 @@ static AI unsigned soa_block(__m512 v[16], __m512 b, const int nc, const int chk
   if (chk) inv = _mm512_mask_mov_ps(inv, bad, _mm512_set1_ps(NAN));
 #pragma GCC unroll 16
   for (int j = 0; j < nc; j++) v[j] = _mm512_mul_ps(v[j], inv);
-  tr16_inv(v);
+  calib__tr16_inv_ps(v);
   return bad;
 }
 
