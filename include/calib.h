@@ -2224,13 +2224,15 @@ typedef struct calib_input {
 } calib_input;
 
 /*! calib_dtype_size() : bytes per element of a CALIB_DTYPE_* (4, 2, 2, 1, 1);
- *  0 for an unknown type. */
+ *  0 for an unknown type (the only "error"). Pure: thread-safe, no allocation. */
 CALIB_API size_t calib_dtype_size(int dtype);
 
 /*! calib_softmax_typed() : calib_softmax() of n rows of k typed logits x
  *  (beta as there; k == 1 gives 1.0 as there), written as y_dtype with row
  *  stride ldy (elements; 0 means k). Strict: the whole input is validated
- *  first, and on error nothing is written.
+ *  first, and on error nothing is written. n == 0 is a successful no-op.
+ *  Thread-safe, no allocation, no locks; x and everything it points to are
+ *  only read, y is the caller's.
  *  Errors: the common ones above, CALIB_E_ARG (bad beta), CALIB_E_NONFINITE
  *  (float16/bfloat16 NaN or +inf, or an all -inf row). */
 CALIB_API int calib_softmax_typed(const calib_input *x, size_t n, size_t k, float beta,
@@ -2272,7 +2274,8 @@ CALIB_API int calib_apply_typed(const calib_model *m, const calib_input *x, size
  *  return value in the row-wise block above; a row's status is the strict
  *  rule of calib_apply() on its dequantized values). row_status may not
  *  overlap the input or the output (CALIB_E_ARG). One read of the input: each
- *  block is converted, checked and mapped while in cache. */
+ *  block is converted, checked and mapped while in cache. Thread-safe on a
+ *  shared model; no allocation, no locks, no BLAS (as calib_apply_typed). */
 CALIB_API int calib_apply_typed_rows(const calib_model *m, const calib_input *x, size_t n,
                                      size_t k, void *probs, int probs_dtype, size_t ldp,
                                      uint8_t *row_status, size_t *bad_rows, size_t *first_bad);
@@ -2287,7 +2290,8 @@ CALIB_API int calib_apply_typed_rows(const calib_model *m, const calib_input *x,
  *  calib_fitter_error() and calib_fitter_report() describe the call as after
  *  calib_fit() (a bad descriptor: CALIB_E_ARG naming the check; int8/uint8
  *  input with CALIB_P_INPUT = CALIB_INPUT_PROBS: CALIB_E_ARG; no memory for
- *  the scratch: CALIB_E_NOMEM).
+ *  the scratch: CALIB_E_NOMEM). Not thread-safe on one fitter (as calib_fit);
+ *  the model in *out is the caller's (calib_model_free()).
  *  Errors: the common ones above and calib_fit()'s. */
 CALIB_NODISCARD CALIB_API int calib_fit_typed(calib_fitter *f, const calib_input *x, size_t n,
                                               size_t k, const int64_t *labels,
@@ -2298,7 +2302,9 @@ CALIB_NODISCARD CALIB_API int calib_fit_typed(calib_fitter *f, const calib_input
  *  common ones above). The whole input is validated first (the accumulator
  *  is unchanged on error); each value is then read through the scalar
  *  conversion, so the state equals calib_accumulator_add_logits() on the
- *  dequantized rows bit for bit. Never allocates, no row length limit. */
+ *  dequantized rows bit for bit. Never allocates, no row length limit.
+ *  Not thread-safe on one accumulator (as calib_accumulator_add_logits: one
+ *  writer at a time; merge per-thread accumulators instead). */
 CALIB_API int calib_accumulator_add_logits_typed(calib_accumulator *a, const calib_input *x,
                                                  size_t n, const int64_t *labels);
 
