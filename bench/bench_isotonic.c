@@ -27,16 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
+#include "bench_common.h"
 
 static void die(const char *what, int st) {
   fprintf(stderr, "bench_isotonic: %s: %s\n", what, st ? calib_strerror(st) : "failed");

@@ -40,18 +40,9 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "bench_common.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static double unif(void) {
-  rng ^= rng >> 12; rng ^= rng << 25; rng ^= rng >> 27;
-  return (double)((rng * 2685821657736338717ULL) >> 11) * (1.0 / 9007199254740992.0);
-}
-static double gauss(void) { return sqrt(-2 * log(unif() + 1e-300)) * cos(6.283185307179586 * unif()); }
+static double gauss(void) { return sqrt(-2 * log(uniform() + 1e-300)) * cos(6.283185307179586 * uniform()); }
 
 /* ---- model bytes from parameters (layout of src/model/format.c) --------------- */
 static void put(uint8_t *p, uint64_t v, int b) { for (int i = 0; i < b; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -195,10 +186,10 @@ int main(int argc, char **argv) {
     float *x = malloc(n * k * sizeof *x);
     int64_t *y = malloc(n * sizeof *y);
     for (size_t i = 0; i < n; i++) {
-      y[i] = (int64_t)(unif() * (double)k) % (int64_t)k;
+      y[i] = (int64_t)(uniform() * (double)k) % (int64_t)k;
       for (size_t j = 0; j < k; j++) x[i * k + j] = (float)(1.5 * gauss());
       x[i * k + (size_t)y[i]] += 3.0f + (float)gauss();
-      if (unif() < 0.2) y[i] = (int64_t)(unif() * (double)k) % (int64_t)k; /* label noise: no class separable */
+      if (uniform() < 0.2) y[i] = (int64_t)(uniform() * (double)k) % (int64_t)k; /* label noise: no class separable */
     }
     float *row = malloc(k * sizeof *row), *out = malloc(k * sizeof *out);
     memcpy(row, x + 7 * k, k * sizeof *row);

@@ -16,27 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "bench_common.h"
 #include <oneapi/dnnl/dnnl.h>
 
 #define CHECK_DNNL(e) do { dnnl_status_t s_ = (e); if (s_ != dnnl_success) { \
     fprintf(stderr, "oneDNN error %d at %s:%d: %s\n", (int)s_, __FILE__, __LINE__, #e); exit(2); } } while (0)
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static double uniform(void) {
-  rng ^= rng >> 12; rng ^= rng << 25; rng ^= rng >> 27;
-  return (double)((rng * 2685821657736338717ULL) >> 11) * (1.0 / 9007199254740992.0);
-}
 
 static void bench_shape(dnnl_engine_t eng, dnnl_stream_t st, size_t n, size_t k, int reps) {
   const size_t total = n * k;

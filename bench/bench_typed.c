@@ -22,26 +22,8 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static double uniform(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return (double)((rng * 2685821657736338717ULL) >> 11) * (1.0 / 9007199254740992.0);
-}
-static double normal(void) {
-  const double u = uniform() + 1e-300, v = uniform();
-  return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
+#include "bench_common.h"
+
 /* float -> binary16 bits (round to nearest, finite moderate values only) */
 static uint16_t to_f16(float f) {
   uint32_t b;
