@@ -95,3 +95,18 @@ def require_modules(modules, packages):
         sys.exit(1)
     print("skipped: " + why)
     sys.exit(77)
+
+
+def optional_module(name, packages):
+    """A module a test uses for one extra reference when present: the module,
+    or None locally (a note is printed); in CI (CI or CALIB_REQUIRE_SHARED
+    set), where `make deps` installs `packages`, its absence fails the run."""
+    try:
+        return __import__(name)
+    except ImportError as e:
+        why = "python module %s missing (%s); install %s (make deps)" % (name, e, packages)
+        if require_shared() or os.environ.get("CI"):
+            print("FAILED: " + why)
+            sys.exit(1)
+        print("note: %s: its checks are skipped" % why)
+        return None

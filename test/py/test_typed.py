@@ -36,10 +36,7 @@ import calib  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DATA = os.path.join(ROOT, "data", "cifar10_densenet40_markus93")
 
-try:
-    import torch
-except Exception:  # noqa: BLE001
-    torch = None
+torch = datagate.optional_module("torch", "python3-torch")  # CI must have it
 try:
     import ml_dtypes
 except Exception:  # noqa: BLE001
