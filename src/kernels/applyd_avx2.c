@@ -8,8 +8,15 @@ typedef double VD __attribute__((vector_size(32)));
 typedef float VF __attribute__((vector_size(16)));
 typedef long long VI __attribute__((vector_size(32)));
 #define LANE_IDX {0, 1, 2, 3}
-#define EVEN_IDX {0, 2, 4, 6}
-#define ODD_IDX {1, 3, 5, 7}
+/* the even / odd lanes of the pair (a, b): __builtin_shufflevector (clang, gcc >= 12),
+ * __builtin_shuffle for older gcc (clang has no __builtin_shuffle) */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7)
+#else
+#define EVENS(a, b) __builtin_shuffle(a, b, (VI){0, 2, 4, 6})
+#define ODDS(a, b) __builtin_shuffle(a, b, (VI){1, 3, 5, 7})
+#endif
 #define VEXP_DECL (void)0
 #define VEXP(pv) calib__vexp_pd4(pv)
 #define VRECIP(v) (1.0 / (v))

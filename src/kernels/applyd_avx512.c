@@ -8,8 +8,15 @@ typedef double VD __attribute__((vector_size(64)));
 typedef float VF __attribute__((vector_size(32)));
 typedef long long VI __attribute__((vector_size(64)));
 #define LANE_IDX {0, 1, 2, 3, 4, 5, 6, 7}
-#define EVEN_IDX {0, 2, 4, 6, 8, 10, 12, 14}
-#define ODD_IDX {1, 3, 5, 7, 9, 11, 13, 15}
+/* the even / odd lanes of the pair (a, b): __builtin_shufflevector (clang, gcc >= 12),
+ * __builtin_shuffle for older gcc (clang has no __builtin_shuffle) */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
+#else
+#define EVENS(a, b) __builtin_shuffle(a, b, (VI){0, 2, 4, 6, 8, 10, 12, 14})
+#define ODDS(a, b) __builtin_shuffle(a, b, (VI){1, 3, 5, 7, 9, 11, 13, 15})
+#endif
 #define VEXP_DECL const calib__exp8_pd_tab vexp_tab_ = calib__exp8_pd_init()
 #define VEXP(pv) (*(pv) = (VD)calib__exp8_pd((__m512d)*(pv), &vexp_tab_))
 /* rcp14 and two Newton steps: relative error 2^-14 -> 2^-28 -> below 2^-53 */

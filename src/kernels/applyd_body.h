@@ -2,7 +2,7 @@
  * written once with GCC vector extensions. The including file defines:
  *   W            lanes (doubles per vector)
  *   VD, VF, VI   vector types: W doubles, W floats, W int64
- *   LANE_IDX     a VI {0, 1, ..., W-1}; EVEN_IDX / ODD_IDX the shuffle masks
+ *   LANE_IDX     a VI {0, 1, ..., W-1}; EVENS(a, b) / ODDS(a, b) the even / odd lanes of a pair
  *                selecting lanes 0, 2, ... / 1, 3, ... of two VDs
  *   VEXP_DECL    declarations VEXP needs (e.g. the AVX-512 exp table)
  *   VEXP(pv)     *pv = exp(*pv) lane-wise (vmath.h)
@@ -133,7 +133,6 @@ static void vector_rows(const double *w, const double *b, const calib__f32u *x, 
 
 static void platt_rows(const double *ab, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   double buf[CALIB__APPLYD_MAX_K + W], abt[2 * W];
-  const VI ev = EVEN_IDX, od = ODD_IDX;
   for (size_t i = 0; i < n; i++) {
     VEXP_DECL;
     const calib__f32u *xr = x + i * k;
@@ -152,7 +151,7 @@ static void platt_rows(const double *ab, const calib__f32u *x, size_t n, size_t 
         v1 = ld_d(abt + W);
         z = ld_f_tail(xr + j, r, 0.0f);
       }
-      const VD A = __builtin_shuffle(v0, v1, ev), B = __builtin_shuffle(v0, v1, od);
+      const VD A = EVENS(v0, v1), B = ODDS(v0, v1);
       const VD u = -(A * z + B);
       const VI pos = u >= splat(0);
       VD e = SEL(pos, -u, u); /* -|u| */

@@ -82,12 +82,21 @@ const char *calib_isa(void) { return calib__kernels_get()->name; }
 
 /* ---- typed kernel tables (typed.h): the one of the chosen table's ISA ---- */
 #include "typed.h"
+#if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
+#include <cpuid.h>
+/* F16C: cpuid leaf 1, ecx bit 29. Read directly because clang (14) does not
+ * know "f16c" as a __builtin_cpu_supports feature string. */
+static int has_f16c(void) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+}
+#endif
 
 static const calib__tkernels *tk_for(const calib__kernels *k) {
 #if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
   /* the AVX2 typed kernels also need F16C (every AVX2 CPU so far has it) */
   if (k == &calib__kernels_avx2)
-    return __builtin_cpu_supports("f16c") ? &calib__tkernels_avx2 : &calib__tkernels_scalar;
+    return has_f16c() ? &calib__tkernels_avx2 : &calib__tkernels_scalar;
   if (k == &calib__kernels_avx512) return &calib__tkernels_avx512;
 #endif
 #if defined(CALIB_HAVE_NEON_KERNELS)

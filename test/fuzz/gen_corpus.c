@@ -181,6 +181,9 @@ static void npy_seeds(void) {
   npy_seed("i4-5", CALIB__NPY_I32, s5, 1, 0);
   npy_seed("i8-2x3", CALIB__NPY_I64, s23, 2, 0);
   npy_seed("f4-scalar", CALIB__NPY_F32, NULL, 0, 0);
+  npy_seed("f2-2x3", CALIB__NPY_F16, s23, 2, 0); /* the typed dtypes (issue 12) */
+  npy_seed("i1-5", CALIB__NPY_I8, s5, 1, 0);
+  npy_seed("u1-2x3", CALIB__NPY_U8, s23, 2, 0);
   npy_seed("f8-0x3", CALIB__NPY_F64, s03, 2, 0);
   npy_seed("f4-4-truncated", CALIB__NPY_F32, s4, 1, 3);
   npy_text_seed("v2-f4-4", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }   \n", 2);
