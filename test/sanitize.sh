@@ -11,7 +11,11 @@
 # and CFLAGS_EXTRA overridden, so the source lists are the Makefile's own.
 # Prints "sanitize: N passed, N failed, N skipped"; exits 1 if anything failed.
 # Environment: SAN_CC (default gcc), JOBS (parallel make jobs, default 2),
-# SAN_ONLY=asan|tsan to run one half.
+# SAN_ONLY=asan|tsan|clang to run one part.
+#   build/clang/ the library (static, shared and io) built by clang with the
+#                project's warnings: gcc-only builtins or cpu-feature strings
+#                fail here, not first in the CI's fuzz step (which builds with
+#                clang). Skipped with a message when clang is not installed.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 MAKE=${MAKE:-make}
@@ -53,7 +57,7 @@ run_one() {
 }
 
 start=$(date +%s)
-if [ "$ONLY" != tsan ]; then
+if [ "$ONLY" = all ] || [ "$ONLY" = asan ]; then
   bins=""
   for src in test/test_*.c; do
     [ -f "$src" ] || continue
@@ -68,7 +72,7 @@ if [ "$ONLY" != tsan ]; then
   for b in $bins; do run_one "asan/$(basename "$b")" "$b"; done
 fi
 
-if [ "$ONLY" != asan ]; then
+if [ "$ONLY" = all ] || [ "$ONLY" = tsan ]; then
   # the multi-threaded tests: one model shared by every method (test_threads),
   # hot swap through a slot (test_slot), monitor shards merged on read (test_monitor)
   TSAN_TESTS="test_threads test_slot test_monitor"
@@ -83,6 +87,23 @@ if [ "$ONLY" != asan ]; then
     grep -E -i 'error|undefined reference' build/tsan/build.log | head -20 | sed 's/^/    /'
   fi
   for b in $bins; do run_one "tsan/$(basename "$b")" "$b"; done
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = clang ]; then
+  if command -v clang >/dev/null 2>&1; then
+    mkdir -p build/clang
+    t0=$(date +%s)
+    if $MAKE --no-print-directory -j"$JOBS" CC=clang OBJDIR=build/clang/obj STATIC_LIB=build/clang/libcalib.a \
+        SHARED_LIB=build/clang/libcalib.so IO_LIB=build/clang/libcalib_io.a \
+        build/clang/libcalib.a build/clang/libcalib.so build/clang/libcalib_io.a >build/clang/build.log 2>&1; then
+      pass=$((pass + 1)); echo "PASS clang/library build ($(( $(date +%s) - t0 ))s)"
+    else
+      note_fail "clang/library"; echo "FAIL clang/library build (build/clang/build.log):"
+      grep -E -i 'error' build/clang/build.log | head -20 | sed 's/^/    /'
+    fi
+  else
+    skip=$((skip + 1)); echo "SKIP clang/library build: clang is not installed (make deps installs it)"
+  fi
 fi
 
 [ -n "$failed" ] && echo "failed:$failed"
