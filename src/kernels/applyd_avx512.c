@@ -19,15 +19,10 @@ typedef long long VI __attribute__((vector_size(64)));
 #endif
 #define VEXP_DECL const calib__exp8_pd_tab vexp_tab_ = calib__exp8_pd_init()
 #define VEXP(pv) (*(pv) = (VD)calib__exp8_pd((__m512d)*(pv), &vexp_tab_))
-/* rcp14 and two Newton steps: relative error 2^-14 -> 2^-28 -> below 2^-53 */
-static inline __attribute__((always_inline)) VD recip8(VD v) {
-  const __m512d x = (__m512d)v, one = _mm512_set1_pd(1.0);
-  __m512d r = _mm512_rcp14_pd(x);
-  r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(x, r, one), r);
-  r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(x, r, one), r);
-  return (VD)r;
-}
-#define VRECIP(v) recip8(v)
+/* A division: correctly rounded, and on this project's AVX-512 machines (AMD Zen 5,
+ * full-width dividers) faster than rcp14 with two Newton steps (Platt at k = 1000:
+ * 0.91 against 1.08 us per row, bench_latency). */
+#define VRECIP(v) (1.0 / (v))
 #define VCEIL(v) (VD)_mm512_roundscale_pd((__m512d)(v), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
 #define VGATHER(base, vi) (VD)_mm512_i64gather_pd((__m512i)(vi), (base), 8)
 #define TABLE_NAME calib__applyd_avx512

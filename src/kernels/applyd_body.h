@@ -131,41 +131,55 @@ static void vector_rows(const double *w, const double *b, const calib__f32u *x, 
   }
 }
 
+/* sigmoid(-(A z + B)) for the (A, B) pairs interleaved in v0, v1 (W each) */
+AD_INLINE VD platt_q(VD v0, VD v1, VD z) {
+  VEXP_DECL; /* inlined: the table loads are hoisted out of the callers' loops */
+  const VD A = EVENS(v0, v1), B = ODDS(v0, v1);
+  const VD u = -(A * z + B);
+  const VI pos = u >= splat(0);
+  VD e = SEL(pos, -u, u); /* -|u| */
+  VEXP(&e);
+  const VD inv = VRECIP(e + 1.0);
+  return SEL(pos, inv, e * inv);
+}
+
+/* Full vectors two at a time (two independent chains and sums: the exp and
+ * the reciprocal's Newton steps are long dependency chains), then the tail. */
 static void platt_rows(const double *ab, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   double buf[CALIB__APPLYD_MAX_K + W], abt[2 * W];
   for (size_t i = 0; i < n; i++) {
-    VEXP_DECL;
     const calib__f32u *xr = x + i * k;
-    VD sv = splat(0);
-    for (size_t j = 0; j < k; j += W) {
+    VD s0 = splat(0), s1 = splat(0);
+    size_t j = 0;
+    for (; j + 4 * W <= k; j += 4 * W) {
+      const VD q0 = platt_q(ld_d(ab + 2 * j), ld_d(ab + 2 * j + W), ld_f(xr + j));
+      const VD q1 = platt_q(ld_d(ab + 2 * j + 2 * W), ld_d(ab + 2 * j + 3 * W), ld_f(xr + j + W));
+      const VD q2 = platt_q(ld_d(ab + 2 * j + 4 * W), ld_d(ab + 2 * j + 5 * W), ld_f(xr + j + 2 * W));
+      const VD q3 = platt_q(ld_d(ab + 2 * j + 6 * W), ld_d(ab + 2 * j + 7 * W), ld_f(xr + j + 3 * W));
+      st_d(buf + j, q0);
+      st_d(buf + j + W, q1);
+      st_d(buf + j + 2 * W, q2);
+      st_d(buf + j + 3 * W, q3);
+      s0 += q0 + q2;
+      s1 += q1 + q3;
+    }
+    for (; j < k; j += W) {
       const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
-      VD v0, v1, z;
+      VD q;
       if (r == (size_t)W) {
-        v0 = ld_d(ab + 2 * j);
-        v1 = ld_d(ab + 2 * j + W);
-        z = ld_f(xr + j);
+        q = platt_q(ld_d(ab + 2 * j), ld_d(ab + 2 * j + W), ld_f(xr + j));
       } else {
         memset(abt, 0, sizeof abt);
         memcpy(abt, ab + 2 * j, 2 * r * sizeof *abt);
-        v0 = ld_d(abt);
-        v1 = ld_d(abt + W);
-        z = ld_f_tail(xr + j, r, 0.0f);
+        q = pad(platt_q(ld_d(abt), ld_d(abt + W), ld_f_tail(xr + j, r, 0.0f)), r, 0.0);
       }
-      const VD A = EVENS(v0, v1), B = ODDS(v0, v1);
-      const VD u = -(A * z + B);
-      const VI pos = u >= splat(0);
-      VD e = SEL(pos, -u, u); /* -|u| */
-      VEXP(&e);
-      const VD inv = VRECIP(e + 1.0);
-      VD q = SEL(pos, inv, e * inv);
-      if (r < (size_t)W) q = pad(q, r, 0.0);
       st_d(buf + j, q);
-      sv += q;
+      s0 += q;
     }
-    const double s = hsum(sv);
+    const double s = hsum(s0 + s1);
     calib__f32u *yr = y + i * k;
     if (!(s > 0)) {
-      for (size_t j = 0; j < k; j++) yr[j] = (float)(1.0 / (double)k);
+      for (size_t j2 = 0; j2 < k; j2++) yr[j2] = (float)(1.0 / (double)k);
       continue;
     }
     store_scaled(buf, k, 1.0 / s, yr);
