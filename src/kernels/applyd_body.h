@@ -194,8 +194,19 @@ static void ets_rows(double beta, const double *w, const calib__f32u *x, size_t 
     VEXP_DECL;
     const calib__f32u *xr = x + i * k;
     calib__f32u *yr = y + i * k;
-    VD mv = splat(-HUGE_VAL);
+    VD mv = splat(-HUGE_VAL), mv1 = mv, mv2 = mv, mv3 = mv; /* four chains of compare + blend */
     size_t j = 0;
+    for (; j + 4 * W <= k; j += 4 * W) {
+      const VD d0 = ld_f(xr + j), d1 = ld_f(xr + j + W), d2 = ld_f(xr + j + 2 * W), d3 = ld_f(xr + j + 3 * W);
+      st_d(b2 + j, d0);
+      st_d(b2 + j + W, d1);
+      st_d(b2 + j + 2 * W, d2);
+      st_d(b2 + j + 3 * W, d3);
+      mv = vmax(mv, d0);
+      mv1 = vmax(mv1, d1);
+      mv2 = vmax(mv2, d2);
+      mv3 = vmax(mv3, d3);
+    }
     for (; j + W <= k; j += W) {
       const VD d = ld_f(xr + j);
       st_d(b2 + j, d);
@@ -207,7 +218,7 @@ static void ets_rows(double beta, const double *w, const calib__f32u *x, size_t 
       mv = vmax(mv, d);
       j += W;
     }
-    const double m = hmax(mv);
+    const double m = hmax(vmax(vmax(mv, mv1), vmax(mv2, mv3)));
     VD s1 = splat(0), s2 = splat(0);
     for (size_t t = 0; t < j; t += W) {
       const VD d = ld_d(b2 + t) - m;
