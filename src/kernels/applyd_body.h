@@ -112,8 +112,17 @@ static void vector_rows(const double *w, const double *b, const calib__f32u *x, 
   double buf[CALIB__APPLYD_MAX_K + W];
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *xr = x + i * k;
-    VD mv = splat(-HUGE_VAL);
+    VD mv = splat(-HUGE_VAL), mv1 = mv; /* two chains of compare + blend */
     size_t j = 0;
+    for (; j + 2 * W <= k; j += 2 * W) {
+      const VD a0 = ld_d(w + j) * ld_f(xr + j) + ld_d(b + j);
+      const VD a1 = ld_d(w + j + W) * ld_f(xr + j + W) + ld_d(b + j + W);
+      st_d(buf + j, a0);
+      st_d(buf + j + W, a1);
+      mv = vmax(mv, a0);
+      mv1 = vmax(mv1, a1);
+    }
+    mv = vmax(mv, mv1);
     for (; j + W <= k; j += W) {
       const VD a = ld_d(w + j) * ld_f(xr + j) + ld_d(b + j);
       st_d(buf + j, a);
