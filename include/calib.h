@@ -1041,11 +1041,36 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  *   CALIB_MP_BIAS     : all three, b (k values)
  * Every stored value is finite with |value| <= 1e100 (the loader rejects
  * others with CALIB_E_FORMAT).
+ * W as float32 values (matrix and Dirichlet): at the end of the fit each
+ * W_aj is rounded to the nearest float32 value (held as a double; the file
+ * format still stores doubles), because apply then reads W at half the
+ * bytes (below) and the logits it multiplies are float32 anyway: the
+ * rounding moves L by about delta^T H delta / 2 (delta the rounding, ~1e-15
+ * relative on the shared data sets). The report describes the stored
+ * parameters: L and its gradient are re-evaluated once at the rounded W,
+ * nll_after and gradient are theirs, and gap is the solver's decrement plus
+ * any rise of L. The rounding is kept only if it breaks no stopping test that
+ * held (max |dL/dtheta| <= max(tol, its value before) and the gap <=
+ * max(target, its value before)); otherwise, as with tol ~1e-8 and below, where
+ * the rounding alone moves the gradient by more than tol, W stays as the
+ * solver left it and applies through the double path. b is not rounded.
  *
  * Apply (calib_apply): every input entry must be finite (NaN or +-inf is
  * CALIB_E_NONFINITE, nothing written: a masked -inf logit has no meaning
  * under a linear map). The logits a_i and the softmax are computed in double
  * per row (a plain C loop, no BLAS, no allocation; at most 8 KB of stack).
+ * A matrix or Dirichlet model made by calib_fit, calib_model_load or
+ * calib_model_load_file whose every W entry is a float32 value (as the fit
+ * leaves it) keeps a second copy of W in float32 (k^2 * 4 bytes, allocated
+ * with the model, freed by calib_model_free, not counted by calib_model_size,
+ * which is the size of the bytes), on x86-64 with AVX2 or AVX-512 for
+ * k <= 1024: apply reads it and widens each value exactly to double, so the
+ * products, sums and probabilities are bit for bit those of the double W at
+ * half the memory traffic (the row is memory-bound: at k = 1000 a row reads
+ * all of W, 8 MB in double). Models with other doubles in W (older files,
+ * hand-written W) and models by reference (calib_model_init_static) have no
+ * copy and read the doubles. The copy is never modified after it is made:
+ * apply stays thread-safe on a shared model.
  * In place (probs == logits) is supported for vector scaling at any k and for
  * matrix and Dirichlet up to k = 1024; a larger k in place is
  * CALIB_E_UNSUPPORTED (pass a separate output buffer).

@@ -17,6 +17,8 @@
  * test/py/test_matrix.py. Usage: test_matrix [seed] */
 #include "internal.h" /* first: harness.h's th_fit_oom needs the allocator hook */
 #include "harness.h"
+#include "calib_core.h"
+#include "kernels.h"
 
 #define NM 3
 static const int methods[NM] = {CALIB_METHOD_VECTOR, CALIB_METHOD_MATRIX, CALIB_METHOD_DIRICHLET};
@@ -139,9 +141,13 @@ static void random_map(ref_map *r, int method, size_t k) {
 
 /* ---- apply ----------------------------------------------------------------- */
 
-static void check_apply(int method, size_t k, size_t n) {
+/* f32: W rounded to float32 values (as the fitters leave it): the model then
+ * applies from its float32 copy (matrix/Dirichlet, k <= 1024, x86 SIMD). */
+static void check_apply(int method, size_t k, size_t n, int f32) {
   ref_map r;
   random_map(&r, method, k);
+  if (f32)
+    for (size_t i = 0; i < (method == CALIB_METHOD_VECTOR ? k : k * k); i++) r.W[i] = (double)(float)r.W[i];
   calib_model *m = NULL;
   CHECK_OK(load_map(&r, &m));
   if (!m) { free_map(&r); return; }
@@ -170,11 +176,60 @@ static void check_apply(int method, size_t k, size_t n) {
     CHECK_OK(st);
     CHECK(memcmp(q, p, n * k * sizeof(float)) == 0);
   }
-  printf("apply %-9s k=%-5zu n=%zu: max rel err %.3g vs float64 reference\n",
-         calib_method_name(method), k, n, maxerr);
+  printf("apply %-9s k=%-5zu n=%zu W %s: max rel err %.3g vs float64 reference\n",
+         calib_method_name(method), k, n, f32 ? "float32 values" : "doubles", maxerr);
   calib_model_free(m);
   free(x); free(p); free(q); free(a);
   free_map(&r);
+}
+
+/* The float32 copy of W (model/matrix_apply.c): a loaded model whose W holds
+ * float32 values applies from the copy, the same bytes by reference
+ * (calib_model_init_static: no copy) through the double path; the two must
+ * agree bit for bit on every ISA, at k = 2..1024 (the 4-row blocks, their
+ * remainder rows and the vector tails of matvec_row), for matrix and
+ * Dirichlet, on a W with zeros, subnormal and large float values. */
+static void check_f32_copy_bits(void) {
+  static const size_t ks[] = {2, 3, 5, 8, 9, 17, 31, 64, 100, 1000, 1024};
+  static const char *isas[] = {"scalar", "avx2", "avx512"};
+  const char *orig = calib_isa();
+  for (int mi = 1; mi < NM; mi++)
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+      const size_t k = ks[ki], n = 5;
+      ref_map r;
+      random_map(&r, methods[mi], k);
+      for (size_t i = 0; i < k * k; i++) r.W[i] = (double)(float)r.W[i];
+      r.W[k * k - 1] = 0.0;
+      r.W[1] = (double)1e-40f;  /* subnormal float */
+      r.W[k] = -(double)3e30f;  /* large: outputs saturate, still finite */
+      const sec sc[2] = {{CALIB_MP_MATRIX_W, k * k, r.W}, {CALIB_MP_BIAS, k, r.b}};
+      size_t len;
+      uint8_t *buf = craft(methods[mi], k, sc, 2, &len);
+      calib_model *m = NULL;
+      CHECK_OK(calib_model_load(&m, buf, len));
+      uint64_t ws[CALIB_MODEL_WORKSPACE_MAX / 8];
+      const calib_model *mr = NULL;
+      CHECK_OK(calib_model_init_static(&mr, ws, sizeof ws, buf, len));
+      if (!m || !mr) { calib_model_free(m); free(buf); free_map(&r); continue; }
+#if defined(CALIB_HAVE_X86_KERNELS)
+      CHECK(m->wf32 != NULL && mr->wf32 == NULL); /* the copy exists, the by-reference model has none */
+#endif
+      float *x = malloc(n * k * sizeof(float)), *p = malloc(n * k * sizeof(float)), *q = malloc(n * k * sizeof(float));
+      for (size_t i = 0; i < n * k; i++) x[i] = (float)(4 * th_normal());
+      for (size_t t = 0; t < sizeof isas / sizeof *isas; t++) {
+        if (!calib__kernels_force(isas[t])) continue;
+        CHECK_OK(calib_apply(m, x, n, k, p));
+        CHECK_OK(calib_apply(mr, x, n, k, q));
+        if (memcmp(p, q, n * k * sizeof(float)) != 0)
+          TH_FAIL("%s k=%zu %s: float32 copy and double W differ", calib_method_name(methods[mi]), k, isas[t]);
+      }
+      calib__kernels_force(orig);
+      free(x); free(p); free(q);
+      calib_model_free(m);
+      free(buf);
+      free_map(&r);
+    }
+  printf("matrix/Dirichlet float32 copy of W: bit-identical to the double path (k = 2..1024, every ISA)\n");
 }
 
 static void check_apply_errors(void) {
@@ -322,6 +377,45 @@ static void test_fits(void) {
 
 /* The L-BFGS path of a large problem (n k (k+1) >= 2^22: float32 first
  * phase, then double) reaches Newton's map; Dirichlet, ODIR + L2. */
+/* Matrix and Dirichlet fits at the default tolerance leave W as float32
+ * values (matrix_fit.c's round_fitted), on the Newton and the Newton-CG path,
+ * and the report describes the stored parameters: nll_after equals the
+ * reference NLL at the model's W and b (ref_objective, no penalty), and the
+ * gradient still meets tol. */
+static void test_f32_fitted(void) {
+  set s = make_set(1500, 6);
+  const penalty none = {0, 0, 0, 1}, odir = {0.5, 0.2, 0, 1};
+  for (int mi = 1; mi < NM; mi++)
+    for (int nm = 0; nm < 2; nm++) {
+      calib_fitter *f = NULL;
+      calib_model *m = NULL;
+      CHECK_OK(calib_fitter_create(&f, methods[mi]));
+      const penalty *pen = mi == 1 ? &none : &odir;
+      CHECK_OK(calib_fitter_set(f, CALIB_P_ODIR_LAMBDA, pen->lam));
+      CHECK_OK(calib_fitter_set(f, CALIB_P_ODIR_MU, pen->mu));
+      CHECK_OK(calib_fitter_set(f, CALIB_P_NEWTON_MAX, nm ? 0 : 1200));
+      CHECK_OK(calib_fit(f, s.x, s.n, s.k, s.y, NULL, &m));
+      if (!m) { calib_fitter_free(f); continue; }
+      double after = 0, g = 0;
+      CHECK_OK(calib_fitter_report(f, CALIB_R_NLL_AFTER, &after));
+      CHECK_OK(calib_fitter_report(f, CALIB_R_GRADIENT, &g));
+      ref_map r;
+      get_map(m, &r);
+      size_t inexact = 0;
+      for (size_t i = 0; i < s.k * s.k; i++) inexact += (double)(float)r.W[i] != r.W[i];
+      const double nll = ref_objective(&r, &none, s.x, s.n, s.y, NULL);
+      printf("%-9s %s: W float32 values (%zu of %zu not), nll_after %.15f vs reference %.15f, gradient %.2g\n",
+             calib_method_name(methods[mi]), nm ? "Newton-CG" : "Newton", inexact, s.k * s.k, after, nll, g);
+      CHECK(inexact == 0);
+      CHECK_NEAR(after, nll, 1e-13 * nll);
+      CHECK(g <= 1e-6);
+      free_map(&r);
+      calib_model_free(m);
+      calib_fitter_free(f);
+    }
+  free_set(&s);
+}
+
 static void test_fast_path(void) {
   set s = make_set(8000, 24);
   const penalty pen = {1.0, 0.5, 0.5, 1};
@@ -654,13 +748,18 @@ static int fitters_built_in(void) {
 int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   for (int mi = 0; mi < NM; mi++) {
-    check_apply(methods[mi], 2, 50);
-    check_apply(methods[mi], 7, 100);
-    check_apply(methods[mi], 1030, 3); /* two-pass rows */
+    for (int f32 = 0; f32 < 2; f32++) { /* W of doubles (no float copy) and of float32 values */
+      check_apply(methods[mi], 2, 50, f32);
+      check_apply(methods[mi], 7, 100, f32);
+      check_apply(methods[mi], 1000, 4, f32);
+      check_apply(methods[mi], 1030, 3, f32); /* two-pass rows */
+    }
   }
+  check_f32_copy_bits();
   check_apply_errors();
   if (!fitters_built_in()) TEST_MAIN_END(); /* NO_BLAS: apply checked above, fits are UNSUPPORTED */
   test_fits();
+  test_f32_fitted();
   test_fast_path();
   test_weights();
   test_errors();

@@ -146,7 +146,17 @@ struct calib_model {
   calib__section sec[CALIB__MAX_SECTIONS];
   float fparam[4];       /* method-specific values precomputed at load (e.g. 1/T) */
   void *owned;           /* allocation holding bytes (and this struct), or NULL */
+  float *wf32;           /* matrix/Dirichlet: W as float32 when every entry is a float32
+                            value (owned models, x86 SIMD builds, k <= 1024), else NULL;
+                            its own allocation, freed with the model (model/matrix_apply.c) */
 };
+
+/* Owned matrix/Dirichlet models: attach m->wf32 when every W entry is exactly
+ * a float32 value (calib__model_parse calls it for m->owned != NULL; a no-op
+ * for other methods, by-reference models and builds without the SIMD apply).
+ * CALIB_OK or CALIB_E_NOMEM (nothing attached). src/model/matrix_apply.c. */
+int calib__model_attach_f32(calib_model *m);
+void calib__model_detach_f32(calib_model *m);
 
 /* Build an owned model from parameter arrays: serialises them and parses the
  * result back through the same validator the loader uses. Parameters it

@@ -8,6 +8,7 @@
  * and not L-BFGS beyond the dense range: see solve(). */
 #include "matrix_fit.h"
 #include "mx_internal.h"
+#include <float.h>
 #include <math.h>
 
 #define COMMON_PARAMS                                              \
@@ -79,6 +80,67 @@ static int build_model(const calib__mx_problem *p, const double *theta, calib_mo
   return st; /* a rejected model (CALIB_E_FORMAT) is NOCONV in calib_fit's method_fail */
 }
 
+/* The model's W = theta * fs (fs a power of two), so theta_aj := fl32(theta_aj
+ * fs) / fs makes every W entry a float32 value (held as a double); 0 if some
+ * |W| is beyond float32's range (then nothing is rounded). */
+static int round_w_f32(const calib__mx_problem *p, double *theta) {
+  const size_t k = p->k, d = p->d;
+  for (size_t a = 0; a < k; a++)
+    for (size_t j = 0; j + 1 < d; j++)
+      if (!(fabs(theta[a * d + j] * p->fs) <= (double)FLT_MAX)) return 0;
+  for (size_t a = 0; a < k; a++)
+    for (size_t j = 0; j + 1 < d; j++) {
+      double *t = &theta[a * d + j];
+      *t = (double)(float)(*t * p->fs) / p->fs;
+    }
+  return 1;
+}
+
+/* Matrix and Dirichlet (issue 12): the fitted W is rounded to float32 values,
+ * so the model keeps a float32 copy of W and apply streams half the bytes
+ * with bit-identical results (model/matrix_apply.c). The logits are float32,
+ * so rounding W by a relative 2^-24 is a perturbation of the size the data
+ * already carries; it moves L by g.delta + delta.H.delta / 2 (~1e-15 relative
+ * on the issue's data). The report then describes the rounded parameters:
+ * L and its gradient are evaluated once at each point (double, plain penalty,
+ * no gauge reduction), nll_after and gradient are those of the rounded theta,
+ * and gap := gap + max(0, L(rounded) - L(theta)) (the decrement estimated L(theta) - L*).
+ * The rounding is kept only when it breaks no stopping test that held (max |g|
+ * <= max(tol, its value before), gap <= max(gap target, gap before)); else theta and
+ * its report stay as the solver left them (W stays double; apply takes the
+ * double path). theta is unchanged on CALIB_E_NOMEM. */
+static int round_fitted(calib_fitter *f, calib__mx_problem *p, double *theta) {
+  if (p->method == CALIB_METHOD_VECTOR) return CALIB_OK; /* k values: nothing to stream */
+  double *save = (double *)calib__malloc(2 * p->P * sizeof(double));
+  if (!save) return CALIB_E_NOMEM;
+  double *g = save + p->P;
+  const int fast = p->fast, gauge = p->gauge;
+  p->fast = 0;
+  p->gauge = 0;
+  memcpy(save, theta, p->P * sizeof(double));
+  const double L0 = calib__mx_eval(p, theta, g), g0 = calib__mx_absmax(g, p->P);
+  int keep = round_w_f32(p, theta);
+  if (keep) {
+    const double L1 = calib__mx_eval(p, theta, g), g1 = calib__mx_absmax(g, p->P);
+    const double gap0 = f->report.gap, tol = f->opt[CALIB_P_TOL];
+    const double gap1 = gap0 + (L1 > L0 ? L1 - L0 : 0.0);
+    keep = isfinite(L1) && g1 <= fmax(tol, g0) &&
+           (isnan(gap0) || gap1 <= fmax(calib__gap_target(tol, L1), gap0));
+    if (keep) {
+      f->report.gradient = g1;
+      if (!isnan(gap0)) f->report.gap = gap1;
+    }
+  }
+  if (!keep) {
+    memcpy(theta, save, p->P * sizeof(double));
+    (void)calib__mx_eval(p, theta, NULL); /* p->nll describes theta again */
+  }
+  p->fast = fast;
+  p->gauge = gauge;
+  calib__free(save);
+  return CALIB_OK;
+}
+
 /* The solver by size: dense Newton while P <= newton_max (the P x P
  * Hessian, n P^2 flops per step, is cheap and its Cholesky solve is the most
  * robust certificate); beyond it truncated Newton (Newton-CG, mx_ncg.c),
@@ -133,6 +195,7 @@ static int fit_method(calib_fitter *f, const calib__fit_data *d, int method, cal
   if (st == CALIB_OK || st == CALIB_E_NOCONV) {
     if (free_part_separates(&p, theta, tmp)) st = CALIB_E_SEPARABLE;
     if (p.l2 > 0 || memcmp(tmp, theta, p.P * sizeof(double)) != 0) (void)calib__mx_eval(&p, theta, NULL);
+    if (st == CALIB_OK) st = round_fitted(f, &p, theta); /* evaluates at the theta it leaves */
     f->report.nll_after = p.nll; /* the last evaluation was at theta */
   }
   if (st == CALIB_OK) st = build_model(&p, theta, out);

@@ -68,6 +68,12 @@ typedef struct {
   double (*sum_exp_excl)(const calib__f32u *x, size_t k, size_t jskip, double m2);
   void (*hist_ew_rows)(const double *values, size_t M, const double *e, const calib__f32u *p, size_t n,
                        size_t k, calib__f32u *y);
+  /* matvec_row with W given as float32 values (the model's float copy of a
+   * float-exact W, model/matrix_apply.c): each W value widened exactly to
+   * double, then the same double products in the same order, so a is
+   * bit-identical to matvec_row on the same values; half the bytes read. */
+  void (*matvec_row_f32)(const float *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
+                         double *a);
 } calib__applyd;
 
 /* The table of the dispatched ISA (calib__kernels_get), or NULL (scalar,

@@ -22,6 +22,9 @@ typedef long long VI __attribute__((vector_size(32)));
 #define VRECIP(v) (1.0 / (v))
 #define VCEIL(v) (VD)_mm256_round_pd((__m256d)(v), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
 #define VGATHER(base, vi) (VD)_mm256_i64gather_pd((base), (__m256i)(vi), 8)
+/* float -> double (exact): one vcvtps2pd (GCC 12 lowers __builtin_convertvector
+ * of a whole vector to two half conversions, an extract and an insert) */
+#define VCVT_PS(f) ((VD)_mm256_cvtps_pd((__m128)(f)))
 #define TABLE_NAME calib__applyd_avx2
 #define ISA_NAME "avx2"
 #include "applyd_body.h"

@@ -8,6 +8,7 @@
  *   VEXP(pv)     *pv = exp(*pv) lane-wise (vmath.h)
  *   VRECIP(v)    1 / v lane-wise for v in [1, 2] (to about 1 ulp)
  *   VCEIL(v)     ceil lane-wise; VGATHER(base, vi) base[vi] lane-wise
+ *   VCVT_PS(f)   a VF widened to a VD (exact; the ISA's one conversion instruction)
  *   TABLE_NAME   the calib__applyd object to define, ISA_NAME its name */
 #include "applyd.h"
 #include <math.h>
@@ -29,13 +30,13 @@ AD_INLINE void st_d(double *p, VD v) { memcpy(p, &v, sizeof v); }
 AD_INLINE VD ld_f(const calib__f32u *p) {
   VF f;
   memcpy(&f, (const void *)p, sizeof f);
-  return __builtin_convertvector(f, VD);
+  return VCVT_PS(f);
 }
 /* lanes >= r: pad */
 AD_INLINE VD ld_f_tail(const calib__f32u *p, size_t r, float pad) {
   VF f;
   for (size_t q = 0; q < (size_t)W; q++) f[q] = q < r ? p[q] : pad;
-  return __builtin_convertvector(f, VD);
+  return VCVT_PS(f);
 }
 AD_INLINE VD ld_d_tail(const double *p, size_t r) {
   VD v = {0};
@@ -268,8 +269,25 @@ static void softmax_rows(const calib__f32u *x, size_t n, size_t k, calib__f32u *
   }
 }
 
-static void matvec_row(const double *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
-                       double *a) {
+/* W's element j of a row at r: doubles (f32 = 0) or float32 values (f32 = 1,
+ * the model's float copy, model/matrix_apply.c), widened to double exactly;
+ * f32 is a compile-time constant in each instance, so both read W the same
+ * way and compute the same double products in the same order: the two
+ * instances give bit-identical a for W holding the same values. */
+AD_INLINE VD ld_w(const void *r, size_t j, int f32) {
+  return f32 ? ld_f((const calib__f32u *)(const float *)r + j) : ld_d((const double *)r + j);
+}
+AD_INLINE double sc_w(const void *r, size_t j, int f32) {
+  return f32 ? (double)((const float *)r)[j] : ((const double *)r)[j];
+}
+AD_INLINE const void *row_w(const void *Wm, size_t jr, size_t k, int f32) {
+  return f32 ? (const void *)((const float *)Wm + jr * k) : (const void *)((const double *)Wm + jr * k);
+}
+
+/* a = Wm (x - shift) + b: four rows of W at a time, each streamed once from
+ * start to end (row-major W, one output per row). */
+AD_INLINE void matvec_body(const void *Wm, int f32, const double *b, const calib__f32u *x, double shift,
+                           size_t k, double *a) {
   double xs[CALIB__APPLYD_MAX_K + W];
   size_t kp = 0;
   for (; kp + W <= k; kp += W) st_d(xs + kp, ld_f(x + kp) - shift);
@@ -280,22 +298,23 @@ static void matvec_row(const double *Wm, const double *b, const calib__f32u *x, 
   const size_t kv = k - k % W; /* whole vectors of a W row */
   size_t jr = 0;
   for (; jr + 4 <= k; jr += 4) {
-    const double *r0 = Wm + jr * k, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
+    const void *r0 = row_w(Wm, jr, k, f32), *r1 = row_w(Wm, jr + 1, k, f32), *r2 = row_w(Wm, jr + 2, k, f32),
+               *r3 = row_w(Wm, jr + 3, k, f32);
     VD a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
     size_t l = 0;
     for (; l < kv; l += W) {
       const VD xv = ld_d(xs + l);
-      a0 += ld_d(r0 + l) * xv;
-      a1 += ld_d(r1 + l) * xv;
-      a2 += ld_d(r2 + l) * xv;
-      a3 += ld_d(r3 + l) * xv;
+      a0 += ld_w(r0, l, f32) * xv;
+      a1 += ld_w(r1, l, f32) * xv;
+      a2 += ld_w(r2, l, f32) * xv;
+      a3 += ld_w(r3, l, f32) * xv;
     }
     double t0 = hsum(a0), t1 = hsum(a1), t2 = hsum(a2), t3 = hsum(a3);
     for (; l < k; l++) {
-      t0 += r0[l] * xs[l];
-      t1 += r1[l] * xs[l];
-      t2 += r2[l] * xs[l];
-      t3 += r3[l] * xs[l];
+      t0 += sc_w(r0, l, f32) * xs[l];
+      t1 += sc_w(r1, l, f32) * xs[l];
+      t2 += sc_w(r2, l, f32) * xs[l];
+      t3 += sc_w(r3, l, f32) * xs[l];
     }
     a[jr] = t0 + b[jr];
     a[jr + 1] = t1 + b[jr + 1];
@@ -303,14 +322,23 @@ static void matvec_row(const double *Wm, const double *b, const calib__f32u *x, 
     a[jr + 3] = t3 + b[jr + 3];
   }
   for (; jr < k; jr++) {
-    const double *r0 = Wm + jr * k;
+    const void *r0 = row_w(Wm, jr, k, f32);
     VD a0 = splat(0);
     size_t l = 0;
-    for (; l < kv; l += W) a0 += ld_d(r0 + l) * ld_d(xs + l);
+    for (; l < kv; l += W) a0 += ld_w(r0, l, f32) * ld_d(xs + l);
     double t0 = hsum(a0);
-    for (; l < k; l++) t0 += r0[l] * xs[l];
+    for (; l < k; l++) t0 += sc_w(r0, l, f32) * xs[l];
     a[jr] = t0 + b[jr];
   }
+}
+
+static void matvec_row(const double *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
+                       double *a) {
+  matvec_body(Wm, 0, b, x, shift, k, a);
+}
+static void matvec_row_f32(const float *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
+                           double *a) {
+  matvec_body(Wm, 1, b, x, shift, k, a);
 }
 
 static void softmax_store(double *a, size_t k, calib__f32u *y) {
@@ -526,4 +554,5 @@ static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double 
 }
 
 const calib__applyd TABLE_NAME = {ISA_NAME, vector_rows, platt_rows, ets_rows, softmax_rows, matvec_row, softmax_store,
-                                  div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows};
+                                  div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows,
+                                  matvec_row_f32};

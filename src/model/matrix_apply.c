@@ -19,6 +19,7 @@
  */
 #include "matrix_apply.h"
 #include "applyd.h"
+#include <float.h>
 #include <math.h>
 
 #define CHUNK CALIB__MX_STACK_K
@@ -122,7 +123,10 @@ void calib__mx_map_rows(const calib_model *m, const calib__f32u *x, size_t n, si
     for (size_t i = 0; i < n; i++) {
       const calib__f32u *xr = x + i * k;
       const double shift = m->method == CALIB_METHOD_DIRICHLET ? calib__row_lse(xr, k) : 0.0;
-      ad->matvec_row(mp.W, mp.b, xr, shift, k, buf);
+      if (m->wf32) /* the same values at half the bytes: a is bit-identical */
+        ad->matvec_row_f32(m->wf32, mp.b, xr, shift, k, buf);
+      else
+        ad->matvec_row(mp.W, mp.b, xr, shift, k, buf);
       ad->softmax_store(buf, k, y + i * k);
     }
     return;
@@ -173,4 +177,45 @@ int calib__matrix_apply(const calib_model *m, const calib__f32u *x, size_t n, si
 int calib__dirichlet_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                            calib__f32u *y) {
   return apply_rows(m, x, n, k, y);
+}
+
+/* The float32 copy of W (issue 12). A matrix/Dirichlet row reads all k*k
+ * entries of W; at k = 1000 that is 8 MB of doubles per row, and the row is
+ * memory-bound (98 us against 32 us for one float32 sgemv of the same size).
+ * The fitters round W to float32 values (fit_matrix/matrix_fit.c), so an owned
+ * model whose every W entry v satisfies (double)(float)v == v keeps those
+ * values once more as floats, and the SIMD row (applyd.h matvec_row_f32)
+ * widens them back exactly: the same products, the same sums, bit-identical
+ * probabilities, half the bytes. Models with other doubles (older files,
+ * hand-built W) get no copy and take the double path. The copy is written
+ * once here, before the model is returned, and never modified (apply stays
+ * thread-safe). Not made for by-reference models (calib_model_init_static:
+ * no heap), for k > CALIB__APPLYD_MAX_K (the scalar two-pass rows read the
+ * doubles) or where no SIMD row table is built (scalar-only, NEON, the core).
+ * It is not part of the model bytes: calib_model_size and the format are
+ * unchanged. */
+static int w_is_f32(const double *w, size_t count) {
+  for (size_t i = 0; i < count; i++)
+    if (!(fabs(w[i]) <= (double)FLT_MAX) || (double)(float)w[i] != w[i]) return 0;
+  return 1;
+}
+
+int calib__model_attach_f32(calib_model *m) {
+#if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
+  if (m->method != CALIB_METHOD_MATRIX && m->method != CALIB_METHOD_DIRICHLET) return CALIB_OK;
+  const calib__section *w = calib__model_section(m, CALIB_MP_MATRIX_W);
+  if (!w || m->k > CALIB__APPLYD_MAX_K || !w_is_f32(w->data, w->count)) return CALIB_OK;
+  float *f = (float *)calib__malloc(w->count * sizeof(float));
+  if (!f) return CALIB_E_NOMEM;
+  for (size_t i = 0; i < w->count; i++) f[i] = (float)w->data[i];
+  m->wf32 = f;
+#else
+  CALIB__UNUSED(m);
+#endif
+  return CALIB_OK;
+}
+
+void calib__model_detach_f32(calib_model *m) {
+  if (m->wf32) calib__free(m->wf32);
+  m->wf32 = NULL;
 }

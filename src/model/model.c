@@ -9,7 +9,9 @@ const calib__section *calib__model_section(const calib_model *m, uint32_t tag) {
 }
 
 void calib_model_free(calib_model *m) {
-  if (m && m->owned) calib__free(m->owned);
+  if (!m || !m->owned) return;
+  calib__model_detach_f32(m);
+  calib__free(m->owned);
 }
 
 int calib_model_method(const calib_model *m) { return m ? m->method : CALIB_E_ARG; }

@@ -165,6 +165,78 @@ def run_case(name, method, lam=0.0, mu=0.0, l2=0.0, center=1, tol=1e-7):
     assert dp <= 1e-4, "test probabilities differ"
 
 
+def numpy_probs(method, W, b, z):
+    """softmax(W x + b) in float64, x = z (matrix) or log_softmax(z) (Dirichlet)."""
+    x = z.astype(np.float64)
+    if method == "dirichlet":
+        x = log_softmax(x, axis=1)
+    a = x @ W.T + b
+    return np.exp(a - logsumexp(a, axis=1, keepdims=True))
+
+
+def model_with_w(m, W):
+    """The bytes of model m with its W section replaced by W (float64, same
+    shape), both CRCs recomputed (format.c: payload CRC at 24, header CRC at 28):
+    a model holding arbitrary doubles, as an older file or a hand-built W would."""
+    import ctypes
+    import struct
+    import zlib
+    ctlib.lib.calib_model_size.argtypes = [ctlib.VP]
+    ctlib.lib.calib_model_size.restype = ctlib.SZ
+    ctlib.lib.calib_model_save.argtypes = [ctlib.VP, ctypes.c_void_p, ctlib.SZ, ctypes.POINTER(ctlib.SZ)]
+    ctlib.lib.calib_model_load.argtypes = [ctypes.POINTER(ctlib.VP), ctypes.c_void_p, ctlib.SZ]
+    n = ctlib.lib.calib_model_size(m)
+    buf = ctypes.create_string_buffer(n)
+    wr = ctlib.SZ()
+    assert ctlib.lib.calib_model_save(m, buf, n, ctypes.byref(wr)) == 0
+    raw = bytearray(buf.raw[:wr.value])
+    old = ctlib.param(m, C["CALIB_MP_MATRIX_W"]).astype("<f8").tobytes()
+    at = raw.find(old)
+    assert at > 0 and raw.find(old, at + 1) < 0
+    raw[at:at + len(old)] = np.ascontiguousarray(W, "<f8").tobytes()
+    raw[24:28] = struct.pack("<I", zlib.crc32(bytes(raw[32:])) & 0xFFFFFFFF)
+    raw[28:32] = struct.pack("<I", zlib.crc32(bytes(raw[:28])) & 0xFFFFFFFF)
+    out = ctlib.VP()
+    cbuf = ctypes.create_string_buffer(bytes(raw), len(raw))
+    assert ctlib.lib.calib_model_load(ctypes.byref(out), cbuf, len(raw)) == 0
+    return out
+
+
+def apply_own_params(name, method, lam=0.0, mu=0.0):
+    """calib_apply against numpy's float64 softmax at the model's own W and b,
+    on both apply paths: the fitted model (W rounded to float32 values by the
+    fit, applied from the model's float32 copy of W) and the same model with
+    W moved off float32 values by one part in 1e9 (no copy: the double path).
+    Tolerance: the 1e-4 absolute of run_case, and 1e-6 relative for
+    probabilities above 1e-30 (test_matrix.c's apply check)."""
+    z, y = load(name, "val")
+    zt, _ = load(name, "test")
+    k = z.shape[1]
+    opts = {C["CALIB_P_ODIR_MU"]: mu, C["CALIB_P_ODIR_LAMBDA"]: lam}
+    m, _, _ = lib_fit(C[METHOD_ID[method]], z, y, opts)
+    try:
+        W = ctlib.param(m, C["CALIB_MP_MATRIX_W"]).reshape(k, k)
+        b = ctlib.param(m, C["CALIB_MP_BIAS"])
+        assert np.array_equal(W.astype(np.float32).astype(np.float64), W), "fitted W is not float32 values"
+        W2 = W * (1 + 1e-9)
+        assert not np.array_equal(W2.astype(np.float32).astype(np.float64), W2)
+        m2 = model_with_w(m, W2)
+        try:
+            for label, mm, WW in (("float32 copy", m, W), ("double W", m2, W2)):
+                pt = ctlib.apply(mm, zt).astype(np.float64)
+                pr = numpy_probs(method, WW, b, zt)
+                dp = float(np.max(np.abs(pt - pr)))
+                big = pr > 1e-30
+                rel = float(np.max(np.abs(pt - pr)[big] / pr[big]))
+                print("%-28s k=%-3d %-9s apply (%s): max|dp| %.1e, max rel %.1e vs numpy float64 at its own W, b"
+                      % (name, k, method, label, dp, rel))
+                assert dp <= 1e-4 and rel <= 1e-6, "apply differs from numpy at the model's parameters"
+        finally:
+            ctlib.lib.calib_model_free(m2)
+    finally:
+        ctlib.lib.calib_model_free(m)
+
+
 def main():
     if not ctlib.matrix_family_built():
         print("not in this build (NO_BLAS): vector/matrix/Dirichlet fitters return CALIB_E_UNSUPPORTED (checked)")
@@ -180,6 +252,9 @@ def main():
     run_case(c100, "vector", mu=0.5)
     run_case(c100, "dirichlet", lam=30, mu=30, l2=30)
     run_case(c100, "matrix", l2=100)
+    apply_own_params(c10, "matrix")
+    apply_own_params(c10, "dirichlet", lam=10, mu=10)
+    apply_own_params(c100, "dirichlet", lam=30, mu=30)
     print("test_matrix.py: all cases agree")
     return 0
 
