@@ -944,8 +944,8 @@ static void sigmoid_avx512(const float *x, size_t n, float beta, float *y) {
 
 /* Pass 1 of one row: s0 = sum e_j, s1 = sum e_j d_j with e_j = exp(beta d_j),
  * d_j = x_j - m; e_j kept in eb[j] for j < TS_BUF. */
-static inline void ts_pass1(const float *r, size_t k, __m512d m, __m512d b, double *eb,
-                            const exp_pd_table *tab, double *s0, double *s1) {
+static ALWAYS_INLINE void ts_pass1(const float *r, size_t k, __m512d m, __m512d b, double *eb,
+                                   const exp_pd_table *tab, double *s0, double *s1) {
   __m512d a0 = _mm512_setzero_pd(), a1 = a0, c0 = a0, c1 = a0;
   size_t j = 0;
   for (; j + 16 <= k; j += 16) {
@@ -975,8 +975,8 @@ static inline void ts_pass1(const float *r, size_t k, __m512d m, __m512d b, doub
 }
 
 /* Pass 2: sum e_j (d_j - mu)^2, e_j from eb or recomputed past TS_BUF. */
-static inline double ts_pass2(const float *r, size_t k, __m512d m, __m512d b, __m512d mu,
-                              const double *eb, const exp_pd_table *tab) {
+static ALWAYS_INLINE double ts_pass2(const float *r, size_t k, __m512d m, __m512d b, __m512d mu,
+                                     const double *eb, const exp_pd_table *tab) {
   __m512d a0 = _mm512_setzero_pd(), a1 = a0;
   size_t j = 0;
   for (; j + 16 <= k; j += 16) {
@@ -1169,6 +1169,7 @@ const calib__kernels calib__kernels_avx512 = {
     sigmoid_avx512, ts_moments_rows,   check_finite_rows, ts_prepass_rows,
     ts_moments_fast_rows, softmax_rows_avx512, log_softmax_rows_avx512, sigmoid_rows_avx512,
     prob_sumsq_argmax_avx512,
+    ts_first_rows,
 };
 
 /* ---- test hooks of vmath.h's AVX-512 instances (test/test_vmath.c) ---------- */
