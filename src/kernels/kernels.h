@@ -135,7 +135,8 @@ typedef struct {
    * double is (k finite floats cannot overflow a double sum; a NaN or an
    * infinity makes it NaN or infinite). Returns CALIB_OK, or
    * CALIB_E_NONFINITE at the first row holding a NaN or infinite entry (acc,
-   * g and sep are then unspecified). */
+   * g and sep are then unspecified). NULL in the firmware core's scalar
+   * table (no fitter there). */
   int (*ts_first)(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
                   const double *w, double beta, double acc[3], double *g, int *sep);
 } calib__kernels;
