@@ -594,6 +594,80 @@ static void test_ts_prepass(void) {
   }
 }
 
+/* ---- ts_first ---------------------------------------------------------------------
+ * Each table's fused first pass against the same table's own check_finite,
+ * ts_prepass and ts_moments (which the tests above check against references):
+ * the same g, sep and sums (equal doubles; NaN where ts_moments gives NaN on
+ * extreme rows), CALIB_OK on finite input with NaN padding (never read), and
+ * CALIB_E_NONFINITE for a NaN, +inf or -inf at the first, a middle or the last
+ * entry of the first, a middle or the last row, a row of weight 0 included. */
+
+static int same_double(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
+
+static void first_case(const calib__kernels *kt, const char *name, size_t n, size_t k, size_t ld, int kind,
+                       int weighted, double beta) {
+  float *x = calloc(n * ld, sizeof(float));
+  int64_t *y = calloc(n, sizeof(int64_t));
+  double *w = calloc(n, sizeof(double));
+  if (!x || !y || !w) exit(2);
+  prepass_fill(x, y, w, n, k, ld, kind);
+  const double *wp = weighted ? w : NULL;
+  double acc[3] = {0, 0, 0}, ref[3] = {0, 0, 0}, g = -7, gr = -8;
+  int sep = -7, sr = -8;
+  CHECK(kt->check_finite(x, n, k, ld) == CALIB_OK);
+  kt->ts_prepass(x, n, k, ld, y, wp, &gr, &sr);
+  kt->ts_moments(x, n, k, ld, y, wp, beta, ref);
+  const int st = kt->ts_first(x, n, k, ld, y, wp, beta, acc, &g, &sep);
+  th_checks += 4;
+  if (st != CALIB_OK) TH_FAIL("%s ts_first n=%zu k=%zu ld=%zu kind=%d: finite input refused", name, n, k, ld, kind);
+  if (!(g == gr && sep == sr))
+    TH_FAIL("%s ts_first n=%zu k=%zu ld=%zu kind=%d: g %.17g sep %d vs ts_prepass %.17g %d", name, n, k, ld, kind, g,
+            sep, gr, sr);
+  for (int q = 0; q < 3; q++)
+    if (!same_double(acc[q], ref[q]))
+      TH_FAIL("%s ts_first n=%zu k=%zu ld=%zu kind=%d beta=%g: acc[%d] %.17g vs ts_moments %.17g", name, n, k, ld,
+              kind, beta, q, acc[q], ref[q]);
+  static const float bad[3] = {NAN, INFINITY, -INFINITY};
+  const size_t rows[3] = {0, n / 2, n - 1}, cols[3] = {0, k / 2, k - 1};
+  for (int b = 0; b < 3; b++)
+    for (int ri = 0; ri < 3; ri++)
+      for (int ci = 0; ci < 3; ci++) {
+        float *e = x + rows[ri] * ld + cols[ci];
+        const float keep = *e;
+        const double wkeep = w[rows[ri]];
+        if (ci == 1) w[rows[ri]] = 0.0; /* a row of weight 0 is checked too */
+        *e = bad[b];
+        th_checks++;
+        if (kt->ts_first(x, n, k, ld, y, wp, beta, acc, &g, &sep) != CALIB_E_NONFINITE)
+          TH_FAIL("%s ts_first n=%zu k=%zu ld=%zu: bad value %d at [%zu][%zu] missed", name, n, k, ld, b, rows[ri],
+                  cols[ci]);
+        *e = keep;
+        w[rows[ri]] = wkeep;
+      }
+  free(x);
+  free(y);
+  free(w);
+}
+
+static void test_ts_first(void) {
+  for (size_t a = 0; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+    const calib__kernels *kt = calib__kernels_by_name(ISAS[a]);
+    if (!kt) continue;
+    for (size_t ki = 0; ki < sizeof KS / sizeof KS[0]; ki++) {
+      const size_t k = KS[ki];
+      if (k < 2) continue;
+      for (int kind = 0; kind < P_COUNT; kind++)
+        for (size_t pad = 0; pad < 2; pad++) {
+          const size_t ld = pad ? k + 3 : k, n = k > 500 ? 13 : 101;
+          first_case(kt, ISAS[a], n, k, ld, kind, (int)((ki + pad + (size_t)kind) % 2), 1.0);
+          first_case(kt, ISAS[a], n, k, ld, kind, 1, 0.37);
+          first_case(kt, ISAS[a], 1, k, ld, kind, 0, 1.0);
+        }
+    }
+    first_case(kt, ISAS[a], 50, 4100, 4101, P_NORMAL, 1, 1.0);
+  }
+}
+
 /* ---- errors ------------------------------------------------------------------- */
 
 static int untouched(const float *y, size_t cnt) {
@@ -779,6 +853,7 @@ int main(int argc, char **argv) {
   test_ts_moments_fast();
   test_check_finite();
   test_ts_prepass();
+  test_ts_first();
   test_prob_sumsq_argmax();
   test_errors();
   test_isa_forcing(argv[0]);

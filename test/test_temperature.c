@@ -451,6 +451,73 @@ static void test_gap_rule(void) {
   calib_fitter_free(f);
 }
 
+/* k >= 2 checks the logits finite in the fit's first pass (ts_first), after
+ * the labels, weights and two-class checks: the error and its detail must be
+ * those of the check in fit_validate's order (logits first), naming the first
+ * bad row, with a row of weight 0 checked too, and the report left as for a
+ * failed validation. n = 40 rows of k = 2 and 37 (scalar tails and SIMD). */
+static void expect_logits_error(const float *x, size_t n, size_t k, const int64_t *y, const double *w,
+                                uint64_t row) {
+  calib_fitter *f;
+  CHECK_OK(calib_fitter_create(&f, CALIB_METHOD_TEMPERATURE));
+  calib_model *m = NULL;
+  CHECK_ERR(calib_fit(f, x, n, k, y, w, &m), CALIB_E_NONFINITE);
+  CHECK(m == NULL);
+  calib_error e;
+  CHECK_OK(calib_fitter_error(f, &e));
+  CHECK(e.code == CALIB_E_NONFINITE && strcmp(e.arg, "logits") == 0 && e.index == row);
+  double v;
+  CHECK_OK(calib_fitter_report(f, CALIB_R_STATUS, &v));
+  CHECK(v == CALIB_E_NONFINITE);
+  CHECK_OK(calib_fitter_report(f, CALIB_R_NLL_BEFORE, &v));
+  CHECK(v == 0);
+  CHECK_OK(calib_fitter_report(f, CALIB_R_ITERATIONS, &v));
+  CHECK(v == 0);
+  calib_fitter_free(f);
+}
+
+static void test_deferred_finite(void) {
+  enum { N = 40 };
+  static const size_t ks[2] = {2, 37};
+  for (size_t t = 0; t < 2; t++) {
+    const size_t k = ks[t];
+    float *x = malloc(N * k * sizeof(float));
+    int64_t y[N], ybad[N], yone[N];
+    double w[N], wneg[N], wzero[N];
+    if (!x) { CHECK(0); return; }
+    for (size_t i = 0; i < N * k; i++) x[i] = (float)((i * 7919) % 23) / 5.0f;
+    for (size_t i = 0; i < N; i++) {
+      y[i] = ybad[i] = (int64_t)(i % k);
+      yone[i] = 0;
+      w[i] = wneg[i] = 1.0;
+      wzero[i] = 0.0;
+    }
+    ybad[2] = (int64_t)k; /* a bad label before the bad row */
+    wneg[1] = -1.0;
+    for (int b = 0; b < 3; b++) {
+      const float bad = b == 0 ? NAN : b == 1 ? INFINITY : -INFINITY;
+      x[5 * k + k - 1] = bad;
+      x[9 * k] = bad;
+      expect_logits_error(x, N, k, y, NULL, 5);
+      expect_logits_error(x, N, k, ybad, NULL, 5);
+      expect_logits_error(x, N, k, y, wneg, 5);
+      expect_logits_error(x, N, k, y, wzero, 5);
+      expect_logits_error(x, N, k, yone, NULL, 5);
+      w[5] = 0.0; /* a row of weight 0 is checked too */
+      expect_logits_error(x, N, k, y, w, 5);
+      w[5] = 1.0;
+      x[5 * k + k - 1] = 1.0f;
+      expect_logits_error(x, N, k, y, NULL, 9);
+      x[9 * k] = 1.0f;
+    }
+    /* finite again: the other errors keep their codes */
+    expect_fit_error(x, N, k, ybad, NULL, CALIB_E_LABEL);
+    expect_fit_error(x, N, k, y, wneg, CALIB_E_DOMAIN);
+    expect_fit_error(x, N, k, yone, NULL, CALIB_E_ONECLASS);
+    free(x);
+  }
+}
+
 int main(int argc, char **argv) {
   test_seed(argc, argv);
   test_binary_closed_form();
@@ -459,6 +526,7 @@ int main(int argc, char **argv) {
   test_gap_rule();
   test_huge_logits();
   test_errors();
+  test_deferred_finite();
   test_shipped();
   test_shared_sets();
   TEST_MAIN_END();

@@ -15,13 +15,17 @@ typedef struct {
 } calib__param_spec;
 
 /* Validated fit input (calib_fit checks NULLs, sizes, finiteness, labels,
- * weights and the two-class condition before calling a method). */
+ * weights and the two-class condition before calling a method). Except
+ * finiteness when finite_deferred: temperature scaling with k >= 2 tests it
+ * in its first pass over the logits (the ts_first kernel) and returns
+ * CALIB_E_NONFINITE, which calib_fit reports as fit_validate would have. */
 typedef struct {
   const float *x;
   size_t n, k;
   const int64_t *y;
-  const double *w; /* NULL: all ones */
-  double wsum;     /* sum of weights (n when w == NULL) */
+  const double *w;     /* NULL: all ones */
+  double wsum;         /* sum of weights (n when w == NULL) */
+  int finite_deferred; /* 1: x not yet checked finite (see above) */
 } calib__fit_data;
 
 /* What a fit reports (calib_fitter_report). gap and condition are NaN

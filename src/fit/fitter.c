@@ -131,6 +131,26 @@ static int weights_fail(calib_fitter *f, int st, const double *w, size_t n) {
   return fit_fail(f, st, "weights", "", UINT64_MAX);
 }
 
+static int logits_fail(calib_fitter *f, int st, const calib__fit_data *d) {
+  return fit_fail(f, st, "logits", "NaN or infinite logit", first_nonfinite_row(d->x, d->n, d->k));
+}
+
+/* Temperature scaling with k >= 2 checks the logits finite in its first read
+ * of them (temperature.c, the ts_first kernel), which saves a pass over the
+ * data; fit_validate then defers the check (d->finite_deferred). */
+static int defers_finite(const calib_fitter *f, const calib__fit_data *d) {
+  return f->method == CALIB_METHOD_TEMPERATURE && d->k >= 2;
+}
+
+/* A failure after the deferred finiteness check's place: the logits' error
+ * first, as when the check ran in order. */
+static int after_finite(calib_fitter *f, const calib__fit_data *d) {
+  int st;
+  if (d->finite_deferred && (st = calib__check_finite(d->x, d->n, d->k, d->k)) != CALIB_OK)
+    return logits_fail(f, st, d);
+  return CALIB_OK;
+}
+
 /* Checks shared by every method, in a fixed order so each bad input maps to
  * one documented code; each failure names its argument in f->err. */
 static int fit_validate(calib_fitter *f, calib__fit_data *d, calib_model **out) {
@@ -143,15 +163,19 @@ static int fit_validate(calib_fitter *f, calib__fit_data *d, calib_model **out) 
   if (d->n == 0) return fit_fail(f, CALIB_E_EMPTY, "n", "no rows to fit on", UINT64_MAX);
   if (!calib__size_mul3(d->n, d->k, sizeof(float), &bytes) || bytes > CALIB__MAX_ALLOC)
     return fit_fail(f, CALIB_E_ARG, "n, k", "n * k * 4 bytes of logits exceed the address space", UINT64_MAX);
-  if ((st = calib__check_finite(d->x, d->n, d->k, d->k)) != CALIB_OK)
-    return fit_fail(f, st, "logits", "NaN or infinite logit",
-                    first_nonfinite_row(d->x, d->n, d->k));
+  d->finite_deferred = defers_finite(f, d);
+  if (!d->finite_deferred && (st = calib__check_finite(d->x, d->n, d->k, d->k)) != CALIB_OK)
+    return logits_fail(f, st, d);
   if ((st = calib__check_labels(d->y, d->n, d->k)) != CALIB_OK)
-    return fit_fail(f, st, "labels", d->k == 1 ? "label not 0 or 1" : "label outside 0..k-1",
-                    first_bad_label(d->y, d->n, d->k));
-  if ((st = calib__check_weights(d->w, d->n, &d->wsum)) != CALIB_OK) return weights_fail(f, st, d->w, d->n);
+    return after_finite(f, d) != CALIB_OK ? f->err.code
+                              : fit_fail(f, st, "labels", d->k == 1 ? "label not 0 or 1" : "label outside 0..k-1",
+                                         first_bad_label(d->y, d->n, d->k));
+  if ((st = calib__check_weights(d->w, d->n, &d->wsum)) != CALIB_OK)
+    return after_finite(f, d) != CALIB_OK ? f->err.code : weights_fail(f, st, d->w, d->n);
   if ((st = calib__check_two_classes(d->y, d->w, d->n)) != CALIB_OK)
-    return fit_fail(f, st, "labels", "every row (of non-zero weight) has the same label", UINT64_MAX);
+    return after_finite(f, d) != CALIB_OK ? f->err.code
+                              : fit_fail(f, st, "labels", "every row (of non-zero weight) has the same label",
+                                         UINT64_MAX);
   if (d->k == 1 && f->method >= CALIB_METHOD_VECTOR && f->method <= CALIB_METHOD_DIRICHLET)
     return fit_fail(f, CALIB_E_ARG, "k",
                     "vector, matrix and Dirichlet scaling need k >= 2 logits per row (k = 1 is a binary "
@@ -187,7 +211,7 @@ static int method_fail(calib_fitter *f, int st) {
 int calib_fit(calib_fitter *f, const float *logits, size_t n, size_t k,
               const int64_t *labels, const double *weights, calib_model **out) {
   if (!f) return CALIB_E_ARG;
-  calib__fit_data d = {logits, n, k, labels, weights, 0.0};
+  calib__fit_data d = {logits, n, k, labels, weights, 0.0, 0};
   memset(&f->report, 0, sizeof f->report);
   f->report.gap = f->report.condition = (double)NAN;
   calib__error_ok(&f->err);
@@ -195,9 +219,11 @@ int calib_fit(calib_fitter *f, const float *logits, size_t n, size_t k,
   if (st == CALIB_OK) {
     calib_model *m = NULL;
     st = calib__fit_method_get(f->method)->fit(f, &d, &m);
+    /* the deferred finiteness check failed: fit_validate's detail */
+    const int bad_logits = st == CALIB_E_NONFINITE && d.finite_deferred && after_finite(f, &d) != CALIB_OK;
     if (st == CALIB_OK && !f->no_provenance) st = calib__fit_provenance(f, &d, &m); /* fit_provenance.c */
     if (st == CALIB_OK) *out = m;
-    else st = method_fail(f, st);
+    else if (!bad_logits) st = method_fail(f, st);
   }
   f->report.valid = 1;
   f->report.status = st;

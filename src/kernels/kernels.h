@@ -125,6 +125,20 @@ typedef struct {
    * in double) and sets *top to the argmax, the first index on ties. May be
    * NULL (NEON): the caller then uses its own loop. */
   double (*prob_sumsq_argmax)(const float *r, size_t k, size_t *top);
+
+  /* The temperature fit's first pass (k >= 2, labels in 0..k-1; w as in
+   * ts_moments), one read of each row: check_finite over every row (those of
+   * weight 0 included), then, over the rows of non-zero weight, ts_prepass'
+   * *g and *sep and ts_moments' three sums at beta added to acc, the same
+   * values as those two kernels of the same table give (a row's maximum is
+   * taken once, by the pre-pass's loop). A row is finite iff its sum in
+   * double is (k finite floats cannot overflow a double sum; a NaN or an
+   * infinity makes it NaN or infinite). Returns CALIB_OK, or
+   * CALIB_E_NONFINITE at the first row holding a NaN or infinite entry (acc,
+   * g and sep are then unspecified). NULL in the firmware core's scalar
+   * table (no fitter there). */
+  int (*ts_first)(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                  const double *w, double beta, double acc[3], double *g, int *sep);
 } calib__kernels;
 
 /* The status byte of a bad row in the row-wise kernels: the magnitude of

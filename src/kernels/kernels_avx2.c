@@ -596,8 +596,8 @@ static void sigmoid_avx2(const float *x, size_t n, float beta, float *y) {
 
 static inline __m256d load_d(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
 
-static inline void ts_pass1(const float *r, size_t k, __m256d m, __m256d b, double *eb, double *s0,
-                            double *s1) {
+static ALWAYS_INLINE void ts_pass1(const float *r, size_t k, __m256d m, __m256d b, double *eb, double *s0,
+                                   double *s1) {
   __m256d a0 = _mm256_setzero_pd(), a1 = a0, c0 = a0, c1 = a0;
   size_t j = 0;
   for (; j + 8 <= k; j += 8) {
@@ -624,8 +624,8 @@ static inline void ts_pass1(const float *r, size_t k, __m256d m, __m256d b, doub
   *s1 = hadd_pd(_mm256_add_pd(c0, c1));
 }
 
-static inline double ts_pass2(const float *r, size_t k, __m256d m, __m256d b, __m256d mu,
-                              const double *eb) {
+static ALWAYS_INLINE double ts_pass2(const float *r, size_t k, __m256d m, __m256d b, __m256d mu,
+                                     const double *eb) {
   __m256d a0 = _mm256_setzero_pd(), a1 = a0;
   size_t j = 0;
   for (; j + 8 <= k; j += 8) {
@@ -810,6 +810,7 @@ const calib__kernels calib__kernels_avx2 = {
     sigmoid_avx2, ts_moments_rows, check_finite_rows, ts_prepass_rows,
     ts_moments_fast_rows, softmax_rows_avx2, log_softmax_rows_avx2, sigmoid_rows_avx2,
     prob_sumsq_argmax_avx2,
+    ts_first_rows,
 };
 
 /* ---- test hooks of vmath.h's AVX2 instances (test/test_vmath.c) ------------- */

@@ -944,8 +944,8 @@ static void sigmoid_avx512(const float *x, size_t n, float beta, float *y) {
 
 /* Pass 1 of one row: s0 = sum e_j, s1 = sum e_j d_j with e_j = exp(beta d_j),
  * d_j = x_j - m; e_j kept in eb[j] for j < TS_BUF. */
-static inline void ts_pass1(const float *r, size_t k, __m512d m, __m512d b, double *eb,
-                            const exp_pd_table *tab, double *s0, double *s1) {
+static ALWAYS_INLINE void ts_pass1(const float *r, size_t k, __m512d m, __m512d b, double *eb,
+                                   const exp_pd_table *tab, double *s0, double *s1) {
   __m512d a0 = _mm512_setzero_pd(), a1 = a0, c0 = a0, c1 = a0;
   size_t j = 0;
   for (; j + 16 <= k; j += 16) {
@@ -975,8 +975,8 @@ static inline void ts_pass1(const float *r, size_t k, __m512d m, __m512d b, doub
 }
 
 /* Pass 2: sum e_j (d_j - mu)^2, e_j from eb or recomputed past TS_BUF. */
-static inline double ts_pass2(const float *r, size_t k, __m512d m, __m512d b, __m512d mu,
-                              const double *eb, const exp_pd_table *tab) {
+static ALWAYS_INLINE double ts_pass2(const float *r, size_t k, __m512d m, __m512d b, __m512d mu,
+                                     const double *eb, const exp_pd_table *tab) {
   __m512d a0 = _mm512_setzero_pd(), a1 = a0;
   size_t j = 0;
   for (; j + 16 <= k; j += 16) {
@@ -1123,19 +1123,31 @@ static inline void tsf_row(const float *r, size_t k, float m, double beta, doubl
 
 /* ---- probabilities: sum of squares and first argmax (fit_provenance.c) ------ */
 
-/* sum_j r_j^2 in double (v * v is exact in double, so fmadd = mul + add),
- * the maximum in float in the same read, then the first index holding it,
- * sixteen entries per compare. Masked-off lanes load as 0: +0 to the sums,
- * and no change to the maximum (the mask_max keeps them out). */
+/* sum_j r_j^2 in double (v * v is exact in double, so fmadd = mul + add)
+ * and the first index of the maximum, in one read: each lane keeps its
+ * maximum and the index where it first reached it (a strictly greater entry
+ * replaces both, so a later tie does not), and the answer is the smallest
+ * index among the lanes holding the row's maximum. (Searching for the first
+ * entry equal to the maximum after the pass cost as much as the sums: half a
+ * row of compares and a branch per sixteen entries.) Masked-off lanes load as
+ * 0: +0 to the sums; they never win a compare. Probabilities are never NaN
+ * and are >= 0 > -inf, so every row's maximum is in some lane. */
 static double prob_sumsq_argmax_avx512(const float *r, size_t k, size_t *top) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  const __m512i sixteen = _mm512_set1_epi32(16), big = _mm512_set1_epi32(INT32_MAX);
   __m512 m0 = ninf, m1 = ninf;
+  __m512i i0 = _mm512_setzero_si512(), i1 = i0; /* index of each lane's maximum */
+  __m512i jv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
   size_t j = 0;
   for (; j + 32 <= k; j += 32) {
     const __m512 a = _mm512_loadu_ps(r + j), b = _mm512_loadu_ps(r + j + 16);
-    m0 = _mm512_max_ps(m0, a);
-    m1 = _mm512_max_ps(m1, b);
+    const __mmask16 ga = _mm512_cmp_ps_mask(a, m0, _CMP_GT_OQ), gb = _mm512_cmp_ps_mask(b, m1, _CMP_GT_OQ);
+    m0 = _mm512_mask_mov_ps(m0, ga, a);
+    m1 = _mm512_mask_mov_ps(m1, gb, b);
+    i0 = _mm512_mask_mov_epi32(i0, ga, jv);
+    i1 = _mm512_mask_mov_epi32(i1, gb, _mm512_add_epi32(jv, sixteen));
+    jv = _mm512_add_epi32(jv, _mm512_add_epi32(sixteen, sixteen));
     const __m512d a0 = lo_pd(a), a1 = hi_pd(a), b0 = lo_pd(b), b1 = hi_pd(b);
     s0 = _mm512_fmadd_pd(a0, a0, s0);
     s1 = _mm512_fmadd_pd(a1, a1, s1);
@@ -1145,20 +1157,18 @@ static double prob_sumsq_argmax_avx512(const float *r, size_t k, size_t *top) {
   for (; j < k; j += 16) {
     const __mmask16 mt = mask16(k - j);
     const __m512 a = _mm512_maskz_loadu_ps(mt, r + j);
-    m0 = _mm512_mask_max_ps(m0, mt, m0, a);
+    const __mmask16 ga = _mm512_mask_cmp_ps_mask(mt, a, m0, _CMP_GT_OQ);
+    m0 = _mm512_mask_mov_ps(m0, ga, a);
+    i0 = _mm512_mask_mov_epi32(i0, ga, jv);
+    jv = _mm512_add_epi32(jv, sixteen);
     const __m512d a0 = lo_pd(a), a1 = hi_pd(a);
     s0 = _mm512_fmadd_pd(a0, a0, s0);
     s1 = _mm512_fmadd_pd(a1, a1, s1);
   }
   const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
-  for (j = 0; j < k; j += 16) {
-    const __mmask16 mt = mask16(k - j);
-    const __mmask16 eq = _mm512_mask_cmp_ps_mask(mt, _mm512_maskz_loadu_ps(mt, r + j), m, _CMP_EQ_OQ);
-    if (eq) {
-      *top = j + (size_t)__builtin_ctz(eq);
-      break;
-    }
-  }
+  const __m512i c0 = _mm512_mask_mov_epi32(big, _mm512_cmp_ps_mask(m0, m, _CMP_EQ_OQ), i0);
+  const __m512i c1 = _mm512_mask_mov_epi32(big, _mm512_cmp_ps_mask(m1, m, _CMP_EQ_OQ), i1);
+  *top = (size_t)_mm512_reduce_min_epu32(_mm512_min_epu32(c0, c1));
   return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s1), _mm512_add_pd(s2, s3)));
 }
 
@@ -1169,6 +1179,7 @@ const calib__kernels calib__kernels_avx512 = {
     sigmoid_avx512, ts_moments_rows,   check_finite_rows, ts_prepass_rows,
     ts_moments_fast_rows, softmax_rows_avx512, log_softmax_rows_avx512, sigmoid_rows_avx512,
     prob_sumsq_argmax_avx512,
+    ts_first_rows,
 };
 
 /* ---- test hooks of vmath.h's AVX-512 instances (test/test_vmath.c) ---------- */

@@ -437,6 +437,7 @@ const calib__kernels calib__kernels_neon = {
     sigmoid_neon, ts_moments_rows, check_finite_rows, ts_prepass_rows,
     ts_moments_fast_rows, softmax_rows_neon, log_softmax_rows_neon, sigmoid_rows_neon,
     NULL, /* prob_sumsq_argmax: fit_provenance.c's own loop */
+    ts_first_rows,
 };
 
 /* ---- test hooks of vmath.h's NEON instances (test/test_vmath.c) ------------- */

@@ -3,8 +3,8 @@
  * (kernels_avx2.c, kernels_avx512.c, kernels_neon.c; the scalar oracle keeps
  * its own, written out plainly).
  *
- * The loops over rows of ts_moments, ts_moments_fast, ts_prepass and
- * check_finite (contracts in kernels.h) are the same in every ISA; only the
+ * The loops over rows of ts_moments, ts_moments_fast, ts_prepass,
+ * check_finite and ts_first (contracts in kernels.h) are the same in every ISA; only the
  * work on one row differs. Each ISA file includes this header after defining,
  * all static (inline), with its own -m flags:
  *
@@ -95,6 +95,41 @@ static void ts_prepass_rows(const float *x, size_t n, size_t k, size_t ldx, cons
   }
   *g = acc;
   *sep = s;
+}
+
+/* ts_prepass_rows, the finiteness test of every row and ts_moments_rows in
+ * one read of each row (kernels.h's ts_first): the row is in L1 when ts_row
+ * reads it. The row maximum is row_sum_max's (the same float as row_max's). */
+static int ts_first_rows(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y, const double *w,
+                         double beta, double acc[3], double *g, int *sep) {
+  double eb[TS_BUF];
+  double aL = 0, aG = 0, aH = 0, ga = 0;
+  int sp = 1;
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ldx;
+    float mx;
+    const double sum = row_sum_max(r, k, &mx);
+    if (!isfinite(sum)) return CALIB_E_NONFINITE;
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float zy = ((const calib__f32u *)r)[y[i]];
+    ga += wi * (sum / (double)k - (double)zy);
+    sp &= zy >= mx;
+    const double m = (double)mx;
+    double s[3];
+    ts_row(r, k, m, beta, eb, s);
+    const double mu = s[1] / s[0];
+    const double dy = (double)zy - m;
+    aL += wi * (log(s[0]) - beta * dy);
+    aG += wi * (mu - dy);
+    aH += wi * (s[2] / s[0]);
+  }
+  acc[0] += aL;
+  acc[1] += aG;
+  acc[2] += aH;
+  *g = ga;
+  *sep = sp;
+  return CALIB_OK;
 }
 
 /* x is non-finite iff its magnitude bits are >= 0x7f800000 (+-inf: equal,

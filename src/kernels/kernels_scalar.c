@@ -232,6 +232,35 @@ static void ts_prepass_scalar(const float *x, size_t n, size_t k, size_t ldx, co
   *sep = s;
 }
 
+/* ts_first (kernels.h) as check_finite, ts_prepass and ts_moments of this
+ * table give it, row by row. Not in the firmware core (no fitter there, and
+ * its .text budget: make size-report): NULL in its table. */
+#ifndef CALIB_CORE
+static int ts_first_scalar(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
+                           const double *w, double beta, double acc[3], double *g, int *sep) {
+  double ga = 0;
+  int sp = 1;
+  for (size_t i = 0; i < n; i++) {
+    crow r = x + i * ldx;
+    double sum = 0;
+    for (size_t j = 0; j < k; j++) sum += (double)r[j];
+    if (!isfinite(sum)) return CALIB_E_NONFINITE;
+    const double wi = w ? w[i] : 1.0;
+    if (wi == 0) continue;
+    const float zy = r[y[i]];
+    ga += wi * (sum / (double)k - (double)zy);
+    sp &= zy >= row_max(r, k);
+    ts_moments_scalar(r, 1, k, ldx, y + i, w ? w + i : NULL, beta, acc);
+  }
+  *g = ga;
+  *sep = sp;
+  return CALIB_OK;
+}
+#define TS_FIRST ts_first_scalar
+#else
+#define TS_FIRST NULL
+#endif
+
 /* Plainly: the squares summed in order, the first index of the maximum.
  * Not in the firmware core (no fitter there): NULL in its table. */
 #ifndef CALIB_CORE
@@ -255,5 +284,5 @@ const calib__kernels calib__kernels_scalar = {
     "scalar",           check_rows_scalar, softmax_scalar,      log_softmax_scalar,
     sigmoid_scalar,     ts_moments_scalar, check_finite_scalar, ts_prepass_scalar,
     ts_moments_fast_scalar, softmax_rows_scalar, log_softmax_rows_scalar, sigmoid_rows_scalar,
-    PROB_SUMSQ_ARGMAX,
+    PROB_SUMSQ_ARGMAX,      TS_FIRST,
 };
