@@ -2,8 +2,10 @@
  * weights, decreasing, clip, auto, n = 1), the calibration method (binary,
  * one-vs-rest renormalisation, uniform rows, strict ramps, out-of-bounds
  * modes, probability input), every error code with untouched outputs, the
- * float32 path against the float64 API on random tied data, model bytes
- * (round trip, corruption, crafted invalid tables) and out-of-memory.
+ * float32 path against the float64 API on random tied data, the
+ * caller's-workspace variant (bit-identical, sizes, errors), refits on one
+ * fitter (its kept scratch) against fresh fitters, model bytes (round trip,
+ * corruption, crafted invalid tables) and out-of-memory.
  * The scikit-learn references are in test/py/test_isotonic.py.
  * Usage: test_isotonic [seed] */
 #include "harness.h"
@@ -134,6 +136,111 @@ static void test_f64_errors(void) {
   CHECK_ERR(calib_isotonic_predict_f64(gx, gy, 2, CALIB_OOB_ERROR, x, 3, out), CALIB_E_DOMAIN);
   CHECK(out[0] == 5 && out[1] == 5 && out[2] == 5);
   CHECK_OK(calib_isotonic_predict_f64(gx, gy, 2, CALIB_OOB_CLIP, NULL, 0, NULL));
+}
+
+/* ---- calib_isotonic_fit_f64_work / calib_isotonic_work_size ---------------- */
+
+/* Random data for the three paths of the float64 fit: 0/1 labels on
+ * float-exact x (the packed stream), small integer y (one sort by x), real y
+ * (the lexsort), with ties; weights with zeros on odd reps. */
+static void work_data(int rep, size_t n, double *x, double *y, double *w) {
+  const double scale = rep % 2 ? 10 : 1000;
+  for (size_t i = 0; i < n; i++) {
+    const double z = th_normal();
+    x[i] = (double)(float)(round(z * scale) / scale);
+    if (rep % 3 == 0) y[i] = th_uniform() < 1.0 / (1.0 + exp(-2 * z));
+    else if (rep % 3 == 1) y[i] = (double)(int)(3 * z + 2 * th_normal());
+    else y[i] = z + th_normal();
+    w[i] = (double)(th_next() % 4) * 0.5;
+  }
+  w[0] = 1.0;
+}
+
+/* The _work variant equals calib_isotonic_fit_f64 bit for bit (thresholds,
+ * count, direction) in one dirty, reused workspace of exactly the documented
+ * size at an address that is 8- but not 16-byte aligned, and allocates
+ * nothing (every allocation failing). */
+static void test_f64_work_identical(void) {
+  enum { N = 3000 };
+  double *x = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double)), *w = malloc(N * sizeof(double));
+  double *xa = malloc(N * sizeof(double)), *ya = malloc(N * sizeof(double));
+  double *xb = malloc(N * sizeof(double)), *yb = malloc(N * sizeof(double));
+  const size_t big = calib_isotonic_work_size(N, -1);
+  uint8_t *raw = malloc(big + 16);
+  memset(raw, 0xA5, big + 16);
+  uint8_t *work = raw + 8 + (((uintptr_t)raw % 16 == 0) ? 0 : 8); /* 8 mod 16 */
+  for (int rep = 0; rep < 36; rep++) {
+    const size_t n = rep < 6 ? (size_t)rep + 1 : (size_t)(th_next() % N) + 1;
+    work_data(rep, n, x, y, w);
+    const int inc = rep % 4 == 3 ? -1 : rep % 4 - 1 < 0 ? 1 : rep % 4 - 1; /* 1, 0, 1, -1 */
+    const double *wp = rep % 2 ? w : NULL;
+    const double lo = rep % 5 == 0 ? 0.1 : -INFINITY, hi = rep % 5 == 0 ? 0.8 : INFINITY;
+    size_t ma = 0, mb = 0;
+    int ia = -7, ib = -8;
+    CHECK_OK(calib_isotonic_fit_f64(x, y, wp, n, inc, lo, hi, xa, ya, n, &ma, &ia));
+    const size_t need = calib_isotonic_work_size(n, inc);
+    CHECK(need > 0 && need <= big);
+    calib__alloc_fail_at(1, 1);
+    const int st = calib_isotonic_fit_f64_work(x, y, wp, n, inc, lo, hi, xb, yb, n, &mb, &ib, work, need);
+    calib__alloc_fail_at(0, 0);
+    CHECK_OK(st);
+    CHECK(ma == mb && ia == ib);
+    CHECK(ma == mb && memcmp(xa, xb, ma * sizeof(double)) == 0 && memcmp(ya, yb, ma * sizeof(double)) == 0);
+  }
+  free(x); free(y); free(w); free(xa); free(ya); free(xb); free(yb); free(raw);
+}
+
+static void test_f64_work_errors(void) {
+  const double x[3] = {0, 1, 2}, y[3] = {0, 1, 0};
+  double xt[3] = {9, 9, 9}, yt[3] = {9, 9, 9};
+  size_t m = 77;
+  const double I = INFINITY;
+  const size_t need = calib_isotonic_work_size(3, 1);
+  uint64_t *buf = malloc(need + 8);
+  uint8_t *work = (uint8_t *)buf;
+  CHECK_ERR(calib_isotonic_fit_f64_work(x, y, NULL, 3, 1, -I, I, xt, yt, 3, &m, NULL, NULL, need),
+            CALIB_E_ARG);
+  CHECK_ERR(calib_isotonic_fit_f64_work(x, y, NULL, 3, 1, -I, I, xt, yt, 3, &m, NULL, work + 4, need),
+            CALIB_E_ARG);
+  CHECK_ERR(calib_isotonic_fit_f64_work(x, y, NULL, 3, 1, -I, I, xt, yt, 3, &m, NULL, NULL, 0),
+            CALIB_E_SMALLBUF);
+  CHECK_ERR(calib_isotonic_fit_f64_work(x, y, NULL, 3, 1, -I, I, xt, yt, 3, &m, NULL, work, need - 1),
+            CALIB_E_SMALLBUF);
+  /* auto needs the y ranks too: the increasing == 1 size is too small */
+  CHECK(calib_isotonic_work_size(3, -1) > need);
+  CHECK_ERR(calib_isotonic_fit_f64_work(x, y, NULL, 3, -1, -I, I, xt, yt, 3, &m, NULL, work, need),
+            CALIB_E_SMALLBUF);
+  /* calib_isotonic_fit_f64's own errors, through the same checks */
+  CHECK_ERR(calib_isotonic_fit_f64_work(x, y, NULL, 3, 2, -I, I, xt, yt, 3, &m, NULL, work, need),
+            CALIB_E_ARG);
+  CHECK_ERR(calib_isotonic_fit_f64_work(x, y, NULL, 0, 1, -I, I, xt, yt, 3, &m, NULL, work, need),
+            CALIB_E_EMPTY);
+  CHECK_ERR(calib_isotonic_fit_f64_work(x, y, NULL, 3, 1, -I, I, xt, yt, 2, &m, NULL, work, need),
+            CALIB_E_SMALLBUF); /* cap 2 < m 3 */
+  CHECK(m == 77 && xt[0] == 9 && yt[0] == 9 && xt[2] == 9);
+  CHECK_OK(calib_isotonic_fit_f64_work(x, y, NULL, 3, 1, -I, I, xt, yt, 3, &m, NULL, work, need));
+  CHECK(m == 3 && xt[2] == 2 && yt[1] == 0.5);
+  free(buf);
+}
+
+/* The documented sizes: 64 (72 with auto) bytes per row plus 12288 size_t
+ * on 64-bit targets; monotone in n; 0 on overflow. */
+static void test_f64_work_size(void) {
+  const size_t hist = 12288 * sizeof(size_t), row8 = 7 * 8 + sizeof(size_t);
+  CHECK(calib_isotonic_work_size(1000, 1) == 1000 * row8 + hist);
+  CHECK(calib_isotonic_work_size(1000, 0) == 1000 * row8 + hist);
+  CHECK(calib_isotonic_work_size(1000, -1) == 1000 * (row8 + 8) + hist);
+  CHECK(calib_isotonic_work_size(1000, 7) == calib_isotonic_work_size(1000, -1));
+  size_t prev = 0, bad = 0;
+  for (size_t n = 0; n < 5000; n += 1 + n / 3) {
+    const size_t a = calib_isotonic_work_size(n, 1), b = calib_isotonic_work_size(n, -1);
+    bad += !(a >= prev && b >= a && a > 0);
+    prev = a;
+  }
+  CHECK(bad == 0);
+  CHECK(calib_isotonic_work_size(SIZE_MAX, 1) == 0);
+  CHECK(calib_isotonic_work_size(SIZE_MAX / row8, 1) == 0);          /* above PTRDIFF_MAX */
+  CHECK(calib_isotonic_work_size(SIZE_MAX / (row8 + 8) + 1, -1) == 0); /* n * 72 wraps */
 }
 
 /* ---- the calibration method ------------------------------------------------- */
@@ -387,6 +494,50 @@ static void test_f32_vs_f64(void) {
   free(x); free(y); free(xd); free(yd); free(w); free(xt); free(yt); free(X); free(Y);
 }
 
+/* One fitter refitted on growing and shrinking problems (its kept scratch
+ * dirty from the previous fit, of another size, weighting and input) gives
+ * the same tables as a fresh fitter each time; the scratch grows only. */
+static void test_fitter_refit(void) {
+  enum { N = 2000, K = 3 };
+  float *x = malloc(N * K * sizeof(float));
+  int64_t *y = malloc(N * sizeof(int64_t));
+  double *w = malloc(N * sizeof(double)), *A = malloc(N * K * sizeof(double)), *B = malloc(N * K * sizeof(double));
+  const size_t sizes[] = {1500, 40, 2000, 700, 2000, 3};
+  calib_fitter *f = NULL;
+  CHECK_OK(calib_fitter_create(&f, CALIB_METHOD_ISOTONIC));
+  for (int rep = 0; rep < 12; rep++) {
+    const size_t n = sizes[rep % 6], k = rep % 3 == 2 ? K : 1;
+    const int input = k == 1 ? CALIB_INPUT_SCORES : rep % 2 ? CALIB_INPUT_LOGITS : CALIB_INPUT_PROBS;
+    for (size_t i = 0; i < n; i++) {
+      y[i] = (int64_t)(i % (k == 1 ? 2 : k));
+      w[i] = (double)(th_next() % 3);
+      double s = 0;
+      for (size_t j = 0; j < k; j++) {
+        const double z = round(10 * th_normal()) / 10 + (j == (size_t)y[i] ? 1.0 : 0.0);
+        x[i * k + j] = (float)(input == CALIB_INPUT_PROBS ? exp(z) : z);
+        s += x[i * k + j];
+      }
+      for (size_t j = 0; input == CALIB_INPUT_PROBS && j < k; j++) x[i * k + j] = (float)(x[i * k + j] / s);
+    }
+    w[0] = w[1] = 1.0;
+    const double *wp = rep % 4 == 1 ? w : NULL;
+    const double opts[] = {CALIB_P_INPUT, input, CALIB_P_ISO_INCREASING, rep % 2 ? -1 : 1, 0};
+    calib_model *fresh = NULL, *re = NULL;
+    CHECK_OK(th_fit(CALIB_METHOD_ISOTONIC, x, n, k, y, wp, opts, &fresh));
+    CHECK_OK(calib_fitter_set(f, CALIB_P_INPUT, input));
+    CHECK_OK(calib_fitter_set(f, CALIB_P_ISO_INCREASING, rep % 2 ? -1 : 1));
+    CHECK_OK(calib_fit(f, x, n, k, y, wp, &re));
+    for (int which = CALIB_MP_ISO_COUNTS; which <= CALIB_MP_ISO_Y && fresh && re; which++) {
+      const size_t ca = get_param(fresh, which, A, N * K), cb = get_param(re, which, B, N * K);
+      CHECK(ca == cb && memcmp(A, B, ca * sizeof(double)) == 0);
+    }
+    calib_model_free(fresh);
+    calib_model_free(re);
+  }
+  calib_fitter_free(f);
+  free(x); free(y); free(w); free(A); free(B);
+}
+
 static void test_fit_errors(void) {
   const float x[4] = {0.1f, 0.2f, 0.3f, 0.4f};
   const int64_t y[4] = {0, 1, 0, 1}, one[4] = {1, 1, 1, 1}, badlab[4] = {0, 2, 0, 1};
@@ -523,11 +674,15 @@ int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   test_f64_closed_forms();
   test_f64_errors();
+  test_f64_work_identical();
+  test_f64_work_errors();
+  test_f64_work_size();
   test_binary_method();
   test_oob_and_input_options();
   test_multiclass();
   test_strict();
   test_f32_vs_f64();
+  test_fitter_refit();
   test_fit_errors();
   test_bytes();
   test_invalid_tables();

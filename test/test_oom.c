@@ -9,7 +9,9 @@
  * create + fit must return CALIB_E_NOMEM with *out untouched, or succeed with
  * exactly the baseline parameters (a fitter may fall back to a path that
  * does not allocate); after a failed fit the same fitter must fit again
- * cleanly. Then calib_model_load of the model's bytes under every failing
+ * cleanly. The same for a refit on a fitter that already fitted N/2 rows
+ * (scratch kept between fits must grow: the failure of that growth is
+ * covered). Then calib_model_load of the model's bytes under every failing
  * allocation the same way. Nothing may leak: `make check` runs this under
  * ASan's leak checker. Prints one line per method and k.
  * Usage: test_oom [seed] */
@@ -83,6 +85,43 @@ static void fit_failing(int method, const float *x, const int64_t *y, size_t k, 
   calib_fitter_free(f);
 }
 
+/* A refit on a fitter that already fitted a smaller problem (so that scratch
+ * a fitter keeps between fits, e.g. isotonic's, must grow) with the nth
+ * allocation of the refit failing: CALIB_E_NOMEM with *out untouched, or the
+ * baseline parameters; after a failure the fitter refits cleanly. Returns the
+ * number of allocations of the unfailed refit. */
+static size_t refit_failing(int method, const float *x, const int64_t *y, size_t k,
+                            const double *base, size_t nbase, oom_stats *s) {
+  size_t allocs = 0;
+  for (size_t nth = 0; nth <= allocs + 1; nth++)
+    for (int sticky = 0; sticky < 2; sticky++) {
+      calib_fitter *f = NULL;
+      calib_model *small = NULL, *sentinel = (calib_model *)(uintptr_t)0x5150, *m = sentinel;
+      CHECK_OK(calib_fitter_create(&f, method));
+      CHECK_OK(calib_fit(f, x, N / 2, k, y, NULL, &small));
+      calib_model_free(small);
+      calib__alloc_fail_at(nth, sticky);
+      int st = calib_fit(f, x, N, k, y, NULL, &m);
+      const size_t count = calib__alloc_fail_at(0, 0);
+      if (nth == 0) allocs = count;
+      if (st == CALIB_E_NOMEM) {
+        s->nomem++;
+        CHECK(m == sentinel);
+        CHECK_OK(calib_fit(f, x, N, k, y, NULL, &m));
+      } else {
+        CHECK_OK(st);
+      }
+      if (m != sentinel) {
+        double p[MAXPARAM];
+        const size_t np = params_of(m, p);
+        CHECK(np == nbase && memcmp(p, base, np * sizeof *p) == 0);
+        calib_model_free(m);
+      }
+      calib_fitter_free(f);
+    }
+  return allocs;
+}
+
 static void load_failing(const uint8_t *bytes, size_t len, oom_stats *s) {
   for (size_t nth = 1; nth <= s->allocs_load + 1; nth++)
     for (int sticky = 0; sticky < 2; sticky++) {
@@ -119,6 +158,7 @@ static void oom_method(int method, size_t k) {
   const size_t nbase = params_of(m, base);
   for (size_t nth = 1; nth <= s.allocs_fit + 1; nth++)
     for (int sticky = 0; sticky < 2; sticky++) fit_failing(method, x, y, k, nth, sticky, base, nbase, &s);
+  const size_t allocs_refit = refit_failing(method, x, y, k, base, nbase, &s);
   const size_t len = calib_model_size(m);
   uint8_t *bytes = malloc(len);
   size_t w = 0;
@@ -130,9 +170,9 @@ static void oom_method(int method, size_t k) {
   calib_model_free(m2);
   load_failing(bytes, len, &s);
   CHECK(s.nomem >= s.allocs_fit + s.allocs_load); /* at least each sticky failure point */
-  printf("  %-12s k=%zu: fit %zu allocations, load %zu: %zu failure points, %zu CALIB_E_NOMEM, all clean\n",
-         calib_method_name(method), k, s.allocs_fit, s.allocs_load, 2 * (s.allocs_fit + s.allocs_load + 2),
-         s.nomem);
+  printf("  %-12s k=%zu: fit %zu allocations, refit %zu, load %zu: %zu failure points, %zu CALIB_E_NOMEM, "
+         "all clean\n", calib_method_name(method), k, s.allocs_fit, allocs_refit, s.allocs_load,
+         2 * (s.allocs_fit + allocs_refit + s.allocs_load + 3), s.nomem);
   free(bytes);
   calib_model_free(m);
 }

@@ -104,6 +104,9 @@ SIGNATURES = {
     # isotonic / histogram block
     "calib_isotonic_fit_f64": (_int, [_vp, _vp, _vp, _sz, _int, _dbl, _dbl, _vp, _vp, _sz, _c_size_p,
                                       ctypes.POINTER(ctypes.c_int)]),
+    "calib_isotonic_work_size": (_sz, [_sz, _int]),
+    "calib_isotonic_fit_f64_work": (_int, [_vp, _vp, _vp, _sz, _int, _dbl, _dbl, _vp, _vp, _sz, _c_size_p,
+                                           ctypes.POINTER(ctypes.c_int), _vp, _sz]),
     "calib_isotonic_predict_f64": (_int, [_vp, _vp, _sz, _int, _vp, _sz, _vp]),
     # metrics suite block
     "calib_calibration_error": (_int, [_vp, _sz, _sz, _vp, _sz, _int, _int, _int, _c_double_p]),

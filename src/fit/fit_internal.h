@@ -47,7 +47,15 @@ struct calib_fitter {
   char tag[CALIB_MODEL_TAG_MAX + 1];    /* its tag ("" = none) */
   float *typed_scratch;                 /* calib_fit_typed's float32 rows (fit_typed.c), */
   size_t typed_cap;                     /* its capacity in floats; freed with the fitter */
+  void *scratch;                        /* a method's scratch kept between fits (calib__fitter_scratch), */
+  size_t scratch_cap;                   /* its size in bytes; freed with the fitter */
 };
+
+/* At least `bytes` of 8-byte aligned scratch owned by f (its contents are
+ * unspecified), valid until the next call or calib_fitter_free: grow-only,
+ * so refits of the same size reuse memory that is already paged in. NULL if
+ * the allocation fails (f then holds none). */
+void *calib__fitter_scratch(calib_fitter *f, size_t bytes);
 
 typedef struct {
   int id;

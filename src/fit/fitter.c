@@ -53,8 +53,19 @@ int calib_fitter_create(calib_fitter **out, int method) {
 }
 
 void calib_fitter_free(calib_fitter *f) {
-  if (f) calib__free(f->typed_scratch);
+  if (f) {
+    calib__free(f->typed_scratch);
+    calib__free(f->scratch);
+  }
   calib__free(f);
+}
+
+void *calib__fitter_scratch(calib_fitter *f, size_t bytes) {
+  if (bytes <= f->scratch_cap && f->scratch) return f->scratch;
+  calib__free(f->scratch); /* before the larger one: a lower peak */
+  f->scratch = calib__malloc(bytes);
+  f->scratch_cap = f->scratch ? bytes : 0;
+  return f->scratch;
 }
 
 int calib_fitter_method(const calib_fitter *f) { return f ? f->method : CALIB_E_ARG; }

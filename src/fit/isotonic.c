@@ -12,7 +12,10 @@
  * the tables of all classes become the model's sections. Values are widened
  * to double exactly, so the fit equals scikit-learn's on the float64 cast.
  * The k == 1 report is computed once per distinct score of the sorted
- * stream; for k >= 2 row by row (the renormalisation couples the classes). */
+ * stream; for k >= 2 row by row (the renormalisation couples the classes).
+ * The n-sized scratch (the softmax rows, the keys, weights and groups) is the
+ * fitter's (calib__fitter_scratch), kept between fits: refits on the same
+ * fitter reuse memory that is already paged in. */
 #include "isotonic.h"
 #include "checked.h"
 #include "../model/isotonic_apply.h"
@@ -44,19 +47,20 @@ typedef struct {
   uint64_t *wv, *wtmp;  /* n each, weights as bits (weighted fits only) */
   double *gx, *gy, *gw; /* unique-x groups */
   size_t *link, *hist;
-  void *block;
 } iso_scratch;
 
-static int scratch_alloc(iso_scratch *s, size_t n, int weighted) {
+/* The layout of the per-class arrays: returns their size in bytes (0 on
+ * overflow) and, with b != NULL (8-byte aligned), points s's arrays into b
+ * (the 8-byte arrays first, so all stay aligned). */
+static size_t iso_layout(iso_scratch *s, uint8_t *b, size_t n, int weighted) {
   const size_t per = 2 * sizeof(uint64_t) + (weighted ? 2 * sizeof(uint64_t) : 0) +
                      3 * sizeof(double) + sizeof(size_t);
-  const size_t fixed = CALIB__RADIX_HIST * sizeof(size_t) + 8;
   size_t bytes;
-  if (!calib__size_mul(n, per, &bytes) || !calib__size_add(bytes, fixed, &bytes)) return CALIB_E_NOMEM;
-  uint8_t *b = (uint8_t *)calib__malloc(bytes);
-  if (!b) return CALIB_E_NOMEM;
+  if (!calib__size_mul(n, per, &bytes) ||
+      !calib__size_add(bytes, CALIB__RADIX_HIST * sizeof(size_t), &bytes) || bytes > CALIB__MAX_ALLOC)
+    return 0;
+  if (!b) return bytes;
   memset(s, 0, sizeof *s);
-  s->block = b;
   s->key = (uint64_t *)(void *)b; b += n * sizeof(uint64_t);
   s->ktmp = (uint64_t *)(void *)b; b += n * sizeof(uint64_t);
   if (weighted) {
@@ -68,6 +72,23 @@ static int scratch_alloc(iso_scratch *s, size_t n, int weighted) {
   s->gw = (double *)(void *)b; b += n * sizeof(double);
   s->link = (size_t *)(void *)b; b += n * sizeof(size_t);
   s->hist = (size_t *)(void *)b;
+  return bytes;
+}
+
+/* The fit's n-sized scratch, from the fitter (kept between fits, so a refit
+ * does not page-fault): the softmax rows when softmax (*pbuf, n*k floats,
+ * else NULL), then the per-class arrays (iso_layout). */
+static int scratch_get(calib_fitter *f, const calib__fit_data *d, int softmax, iso_scratch *s,
+                       float **pbuf) {
+  /* n * k * 4 <= CALIB__MAX_ALLOC (calib_fit checked it): rounding up cannot wrap */
+  const size_t pb = softmax ? (d->n * d->k * sizeof(float) + 7) / 8 * 8 : 0;
+  const size_t sb = iso_layout(s, NULL, d->n, d->w != NULL);
+  size_t total;
+  if (sb == 0 || !calib__size_add(pb, sb, &total) || total > CALIB__MAX_ALLOC) return CALIB_E_NOMEM;
+  uint8_t *b = (uint8_t *)calib__fitter_scratch(f, total);
+  if (!b) return CALIB_E_NOMEM;
+  *pbuf = softmax ? (float *)(void *)b : NULL;
+  iso_layout(s, b + pb, d->n, d->w != NULL);
   return CALIB_OK;
 }
 
@@ -228,18 +249,6 @@ static int build_model(const calib__fit_data *d, calib_fitter *f, double *const 
   return st;
 }
 
-/* The values the tables are fitted on: softmax rows for logits with k >= 2
- * (*buf owns them), else the input itself. */
-static int fit_data(const calib__fit_data *d, int input, const float **data, float **buf) {
-  *buf = NULL;
-  *data = d->x;
-  if (input != CALIB_INPUT_LOGITS || d->k == 1) return CALIB_OK;
-  *buf = (float *)calib__malloc(d->n * d->k * sizeof(float));
-  if (!*buf) return CALIB_E_NOMEM;
-  *data = *buf;
-  return calib__probs_from_logits(d->x, d->n, d->k, *buf);
-}
-
 int calib__isotonic_fit(calib_fitter *f, const calib__fit_data *d, calib_model **out) {
   const iso_opts o = {(int)f->opt[CALIB_P_ISO_INCREASING], f->opt[CALIB_P_ISO_Y_MIN],
                       f->opt[CALIB_P_ISO_Y_MAX], f->opt[CALIB_P_ISO_STRICT]};
@@ -249,24 +258,19 @@ int calib__isotonic_fit(calib_fitter *f, const calib__fit_data *d, calib_model *
     return CALIB_E_ARG; /* out-of-range rows could only be found after the softmax is written */
   int st = probs ? calib__check_probs(d->x, d->n, d->k) : CALIB_OK;
   if (st != CALIB_OK) return st;
-  const float *data;
+  /* logits with k >= 2: the tables are fitted on the softmax rows */
+  const int softmax = input == CALIB_INPUT_LOGITS && d->k > 1;
   float *pbuf;
   iso_scratch s;
-  if ((st = fit_data(d, input, &data, &pbuf)) != CALIB_OK) {
-    calib__free(pbuf);
-    return st;
-  }
-  if ((st = scratch_alloc(&s, d->n, d->w != NULL)) != CALIB_OK) {
-    calib__free(pbuf);
-    return st;
-  }
+  if ((st = scratch_get(f, d, softmax, &s, &pbuf)) != CALIB_OK) return st;
+  if (softmax && (st = calib__probs_from_logits(d->x, d->n, d->k, pbuf)) != CALIB_OK) return st;
+  const float *data = softmax ? pbuf : d->x;
   double **tab = (double **)calib__calloc(d->k, sizeof *tab);
   size_t *m = (size_t *)calib__calloc(d->k, sizeof *m);
   if (!tab || !m) st = CALIB_E_NOMEM;
   double nll[2] = {0, 0};
   for (size_t j = 0; st == CALIB_OK && j < d->k; j++)
     st = fit_class(d, data, j, &o, &s, probs, &tab[j], &m[j], nll);
-  calib__free(s.block);
   if (st == CALIB_OK) {
     f->report.nll_before = d->k == 1 ? nll[0] / d->wsum : calib__fit_nll_input(d, probs);
     f->report.nll_after = d->k == 1 ? nll[1] / d->wsum : nll_after(d, data, tab, m);
@@ -275,6 +279,5 @@ int calib__isotonic_fit(calib_fitter *f, const calib__fit_data *d, calib_model *
   for (size_t j = 0; tab && j < d->k; j++) calib__free(tab[j]);
   calib__free(tab);
   calib__free(m);
-  calib__free(pbuf);
   return st;
 }

@@ -228,19 +228,20 @@ typedef struct {
   size_t *hist, *link;
   int64_t *ry;                 /* centred y ranks (auto only) */
   double *gx, *gy, *gw;
-  void *block;
 } f64_scratch;
 
-static int scratch_alloc(f64_scratch *s, size_t n, int need_ranks) {
-  const size_t per = 4 * sizeof(uint64_t) + sizeof(size_t) + 3 * sizeof(double) +
-                     (need_ranks ? sizeof(int64_t) : 0);
+/* The one layout of the workspace, shared by calib_isotonic_work_size and
+ * calib_isotonic_fit_f64_work: returns its size in bytes (0 on overflow or
+ * above CALIB__MAX_ALLOC) and, with b != NULL, points s's arrays into b.
+ * The 8-byte arrays come first and each spans n entries, so an 8-byte
+ * aligned b keeps every array aligned (also where size_t has 4 bytes). */
+static size_t scratch_layout(f64_scratch *s, uint8_t *b, size_t n, int need_ranks) {
+  const size_t per = 7 * 8 + (need_ranks ? sizeof(int64_t) : 0) + sizeof(size_t);
   size_t body, total;
   if (!calib__size_mul(n, per, &body) ||
       !calib__size_add(body, CALIB__RADIX_HIST * sizeof(size_t), &total) || total > CALIB__MAX_ALLOC)
-    return CALIB_E_NOMEM;
-  uint8_t *b = (uint8_t *)calib__malloc(total);
-  if (!b) return CALIB_E_NOMEM;
-  s->block = b;
+    return 0;
+  if (!b) return total;
   s->k0 = (uint64_t *)(void *)b; b += n * 8;
   s->v0 = (uint64_t *)(void *)b; b += n * 8;
   s->k1 = (uint64_t *)(void *)b; b += n * 8;
@@ -248,11 +249,11 @@ static int scratch_alloc(f64_scratch *s, size_t n, int need_ranks) {
   s->gx = (double *)(void *)b; b += n * 8;
   s->gy = (double *)(void *)b; b += n * 8;
   s->gw = (double *)(void *)b; b += n * 8;
-  s->link = (size_t *)(void *)b; b += n * sizeof(size_t);
   s->ry = need_ranks ? (int64_t *)(void *)b : NULL;
   if (need_ranks) b += n * sizeof(int64_t);
+  s->link = (size_t *)(void *)b; b += n * sizeof(size_t);
   s->hist = (size_t *)(void *)b;
-  return CALIB_OK;
+  return total;
 }
 
 /* Sorts (x, y, index) lexicographically; returns the sorted x keys and the
@@ -373,39 +374,77 @@ static int groups_lexsort(f64_scratch *s, const double *x, const double *y, cons
   return inc;
 }
 
-int calib_isotonic_fit_f64(const double *x, const double *y, const double *w, size_t n,
-                           int increasing, double y_min, double y_max,
-                           double *x_thresholds, double *y_thresholds, size_t cap,
-                           size_t *count, int *increasing_out) {
+/* The checks shared by both entry points (nothing written on failure). */
+static int check_fit_f64(const double *x, const double *y, const double *w, size_t n,
+                         int increasing, double y_min, double y_max, const double *x_thresholds,
+                         const double *y_thresholds, const size_t *count) {
   if (!count || (!x_thresholds) != (!y_thresholds)) return CALIB_E_ARG;
   int st = check_f64_args(x, y, n, increasing, y_min, y_max);
   if (st == CALIB_OK) st = calib__check_weights(w, n, NULL);
   if (st != CALIB_OK) return st;
-  if (n > (size_t)INT64_MAX / 2) return CALIB_E_ARG;
-  f64_scratch s;
-  if ((st = scratch_alloc(&s, n, increasing < 0)) != CALIB_OK) return st;
-  calib__iso_groups g = {s.gx, s.gy, s.gw, 0, 0, 0, 0, 0};
+  return n > (size_t)INT64_MAX / 2 ? CALIB_E_ARG : CALIB_OK;
+}
+
+/* The fit on validated arguments, in the workspace s. */
+static int fit_f64_in(f64_scratch *s, const double *x, const double *y, const double *w, size_t n,
+                      int increasing, double y_min, double y_max, double *x_thresholds,
+                      double *y_thresholds, size_t cap, size_t *count, int *increasing_out) {
+  calib__iso_groups g = {s->gx, s->gy, s->gw, 0, 0, 0, 0, 0};
   int inc = increasing;
   if (binary_float_exact(x, y, n)) {
-    inc = groups_stream(&s, x, y, w, n, increasing, &g);
+    inc = groups_stream(s, x, y, w, n, increasing, &g);
   } else if (increasing >= 0 && exact_sums_any_order(y, w, n)) {
-    groups_by_x_only(&s, x, y, n, &g);
+    groups_by_x_only(s, x, y, n, &g);
     calib__iso_group_close(&g);
   } else {
-    inc = groups_lexsort(&s, x, y, w, n, increasing, &g);
+    inc = groups_lexsort(s, x, y, w, n, increasing, &g);
     calib__iso_group_close(&g);
   }
-  const size_t m = calib__iso_solve(s.gx, s.gy, s.gw, s.link, g.n, inc, y_min, y_max);
+  const size_t m = calib__iso_solve(s->gx, s->gy, s->gw, s->link, g.n, inc, y_min, y_max);
   if (x_thresholds) {
-    if (cap < m) {
-      calib__free(s.block);
-      return CALIB_E_SMALLBUF;
-    }
-    memcpy(x_thresholds, s.gx, m * sizeof(double));
-    memcpy(y_thresholds, s.gy, m * sizeof(double));
+    if (cap < m) return CALIB_E_SMALLBUF;
+    memcpy(x_thresholds, s->gx, m * sizeof(double));
+    memcpy(y_thresholds, s->gy, m * sizeof(double));
   }
-  calib__free(s.block);
   *count = m;
   if (increasing_out) *increasing_out = inc;
   return CALIB_OK;
+}
+
+size_t calib_isotonic_work_size(size_t n, int increasing) {
+  f64_scratch s;
+  return scratch_layout(&s, NULL, n, increasing != 0 && increasing != 1);
+}
+
+int calib_isotonic_fit_f64_work(const double *x, const double *y, const double *w, size_t n,
+                                int increasing, double y_min, double y_max,
+                                double *x_thresholds, double *y_thresholds, size_t cap,
+                                size_t *count, int *increasing_out, void *work,
+                                size_t work_bytes) {
+  if ((!work && work_bytes > 0) || (uintptr_t)work % 8 != 0) return CALIB_E_ARG;
+  int st = check_fit_f64(x, y, w, n, increasing, y_min, y_max, x_thresholds, y_thresholds, count);
+  if (st != CALIB_OK) return st;
+  f64_scratch s;
+  const size_t need = scratch_layout(&s, NULL, n, increasing < 0);
+  if (need == 0 || work_bytes < need) return CALIB_E_SMALLBUF;
+  scratch_layout(&s, (uint8_t *)work, n, increasing < 0);
+  return fit_f64_in(&s, x, y, w, n, increasing, y_min, y_max, x_thresholds, y_thresholds, cap,
+                    count, increasing_out);
+}
+
+int calib_isotonic_fit_f64(const double *x, const double *y, const double *w, size_t n,
+                           int increasing, double y_min, double y_max,
+                           double *x_thresholds, double *y_thresholds, size_t cap,
+                           size_t *count, int *increasing_out) {
+  int st = check_fit_f64(x, y, w, n, increasing, y_min, y_max, x_thresholds, y_thresholds, count);
+  if (st != CALIB_OK) return st;
+  f64_scratch s;
+  const size_t bytes = scratch_layout(&s, NULL, n, increasing < 0);
+  uint8_t *b = bytes ? (uint8_t *)calib__malloc(bytes) : NULL;
+  if (!b) return CALIB_E_NOMEM;
+  scratch_layout(&s, b, n, increasing < 0);
+  st = fit_f64_in(&s, x, y, w, n, increasing, y_min, y_max, x_thresholds, y_thresholds, cap, count,
+                  increasing_out);
+  calib__free(b);
+  return st;
 }

@@ -477,8 +477,30 @@ static void f_isotonic_f64(rd *r) {
     }
     size_t count = 0;
     int inc = 0;
-    const int st = calib_isotonic_fit_f64(x, y, (u8(r) & 1) ? w : NULL, n, increasing, lo, hi,
-                                          tx, ty, cap, &count, &inc);
+    const double *wp = (u8(r) & 1) ? w : NULL;
+    const int st = calib_isotonic_fit_f64(x, y, wp, n, increasing, lo, hi, tx, ty, cap, &count, &inc);
+    /* the caller's-workspace variant, in a workspace of the reported size
+     * (or one byte short): the same status and tables, bit for bit */
+    const size_t need = calib_isotonic_work_size(n, increasing), shrt = (u8(r) & 7) == 0;
+    double *work = need ? (double *)malloc(need) : NULL;
+    double *tx2 = (double *)malloc(cap * sizeof(double) + 1), *ty2 = (double *)malloc(cap * sizeof(double) + 1);
+    if (work && tx2 && ty2) {
+      size_t c2 = 0;
+      int i2 = 0;
+      const int s2 = calib_isotonic_fit_f64_work(x, y, wp, n, increasing, lo, hi, tx2, ty2, cap, &c2, &i2,
+                                                 work, need - shrt);
+      /* the workspace is checked after the arguments */
+      const int bad_args = st == CALIB_E_ARG || st == CALIB_E_EMPTY || st == CALIB_E_NONFINITE ||
+                           st == CALIB_E_DOMAIN;
+      if (s2 != (shrt && !bad_args ? CALIB_E_SMALLBUF : st)) abort();
+      if (!shrt && st == CALIB_OK &&
+          (c2 != count || i2 != inc || memcmp(tx2, tx, count * sizeof(double)) != 0 ||
+           memcmp(ty2, ty, count * sizeof(double)) != 0))
+        abort(); /* _work differs from calib_isotonic_fit_f64 */
+    }
+    free(work);
+    free(tx2);
+    free(ty2);
     if (st == CALIB_OK && count > 0) (void)calib_isotonic_predict_f64(tx, ty, count,
                                                                       (int)(u8(r) % 5), x, n, w);
   }

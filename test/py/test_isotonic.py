@@ -5,7 +5,9 @@ one-vs-rest computation.
   - calib_isotonic_fit_f64 / calib_isotonic_predict_f64 vs IsotonicRegression:
     X_thresholds_, y_thresholds_, increasing_ and predictions (clip / nan /
     raise) to 1e-12 on random data with many ties, weights (zeros included),
-    y_min/y_max, n = 1, 2, constant x, constant y, one class;
+    y_min/y_max, n = 1, 2, constant x, constant y, one class; and
+    calib_isotonic_fit_f64_work (one reused, dirty workspace) bit-identical
+    to it on every one of these fits;
   - CALIB_METHOD_ISOTONIC (calib_fit on float32 scores): binary COCO
     detections (val fit, test apply) and a 10-class CIFAR-10 set one-vs-rest
     vs sklearn per class (out_of_bounds='clip', fit on val, predict test,
@@ -35,6 +37,10 @@ from ctlib import D, SHARED, SZ, lib  # noqa: E402
 lib.calib_isotonic_fit_f64.argtypes = [D, D, D, SZ, ctypes.c_int, ctypes.c_double, ctypes.c_double,
                                        D, D, SZ, ctypes.POINTER(SZ), ctypes.POINTER(ctypes.c_int)]
 lib.calib_isotonic_predict_f64.argtypes = [D, D, SZ, ctypes.c_int, D, SZ, D]
+lib.calib_isotonic_work_size.argtypes = [SZ, ctypes.c_int]
+lib.calib_isotonic_work_size.restype = SZ
+lib.calib_isotonic_fit_f64_work.argtypes = lib.calib_isotonic_fit_f64.argtypes + [ctypes.c_void_p, SZ]
+_WORK = [np.zeros(0, dtype=np.uint64)]  # one workspace, reused (dirty) across every _work fit
 
 CALIB_E_DOMAIN = -15
 METHOD_ISOTONIC = 4
@@ -48,15 +54,23 @@ def dp(a):
     return None if a is None else a.ctypes.data_as(D)
 
 
-def fit_f64(x, y, w=None, increasing=True, y_min=None, y_max=None):
+def fit_f64(x, y, w=None, increasing=True, y_min=None, y_max=None, work=False):
+    """calib_isotonic_fit_f64, or with work=True calib_isotonic_fit_f64_work
+    in a workspace of exactly calib_isotonic_work_size bytes."""
     n = len(x)
     xt, yt = np.empty(max(n, 1)), np.empty(max(n, 1))
     m, inc = SZ(), ctypes.c_int()
     code = {True: 1, False: 0, "auto": -1}[increasing]
     lo = -np.inf if y_min is None else y_min
     hi = np.inf if y_max is None else y_max
-    st = lib.calib_isotonic_fit_f64(dp(x), dp(y), dp(w), n, code, lo, hi, dp(xt), dp(yt), n,
-                                    ctypes.byref(m), ctypes.byref(inc))
+    args = [dp(x), dp(y), dp(w), n, code, lo, hi, dp(xt), dp(yt), n, ctypes.byref(m), ctypes.byref(inc)]
+    if work:
+        need = lib.calib_isotonic_work_size(n, code)
+        if _WORK[0].nbytes < need:
+            _WORK[0] = np.full((need + 7) // 8, 0xA5A5A5A5A5A5A5A5, dtype=np.uint64)
+        st = lib.calib_isotonic_fit_f64_work(*args, _WORK[0].ctypes.data, need)
+    else:
+        st = lib.calib_isotonic_fit_f64(*args)
     assert st == 0, st
     return xt[:m.value].copy(), yt[:m.value].copy(), bool(inc.value)
 
@@ -131,6 +145,11 @@ class F64Parity(unittest.TestCase):
         r = sk_fit(x, y, w, **kw)
         xt, yt, inc = fit_f64(x, y, w, kw.get("increasing", True), kw.get("y_min"), kw.get("y_max"))
         self.assertEqual(len(xt), len(r.X_thresholds_))
+        # the caller's-workspace variant: the same fit, bit for bit
+        xw, yw, iw = fit_f64(x, y, w, kw.get("increasing", True), kw.get("y_min"), kw.get("y_max"), work=True)
+        np.testing.assert_array_equal(xw, xt)
+        np.testing.assert_array_equal(yw, yt)
+        self.assertEqual(iw, inc)
         np.testing.assert_allclose(xt, r.X_thresholds_, rtol=0, atol=1e-12)
         np.testing.assert_allclose(yt, r.y_thresholds_, rtol=0, atol=1e-12)
         self.assertEqual(inc, bool(r.increasing_))
