@@ -145,16 +145,16 @@ static void vector_rows(const double *w, const double *b, const calib__f32u *x, 
 AD_INLINE VD platt_q(VD v0, VD v1, VD z) {
   VEXP_DECL; /* inlined: the table loads are hoisted out of the callers' loops */
   const VD A = EVENS(v0, v1), B = ODDS(v0, v1);
-  const VD u = -(A * z + B);
-  const VI pos = u >= splat(0);
-  VD e = SEL(pos, -u, u); /* -|u| */
+  const VD t = A * z + B; /* u = -t */
+  const VI pos = t <= splat(0), sign = (VI)splat(-0.0);
+  VD e = (VD)((VI)t | sign); /* -|u|: the sign bit set */
   VEXP(&e);
   const VD inv = VRECIP(e + 1.0);
   return SEL(pos, inv, e * inv);
 }
 
-/* Full vectors two at a time (two independent chains and sums: the exp and
- * the reciprocal's Newton steps are long dependency chains), then the tail. */
+/* Full vectors four at a time (independent chains and two sums: the exp and
+ * the division are long dependency chains), then the tail. */
 static void platt_rows(const double *ab, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   double buf[CALIB__APPLYD_MAX_K + W], abt[2 * W];
   for (size_t i = 0; i < n; i++) {
