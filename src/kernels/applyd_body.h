@@ -146,7 +146,8 @@ AD_INLINE VD platt_q(VD v0, VD v1, VD z) {
   VEXP_DECL; /* inlined: the table loads are hoisted out of the callers' loops */
   const VD A = EVENS(v0, v1), B = ODDS(v0, v1);
   const VD t = A * z + B; /* u = -t */
-  const VI pos = t <= splat(0), sign = (VI)splat(-0.0);
+  const VI pos = t <= splat(0);
+  const VI sign = (VI)splat(0) + (-0x7FFFFFFFFFFFFFFFLL - 1); /* splat(-0.0) would be +0: it adds to a zero */
   VD e = (VD)((VI)t | sign); /* -|u|: the sign bit set */
   VEXP(&e);
   const VD inv = VRECIP(e + 1.0);
