@@ -250,7 +250,7 @@ static int ts_first_scalar(const float *x, size_t n, size_t k, size_t ldx, const
     const float zy = r[y[i]];
     ga += wi * (sum / (double)k - (double)zy);
     sp &= zy >= row_max(r, k);
-    ts_moments_scalar(r, 1, k, ldx, y + i, w ? w + i : NULL, beta, acc);
+    ts_moments_scalar(x + i * ldx, 1, k, ldx, y + i, w ? w + i : NULL, beta, acc);
   }
   *g = ga;
   *sep = sp;
