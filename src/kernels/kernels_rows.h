@@ -34,6 +34,21 @@
 #include "kernels.h"
 #include <math.h>
 
+/* One row's weighted terms of ts_moments (dy = z_{i,y_i} - m) added to the
+ * running sums: ts_moments_rows and ts_first_rows, the same arithmetic. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline void ts_row_add(const float *r, size_t k, double m, double dy, double wi, double beta, double *eb,
+                              double *aL, double *aG, double *aH) {
+  double s[3];
+  ts_row(r, k, m, beta, eb, s);
+  const double mu = s[1] / s[0];
+  *aL += wi * (log(s[0]) - beta * dy);
+  *aG += wi * (mu - dy);
+  *aH += wi * (s[2] / s[0]);
+}
+
 static void ts_moments_rows(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
                             const double *w, double beta, double acc[3]) {
   double eb[TS_BUF];
@@ -43,13 +58,7 @@ static void ts_moments_rows(const float *x, size_t n, size_t k, size_t ldx, cons
     if (wi == 0) continue;
     const float *r = x + i * ldx;
     const double m = (double)row_max(r, k);
-    double s[3];
-    ts_row(r, k, m, beta, eb, s);
-    const double mu = s[1] / s[0];
-    const double dy = (double)((const calib__f32u *)r)[y[i]] - m;
-    aL += wi * (log(s[0]) - beta * dy);
-    aG += wi * (mu - dy);
-    aH += wi * (s[2] / s[0]);
+    ts_row_add(r, k, m, (double)((const calib__f32u *)r)[y[i]] - m, wi, beta, eb, &aL, &aG, &aH);
   }
   acc[0] += aL;
   acc[1] += aG;
@@ -115,14 +124,7 @@ static int ts_first_rows(const float *x, size_t n, size_t k, size_t ldx, const i
     const float zy = ((const calib__f32u *)r)[y[i]];
     ga += wi * (sum / (double)k - (double)zy);
     sp &= zy >= mx;
-    const double m = (double)mx;
-    double s[3];
-    ts_row(r, k, m, beta, eb, s);
-    const double mu = s[1] / s[0];
-    const double dy = (double)zy - m;
-    aL += wi * (log(s[0]) - beta * dy);
-    aG += wi * (mu - dy);
-    aH += wi * (s[2] / s[0]);
+    ts_row_add(r, k, (double)mx, (double)zy - (double)mx, wi, beta, eb, &aL, &aG, &aH);
   }
   acc[0] += aL;
   acc[1] += aG;
