@@ -108,6 +108,39 @@ AD_INLINE void store_scaled(const double *buf, size_t k, double c, calib__f32u *
   if (j < k) st_f(yr + j, ld_d(buf + j) * c, k - j);
 }
 
+/* buf[0 .. *kp) := the row x[0 .. k) widened to double (kp = k rounded up to
+ * W, padding lanes -inf); returns its maximum. Four independent chains of
+ * compare + blend: one chain of k / W dependent steps was the longest part of
+ * a k = 1000 row (ETS, bench_latency). */
+AD_INLINE double widen_max(const calib__f32u *xr, size_t k, double *buf, size_t *kp) {
+  VD mv = splat(-HUGE_VAL), mv1 = mv, mv2 = mv, mv3 = mv;
+  size_t j = 0;
+  for (; j + 4 * W <= k; j += 4 * W) {
+    const VD d0 = ld_f(xr + j), d1 = ld_f(xr + j + W), d2 = ld_f(xr + j + 2 * W), d3 = ld_f(xr + j + 3 * W);
+    st_d(buf + j, d0);
+    st_d(buf + j + W, d1);
+    st_d(buf + j + 2 * W, d2);
+    st_d(buf + j + 3 * W, d3);
+    mv = vmax(mv, d0);
+    mv1 = vmax(mv1, d1);
+    mv2 = vmax(mv2, d2);
+    mv3 = vmax(mv3, d3);
+  }
+  for (; j + W <= k; j += W) {
+    const VD d = ld_f(xr + j);
+    st_d(buf + j, d);
+    mv = vmax(mv, d);
+  }
+  if (j < k) {
+    const VD d = ld_f_tail(xr + j, k - j, -INFINITY);
+    st_d(buf + j, d);
+    mv = vmax(mv, d);
+    j += W;
+  }
+  *kp = j;
+  return hmax(vmax(vmax(mv, mv1), vmax(mv2, mv3)));
+}
+
 static void vector_rows(const double *w, const double *b, const calib__f32u *x, size_t n, size_t k,
                         calib__f32u *y) {
   double buf[CALIB__APPLYD_MAX_K + W];
@@ -205,31 +238,8 @@ static void ets_rows(double beta, const double *w, const calib__f32u *x, size_t 
     VEXP_DECL;
     const calib__f32u *xr = x + i * k;
     calib__f32u *yr = y + i * k;
-    VD mv = splat(-HUGE_VAL), mv1 = mv, mv2 = mv, mv3 = mv; /* four chains of compare + blend */
-    size_t j = 0;
-    for (; j + 4 * W <= k; j += 4 * W) {
-      const VD d0 = ld_f(xr + j), d1 = ld_f(xr + j + W), d2 = ld_f(xr + j + 2 * W), d3 = ld_f(xr + j + 3 * W);
-      st_d(b2 + j, d0);
-      st_d(b2 + j + W, d1);
-      st_d(b2 + j + 2 * W, d2);
-      st_d(b2 + j + 3 * W, d3);
-      mv = vmax(mv, d0);
-      mv1 = vmax(mv1, d1);
-      mv2 = vmax(mv2, d2);
-      mv3 = vmax(mv3, d3);
-    }
-    for (; j + W <= k; j += W) {
-      const VD d = ld_f(xr + j);
-      st_d(b2 + j, d);
-      mv = vmax(mv, d);
-    }
-    if (j < k) {
-      const VD d = ld_f_tail(xr + j, k - j, -INFINITY);
-      st_d(b2 + j, d);
-      mv = vmax(mv, d);
-      j += W;
-    }
-    const double m = hmax(vmax(vmax(mv, mv1), vmax(mv2, mv3)));
+    size_t j;
+    const double m = widen_max(xr, k, b2, &j);
     VD s1 = splat(0), s2 = splat(0);
     for (size_t t = 0; t < j; t += W) {
       const VD d = ld_d(b2 + t) - m;
@@ -252,20 +262,9 @@ static void softmax_rows(const calib__f32u *x, size_t n, size_t k, calib__f32u *
   double buf[CALIB__APPLYD_MAX_K + W];
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *xr = x + i * k;
-    VD mv = splat(-HUGE_VAL);
-    size_t j = 0;
-    for (; j + W <= k; j += W) {
-      const VD d = ld_f(xr + j);
-      st_d(buf + j, d);
-      mv = vmax(mv, d);
-    }
-    if (j < k) {
-      const VD d = ld_f_tail(xr + j, k - j, -INFINITY);
-      st_d(buf + j, d);
-      mv = vmax(mv, d);
-      j += W;
-    }
-    const double s = exp_sum(buf, j, hmax(mv));
+    size_t j;
+    const double mx = widen_max(xr, k, buf, &j);
+    const double s = exp_sum(buf, j, mx);
     store_scaled(buf, k, 1.0 / s, y + i * k);
   }
 }
