@@ -74,6 +74,17 @@ typedef struct {
    * bit-identical to matvec_row on the same values; half the bytes read. */
   void (*matvec_row_f32)(const float *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
                          double *a);
+  /* provenance of a binary fit (fit_provenance.c, k == 1), n rows of
+   * P(y = 1) = p_i in [0, 1] with labels y_i in {0, 1}: the NLL term t_i =
+   * -ln p_i (y_i = 1) or -log1p(-p_i) (+inf where p_i is 0 or 1 against its
+   * label, as libm), and the bins of the confidence max(p_i, 1 - p_i) among
+   * the edges ee[0 .. me] (be_i) and er[0 .. mr] (br_i; me, mr <= 255): the
+   * number of edges e[1 .. M) below it, calib_bin_index's bin when e[b] is
+   * b/M. The log: fdlibm's kernel on w = p or w = 1 - p rounded, its
+   * rounding error taken out to first order (as beta_row's log1p); within
+   * 2 ulp of libm (test_provenance compares the sums with calib_nll). */
+  void (*bin_prov_rows)(const calib__f32u *p, const int64_t *y, size_t n, const double *ee, size_t me,
+                        const double *er, size_t mr, double *t, unsigned char *be, unsigned char *br);
 } calib__applyd;
 
 /* The table of the dispatched ISA (calib__kernels_get), or NULL (scalar,

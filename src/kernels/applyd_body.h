@@ -553,6 +553,63 @@ static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double 
   return hsum(sv);
 }
 
+/* ln w for w a positive normal double (fdlibm's e_log.c, as log1p_neg:
+ * w = 2^e (1 + f), 1 + f in [sqrt(2)/2, sqrt(2)), < 1 ulp). Zero, subnormal,
+ * infinite and NaN lanes are the caller's. */
+AD_INLINE VD log_pos(VD w) {
+  VI bits;
+  memcpy(&bits, &w, sizeof bits);
+  VI e = ((bits >> 52) & 0x7ff) - 1023;
+  const VI mb = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+  VD mm;
+  memcpy(&mm, &mb, sizeof mm);
+  const VI big = (VI)(mm > splat(1.41421356237309504880));
+  mm = SEL(big, mm * 0.5, mm);
+  e -= big; /* big lanes are -1 */
+  const VD ed = __builtin_convertvector(e, VD);
+  const VD f = mm - 1.0, hfsq = 0.5 * f * f, sdv = f / (f + 2.0), z = sdv * sdv, w2 = z * z;
+  const VD t1 = w2 * (3.999999999940941908e-01 + w2 * (2.222219843214978396e-01 + w2 * 1.531383769920937332e-01));
+  const VD t2 = z * (6.666666666666735130e-01 +
+                     w2 * (2.857142874366239149e-01 + w2 * (1.818357216161805012e-01 + w2 * 1.479819860511658591e-01)));
+  const VD R = t2 + t1;
+  return ed * 6.93147180369123816490e-01 - ((hfsq - (sdv * (hfsq + R) + ed * 1.90821492927058770002e-10)) - f);
+}
+
+/* the number of edges e[1 .. M) below c, lane-wise (calib_bin_index's bin
+ * for the edges b/M: e[b] < c <= e[b + 1]; 0 for c <= 0, M - 1 for c >= 1) */
+AD_INLINE VI count_below(const double *e, size_t M, VD c) {
+  VI b = (VI)splat(0);
+  for (size_t j = 1; j < M; j++) b -= (VI)(splat(e[j]) < c);
+  return b;
+}
+
+static void bin_prov_rows(const calib__f32u *p, const int64_t *y, size_t n, const double *ee, size_t me,
+                          const double *er, size_t mr, double *t, unsigned char *be, unsigned char *br) {
+  const VI lane = LANE_IDX, one = (lane - lane) + 1;
+  for (size_t i = 0; i < n; i += W) {
+    const size_t r = n - i < (size_t)W ? n - i : (size_t)W;
+    const VD q = r == (size_t)W ? ld_f(p + i) : ld_f_tail(p + i, r, 0.5f);
+    VI yv = one;
+    if (r == (size_t)W) memcpy(&yv, y + i, sizeof yv);
+    else
+      for (size_t l = 0; l < r; l++) yv[l] = y[i + l];
+    const VI pos = (VI)(yv == one);
+    /* y = 1: ln q; y = 0: log1p(-q) = ln w - ((w - 1) + q) / w with w = 1 - q
+     * rounded, w in [1/2, 1] or exact below 1/2 (the correction is then 0) */
+    const VD w = SEL(pos, q, 1.0 - q);
+    const VD c = SEL(pos, splat(0.0), ((w - 1.0) + q) / w);
+    VD v = log_pos(w) - c;
+    v = -SEL((VI)(w == splat(0.0)), splat(-HUGE_VAL), v);
+    const VD conf = SEL((VI)(q > splat(0.5)), q, 1.0 - q);
+    const VI b1 = count_below(ee, me, conf), b2 = count_below(er, mr, conf);
+    for (size_t l = 0; l < r; l++) {
+      t[i + l] = v[l];
+      be[i + l] = (unsigned char)b1[l];
+      br[i + l] = (unsigned char)b2[l];
+    }
+  }
+}
+
 const calib__applyd TABLE_NAME = {ISA_NAME, vector_rows, platt_rows, ets_rows, softmax_rows, matvec_row, softmax_store,
                                   div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows,
-                                  matvec_row_f32};
+                                  matvec_row_f32, bin_prov_rows};
