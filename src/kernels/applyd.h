@@ -74,6 +74,12 @@ typedef struct {
    * bit-identical to matvec_row on the same values; half the bytes read. */
   void (*matvec_row_f32)(const float *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
                          double *a);
+  /* beta_row with the row's summary taken inside (one pass; m, jmax, d as
+   * above, d = ln sum_{j != jmax} e^(z_j - m) around m itself), e^ls_j =
+   * e^(z_j - m) e^-softplus(d) from the sum's exps; returns 0, or 1 with y
+   * unwritten when that sum is below 2^-900 (the caller's summary, around the
+   * others' maximum, keeps such rows exact) */
+  int (*beta_row_x)(const double *abc, const calib__f32u *x, size_t k, calib__f32u *y);
 } calib__applyd;
 
 /* The table of the dispatched ISA (calib__kernels_get), or NULL (scalar,

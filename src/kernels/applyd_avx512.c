@@ -11,12 +11,23 @@ typedef long long VI __attribute__((vector_size(64)));
 /* the even / odd lanes of the pair (a, b): __builtin_shufflevector (clang, gcc >= 12),
  * __builtin_shuffle for older gcc (clang has no __builtin_shuffle) */
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUF2(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
 #define EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
 #define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
 #else
+#define SHUF2(a, b, ...) __builtin_shuffle(a, b, (VI){__VA_ARGS__})
 #define EVENS(a, b) __builtin_shuffle(a, b, (VI){0, 2, 4, 6, 8, 10, 12, 14})
 #define ODDS(a, b) __builtin_shuffle(a, b, (VI){1, 3, 5, 7, 9, 11, 13, 15})
 #endif
+/* (a, b, c) of the W rows of three interleaved at p: three loads and six two-source permutes
+ * (three gathers of W lanes cost more: beta at k = 1000, bench_latency) */
+#define DEINT3(p, a, b, c)                                                                     \
+  do {                                                                                         \
+    const VD v0_ = ld_d(p), v1_ = ld_d((p) + W), v2_ = ld_d((p) + 2 * W);                      \
+    (a) = SHUF2(SHUF2(v0_, v1_, 0, 3, 6, 9, 12, 15, 0, 0), v2_, 0, 1, 2, 3, 4, 5, 10, 13);     \
+    (b) = SHUF2(SHUF2(v0_, v1_, 1, 4, 7, 10, 13, 0, 0, 0), v2_, 0, 1, 2, 3, 4, 8, 11, 14);     \
+    (c) = SHUF2(SHUF2(v0_, v1_, 2, 5, 8, 11, 14, 0, 0, 0), v2_, 0, 1, 2, 3, 4, 9, 12, 15);     \
+  } while (0)
 #define VEXP_DECL const calib__exp8_pd_tab vexp_tab_ = calib__exp8_pd_init()
 #define VEXP(pv) (*(pv) = (VD)calib__exp8_pd((__m512d)*(pv), &vexp_tab_))
 /* A division: correctly rounded, and on this project's AVX-512 machines (AMD Zen 5,

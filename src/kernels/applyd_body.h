@@ -495,18 +495,57 @@ AD_INLINE VD log1p_neg(VD x) {
   return SEL((VI)(w == splat(1.0)), x, lg - c);
 }
 
+/* q = sigmoid(u), u = a ls - b l1s + c, for one vector of classes from j
+ * (lanes of class jmax take the features passed in) */
+AD_INLINE VD beta_q(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
+  VEXP_DECL;
+  const VI lane = LANE_IDX;
+  VD l1s = log1p_neg(-s);
+  const VI ismax = (VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jmax);
+  ls = SEL(ismax, splat(ls_max), ls);
+  l1s = SEL(ismax, splat(l1s_max), l1s);
+  const VD u = a * ls - b * l1s + c;
+  const VI pos = u >= splat(0);
+  VD e = SEL(pos, -u, u); /* -|u| */
+  VEXP(&e);
+  const VD inv = VRECIP(e + 1.0);
+  return SEL(pos, inv, e * inv);
+}
+
+#define BETA_G 4
 static void beta_row(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
                      double ls_max, double l1s_max, calib__f32u *y) {
   VEXP_DECL;
   double buf[CALIB__APPLYD_MAX_K + W], abct[3 * W];
-  const VI lane = LANE_IDX;
-  VD sv = splat(0);
-  for (size_t j = 0; j < k; j += W) {
+  const VI lane = LANE_IDX, i3 = lane * 3;
+  VD sv = splat(0), sv1 = splat(0);
+  size_t j = 0;
+  for (; j + BETA_G * W <= k; j += BETA_G * W) {
+    VD a[BETA_G], b[BETA_G], c[BETA_G], ls[BETA_G], s[BETA_G], q[BETA_G];
+#pragma GCC unroll 4
+    for (int g = 0; g < BETA_G; g++) {
+      const size_t jg = j + (size_t)g * W;
+      a[g] = VGATHER(abc + 3 * jg, i3);
+      b[g] = VGATHER(abc + 3 * jg + 1, i3);
+      c[g] = VGATHER(abc + 3 * jg + 2, i3);
+      ls[g] = (ld_f(x + jg) - m) - spd;
+      s[g] = ls[g];
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < BETA_G; g++) VEXP(&s[g]);
+#pragma GCC unroll 4
+    for (int g = 0; g < BETA_G; g++) q[g] = beta_q(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
+#pragma GCC unroll 4
+    for (int g = 0; g < BETA_G; g++) st_d(buf + j + (size_t)g * W, q[g]);
+    sv += q[0] + q[2];
+    sv1 += q[1] + q[3];
+  }
+  sv += sv1;
+  for (; j < k; j += W) {
     const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
     const VD z = r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, 0.0f);
     VD a, b, c;
     if (r == (size_t)W) {
-      const VI i3 = lane * 3;
       a = VGATHER(abc + 3 * j, i3);
       b = VGATHER(abc + 3 * j + 1, i3);
       c = VGATHER(abc + 3 * j + 2, i3);
@@ -515,28 +554,95 @@ static void beta_row(const double *abc, const calib__f32u *x, size_t k, double m
       memcpy(abct, abc + 3 * j, 3 * r * sizeof *abct);
       for (int q = 0; q < W; q++) { a[q] = abct[3 * q]; b[q] = abct[3 * q + 1]; c[q] = abct[3 * q + 2]; }
     }
-    VD ls = (z - m) - spd, s = ls;
+    const VD ls = (z - m) - spd;
+    VD s = ls;
     VEXP(&s);
-    VD l1s = log1p_neg(-s);
-    const VI ismax = (VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jmax);
-    ls = SEL(ismax, splat(ls_max), ls);
-    l1s = SEL(ismax, splat(l1s_max), l1s);
-    const VD u = a * ls - b * l1s + c;
-    const VI pos = u >= splat(0);
-    VD e = SEL(pos, -u, u); /* -|u| */
-    VEXP(&e);
-    const VD inv = VRECIP(e + 1.0);
-    VD qv = SEL(pos, inv, e * inv);
+    VD qv = beta_q(a, b, c, ls, s, j, jmax, ls_max, l1s_max);
     if (r < (size_t)W) qv = pad(qv, r, 0.0);
     st_d(buf + j, qv);
     sv += qv;
   }
   const double sum = hsum(sv);
   if (!(sum > 0)) {
-    for (size_t j = 0; j < k; j++) y[j] = (float)(1.0 / (double)k);
+    for (size_t j2 = 0; j2 < k; j2++) y[j2] = (float)(1.0 / (double)k);
     return;
   }
   div_store(buf, k, sum, y);
+}
+
+/* The first j with buf[j] == m (m is among buf[0 .. kp), kp a multiple of W). */
+AD_INLINE size_t first_eq(const double *buf, size_t kp, double m) {
+  const VD mv = splat(m);
+  for (size_t j = 0; j < kp; j += W) {
+    const VI eq = (VI)(ld_d(buf + j) == mv);
+    if (vany(eq))
+      for (int q = 0; q < W; q++)
+        if (eq[q]) return j + (size_t)q;
+  }
+  return 0;
+}
+
+/* rowmath.h's calib__softplus_d (the kernels do not include src/model/) */
+static double softplus_d(double u) { return (u > 0 ? u : 0.0) + log1p(exp(-fabs(u))); }
+
+/* The whole beta row (applyd.h): one widening pass with the maximum, its
+ * first index, e_j = exp(z_j - m) for j != jmax (kept) and their sum S, so
+ * d = ln S and s_j = e^(z_j - m - softplus(d)) = e_j e^-softplus(d): one exp
+ * per class fewer than beta_row. S < 2^-900 (the others' terms near the
+ * subnormal range) returns 1 with y unwritten: the caller takes the path
+ * that sums around the others' own maximum. */
+static int beta_row_x(const double *abc, const calib__f32u *x, size_t k, calib__f32u *y) {
+  double buf[CALIB__APPLYD_MAX_K + BETA_G * W], abct[3 * W];
+  size_t kp;
+  const double m = widen_max(x, k, buf, &kp);
+  const size_t jmax = first_eq(buf, kp, m);
+  buf[jmax] = -HUGE_VAL;
+  const double S = exp_sum(buf, kp, m);
+  if (!(S >= 0x1p-900)) return 1;
+  const double d = log(S), spd = softplus_d(d), es = exp(-spd);
+  const double ls_max = -spd, l1s_max = -softplus_d(-d);
+  VD sv = splat(0), sv1 = splat(0);
+  size_t j = 0;
+  for (; j + BETA_G * W <= k; j += BETA_G * W) {
+    VD a[BETA_G], b[BETA_G], c[BETA_G], ls[BETA_G], s[BETA_G], q[BETA_G];
+#pragma GCC unroll 4
+    for (int g = 0; g < BETA_G; g++) {
+      const size_t jg = j + (size_t)g * W;
+      DEINT3(abc + 3 * jg, a[g], b[g], c[g]);
+      ls[g] = (ld_f(x + jg) - m) - spd;
+      s[g] = ld_d(buf + jg) * es;
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < BETA_G; g++) q[g] = beta_q(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
+#pragma GCC unroll 4
+    for (int g = 0; g < BETA_G; g++) st_d(buf + j + (size_t)g * W, q[g]);
+    sv += q[0] + q[2];
+    sv1 += q[1] + q[3];
+  }
+  sv += sv1;
+  for (; j < k; j += W) {
+    const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+    const VD z = r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, 0.0f);
+    VD a, b, c;
+    if (r == (size_t)W) {
+      DEINT3(abc + 3 * j, a, b, c);
+    } else {
+      memset(abct, 0, sizeof abct);
+      memcpy(abct, abc + 3 * j, 3 * r * sizeof *abct);
+      for (int q = 0; q < W; q++) { a[q] = abct[3 * q]; b[q] = abct[3 * q + 1]; c[q] = abct[3 * q + 2]; }
+    }
+    VD qv = beta_q(a, b, c, (z - m) - spd, ld_d(buf + j) * es, j, jmax, ls_max, l1s_max);
+    if (r < (size_t)W) qv = pad(qv, r, 0.0);
+    st_d(buf + j, qv);
+    sv += qv;
+  }
+  const double sum = hsum(sv);
+  if (!(sum > 0)) {
+    for (size_t j2 = 0; j2 < k; j2++) y[j2] = (float)(1.0 / (double)k);
+    return 0;
+  }
+  div_store(buf, k, sum, y);
+  return 0;
 }
 
 static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double m2) {
@@ -555,4 +661,4 @@ static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double 
 
 const calib__applyd TABLE_NAME = {ISA_NAME, vector_rows, platt_rows, ets_rows, softmax_rows, matvec_row, softmax_store,
                                   div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows,
-                                  matvec_row_f32};
+                                  matvec_row_f32, beta_row_x};
