@@ -80,6 +80,10 @@ typedef struct {
    * unwritten when that sum is below 2^-900 (the caller's summary, around the
    * others' maximum, keeps such rows exact) */
   int (*beta_row_x)(const double *abc, const calib__f32u *x, size_t k, calib__f32u *y);
+  /* tests: y_i = log1p(-s_i), s_i in [0, 1/2], as beta_row_x computes it
+   * (W at a time, the tail padded with 0: the series when all W are <= 2^-5,
+   * else fdlibm's kernel) */
+  void (*log1p_neg_n)(const double *s, size_t n, double *y);
 } calib__applyd;
 
 /* The table of the dispatched ISA (calib__kernels_get), or NULL (scalar,

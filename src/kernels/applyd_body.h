@@ -497,19 +497,60 @@ AD_INLINE VD log1p_neg(VD x) {
 
 /* q = sigmoid(u), u = a ls - b l1s + c, for one vector of classes from j
  * (lanes of class jmax take the features passed in) */
-AD_INLINE VD beta_q(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
+/* log1p(-s) for s in [0, 2^-5]: -(s + s^2 (1/2 + s/3 + ... + s^9/11)), fused
+ * Horner (the series' remainder < s^11/12 <= 2^-58.5 relative), s added last
+ * exactly by one fused multiply-add: about 0.5 ulp; no division */
+AD_INLINE VD log1p_neg_small(VD s) {
+  VD h = splat(1.0 / 11);
+  h = VFMA(h, s, splat(1.0 / 10));
+  h = VFMA(h, s, splat(1.0 / 9));
+  h = VFMA(h, s, splat(1.0 / 8));
+  h = VFMA(h, s, splat(1.0 / 7));
+  h = VFMA(h, s, splat(1.0 / 6));
+  h = VFMA(h, s, splat(1.0 / 5));
+  h = VFMA(h, s, splat(1.0 / 4));
+  h = VFMA(h, s, splat(1.0 / 3));
+  h = VFMA(h, s, splat(0.5));
+  return -VFMA(s, s * h, s);
+}
+
+/* log1p(-s), s in [0, 1/2]: the series when every lane has s <= 2^-5 (most
+ * classes of a large-k row), else log1p_neg */
+AD_INLINE VD log1p_neg_s(VD s) {
+  return VANY_GT(s, splat(0x1p-5)) ? log1p_neg(-s) : log1p_neg_small(s);
+}
+
+/* e = exp(-|u|), u = a ls - b l1s + c, for one vector of classes from j
+ * (lanes of class jmax take the features passed in), with the sign bit set
+ * where u >= 0: sigmoid(u) = sig_of(that), divided later (beta_row_x keeps
+ * the division out of the long chain) */
+AD_INLINE VD beta_e(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
   VEXP_DECL;
-  const VI lane = LANE_IDX;
-  VD l1s = log1p_neg(-s);
-  const VI ismax = (VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jmax);
-  ls = SEL(ismax, splat(ls_max), ls);
-  l1s = SEL(ismax, splat(l1s_max), l1s);
+  VD l1s = log1p_neg_s(s);
+  if (jmax - j < (size_t)W) { /* the vector holding jmax: its features passed in */
+    const VI lane = LANE_IDX;
+    const VI ismax = (VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jmax);
+    ls = SEL(ismax, splat(ls_max), ls);
+    l1s = SEL(ismax, splat(l1s_max), l1s);
+  }
   const VD u = a * ls - b * l1s + c;
   const VI pos = u >= splat(0);
-  VD e = SEL(pos, -u, u); /* -|u| */
+  const VI sign = (VI)splat(0) + (-0x7FFFFFFFFFFFFFFFLL - 1);
+  VD e = (VD)((VI)u | sign); /* -|u| */
   VEXP(&e);
-  const VD inv = VRECIP(e + 1.0);
-  return SEL(pos, inv, e * inv);
+  return (VD)((VI)e | (pos & sign));
+}
+
+/* sigmoid(u) from beta_e's value: 1 / (1 + e) for u >= 0, e / (1 + e) below */
+AD_INLINE VD sig_of(VD v) {
+  const VI sign = (VI)splat(0) + (-0x7FFFFFFFFFFFFFFFLL - 1);
+  const VI pos = (VI)v < (VI)splat(0);
+  const VD e = (VD)((VI)v & ~sign);
+  return SEL(pos, splat(1.0), e) / (e + 1.0);
+}
+
+AD_INLINE VD beta_q(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
+  return sig_of(beta_e(a, b, c, ls, s, j, jmax, ls_max, l1s_max));
 }
 
 #define BETA_G 4
@@ -601,25 +642,22 @@ static int beta_row_x(const double *abc, const calib__f32u *x, size_t k, calib__
   if (!(S >= 0x1p-900)) return 1;
   const double d = log(S), spd = softplus_d(d), es = exp(-spd);
   const double ls_max = -spd, l1s_max = -softplus_d(-d);
-  VD sv = splat(0), sv1 = splat(0);
+  VD sv = splat(0);
   size_t j = 0;
   for (; j + BETA_G * W <= k; j += BETA_G * W) {
     VD a[BETA_G], b[BETA_G], c[BETA_G], ls[BETA_G], s[BETA_G], q[BETA_G];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int g = 0; g < BETA_G; g++) {
       const size_t jg = j + (size_t)g * W;
       DEINT3(abc + 3 * jg, a[g], b[g], c[g]);
       ls[g] = (ld_f(x + jg) - m) - spd;
       s[g] = ld_d(buf + jg) * es;
     }
-#pragma GCC unroll 4
-    for (int g = 0; g < BETA_G; g++) q[g] = beta_q(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
+    for (int g = 0; g < BETA_G; g++) q[g] = beta_e(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
+#pragma GCC unroll 8
     for (int g = 0; g < BETA_G; g++) st_d(buf + j + (size_t)g * W, q[g]);
-    sv += q[0] + q[2];
-    sv1 += q[1] + q[3];
   }
-  sv += sv1;
   for (; j < k; j += W) {
     const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
     const VD z = r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, 0.0f);
@@ -631,12 +669,25 @@ static int beta_row_x(const double *abc, const calib__f32u *x, size_t k, calib__
       memcpy(abct, abc + 3 * j, 3 * r * sizeof *abct);
       for (int q = 0; q < W; q++) { a[q] = abct[3 * q]; b[q] = abct[3 * q + 1]; c[q] = abct[3 * q + 2]; }
     }
-    VD qv = beta_q(a, b, c, (z - m) - spd, ld_d(buf + j) * es, j, jmax, ls_max, l1s_max);
-    if (r < (size_t)W) qv = pad(qv, r, 0.0);
-    st_d(buf + j, qv);
-    sv += qv;
+    VD v = beta_e(a, b, c, (z - m) - spd, ld_d(buf + j) * es, j, jmax, ls_max, l1s_max);
+    if (r < (size_t)W) v = pad(v, r, 0.0); /* sig_of(+0) = 0 */
+    st_d(buf + j, v);
   }
-  const double sum = hsum(sv);
+  /* the sigmoids' divisions, independent of each other */
+  VD sv1 = splat(0);
+  for (j = 0; j + 2 * W <= kp; j += 2 * W) {
+    const VD q0 = sig_of(ld_d(buf + j)), q1 = sig_of(ld_d(buf + j + W));
+    st_d(buf + j, q0);
+    st_d(buf + j + W, q1);
+    sv += q0;
+    sv1 += q1;
+  }
+  if (j < kp) {
+    const VD q0 = sig_of(ld_d(buf + j));
+    st_d(buf + j, q0);
+    sv += q0;
+  }
+  const double sum = hsum(sv + sv1);
   if (!(sum > 0)) {
     for (size_t j2 = 0; j2 < k; j2++) y[j2] = (float)(1.0 / (double)k);
     return 0;
@@ -659,6 +710,14 @@ static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double 
   return hsum(sv);
 }
 
+static void log1p_neg_n(const double *s, size_t n, double *y) {
+  for (size_t i = 0; i < n; i += W) {
+    const size_t r = n - i < (size_t)W ? n - i : (size_t)W;
+    const VD v = log1p_neg_s(ld_d_tail(s + i, r));
+    for (size_t q = 0; q < r; q++) y[i + q] = v[q];
+  }
+}
+
 const calib__applyd TABLE_NAME = {ISA_NAME, vector_rows, platt_rows, ets_rows, softmax_rows, matvec_row, softmax_store,
                                   div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows,
-                                  matvec_row_f32, beta_row_x};
+                                  matvec_row_f32, beta_row_x, log1p_neg_n};
