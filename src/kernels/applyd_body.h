@@ -533,7 +533,7 @@ AD_INLINE VD beta_e(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double
     ls = SEL(ismax, splat(ls_max), ls);
     l1s = SEL(ismax, splat(l1s_max), l1s);
   }
-  const VD u = a * ls - b * l1s + c;
+  const VD u = VFMA(a, ls, VFMA(-b, l1s, c));
   const VI pos = u >= splat(0);
   const VI sign = (VI)splat(0) + (-0x7FFFFFFFFFFFFFFFLL - 1);
   VD e = (VD)((VI)u | sign); /* -|u| */
@@ -632,8 +632,9 @@ static double softplus_d(double u) { return (u > 0 ? u : 0.0) + log1p(exp(-fabs(
  * per class fewer than beta_row. S < 2^-900 (the others' terms near the
  * subnormal range) returns 1 with y unwritten: the caller takes the path
  * that sums around the others' own maximum. */
+#define BETA_XG 4
 static int beta_row_x(const double *abc, const calib__f32u *x, size_t k, calib__f32u *y) {
-  double buf[CALIB__APPLYD_MAX_K + BETA_G * W], abct[3 * W];
+  double buf[CALIB__APPLYD_MAX_K + BETA_XG * W], abct[3 * W];
   size_t kp;
   const double m = widen_max(x, k, buf, &kp);
   const size_t jmax = first_eq(buf, kp, m);
@@ -644,19 +645,19 @@ static int beta_row_x(const double *abc, const calib__f32u *x, size_t k, calib__
   const double ls_max = -spd, l1s_max = -softplus_d(-d);
   VD sv = splat(0);
   size_t j = 0;
-  for (; j + BETA_G * W <= k; j += BETA_G * W) {
-    VD a[BETA_G], b[BETA_G], c[BETA_G], ls[BETA_G], s[BETA_G], q[BETA_G];
+  for (; j + BETA_XG * W <= k; j += BETA_XG * W) {
+    VD a[BETA_XG], b[BETA_XG], c[BETA_XG], ls[BETA_XG], s[BETA_XG], q[BETA_XG];
 #pragma GCC unroll 8
-    for (int g = 0; g < BETA_G; g++) {
+    for (int g = 0; g < BETA_XG; g++) {
       const size_t jg = j + (size_t)g * W;
       DEINT3(abc + 3 * jg, a[g], b[g], c[g]);
       ls[g] = (ld_f(x + jg) - m) - spd;
       s[g] = ld_d(buf + jg) * es;
     }
 #pragma GCC unroll 8
-    for (int g = 0; g < BETA_G; g++) q[g] = beta_e(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
+    for (int g = 0; g < BETA_XG; g++) q[g] = beta_e(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
 #pragma GCC unroll 8
-    for (int g = 0; g < BETA_G; g++) st_d(buf + j + (size_t)g * W, q[g]);
+    for (int g = 0; g < BETA_XG; g++) st_d(buf + j + (size_t)g * W, q[g]);
   }
   for (; j < k; j += W) {
     const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
@@ -692,7 +693,7 @@ static int beta_row_x(const double *abc, const calib__f32u *x, size_t k, calib__
     for (size_t j2 = 0; j2 < k; j2++) y[j2] = (float)(1.0 / (double)k);
     return 0;
   }
-  div_store(buf, k, sum, y);
+  store_scaled(buf, k, 1.0 / sum, y); /* the reciprocal once (applyd.h: <= 1.5 ulp before the float rounding) */
   return 0;
 }
 
