@@ -495,8 +495,6 @@ AD_INLINE VD log1p_neg(VD x) {
   return SEL((VI)(w == splat(1.0)), x, lg - c);
 }
 
-/* q = sigmoid(u), u = a ls - b l1s + c, for one vector of classes from j
- * (lanes of class jmax take the features passed in) */
 /* log1p(-s) for s in [0, 2^-5]: -(s + s^2 (1/2 + s/3 + ... + s^9/11)), fused
  * Horner (the series' remainder < s^11/12 <= 2^-58.5 relative), s added last
  * exactly by one fused multiply-add: about 0.5 ulp; no division */
@@ -549,52 +547,32 @@ AD_INLINE VD sig_of(VD v) {
   return SEL(pos, splat(1.0), e) / (e + 1.0);
 }
 
+/* (a, b, c) of classes j .. j + r - 1 (r <= W; lanes >= r: 0) of the interleaved abc */
+AD_INLINE void ld_abc(const double *abc, size_t j, size_t r, VD *a, VD *b, VD *c) {
+  if (r == (size_t)W) {
+    DEINT3(abc + 3 * j, *a, *b, *c);
+    return;
+  }
+  double t[3 * W];
+  memset(t, 0, sizeof t);
+  memcpy(t, abc + 3 * j, 3 * r * sizeof *t);
+  for (int q = 0; q < W; q++) { (*a)[q] = t[3 * q]; (*b)[q] = t[3 * q + 1]; (*c)[q] = t[3 * q + 2]; }
+}
+
 AD_INLINE VD beta_q(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
   return sig_of(beta_e(a, b, c, ls, s, j, jmax, ls_max, l1s_max));
 }
 
-#define BETA_G 4
 static void beta_row(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
                      double ls_max, double l1s_max, calib__f32u *y) {
   VEXP_DECL;
-  double buf[CALIB__APPLYD_MAX_K + W], abct[3 * W];
-  const VI lane = LANE_IDX, i3 = lane * 3;
-  VD sv = splat(0), sv1 = splat(0);
-  size_t j = 0;
-  for (; j + BETA_G * W <= k; j += BETA_G * W) {
-    VD a[BETA_G], b[BETA_G], c[BETA_G], ls[BETA_G], s[BETA_G], q[BETA_G];
-#pragma GCC unroll 4
-    for (int g = 0; g < BETA_G; g++) {
-      const size_t jg = j + (size_t)g * W;
-      a[g] = VGATHER(abc + 3 * jg, i3);
-      b[g] = VGATHER(abc + 3 * jg + 1, i3);
-      c[g] = VGATHER(abc + 3 * jg + 2, i3);
-      ls[g] = (ld_f(x + jg) - m) - spd;
-      s[g] = ls[g];
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < BETA_G; g++) VEXP(&s[g]);
-#pragma GCC unroll 4
-    for (int g = 0; g < BETA_G; g++) q[g] = beta_q(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
-#pragma GCC unroll 4
-    for (int g = 0; g < BETA_G; g++) st_d(buf + j + (size_t)g * W, q[g]);
-    sv += q[0] + q[2];
-    sv1 += q[1] + q[3];
-  }
-  sv += sv1;
-  for (; j < k; j += W) {
+  double buf[CALIB__APPLYD_MAX_K + W];
+  VD sv = splat(0);
+  for (size_t j = 0; j < k; j += W) {
     const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
     const VD z = r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, 0.0f);
     VD a, b, c;
-    if (r == (size_t)W) {
-      a = VGATHER(abc + 3 * j, i3);
-      b = VGATHER(abc + 3 * j + 1, i3);
-      c = VGATHER(abc + 3 * j + 2, i3);
-    } else {
-      memset(abct, 0, sizeof abct);
-      memcpy(abct, abc + 3 * j, 3 * r * sizeof *abct);
-      for (int q = 0; q < W; q++) { a[q] = abct[3 * q]; b[q] = abct[3 * q + 1]; c[q] = abct[3 * q + 2]; }
-    }
+    ld_abc(abc, j, r, &a, &b, &c);
     const VD ls = (z - m) - spd;
     VD s = ls;
     VEXP(&s);
@@ -605,7 +583,7 @@ static void beta_row(const double *abc, const calib__f32u *x, size_t k, double m
   }
   const double sum = hsum(sv);
   if (!(sum > 0)) {
-    for (size_t j2 = 0; j2 < k; j2++) y[j2] = (float)(1.0 / (double)k);
+    for (size_t j = 0; j < k; j++) y[j] = (float)(1.0 / (double)k);
     return;
   }
   div_store(buf, k, sum, y);
@@ -634,7 +612,7 @@ static double softplus_d(double u) { return (u > 0 ? u : 0.0) + log1p(exp(-fabs(
  * that sums around the others' own maximum. */
 #define BETA_XG 4
 static int beta_row_x(const double *abc, const calib__f32u *x, size_t k, calib__f32u *y) {
-  double buf[CALIB__APPLYD_MAX_K + BETA_XG * W], abct[3 * W];
+  double buf[CALIB__APPLYD_MAX_K + BETA_XG * W];
   size_t kp;
   const double m = widen_max(x, k, buf, &kp);
   const size_t jmax = first_eq(buf, kp, m);
@@ -663,13 +641,7 @@ static int beta_row_x(const double *abc, const calib__f32u *x, size_t k, calib__
     const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
     const VD z = r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, 0.0f);
     VD a, b, c;
-    if (r == (size_t)W) {
-      DEINT3(abc + 3 * j, a, b, c);
-    } else {
-      memset(abct, 0, sizeof abct);
-      memcpy(abct, abc + 3 * j, 3 * r * sizeof *abct);
-      for (int q = 0; q < W; q++) { a[q] = abct[3 * q]; b[q] = abct[3 * q + 1]; c[q] = abct[3 * q + 2]; }
-    }
+    ld_abc(abc, j, r, &a, &b, &c);
     VD v = beta_e(a, b, c, (z - m) - spd, ld_d(buf + j) * es, j, jmax, ls_max, l1s_max);
     if (r < (size_t)W) v = pad(v, r, 0.0); /* sig_of(+0) = 0 */
     st_d(buf + j, v);
