@@ -8,6 +8,7 @@
  * same constraint procedure; test/py/test_beta.py recomputes it live). */
 #include "internal.h" /* first: harness.h's th_fit_oom needs the allocator hook */
 #include "harness.h"
+#include "applyd.h"
 #include <float.h>
 
 #define BE CALIB_METHOD_BETA
@@ -403,6 +404,127 @@ static void test_coco(void) {
   free(x); free(pr); free(y32); free(y);
 }
 
+/* Logit rows whose other classes lie far below the maximum (the SIMD row
+ * sums their terms around the maximum and hands rows whose sum is under
+ * 2^-900 to the path around the others' own maximum, applyd.h), with a tie at
+ * the maximum, the maximum in a vector tail, and plain rows: against the
+ * closed forms in long double, 1e-6 relative per output (1e-38 absolute). */
+static void test_logit_gaps(void) {
+  static const size_t ks[] = {3, 20, 1000};
+  const double lg[2] = {CALIB_INPUT_LOGITS, (double)FLT_EPSILON}, one[1] = {1.0};
+  th_srand(73);
+  for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+    const size_t k = ks[ki], n = 7;
+    double *abc = malloc(3 * k * sizeof *abc);
+    float *z = malloc(n * k * sizeof *z), *q = malloc(n * k * sizeof *q);
+    long double *e = malloc(k * sizeof *e);
+    for (size_t j = 0; j < k; j++) {
+      abc[3 * j] = 0.5 + th_uniform();
+      abc[3 * j + 1] = 0.5 + th_uniform();
+      abc[3 * j + 2] = 2.0 * th_uniform() - 1.0;
+    }
+    /* b of the rows' maxima small or 0, so that ln(1 - s) there (~ -740, or -inf
+     * if the others' sum underflowed) shows in the output */
+    abc[3 * (k / 2) + 1] = 1e-3;
+    abc[3 * 1 + 1] = 0.0;
+    for (size_t i = 0; i < n; i++)
+      for (size_t j = 0; j < k; j++) {
+        float v = (float)(3.0 * th_normal());
+        if (i < 4) v = (float)(-(i == 0 ? 600.0 : i == 1 ? 620.0 : i == 2 ? 740.0 : 800.0) - 0.5 * (double)(j % 7));
+        z[i * k + j] = v;
+      }
+    z[0 * k + 0] = 0.0f;              /* the others 600 below: summed around the maximum */
+    z[1 * k + k - 1] = 1.0f;          /* 620 below, the maximum last (a vector tail) */
+    z[2 * k + k / 2] = 0.0f;          /* 740 below: the sum is subnormal */
+    z[3 * k + 1] = 5.0f;              /* 800 below: the sum underflows to 0 */
+    z[4 * k + 1] = z[4 * k + k - 1] = 9.0f; /* a tie at the maximum */
+    sec s[3] = {{CALIB_MP_BETA, 3 * k, abc}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 1, one}};
+    calib_model *m = NULL;
+    uint8_t *mb = malloc(1024 + 3 * k * sizeof(double)); /* load_crafted's buffer holds k <= 40 */
+    CHECK_OK(calib_model_load(&m, mb, craft(mb, BE, k, s, 3)));
+    free(mb);
+    CHECK_OK(calib_apply(m, z, n, k, q));
+    for (size_t i = 0; i < n; i++) {
+      const float *r = z + i * k;
+      long double mx = r[0], tot = 0, sum = 0;
+      for (size_t j = 1; j < k; j++) mx = r[j] > mx ? r[j] : mx;
+      for (size_t j = 0; j < k; j++) tot += e[j] = expl((long double)r[j] - mx);
+      for (size_t j = 0; j < k; j++) {
+        long double rest = 0; /* the others' sum: tot - e[j] would cancel for the largest */
+        if (e[j] > 0.5L) {
+          for (size_t l = 0; l < k; l++)
+            if (l != j) rest += expl((long double)r[l] - mx);
+        } else rest = tot - e[j];
+        const long double ls = (long double)r[j] - mx - logl(tot), l1s = logl(rest) - logl(tot);
+        const long double u = abc[3 * j] * ls - abc[3 * j + 1] * l1s + abc[3 * j + 2];
+        sum += e[j] = 1.0L / (1.0L + expl(-u));
+      }
+      long bad = 0;
+      for (size_t j = 0; j < k; j++) {
+        const double ref = (double)(e[j] / sum), got = (double)q[i * k + j];
+        if (!(fabs(got - ref) <= 1e-6 * ref + 1e-38)) {
+          if (bad++ < 3) fprintf(stderr, "logit gaps k=%zu row %zu class %zu: %.9g vs %.9g\n", k, i, j, got, ref);
+        }
+      }
+      CHECK(bad == 0);
+    }
+    calib_model_free(m);
+    free(abc); free(z); free(q); free(e);
+  }
+}
+
+/* The SIMD beta row's log1p(-s) (applyd.h: a series for vectors with every
+ * s <= 2^-5, else fdlibm's kernel), on every x86 ISA of this CPU, against
+ * log1pl (and, looser, libm's log1p): s dense on [0, 1/2] uniformly (2^20
+ * values) and log-spaced over [2^-60, 1/2] (2^20), sorted (whole vectors on
+ * one side of 2^-5) and alternated small / large (the fdlibm kernel on small
+ * s too). At most 1.5 ulp of the double result (the fdlibm kernel's 1.44), and
+ * 0.75 ulp where every s of the run is <= 2^-5 (the series). */
+#if defined(CALIB_HAVE_X86_KERNELS)
+static double ulps(double got, long double ref) {
+  const double r = (double)ref;
+  if (r == 0) return got == 0 ? 0 : INFINITY;
+  return (double)(fabsl((long double)got - ref) / (long double)(nextafter(fabs(r), INFINITY) - fabs(r)));
+}
+
+static void test_log1p_neg(void) {
+  static const char *const isas[] = {"avx2", "avx512"};
+  const size_t n = (size_t)1 << 21;
+  double *s = malloc(n * sizeof *s), *y = malloc(n * sizeof *y), *s2 = malloc(n * sizeof *s2);
+  for (size_t i = 0; i < n / 2; i++) s[i] = 0.5 * (double)(i + 1) / (double)(n / 2);
+  for (size_t i = 0; i < n / 2; i++) s[n / 2 + i] = exp2(-60.0 + 59.0 * (double)i / (double)(n / 2));
+  for (size_t i = 0; i < n / 2; i++) { s2[2 * i] = s[n / 2 + i]; s2[2 * i + 1] = s[i]; }
+  const char *was = calib_isa();
+  for (size_t t = 0; t < sizeof isas / sizeof isas[0]; t++) {
+    if (!calib__kernels_force(isas[t])) continue;
+    const calib__applyd *ad = calib__applyd_get();
+    CHECK(ad != NULL);
+    if (!ad) continue;
+    for (int pass = 0; pass < 2; pass++) {
+      const double *in = pass ? s2 : s;
+      ad->log1p_neg_n(in, n, y);
+      double worst = 0, worst_libm = 0, at = 0, worst_series = 0;
+      for (size_t i = 0; i < n; i++) {
+        const double e = ulps(y[i], log1pl(-(long double)in[i]));
+        if (!(e <= worst)) { worst = e; at = in[i]; }
+        if (!pass && in[i] <= 0x1p-6 && !(e <= worst_series)) worst_series = e; /* whole vectors <= 2^-5 */
+        const double el = ulps(y[i], (long double)log1p(-in[i]));
+        if (!(el <= worst_libm)) worst_libm = el;
+      }
+      printf("log1p(-s) %s %s: max %.3f ulp against log1pl (at s = %.17g; %.3f for s <= 2^-6), %.3f against libm log1p\n",
+             isas[t], pass ? "alternated" : "sorted", worst, at, worst_series, worst_libm);
+      CHECK(worst <= 1.5);
+      CHECK(worst_series <= 0.75);
+      CHECK(worst_libm <= 2.0);
+    }
+  }
+  calib__kernels_force(was); /* the dispatched table again */
+  free(s); free(y); free(s2);
+}
+#else
+static void test_log1p_neg(void) {}
+#endif
+
 int main(int argc, char **argv) {
   test_seed(argc, argv); /* fixed seeds inside; printed for the record */
   test_constraints();
@@ -410,6 +532,8 @@ int main(int argc, char **argv) {
   test_errors();
   test_bytes();
   test_logit_features();
+  test_logit_gaps();
+  test_log1p_neg();
   test_ovr_round_trip();
   test_oom();
   test_coco();

@@ -60,8 +60,9 @@ typedef struct {
    * b_j l1s_j + c_j) with ls_j = z_j - m - softplus(d), l1s_j = log1p(-e^ls_j)
    * (j != jmax; jmax: ls = -softplus(d), l1s = -softplus(-d), passed in);
    * then y = q / sum q (correctly rounded divisions) or 1/k when the sum is 0.
-   * One row. log1p by fdlibm's log kernel on 1 + x plus the rounding
-   * correction: at most 1.44 ulp against log1pl over 3.2e7 x in [-1/2, 0). */
+   * One row. log1p(-s): where every s of a vector is <= 2^-5, its series
+   * (fused Horner, 0.51 ulp); else fdlibm's log kernel on 1 - s plus the
+   * rounding correction (1.44 ulp); test_beta's test_log1p_neg. */
   void (*beta_row)(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
                    double ls_max, double l1s_max, calib__f32u *y);
   /* sum over j != jskip of exp(x_j - m2), x finite, m2 >= every such x_j */
@@ -74,6 +75,17 @@ typedef struct {
    * bit-identical to matvec_row on the same values; half the bytes read. */
   void (*matvec_row_f32)(const float *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
                          double *a);
+  /* beta_row with the row's summary taken inside (one pass; m, jmax, d as
+   * above, d = ln sum_{j != jmax} e^(z_j - m) around m itself), e^ls_j =
+   * e^(z_j - m) e^-softplus(d) from the sum's exps, and y = q times the
+   * reciprocal of sum q (as the other rows here); returns 0, or 1 with y
+   * unwritten when that sum is below 2^-900 (the caller's summary, around
+   * the others' maximum, keeps such rows exact) */
+  int (*beta_row_x)(const double *abc, const calib__f32u *x, size_t k, calib__f32u *y);
+  /* tests: y_i = log1p(-s_i), s_i in [0, 1/2], as beta_row_x computes it
+   * (W at a time, the tail padded with 0: the series when all W are <= 2^-5,
+   * else fdlibm's kernel) */
+  void (*log1p_neg_n)(const double *s, size_t n, double *y);
   /* provenance of a binary fit (fit_provenance.c, k == 1), n rows of
    * P(y = 1) = p_i in [0, 1] with labels y_i in {0, 1}: the NLL term t_i =
    * -ln p_i (y_i = 1) or -log1p(-p_i) (+inf where p_i is 0 or 1 against its

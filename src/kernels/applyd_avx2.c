@@ -11,14 +11,28 @@ typedef long long VI __attribute__((vector_size(32)));
 /* the even / odd lanes of the pair (a, b): __builtin_shufflevector (clang, gcc >= 12),
  * __builtin_shuffle for older gcc (clang has no __builtin_shuffle) */
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUF2(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
 #define EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
 #define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7)
 #else
+#define SHUF2(a, b, ...) __builtin_shuffle(a, b, (VI){__VA_ARGS__})
 #define EVENS(a, b) __builtin_shuffle(a, b, (VI){0, 2, 4, 6})
 #define ODDS(a, b) __builtin_shuffle(a, b, (VI){1, 3, 5, 7})
 #endif
+/* (a, b, c) of the W rows of three interleaved at p: three loads and six two-source permutes */
+#define DEINT3(p, a, b, c)                                                  \
+  do {                                                                      \
+    const VD v0_ = ld_d(p), v1_ = ld_d((p) + W), v2_ = ld_d((p) + 2 * W);   \
+    (a) = SHUF2(SHUF2(v0_, v1_, 0, 3, 6, 0), v2_, 0, 1, 2, 5);              \
+    (b) = SHUF2(SHUF2(v0_, v1_, 1, 4, 7, 0), v2_, 0, 1, 2, 6);              \
+    (c) = SHUF2(SHUF2(v0_, v1_, 2, 5, 0, 0), v2_, 0, 1, 4, 7);              \
+  } while (0)
 #define VEXP_DECL (void)0
 #define VEXP(pv) calib__vexp_pd4(pv)
+/* a b + c, one rounding */
+#define VFMA(a, b, c) (VD)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c))
+/* any lane of a > b (ordered) */
+#define VANY_GT(a, b) (_mm256_movemask_pd(_mm256_cmp_pd((__m256d)(a), (__m256d)(b), _CMP_GT_OQ)) != 0)
 #define VRECIP(v) (1.0 / (v))
 #define VCEIL(v) (VD)_mm256_round_pd((__m256d)(v), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
 #define VGATHER(base, vi) (VD)_mm256_i64gather_pd((base), (__m256i)(vi), 8)

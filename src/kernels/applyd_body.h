@@ -477,56 +477,111 @@ static void iso_rows(const double *xs, const double *ys, const double *cnt, cons
   }
 }
 
-/* log1p(x) for x in [-1/2, 0] (x = -s, s = e^ls <= 1/2): w = 1 + x in [1/2, 1],
- * log(w) by fdlibm's e_log.c kernel (w = 2^e (1 + f), 1 + f in [sqrt(2)/2,
- * sqrt(2)), s = f/(2+f), minimax R(s^2) < 2^-58.45), plus the first-order
- * correction -((w - 1) - x)/w for the rounding of 1 + x. */
-AD_INLINE VD log1p_neg(VD x) {
-  const VD w = x + 1.0;
-  const VI small = (VI)(w < splat(0.70710678118654752440));
-  const VD mm = SEL(small, w * 2.0, w), e = SEL(small, splat(-1.0), splat(0.0));
+/* fdlibm's e_log.c kernel: ln(2^e mm) for mm in [sqrt(2)/2, sqrt(2)) (f = mm
+ * - 1, s = f/(2+f), minimax R(s^2) < 2^-58.45), e an integer in a double */
+AD_INLINE VD log_kernel(VD mm, VD e) {
   const VD f = mm - 1.0, hfsq = 0.5 * f * f, sdv = f / (f + 2.0), z = sdv * sdv, w2 = z * z;
   const VD t1 = w2 * (3.999999999940941908e-01 + w2 * (2.222219843214978396e-01 + w2 * 1.531383769920937332e-01));
   const VD t2 = z * (6.666666666666735130e-01 +
                      w2 * (2.857142874366239149e-01 + w2 * (1.818357216161805012e-01 + w2 * 1.479819860511658591e-01)));
   const VD R = t2 + t1;
-  const VD lg = e * 6.93147180369123816490e-01 - ((hfsq - (sdv * (hfsq + R) + e * 1.90821492927058770002e-10)) - f);
+  return e * 6.93147180369123816490e-01 - ((hfsq - (sdv * (hfsq + R) + e * 1.90821492927058770002e-10)) - f);
+}
+
+/* log1p(x) for x in [-1/2, 0] (x = -s, s = e^ls <= 1/2): w = 1 + x in [1/2, 1],
+ * log(w) by log_kernel (w = 2^e mm, e = -1 or 0), plus the first-order
+ * correction -((w - 1) - x)/w for the rounding of 1 + x. */
+AD_INLINE VD log1p_neg(VD x) {
+  const VD w = x + 1.0;
+  const VI small = (VI)(w < splat(0.70710678118654752440));
+  const VD mm = SEL(small, w * 2.0, w), e = SEL(small, splat(-1.0), splat(0.0));
+  const VD lg = log_kernel(mm, e);
   const VD c = SEL((VI)(w == splat(1.0)), splat(0.0), ((w - 1.0) - x) / w);
   return SEL((VI)(w == splat(1.0)), x, lg - c);
+}
+
+/* log1p(-s) for s in [0, 2^-5]: -(s + s^2 (1/2 + s/3 + ... + s^9/11)), fused
+ * Horner (the series' remainder < s^11/12 <= 2^-58.5 relative), s added last
+ * exactly by one fused multiply-add: about 0.5 ulp; no division */
+AD_INLINE VD log1p_neg_small(VD s) {
+  VD h = splat(1.0 / 11);
+  h = VFMA(h, s, splat(1.0 / 10));
+  h = VFMA(h, s, splat(1.0 / 9));
+  h = VFMA(h, s, splat(1.0 / 8));
+  h = VFMA(h, s, splat(1.0 / 7));
+  h = VFMA(h, s, splat(1.0 / 6));
+  h = VFMA(h, s, splat(1.0 / 5));
+  h = VFMA(h, s, splat(1.0 / 4));
+  h = VFMA(h, s, splat(1.0 / 3));
+  h = VFMA(h, s, splat(0.5));
+  return -VFMA(s, s * h, s);
+}
+
+/* log1p(-s), s in [0, 1/2]: the series when every lane has s <= 2^-5 (most
+ * classes of a large-k row), else log1p_neg */
+AD_INLINE VD log1p_neg_s(VD s) {
+  return VANY_GT(s, splat(0x1p-5)) ? log1p_neg(-s) : log1p_neg_small(s);
+}
+
+/* e = exp(-|u|), u = a ls - b l1s + c, for one vector of classes from j
+ * (lanes of class jmax take the features passed in), with the sign bit set
+ * where u >= 0: sigmoid(u) = sig_of(that), divided later (beta_row_x keeps
+ * the division out of the long chain) */
+AD_INLINE VD beta_e(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
+  VEXP_DECL;
+  VD l1s = log1p_neg_s(s);
+  if (jmax - j < (size_t)W) { /* the vector holding jmax: its features passed in */
+    const VI lane = LANE_IDX;
+    const VI ismax = (VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jmax);
+    ls = SEL(ismax, splat(ls_max), ls);
+    l1s = SEL(ismax, splat(l1s_max), l1s);
+  }
+  const VD u = VFMA(a, ls, VFMA(-b, l1s, c));
+  const VI pos = u >= splat(0);
+  const VI sign = (VI)splat(0) + (-0x7FFFFFFFFFFFFFFFLL - 1);
+  VD e = (VD)((VI)u | sign); /* -|u| */
+  VEXP(&e);
+  return (VD)((VI)e | (pos & sign));
+}
+
+/* sigmoid(u) from beta_e's value: 1 / (1 + e) for u >= 0, e / (1 + e) below */
+AD_INLINE VD sig_of(VD v) {
+  const VI sign = (VI)splat(0) + (-0x7FFFFFFFFFFFFFFFLL - 1);
+  const VI pos = (VI)v < (VI)splat(0);
+  const VD e = (VD)((VI)v & ~sign);
+  return SEL(pos, splat(1.0), e) / (e + 1.0);
+}
+
+/* (a, b, c) of classes j .. j + r - 1 (r <= W; lanes >= r: 0) of the interleaved abc */
+AD_INLINE void ld_abc(const double *abc, size_t j, size_t r, VD *a, VD *b, VD *c) {
+  if (r == (size_t)W) {
+    DEINT3(abc + 3 * j, *a, *b, *c);
+    return;
+  }
+  double t[3 * W];
+  memset(t, 0, sizeof t);
+  memcpy(t, abc + 3 * j, 3 * r * sizeof *t);
+  for (int q = 0; q < W; q++) { (*a)[q] = t[3 * q]; (*b)[q] = t[3 * q + 1]; (*c)[q] = t[3 * q + 2]; }
+}
+
+AD_INLINE VD beta_q(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
+  return sig_of(beta_e(a, b, c, ls, s, j, jmax, ls_max, l1s_max));
 }
 
 static void beta_row(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
                      double ls_max, double l1s_max, calib__f32u *y) {
   VEXP_DECL;
-  double buf[CALIB__APPLYD_MAX_K + W], abct[3 * W];
-  const VI lane = LANE_IDX;
+  double buf[CALIB__APPLYD_MAX_K + W];
   VD sv = splat(0);
   for (size_t j = 0; j < k; j += W) {
     const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
     const VD z = r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, 0.0f);
     VD a, b, c;
-    if (r == (size_t)W) {
-      const VI i3 = lane * 3;
-      a = VGATHER(abc + 3 * j, i3);
-      b = VGATHER(abc + 3 * j + 1, i3);
-      c = VGATHER(abc + 3 * j + 2, i3);
-    } else {
-      memset(abct, 0, sizeof abct);
-      memcpy(abct, abc + 3 * j, 3 * r * sizeof *abct);
-      for (int q = 0; q < W; q++) { a[q] = abct[3 * q]; b[q] = abct[3 * q + 1]; c[q] = abct[3 * q + 2]; }
-    }
-    VD ls = (z - m) - spd, s = ls;
+    ld_abc(abc, j, r, &a, &b, &c);
+    const VD ls = (z - m) - spd;
+    VD s = ls;
     VEXP(&s);
-    VD l1s = log1p_neg(-s);
-    const VI ismax = (VI)(lane + (long long)j == (VI)(lane - lane) + (long long)jmax);
-    ls = SEL(ismax, splat(ls_max), ls);
-    l1s = SEL(ismax, splat(l1s_max), l1s);
-    const VD u = a * ls - b * l1s + c;
-    const VI pos = u >= splat(0);
-    VD e = SEL(pos, -u, u); /* -|u| */
-    VEXP(&e);
-    const VD inv = VRECIP(e + 1.0);
-    VD qv = SEL(pos, inv, e * inv);
+    VD qv = beta_q(a, b, c, ls, s, j, jmax, ls_max, l1s_max);
     if (r < (size_t)W) qv = pad(qv, r, 0.0);
     st_d(buf + j, qv);
     sv += qv;
@@ -537,6 +592,86 @@ static void beta_row(const double *abc, const calib__f32u *x, size_t k, double m
     return;
   }
   div_store(buf, k, sum, y);
+}
+
+/* The first j with buf[j] == m (m is among buf[0 .. kp), kp a multiple of W). */
+AD_INLINE size_t first_eq(const double *buf, size_t kp, double m) {
+  const VD mv = splat(m);
+  for (size_t j = 0; j < kp; j += W) {
+    const VI eq = (VI)(ld_d(buf + j) == mv);
+    if (vany(eq))
+      for (int q = 0; q < W; q++)
+        if (eq[q]) return j + (size_t)q;
+  }
+  return 0;
+}
+
+/* rowmath.h's calib__softplus_d (the kernels do not include src/model/) */
+static double softplus_d(double u) { return (u > 0 ? u : 0.0) + log1p(exp(-fabs(u))); }
+
+/* The whole beta row (applyd.h): one widening pass with the maximum, its
+ * first index, e_j = exp(z_j - m) for j != jmax (kept) and their sum S, so
+ * d = ln S and s_j = e^(z_j - m - softplus(d)) = e_j e^-softplus(d): one exp
+ * per class fewer than beta_row. S < 2^-900 (the others' terms near the
+ * subnormal range) returns 1 with y unwritten: the caller takes the path
+ * that sums around the others' own maximum. */
+#define BETA_XG 4
+static int beta_row_x(const double *abc, const calib__f32u *x, size_t k, calib__f32u *y) {
+  double buf[CALIB__APPLYD_MAX_K + BETA_XG * W];
+  size_t kp;
+  const double m = widen_max(x, k, buf, &kp);
+  const size_t jmax = first_eq(buf, kp, m);
+  buf[jmax] = -HUGE_VAL;
+  const double S = exp_sum(buf, kp, m);
+  if (!(S >= 0x1p-900)) return 1;
+  const double d = log(S), spd = softplus_d(d), es = exp(-spd);
+  const double ls_max = -spd, l1s_max = -softplus_d(-d);
+  VD sv = splat(0);
+  size_t j = 0;
+  for (; j + BETA_XG * W <= k; j += BETA_XG * W) {
+    VD a[BETA_XG], b[BETA_XG], c[BETA_XG], ls[BETA_XG], s[BETA_XG], q[BETA_XG];
+#pragma GCC unroll 8
+    for (int g = 0; g < BETA_XG; g++) {
+      const size_t jg = j + (size_t)g * W;
+      DEINT3(abc + 3 * jg, a[g], b[g], c[g]);
+      ls[g] = (ld_f(x + jg) - m) - spd;
+      s[g] = ld_d(buf + jg) * es;
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < BETA_XG; g++) q[g] = beta_e(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
+#pragma GCC unroll 8
+    for (int g = 0; g < BETA_XG; g++) st_d(buf + j + (size_t)g * W, q[g]);
+  }
+  for (; j < k; j += W) {
+    const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+    const VD z = r == (size_t)W ? ld_f(x + j) : ld_f_tail(x + j, r, 0.0f);
+    VD a, b, c;
+    ld_abc(abc, j, r, &a, &b, &c);
+    VD v = beta_e(a, b, c, (z - m) - spd, ld_d(buf + j) * es, j, jmax, ls_max, l1s_max);
+    if (r < (size_t)W) v = pad(v, r, 0.0); /* sig_of(+0) = 0 */
+    st_d(buf + j, v);
+  }
+  /* the sigmoids' divisions, independent of each other */
+  VD sv1 = splat(0);
+  for (j = 0; j + 2 * W <= kp; j += 2 * W) {
+    const VD q0 = sig_of(ld_d(buf + j)), q1 = sig_of(ld_d(buf + j + W));
+    st_d(buf + j, q0);
+    st_d(buf + j + W, q1);
+    sv += q0;
+    sv1 += q1;
+  }
+  if (j < kp) {
+    const VD q0 = sig_of(ld_d(buf + j));
+    st_d(buf + j, q0);
+    sv += q0;
+  }
+  const double sum = hsum(sv + sv1);
+  if (!(sum > 0)) {
+    for (size_t j2 = 0; j2 < k; j2++) y[j2] = (float)(1.0 / (double)k);
+    return 0;
+  }
+  store_scaled(buf, k, 1.0 / sum, y); /* the reciprocal once (applyd.h: <= 1.5 ulp before the float rounding) */
+  return 0;
 }
 
 static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double m2) {
@@ -553,8 +688,15 @@ static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double 
   return hsum(sv);
 }
 
-/* ln w for w a positive normal double (fdlibm's e_log.c, as log1p_neg:
- * w = 2^e (1 + f), 1 + f in [sqrt(2)/2, sqrt(2)), < 1 ulp). Zero, subnormal,
+static void log1p_neg_n(const double *s, size_t n, double *y) {
+  for (size_t i = 0; i < n; i += W) {
+    const size_t r = n - i < (size_t)W ? n - i : (size_t)W;
+    const VD v = log1p_neg_s(ld_d_tail(s + i, r));
+    for (size_t q = 0; q < r; q++) y[i + q] = v[q];
+  }
+}
+
+/* ln w for w a positive normal double (log_kernel after w = 2^e mm, < 1 ulp). Zero, subnormal,
  * infinite and NaN lanes are the caller's. */
 AD_INLINE VD log_pos(VD w) {
   VI bits;
@@ -566,13 +708,7 @@ AD_INLINE VD log_pos(VD w) {
   const VI big = (VI)(mm > splat(1.41421356237309504880));
   mm = SEL(big, mm * 0.5, mm);
   e -= big; /* big lanes are -1 */
-  const VD ed = __builtin_convertvector(e, VD);
-  const VD f = mm - 1.0, hfsq = 0.5 * f * f, sdv = f / (f + 2.0), z = sdv * sdv, w2 = z * z;
-  const VD t1 = w2 * (3.999999999940941908e-01 + w2 * (2.222219843214978396e-01 + w2 * 1.531383769920937332e-01));
-  const VD t2 = z * (6.666666666666735130e-01 +
-                     w2 * (2.857142874366239149e-01 + w2 * (1.818357216161805012e-01 + w2 * 1.479819860511658591e-01)));
-  const VD R = t2 + t1;
-  return ed * 6.93147180369123816490e-01 - ((hfsq - (sdv * (hfsq + R) + ed * 1.90821492927058770002e-10)) - f);
+  return log_kernel(mm, __builtin_convertvector(e, VD));
 }
 
 /* the number of edges e[1 .. M) below c, lane-wise (calib_bin_index's bin
@@ -612,4 +748,4 @@ static void bin_prov_rows(const calib__f32u *p, const int64_t *y, size_t n, cons
 
 const calib__applyd TABLE_NAME = {ISA_NAME, vector_rows, platt_rows, ets_rows, softmax_rows, matvec_row, softmax_store,
                                   div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows,
-                                  matvec_row_f32, bin_prov_rows};
+                                  matvec_row_f32, beta_row_x, log1p_neg_n, bin_prov_rows};

@@ -182,10 +182,14 @@ void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_
     return;
   }
   const calib__applyd *ad = CALIB__APPLYD();
+  const int simd = ad && exact && input == CALIB_INPUT_LOGITS && k <= CALIB__APPLYD_MAX_K;
   for (size_t i = 0; i < n; i++) {
+    /* the whole row in one kernel call, unless its other classes' terms are
+     * near underflow relative to the maximum (applyd.h) */
+    if (simd && ad->beta_row_x(abc, x + i * k, k, y + i * k) == 0) continue;
     /* the row's summary is taken before any entry of the row is overwritten */
     const beta_ctx c = row_ctx(abc, k, input, eps, exact, x + i * k);
-    if (ad && exact && input == CALIB_INPUT_LOGITS && k <= CALIB__APPLYD_MAX_K) {
+    if (simd) {
       /* the same features and map, 8 (4) classes per step (applyd.h) */
       double lsm, l1sm;
       calib__beta_features(x + i * k, k, c.ri.jmax, input, eps, exact, &c.ri, &lsm, &l1sm);
