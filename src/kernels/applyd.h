@@ -15,8 +15,41 @@
 #define CALIB_KERNELS_APPLYD_H
 
 #include "kernels.h"
+#include <string.h>
 
 #define CALIB__APPLYD_MAX_K 1024
+
+/* An isotonic one-vs-rest model's search index (issue 12: the k = 1000 row's
+ * dependent chains of gathers), built once per owned model by
+ * model/isotonic_index.c and read by iso_rows_idx. Per class j, arrays of
+ * kp >= k entries (padded to a multiple of CALIB__ISO_PAD with a harmless
+ * table: off 0, m 1, one bucket), contiguous so a vector of classes is one
+ * load: the table's offset off and length m, its ends lo = x_0, hi = x_{m-1},
+ * ylo = y_0, yhi = y_{m-1}; the bucket grid: ukey(v) is v's order-preserving
+ * unsigned key (calib__iso_ukey; -0.0 keyed as +0.0, so for non-NaN values
+ * key order is double order), and s with lo < s < hi falls in bucket
+ * b = (ukey(s) - ukey(lo)) >> sh (s <= lo or NaN: bucket 0; s >= hi: bucket
+ * nb - 1), whose entry bk[boff + b] packs (start | end << 32): the last table
+ * index with x <= the bucket's first key and the last with x <= its last key.
+ * So the last index with x <= s lies in [start, end] and the usual halving
+ * search over that range finds it: the same index as a search over the whole
+ * table, hence bit-identical values (test_isotonic_index). */
+#define CALIB__ISO_PAD 32
+typedef struct calib__iso_index {
+  size_t kp;
+  int steps; /* halving steps that reduce every bucket's range to one index */
+  const long long *off, *m, *last, *uklo, *sh, *nbm1, *boff; /* last = off + m - 1 */
+  const double *lo, *hi, *ylo, *yhi;
+  const long long *bk;
+  const double *slope; /* beside xs: (y[t+1] - y[t]) / (x[t+1] - x[t]), 0 at each table's last t */
+} calib__iso_index;
+
+/* The order-preserving key: (bits | sign) ^ (v < 0 ? all ones : 0). */
+static inline unsigned long long calib__iso_ukey(double v) {
+  unsigned long long b;
+  memcpy(&b, &v, sizeof b);
+  return (b | 0x8000000000000000ull) ^ (v < 0.0 ? ~0ull : 0ull);
+}
 
 typedef struct {
   const char *name;
@@ -74,6 +107,12 @@ typedef struct {
    * bit-identical to matvec_row on the same values; half the bytes read. */
   void (*matvec_row_f32)(const float *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
                          double *a);
+  /* iso_rows through the model's search index (calib__iso_index above):
+   * the same q_j (the same table index, the same interpolation and fallback
+   * fb), the same renormalisation; ix->kp >= k. */
+  void (*iso_rows_idx)(const calib__iso_index *ix, const double *xs, const double *ys, const calib__f32u *p,
+                       size_t n, size_t k, calib__f32u *y,
+                       double (*fb)(const double *, const double *, size_t, double));
 } calib__applyd;
 
 /* The table of the dispatched ISA (calib__kernels_get), or NULL (scalar,

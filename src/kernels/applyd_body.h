@@ -477,6 +477,78 @@ static void iso_rows(const double *xs, const double *ys, const double *cnt, cons
   }
 }
 
+/* iso_rows through the model's search index (applyd.h calib__iso_index), in
+ * three passes over the row, each a loop of independent W-class steps (so the
+ * gathers of many steps overlap, and no branch depends on a gathered value):
+ * s's bucket (the class's grid parameters are vector loads, the bucket entry
+ * one gather), then ix->steps halving steps over the buckets' [start, end]
+ * (the same search as iso_rows', a step on a range of one is a no-op), then
+ * the interpolation from the found global index (iso_rows' formula, with the
+ * slope precomputed by the same operations). */
+typedef unsigned long long VU __attribute__((vector_size(sizeof(VI))));
+AD_INLINE VI ld_i(const long long *p) {
+  VI v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+AD_INLINE void st_i(long long *p, VI v) { memcpy(p, &v, sizeof v); }
+static void iso_rows_idx(const calib__iso_index *ix, const double *xs, const double *ys, const calib__f32u *p,
+                         size_t n, size_t k, calib__f32u *y,
+                         double (*fb)(const double *, const double *, size_t, double)) {
+  double buf[CALIB__APPLYD_MAX_K + W], sb[CALIB__APPLYD_MAX_K + W];
+  long long gb[CALIB__APPLYD_MAX_K + W], lb[CALIB__APPLYD_MAX_K + W];
+  const VI lane = LANE_IDX, zero = lane - lane, one = zero + 1;
+  const VI sign = zero + (-0x7FFFFFFFFFFFFFFFLL - 1), low32 = zero + 0xFFFFFFFFLL;
+  const double *bk = (const double *)(const void *)ix->bk; /* gathered as bits */
+  for (size_t i = 0; i < n; i++) {
+    const calib__f32u *pr = p + i * k;
+    for (size_t j = 0; j < k; j += W) { /* j + W <= ix->kp: padding classes beyond k */
+      const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+      const VD s = r == (size_t)W ? ld_f(pr + j) : ld_f_tail(pr + j, r, 0.0f);
+      const VU u = (VU)(((VI)s | sign) ^ (VI)(s < splat(0.0))); /* calib__iso_ukey */
+      VI b = (VI)((u - (VU)ld_i(ix->uklo + j)) >> (VU)ld_i(ix->sh + j));
+      b = (VI)SEL((VI)(s >= ld_d(ix->hi + j)), ld_i(ix->nbm1 + j), b);
+      b &= (VI)(s > ld_d(ix->lo + j)); /* s <= lo and NaN: bucket 0 */
+      const VI e = (VI)VGATHER(bk, ld_i(ix->boff + j) + b), start = e & low32;
+      st_d(sb + j, s);
+      st_i(gb + j, ld_i(ix->off + j) + start);
+      st_i(lb + j, (VI)((VU)e >> 32) - start + one);
+    }
+    for (int step = 0; step < ix->steps; step++)
+      for (size_t j = 0; j < k; j += W) {
+        const VI len = ld_i(lb + j), h = len >> 1, base = ld_i(gb + j), cand = base + h;
+        const VI take = (VI)(VGATHER(xs, cand) <= ld_d(sb + j));
+        st_i(gb + j, (take & cand) | (~take & base));
+        st_i(lb + j, len - h);
+      }
+    VD sv = splat(0);
+    for (size_t j = 0; j < k; j += W) {
+      const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
+      const VI g = ld_i(gb + j);
+      const VD s = ld_d(sb + j);
+      const VD xj = VGATHER(xs, g), yj = VGATHER(ys, g), slope = VGATHER(ix->slope, g);
+      const VI simple = (g >= ld_i(ix->last + j)) | (VI)(xj == s);
+      VD v = SEL(simple, yj, slope * (s - xj) + yj);
+      v = SEL((VI)(s >= ld_d(ix->hi + j)), ld_d(ix->yhi + j), v);
+      v = SEL((VI)(s <= ld_d(ix->lo + j)), ld_d(ix->ylo + j), v);
+      const VI bad = (VI)(v != v);
+      if (vany(bad))
+        for (size_t q = 0; q < r; q++)
+          if (bad[q]) v[q] = fb(xs + ix->off[j + q], ys + ix->off[j + q], (size_t)ix->m[j + q], s[q]);
+      if (r < (size_t)W) v = pad(v, r, 0.0);
+      st_d(buf + j, v);
+      sv += v;
+    }
+    const double sum = hsum(sv);
+    calib__f32u *yr = y + i * k;
+    if (!(sum > 0)) {
+      for (size_t j = 0; j < k; j++) yr[j] = (float)(1.0 / (double)k);
+      continue;
+    }
+    div_store(buf, k, sum, yr);
+  }
+}
+
 /* log1p(x) for x in [-1/2, 0] (x = -s, s = e^ls <= 1/2): w = 1 + x in [1/2, 1],
  * log(w) by fdlibm's e_log.c kernel (w = 2^e (1 + f), 1 + f in [sqrt(2)/2,
  * sqrt(2)), s = f/(2+f), minimax R(s^2) < 2^-58.45), plus the first-order
@@ -555,4 +627,4 @@ static double sum_exp_excl(const calib__f32u *x, size_t k, size_t jskip, double 
 
 const calib__applyd TABLE_NAME = {ISA_NAME, vector_rows, platt_rows, ets_rows, softmax_rows, matvec_row, softmax_store,
                                   div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows,
-                                  matvec_row_f32};
+                                  matvec_row_f32, iso_rows_idx};
