@@ -29,19 +29,24 @@
  * unsigned key (calib__iso_ukey; -0.0 keyed as +0.0, so for non-NaN values
  * key order is double order), and s with lo < s < hi falls in bucket
  * b = (ukey(s) - ukey(lo)) >> sh (s <= lo or NaN: bucket 0; s >= hi: bucket
- * nb - 1), whose entry bk[boff + b] packs (start | end << 32): the last table
- * index with x <= the bucket's first key and the last with x <= its last key.
- * So the last index with x <= s lies in [start, end] and the usual halving
- * search over that range finds it: the same index as a search over the whole
- * table, hence bit-identical values (test_isotonic_index). */
+ * nb - 1), whose entry bk[boff + b] describes the bucket's range [start, end]:
+ * start, the last index with x <= the bucket's first key, and end, the last
+ * with x <= its last key, so the last index with x <= s lies in [start, end].
+ * Packed for a compare of the W <= 8 thresholds after start: bits 24..63 the
+ * global index off + start, bits 0..7 the mask of the min(end - start, 8)
+ * thresholds after it (1 << min(...)) - 1, bit 8 end - start > 8. The count
+ * of those thresholds <= s (sorted: a prefix) added to start is the same
+ * index as a search over the whole table, hence bit-identical values
+ * (test_isotonic_index); a range wider than W is finished by halving. */
 #define CALIB__ISO_PAD 32
 typedef struct calib__iso_index {
   size_t kp;
-  int steps; /* halving steps that reduce every bucket's range to one index */
   const long long *off, *m, *last, *uklo, *sh, *nbm1, *boff; /* last = off + m - 1 */
   const double *lo, *hi, *ylo, *yhi;
   const long long *bk;
-  const double *slope; /* beside xs: (y[t+1] - y[t]) / (x[t+1] - x[t]), 0 at each table's last t */
+  const double *xw;  /* xs, then 8 x +inf: W thresholds can be loaded from any index */
+  const double *rec; /* per global threshold t, 4 doubles: x_t, y_t, the slope (y_{t+1} - y_t) /
+                       (x_{t+1} - x_t) (0 at a table's last t), 0 */
 } calib__iso_index;
 
 /* The order-preserving key: (bits | sign) ^ (v < 0 ? all ones : 0). */

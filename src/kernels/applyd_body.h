@@ -478,13 +478,15 @@ static void iso_rows(const double *xs, const double *ys, const double *cnt, cons
 }
 
 /* iso_rows through the model's search index (applyd.h calib__iso_index), in
- * three passes over the row, each a loop of independent W-class steps (so the
- * gathers of many steps overlap, and no branch depends on a gathered value):
- * s's bucket (the class's grid parameters are vector loads, the bucket entry
- * one gather), then ix->steps halving steps over the buckets' [start, end]
- * (the same search as iso_rows', a step on a range of one is a no-op), then
- * the interpolation from the found global index (iso_rows' formula, with the
- * slope precomputed by the same operations). */
+ * three passes over the row: s's bucket (W classes per step: the class's
+ * grid parameters are vector loads), then per class the bucket's [start, end]
+ * from one load and the count of x[start + 1 .. end] <= s by one vector
+ * compare of the contiguous thresholds (ix->xw: sorted, so the count is the
+ * last index with x <= s minus start: iso_rows' index; a wider range than W + 1
+ * takes more compares), then 4 classes at a time the interpolation from their
+ * segment records, transposed (iso_rows' formula, the slope precomputed by the
+ * same operations); the row sum then in iso_rows' order. No branch depends on
+ * a value loaded in the same pass, and the passes' steps are independent. */
 typedef unsigned long long VU __attribute__((vector_size(sizeof(VI))));
 AD_INLINE VI ld_i(const long long *p) {
   VI v;
@@ -492,53 +494,89 @@ AD_INLINE VI ld_i(const long long *p) {
   return v;
 }
 AD_INLINE void st_i(long long *p, VI v) { memcpy(p, &v, sizeof v); }
+/* 4 doubles, whatever W: the segment records' transpose */
+typedef double V4 __attribute__((vector_size(32)));
+typedef long long V4I __attribute__((vector_size(32)));
+#define SEL4(m, a, b) ((V4)(((m) & (V4I)(a)) | (~(m) & (V4I)(b))))
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUF4(a, b, i, j, k, l) __builtin_shufflevector(a, b, i, j, k, l)
+#else
+#define SHUF4(a, b, i, j, k, l) __builtin_shuffle(a, b, (V4I){i, j, k, l})
+#endif
+AD_INLINE V4 ld4(const double *p) {
+  V4 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+AD_INLINE V4I ld4i(const long long *p) {
+  V4I v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
 static void iso_rows_idx(const calib__iso_index *ix, const double *xs, const double *ys, const calib__f32u *p,
                          size_t n, size_t k, calib__f32u *y,
                          double (*fb)(const double *, const double *, size_t, double)) {
   double buf[CALIB__APPLYD_MAX_K + W], sb[CALIB__APPLYD_MAX_K + W];
-  long long gb[CALIB__APPLYD_MAX_K + W], lb[CALIB__APPLYD_MAX_K + W];
-  const VI lane = LANE_IDX, zero = lane - lane, one = zero + 1;
-  const VI sign = zero + (-0x7FFFFFFFFFFFFFFFLL - 1), low32 = zero + 0xFFFFFFFFLL;
-  const double *bk = (const double *)(const void *)ix->bk; /* gathered as bits */
+  long long gb[CALIB__APPLYD_MAX_K + W];
+  const VI lane = LANE_IDX, zero = lane - lane;
+  const VI sign = zero + (-0x7FFFFFFFFFFFFFFFLL - 1);
+  const long long *uklo = ix->uklo, *sh = ix->sh, *nbm1 = ix->nbm1, *boff = ix->boff, *off = ix->off;
+  const long long *bk = ix->bk, *last = ix->last;
+  const double *lo = ix->lo, *hi = ix->hi, *ylo = ix->ylo, *yhi = ix->yhi, *xw = ix->xw, *rec = ix->rec;
+  const size_t k4 = (k + 3) & ~(size_t)3; /* <= k rounded up to W <= ix->kp */
+  (void)lane;
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *pr = p + i * k;
     for (size_t j = 0; j < k; j += W) { /* j + W <= ix->kp: padding classes beyond k */
       const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
       const VD s = r == (size_t)W ? ld_f(pr + j) : ld_f_tail(pr + j, r, 0.0f);
       const VU u = (VU)(((VI)s | sign) ^ (VI)(s < splat(0.0))); /* calib__iso_ukey */
-      VI b = (VI)((u - (VU)ld_i(ix->uklo + j)) >> (VU)ld_i(ix->sh + j));
-      b = (VI)SEL((VI)(s >= ld_d(ix->hi + j)), ld_i(ix->nbm1 + j), b);
-      b &= (VI)(s > ld_d(ix->lo + j)); /* s <= lo and NaN: bucket 0 */
-      const VI e = (VI)VGATHER(bk, ld_i(ix->boff + j) + b), start = e & low32;
+      VI b = (VI)((u - (VU)ld_i(uklo + j)) >> (VU)ld_i(sh + j));
+      b = (VI)SEL((VI)(s >= ld_d(hi + j)), ld_i(nbm1 + j), b);
+      b &= (VI)(s > ld_d(lo + j)); /* s <= lo and NaN: bucket 0 */
       st_d(sb + j, s);
-      st_i(gb + j, ld_i(ix->off + j) + start);
-      st_i(lb + j, (VI)((VU)e >> 32) - start + one);
+      st_i(gb + j, ld_i(boff + j) + b);
     }
-    for (int step = 0; step < ix->steps; step++)
-      for (size_t j = 0; j < k; j += W) {
-        const VI len = ld_i(lb + j), h = len >> 1, base = ld_i(gb + j), cand = base + h;
-        const VI take = (VI)(VGATHER(xs, cand) <= ld_d(sb + j));
-        st_i(gb + j, (take & cand) | (~take & base));
-        st_i(lb + j, len - h);
+    for (size_t j = 0; j < k4; j++) {
+      const unsigned long long e = (unsigned long long)bk[gb[j]]; /* applyd.h: start, then its range */
+      const double sj = sb[j];
+      size_t t = (size_t)(e >> 24);
+      const unsigned c = (unsigned)__builtin_ctz(~(VLE_MASK(xw + t + 1, sj) & (unsigned)e));
+      t += c;
+      if (((e >> W) & 1u) && c == (unsigned)W) { /* a range wider than one compare: halve the rest */
+        size_t len = (size_t)last[j] - t + 1;
+        while (len > 1) {
+          const size_t h = len >> 1;
+          t = xs[t + h] <= sj ? t + h : t;
+          len -= h;
+        }
       }
-    VD sv = splat(0);
-    for (size_t j = 0; j < k; j += W) {
-      const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
-      const VI g = ld_i(gb + j);
-      const VD s = ld_d(sb + j);
-      const VD xj = VGATHER(xs, g), yj = VGATHER(ys, g), slope = VGATHER(ix->slope, g);
-      const VI simple = (g >= ld_i(ix->last + j)) | (VI)(xj == s);
-      VD v = SEL(simple, yj, slope * (s - xj) + yj);
-      v = SEL((VI)(s >= ld_d(ix->hi + j)), ld_d(ix->yhi + j), v);
-      v = SEL((VI)(s <= ld_d(ix->lo + j)), ld_d(ix->ylo + j), v);
-      const VI bad = (VI)(v != v);
-      if (vany(bad))
-        for (size_t q = 0; q < r; q++)
-          if (bad[q]) v[q] = fb(xs + ix->off[j + q], ys + ix->off[j + q], (size_t)ix->m[j + q], s[q]);
-      if (r < (size_t)W) v = pad(v, r, 0.0);
-      st_d(buf + j, v);
-      sv += v;
+      gb[j] = (long long)t;
     }
+    size_t j = 0;
+    for (; j < k; j += 4) { /* 4 classes: their segment records, transposed */
+      const size_t r = k - j < 4 ? k - j : 4;
+      const V4 r0 = ld4(rec + 4 * gb[j]), r1 = ld4(rec + 4 * gb[j + 1]);
+      const V4 r2 = ld4(rec + 4 * gb[j + 2]), r3 = ld4(rec + 4 * gb[j + 3]);
+      const V4 t0 = SHUF4(r0, r1, 0, 4, 2, 6), t1 = SHUF4(r0, r1, 1, 5, 3, 7);
+      const V4 t2 = SHUF4(r2, r3, 0, 4, 2, 6), t3 = SHUF4(r2, r3, 1, 5, 3, 7);
+      const V4 xj = SHUF4(t0, t2, 0, 1, 4, 5), yj = SHUF4(t1, t3, 0, 1, 4, 5), slope = SHUF4(t0, t2, 2, 3, 6, 7);
+      const V4 s = ld4(sb + j);
+      const V4I simple = (ld4i(gb + j) >= ld4i(last + j)) | (V4I)(xj == s);
+      V4 v = SEL4(simple, yj, slope * (s - xj) + yj);
+      v = SEL4((V4I)(s >= ld4(hi + j)), ld4(yhi + j), v);
+      v = SEL4((V4I)(s <= ld4(lo + j)), ld4(ylo + j), v);
+      const V4I bad = (V4I)(v != v);
+      if (bad[0] | bad[1] | bad[2] | bad[3]) /* NaN: an infinite slope, iso_rows' fallback */
+        for (size_t q = 0; q < r; q++)
+          if (bad[q]) v[q] = fb(xs + off[j + q], ys + off[j + q], (size_t)ix->m[j + q], s[q]);
+      if (r < 4)
+        for (size_t q = r; q < 4; q++) v[q] = 0.0;
+      memcpy(buf + j, &v, sizeof v);
+    }
+    for (; j % W; j++) buf[j] = 0.0;
+    VD sv = splat(0);
+    for (j = 0; j < k; j += W) sv += ld_d(buf + j); /* iso_rows' order: lane q sums classes q mod W */
     const double sum = hsum(sv);
     calib__f32u *yr = y + i * k;
     if (!(sum > 0)) {

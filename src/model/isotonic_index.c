@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "checked.h"
 #include "applyd.h"
+#include <math.h>
 
 #if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
 /* about 4 m buckets (a power of two >= 4 m), and the smallest shift whose
@@ -35,21 +36,19 @@ static unsigned grid_shift(size_t m, unsigned long long r) {
   return sh;
 }
 
-/* the class table x[0 .. m) into its nb buckets at bk; returns the largest
- * bucket range end - start + 1 */
-static size_t fill_buckets(const double *x, size_t m, unsigned sh, unsigned long long nb, long long *bk) {
+/* the class table x[0 .. m) into its nb buckets at bk */
+static void fill_buckets(const double *x, size_t m, size_t o, unsigned sh, unsigned long long nb, long long *bk) {
   const unsigned long long k0 = calib__iso_ukey(x[0]);
-  size_t start = 0, end = 0, span = 1;
+  size_t start = 0, end = 0;
   for (unsigned long long b = 0; b < nb; b++) {
     const unsigned long long first = k0 + (b << sh);
     const unsigned long long last = b + 1 == nb ? ~0ull : first + ((1ull << sh) - 1);
     while (start + 1 < m && calib__iso_ukey(x[start + 1]) <= first) start++;
     if (end < start) end = start;
     while (end + 1 < m && calib__iso_ukey(x[end + 1]) <= last) end++;
-    bk[b] = (long long)start | (long long)((unsigned long long)end << 32);
-    span = end - start + 1 > span ? end - start + 1 : span;
+    const size_t rem = end - start, w = rem < 8 ? rem : 8;
+    bk[b] = (long long)(((unsigned long long)(o + start) << 24) | ((1ull << w) - 1) | (rem > 8 ? 0x100ull : 0));
   }
-  return span;
 }
 
 int calib__model_attach_iso(calib_model *m) {
@@ -61,15 +60,15 @@ int calib__model_attach_iso(calib_model *m) {
   size_t nbk = 1, off = 0; /* bk[0]: the padding classes' one bucket (0, 0) */
   for (size_t j = 0; j < k; j++) { /* validated: integers >= 1 summing to the x count */
     const size_t mj = (size_t)cnt[j];
-    if (mj >= ((size_t)1 << 31)) return CALIB_OK; /* start and end must fit 32 bits: keep the full search */
     const unsigned long long r = calib__iso_ukey(xs[off + mj - 1]) - calib__iso_ukey(xs[off]);
     if (!calib__size_add(nbk, (size_t)(r >> grid_shift(mj, r)) + 1, &nbk)) return CALIB_E_NOMEM;
     off += mj;
   }
-  size_t words, bytes;
   const size_t nx = calib__model_section(m, CALIB_MP_ISO_X)->count;
+  if ((unsigned long long)nx >= (1ull << 40)) return CALIB_OK; /* bucket entries hold 40-bit indices */
+  size_t words, bytes;
   if (!calib__size_mul(kp, 11, &words) || !calib__size_add(words, nbk, &words) ||
-      !calib__size_add(words, nx, &words) ||
+      !calib__size_add(words, 5 * nx + 8, &words) ||
       !calib__size_mul(words, 8, &bytes) || !calib__size_add(bytes, sizeof(calib__iso_index), &bytes))
     return CALIB_E_NOMEM;
   calib__iso_index *ix = (calib__iso_index *)calib__malloc(bytes);
@@ -80,7 +79,7 @@ int calib__model_attach_iso(calib_model *m) {
   double *sl = (double *)(void *)(bk + nbk);
   bk[0] = 0;
   size_t at = 1;
-  int steps = 0;
+
   off = 0;
   for (size_t j = 0; j < kp; j++) {
     const size_t mj = j < k ? (size_t)cnt[j] : 1, o = j < k ? off : 0;
@@ -99,10 +98,14 @@ int calib__model_attach_iso(calib_model *m) {
       ish[j] = sh;
       inb[j] = (long long)(nb - 1);
       ibo[j] = (long long)at;
-      const size_t span = fill_buckets(xs + o, mj, sh, nb, bk + at);
-      while (((size_t)1 << steps) < span) steps++;
-      for (size_t t = 0; t < mj; t++) /* iso_rows' slope, the same operations */
-        sl[o + t] = t + 1 < mj ? (ys[o + t + 1] - ys[o + t]) / (xs[o + t + 1] - xs[o + t]) : 0.0;
+      fill_buckets(xs + o, mj, o, sh, nb, bk + at);
+      for (size_t t = 0; t < mj; t++) { /* iso_rows' slope, the same operations */
+        double *rc = sl + 4 * (o + t);
+        rc[0] = xs[o + t];
+        rc[1] = ys[o + t];
+        rc[2] = t + 1 < mj ? (ys[o + t + 1] - ys[o + t]) / (xs[o + t + 1] - xs[o + t]) : 0.0;
+        rc[3] = 0.0;
+      }
       at += (size_t)nb;
       off += mj;
     } else { /* padding class: table 0's first value, bucket 0 of bk */
@@ -112,11 +115,15 @@ int calib__model_attach_iso(calib_model *m) {
     }
   }
   ix->kp = kp;
-  ix->steps = steps;
+
   ix->off = ioff, ix->m = im, ix->last = ila, ix->uklo = iuk, ix->sh = ish, ix->nbm1 = inb, ix->boff = ibo;
   ix->lo = lo, ix->hi = hi, ix->ylo = ylo, ix->yhi = yhi;
   ix->bk = bk;
-  ix->slope = sl;
+  ix->rec = sl;
+  double *xw = sl + 4 * nx;
+  for (size_t t = 0; t < nx; t++) xw[t] = xs[t];
+  for (size_t t = nx; t < nx + 8; t++) xw[t] = (double)INFINITY;
+  ix->xw = xw;
   m->isoidx = ix;
   return CALIB_OK;
 }
