@@ -23,30 +23,30 @@
  * dependent chains of gathers), built once per owned model by
  * model/isotonic_index.c and read by iso_rows_idx. Per class j, arrays of
  * kp >= k entries (padded to a multiple of CALIB__ISO_PAD with a harmless
- * table: off 0, m 1, one bucket), contiguous so a vector of classes is one
- * load: the table's offset off and length m, its ends lo = x_0, hi = x_{m-1},
- * ylo = y_0, yhi = y_{m-1}; the bucket grid: ukey(v) is v's order-preserving
- * unsigned key (calib__iso_ukey; -0.0 keyed as +0.0, so for non-NaN values
- * key order is double order), and s with lo < s < hi falls in bucket
- * b = (ukey(s) - ukey(lo)) >> sh (s <= lo or NaN: bucket 0; s >= hi: bucket
- * nb - 1), whose entry bk[boff + b] describes the bucket's range [start, end]:
- * start, the last index with x <= the bucket's first key, and end, the last
- * with x <= its last key, so the last index with x <= s lies in [start, end].
- * Packed for a compare of the W <= 8 thresholds after start: bits 24..63 the
- * global index off + start, bits 0..7 the mask of the min(end - start, 8)
- * thresholds after it (1 << min(...)) - 1, bit 8 end - start > 8. The count
- * of those thresholds <= s (sorted: a prefix) added to start is the same
- * index as a search over the whole table, hence bit-identical values
- * (test_isotonic_index); a range wider than W is finished by halving. */
+ * table: off 0, m 1, bucket 0), contiguous so a vector of classes is one
+ * load: the table's offset off, length m, last = off + m - 1, its ends
+ * lo = x_0, hi = x_{m-1}, ylo = y_0, yhi = y_{m-1}; the bucket grid: ukey(v)
+ * is v's order-preserving unsigned key (calib__iso_ukey; -0.0 keyed as +0.0,
+ * so for non-NaN values key order is double order), and s with lo < s < hi
+ * falls in bucket b = (ukey(s) - ukey(lo)) >> sh (s <= lo or NaN: bucket 0;
+ * s >= hi: bucket nb - 1). Bucket b's record, 4 doubles at brec + 4 (boff + b):
+ * the two thresholds after start (+inf where the range has fewer), then as
+ * int64 bits the global index off + start and rem = end - start, where start
+ * is the last table index with x <= the bucket's first key and end the last
+ * with x <= its last key: the last index with x <= s lies in [start, end], and
+ * is start plus the count of thresholds <= s among the next two when rem <= 2
+ * (about 99 % of lookups at 2 buckets per threshold: isotonic thresholds come
+ * in close pairs, a block's two ends), else found by halving. The same index
+ * as the full search, hence bit-identical values (test_isotonic_index).
+ * Segment records, 4 doubles at rec + 4 t for each global threshold index t:
+ * x_t, y_t, the slope (y_{t+1} - y_t) / (x_{t+1} - x_t) (0 at a table's last
+ * t), 0. Both record arrays are 32-byte aligned. */
 #define CALIB__ISO_PAD 32
 typedef struct calib__iso_index {
   size_t kp;
-  const long long *off, *m, *last, *uklo, *sh, *nbm1, *boff; /* last = off + m - 1 */
+  const long long *off, *m, *last, *uklo, *sh, *nbm1, *boff;
   const double *lo, *hi, *ylo, *yhi;
-  const long long *bk;
-  const double *xw;  /* xs, then 8 x +inf: W thresholds can be loaded from any index */
-  const double *rec; /* per global threshold t, 4 doubles: x_t, y_t, the slope (y_{t+1} - y_t) /
-                       (x_{t+1} - x_t) (0 at a table's last t), 0 */
+  const double *brec, *rec;
 } calib__iso_index;
 
 /* The order-preserving key: (bits | sign) ^ (v < 0 ? all ones : 0). */

@@ -25,8 +25,6 @@ typedef long long VI __attribute__((vector_size(64)));
 #define VRECIP(v) (1.0 / (v))
 #define VCEIL(v) (VD)_mm512_roundscale_pd((__m512d)(v), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
 #define VGATHER(base, vi) (VD)_mm512_i64gather_pd((__m512i)(vi), (base), 8)
-/* bit q set when p[q] <= s (q < W; unaligned p; false for NaN) */
-#define VLE_MASK(p, s) ((unsigned)_mm512_cmp_pd_mask(_mm512_loadu_pd(p), _mm512_set1_pd(s), _CMP_LE_OQ))
 /* float -> double (exact): one vcvtps2pd (GCC 12 lowers __builtin_convertvector
  * of a whole vector to two half conversions, an extract and an insert) */
 #define VCVT_PS(f) ((VD)_mm512_cvtps_pd((__m256)(f)))

@@ -23,11 +23,15 @@
 #include "checked.h"
 #include "applyd.h"
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
-/* about 4 m buckets (a power of two >= 4 m), and the smallest shift whose
- * grid over the key range r = ukey(hi) - ukey(lo) has at most that many */
-#define ISO_BUCKETS_PER_KNOT 4
+/* About 2 m buckets (a power of two >= 2 m), and the smallest shift whose
+ * grid over the key range r = ukey(hi) - ukey(lo) has at most that many: at
+ * k = 1000 (bench_latency), 99 % of lookups land in a bucket whose range holds
+ * at most two thresholds (4 per threshold: 99.9 %, at twice the memory). */
+#define ISO_BUCKETS_PER_KNOT 2
 static unsigned grid_shift(size_t m, unsigned long long r) {
   unsigned long long nb = 2;
   while (nb < ISO_BUCKETS_PER_KNOT * (unsigned long long)m) nb <<= 1;
@@ -36,8 +40,23 @@ static unsigned grid_shift(size_t m, unsigned long long r) {
   return sh;
 }
 
-/* the class table x[0 .. m) into its nb buckets at bk */
-static void fill_buckets(const double *x, size_t m, size_t o, unsigned sh, unsigned long long nb, long long *bk) {
+static double bits_of(long long v) {
+  double d;
+  memcpy(&d, &v, sizeof d);
+  return d;
+}
+
+/* One bucket record (applyd.h): the two thresholds after start, the global
+ * start o + start and rem = end - start. */
+static void bucket_rec(const double *x, size_t o, size_t start, size_t end, double *r) {
+  r[0] = end > start ? x[start + 1] : (double)INFINITY;
+  r[1] = end > start + 1 ? x[start + 2] : (double)INFINITY;
+  r[2] = bits_of((long long)(o + start));
+  r[3] = bits_of((long long)(end - start));
+}
+
+/* the class table x[0 .. m) (global offset o) into its nb bucket records */
+static void fill_buckets(const double *x, size_t m, size_t o, unsigned sh, unsigned long long nb, double *br) {
   const unsigned long long k0 = calib__iso_ukey(x[0]);
   size_t start = 0, end = 0;
   for (unsigned long long b = 0; b < nb; b++) {
@@ -46,9 +65,32 @@ static void fill_buckets(const double *x, size_t m, size_t o, unsigned sh, unsig
     while (start + 1 < m && calib__iso_ukey(x[start + 1]) <= first) start++;
     if (end < start) end = start;
     while (end + 1 < m && calib__iso_ukey(x[end + 1]) <= last) end++;
-    const size_t rem = end - start, w = rem < 8 ? rem : 8;
-    bk[b] = (long long)(((unsigned long long)(o + start) << 24) | ((1ull << w) - 1) | (rem > 8 ? 0x100ull : 0));
+    bucket_rec(x, o, start, end, br + 4 * b);
   }
+}
+
+/* the segment records of the class table at global offset o */
+static void fill_segments(const double *xs, const double *ys, size_t o, size_t m, double *rec) {
+  for (size_t t = o; t < o + m; t++) { /* iso_rows' slope, the same operations */
+    double *rc = rec + 4 * t;
+    rc[0] = xs[t];
+    rc[1] = ys[t];
+    rc[2] = t + 1 < o + m ? (ys[t + 1] - ys[t]) / (xs[t + 1] - xs[t]) : 0.0;
+    rc[3] = 0.0;
+  }
+}
+
+/* the bucket count of every class, summed (1 for the padding bucket) */
+static int count_buckets(const double *cnt, const double *xs, size_t k, size_t *nbk) {
+  size_t total = 1, off = 0;
+  for (size_t j = 0; j < k; j++) { /* validated: integers >= 1 summing to the x count */
+    const size_t mj = (size_t)cnt[j];
+    const unsigned long long r = calib__iso_ukey(xs[off + mj - 1]) - calib__iso_ukey(xs[off]);
+    if (!calib__size_add(total, (size_t)(r >> grid_shift(mj, r)) + 1, &total)) return 0;
+    off += mj;
+  }
+  *nbk = total;
+  return 1;
 }
 
 int calib__model_attach_iso(calib_model *m) {
@@ -56,74 +98,44 @@ int calib__model_attach_iso(calib_model *m) {
   const double *cnt = calib__model_section(m, CALIB_MP_ISO_COUNTS)->data;
   const double *xs = calib__model_section(m, CALIB_MP_ISO_X)->data;
   const double *ys = calib__model_section(m, CALIB_MP_ISO_Y)->data;
-  const size_t k = m->k, kp = (k + CALIB__ISO_PAD - 1) / CALIB__ISO_PAD * CALIB__ISO_PAD;
-  size_t nbk = 1, off = 0; /* bk[0]: the padding classes' one bucket (0, 0) */
-  for (size_t j = 0; j < k; j++) { /* validated: integers >= 1 summing to the x count */
-    const size_t mj = (size_t)cnt[j];
-    const unsigned long long r = calib__iso_ukey(xs[off + mj - 1]) - calib__iso_ukey(xs[off]);
-    if (!calib__size_add(nbk, (size_t)(r >> grid_shift(mj, r)) + 1, &nbk)) return CALIB_E_NOMEM;
-    off += mj;
-  }
   const size_t nx = calib__model_section(m, CALIB_MP_ISO_X)->count;
-  if ((unsigned long long)nx >= (1ull << 40)) return CALIB_OK; /* bucket entries hold 40-bit indices */
-  size_t words, bytes;
-  if (!calib__size_mul(kp, 11, &words) || !calib__size_add(words, nbk, &words) ||
-      !calib__size_add(words, 5 * nx + 8, &words) ||
+  const size_t k = m->k, kp = (k + CALIB__ISO_PAD - 1) / CALIB__ISO_PAD * CALIB__ISO_PAD;
+  size_t nbk, words, bytes;
+  /* 11 arrays of kp, 4 nbk + 4 nx record words, 32 bytes of slack to align them */
+  if (!count_buckets(cnt, xs, k, &nbk) || !calib__size_add(nbk, nx, &words) ||
+      !calib__size_mul(words, 4, &words) || !calib__size_add(words, 11 * kp + 4, &words) ||
       !calib__size_mul(words, 8, &bytes) || !calib__size_add(bytes, sizeof(calib__iso_index), &bytes))
     return CALIB_E_NOMEM;
   calib__iso_index *ix = (calib__iso_index *)calib__malloc(bytes);
   if (!ix) return CALIB_E_NOMEM;
-  long long *a = (long long *)(void *)(ix + 1), *ioff = a, *im = a + kp, *iuk = a + 2 * kp, *ish = a + 3 * kp,
-            *inb = a + 4 * kp, *ibo = a + 5 * kp, *ila = a + 6 * kp, *bk = a + 11 * kp;
+  long long *a = (long long *)(void *)(ix + 1), *ioff = a, *im = a + kp, *ila = a + 2 * kp, *iuk = a + 3 * kp,
+            *ish = a + 4 * kp, *inb = a + 5 * kp, *ibo = a + 6 * kp;
   double *d = (double *)(void *)(a + 7 * kp), *lo = d, *hi = d + kp, *ylo = d + 2 * kp, *yhi = d + 3 * kp;
-  double *sl = (double *)(void *)(bk + nbk);
-  bk[0] = 0;
-  size_t at = 1;
-
-  off = 0;
+  double *br = d + 4 * kp;
+  br += ((32 - (size_t)((uintptr_t)br & 31)) & 31) / sizeof(double); /* 32-byte aligned records */
+  double *rec = br + 4 * nbk;
+  bucket_rec(xs, 0, 0, 0, br); /* bucket 0: the padding classes' (table 0's first value) */
+  size_t at = 1, off = 0;
   for (size_t j = 0; j < kp; j++) {
     const size_t mj = j < k ? (size_t)cnt[j] : 1, o = j < k ? off : 0;
     const unsigned long long r = calib__iso_ukey(xs[o + mj - 1]) - calib__iso_ukey(xs[o]);
-    const unsigned sh = grid_shift(mj, r);
-    const unsigned long long nb = (r >> sh) + 1;
-    ioff[j] = (long long)o;
-    im[j] = (long long)mj;
-    ila[j] = (long long)(o + mj - 1);
-    lo[j] = xs[o];
-    hi[j] = xs[o + mj - 1];
-    ylo[j] = ys[o];
-    yhi[j] = ys[o + mj - 1];
+    const unsigned sh = j < k ? grid_shift(mj, r) : 0;
+    const unsigned long long nb = j < k ? (r >> sh) + 1 : 1;
+    ioff[j] = (long long)o, im[j] = (long long)mj, ila[j] = (long long)(o + mj - 1);
+    lo[j] = xs[o], hi[j] = xs[o + mj - 1], ylo[j] = ys[o], yhi[j] = ys[o + mj - 1];
     iuk[j] = (long long)calib__iso_ukey(xs[o]);
+    ish[j] = sh, inb[j] = (long long)(nb - 1), ibo[j] = j < k ? (long long)at : 0;
     if (j < k) {
-      ish[j] = sh;
-      inb[j] = (long long)(nb - 1);
-      ibo[j] = (long long)at;
-      fill_buckets(xs + o, mj, o, sh, nb, bk + at);
-      for (size_t t = 0; t < mj; t++) { /* iso_rows' slope, the same operations */
-        double *rc = sl + 4 * (o + t);
-        rc[0] = xs[o + t];
-        rc[1] = ys[o + t];
-        rc[2] = t + 1 < mj ? (ys[o + t + 1] - ys[o + t]) / (xs[o + t + 1] - xs[o + t]) : 0.0;
-        rc[3] = 0.0;
-      }
+      fill_buckets(xs + o, mj, o, sh, nb, br + 4 * at);
+      fill_segments(xs, ys, o, mj, rec);
       at += (size_t)nb;
       off += mj;
-    } else { /* padding class: table 0's first value, bucket 0 of bk */
-      ish[j] = 0;
-      inb[j] = 0;
-      ibo[j] = 0;
     }
   }
   ix->kp = kp;
-
   ix->off = ioff, ix->m = im, ix->last = ila, ix->uklo = iuk, ix->sh = ish, ix->nbm1 = inb, ix->boff = ibo;
   ix->lo = lo, ix->hi = hi, ix->ylo = ylo, ix->yhi = yhi;
-  ix->bk = bk;
-  ix->rec = sl;
-  double *xw = sl + 4 * nx;
-  for (size_t t = 0; t < nx; t++) xw[t] = xs[t];
-  for (size_t t = nx; t < nx + 8; t++) xw[t] = (double)INFINITY;
-  ix->xw = xw;
+  ix->brec = br, ix->rec = rec;
   m->isoidx = ix;
   return CALIB_OK;
 }
