@@ -35,8 +35,9 @@
  * is the last table index with x <= the bucket's first key and end the last
  * with x <= its last key: the last index with x <= s lies in [start, end], and
  * is start plus the count of thresholds <= s among the next two when rem <= 2
- * (about 99 % of lookups at 2 buckets per threshold: isotonic thresholds come
- * in close pairs, a block's two ends), else found by halving. The same index
+ * (the grid is chosen so that it nearly always is: isotonic thresholds come
+ * in close pairs, a block's two ends; model/isotonic_index.c), else found by
+ * halving. The same index
  * as the full search, hence bit-identical values (test_isotonic_index).
  * Segment records, 4 doubles at rec + 4 t for each global threshold index t:
  * x_t, y_t, the slope (y_{t+1} - y_t) / (x_{t+1} - x_t) (0 at a table's last

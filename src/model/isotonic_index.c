@@ -5,7 +5,7 @@
  *
  * Why: at k = 1000 the row's time went to the per-class binary searches, a
  * dependent chain of log2 m gathers per group of classes, plus assembling
- * each class's offset and length lane by lane. With a grid of about 2 m
+ * each class's offset and length lane by lane. With a grid of 2 m to 8 m
  * buckets per class over the order-preserving keys of [x_0, x_{m-1}] (a key
  * grid is close to a log grid, so the thresholds of small probabilities,
  * which cluster near 0, still spread over buckets), s's bucket bounds the
@@ -27,16 +27,11 @@
 #include <string.h>
 
 #if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
-/* About 2 m buckets (a power of two >= 2 m), and the smallest shift whose
- * grid over the key range r = ukey(hi) - ukey(lo) has at most that many: at
- * k = 1000 (bench_latency), 99 % of lookups land in a bucket whose range holds
- * at most two thresholds (4 per threshold: 99.9 %, at twice the memory). */
-#define ISO_BUCKETS_PER_KNOT 2
-static unsigned grid_shift(size_t m, unsigned long long r) {
-  unsigned long long nb = 2;
-  while (nb < ISO_BUCKETS_PER_KNOT * (unsigned long long)m) nb <<= 1;
+/* The grid of a class: the smallest shift for which the key range
+ * r = ukey(hi) - ukey(lo) has at most nb buckets ((r >> sh) + 1 <= nb). */
+static unsigned grid_shift(unsigned long long nb, unsigned long long r) {
   unsigned sh = 0;
-  while ((r >> sh) >= nb) sh++; /* (r >> sh) + 1 <= nb */
+  while ((r >> sh) >= nb) sh++;
   return sh;
 }
 
@@ -55,17 +50,41 @@ static void bucket_rec(const double *x, size_t o, size_t start, size_t end, doub
   r[3] = bits_of((long long)(end - start));
 }
 
-/* the class table x[0 .. m) (global offset o) into its nb bucket records */
-static void fill_buckets(const double *x, size_t m, size_t o, unsigned sh, unsigned long long nb, double *br) {
+/* The buckets of the class table x[0 .. m) (global offset o) with shift sh,
+ * nb of them: their records into br (NULL: none written); returns the
+ * largest rem. */
+static size_t fill_buckets(const double *x, size_t m, size_t o, unsigned sh, unsigned long long nb, double *br) {
   const unsigned long long k0 = calib__iso_ukey(x[0]);
-  size_t start = 0, end = 0;
+  size_t start = 0, end = 0, most = 0;
   for (unsigned long long b = 0; b < nb; b++) {
     const unsigned long long first = k0 + (b << sh);
     const unsigned long long last = b + 1 == nb ? ~0ull : first + ((1ull << sh) - 1);
     while (start + 1 < m && calib__iso_ukey(x[start + 1]) <= first) start++;
     if (end < start) end = start;
     while (end + 1 < m && calib__iso_ukey(x[end + 1]) <= last) end++;
-    bucket_rec(x, o, start, end, br + 4 * b);
+    if (br) bucket_rec(x, o, start, end, br + 4 * b);
+    most = end - start > most ? end - start : most;
+  }
+  return most;
+}
+
+/* A class's bucket count: base = the power of two >= 2 m, or 2 base if base
+ * leaves a bucket whose range holds more than two thresholds after its start
+ * (the kernel's branch-free case: isotonic thresholds come in close pairs, a
+ * block's two ends, so base usually suffices). The rest go to the kernel's
+ * halving, a mispredicted branch and a dependent chain each: at k = 1000
+ * (bench_latency's model) about 1 % of lookups with base alone, which cost
+ * 10 % of the row (apply 2.53 -> 2.40 us with the doubling; 16 m: 2.35 us at
+ * 3x the memory). Index size there: 1.5 MB for a 241 KB model (32 bytes per
+ * bucket and per threshold); k = 10: 121 KB for 12 KB. Returns nb, sets *sh. */
+static unsigned long long class_grid(const double *x, size_t m, unsigned *sh) {
+  const unsigned long long r = calib__iso_ukey(x[m - 1]) - calib__iso_ukey(x[0]);
+  unsigned long long base = 2;
+  while (base < 2 * (unsigned long long)m) base <<= 1;
+  for (unsigned long long nb = base;; nb <<= 1) {
+    *sh = grid_shift(nb, r);
+    const unsigned long long used = (r >> *sh) + 1;
+    if (nb >= 2 * base || fill_buckets(x, m, 0, *sh, used, NULL) <= 2) return used;
   }
 }
 
@@ -85,8 +104,8 @@ static int count_buckets(const double *cnt, const double *xs, size_t k, size_t *
   size_t total = 1, off = 0;
   for (size_t j = 0; j < k; j++) { /* validated: integers >= 1 summing to the x count */
     const size_t mj = (size_t)cnt[j];
-    const unsigned long long r = calib__iso_ukey(xs[off + mj - 1]) - calib__iso_ukey(xs[off]);
-    if (!calib__size_add(total, (size_t)(r >> grid_shift(mj, r)) + 1, &total)) return 0;
+    unsigned sh;
+    if (!calib__size_add(total, (size_t)class_grid(xs + off, mj, &sh), &total)) return 0;
     off += mj;
   }
   *nbk = total;
@@ -118,15 +137,14 @@ int calib__model_attach_iso(calib_model *m) {
   size_t at = 1, off = 0;
   for (size_t j = 0; j < kp; j++) {
     const size_t mj = j < k ? (size_t)cnt[j] : 1, o = j < k ? off : 0;
-    const unsigned long long r = calib__iso_ukey(xs[o + mj - 1]) - calib__iso_ukey(xs[o]);
-    const unsigned sh = j < k ? grid_shift(mj, r) : 0;
-    const unsigned long long nb = j < k ? (r >> sh) + 1 : 1;
+    unsigned sh = 0;
+    const unsigned long long nb = j < k ? class_grid(xs + o, mj, &sh) : 1;
     ioff[j] = (long long)o, im[j] = (long long)mj, ila[j] = (long long)(o + mj - 1);
     lo[j] = xs[o], hi[j] = xs[o + mj - 1], ylo[j] = ys[o], yhi[j] = ys[o + mj - 1];
     iuk[j] = (long long)calib__iso_ukey(xs[o]);
     ish[j] = sh, inb[j] = (long long)(nb - 1), ibo[j] = j < k ? (long long)at : 0;
     if (j < k) {
-      fill_buckets(xs + o, mj, o, sh, nb, br + 4 * at);
+      (void)fill_buckets(xs + o, mj, o, sh, nb, br + 4 * at);
       fill_segments(xs, ys, o, mj, rec);
       at += (size_t)nb;
       off += mj;
