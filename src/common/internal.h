@@ -149,6 +149,9 @@ struct calib_model {
   float *wf32;           /* matrix/Dirichlet: W as float32 when every entry is a float32
                             value (owned models, x86 SIMD builds, k <= 1024), else NULL;
                             its own allocation, freed with the model (model/matrix_apply.c) */
+  struct calib__iso_index *isoidx; /* isotonic, k >= 2: the search index (owned models, x86
+                            SIMD builds, k <= 1024), else NULL; freed with the model
+                            (model/isotonic_index.c) */
 };
 
 /* Owned matrix/Dirichlet models: attach m->wf32 when every W entry is exactly
@@ -157,6 +160,12 @@ struct calib_model {
  * CALIB_OK or CALIB_E_NOMEM (nothing attached). src/model/matrix_apply.c. */
 int calib__model_attach_f32(calib_model *m);
 void calib__model_detach_f32(calib_model *m);
+/* Owned isotonic models with k >= 2: attach m->isoidx, the per-class
+ * bucket index of iso_rows_idx (kernels/applyd.h); a no-op for other
+ * methods, by-reference models and builds without the SIMD apply.
+ * CALIB_OK or CALIB_E_NOMEM (nothing attached). src/model/isotonic_index.c. */
+int calib__model_attach_iso(calib_model *m);
+void calib__model_detach_iso(calib_model *m);
 
 /* Build an owned model from parameter arrays: serialises them and parses the
  * result back through the same validator the loader uses. Parameters it

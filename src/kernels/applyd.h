@@ -15,8 +15,47 @@
 #define CALIB_KERNELS_APPLYD_H
 
 #include "kernels.h"
+#include <string.h>
 
 #define CALIB__APPLYD_MAX_K 1024
+
+/* An isotonic one-vs-rest model's search index (issue 12: the k = 1000 row's
+ * dependent chains of gathers), built once per owned model by
+ * model/isotonic_index.c and read by iso_rows_idx. Per class j, arrays of
+ * kp >= k entries (padded to a multiple of CALIB__ISO_PAD with a harmless
+ * table: off 0, m 1, bucket 0), contiguous so a vector of classes is one
+ * load: the table's offset off, length m, last = off + m - 1, its ends
+ * lo = x_0, hi = x_{m-1}, ylo = y_0, yhi = y_{m-1}; the bucket grid: ukey(v)
+ * is v's order-preserving unsigned key (calib__iso_ukey; -0.0 keyed as +0.0,
+ * so for non-NaN values key order is double order), and s with lo < s < hi
+ * falls in bucket b = (ukey(s) - ukey(lo)) >> sh (s <= lo or NaN: bucket 0;
+ * s >= hi: bucket nb - 1). Bucket b's record, 4 doubles at brec + 4 (boff + b):
+ * the two thresholds after start (+inf where the range has fewer), then as
+ * int64 bits the global index off + start and rem = end - start, where start
+ * is the last table index with x <= the bucket's first key and end the last
+ * with x <= its last key: the last index with x <= s lies in [start, end], and
+ * is start plus the count of thresholds <= s among the next two when rem <= 2
+ * (the grid is chosen so that it nearly always is: isotonic thresholds come
+ * in close pairs, a block's two ends; model/isotonic_index.c), else found by
+ * halving. The same index
+ * as the full search, hence bit-identical values (test_isotonic_index).
+ * Segment records, 4 doubles at rec + 4 t for each global threshold index t:
+ * x_t, y_t, the slope (y_{t+1} - y_t) / (x_{t+1} - x_t) (0 at a table's last
+ * t), 0. Both record arrays are 32-byte aligned. */
+#define CALIB__ISO_PAD 32
+typedef struct calib__iso_index {
+  size_t kp;
+  const long long *off, *m, *last, *uklo, *sh, *nbm1, *boff;
+  const double *lo, *hi, *ylo, *yhi;
+  const double *brec, *rec;
+} calib__iso_index;
+
+/* The order-preserving key: (bits | sign) ^ (v < 0 ? all ones : 0). */
+static inline unsigned long long calib__iso_ukey(double v) {
+  unsigned long long b;
+  memcpy(&b, &v, sizeof b);
+  return (b | 0x8000000000000000ull) ^ (v < 0.0 ? ~0ull : 0ull);
+}
 
 typedef struct {
   const char *name;
@@ -97,6 +136,12 @@ typedef struct {
    * 2 ulp of libm (test_provenance compares the sums with calib_nll). */
   void (*bin_prov_rows)(const calib__f32u *p, const int64_t *y, size_t n, const double *ee, size_t me,
                         const double *er, size_t mr, double *t, unsigned char *be, unsigned char *br);
+  /* iso_rows through the model's search index (calib__iso_index above):
+   * the same q_j (the same table index, the same interpolation and fallback
+   * fb), the same renormalisation; ix->kp >= k. */
+  void (*iso_rows_idx)(const calib__iso_index *ix, const double *xs, const double *ys, const calib__f32u *p,
+                       size_t n, size_t k, calib__f32u *y,
+                       double (*fb)(const double *, const double *, size_t, double));
 } calib__applyd;
 
 /* The table of the dispatched ISA (calib__kernels_get), or NULL (scalar,

@@ -205,7 +205,10 @@ void calib__isotonic_map(const calib_model *m, const calib__f32u *x, size_t n, s
   if (ad && k > 1 && k <= CALIB__APPLYD_MAX_K) { /* the same map, 8 (4) classes per step */
     const int logits = v.cfg[1] == CALIB_INPUT_LOGITS;
     if (logits) calib__logits_to_probs(x, n, k, y); /* probabilities into the output first */
-    ad->iso_rows(v.x, v.y, v.cnt, logits ? y : x, n, k, y, calib__iso_eval_clip);
+    if (m->isoidx) /* owned models: the bucket index (isotonic_index.c), the same values */
+      ad->iso_rows_idx(m->isoidx, v.x, v.y, logits ? y : x, n, k, y, calib__iso_eval_clip);
+    else
+      ad->iso_rows(v.x, v.y, v.cnt, logits ? y : x, n, k, y, calib__iso_eval_clip);
     return;
   }
   if (k > 1 && v.cfg[1] == CALIB_INPUT_LOGITS) { /* probabilities into the output first */

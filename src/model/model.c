@@ -11,6 +11,7 @@ const calib__section *calib__model_section(const calib_model *m, uint32_t tag) {
 void calib_model_free(calib_model *m) {
   if (!m || !m->owned) return;
   calib__model_detach_f32(m);
+  calib__model_detach_iso(m);
   calib__free(m->owned);
 }
 
