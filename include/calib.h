@@ -855,6 +855,14 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  * CALIB_INPUT_PROBS every value must be in [0, 1] (CALIB_E_DOMAIN); isotonic
  * CALIB_OOB_ERROR as above. All input is validated before the first write;
  * in place (probs == logits) is allowed. Thread-safe, no allocation.
+ * An isotonic model with 2 <= k <= 1024 made by calib_fit, calib_model_load
+ * or calib_model_load_file (not calib_model_init_static) on an x86-64 build
+ * keeps a search index beside its thresholds (2 m to 8 m buckets of 32 bytes
+ * per class of m thresholds, plus 32 bytes per threshold: about 1.5 MB for a
+ * 241 KB k = 1000 model), allocated with the model (CALIB_E_NOMEM if it
+ * cannot be), freed by calib_model_free, not counted by calib_model_size; the
+ * AVX2 / AVX-512 apply finds the same table entries through it as the binary
+ * search does (bit-identical outputs; k = 1000: 9.0 -> 2.5 us per row).
  */
 #define CALIB_P_ISO_INCREASING    9
 #define CALIB_P_ISO_Y_MIN        10
