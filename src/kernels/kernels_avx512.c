@@ -119,6 +119,20 @@ static ALWAYS_INLINE __m512d exp_pd(__m512d t, const exp_pd_table *tab) { return
 
 /* ---- validation ------------------------------------------------------------- */
 
+/* 64 floats at p: NaN / +inf lanes OR-ed into bad, the lanes where the
+ * compare PRED with -inf holds into acc (a macro: the predicate must be an
+ * immediate, and the clang fuzz build compiles this file at -O0). Uses the
+ * caller's pinf and ninf. */
+#define CHECK64(p, bad, acc, PRED)                                                                      \
+  do {                                                                                                  \
+    const __m512 a_ = _mm512_loadu_ps(p), b_ = _mm512_loadu_ps((p) + 16);                               \
+    const __m512 c_ = _mm512_loadu_ps((p) + 32), d_ = _mm512_loadu_ps((p) + 48);                        \
+    (bad) |= _mm512_cmp_ps_mask(a_, pinf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(b_, pinf, _CMP_NLT_UQ) |    \
+             _mm512_cmp_ps_mask(c_, pinf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(d_, pinf, _CMP_NLT_UQ);     \
+    (acc) |= _mm512_cmp_ps_mask(a_, ninf, PRED) | _mm512_cmp_ps_mask(b_, ninf, PRED) |                  \
+             _mm512_cmp_ps_mask(c_, ninf, PRED) | _mm512_cmp_ps_mask(d_, ninf, PRED);                   \
+  } while (0)
+
 /* Rows are checked without a branch per row: bad collects NaN/+inf lanes,
  * allfin stays 1 while every row so far had an entry other than -inf; the
  * verdict is taken every 64 rows (a failure is found at most 63 rows late,
@@ -137,14 +151,7 @@ static int check_rows_strided(const float *x, size_t n, size_t k, size_t ldx) {
       _mm_prefetch((const char *)(r + 64 * ldx), _MM_HINT_T0);
       _mm_prefetch((const char *)(r + 64 * ldx + k - 1), _MM_HINT_T0);
     }
-    for (; j + 64 <= kv; j += 64) {
-      const __m512 a = _mm512_loadu_ps(r + j), b = _mm512_loadu_ps(r + j + 16);
-      const __m512 c = _mm512_loadu_ps(r + j + 32), d = _mm512_loadu_ps(r + j + 48);
-      bad |= _mm512_cmp_ps_mask(a, pinf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(b, pinf, _CMP_NLT_UQ) |
-             _mm512_cmp_ps_mask(c, pinf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(d, pinf, _CMP_NLT_UQ);
-      fin |= _mm512_cmp_ps_mask(a, ninf, _CMP_NEQ_OQ) | _mm512_cmp_ps_mask(b, ninf, _CMP_NEQ_OQ) |
-             _mm512_cmp_ps_mask(c, ninf, _CMP_NEQ_OQ) | _mm512_cmp_ps_mask(d, ninf, _CMP_NEQ_OQ);
-    }
+    for (; j + 64 <= kv; j += 64) CHECK64(r + j, bad, fin, _CMP_NEQ_OQ);
     for (; j < kv; j += 16) {
       const __m512 a = _mm512_loadu_ps(r + j);
       bad |= _mm512_cmp_ps_mask(a, pinf, _CMP_NLT_UQ);
@@ -178,14 +185,7 @@ static int check_rows_avx512(const float *x, size_t n, size_t k, size_t ldx) {
     const float *p = x + i0 * k;
     __mmask16 bad = 0, neg = 0;
     size_t j = 0;
-    for (; j + 64 <= cnt; j += 64) {
-      const __m512 a = _mm512_loadu_ps(p + j), b = _mm512_loadu_ps(p + j + 16);
-      const __m512 c = _mm512_loadu_ps(p + j + 32), d = _mm512_loadu_ps(p + j + 48);
-      bad |= _mm512_cmp_ps_mask(a, pinf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(b, pinf, _CMP_NLT_UQ) |
-             _mm512_cmp_ps_mask(c, pinf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(d, pinf, _CMP_NLT_UQ);
-      neg |= _mm512_cmp_ps_mask(a, ninf, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(b, ninf, _CMP_EQ_OQ) |
-             _mm512_cmp_ps_mask(c, ninf, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(d, ninf, _CMP_EQ_OQ);
-    }
+    for (; j + 64 <= cnt; j += 64) CHECK64(p + j, bad, neg, _CMP_EQ_OQ);
     for (; j < cnt; j += 16) {
       const __mmask16 mt = mask16(cnt - j);
       const __m512 a = _mm512_maskz_loadu_ps(mt, p + j);
