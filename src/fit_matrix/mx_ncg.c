@@ -32,10 +32,14 @@
  * Cholesky with a ridge r grown from 1e-12 of the mean diagonal until it
  * succeeds (a larger ridge, 1e-8, left the flat directions of unregularised
  * LeNet-5 fits unpreconditioned: 31.8 s instead of 8.4 s).
- * On definite (penalised) matrix/Dirichlet problems with n k (k+1) >= 2^22
- * the products and evaluations run in float32 (mx_fast.c) while
- * max |g| > FAST_SWITCH, then in double; a CG solve whose residual does not
- * shrink in float hands over to double at once.
+ * On matrix/Dirichlet problems with n k (k+1) >= 2^22 that are definite
+ * (penalised) or whose features' correlation matrix has condition <=
+ * FAST_MAX_COND (one dsyrk and a d x d eigensolve per fit; collinear features
+ * such as LeNet-5's logits fail it) the products and evaluations run in
+ * float32 (mx_fast.c) while max |g| > FAST_SWITCH, then in double; a CG
+ * solve whose residual does not shrink in float hands over to double at
+ * once. On well-conditioned features the blocks are then also built in
+ * float (ssyrk).
  *
  * Forcing: CG stops at a relative preconditioned residual
  * sqrt(r^T M^-1 r / g^T M^-1 g) <= eta, eta = min(0.1, sqrt(max|g| / max|g0|))
