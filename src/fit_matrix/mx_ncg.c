@@ -32,10 +32,14 @@
  * Cholesky with a ridge r grown from 1e-12 of the mean diagonal until it
  * succeeds (a larger ridge, 1e-8, left the flat directions of unregularised
  * LeNet-5 fits unpreconditioned: 31.8 s instead of 8.4 s).
- * On definite (penalised) matrix/Dirichlet problems with n k (k+1) >= 2^22
- * the products and evaluations run in float32 (mx_fast.c) while
- * max |g| > FAST_SWITCH, then in double; a CG solve whose residual does not
- * shrink in float hands over to double at once.
+ * On matrix/Dirichlet problems with n k (k+1) >= 2^22 that are definite
+ * (penalised) or whose features' correlation matrix has condition <=
+ * FAST_MAX_COND (one dsyrk and a d x d eigensolve per fit; collinear features
+ * such as LeNet-5's logits fail it) the products and evaluations run in
+ * float32 (mx_fast.c) while max |g| > FAST_SWITCH, then in double; a CG
+ * solve whose residual does not shrink in float hands over to double at
+ * once. On well-conditioned features the blocks are then also built in
+ * float (ssyrk).
  *
  * Forcing: CG stops at a relative preconditioned residual
  * sqrt(r^T M^-1 r / g^T M^-1 g) <= eta, eta = min(0.1, sqrt(max|g| / max|g0|))
@@ -80,6 +84,9 @@
 #define BJ_MAX_K 200
 #define START_POWER 16
 #define BJ_DROP 1e-3
+/* exact blocks: rows per pass (their X in L2), gathered rows per class and dsyrk */
+#define BJ_ROWS ((size_t)256)
+#define BJ_GATHER ((size_t)128)
 #define PRE_RIDGE 1e-12
 /* the preconditioner is rebuilt when the last solve took more products */
 #define CG_REBUILD 6
@@ -88,12 +95,17 @@
  * L-BFGS path: the GEMMs are the cost, sgemm has twice dgemm's throughput */
 #define FAST_MIN_WORK ((double)(1u << 22))
 #define FAST_SWITCH 3e-5
+#define FAST_MAX_COND 1e6
 
 typedef struct {
   calib__mx_problem *p;
   size_t P, d, nb;  /* nb: 2 x 2 / d x d blocks stored (k), or 1 shared */
   double *L;        /* Cholesky factors of the preconditioner blocks */
   double *cs;       /* k: the classes' curvature (scratch) */
+  float *ht;        /* k x n: h_ia, class-major */
+  size_t *cnt;      /* k: rows in each class's gather buffer (in T) */
+  float *Tf;        /* T as floats (the gather buffers, then one d x d block) */
+  int f32, fcond;   /* build the blocks in float now; the features allow it */
   double *dsc;      /* P: shared-block mode, D^-1/2 (per class and feature) */
   double *pc;       /* P: penalty curvature c_aj (for F's Hessian) */
   double *pcs;      /* d: sum_a c_aj */
@@ -150,14 +162,37 @@ static void hessvec_f(ncg_ws *w, const double *v, double *out) {
   proj(w, out);
 }
 
-static int use_fast(const calib__mx_problem *p) {
-  /* only where the penalty makes the Hessian definite off the gauge (ODIR
-   * on W's off-diagonal and b, or l2): unpenalised, collinear features (a
+/* Condition number of the features' correlation matrix (X^T X scaled to a
+ * unit diagonal, the intercept column included): one dsyrk (n d^2 flops,
+ * about a quarter of one Hessian-vector product) and a d x d eigensolve
+ * (dsyev_work on the lower triangle read column-major as the upper: no
+ * allocation). C: 2 d^2 + d doubles. +inf if it cannot be computed. */
+static double feature_cond(const calib__mx_problem *p, double *C) {
+  const size_t d = p->d;
+  double *ev = C + d * d, *s = ev + d; /* s, then dsyev's work: d^2 >= 3 d - 1 */
+  cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)p->n, 1.0, p->X, (int)d, 0.0, C,
+              (int)d);
+  for (size_t j = 0; j < d; j++) s[j] = C[j * d + j] > 0 ? 1.0 / sqrt(C[j * d + j]) : 0.0;
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = 0; j <= i; j++) C[i * d + j] *= s[i] * s[j];
+  if (LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'N', 'U', (lapack_int)d, C, (lapack_int)d, ev, s,
+                         (lapack_int)(d * d)) != 0)
+    return HUGE_VAL;
+  return ev[0] > 0 ? ev[d - 1] / ev[0] : HUGE_VAL;
+}
+
+static int use_fast(const calib__mx_problem *p, double *C, int *fcond) {
+  *fcond = 0;
+  if (p->method == CALIB_METHOD_VECTOR || (double)p->n * (double)p->P < FAST_MIN_WORK) return 0;
+  *fcond = feature_cond(p, C) <= FAST_MAX_COND;
+  /* where the penalty makes the Hessian definite off the gauge (ODIR on W's
+   * off-diagonal and b, or l2), always */
+  if (p->l2 > 0 || (p->lam > 0 && p->mu > 0)) return 1;
+  /* unpenalised, only on well-conditioned features: collinear ones (a
    * LeNet-5's 100 logits span ~86 dimensions) leave null directions, which
    * the preconditioner amplifies by ~1e12, and float products are not exact
    * enough there -- CG's residual grew instead of shrinking */
-  const int definite = p->l2 > 0 || (p->lam > 0 && p->mu > 0);
-  return definite && p->method != CALIB_METHOD_VECTOR && (double)p->n * (double)p->P >= FAST_MIN_WORK;
+  return *fcond;
 }
 
 /* ---- the preconditioner ----------------------------------------------------- */
@@ -195,6 +230,74 @@ static double row_curv(const calib__mx_problem *p, size_t i, size_t a) {
   return h > 0 ? h : 0.0;
 }
 
+/* The rows of each class's block: s_a = sum_i h_ia into w->cs, h_ia into
+ * w->ht (class-major, so that each class's pass reads it in order: a column
+ * of Q is one cache line per row), and cut[a] = BJ_DROP s_a / n: rows with
+ * h_ia <= cut[a] (together at most BJ_DROP of the block's weight) are left
+ * out of the block -- most of them at k = 100. (Dropping the lightest rows
+ * up to 3 % of s_a instead, a third of the rows kept, made CG stall on the
+ * near-separable unregularised fit of test_matrix_scale.py: the directions
+ * only those rows span were left to the 1e-12 ridge.) */
+static void drop_cuts(ncg_ws *w, double *cut) {
+  const calib__mx_problem *p = w->p;
+  const size_t k = p->k, n = p->n;
+  for (size_t a = 0; a < k; a++) w->cs[a] = 0;
+  for (size_t i = 0; i < n; i++)
+    for (size_t a = 0; a < k; a++) {
+      const double h = row_curv(p, i, a);
+      w->cs[a] += h;
+      w->ht[a * n + i] = (float)h;
+    }
+  for (size_t a = 0; a < k; a++) cut[a] = BJ_DROP * w->cs[a] / (double)n;
+}
+
+/* Class a's gathered rows sqrt(h_ia) f_i into its block (lower, in w->L).
+ * In float (w->f32: ssyrk, twice dsyrk's throughput) each flush's BJ_GATHER
+ * rows are summed into a fresh float block, which is added to the double
+ * one: relative error ~1e-6 per entry, not the ~sqrt(n) 6e-8 growth of one
+ * float sum over all rows. */
+static void flush_rows(ncg_ws *w, size_t a) {
+  const size_t d = w->d;
+  if (!w->cnt[a]) return;
+  double *La = w->L + a * d * d;
+  if (w->f32) {
+    float *Bf = w->Tf + w->p->k * BJ_GATHER * d;
+    cblas_ssyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)w->cnt[a], 1.0f,
+                w->Tf + a * BJ_GATHER * d, (int)d, 0.0f, Bf, (int)d);
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j <= i; j++) La[i * d + j] += (double)Bf[i * d + j];
+  } else {
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)w->cnt[a], 1.0,
+                w->T + a * BJ_GATHER * d, (int)d, 1.0, La, (int)d);
+  }
+  w->cnt[a] = 0;
+}
+
+/* Rows i0 .. i0+m-1 (BJ_ROWS of them stay in L2) into every class's gather
+ * buffer: row blocks outside, classes inside, so X is read once per build
+ * (class by class over all rows, each class re-read the kept rows of X from
+ * memory: 0.45 s of a 1 s build at (50000, 100)). */
+static void gather_rows(ncg_ws *w, size_t i0, size_t m, const double *cut) {
+  const calib__mx_problem *p = w->p;
+  const size_t k = p->k, d = p->d, n = p->n;
+  for (size_t a = 0; a < k; a++) {
+    const float *ha = w->ht + a * n + i0;
+    for (size_t r = 0; r < m; r++) {
+      const double h = (double)ha[r];
+      if (!(h > cut[a])) continue;
+      const size_t at = (a * BJ_GATHER + w->cnt[a]) * d;
+      if (w->f32) {
+        const float sh = (float)sqrt(h), *x = p->Xf + (i0 + r) * d;
+        for (size_t j = 0; j < d; j++) w->Tf[at + j] = sh * x[j];
+      } else {
+        const double sh = sqrt(h), *x = p->X + (i0 + r) * d;
+        for (size_t j = 0; j < d; j++) w->T[at + j] = sh * x[j];
+      }
+      if (++w->cnt[a] == BJ_GATHER) flush_rows(w, a);
+    }
+  }
+}
+
 static int build_pre(ncg_ws *w) {
   calib__mx_problem *p = w->p;
   const size_t k = p->k, d = p->d, n = p->n;
@@ -218,34 +321,20 @@ static int build_pre(ncg_ws *w) {
     }
     return CALIB_OK;
   }
-  if (w->nb == k) { /* exact diagonal blocks, one dsyrk per class and row block */
-    /* the class's total curvature s_a first: rows with h_ia below
-     * BJ_DROP s_a / n (together at most BJ_DROP of the block's weight) are
-     * left out of the block -- most of them at k = 100 */
-    for (size_t a = 0; a < k; a++) w->cs[a] = 0;
-    for (size_t i = 0; i < n; i++)
-      for (size_t a = 0; a < k; a++) w->cs[a] += row_curv(p, i, a);
+  if (w->nb == k) { /* exact diagonal blocks, accumulated in w->L, then factored */
+    double *cut = w->cs + k;
+    drop_cuts(w, cut);
+    w->f32 = p->fast && w->fcond;
+    memset(w->L, 0, k * d * d * sizeof(double));
+    for (size_t a = 0; a < k; a++) w->cnt[a] = 0;
+    for (size_t i0 = 0; i0 < n; i0 += BJ_ROWS)
+      gather_rows(w, i0, n - i0 < BJ_ROWS ? n - i0 : BJ_ROWS, cut);
     for (size_t a = 0; a < k; a++) {
-      double *B = w->C;
-      const double cut = BJ_DROP * w->cs[a] / (double)n;
-      memset(B, 0, d * d * sizeof(double));
-      for (size_t i0 = 0; i0 < n;) {
-        size_t rows = 0;
-        for (; i0 < n && rows < PRE_BLOCK; i0++) {
-          const double h = row_curv(p, i0, a);
-          if (!(h > cut)) continue;
-          const double sh = sqrt(h), *x = p->X + i0 * d;
-          double *t = w->T + rows * d;
-          for (size_t j = 0; j < d; j++) t[j] = sh * x[j];
-          rows++;
-        }
-        if (rows)
-          cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)rows, 1.0, w->T, (int)d,
-                      1.0, B, (int)d);
-      }
+      flush_rows(w, a);
+      double *B = w->C, *La = w->L + a * d * d;
       for (size_t i = 0; i < d; i++)
-        for (size_t j = i + 1; j < d; j++) B[i * d + j] = B[j * d + i];
-      if (factor(w->L + a * d * d, B, d, w->pc + a * d, w->tmp) != CALIB_OK) return CALIB_E_NOCONV;
+        for (size_t j = 0; j <= i; j++) B[i * d + j] = B[j * d + i] = La[i * d + j];
+      if (factor(La, B, d, w->pc + a * d, w->tmp) != CALIB_OK) return CALIB_E_NOCONV;
     }
     for (size_t a = 0; a < k; a++) w->cs[a] = 1.0;
     return CALIB_OK;
@@ -395,6 +484,8 @@ static int separates(const calib__mx_problem *p) {
 static void ws_free(ncg_ws *w) {
   calib__free(w->L);
   calib__free(w->cs);
+  calib__free(w->ht);
+  calib__free(w->cnt);
   calib__free(w->dsc);
   calib__free(w->pc);
   calib__free(w->g);
@@ -420,8 +511,20 @@ static int ws_alloc(ncg_ws *w, calib__mx_problem *p) {
   w->pc = (double *)calib__malloc((P + d) * sizeof(double));
   w->g = (double *)calib__malloc(9 * P * sizeof(double));
   w->A = (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
-  w->T = vec ? NULL : (double *)calib__malloc(PRE_BLOCK * d * sizeof(double));
+  const size_t trows = w->nb == k && k * BJ_GATHER > PRE_BLOCK ? k * BJ_GATHER : PRE_BLOCK;
+  w->T = vec ? NULL : (double *)calib__malloc(trows * d * sizeof(double));
+  w->Tf = (float *)w->T; /* k BJ_GATHER d + d^2 floats fit in trows d doubles */
   w->C = vec ? NULL : (double *)calib__malloc((2 * d * d + d) * sizeof(double));
+  if (!vec && w->nb == k) {
+    size_t hb;
+    w->ht = calib__size_mul3(k, p->n, sizeof(float), &hb) && hb <= CALIB__MAX_ALLOC
+                ? (float *)calib__malloc(hb) : NULL;
+    w->cnt = (size_t *)calib__malloc(k * sizeof(size_t));
+    if (!w->ht || !w->cnt) {
+      ws_free(w);
+      return CALIB_E_NOMEM;
+    }
+  }
   if (w->nb == 1) w->dsc = (double *)calib__malloc(P * sizeof(double));
   if (!w->L || !w->cs || !w->pc || !w->g || !w->A || (!vec && (!w->T || !w->C)) || (w->nb == 1 && !w->dsc)) {
     ws_free(w);
@@ -476,7 +579,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
   penalty_curvature(&w);
   const int no_penalty = p->lam == 0 && p->mu == 0 && p->l2 == 0;
   p->fast = 0;
-  if (use_fast(p) && calib__mx_fast_alloc(p) == CALIB_OK) p->fast = 1;
+  if (use_fast(p, w.C, &w.fcond) && calib__mx_fast_alloc(p) == CALIB_OK) p->fast = 1;
   const double switch_tol = tol > FAST_SWITCH ? tol : FAST_SWITCH;
   p->gauge = 1;
   double f = calib__mx_eval(p, theta, w.g);
@@ -490,7 +593,6 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
       f = calib__mx_eval(p, theta, w.g);
       if (!isfinite(f)) break;
       gmax = calib__mx_absmax(w.g, P);
-      rebuild = 1; /* the preconditioner from the double state */
     }
     const int grad_ok = gmax <= tol && !p->fast;
     if (no_penalty && it > 0 && separates(p)) break; /* NOCONV: matrix_fit.c certifies */
