@@ -36,6 +36,8 @@ typedef long long VI __attribute__((vector_size(32)));
 #define VRECIP(v) (1.0 / (v))
 #define VCEIL(v) (VD)_mm256_round_pd((__m256d)(v), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
 #define VGATHER(base, vi) (VD)_mm256_i64gather_pd((base), (__m256i)(vi), 8)
+/* base[vi] for vi in [0, 16): AVX2 has no two-source permute of doubles, a gather */
+#define VTAB16(base, lo, hi, vi) ((void)(lo), (void)(hi), VGATHER(base, vi))
 /* float -> double (exact): one vcvtps2pd (GCC 12 lowers __builtin_convertvector
  * of a whole vector to two half conversions, an extract and an insert) */
 #define VCVT_PS(f) ((VD)_mm256_cvtps_pd((__m128)(f)))

@@ -40,6 +40,9 @@ typedef long long VI __attribute__((vector_size(64)));
 #define VRECIP(v) (1.0 / (v))
 #define VCEIL(v) (VD)_mm512_roundscale_pd((__m512d)(v), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
 #define VGATHER(base, vi) (VD)_mm512_i64gather_pd((__m512i)(vi), (base), 8)
+/* base[vi] for vi in [0, 16) from the 16 doubles base[0 .. 16) held in lo, hi
+ * (one two-source permute instead of a gather) */
+#define VTAB16(base, lo, hi, vi) (VD)_mm512_permutex2var_pd((__m512d)(lo), (__m512i)(vi), (__m512d)(hi))
 /* float -> double (exact): one vcvtps2pd (GCC 12 lowers __builtin_convertvector
  * of a whole vector to two half conversions, an extract and an insert) */
 #define VCVT_PS(f) ((VD)_mm512_cvtps_pd((__m256)(f)))

@@ -8,6 +8,8 @@
  *   VEXP(pv)     *pv = exp(*pv) lane-wise (vmath.h)
  *   VRECIP(v)    1 / v lane-wise for v in [1, 2] (to about 1 ulp)
  *   VCEIL(v)     ceil lane-wise; VGATHER(base, vi) base[vi] lane-wise
+ *   VTAB16(base, lo, hi, vi)  base[vi] for vi in [0, 16), lo / hi holding
+ *                base[0 .. W) / base[W .. 2W) (AVX-512: a permute; else a gather)
  *   VCVT_PS(f)   a VF widened to a VD (exact; the ISA's one conversion instruction)
  *   TABLE_NAME   the calib__applyd object to define, ISA_NAME its name */
 #include "applyd.h"
@@ -367,28 +369,41 @@ static void div_store(const double *q, size_t k, double s, calib__f32u *y) {
   if (j < k) st_f(y + j, ld_d_tail(q + j, k - j) / s, k - j);
 }
 
+/* The edges e[b], e[b + 1] by VTAB16 from registers when M < 16 (the
+ * default M = 10: two gathers per vector were most of a k = 1000 row), from
+ * a gather beyond. */
+AD_INLINE VI hist_bin(VD x, VD Md, VI zero, VI Mm1, const double *e, VD elo, VD ehi, int tab) {
+  VD g = VCEIL(x * Md) - 1.0;
+  g = SEL(g < splat(0), splat(0), g);
+  VI b = __builtin_convertvector(g, VI);
+  b = vimin(b, Mm1); /* x >= 1 */
+  for (;;) { /* b/M < x <= (b+1)/M: the guess is off by at most one, checked until stable */
+    const VD eb = tab ? VTAB16(e, elo, ehi, b) : VGATHER(e, b);
+    const VD eb1 = tab ? VTAB16(e, elo, ehi, b + 1) : VGATHER(e, b + 1);
+    const VI dn = (b > zero) & (x <= eb);
+    const VI up = (b < Mm1) & (x > eb1);
+    if (!vany(dn | up)) break;
+    b = b + (up & 1) - (dn & 1);
+  }
+  return b;
+}
+
 static void hist_ew_rows(const double *values, size_t M, const double *e, const calib__f32u *p, size_t n,
                          size_t k, calib__f32u *y) {
-  double buf[CALIB__APPLYD_MAX_K + W];
+  double buf[CALIB__APPLYD_MAX_K + W], et[16];
   const VI lane = LANE_IDX;
   const VD Md = splat((double)M);
   const VI zero = lane - lane, Mi = zero + (long long)M, Mm1 = Mi - 1;
+  const int tab = M < 16 && 2 * W >= 16;
+  for (size_t b = 0; b < 16; b++) et[b] = b <= M ? e[b] : HUGE_VAL;
+  const VD elo = ld_d(et), ehi = ld_d(et + (2 * W >= 16 ? W : 0));
   for (size_t i = 0; i < n; i++) {
     const calib__f32u *pr = p + i * k;
     VD sv = splat(0);
     for (size_t j = 0; j < k; j += W) {
       const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
       const VD x = r == (size_t)W ? ld_f(pr + j) : ld_f_tail(pr + j, r, 0.0f);
-      VD g = VCEIL(x * Md) - 1.0;
-      g = SEL(g < splat(0), splat(0), g);
-      VI b = __builtin_convertvector(g, VI);
-      b = vimin(b, Mm1); /* x >= 1 */
-      for (;;) { /* b/M < x <= (b+1)/M: the guess is off by at most one, checked until stable */
-        const VI dn = (b > zero) & (x <= VGATHER(e, b));
-        const VI up = (b < Mm1) & (x > VGATHER(e, b + 1));
-        if (!vany(dn | up)) break;
-        b = b + (up & 1) - (dn & 1);
-      }
+      const VI b = tab ? hist_bin(x, Md, zero, Mm1, et, elo, ehi, 1) : hist_bin(x, Md, zero, Mm1, e, elo, ehi, 0);
       const VI cls = vimin(lane + (long long)j, zero + (long long)(k - 1)); /* padding lanes: class k-1 */
       VD q = VGATHER(values, cls * Mi + b);
       if (r < (size_t)W) q = pad(q, r, 0.0);
