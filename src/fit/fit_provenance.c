@@ -104,8 +104,9 @@ PROV_INLINE size_t bin_of(double c, const double *edge, size_t M) {
   b -= (size_t)(b > 0) & (size_t)((double)b == t);
   b = b > M - 1 ? M - 1 : b;
   /* the guess is within one of the bin (c M is rounded once, the edges are
-   * correctly rounded): one branch-free step each way. The loops below then
-   * never iterate (kept as the general rule, and predicted) */
+   * correctly rounded), so these loops rarely iterate and are predicted; a
+   * branch-free step each way in front of them measured slower (a longer
+   * dependent chain per row) */
   while (b > 0 && c <= edge[b]) b--;
   while (b + 1 < M && c > edge[b + 1]) b++;
   return b;
@@ -147,6 +148,7 @@ static void bin_terms(const bin_edges *edges, const float *p, const int64_t *y, 
 }
 
 #define BANKS 4 /* rows i, i + 1, .. add into different copies of the bins */
+typedef char banks_are_four[BANKS == 4 ? 1 : -1]; /* the sums at the end of add_rows_bin name four */
 
 /* k == 1: rows of P(y = 1); top = 1 iff p > 0.5, confidence max(p, 1 - p).
  * The per-bin sums are kept in BANKS copies (row i into copy i % BANKS) and

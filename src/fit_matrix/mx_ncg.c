@@ -517,7 +517,12 @@ static int ws_alloc(ncg_ws *w, calib__mx_problem *p) {
   w->g = (double *)calib__malloc(9 * P * sizeof(double));
   w->A = (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
   const size_t trows = w->nb == k && k * BJ_GATHER > PRE_BLOCK ? k * BJ_GATHER : PRE_BLOCK;
-  w->T = vec ? NULL : (double *)calib__malloc(trows * d * sizeof(double));
+  size_t tbytes = 0;
+  if (!vec && (!calib__size_mul3(trows, d, sizeof(double), &tbytes) || tbytes > CALIB__MAX_ALLOC)) {
+    ws_free(w);
+    return CALIB_E_NOMEM;
+  }
+  w->T = vec ? NULL : (double *)calib__malloc(tbytes);
   w->Tf = (float *)w->T; /* k BJ_GATHER d + d^2 floats fit in trows d doubles */
   w->C = vec ? NULL : (double *)calib__malloc((2 * d * d + d) * sizeof(double));
   if (!vec && w->nb == k) {
