@@ -475,7 +475,13 @@ static void test_labelled(const calib_reference *r) {
          "ECE (of the plug-in ECE's mean %.4f at this n) %.3f; ECE interval reaching 0 (the true ECE of "
          "this calibrated model): %.3f\n", n, cov_nll / 200.0, cov_brier / 200.0, mean_ece,
          cov_ece / 200.0, zero_ece / 200.0);
-  CHECK(cov_nll >= 180 && cov_nll <= 198 && cov_brier >= 180 && cov_brier <= 198);
+  /* The count of covering windows is Binomial(200, c); over 82 seeds (41 runs,
+   * NLL and Brier) it ranged 182-196 around a mean of 189.5 (c ~ 0.947, sd
+   * ~3.2). The former bounds [180, 198] failed about one run in a hundred
+   * (clock seeds); [172, 199] fail with probability ~1e-6 below (-5 sd) and
+   * ~2e-5 above (all 200 covered) per quantity, and still catch an interval
+   * that covers 85% of the time (mean 170) or always. */
+  CHECK(cov_nll >= 172 && cov_nll <= 199 && cov_brier >= 172 && cov_brier <= 199);
   CHECK(cov_ece >= 180);
   calib_monitor_free(m);
   free(p);
