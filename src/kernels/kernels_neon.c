@@ -5,7 +5,7 @@
  * is needed, and the firmware core uses this table when built for aarch64.
  * Same numerics as the AVX2 table (kernels_avx2.c), 4 floats / 2 doubles per
  * vector; every helper is static (DESIGN.md section 5):
- *  - exp_ps: Cody-Waite reduction, cephes' degree-5 polynomial (about 1 ulp),
+ *  - exp_ps: Cody-Waite reduction, the AVX2 exp's degree-6 minimax polynomial (about 1 ulp),
  *    2^n applied as two exact power-of-two factors 2^(n/2) so that results in
  *    the subnormal range are rounded once; inputs <= -120 (-inf included)
  *    give +0.
