@@ -247,10 +247,10 @@ out:
 }
 
 static void test_fits(void) {
-  const size_t n = 3000;
-  float *x = malloc(n * 16 * sizeof(float)), *before = malloc(n * 16 * sizeof(float));
-  int64_t *y = malloc(n * sizeof(int64_t));
-  double *w = malloc(n * sizeof(double));
+  const size_t n = 3000, nb = 10000; /* nb: the multi-block case below */
+  float *x = malloc(nb * 16 * sizeof(float)), *before = malloc(nb * 16 * sizeof(float));
+  int64_t *y = malloc(nb * sizeof(int64_t));
+  double *w = malloc(nb * sizeof(double));
   /* temperature, k = 5, a tag with a multi-byte character */
   make_data(n, 5, x, y);
   soft(x, n, 5, 1.0, before);
@@ -265,24 +265,14 @@ static void test_fits(void) {
    * k = 16 is three blocks, the last one partial (the cases above fit in
    * one); with tol 1e-2 on logits at T ~ 1 (x doubled) the fit stops after
    * fewer evaluations */
-  {
-    const size_t nb = 10000;
-    float *xb = malloc(nb * 16 * sizeof(float)), *bb = malloc(nb * 16 * sizeof(float));
-    int64_t *yb = malloc(nb * sizeof(int64_t));
-    double *wb = malloc(nb * sizeof(double));
-    make_data(nb, 16, xb, yb);
-    soft(xb, nb, 16, 1.0, bb);
-    for (size_t i = 0; i < nb; i++) wb[i] = i % 5 == 0 ? 0.0 : 0.5 + th_uniform();
-    check_fit(CALIB_METHOD_TEMPERATURE, NULL, xb, nb, 16, yb, wb, bb, "blocks");
-    for (size_t i = 0; i < nb * 16; i++) xb[i] *= 2.0f;
-    soft(xb, nb, 16, 1.0, bb);
-    const double loose[] = {CALIB_P_TOL, 1e-2, 0};
-    check_fit(CALIB_METHOD_TEMPERATURE, loose, xb, nb, 16, yb, NULL, bb, "");
-    free(xb);
-    free(bb);
-    free(yb);
-    free(wb);
-  }
+  make_data(nb, 16, x, y);
+  soft(x, nb, 16, 1.0, before);
+  for (size_t i = 0; i < nb; i++) w[i] = i % 5 == 0 ? 0.0 : 0.5 + th_uniform();
+  check_fit(CALIB_METHOD_TEMPERATURE, NULL, x, nb, 16, y, w, before, "blocks");
+  for (size_t i = 0; i < nb * 16; i++) x[i] *= 2.0f;
+  soft(x, nb, 16, 1.0, before);
+  const double loose[] = {CALIB_P_TOL, 1e-2, 0};
+  check_fit(CALIB_METHOD_TEMPERATURE, loose, x, nb, 16, y, NULL, before, "");
   /* Platt on probabilities, k = 1: "before" are the inputs themselves */
   make_data(n, 1, x, y);
   for (size_t i = 0; i < n; i++) x[i] = (float)(1.0 / (1.0 + exp(-0.5 * x[i])));
