@@ -194,11 +194,13 @@ int calib__dirichlet_apply(const calib_model *m, const calib__f32u *x, size_t n,
  * doubles) or where no SIMD row table is built (scalar-only, NEON, the core).
  * It is not part of the model bytes: calib_model_size and the format are
  * unchanged. */
+#if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
 static int w_is_f32(const double *w, size_t count) {
   for (size_t i = 0; i < count; i++)
     if (!(fabs(w[i]) <= (double)FLT_MAX) || (double)(float)w[i] != w[i]) return 0;
   return 1;
 }
+#endif
 
 int calib__model_attach_f32(calib_model *m) {
 #if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
