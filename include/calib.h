@@ -102,8 +102,10 @@ CALIB_API const char *calib_strerror(int status);
  *               "model header", "sigma", "path", ...): static text, never NULL
  *    check      the check that failed, static English text, never NULL
  *               ("payload CRC-32 does not match", ...); "" when none
- *    index      the row (data), entry (parameter arrays) or byte offset
- *               (model bytes, files) at fault, or UINT64_MAX
+ *    index      the row (data), entry (parameter arrays), byte offset
+ *               (model bytes, files) or class (a one-vs-rest fit of Platt
+ *               or beta calibration that did not converge or is separable)
+ *               at fault, or UINT64_MAX
  *    message    all of it as one line, NUL-terminated (at most 255 bytes):
  *               "<arg>: <check> (at <index>): <strerror(code)>[: <errno text>]"
  *               The CLI prints it and the Python binding raises it. */
@@ -652,7 +654,12 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  * drop ln s and refit (b, c) with a = 0; else if b < 0, drop -ln(1 - s) and
  * refit (a, c) with b = 0; if the refitted coefficient is negative too (where
  * betacal would keep it) it is dropped as well, leaving a = b = 0 and the
- * closed-form intercept. Constant scores (no spread among rows of non-zero
+ * closed-form intercept. When the unconstrained fit diverges (stops at
+ * max_iter with a coefficient < 0 of magnitude >= 1e4: its optimum is at
+ * infinity, e.g. one positive row inside the range of the scores, which
+ * [ln s, -ln(1 - s)] always separate), the a, b >= 0 optimum is on a face:
+ * both one-feature fits are made and the better one with a coefficient
+ * >= 0 is kept (else a = b = 0 and the intercept). Constant scores (no spread among rows of non-zero
  * weight) give the closed form A = 0 (a = b = 0) and the base-rate intercept.
  * Report: iterations = Newton steps summed over all classes (and beta refits);
  * gradient = the largest final max|dF/dparam| / wbar; nll_before = the
@@ -669,6 +676,8 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  *   CALIB_E_NOCONV     CALIB_P_MAX_ITER steps without meeting the tolerance,
  *                      or the line search step fell below CALIB_P_MIN_STEP
  *                      (libsvm's "line search fails"); nothing is printed
+ *   With k >= 2 the detail of both (calib_fitter_error) names the class
+ *   whose one-vs-rest fit failed: calib_error.index = j.
  *
  * Options (calib_fitter_set; defaults Platt / beta):
  *   CALIB_P_MAX_ITER        Newton steps per binary problem, 100, [1, 10000]

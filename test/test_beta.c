@@ -156,6 +156,56 @@ static void test_errors(void) {
   free(yy);
 }
 
+/* One-vs-rest failures name their class (calib_error.index), and a fit
+ * whose optimum is at infinity with b < 0 (one positive among scores around
+ * e^-7: test_beta.py's reference test) is mended by the faces only when it
+ * diverged, not when max_iter merely cut it short. */
+static void test_class_errors(void) {
+  const size_t n = 600, k = 3;
+  float *z = malloc(n * k * sizeof(float));
+  int64_t *y = malloc(n * sizeof(int64_t));
+  th_srand(71);
+  for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < k; j++) z[i * k + j] = (float)(2.0 * th_normal());
+    const double lo = (double)z[i * k + 1] - log(exp((double)z[i * k]) + exp((double)z[i * k + 2]));
+    y[i] = lo > 0 ? 1 : (th_uniform() < 0.5 ? 0 : 2); /* class 1: its log-odds separate its labels */
+  }
+  calib_fitter *f = NULL;
+  calib_model *m = NULL;
+  CHECK_OK(calib_fitter_create(&f, BE));
+  if (f) {
+    CHECK_ERR(calib_fit(f, z, n, k, y, NULL, &m), CALIB_E_SEPARABLE);
+    calib_error e;
+    CHECK_OK(calib_fitter_error(f, &e));
+    CHECK(e.code == CALIB_E_SEPARABLE && e.index == 1 && strstr(e.message, "(at 1)") != NULL);
+    printf("one-vs-rest error detail: %s\n", e.message);
+    calib_fitter_free(f);
+  }
+  const size_t nb = 3000;
+  float *sb = malloc(nb * sizeof(float));
+  int64_t *yb = malloc(nb * sizeof(int64_t));
+  th_srand(72);
+  for (size_t i = 0; i < nb; i++) {
+    sb[i] = (float)exp(-7.0 + th_normal());
+    yb[i] = 0;
+  }
+  float med = sb[0];
+  size_t at = 0;
+  for (size_t i = 0; i < nb; i++) /* the positive: a row near the middle of the scores */
+    if (fabsf(logf(sb[i]) + 7.0f) < fabsf(logf(med) + 7.0f)) med = sb[i], at = i;
+  yb[at] = 1;
+  double abc[3];
+  CHECK_OK(fit_opts(sb, nb, 1, yb, NULL, PROBS, abc, NULL));
+  CHECK(abc[0] >= 0 && abc[1] >= 0 && isfinite(abc[2]));
+  const double few[] = {CALIB_P_INPUT, CALIB_INPUT_PROBS, CALIB_P_MAX_ITER, 3, 0};
+  CHECK_ERR(fit_opts(sb, nb, 1, yb, NULL, few, NULL, &m), CALIB_E_NOCONV);
+  CHECK(m == NULL);
+  free(sb);
+  free(yb);
+  free(z);
+  free(y);
+}
+
 /* ---- bytes ---------------------------------------------------------------------- */
 
 typedef th_section sec;
@@ -530,6 +580,7 @@ int main(int argc, char **argv) {
   test_constraints();
   test_closed_forms_and_clipping();
   test_errors();
+  test_class_errors();
   test_bytes();
   test_logit_features();
   test_logit_gaps();

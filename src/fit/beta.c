@@ -54,7 +54,8 @@ static calib__lr_problem problem(const calib__fit_data *d, const beta_work *w,
 }
 
 /* Fits with the features in `which`; abc receives (a, b, c) with the
- * dropped coefficients 0. */
+ * dropped coefficients 0 -- on CALIB_E_NOCONV too: the last iterate, whose
+ * signs fit_class reads (see there). */
 static int fit_subset(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
                       unsigned which, double *abc, double *nll, double gc[2]) {
   const calib__lr_problem p = problem(d, w, which);
@@ -64,13 +65,13 @@ static int fit_subset(calib_fitter *f, const calib__fit_data *d, const beta_work
   if (r.gradient > f->report.gradient) f->report.gradient = r.gradient;
   *gc = r.gap; /* of the last fit of this class: the one kept */
   gc[1] = r.cond;
-  if (st != CALIB_OK) return st;
+  if (st != CALIB_OK && st != CALIB_E_NOCONV) return st;
   size_t t = 0;
   abc[0] = (which & 1u) ? r.theta[t++] : 0.0;
   abc[1] = (which & 2u) ? r.theta[t++] : 0.0;
   abc[2] = r.theta[t];
   *nll = r.nll_hard;
-  return CALIB_OK;
+  return st;
 }
 
 static int fit_intercept(const calib__fit_data *d, const beta_work *w, double *abc,
@@ -86,7 +87,60 @@ static int fit_intercept(const calib__fit_data *d, const beta_work *w, double *a
   return CALIB_OK;
 }
 
-/* betacal's constraint handling, on the current class's features. */
+/* A fit that stopped at max_iter on its way to infinity with a < 0 or
+ * b < 0: its last iterate has such a coefficient, and one of magnitude
+ * >= DIVERGED (s^1e4: a map saturated everywhere; diverging fits of the
+ * case below were at 1e6 .. 1e9 after 100 steps, while a fit merely cut
+ * short by a small max_iter stays near the data's scale and still reports
+ * CALIB_E_NOCONV). */
+#define DIVERGED 1e4
+static int diverged(int st, const double *abc) {
+  return st == CALIB_E_NOCONV && (abc[0] < 0 || abc[1] < 0) && fmax(fabs(abc[0]), fabs(abc[1])) >= DIVERGED;
+}
+
+/* The optimum of the a, b >= 0 problem when the unconstrained one is at
+ * infinity in a direction with a < 0 or b < 0: a convex problem without a
+ * finite stationary point has none inside the feasible set, so the optimum
+ * is on a face -- the better of the two one-feature fits whose coefficient
+ * is >= 0, else the intercept alone. A face whose own fit diverges with
+ * its coefficient < 0 has its optimum at the corner (the intercept); any
+ * other non-convergence of a face is CALIB_E_NOCONV (diverging with the
+ * coefficient >= 0: no optimum is attained; else max_iter was too small).
+ * (Faces are compared by the hard-label NLL, the objective here: targets
+ * are not smoothed, or the optimum would be finite.) Both faces are fitted
+ * because the signs of a diverging iterate depend on where its solver
+ * stopped: on test_beta.py's data scikit-learn's nearly unpenalised fit
+ * (betacal's own call) stops at a, b < 0. */
+static int fit_faces(calib_fitter *f, const calib__fit_data *d, const beta_work *w, double *abc,
+                     double *nll, double gc[2]) {
+  double t[2][3], tn[2], tg[2][2];
+  int ok[2];
+  for (int q = 0; q < 2; q++) {
+    const int st = fit_subset(f, d, w, q ? 2u : 1u, t[q], &tn[q], tg[q]);
+    const double coef = t[q][q];
+    if (st == CALIB_E_NOCONV && !(coef < 0 && fabs(coef) >= DIVERGED)) return CALIB_E_NOCONV;
+    if (st != CALIB_OK && st != CALIB_E_NOCONV) return st;
+    ok[q] = st == CALIB_OK && coef >= 0;
+  }
+  if (!ok[0] && !ok[1]) {
+    gc[0] = 0.0;
+    gc[1] = (double)NAN;
+    return fit_intercept(d, w, abc, nll);
+  }
+  const int q = ok[0] && (!ok[1] || tn[0] <= tn[1]) ? 0 : 1;
+  memcpy(abc, t[q], sizeof t[q]);
+  *nll = tn[q];
+  gc[0] = tg[q][0];
+  gc[1] = tg[q][1];
+  return CALIB_OK;
+}
+
+/* betacal's constraint handling, on the current class's features; a fit
+ * that diverges with a < 0 or b < 0 goes to fit_faces. Seen
+ * on one-vs-rest fits of many classes: a class with a single positive row
+ * inside the range of its scores is separable in [ln s, -ln(1 - s)] (the
+ * points lie on a strictly convex curve, so a line cuts each one off), and
+ * a k = 1000 fit used to stop with CALIB_E_NOCONV because of one class. */
 static int fit_class(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
                      double *abc, double *nll, double gc[2]) {
   gc[0] = 0.0; /* the closed forms are exact */
@@ -95,6 +149,7 @@ static int fit_class(calib_fitter *f, const calib__fit_data *d, const beta_work 
   if (!w->o.smooth && calib__lr_separable(NULL, w->feat, 2, d->n, w->pos, d->w))
     return CALIB_E_SEPARABLE;
   int st = fit_subset(f, d, w, 3u, abc, nll, gc);
+  if (diverged(st, abc)) return fit_faces(f, d, w, abc, nll, gc);
   if (st != CALIB_OK || (abc[0] >= 0 && abc[1] >= 0)) return st;
   const unsigned keep = abc[0] < 0 ? 2u : 1u;
   st = fit_subset(f, d, w, keep, abc, nll, gc);
@@ -121,7 +176,7 @@ static int fit_all(calib_fitter *f, const calib__fit_data *d, beta_work *w) {
     /* gap and condition: the largest over the classes' kept fits */
     if (!(gc[0] <= f->report.gap)) f->report.gap = gc[0];
     if (!isnan(gc[1]) && !(gc[1] <= f->report.condition)) f->report.condition = gc[1];
-    if (st != CALIB_OK) return st;
+    if (st != CALIB_OK) return calib__pb_class_fail(f, d, c, st);
   }
   if (d->k == 1) f->report.nll_after = nll;
   return CALIB_OK;

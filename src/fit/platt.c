@@ -81,7 +81,7 @@ static int fit_all(calib_fitter *f, const calib__fit_data *d, platt_work *w) {
       f->report.nll_before = calib__lr_nll(&p, raw);
     }
     const int st = fit_class(f, &p, &w->o, w->ab + 2 * c, &nll);
-    if (st != CALIB_OK) return st;
+    if (st != CALIB_OK) return calib__pb_class_fail(f, d, c, st);
   }
   if (d->k == 1) f->report.nll_after = nll;
   return CALIB_OK;

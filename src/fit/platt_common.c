@@ -77,3 +77,15 @@ double calib__pb_nll_after_multi(const calib__fit_data *d, const calib_model *m)
   }
   return s / d->wsum;
 }
+
+int calib__pb_class_fail(calib_fitter *f, const calib__fit_data *d, size_t c, int st) {
+  if (d->k < 2) return st; /* the binary problem: calib_fit's own detail */
+  const char *name = calib_method_name(f->method);
+  if (st == CALIB_E_NOCONV)
+    return calib__error_set(&f->err, st, name, "max_iter reached before the tolerance in the one-vs-rest fit of "
+                            "the class", (uint64_t)c, 0);
+  if (st == CALIB_E_SEPARABLE)
+    return calib__error_set(&f->err, st, name, "the one-vs-rest labels of the class are separated by its "
+                            "scores", (uint64_t)c, 0);
+  return st;
+}

@@ -169,6 +169,52 @@ class TestSynthetic(unittest.TestCase):
         ref = np.r_[lr.coef_[0], lr.intercept_]
         np.testing.assert_allclose(Fit(s, y, probs=True).params[0], ref, atol=1e-4)
 
+    def test_divergent_full_fit(self):
+        # A single positive row inside the range of the scores: the points
+        # [ln s, -ln(1 - s)] lie on a strictly convex curve, so a line cuts
+        # that row off and the unconstrained optimum is at infinity (on
+        # scores like a class's one-vs-rest probabilities among many
+        # classes, log-normal around e^-7, Newton's gradient test is not met
+        # in max_iter steps). libcalib used to stop with CALIB_E_NOCONV, and
+        # so did a whole one-vs-rest fit with one such class. The a, b >= 0
+        # problem has its optimum on a face (no finite stationary point
+        # inside): reference = the better of the exact one-feature MLEs with
+        # a coefficient >= 0, else the intercept alone; and no point of the
+        # box (L-BFGS-B with a, b >= 0) may be lower.
+        rng = np.random.default_rng(11)
+        for n, q, w in ((10000, 0.5, None), (3000, 0.2, rng.uniform(0.5, 2.0, 3000))):
+            s = np.sort(np.exp(rng.normal(-7.0, 1.0, n))).astype(np.float32)
+            y = np.zeros(n, np.int64)
+            y[int(q * n)] = 1
+            f = Fit(s, y, w, probs=True)
+            self.assertEqual(f.status, 0)
+            X = features(s)
+            ww = np.ones(n) if w is None else w
+            yf = y.astype(np.float64)
+
+            def nll(th):
+                u = X @ th[:2] + th[2]
+                return np.sum(ww * (-yf * log_expit(u) - (1 - yf) * log_expit(-u)))
+            faces = []
+            for j in (0, 1):
+                t = logreg_mle(X[:, j:j + 1], yf, ww)
+                if t[0] >= 0:
+                    th = np.zeros(3)
+                    th[j], th[2] = t
+                    faces.append(th)
+            if not faces:
+                tbar = np.sum(ww * yf) / np.sum(ww)
+                faces.append(np.array([0.0, 0.0, np.log(tbar / (1 - tbar))]))
+            ref = min(faces, key=nll)
+            # one positive row: the objective is flat, and the default tol
+            # (1e-5 on the gradient) leaves the parameters to ~1e-6
+            np.testing.assert_allclose(f.params[0], ref, atol=1e-5)
+            self.assertTrue(f.params[0, 0] >= 0 and f.params[0, 1] >= 0)
+            box = minimize(nll, np.array([0.5, 0.5, -5.0]), method="L-BFGS-B",
+                           bounds=[(0, None), (0, None), (None, None)],
+                           options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000})
+            self.assertLessEqual(nll(f.params[0]), box.fun + 1e-9 * abs(box.fun))
+
     def test_float32_zero_one(self):
         rng = np.random.default_rng(7)
         s, y = synthetic(rng, 1000, 1, 1, 0)
