@@ -179,6 +179,11 @@ static void test_class_errors(void) {
     CHECK_OK(calib_fitter_error(f, &e));
     CHECK(e.code == CALIB_E_SEPARABLE && e.index == 1 && strstr(e.message, "(at 1)") != NULL);
     printf("one-vs-rest error detail: %s\n", e.message);
+    for (size_t i = 0; i < n; i++) y[i] = th_uniform() < 0.5 ? 0 : 1; /* classes 0, 1 at random; 2 absent */
+    CHECK_ERR(calib_fit(f, z, n, k, y, NULL, &m), CALIB_E_SEPARABLE);
+    CHECK_OK(calib_fitter_error(f, &e));
+    CHECK(e.index == 2 && strstr(e.message, "no row of non-zero weight has the class's label") != NULL);
+    printf("one-vs-rest error detail: %s\n", e.message);
     calib_fitter_free(f);
   }
   const size_t nb = 3000;

@@ -84,8 +84,16 @@ int calib__pb_class_fail(calib_fitter *f, const calib__fit_data *d, size_t c, in
   if (st == CALIB_E_NOCONV)
     return calib__error_set(&f->err, st, name, "max_iter reached before the tolerance in the one-vs-rest fit of "
                             "the class", (uint64_t)c, 0);
-  if (st == CALIB_E_SEPARABLE)
-    return calib__error_set(&f->err, st, name, "the one-vs-rest labels of the class are separated by its "
-                            "scores", (uint64_t)c, 0);
-  return st;
+  if (st != CALIB_E_SEPARABLE) return st;
+  size_t with = 0, rows = 0; /* rows of non-zero weight, and those labelled c */
+  for (size_t i = 0; i < d->n; i++)
+    if (!d->w || d->w[i] != 0) {
+      rows++;
+      with += d->y[i] == (int64_t)c;
+    }
+  return calib__error_set(&f->err, st, name,
+                          with == 0      ? "no row of non-zero weight has the class's label"
+                          : with == rows ? "every row of non-zero weight has the class's label"
+                                         : "the one-vs-rest labels of the class are separated by its scores",
+                          (uint64_t)c, 0);
 }

@@ -33,7 +33,9 @@ double calib__pb_constant_logodds(const uint8_t *pos, const double *w, size_t n,
 double calib__pb_nll_before_multi(const calib__fit_data *d, int input, double eps);
 /* A one-vs-rest class fit (k >= 2) that failed with st: for CALIB_E_NOCONV
  * and CALIB_E_SEPARABLE, f's error detail names the method and the class
- * (calib_error.index = c), which calib_fit keeps; returns st. */
+ * (calib_error.index = c; for SEPARABLE also whether the class is absent
+ * from, or alone in, the rows of non-zero weight), which calib_fit keeps;
+ * returns st. */
 int calib__pb_class_fail(calib_fitter *f, const calib__fit_data *d, size_t c, int st);
 /* Weighted mean NLL of a fitted model over the fit data (k >= 2). */
 double calib__pb_nll_after_multi(const calib__fit_data *d, const calib_model *m);
