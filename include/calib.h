@@ -659,8 +659,9 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  * infinity, e.g. one positive row inside the range of the scores, which
  * [ln s, -ln(1 - s)] always separate), the a, b >= 0 optimum is on a face:
  * both one-feature fits are made and the better one with a coefficient
- * >= 0 is kept (else a = b = 0 and the intercept). Constant scores (no spread among rows of non-zero
- * weight) give the closed form A = 0 (a = b = 0) and the base-rate intercept.
+ * >= 0 is kept (else a = b = 0 and the intercept). Constant scores (no
+ * spread among rows of non-zero weight) give the closed form A = 0
+ * (a = b = 0) and the base-rate intercept.
  * Report: iterations = Newton steps summed over all classes (and beta refits);
  * gradient = the largest final max|dF/dparam| / wbar; nll_before = the
  * weighted mean NLL of the input itself (logits: sigmoid/softmax; probs:

@@ -54,8 +54,8 @@ static calib__lr_problem problem(const calib__fit_data *d, const beta_work *w,
 }
 
 /* Fits with the features in `which`; abc receives (a, b, c) with the
- * dropped coefficients 0 -- on CALIB_E_NOCONV too: the last iterate, whose
- * signs fit_class reads (see there). */
+ * dropped coefficients 0 -- on CALIB_E_NOCONV too: the last iterate, which
+ * fit_class and fit_faces test with diverged(). */
 static int fit_subset(calib_fitter *f, const calib__fit_data *d, const beta_work *w,
                       unsigned which, double *abc, double *nll, double gc[2]) {
   const calib__lr_problem p = problem(d, w, which);
@@ -94,8 +94,8 @@ static int fit_intercept(const calib__fit_data *d, const beta_work *w, double *a
  * short by a small max_iter stays near the data's scale and still reports
  * CALIB_E_NOCONV). */
 #define DIVERGED 1e4
-static int diverged(int st, const double *abc) {
-  return st == CALIB_E_NOCONV && (abc[0] < 0 || abc[1] < 0) && fmax(fabs(abc[0]), fabs(abc[1])) >= DIVERGED;
+static int diverged(int st, double a, double b) {
+  return st == CALIB_E_NOCONV && (a < 0 || b < 0) && fmax(fabs(a), fabs(b)) >= DIVERGED;
 }
 
 /* The optimum of the a, b >= 0 problem when the unconstrained one is at
@@ -118,7 +118,7 @@ static int fit_faces(calib_fitter *f, const calib__fit_data *d, const beta_work 
   for (int q = 0; q < 2; q++) {
     const int st = fit_subset(f, d, w, q ? 2u : 1u, t[q], &tn[q], tg[q]);
     const double coef = t[q][q];
-    if (st == CALIB_E_NOCONV && !(coef < 0 && fabs(coef) >= DIVERGED)) return CALIB_E_NOCONV;
+    if (st == CALIB_E_NOCONV && !diverged(st, coef, 0.0)) return CALIB_E_NOCONV;
     if (st != CALIB_OK && st != CALIB_E_NOCONV) return st;
     ok[q] = st == CALIB_OK && coef >= 0;
   }
@@ -136,8 +136,8 @@ static int fit_faces(calib_fitter *f, const calib__fit_data *d, const beta_work 
 }
 
 /* betacal's constraint handling, on the current class's features; a fit
- * that diverges with a < 0 or b < 0 goes to fit_faces. Seen
- * on one-vs-rest fits of many classes: a class with a single positive row
+ * that diverges with a < 0 or b < 0 goes to fit_faces. Seen on one-vs-rest
+ * fits of many classes: a class with a single positive row
  * inside the range of its scores is separable in [ln s, -ln(1 - s)] (the
  * points lie on a strictly convex curve, so a line cuts each one off), and
  * a k = 1000 fit used to stop with CALIB_E_NOCONV because of one class. */
@@ -149,7 +149,7 @@ static int fit_class(calib_fitter *f, const calib__fit_data *d, const beta_work 
   if (!w->o.smooth && calib__lr_separable(NULL, w->feat, 2, d->n, w->pos, d->w))
     return CALIB_E_SEPARABLE;
   int st = fit_subset(f, d, w, 3u, abc, nll, gc);
-  if (diverged(st, abc)) return fit_faces(f, d, w, abc, nll, gc);
+  if (diverged(st, abc[0], abc[1])) return fit_faces(f, d, w, abc, nll, gc);
   if (st != CALIB_OK || (abc[0] >= 0 && abc[1] >= 0)) return st;
   const unsigned keep = abc[0] < 0 ? 2u : 1u;
   st = fit_subset(f, d, w, keep, abc, nll, gc);
