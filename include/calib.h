@@ -2106,13 +2106,22 @@ CALIB_API int calib_monitor_decide_slot(calib_monitor *m, calib_slot *slot, int 
  *   *_before          the same measures of the uncalibrated inputs: softmax
  *                     (k >= 2) or sigmoid (k == 1) of the logits / scores, or
  *                     the input probabilities themselves when the method's
- *                     CALIB_P_INPUT is CALIB_INPUT_PROBS
+ *                     CALIB_P_INPUT is CALIB_INPUT_PROBS. For temperature
+ *                     scaling with k >= 2 the softmax is the fit's own first
+ *                     pass, in double (top label: the first largest logit),
+ *                     so these agree with calib_nll / calib_ece / calib_brier
+ *                     of calib_softmax's float32 output to float rounding
+ *                     (~1e-7 relative; a row whose confidence lies that close
+ *                     to a bin edge or whose float probabilities tie may count
+ *                     differently in ECE); otherwise they are those measures
  *   created_unix      time(NULL) at the end of the fit
  *   tag               the fitter's tag ("" = none)
  * NLL may be +inf (a true-class probability of exactly 0; calib_nll's
  * convention). The cost is about one extra calib_apply() plus one softmax pass
  * over the fit rows, in blocks of max(1, 65536 / k) rows (scratch: two such
- * float blocks, 256 KiB each for k <= 65536, plus 3 kc doubles). A model
+ * float blocks, 256 KiB each for k <= 65536, plus 3 kc doubles); temperature
+ * scaling with k >= 2 skips the softmax pass and its block, and keeps 32
+ * bytes per fit row in the fitter instead (reused by later fits). A model
  * within 2 kc + 28 values of CALIB_MODEL_MAX_VALUES cannot hold its metadata:
  * calib_fit then fails with CALIB_E_UNSUPPORTED (fit with provenance off).
  */

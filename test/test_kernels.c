@@ -604,6 +604,45 @@ static void test_ts_prepass(void) {
 
 static int same_double(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
 
+/* ts_first with row records (kernels.h: CALIB__TS_REC) gives the same sums as
+ * without, and each row's record (every row, weight 0 included) against a
+ * long-double reference: the sum of e_j and of e_j^2 to 1e-13 relative (a
+ * double exp is within an ulp or two, the sums are of positive terms), the
+ * label's exponent beta (x_y - max) exactly, and the flag "the label is the
+ * first index of the row maximum" exactly (P_INTEGER rows have ties). */
+static void records_case(const calib__kernels *kt, const char *name, const float *x, size_t n, size_t k,
+                         size_t ld, const int64_t *y, const double *wp, double beta, const double acc0[3],
+                         double g0, int sep0) {
+  double *rec = malloc(n * CALIB__TS_REC * sizeof(double)), acc[3] = {0, 0, 0}, g = -7;
+  int sep = -7;
+  if (!rec) exit(2);
+  th_checks++;
+  if (kt->ts_first(x, n, k, ld, y, wp, beta, acc, &g, &sep, rec) != CALIB_OK || g != g0 || sep != sep0 ||
+      !same_double(acc[0], acc0[0]) || !same_double(acc[1], acc0[1]) || !same_double(acc[2], acc0[2]))
+    TH_FAIL("%s ts_first with records n=%zu k=%zu: the sums differ from those without", name, n, k);
+  for (size_t i = 0; i < n; i++) {
+    const float *r = x + i * ld;
+    size_t top = 0;
+    for (size_t j = 1; j < k; j++)
+      if (r[j] > r[top]) top = j;
+    const double m = (double)r[top];
+    long double s0 = 0, q = 0;
+    for (size_t j = 0; j < k; j++) {
+      const long double e = expl((long double)beta * ((long double)r[j] - (long double)m));
+      s0 += e;
+      q += e * e;
+    }
+    const double *c = rec + i * CALIB__TS_REC, t = beta * ((double)r[y[i]] - m);
+    const double want3 = top == (size_t)y[i] ? 1.0 : 0.0;
+    th_checks += 4;
+    if (!(fabs(c[0] - (double)s0) <= 1e-13 * (double)s0 && fabs(c[1] - (double)q) <= 1e-13 * (double)q &&
+          c[2] == t && c[3] == want3))
+      TH_FAIL("%s ts_first record n=%zu k=%zu ld=%zu beta=%g row %zu: (%.17g %.17g %.17g %g) vs (%.17Lg %.17Lg "
+              "%.17g %g)", name, n, k, ld, beta, i, c[0], c[1], c[2], c[3], s0, q, t, want3);
+  }
+  free(rec);
+}
+
 static void first_case(const calib__kernels *kt, const char *name, size_t n, size_t k, size_t ld, int kind,
                        int weighted, double beta) {
   float *x = calloc(n * ld, sizeof(float));
@@ -617,7 +656,7 @@ static void first_case(const calib__kernels *kt, const char *name, size_t n, siz
   CHECK(kt->check_finite(x, n, k, ld) == CALIB_OK);
   kt->ts_prepass(x, n, k, ld, y, wp, &gr, &sr);
   kt->ts_moments(x, n, k, ld, y, wp, beta, ref);
-  const int st = kt->ts_first(x, n, k, ld, y, wp, beta, acc, &g, &sep);
+  const int st = kt->ts_first(x, n, k, ld, y, wp, beta, acc, &g, &sep, NULL);
   th_checks += 4;
   if (st != CALIB_OK) TH_FAIL("%s ts_first n=%zu k=%zu ld=%zu kind=%d: finite input refused", name, n, k, ld, kind);
   if (!(g == gr && sep == sr))
@@ -627,6 +666,7 @@ static void first_case(const calib__kernels *kt, const char *name, size_t n, siz
     if (!same_double(acc[q], ref[q]))
       TH_FAIL("%s ts_first n=%zu k=%zu ld=%zu kind=%d beta=%g: acc[%d] %.17g vs ts_moments %.17g", name, n, k, ld,
               kind, beta, q, acc[q], ref[q]);
+  records_case(kt, name, x, n, k, ld, y, wp, beta, acc, g, sep);
   static const float bad[3] = {NAN, INFINITY, -INFINITY};
   const size_t rows[3] = {0, n / 2, n - 1}, cols[3] = {0, k / 2, k - 1};
   for (int b = 0; b < 3; b++)
@@ -638,7 +678,7 @@ static void first_case(const calib__kernels *kt, const char *name, size_t n, siz
         if (ci == 1) w[rows[ri]] = 0.0; /* a row of weight 0 is checked too */
         *e = bad[b];
         th_checks++;
-        if (kt->ts_first(x, n, k, ld, y, wp, beta, acc, &g, &sep) != CALIB_E_NONFINITE)
+        if (kt->ts_first(x, n, k, ld, y, wp, beta, acc, &g, &sep, NULL) != CALIB_E_NONFINITE)
           TH_FAIL("%s ts_first n=%zu k=%zu ld=%zu: bad value %d at [%zu][%zu] missed", name, n, k, ld, b, rows[ri],
                   cols[ci]);
         *e = keep;

@@ -196,6 +196,45 @@ static void test_ts_moments(const calib__kernels *kt, const calib__kernels *sc) 
   }
 }
 
+/* ts_first: the same check result, pre-pass and sums as the scalar oracle's
+ * (1e-12 relative), and its row records (kernels.h: every row, weight 0
+ * included): the two sums to 1e-13 relative, the label's exponent and the
+ * top-label flag exactly; one row with ties at its maximum. */
+static void test_ts_first(const calib__kernels *kt, const calib__kernels *sc) {
+  static const size_t ks[] = {2, 3, 5, 8, 17, 1001, 2047, 2049, 2100};
+  for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
+    const size_t k = ks[a], n = 9;
+    float *x = malloc(n * k * sizeof *x);
+    double *rn = malloc(n * CALIB__TS_REC * sizeof *rn), *rs = malloc(n * CALIB__TS_REC * sizeof *rs);
+    int64_t y[9];
+    double w[9];
+    fill(x, n, k, k, a % 2 ? D_NORMAL : D_WIDE);
+    for (size_t i = 0; i < n; i++) {
+      y[i] = (int64_t)(th_next() % k);
+      w[i] = i == 4 ? 0.0 : th_uniform() + 0.1;
+    }
+    for (size_t j = 0; j < k; j++) x[3 * k + j] = (float)(j % 2); /* ties at the maximum 1 */
+    y[3] = (int64_t)(k > 2 ? 3 : 0); /* a later tie (k = 2: not the maximum): not the top label */
+    double an[3] = {0.5, 0, 0}, as[3] = {0.5, 0, 0}, gn = 0, gs = 1;
+    int pn = -1, ps = -2;
+    CHECK(kt->ts_first(x, n, k, k, y, w, 1.0, an, &gn, &pn, rn) == CALIB_OK);
+    CHECK(sc->ts_first(x, n, k, k, y, w, 1.0, as, &gs, &ps, rs) == CALIB_OK);
+    CHECK(pn == ps);
+    CHECK_REL(gn, gs, 1e-12);
+    for (int q = 0; q < 3; q++) CHECK_REL(an[q], as[q], 1e-12);
+    for (size_t i = 0; i < n; i++) {
+      const double *c = rn + i * CALIB__TS_REC, *o = rs + i * CALIB__TS_REC;
+      CHECK_REL(c[0], o[0], 1e-13);
+      CHECK_REL(c[1], o[1], 1e-13);
+      CHECK(c[2] == o[2] && c[3] == o[3]);
+    }
+    CHECK(rs[3 * CALIB__TS_REC + 3] == 0.0);
+    free(x);
+    free(rn);
+    free(rs);
+  }
+}
+
 /* ts_moments_fast: within 1e-6 relative of the scalar fast oracle, and its
  * gradient within the temperature fit's bound 2^-16 (acc0/beta + |acc1|) of
  * the exact scalar ts_moments; k crosses NEON's 128-entry float-sum block. */
@@ -368,6 +407,7 @@ int main(int argc, char **argv) {
   test_sigmoid(kt);
   test_check_rows(kt, sc);
   test_ts_moments(kt, sc);
+  test_ts_first(kt, sc);
   test_ts_moments_fast(kt, sc);
   test_check_finite(kt, sc);
   test_ts_prepass(kt, sc);

@@ -26,6 +26,12 @@ typedef struct {
   const double *w;     /* NULL: all ones */
   double wsum;         /* sum of weights (n when w == NULL) */
   int finite_deferred; /* 1: x not yet checked finite (see above) */
+  /* Temperature scaling, k >= 2, provenance on: n row records
+   * (CALIB__TS_REC doubles each, kernels.h) that the fit's first pass fills
+   * at beta = 1 and fit_provenance.c turns into the before metrics, so the
+   * uncalibrated softmax is not computed a second time. NULL otherwise (or
+   * when the scratch could not be had: provenance then computes them). */
+  double *ts_rec;
 } calib__fit_data;
 
 /* What a fit reports (calib_fitter_report). gap and condition are NaN

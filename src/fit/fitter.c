@@ -9,6 +9,7 @@
 #include "../fit_matrix/matrix_fit.h"
 #endif
 #include "checked.h"
+#include "kernels.h" /* CALIB__TS_REC */
 #include <math.h>
 
 static const calib__fit_method calib_fit_methods[] = {
@@ -219,16 +220,29 @@ static int method_fail(calib_fitter *f, int st) {
   }
 }
 
+/* The row records of temperature scaling's first pass (fit_internal.h:
+ * ts_rec) in the fitter's scratch, when provenance will want them; NULL
+ * otherwise or when the scratch cannot be had (provenance then computes the
+ * before metrics itself, as for the other methods). */
+static double *ts_records(calib_fitter *f, const calib__fit_data *d) {
+  size_t bytes;
+  if (f->no_provenance || f->method != CALIB_METHOD_TEMPERATURE || d->k < 2 ||
+      !calib__size_mul3(d->n, CALIB__TS_REC, sizeof(double), &bytes))
+    return NULL;
+  return (double *)calib__fitter_scratch(f, bytes);
+}
+
 int calib_fit(calib_fitter *f, const float *logits, size_t n, size_t k,
               const int64_t *labels, const double *weights, calib_model **out) {
   if (!f) return CALIB_E_ARG;
-  calib__fit_data d = {logits, n, k, labels, weights, 0.0, 0};
+  calib__fit_data d = {logits, n, k, labels, weights, 0.0, 0, NULL};
   memset(&f->report, 0, sizeof f->report);
   f->report.gap = f->report.condition = (double)NAN;
   calib__error_ok(&f->err);
   int st = fit_validate(f, &d, out);
   if (st == CALIB_OK) {
     calib_model *m = NULL;
+    d.ts_rec = ts_records(f, &d);
     st = calib__fit_method_get(f->method)->fit(f, &d, &m);
     /* the deferred finiteness check failed: fit_validate's detail */
     const int bad_logits = st == CALIB_E_NONFINITE && d.finite_deferred && after_finite(f, &d) != CALIB_OK;

@@ -160,12 +160,14 @@ static void prepass_binary(const calib__fit_data *d, double *g0, int *separable)
 /* The first read of the data, k >= 2 (calib_fit deferred the finiteness
  * check of the logits to here: d->finite_deferred): the ts_first kernel gives
  * that check, the pre-pass (row sums in double, row max) and the exact
- * evaluation at beta = 1 in one pass. CALIB_E_NONFINITE on a NaN or infinite
+ * evaluation at beta = 1 in one pass, and, provenance on (d->ts_rec), the
+ * row records of the before metrics. CALIB_E_NONFINITE on a NaN or infinite
  * logit (calib_fit then names the row). */
 static int first_pass(const calib__fit_data *d, ts_eval *e, double *g0, int *separable) {
   double acc[3] = {0, 0, 0}, g = 0;
   int sep = 1;
-  if (calib__kernels_get()->ts_first(d->x, d->n, d->k, d->k, d->y, d->w, 1.0, acc, &g, &sep) != CALIB_OK)
+  if (calib__kernels_get()->ts_first(d->x, d->n, d->k, d->k, d->y, d->w, 1.0, acc, &g, &sep, d->ts_rec) !=
+      CALIB_OK)
     return CALIB_E_NONFINITE;
   e->exact = 1;
   e->L = acc[0] / d->wsum;

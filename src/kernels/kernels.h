@@ -135,11 +135,23 @@ typedef struct {
    * double is (k finite floats cannot overflow a double sum; a NaN or an
    * infinity makes it NaN or infinite). Returns CALIB_OK, or
    * CALIB_E_NONFINITE at the first row holding a NaN or infinite entry (acc,
-   * g and sep are then unspecified). NULL in the firmware core's scalar
-   * table (no fitter there). */
+   * g and sep are then unspecified). rec (may be NULL): the row records below
+   * for every row, weight 0 included (fit_provenance.c's before metrics; on
+   * CALIB_E_NONFINITE unspecified). NULL in the firmware core's scalar table
+   * (no fitter there). */
   int (*ts_first)(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
-                  const double *w, double beta, double acc[3], double *g, int *sep);
+                  const double *w, double beta, double acc[3], double *g, int *sep, double *rec);
 } calib__kernels;
+
+/* ts_first's row record: CALIB__TS_REC doubles for row i at rec + i *
+ * CALIB__TS_REC. With e_j = exp(beta (x_ij - max_j x_ij)) in double as
+ * ts_moments computes it: [0] sum_j e_j, [1] sum_j e_j^2 (any order), [2]
+ * the label's exponent beta (x_{i,y_i} - max) (<= 0), [3] 1.0 if y_i is the
+ * first index of the row's largest logit (the top label of the softmax, ties
+ * to the first), else 0.0. So p_j = e_j / [0], -ln p_y = ln [0] - [2] (the
+ * arithmetic of ts_moments' NLL), and the row's top probability is 1 / [0]
+ * (its e is exp(0) = 1). */
+#define CALIB__TS_REC 4
 
 /* The status byte of a bad row in the row-wise kernels: the magnitude of
  * CALIB_E_NONFINITE (2). */

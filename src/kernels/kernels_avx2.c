@@ -624,9 +624,10 @@ static ALWAYS_INLINE void ts_pass1(const float *r, size_t k, __m256d m, __m256d 
   *s1 = hadd_pd(_mm256_add_pd(c0, c1));
 }
 
+/* Pass 2: sum e_j (d_j - mu)^2 (returned) and sum e_j^2 (*q). */
 static ALWAYS_INLINE double ts_pass2(const float *r, size_t k, __m256d m, __m256d b, __m256d mu,
-                                     const double *eb) {
-  __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+                                     const double *eb, double *q) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0, q0 = a0, q1 = a0;
   size_t j = 0;
   for (; j + 8 <= k; j += 8) {
     const __m256d d0 = _mm256_sub_pd(load_d(r + j), m), d1 = _mm256_sub_pd(load_d(r + j + 4), m);
@@ -641,6 +642,8 @@ static ALWAYS_INLINE double ts_pass2(const float *r, size_t k, __m256d m, __m256
     const __m256d t0 = _mm256_sub_pd(d0, mu), t1 = _mm256_sub_pd(d1, mu);
     a0 = _mm256_fmadd_pd(_mm256_mul_pd(e0, t0), t0, a0);
     a1 = _mm256_fmadd_pd(_mm256_mul_pd(e1, t1), t1, a1);
+    q0 = _mm256_fmadd_pd(e0, e0, q0);
+    q1 = _mm256_fmadd_pd(e1, e1, q1);
   }
   for (; j < k; j += 4) {
     const __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_maskload_ps(r + j, mask4i(k - j))), m);
@@ -649,15 +652,17 @@ static ALWAYS_INLINE double ts_pass2(const float *r, size_t k, __m256d m, __m256
                           : _mm256_and_pd(exp_pd(_mm256_mul_pd(b, d)), _mm256_castsi256_pd(mask4q(k - j)));
     const __m256d t = _mm256_sub_pd(d, mu);
     a0 = _mm256_fmadd_pd(_mm256_mul_pd(e, t), t, a0);
+    q0 = _mm256_fmadd_pd(e, e, q0);
   }
+  *q = hadd_pd(_mm256_add_pd(q0, q1));
   return hadd_pd(_mm256_add_pd(a0, a1));
 }
 
 /* One row of ts_moments (kernels_rows.h); e_j kept in eb[0..TS_BUF). */
-static inline void ts_row(const float *r, size_t k, double m, double beta, double *eb, double s[3]) {
+static inline void ts_row(const float *r, size_t k, double m, double beta, double *eb, double s[4]) {
   const __m256d mv = _mm256_set1_pd(m), b = _mm256_set1_pd(beta);
   ts_pass1(r, k, mv, b, eb, &s[0], &s[1]);
-  s[2] = ts_pass2(r, k, mv, b, _mm256_set1_pd(s[1] / s[0]), eb);
+  s[2] = ts_pass2(r, k, mv, b, _mm256_set1_pd(s[1] / s[0]), eb, &s[3]);
 }
 
 /* ---- finiteness check (driver: kernels_rows.h) ------------------------------

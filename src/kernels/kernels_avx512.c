@@ -1011,10 +1011,11 @@ static ALWAYS_INLINE void ts_pass1(const float *r, size_t k, __m512d m, __m512d 
   *s1 = _mm512_reduce_add_pd(_mm512_add_pd(c0, c1));
 }
 
-/* Pass 2: sum e_j (d_j - mu)^2, e_j from eb or recomputed past TS_BUF. */
+/* Pass 2: sum e_j (d_j - mu)^2 (returned) and sum e_j^2 (*q), e_j from eb
+ * or recomputed past TS_BUF. */
 static ALWAYS_INLINE double ts_pass2(const float *r, size_t k, __m512d m, __m512d b, __m512d mu,
-                                     const double *eb, const exp_pd_table *tab) {
-  __m512d a0 = _mm512_setzero_pd(), a1 = a0;
+                                     const double *eb, const exp_pd_table *tab, double *q) {
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0, q0 = a0, q1 = a0;
   size_t j = 0;
   for (; j + 16 <= k; j += 16) {
     const __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(r + j)), m);
@@ -1030,6 +1031,8 @@ static ALWAYS_INLINE double ts_pass2(const float *r, size_t k, __m512d m, __m512
     const __m512d t0 = _mm512_sub_pd(d0, mu), t1 = _mm512_sub_pd(d1, mu);
     a0 = _mm512_fmadd_pd(_mm512_mul_pd(e0, t0), t0, a0);
     a1 = _mm512_fmadd_pd(_mm512_mul_pd(e1, t1), t1, a1);
+    q0 = _mm512_fmadd_pd(e0, e0, q0);
+    q1 = _mm512_fmadd_pd(e1, e1, q1);
   }
   for (; j < k; j += 8) {
     const __mmask8 mt = mask8(k - j);
@@ -1038,16 +1041,18 @@ static ALWAYS_INLINE double ts_pass2(const float *r, size_t k, __m512d m, __m512
                                       : _mm512_maskz_mov_pd(mt, exp_pd(_mm512_mul_pd(b, d), tab));
     const __m512d t = _mm512_sub_pd(d, mu);
     a0 = _mm512_fmadd_pd(_mm512_mul_pd(e, t), t, a0);
+    q0 = _mm512_fmadd_pd(e, e, q0);
   }
+  *q = _mm512_reduce_add_pd(_mm512_add_pd(q0, q1));
   return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
 
 /* One row of ts_moments (kernels_rows.h); e_j kept in eb[0..TS_BUF). */
-static inline void ts_row(const float *r, size_t k, double m, double beta, double *eb, double s[3]) {
+static inline void ts_row(const float *r, size_t k, double m, double beta, double *eb, double s[4]) {
   const exp_pd_table tab = exp_pd_init();
   const __m512d mv = _mm512_set1_pd(m), b = _mm512_set1_pd(beta);
   ts_pass1(r, k, mv, b, eb, &tab, &s[0], &s[1]);
-  s[2] = ts_pass2(r, k, mv, b, _mm512_set1_pd(s[1] / s[0]), eb, &tab);
+  s[2] = ts_pass2(r, k, mv, b, _mm512_set1_pd(s[1] / s[0]), eb, &tab, &s[3]);
 }
 
 /* ---- finiteness check (driver: kernels_rows.h) ------------------------------

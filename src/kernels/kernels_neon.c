@@ -287,9 +287,10 @@ static inline void ts_pass1(const float *r, size_t k, float64x2_t m, float64x2_t
   *s1 = vaddvq_f64(vaddq_f64(c0, c1));
 }
 
+/* Pass 2: sum e_j (d_j - mu)^2 (returned) and sum e_j^2 (*q). */
 static inline double ts_pass2(const float *r, size_t k, float64x2_t m, float64x2_t b, float64x2_t mu,
-                              const double *eb) {
-  float64x2_t a0 = vdupq_n_f64(0.0), a1 = a0;
+                              const double *eb, double *q) {
+  float64x2_t a0 = vdupq_n_f64(0.0), a1 = a0, q0 = a0, q1 = a0;
   for (size_t j = 0; j < k; j += 2) {
     float64x2_t d, e;
     if (j + 2 <= TS_BUF) {
@@ -300,19 +301,23 @@ static inline double ts_pass2(const float *r, size_t k, float64x2_t m, float64x2
       ts_pair(r, j, k, m, b, &d, &e);
     }
     const float64x2_t t = vsubq_f64(d, mu);
-    if ((j / 2) % 2 == 0)
+    if ((j / 2) % 2 == 0) {
       a0 = vfmaq_f64(a0, vmulq_f64(e, t), t);
-    else
+      q0 = vfmaq_f64(q0, e, e);
+    } else {
       a1 = vfmaq_f64(a1, vmulq_f64(e, t), t);
+      q1 = vfmaq_f64(q1, e, e);
+    }
   }
+  *q = vaddvq_f64(vaddq_f64(q0, q1));
   return vaddvq_f64(vaddq_f64(a0, a1));
 }
 
 /* One row of ts_moments (kernels_rows.h); e_j kept in eb[0..TS_BUF). */
-static inline void ts_row(const float *r, size_t k, double m, double beta, double *eb, double s[3]) {
+static inline void ts_row(const float *r, size_t k, double m, double beta, double *eb, double s[4]) {
   const float64x2_t mv = vdupq_n_f64(m), b = vdupq_n_f64(beta);
   ts_pass1(r, k, mv, b, eb, &s[0], &s[1]);
-  s[2] = ts_pass2(r, k, mv, b, vdupq_n_f64(s[1] / s[0]), eb);
+  s[2] = ts_pass2(r, k, mv, b, vdupq_n_f64(s[1] / s[0]), eb, &s[3]);
 }
 
 /* The per-row drivers need no software prefetch here. */

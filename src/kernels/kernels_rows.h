@@ -10,9 +10,10 @@
  *
  *   float  row_max(const float *r, size_t k);
  *   void   ts_row(const float *r, size_t k, double m, double beta, double *eb,
- *                 double s[3]);
+ *                 double s[4]);
  *            d_j = r_j - m, e_j = exp(beta d_j) in double: s[0] = sum e_j,
- *            s[1] = sum e_j d_j, s[2] = sum e_j (d_j - s[1]/s[0])^2;
+ *            s[1] = sum e_j d_j, s[2] = sum e_j (d_j - s[1]/s[0])^2,
+ *            s[3] = sum e_j^2 (ts_first's row records);
  *            eb: TS_BUF doubles of scratch (TS_BUF defined by the ISA file)
  *   void   tsf_row(const float *r, size_t k, float m, double beta, double s[3]);
  *            the three float-exp sums of ts_moments_fast (kernels.h)
@@ -34,19 +35,53 @@
 #include "kernels.h"
 #include <math.h>
 
-/* One row's weighted terms of ts_moments (dy = z_{i,y_i} - m) added to the
- * running sums: ts_moments_rows and ts_first_rows, the same arithmetic. */
 #if defined(__GNUC__) || defined(__clang__)
-__attribute__((always_inline))
+#define ROWS_INLINE static inline __attribute__((always_inline))
+#else
+#define ROWS_INLINE static inline
 #endif
-static inline void ts_row_add(const float *r, size_t k, double m, double dy, double wi, double beta, double *eb,
-                              double *aL, double *aG, double *aH) {
-  double s[3];
-  ts_row(r, k, m, beta, eb, s);
+
+/* One row's weighted terms of ts_moments (dy = z_{i,y_i} - m; s from ts_row)
+ * added to the running sums: ts_moments_rows and ts_first_rows, the same
+ * arithmetic. */
+ROWS_INLINE void ts_add(const double s[4], double dy, double wi, double beta, double *aL, double *aG, double *aH) {
   const double mu = s[1] / s[0];
   *aL += wi * (log(s[0]) - beta * dy);
   *aG += wi * (mu - dy);
   *aH += wi * (s[2] / s[0]);
+}
+
+ROWS_INLINE void ts_row_add(const float *r, size_t k, double m, double dy, double wi, double beta, double *eb,
+                            double *aL, double *aG, double *aH) {
+  double s[4];
+  ts_row(r, k, m, beta, eb, s);
+  ts_add(s, dy, wi, beta, aL, aG, aH);
+}
+
+/* 1 iff c is the first index of the maximum mx of r[0..k) (r[c] == mx and no
+ * earlier entry equals it), searched eight entries at a time (a branch per
+ * eight; the row is in L1). */
+ROWS_INLINE int first_max_at(const float *r, size_t c, float mx) {
+  const calib__f32u *p = r;
+  if (!(p[c] == mx)) return 0;
+  size_t b = 0;
+  for (; b + 8 <= c; b += 8) {
+    int hit = 0;
+    for (size_t l = 0; l < 8; l++) hit |= p[b + l] == mx;
+    if (hit) return 0;
+  }
+  for (; b < c; b++)
+    if (p[b] == mx) return 0;
+  return 1;
+}
+
+/* ts_first's row record (kernels.h, CALIB__TS_REC doubles) from ts_row's s. */
+ROWS_INLINE void ts_record(double *rec, const double s[4], const float *r, size_t c, float mx, double beta,
+                           double dy) {
+  rec[0] = s[0];
+  rec[1] = s[3];
+  rec[2] = beta * dy;
+  rec[3] = first_max_at(r, c, mx) ? 1.0 : 0.0;
 }
 
 static void ts_moments_rows(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
@@ -110,7 +145,7 @@ static void ts_prepass_rows(const float *x, size_t n, size_t k, size_t ldx, cons
  * one read of each row (kernels.h's ts_first): the row is in L1 when ts_row
  * reads it. The row maximum is row_sum_max's (the same float as row_max's). */
 static int ts_first_rows(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y, const double *w,
-                         double beta, double acc[3], double *g, int *sep) {
+                         double beta, double acc[3], double *g, int *sep, double *rec) {
   double eb[TS_BUF];
   double aL = 0, aG = 0, aH = 0, ga = 0;
   int sp = 1;
@@ -120,11 +155,17 @@ static int ts_first_rows(const float *x, size_t n, size_t k, size_t ldx, const i
     const double sum = row_sum_max(r, k, &mx);
     if (!isfinite(sum)) return CALIB_E_NONFINITE;
     const double wi = w ? w[i] : 1.0;
+    if (wi == 0 && !rec) continue;
+    const size_t c = (size_t)y[i];
+    const float zy = ((const calib__f32u *)r)[c];
+    const double dy = (double)zy - (double)mx;
+    double s[4];
+    ts_row(r, k, (double)mx, beta, eb, s);
+    if (rec) ts_record(rec + i * CALIB__TS_REC, s, r, c, mx, beta, dy);
     if (wi == 0) continue;
-    const float zy = ((const calib__f32u *)r)[y[i]];
     ga += wi * (sum / (double)k - (double)zy);
     sp &= zy >= mx;
-    ts_row_add(r, k, (double)mx, (double)zy - (double)mx, wi, beta, eb, &aL, &aG, &aH);
+    ts_add(s, dy, wi, beta, &aL, &aG, &aH);
   }
   acc[0] += aL;
   acc[1] += aG;

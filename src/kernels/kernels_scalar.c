@@ -236,8 +236,26 @@ static void ts_prepass_scalar(const float *x, size_t n, size_t k, size_t ldx, co
  * table give it, row by row. Not in the firmware core (no fitter there, and
  * its .text budget: make size-report): NULL in its table. */
 #ifndef CALIB_CORE
+/* ts_first's row record (kernels.h) of row r, plainly: the sums in order,
+ * the first index of the maximum by a scan. */
+static void ts_record_scalar(crow r, size_t k, size_t c, double beta, double *rec) {
+  const double m = (double)row_max(r, k);
+  double s0 = 0, q = 0;
+  size_t top = 0;
+  for (size_t j = 0; j < k; j++) {
+    const double e = exp(beta * ((double)r[j] - m));
+    s0 += e;
+    q += e * e;
+    if (r[j] > r[top]) top = j;
+  }
+  rec[0] = s0;
+  rec[1] = q;
+  rec[2] = beta * ((double)r[c] - m);
+  rec[3] = top == c ? 1.0 : 0.0;
+}
+
 static int ts_first_scalar(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
-                           const double *w, double beta, double acc[3], double *g, int *sep) {
+                           const double *w, double beta, double acc[3], double *g, int *sep, double *rec) {
   double ga = 0;
   int sp = 1;
   for (size_t i = 0; i < n; i++) {
@@ -245,6 +263,7 @@ static int ts_first_scalar(const float *x, size_t n, size_t k, size_t ldx, const
     double sum = 0;
     for (size_t j = 0; j < k; j++) sum += (double)r[j];
     if (!isfinite(sum)) return CALIB_E_NONFINITE;
+    if (rec) ts_record_scalar(r, k, (size_t)y[i], beta, rec + i * CALIB__TS_REC);
     const double wi = w ? w[i] : 1.0;
     if (wi == 0) continue;
     const float zy = r[y[i]];
