@@ -1,10 +1,45 @@
 /* alloc.c -- the library's only allocation point, with a fault-injection hook
  * for the out-of-memory tests. The firmware core (CALIB_CORE) has no heap:
- * every allocation fails there, and nothing on its paths allocates. */
+ * every allocation fails there, and nothing on its paths allocates.
+ *
+ * Large blocks on Linux (>= HUGE_MIN) are aligned to 2 MiB and advised as
+ * transparent huge pages (madvise MADV_HUGEPAGE; the distributions' default
+ * THP mode is "madvise", so without the advice every 4 KiB page faults on its
+ * own): on these VMs the first write of fresh 4 KiB pages ran at 0.31-0.37
+ * GB/s, of advised huge pages at 3.8-11 GB/s (and memset on them afterwards
+ * at 36 GB/s instead of 22: fewer TLB misses). A matrix-scaling fit at
+ * (50000, 100) first-touches ~150 MB of its own buffers; the page faults were
+ * 8 % of its time. The advice is best effort: where it fails (kernel without
+ * THP, THP "never"), the block is an ordinary one. */
+#if !defined(CALIB_CORE) && defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE, posix_memalign under -std=c99 */
+#endif
 #include "internal.h"
 #include "checked.h"
 #ifndef CALIB_CORE
 #include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+#endif
+
+#if !defined(CALIB_CORE) && defined(__linux__) && defined(MADV_HUGEPAGE)
+#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)4 << 20)
+/* size >= HUGE_MIN bytes at a 2 MiB boundary, advised as huge pages; NULL if
+ * the aligned allocation fails (the caller then tries plain malloc). */
+static void *huge_alloc(size_t size) {
+  void *p = NULL;
+  if (posix_memalign(&p, HUGE_PAGE, size) != 0) return NULL;
+  (void)madvise(p, size & ~(HUGE_PAGE - 1), MADV_HUGEPAGE); /* advice only */
+  return p;
+}
+#elif !defined(CALIB_CORE)
+#define HUGE_MIN ((size_t)-1)
+static void *huge_alloc(size_t size) {
+  CALIB__UNUSED(size);
+  return NULL;
+}
 #endif
 
 #ifdef CALIB_CORE
@@ -42,6 +77,10 @@ void *calib__malloc(size_t size) {
   return NULL; /* no heap in the firmware core */
 #else
   if (alloc_should_fail()) return NULL;
+  if (size >= HUGE_MIN) {
+    void *p = huge_alloc(size);
+    if (p) return p;
+  }
   return malloc(size ? size : 1);
 #endif
 }

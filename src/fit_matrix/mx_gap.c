@@ -115,7 +115,7 @@ static void orth(double *v, const double *B, size_t nb, size_t P) {
     }
 }
 
-double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *v0, int nsteps) {
+static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, int f32) {
   const size_t P = p->P, m = calib__mx_null_gauge(p, NULL);
   if (m >= P || nsteps < 2) return (double)NAN;
   size_t steps = P - m < (size_t)nsteps ? P - m : (size_t)nsteps;
@@ -136,7 +136,10 @@ double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *v0, int 
   size_t j = 0;
   for (; j < steps; j++) {
     double *v = V + j * P;
-    calib__mx_hessvec(p, v, w, A);
+    if (f32)
+      calib__mx_hessvec_fast(p, v, w);
+    else
+      calib__mx_hessvec(p, v, w, A);
     al[j] = dotp(w, v, P);
     calib__mx_gauge_project(p, w, 1);
     orth(w, V, j + 1, P); /* full reorthogonalisation */
@@ -158,4 +161,12 @@ done:
   calib__free(A);
   calib__free(al);
   return c;
+}
+
+double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *v0, int nsteps) {
+  return lanczos(p, v0, nsteps, 0);
+}
+
+double calib__mx_cond_lanczos_f32(const calib__mx_problem *p, const double *v0, int nsteps) {
+  return lanczos(p, v0, nsteps, 1);
 }

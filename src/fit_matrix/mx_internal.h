@@ -128,6 +128,14 @@ double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m
  * each product is ~1 s there, and the estimate is a lower bound anyway) */
 #define CALIB__LANCZOS_STEPS_LARGE 8
 double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *v0, int steps);
+/* The same on float32 products (calib__mx_hessvec_fast; p's float buffers
+ * allocated and Qf holding the weighted softmax at the point): ~1e-6 of the
+ * largest eigenvalue is their resolution, so the Newton-CG path keeps an
+ * estimate <= CALIB__LANCZOS_F32_MAX from it and recomputes any larger one in
+ * double (half the cost of double products where the Hessian is well
+ * conditioned, the common case; one float pass more where it is not). */
+#define CALIB__LANCZOS_F32_MAX 1e4
+double calib__mx_cond_lanczos_f32(const calib__mx_problem *p, const double *v0, int steps);
 
 /* The decrement test lambda^2 / 2 <= max(tol^2, CALIB__GAP_FLOOR) max(1, L) is
  * calib__gap_target (fit_internal.h), shared with temperature and Platt/beta. */
