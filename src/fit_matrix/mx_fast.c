@@ -100,10 +100,7 @@ void calib__mx_hessvec_fast(const calib__mx_problem *p, const double *v, double 
         memset(a, 0, k * sizeof(float));
         continue;
       }
-      double sa = 0;
-      for (size_t c = 0; c < k; c++) sa += (double)q[c] * (double)a[c];
-      const float s = (float)(sa / wt);
-      for (size_t c = 0; c < k; c++) a[c] = q[c] * (a[c] - s);
+      calib__mx_curv4f(a, q, (float)(calib__mx_dot4f(q, a, k) / wt), k);
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)m, 1.0f, A, (int)k,
                 p->Xf + i0 * d, (int)d, i0 == 0 ? 0.0f : 1.0f, of, (int)d);

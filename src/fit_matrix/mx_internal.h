@@ -42,6 +42,12 @@ typedef struct {
   int fast;              /* 1: evaluate with float32 GEMMs (mx_fast.c) */
   float *Xf, *Qf, *thf;  /* mx_fast.c buffers: features, one logit block, theta + gradient */
   double *rowbuf;        /* mx_fast.c: one row of k doubles */
+  /* The last double evaluation without the gauge (calib__mx_eval): its theta
+   * and gradient (2 P), value and NLL; cvalid 0 (none), 1 (value), 2 (and
+   * gradient). The end of a fit evaluates one theta up to three times (the
+   * solver's last point, matrix_fit.c's separability test, round_fitted). */
+  double *ctheta, cval, cnll;
+  int cvalid;
 } calib__mx_problem;
 
 /* Allocates and fills the problem for validated data; CALIB_OK or CALIB_E_NOMEM. */
@@ -123,6 +129,51 @@ size_t calib__mx_hessvec_scratch(const calib__mx_problem *p);
  * the ratio of the extreme Ritz values, a lower bound of the condition
  * number. NaN on failure (allocation). Both leave p's evaluation unchanged. */
 double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m, double *work);
+/* The Hessian-vector products' row pass, R_a = q_a (A_a - sum_c q_c A_c / wt)
+ * (mx_problem.c in double, mx_fast.c on float rows): four partial sums and
+ * statements written four at a time, so that the basic-block vectoriser packs
+ * them at -O2 (this directory has no -m flags: the plain loops stayed scalar,
+ * the sum a chain of dependent adds). */
+static inline double calib__mx_dot4(const double *restrict q, const double *restrict a, size_t k) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  size_t c = 0;
+  for (; c + 4 <= k; c += 4) {
+    s0 += q[c] * a[c], s1 += q[c + 1] * a[c + 1];
+    s2 += q[c + 2] * a[c + 2], s3 += q[c + 3] * a[c + 3];
+  }
+  for (; c < k; c++) s0 += q[c] * a[c];
+  return (s0 + s1) + (s2 + s3);
+}
+
+static inline void calib__mx_curv4(double *restrict a, const double *restrict q, double s, size_t k) {
+  size_t c = 0;
+  for (; c + 4 <= k; c += 4) {
+    a[c] = q[c] * (a[c] - s), a[c + 1] = q[c + 1] * (a[c + 1] - s);
+    a[c + 2] = q[c + 2] * (a[c + 2] - s), a[c + 3] = q[c + 3] * (a[c + 3] - s);
+  }
+  for (; c < k; c++) a[c] = q[c] * (a[c] - s);
+}
+
+static inline double calib__mx_dot4f(const float *restrict q, const float *restrict a, size_t k) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  size_t c = 0;
+  for (; c + 4 <= k; c += 4) {
+    s0 += (double)q[c] * (double)a[c], s1 += (double)q[c + 1] * (double)a[c + 1];
+    s2 += (double)q[c + 2] * (double)a[c + 2], s3 += (double)q[c + 3] * (double)a[c + 3];
+  }
+  for (; c < k; c++) s0 += (double)q[c] * (double)a[c];
+  return (s0 + s1) + (s2 + s3);
+}
+
+static inline void calib__mx_curv4f(float *restrict a, const float *restrict q, float s, size_t k) {
+  size_t c = 0;
+  for (; c + 4 <= k; c += 4) {
+    a[c] = q[c] * (a[c] - s), a[c + 1] = q[c + 1] * (a[c + 1] - s);
+    a[c + 2] = q[c + 2] * (a[c + 2] - s), a[c + 3] = q[c + 3] * (a[c + 3] - s);
+  }
+  for (; c < k; c++) a[c] = q[c] * (a[c] - s);
+}
+
 #define CALIB__LANCZOS_STEPS 32
 /* ... and on the Newton-CG path once one product costs > 1e9 flops (k = 1000:
  * each product is ~1 s there, and the estimate is a lower bound anyway) */

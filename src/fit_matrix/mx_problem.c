@@ -28,9 +28,10 @@ static int alloc_arrays(calib__mx_problem *p) {
   p->Q = (double *)calib__malloc(n * k * sizeof(double));
   p->MY = (double *)calib__calloc(p->P, sizeof(double));
   p->gv = (double *)calib__malloc(p->d * sizeof(double));
+  p->ctheta = (double *)calib__malloc(2 * p->P * sizeof(double)); /* P <= n (k + 1) */
   if (p->method != CALIB_METHOD_VECTOR)
     p->X = (double *)calib__malloc(n * (k + 1) * sizeof(double));
-  if (!p->wt || !p->Q || !p->MY || !p->gv || (p->method != CALIB_METHOD_VECTOR && !p->X))
+  if (!p->wt || !p->Q || !p->MY || !p->gv || !p->ctheta || (p->method != CALIB_METHOD_VECTOR && !p->X))
     return CALIB_E_NOMEM;
   return CALIB_OK;
 }
@@ -121,7 +122,9 @@ void calib__mx_release(calib__mx_problem *p) {
   calib__free(p->MY);
   calib__free(p->X);
   calib__free(p->gv);
-  p->wt = p->Q = p->MY = p->X = p->gv = NULL;
+  calib__free(p->ctheta);
+  p->wt = p->Q = p->MY = p->X = p->gv = p->ctheta = NULL;
+  p->cvalid = 0;
   calib__mx_fast_free(p);
 }
 
@@ -255,10 +258,26 @@ static double eval_double(calib__mx_problem *p, const double *theta, double *g) 
 }
 
 double calib__mx_eval(calib__mx_problem *p, const double *theta, double *g) {
+  const size_t P = p->P;
+  const int cacheable = !p->fast && !p->gauge && p->ctheta;
+  if (cacheable && p->cvalid > (g ? 1 : 0) && memcmp(theta, p->ctheta, P * sizeof(double)) == 0) {
+    if (g) memcpy(g, p->ctheta + P, P * sizeof(double));
+    p->nll = p->cnll; /* Q, written by that evaluation, still describes theta */
+    return p->cval;
+  }
+  p->cvalid = 0;
   const double nll = p->fast ? calib__mx_eval_fast_nll(p, theta, g) : eval_double(p, theta, g);
   p->nll = nll;
   if (!isfinite(nll)) return HUGE_VAL;
-  return nll + penalty(p, theta, g);
+  const double val = nll + penalty(p, theta, g);
+  if (cacheable) {
+    memcpy(p->ctheta, theta, P * sizeof(double));
+    if (g) memcpy(p->ctheta + P, g, P * sizeof(double));
+    p->cval = val;
+    p->cnll = nll;
+    p->cvalid = g ? 2 : 1;
+  }
+  return val;
 }
 
 /* ---- Hessian --------------------------------------------------------------- */
@@ -405,10 +424,7 @@ void calib__mx_hessvec(const calib__mx_problem *p, const double *v, double *out,
         memset(r, 0, k * sizeof(double));
         continue;
       }
-      double sa = 0;
-      for (size_t a = 0; a < k; a++) sa += q[a] * r[a];
-      sa /= wt;
-      for (size_t a = 0; a < k; a++) r[a] = q[a] * (r[a] - sa);
+      calib__mx_curv4(r, q, calib__mx_dot4(q, r, k) / wt, k);
     }
     if (p->method != CALIB_METHOD_VECTOR) {
       cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d, (int)m, 1.0, A, (int)k,
