@@ -85,6 +85,14 @@
 #include <math.h>
 
 #define CG_MAX 250
+/* After the switch to double evaluations, the steps taken before the
+ * gradient test holds (CG to eta >= ETA_FINAL, none of them certifies
+ * anything) keep float products (twice dgemm's throughput) on Q rounded to
+ * float, at most HV32_MAX per solve; a solve that does not reach eta, or a
+ * step the line search refuses, is redone in double, and float products are
+ * not used again in that fit. The certifying solve (max |g| <= tol) is
+ * always in double. */
+#define HV32_MAX 40
 #define ETA_MAX 0.1
 #define ETA_FINAL 1e-3
 #define GAP_EXTRA_STEPS 20
@@ -119,6 +127,7 @@ typedef struct {
   double *pcs;      /* d: sum_a c_aj */
   double *g, *s, *r, *z, *dv, *Hd, *A, *tt, *gt, *T, *C, *tmp;
   int hv;           /* Hessian-vector products so far */
+  int hv32, no32;   /* products in float while evaluating in double; float products failed there */
 } ncg_ws;
 
 static double dotv(const double *a, const double *b, size_t n) {
@@ -154,7 +163,7 @@ static void penalty_curvature(ncg_ws *w) {
 static void hessvec_f(ncg_ws *w, const double *v, double *out) {
   const calib__mx_problem *p = w->p;
   const size_t k = p->k, d = p->d;
-  if (p->fast) /* NLL + the plain penalty c_aj v_aj */
+  if (p->fast || w->hv32) /* NLL + the plain penalty c_aj v_aj */
     calib__mx_hessvec_fast(p, v, out);
   else
     calib__mx_hessvec(p, v, out, w->A);
@@ -523,7 +532,8 @@ static double pcg(ncg_ws *w, double eta) {
   double rz = dotv(w->r, w->z, P), best = HUGE_VAL;
   const double rz0 = rz;
   if (!(rz0 > 0)) return 0.0;
-  for (int it = 0; it < CG_MAX && rz > eta * eta * rz0; it++) {
+  const int cg_max = w->hv32 ? HV32_MAX : CG_MAX;
+  for (int it = 0; it < cg_max && rz > eta * eta * rz0; it++) {
     /* rounding can make CG diverge (near-separable data: the blocks are
      * singular to ~1e-12; the residual grew 5800-fold): past 100 x the
      * starting residual, stop at the iterate of the smallest one (PCG's
@@ -720,9 +730,19 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     if (eta < ETA_FINAL || grad_ok) eta = ETA_FINAL;
     hv_last = w.hv;
     since++;
+    w.hv32 = !p->fast && p->Xf && !w.no32 && !grad_ok;
+    if (w.hv32) { /* Q (double, at theta) for the float products */
+      const size_t nk = p->n * p->k;
+      for (size_t i = 0; i < nk; i++) p->Qf[i] = (float)p->Q[i];
+    }
     const double rr = pcg(&w, eta);
     if (p->fast && !(rr < 1)) { /* float products failed CG: on in double */
       f = HUGE_VAL;
+      continue;
+    }
+    if (w.hv32 && !(rr <= eta)) { /* the same step with double products */
+      w.no32 = 1;
+      w.hv32 = 0;
       continue;
     }
     const int used = w.hv - hv_last;
@@ -743,6 +763,11 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     if (!(slope < 0) || !line_search(&w, theta, &f)) {
       if (p->fast) { /* float rounding: go on in double */
         f = HUGE_VAL;
+        continue;
+      }
+      if (w.hv32) { /* the step from float products: again with double ones */
+        w.no32 = 1;
+        w.hv32 = 0;
         continue;
       }
       if (grad_ok) st = CALIB_OK; /* rounding stops it: the gap reached is reported */
