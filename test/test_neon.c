@@ -171,18 +171,29 @@ static void test_check_rows(const calib__kernels *kt, const calib__kernels *sc) 
   }
 }
 
+/* The temperature kernels' cases: TS_N rows of the a-th of TS_KS's widths
+ * (normal or wide logits by a's parity), random labels, weights with row 4
+ * at 0. Returns the logits (malloc'd). */
+#define TS_N 9
+static const size_t TS_KS[] = {2, 3, 5, 8, 17, 1001, 2047, 2049, 2100};
+
+static float *ts_case(size_t a, int64_t y[TS_N], double w[TS_N]) {
+  const size_t k = TS_KS[a];
+  float *x = malloc(TS_N * k * sizeof *x);
+  fill(x, TS_N, k, k, a % 2 ? D_NORMAL : D_WIDE);
+  for (size_t i = 0; i < TS_N; i++) {
+    y[i] = (int64_t)(th_next() % k);
+    w[i] = i == 4 ? 0.0 : th_uniform() + 0.1;
+  }
+  return x;
+}
+
 static void test_ts_moments(const calib__kernels *kt, const calib__kernels *sc) {
-  static const size_t ks[] = {2, 3, 5, 8, 17, 1001, 2047, 2049, 2100};
-  for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
-    const size_t k = ks[a], n = 9;
-    float *x = malloc(n * k * sizeof *x);
-    int64_t y[9];
-    double w[9];
-    fill(x, n, k, k, a % 2 ? D_NORMAL : D_WIDE);
-    for (size_t i = 0; i < n; i++) {
-      y[i] = (int64_t)(th_next() % k);
-      w[i] = i == 4 ? 0.0 : th_uniform() + 0.1;
-    }
+  for (size_t a = 0; a < sizeof TS_KS / sizeof TS_KS[0]; a++) {
+    const size_t k = TS_KS[a], n = TS_N;
+    int64_t y[TS_N];
+    double w[TS_N];
+    float *x = ts_case(a, y, w);
     for (int useW = 0; useW < 2; useW++) {
       const double betas[] = {0.05, 1.0, 3.7};
       for (int bi = 0; bi < 3; bi++) {
@@ -201,18 +212,12 @@ static void test_ts_moments(const calib__kernels *kt, const calib__kernels *sc) 
  * included): the two sums to 1e-13 relative, the label's exponent and the
  * top-label flag exactly; one row with ties at its maximum. */
 static void test_ts_first(const calib__kernels *kt, const calib__kernels *sc) {
-  static const size_t ks[] = {2, 3, 5, 8, 17, 1001, 2047, 2049, 2100};
-  for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
-    const size_t k = ks[a], n = 9;
-    float *x = malloc(n * k * sizeof *x);
+  for (size_t a = 0; a < sizeof TS_KS / sizeof TS_KS[0]; a++) {
+    const size_t k = TS_KS[a], n = TS_N;
+    int64_t y[TS_N];
+    double w[TS_N];
+    float *x = ts_case(a, y, w);
     double *rn = malloc(n * CALIB__TS_REC * sizeof *rn), *rs = malloc(n * CALIB__TS_REC * sizeof *rs);
-    int64_t y[9];
-    double w[9];
-    fill(x, n, k, k, a % 2 ? D_NORMAL : D_WIDE);
-    for (size_t i = 0; i < n; i++) {
-      y[i] = (int64_t)(th_next() % k);
-      w[i] = i == 4 ? 0.0 : th_uniform() + 0.1;
-    }
     for (size_t j = 0; j < k; j++) x[3 * k + j] = (float)(j % 2); /* ties at the maximum 1 */
     y[3] = (int64_t)(k > 2 ? 3 : 0); /* a later tie (k = 2: not the maximum): not the top label */
     double an[3] = {0.5, 0, 0}, as[3] = {0.5, 0, 0}, gn = 0, gs = 1;
