@@ -117,14 +117,20 @@ PROV_INLINE size_t bin_of(double c, const double *edge, size_t M) {
   return b;
 }
 
-/* The top-label confidence conf of a row, correct iff its top class is the
- * label, into the ECE bins of s; after only (conf_hist non-NULL): into the
- * reference's confidence and predicted-class histograms. */
+/* A row's top-label confidence conf, and whether the top label is right,
+ * into the ECE bins of s. */
+PROV_INLINE void add_ece(prov_sums *s, const bin_edges *edges, double conf, int correct) {
+  const size_t b = bin_of(conf, edges->ece, ECE_BINS);
+  s->correct[b] += (uint64_t)correct; /* correctness is a coin toss to a branch predictor */
+  s->conf[b] += conf;
+}
+
+/* add_ece with correct iff the top class is the label; after only
+ * (conf_hist non-NULL): into the reference's confidence and predicted-class
+ * histograms. */
 PROV_INLINE void add_top(prov_sums *s, const bin_edges *edges, double conf, size_t top, int64_t y,
                                 double *conf_hist, double *class_hist) {
-  const size_t b = bin_of(conf, edges->ece, ECE_BINS);
-  s->correct[b] += top == (size_t)y; /* correctness is a coin toss to a branch predictor */
-  s->conf[b] += conf;
+  add_ece(s, edges, conf, top == (size_t)y);
   if (conf_hist) {
     conf_hist[bin_of(conf, edges->ref, CALIB_REF_CONF_BINS)] += 1;
     class_hist[top] += 1;
@@ -231,7 +237,7 @@ static void add_records(prov_sums *s, const bin_edges *edges, const double *rec,
     const double S = rec[0], t = rec[2], ey = exp(t), py = ey / S, rest = (rec[1] - ey * ey) / (S * S);
     s->nll += (float)py == 0.0f ? (double)INFINITY : log(S) - t;
     s->brier += (rest > 0 ? rest : 0.0) + (1.0 - py) * (1.0 - py);
-    add_top(s, edges, 1.0 / S, rec[3] != 0.0 ? 0 : 1, 0, NULL, NULL); /* as top == label iff [3] */
+    add_ece(s, edges, 1.0 / S, rec[3] != 0.0);
   }
 }
 

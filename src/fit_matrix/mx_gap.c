@@ -121,10 +121,11 @@ static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, 
   size_t steps = P - m < (size_t)nsteps ? P - m : (size_t)nsteps;
   double *V = (double *)calib__malloc((steps + 1) * P * sizeof(double));
   double *w = (double *)calib__malloc(P * sizeof(double));
-  double *A = (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
+  /* the double products' row-block scratch (the float ones use p's buffers) */
+  double *A = f32 ? NULL : (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
   double *al = (double *)calib__malloc(2 * (steps + 1) * sizeof(double));
   double c = (double)NAN;
-  if (!V || !w || !A || !al) goto done;
+  if (!V || !w || (!f32 && !A) || !al) goto done;
   double *be = al + steps + 1;
   /* the caller's start, or a deterministic one with weight on every
    * coordinate; off the gauge */

@@ -418,11 +418,11 @@ static int build_pre(ncg_ws *w) {
     return CALIB_OK;
   }
   if (w->nb == k) { /* exact diagonal blocks, accumulated in w->L, then factored */
-    double *cut = w->cs + k;
     w->f32 = p->fast && w->fcond;
     if (w->f32) {
       build_blocks_gemm(w);
     } else {
+      double *cut = w->cs + k;
       drop_cuts(w, cut);
       memset(w->L, 0, k * d * d * sizeof(double));
       for (size_t a = 0; a < k; a++) w->cnt[a] = 0;
@@ -650,14 +650,20 @@ static int ws_alloc(ncg_ws *w, calib__mx_problem *p) {
   return CALIB_OK;
 }
 
+/* Qf := Q rounded to float: the float products at the point of the last
+ * double evaluation (mx_fast.c reads the weighted softmax rows from Qf). */
+static void qf_from_q(calib__mx_problem *p) {
+  const size_t nk = p->n * p->k;
+  for (size_t i = 0; i < nk; i++) p->Qf[i] = (float)p->Q[i];
+}
+
 /* The condition estimate at theta (p->Q evaluated there, in double): on
  * float products first where the float buffers exist (large problems that
  * ran their products in float), kept if at most CALIB__LANCZOS_F32_MAX
  * (mx_internal.h: within float's resolution), else recomputed in double. */
 static double condition(calib__mx_problem *p, const double *v0, int steps) {
   if (p->Xf) {
-    const size_t nk = p->n * p->k;
-    for (size_t i = 0; i < nk; i++) p->Qf[i] = (float)p->Q[i];
+    qf_from_q(p);
     const double c = calib__mx_cond_lanczos_f32(p, v0, steps);
     if (c <= CALIB__LANCZOS_F32_MAX) return c;
   }
@@ -731,10 +737,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     hv_last = w.hv;
     since++;
     w.hv32 = !p->fast && p->Xf && !w.no32 && !grad_ok;
-    if (w.hv32) { /* Q (double, at theta) for the float products */
-      const size_t nk = p->n * p->k;
-      for (size_t i = 0; i < nk; i++) p->Qf[i] = (float)p->Q[i];
-    }
+    if (w.hv32) qf_from_q(p); /* Q is at theta */
     const double rr = pcg(&w, eta);
     if (p->fast && !(rr < 1)) { /* float products failed CG: on in double */
       f = HUGE_VAL;
