@@ -71,7 +71,8 @@ typedef struct {
                    calib__f32u *y);
   /* the float64 softmax of each row (isotonic/histogram on logits; -inf allowed) */
   void (*softmax_rows)(const calib__f32u *x, size_t n, size_t k, calib__f32u *y);
-  /* a = Wm (x - shift) + b for one row (Wm row-major k x k), doubles */
+  /* a = Wm (x - shift) + b for one row (Wm row-major k x k), doubles; the
+   * products fused into the sums (fma: one rounding per term) */
   void (*matvec_row)(const double *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
                      double *a);
   /* y = softmax(a) of k doubles (a is overwritten), rounded once to float */

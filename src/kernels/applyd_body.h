@@ -286,8 +286,15 @@ AD_INLINE const void *row_w(const void *Wm, size_t jr, size_t k, int f32) {
   return f32 ? (const void *)((const float *)Wm + jr * k) : (const void *)((const double *)Wm + jr * k);
 }
 
+#define MV_PF_BYTES 8192
+AD_INLINE void pf_w(const void *r, size_t j, int f32) {
+  __builtin_prefetch((const char *)r + j * (f32 ? 4 : 8) + MV_PF_BYTES);
+}
+
 /* a = Wm (x - shift) + b: four rows of W at a time, each streamed once from
- * start to end (row-major W, one output per row). */
+ * start to end (row-major W, one output per row), fused multiply-adds (one
+ * rounding a product: a k = 1000 row is bound by the conversions and the
+ * adds' latency, not by the reads). */
 AD_INLINE void matvec_body(const void *Wm, int f32, const double *b, const calib__f32u *x, double shift,
                            size_t k, double *a) {
   double xs[CALIB__APPLYD_MAX_K + W];
@@ -306,10 +313,14 @@ AD_INLINE void matvec_body(const void *Wm, int f32, const double *b, const calib
     size_t l = 0;
     for (; l < kv; l += W) {
       const VD xv = ld_d(xs + l);
-      a0 += ld_w(r0, l, f32) * xv;
-      a1 += ld_w(r1, l, f32) * xv;
-      a2 += ld_w(r2, l, f32) * xv;
-      a3 += ld_w(r3, l, f32) * xv;
+      pf_w(r0, l, f32);
+      pf_w(r1, l, f32);
+      pf_w(r2, l, f32);
+      pf_w(r3, l, f32);
+      a0 = VFMA(ld_w(r0, l, f32), xv, a0);
+      a1 = VFMA(ld_w(r1, l, f32), xv, a1);
+      a2 = VFMA(ld_w(r2, l, f32), xv, a2);
+      a3 = VFMA(ld_w(r3, l, f32), xv, a3);
     }
     double t0 = hsum(a0), t1 = hsum(a1), t2 = hsum(a2), t3 = hsum(a3);
     for (; l < k; l++) {
@@ -327,7 +338,7 @@ AD_INLINE void matvec_body(const void *Wm, int f32, const double *b, const calib
     const void *r0 = row_w(Wm, jr, k, f32);
     VD a0 = splat(0);
     size_t l = 0;
-    for (; l < kv; l += W) a0 += ld_w(r0, l, f32) * ld_d(xs + l);
+    for (; l < kv; l += W) a0 = VFMA(ld_w(r0, l, f32), ld_d(xs + l), a0);
     double t0 = hsum(a0);
     for (; l < k; l++) t0 += sc_w(r0, l, f32) * xs[l];
     a[jr] = t0 + b[jr];
