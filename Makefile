@@ -49,7 +49,7 @@ ifneq (,$(findstring aarch64,$(ARCH)))
   ISA_DEFS := $(if $(ISA_SRCS),-DCALIB_HAVE_NEON_KERNELS)
 endif
 FLAGS_avx2   := -mavx2 -mfma
-FLAGS_avx512 := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma
+FLAGS_avx512 := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma -mprfchw
 FLAGS_neon   :=
 
 GENERIC_KERNEL_SRCS := $(filter-out %_avx2.c %_avx512.c %_neon.c,$(wildcard src/kernels/*.c))
@@ -96,7 +96,7 @@ lib: $(STATIC_LIB) $(SHARED_LIB) $(PCFILE)
 # Objects depend on the flags they were compiled with: a change of CFLAGS, or a
 # new ISA file appearing (ISA_DEFS), rebuilds them instead of mixing old and new.
 FLAGS_STAMP := $(OBJDIR)/.flags
-FLAGS_NOW := $(CC) $(CPPFLAGS_LIB) $(ISA_DEFS) $(CPPFLAGS) $(BASEFLAGS) $(CFLAGS)
+FLAGS_NOW := $(CC) $(CPPFLAGS_LIB) $(ISA_DEFS) $(CPPFLAGS) $(BASEFLAGS) $(CFLAGS) $(FLAGS_avx2) $(FLAGS_avx512)
 $(shell mkdir -p $(OBJDIR) && { echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP); })
 
 $(OBJDIR)/%.o: %.c $(FLAGS_STAMP)

@@ -21,12 +21,12 @@
  * n k <= 300 (n and k <= 17), else over {0, 1, 2, 3, 4, 8, 16, 32, 60}
  * (m = 9: 19 calls; every residue mod 4, SIMD heads of 1..15 floats), or
  * {0, 1, 2, 3} (m = 4: 9 calls) for the scalar table when n k > 65536 (its
- * plain loops have no size-dependent path; SIMD tables stream from 4 MiB).
+ * plain loops have no size-dependent path; SIMD tables change path at 4 MiB).
  * Runtime limits (CPU time on the x86-64 AVX-512 VM: 6 s, 19 s under ASan +
  * UBSan; aarch64 under qemu: 36 s, without n = 4000, since the NEON and scalar tables work row by row
  * and no path of theirs depends on n -- the x86 tables have 8/16-row blocks
- * and streamed outputs from 4 MiB): n = 4000 with k = 300 and
- * 1000 (streamed outputs of >= 4 MiB, where the AVX-512 bug was) runs
+ * and a large-output path from 4 MiB): n = 4000 with k = 300 and
+ * 1000 (outputs of >= 4 MiB, where the AVX-512 bug was) runs
  * softmax (beta 1), log-softmax (beta 1) and temperature (beta 1/1.7) only,
  * and n = 4000 with k = 1100 nothing (k = 1100 is covered at n <= 17);
  * the other entries run only when their work n k w
@@ -45,7 +45,7 @@
  * softmax core -- and, within one ISA, every call whose output is
  * float-aligned gives bit-identical values, as does every call whose output is
  * byte-misaligned (each class takes one code path; they may differ in
- * rounding, since only float-aligned outputs can be streamed).
+ * rounding: AVX2 streams only float-aligned outputs).
  * Usage: test_alignment [seed] */
 #include "harness.h"
 #include "internal.h"

@@ -7,8 +7,9 @@
  * on k = 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 1000, 1001 and several n, with
  * -inf entries, rows of +-1e30, subnormal inputs, a wide range (tiny
  * probabilities), beta != 1, contiguous / padded / in-place layouts (padding
- * must stay untouched), and sizes large enough for the streaming
- * (non-temporal store) path.
+ * must stay untouched), and sizes large enough for the large-output path
+ * (chunks of rows with the output prefetched for writing; non-temporal
+ * stores on AVX2).
  *
  * Tolerances, per probability: |p - ref| <= 1e-6 absolute, and
  * |p - ref| <= ref (2e-6 + 1.2e-7 |t|) + 3e-45 relative. The |t| term is the
@@ -183,7 +184,8 @@ static void test_paths(const path *paths, size_t np) {
           }
 }
 
-/* Outputs of >= 4 MiB take the staged, non-temporal-store path; inputs of
+/* Outputs of >= 4 MiB take the large-output path (AVX-512: chunks of rows
+ * prefetched for writing; AVX2: staged non-temporal stores); inputs of
  * more than 12 MiB are also split (last 8 MiB of rows first). */
 static void test_streaming(const path *paths, size_t np) {
   static const size_t shapes[][2] = {{70000, 16},  {140000, 7}, {4400, 250},

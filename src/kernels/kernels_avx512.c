@@ -18,17 +18,12 @@
  *    per k so that only k exps are computed per 16 rows; 16 < k < 512 takes
  *    four rows interleaved (max, exp + sum, scale); longer rows one at a
  *    time. The hot paths have a beta == 1 instance (no multiply).
- *  - large outputs (>= STREAM_BYTES) are computed into an on-stack staging
- *    buffer and every completed cache line is written with a non-temporal
- *    store, so the output is never read into the cache before being
- *    overwritten (a third less memory traffic). For long rows the scaling
- *    and the non-temporal stores of row i-1 are interleaved with the exps of
- *    row i, so the writes drain while computing. Padding columns are never
- *    written (masked stores). Only float-aligned outputs are streamed: a
- *    byte-misaligned output (accepted, like every caller address) never
- *    reaches a 64-byte line by whole floats and is written with ordinary
- *    unaligned stores. All loads and ordinary stores are unaligned (loadu/
- *    storeu, masked), so no instruction here assumes an aligned caller pointer.
+ *  - large outputs (>= PFW_BYTES) are written with ordinary stores into
+ *    lines prefetched for writing a few KiB ahead, one chunk of rows at a
+ *    time (see the drivers below for why not non-temporal stores). Padding
+ *    columns are never written (masked stores). All loads and stores are
+ *    unaligned (loadu/storeu, masked), so no instruction here assumes an
+ *    aligned caller pointer, and a byte-misaligned output takes the same path.
  *  - inputs over 12 MiB: the rows in the last 8 MiB are done first, while
  *    the validation pass has just left them in the last-level cache.
  *  - software prefetch: 8 KiB ahead in row passes, and PF_ROWS rows ahead for
@@ -50,8 +45,6 @@
 #define ALWAYS_INLINE inline
 #endif
 
-#define STAGE 4096                          /* floats in the staging buffer (16 KiB) */
-#define STREAM_BYTES ((size_t)4 << 20)      /* outputs at least this big are streamed */
 #define TS_BUF 2048                         /* doubles of exp values kept per row by ts_moments */
 
 static inline __mmask16 mask16(size_t r) {
@@ -689,161 +682,22 @@ static void log_softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t
   log_softmax_big_body(x, nr, k, ldx, beta, o, ldo, rs, i0, 1);
 }
 
-/* ---- drivers: direct or staged + non-temporal stores ------------------------ */
-
-/* dst[0..cnt) = src[0..cnt); src and dst have the same address mod 64. */
-static void stream_copy(float *dst, const float *src, size_t cnt) {
-  size_t j = 0;
-  const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
-  if (head) {
-    const size_t h = head < cnt ? head : cnt;
-    _mm512_mask_storeu_ps(dst, mask16(h), _mm512_maskz_loadu_ps(mask16(h), src));
-    j = h;
-  }
-  if (((uintptr_t)(dst + j) & 63) == 0) {
-    for (; j + 32 <= cnt; j += 32) {
-      _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
-      _mm512_stream_ps(dst + j + 16, _mm512_loadu_ps(src + j + 16));
-    }
-    for (; j + 16 <= cnt; j += 16) _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
-  }
-  for (; j < cnt; j += 16) {
-    const __mmask16 mt = mask16(cnt - j);
-    _mm512_mask_storeu_ps(dst + j, mt, _mm512_maskz_loadu_ps(mt, src + j));
-  }
-}
-
-/* Large outputs: rows are computed into an L1-resident staging buffer laid
- * out like the destination (same address mod 64) and every cache line that
- * is complete after each chunk of rows is written with a non-temporal store,
- * so the writes overlap with the computation of the next chunk. A group
- * (STAGE floats) of contiguous rows shares the buffer; padded rows (ldy > k)
- * are staged one at a time. Only lines at group edges use ordinary
- * (masked) stores, and padding columns are never written. */
-/* dst[0..cnt) = src[0..cnt) * inv, non-temporal where dst is line-aligned
- * (ordinary stores for the head and tail, and for all of a byte-misaligned
- * dst, which never reaches a line boundary by whole floats). */
-static void stream_scale(float *dst, const float *src, size_t cnt, __m512 inv) {
-  size_t j = 0;
-  const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
-  if (head) {
-    const size_t h = head < cnt ? head : cnt;
-    _mm512_mask_storeu_ps(dst, mask16(h), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(h), src), inv));
-    j = h;
-  }
-  if (((uintptr_t)(dst + j) & 63) == 0) {
-    for (; j + 32 <= cnt; j += 32) {
-      _mm512_stream_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
-      _mm512_stream_ps(dst + j + 16, _mm512_mul_ps(_mm512_loadu_ps(src + j + 16), inv));
-    }
-    for (; j + 16 <= cnt; j += 16) _mm512_stream_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
-  }
-  for (; j + 16 <= cnt; j += 16) _mm512_storeu_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(src + j), inv));
-  if (j < cnt) {
-    const __mmask16 mt = mask16(cnt - j);
-    _mm512_mask_storeu_ps(dst + j, mt, _mm512_mul_ps(_mm512_maskz_loadu_ps(mt, src + j), inv));
-  }
-}
-
-/* Softmax of long rows (256 <= k <= LONG_MAX_K) with a streamed output,
- * software-pipelined: row i's exps go to one staging buffer while row i-1
- * (in the other buffer) is scaled and written with non-temporal stores,
- * 64 floats per 64 floats of exp work, so the writes drain while the
- * exps are computed instead of stalling after each row. */
-#define LONG_MAX_K 2000
-
-typedef struct {
-  float *dst;       /* next destination float (line-aligned once started: run_rows_part
-                     * streams float-aligned outputs only) */
-  const float *src; /* staging buffer position */
-  size_t left;      /* floats still to write */
-  __m512 inv;
-} pending_row;
-
-static ALWAYS_INLINE void pending_start(pending_row *p, float *dst, const float *src, size_t cnt, __m512 inv) {
-  const size_t head = ((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
-  const size_t h = head < cnt ? head : cnt;
-  if (h) _mm512_mask_storeu_ps(dst, mask16(h), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(h), src), inv));
-  p->dst = dst + h;
-  p->src = src + h;
-  p->left = cnt - h;
-  p->inv = inv;
-}
-
-static ALWAYS_INLINE void pending_step64(pending_row *p) {
-  if (p->left >= 64) {
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++)
-      _mm512_stream_ps(p->dst + 16 * q, _mm512_mul_ps(_mm512_loadu_ps(p->src + 16 * q), p->inv));
-    p->dst += 64;
-    p->src += 64;
-    p->left -= 64;
-  }
-}
-
-static ALWAYS_INLINE void pending_finish(pending_row *p) {
-  stream_scale(p->dst, p->src, p->left, p->inv);
-  p->left = 0;
-}
-
-static ALWAYS_INLINE void stream_long(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
-                                      size_t ldy, float *base, const int unit, calib__rstat *rs,
-                                      size_t i0, const int chk) {
-  const __m512 b = _mm512_set1_ps(beta), ninf = _mm512_set1_ps(-INFINITY);
-  float *const bufs[2] = {base, base + STAGE / 2};
-  pending_row pend = {NULL, NULL, 0, _mm512_setzero_ps()};
-  for (size_t i = 0; i < n; i++) {
-    const float *r = x + i * ldx;
-    float *dst = y + i * ldy;
-    float *buf = bufs[i & 1] + ((uintptr_t)dst & 63) / sizeof(float);
-    int bad = 0;
-    const __m512 m = _mm512_set1_ps(row_max_c(r, k, chk, &bad));
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    size_t j = 0;
-    for (; j + 64 <= k; j += 64) {
-      prefetch4(r + j);
-      const __m512 e0 = exp_ps(shift_scale(_mm512_loadu_ps(r + j), m, b, unit));
-      const __m512 e1 = exp_ps(shift_scale(_mm512_loadu_ps(r + j + 16), m, b, unit));
-      const __m512 e2 = exp_ps(shift_scale(_mm512_loadu_ps(r + j + 32), m, b, unit));
-      const __m512 e3 = exp_ps(shift_scale(_mm512_loadu_ps(r + j + 48), m, b, unit));
-      _mm512_storeu_ps(buf + j, e0);
-      _mm512_storeu_ps(buf + j + 16, e1);
-      _mm512_storeu_ps(buf + j + 32, e2);
-      _mm512_storeu_ps(buf + j + 48, e3);
-      s0 = _mm512_add_ps(s0, e0);
-      s1 = _mm512_add_ps(s1, e1);
-      s2 = _mm512_add_ps(s2, e2);
-      s3 = _mm512_add_ps(s3, e3);
-      pending_step64(&pend);
-    }
-    for (; j < k; j += 16) {
-      const __mmask16 mt = mask16(k - j);
-      prefetch1(r + j);
-      const __m512 e = exp_ps(shift_scale(_mm512_mask_loadu_ps(ninf, mt, r + j), m, b, unit));
-      _mm512_mask_storeu_ps(buf + j, mt, e);
-      s0 = _mm512_add_ps(s0, e);
-    }
-    const float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-    if (pend.left) pending_finish(&pend);
-    if (chk) calib__rstat_row(rs, i0 + i, bad);
-    pending_start(&pend, dst, buf, k, chk ? inv_or_nan(s, bad) : _mm512_set1_ps(1.0f / s));
-  }
-  if (pend.left) pending_finish(&pend);
-}
-
-static void softmax_stream_long(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
-                                size_t ldy, float *base, calib__rstat *rs, size_t i0) {
-  if (rs) {
-    if (beta == 1.0f)
-      stream_long(x, n, k, ldx, beta, y, ldy, base, 1, rs, i0, 1);
-    else
-      stream_long(x, n, k, ldx, beta, y, ldy, base, 0, rs, i0, 1);
-  } else if (beta == 1.0f) {
-    stream_long(x, n, k, ldx, beta, y, ldy, base, 1, NULL, 0, 0);
-  } else {
-    stream_long(x, n, k, ldx, beta, y, ldy, base, 0, NULL, 0, 0);
-  }
-}
+/* ---- drivers: direct, the output prefetched for writing ----------------------
+ * Large outputs (>= PFW_BYTES) are written with ordinary stores into lines
+ * prefetched for writing PFW_AHEAD bytes ahead (prefetchw), one chunk of
+ * about PFW_CHUNK bytes of rows at a time. Without it a store that misses
+ * waits for its line in the store queue, the queue fills and the exps stop
+ * behind it: the writes did not overlap the computation at all (1e6 x 10:
+ * 5.7-6.0 ms against 3.6 ms with the output in cache). Non-temporal stores
+ * through an L1 staging buffer (this file until 2026-12) did no better on
+ * this project's machines (AMD Zen 5: a 40 MB NT fill 1.45 ms against 1.1 ms
+ * for ordinary stores), and the prefetched ordinary stores gave 1e6 x 10
+ * 4.0-4.2 ms, 1e4 x 1000 2.6-3.0 ms against 4.5-4.9 ms (/tmp probes; make
+ * bench has the figures). Chunks hold whole blocks of the row kernels (16
+ * rows for k <= 16, 4 for k < 512), so no row falls to a block's tail path. */
+#define PFW_BYTES ((size_t)4 << 20) /* outputs at least this big are prefetched for writing */
+#define PFW_CHUNK ((size_t)2048)    /* bytes of output rows per chunk */
+#define PFW_AHEAD ((size_t)12288)   /* prefetch distance, bytes */
 
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy, calib__rstat *rs, size_t i0);
@@ -864,43 +718,32 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
   run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy, NULL, 0);
 }
 
-/* Non-temporal stores need 64-byte-aligned addresses, and only a float-aligned
- * output reaches one by whole floats: a byte-misaligned y (numpy's
- * frombuffer(..., offset=1)) takes the direct path with ordinary unaligned
- * stores, as small outputs do. Every streamed store below relies on this. */
+/* Rows per chunk: about PFW_CHUNK bytes, a whole number of the kernel's blocks. */
+static size_t pfw_rows(size_t k, size_t ldy) {
+  const size_t fit = PFW_CHUNK / (ldy * sizeof(float));
+  const size_t blk = k <= 16 ? 16 : k < 512 ? 4 : 1;
+  return fit < blk ? blk : fit - fit % blk;
+}
+
+/* Lines [p, p + bytes) prefetched for writing. The address is formed as an
+ * integer: it may lie past the end of y, which a prefetch tolerates. */
+static ALWAYS_INLINE void prefetch_write(uintptr_t p, size_t bytes) {
+  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_ET0);
+}
+
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy, calib__rstat *rs, size_t i0) {
-  if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE || ((uintptr_t)y & 3) != 0) {
+  if (n * ldy * sizeof(float) < PFW_BYTES) {
     f(x, n, k, ldx, beta, y, ldy, rs, i0);
     return;
   }
-  float raw[STAGE + 32];
-  float *const base = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
-  if ((f == softmax_rows_big || f == softmax_rows_big_chk) && k >= 256 && k <= LONG_MAX_K) {
-    softmax_stream_long(x, n, k, ldx, beta, y, ldy, base, f == softmax_rows_big_chk ? rs : NULL, i0);
-    _mm_sfence();
-    return;
+  const size_t rows = pfw_rows(k, ldy);
+  prefetch_write((uintptr_t)y, PFW_AHEAD);
+  for (size_t i = 0; i < n; i += rows) {
+    const size_t nr = n - i < rows ? n - i : rows;
+    prefetch_write((uintptr_t)(y + i * ldy) + PFW_AHEAD, nr * ldy * sizeof(float));
+    f(x + i * ldx, nr, k, ldx, beta, y + i * ldy, ldy, rs, i0 + i);
   }
-  const size_t group = ldy == k ? STAGE / k : 1;
-  const size_t chunk = k <= 16 ? 16 : k >= 256 ? 1 : (1024 / k + 3) & ~(size_t)3; /* rows per flush */
-  for (size_t i = 0; i < n; i += group) {
-    const size_t nr = n - i < group ? n - i : group;
-    float *dst = y + i * ldy;
-    float *buf = base + ((uintptr_t)dst & 63) / sizeof(float);
-    size_t done = 0; /* floats of this group already written */
-    for (size_t c = 0; c < nr; c += chunk) {
-      const size_t cr = nr - c < chunk ? nr - c : chunk;
-      f(x + (i + c) * ldx, cr, k, ldx, beta, buf + c * k, k, rs, i0 + i + c);
-      size_t end = (c + cr) * k;
-      if (c + cr < nr) /* not the last chunk: stop at the last complete line */
-        end = (size_t)((((uintptr_t)(dst + end)) & ~(uintptr_t)63) - (uintptr_t)dst) / sizeof(float);
-      if (end > done) {
-        stream_copy(dst + done, buf + done, end - done);
-        done = end;
-      }
-    }
-  }
-  _mm_sfence();
 }
 
 static void softmax_avx512(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
