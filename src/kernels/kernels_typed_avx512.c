@@ -25,10 +25,10 @@
  * the float32 contract against the dequantized values.
  * k <= 16: sixteen rows at a time, transposed in registers (lane = row), as
  * the float32 kernels do; the n % 16 last rows one by one.
- * Outputs of at least STREAM_BYTES are written with non-temporal stores of
- * whole 64-byte lines, scaled on the way from the staging row (the head and
- * tail of each row with masked stores; a byte-misaligned output is scaled in
- * the staging row first and streamed as bytes), an sfence at the end. */
+ * Outputs of at least PFW_BYTES are written with ordinary stores into lines
+ * prefetched for writing PFW_AHEAD bytes ahead (prefetchw), as the float32
+ * kernels do (kernels_avx512.c, "drivers": on this project's machines that
+ * overlaps the writes with the exps, which non-temporal stores did not). */
 #include "typed.h"
 #include "internal.h"
 #include "transpose.h"
@@ -38,7 +38,8 @@
 
 #define AI __attribute__((always_inline)) inline
 #define STAGE 4096                     /* floats of the staging row (16 KiB) */
-#define STREAM_BYTES ((size_t)4 << 20) /* outputs at least this big are streamed */
+#define PFW_BYTES ((size_t)4 << 20) /* outputs at least this big are prefetched for writing */
+#define PFW_AHEAD ((size_t)12288)   /* that prefetch's distance, bytes (kernels_avx512.c) */
 #define PF_BYTES 4096                  /* software prefetch distance of pass 1 */
 
 static inline __mmask16 mask16(size_t r) {
@@ -139,18 +140,10 @@ static AI __m512 exp16(const unsigned char *r, size_t j, __mmask16 mk, __m512 m,
   return mk == 0xFFFF ? e : _mm512_maskz_mov_ps(mk, e);
 }
 
-/* Bytes src[0..nb) to dst (any address) with non-temporal stores of the
- * whole 64-byte lines of dst. */
-static AI void stream_bytes(unsigned char *dst, const unsigned char *src, size_t nb) {
-  size_t h = (64 - ((uintptr_t)dst & 63)) & 63;
-  if (h > nb) h = nb;
-  if (h) _mm512_mask_storeu_epi8(dst, mask64(h), _mm512_maskz_loadu_epi8(mask64(h), src));
-  size_t j = h;
-  for (; j + 64 <= nb; j += 64) _mm512_stream_si512((void *)(dst + j), _mm512_loadu_si512(src + j));
-  if (j < nb) {
-    const __mmask64 mt = mask64(nb - j);
-    _mm512_mask_storeu_epi8(dst + j, mt, _mm512_maskz_loadu_epi8(mt, src + j));
-  }
+/* Lines [p, p + bytes) prefetched for writing (the address may lie past the
+ * output's end, which a prefetch tolerates). */
+static AI void prefetch_write(uintptr_t p, size_t bytes) {
+  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_ET0);
 }
 
 /* v (16 probabilities) to the output at column j. */
@@ -163,8 +156,8 @@ static AI void put16(unsigned char *o, size_t j, __mmask16 mk, __m512 v, int ydt
 }
 
 static AI void row_softmax(const unsigned char *r, size_t k, __m512 b, unsigned char *o, int ydt,
-                           int stream, float *stage, const int dt, const int pc, const qpar *q,
-                           const int chk, int *bad) {
+                           float *stage, const int dt, const int pc, const qpar *q, const int chk,
+                           int *bad) {
   const __m512 m = _mm512_set1_ps(row_max(r, k, dt, pc, q, chk, bad));
   __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   const size_t kv = k & ~(size_t)15;
@@ -208,47 +201,8 @@ static AI void row_softmax(const unsigned char *r, size_t k, __m512 b, unsigned 
     if (kv < k) put16(o, kv, mt, _mm512_mul_ps(exp16(r, kv, mt, m, b, dt, pc, q), inv), ydt);
     return;
   }
-  if (!stream) {
-    for (j = 0; j < kv; j += 16) put16(o, j, 0xFFFF, _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv), ydt);
-    if (kv < k) put16(o, kv, mt, _mm512_mul_ps(_mm512_loadu_ps(stage + kv), inv), ydt);
-    return;
-  }
-  const uintptr_t oa = (uintptr_t)o;
-  if (ydt == CALIB_DTYPE_F32 && !(oa & 3)) { /* scale and stream in one pass */
-    size_t h = ((64 - (oa & 63)) & 63) / 4;
-    if (h > k) h = k;
-    if (h) put16(o, 0, mask16(h), _mm512_mul_ps(_mm512_loadu_ps(stage), inv), ydt);
-    for (j = h; j + 16 <= k; j += 16)
-      _mm512_stream_ps((float *)(void *)(o + 4 * j), _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv));
-    if (j < k) put16(o, j, mask16(k - j), _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv), ydt);
-    return;
-  }
-  if (ydt == CALIB_DTYPE_F16 && !(oa & 1)) {
-    const size_t h0 = ((64 - (oa & 63)) & 63) / 2, h = h0 < k ? h0 : k;
-    for (j = 0; j < h; j += 16)
-      put16(o, j, mask16(h - j), _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv), ydt);
-    for (j = h; j + 32 <= k; j += 32) {
-      const __m256i a = _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(stage + j), inv),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      const __m256i c = _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(stage + j + 16), inv),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      _mm512_stream_si512((void *)(o + 2 * j), _mm512_inserti64x4(_mm512_castsi256_si512(a), c, 1));
-    }
-    for (; j < k; j += 16) put16(o, j, mask16(k - j), _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv), ydt);
-    return;
-  }
-  /* byte-misaligned output: scaled into the staging row, then streamed bytes */
-  unsigned char *sb = (unsigned char *)stage;
-  if (ydt == CALIB_DTYPE_F16) { /* halves written behind the floats being read */
-    for (j = 0; j < k; j += 16)
-      _mm256_storeu_si256((__m256i *)(sb + 2 * j),
-                          _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(stage + j), inv),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    stream_bytes(o, sb, 2 * k);
-  } else {
-    for (j = 0; j < k; j += 16) _mm512_storeu_ps(stage + j, _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv));
-    stream_bytes(o, sb, 4 * k);
-  }
+  for (j = 0; j < kv; j += 16) put16(o, j, 0xFFFF, _mm512_mul_ps(_mm512_loadu_ps(stage + j), inv), ydt);
+  if (kv < k) put16(o, kv, mt, _mm512_mul_ps(_mm512_loadu_ps(stage + kv), inv), ydt);
 }
 
 /* ---- k <= 16: sixteen rows at a time, transposed (lane = row) --------------
@@ -329,21 +283,24 @@ static AI void rows_body(const calib__tin *t, size_t n, size_t k, float beta, vo
   q.cs = t->col_scale;
   q.cz = t->col_zp;
   const size_t es = t->esize, ob = ydt == CALIB_DTYPE_F16 ? 2 : 4;
-  const int stream = (n - 1) * ldy * ob + k * ob >= STREAM_BYTES && k <= STAGE;
+  const size_t rowb = ldy * ob; /* output bytes per row */
+  const int pfw = (n - 1) * rowb + k * ob >= PFW_BYTES;
   const __m512 b = _mm512_set1_ps(beta);
+  unsigned char *const yb = (unsigned char *)y;
   size_t i = 0;
+  if (pfw) prefetch_write((uintptr_t)yb, PFW_AHEAD);
   if (k <= 16)
     for (; i + 16 <= n; i += 16) {
-      const unsigned bad = block16(t, i, k, b, (unsigned char *)y, ldy, ydt, dt, pc, &q, chk);
+      if (pfw) prefetch_write((uintptr_t)(yb + i * rowb) + PFW_AHEAD, 16 * rowb);
+      const unsigned bad = block16(t, i, k, b, yb, ldy, ydt, dt, pc, &q, chk);
       if (chk) calib__rstat_mask(rs, i, bad, 16);
     }
   for (; i < n; i++) {
     int bad = 0;
-    row_softmax(t->data + i * t->ld * es, k, b, (unsigned char *)y + i * ldy * ob, ydt, stream,
-                stage, dt, pc, &q, chk, &bad);
+    if (pfw) prefetch_write((uintptr_t)(yb + i * rowb) + PFW_AHEAD, k * ob);
+    row_softmax(t->data + i * t->ld * es, k, b, yb + i * rowb, ydt, stage, dt, pc, &q, chk, &bad);
     if (chk) calib__rstat_row(rs, i, bad);
   }
-  if (stream) _mm_sfence();
 }
 
 #define TROWS(NAME, DT, PC)                                                                        \
