@@ -11,9 +11,8 @@
  *    (truncation < 5e-18), 2^n as two factors as above; about 1 ulp.
  *  - softmax rows: k <= 16 eight rows at a time transposed in registers
  *    (lane = row), else three passes over the row (software-prefetched 8 KiB
- *    ahead); large float-aligned outputs are staged on the stack and written
- *    with non-temporal stores (byte-misaligned ones directly, with ordinary
- *    unaligned stores); inputs over 12 MiB do their last 8 MiB of rows
+ *    ahead); large outputs are written in chunks of rows into lines
+ *    prefetched for writing (the drivers below); inputs over 12 MiB do their last 8 MiB of rows
  *    first (still in the last-level cache after the validation pass).
  */
 #include "internal.h"
@@ -33,8 +32,6 @@
 #endif
 
 
-#define STAGE 4096
-#define STREAM_BYTES ((size_t)4 << 20)
 #define TS_BUF 2048
 
 static const int32_t mask_src[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -461,29 +458,6 @@ static void log_softmax_rows_chk(const float *x, size_t nr, size_t k, size_t ldx
 
 /* ---- drivers ------------------------------------------------------------------ */
 
-/* dst[0..cnt) = src[0..cnt); src and dst have the same address mod 32. */
-static void stream_copy(float *dst, const float *src, size_t cnt) {
-  size_t j = 0;
-  const size_t head = ((32 - ((uintptr_t)dst & 31)) & 31) / sizeof(float);
-  if (head) {
-    const size_t h = head < cnt ? head : cnt;
-    const __m256i mt = mask8i(h);
-    _mm256_maskstore_ps(dst, mt, _mm256_maskload_ps(src, mt));
-    j = h;
-  }
-  if (((uintptr_t)(dst + j) & 31) == 0) {
-    for (; j + 16 <= cnt; j += 16) {
-      _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
-      _mm256_stream_ps(dst + j + 8, _mm256_loadu_ps(src + j + 8));
-    }
-    for (; j + 8 <= cnt; j += 8) _mm256_stream_ps(dst + j, _mm256_loadu_ps(src + j));
-  }
-  for (; j < cnt; j += 8) {
-    const __m256i mt = mask8i(cnt - j);
-    _mm256_maskstore_ps(dst + j, mt, _mm256_maskload_ps(src + j, mt));
-  }
-}
-
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy, calib__rstat *rs, size_t i0);
 
@@ -502,25 +476,35 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
   run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy, NULL, 0);
 }
 
-/* Byte-misaligned outputs are never staged: stream_copy could not reach a
- * 32-byte boundary by whole floats and would write them all with masked stores. */
+/* Large outputs (>= PFW_BYTES): chunks of about PFW_CHUNK bytes of whole
+ * row blocks (8 rows for k <= 16), the lines PFW_AHEAD bytes ahead of each
+ * chunk prefetched for writing, ordinary stores -- as kernels_avx512.c's
+ * drivers, which say why (the writes overlap the exps; non-temporal stores
+ * from a staging buffer did not on this project's machines). The address
+ * is formed as an integer: it may lie past the end of y, which a prefetch
+ * tolerates. */
+#define PFW_BYTES ((size_t)4 << 20)
+#define PFW_CHUNK ((size_t)2048)
+#define PFW_AHEAD ((size_t)12288)
+
+static ALWAYS_INLINE void prefetch_write(uintptr_t p, size_t bytes) {
+  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_ET0);
+}
+
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy, calib__rstat *rs, size_t i0) {
-  if (n * ldy * sizeof(float) < STREAM_BYTES || k > STAGE || ((uintptr_t)y & 3) != 0) {
+  if (n * ldy * sizeof(float) < PFW_BYTES) {
     f(x, n, k, ldx, beta, y, ldy, rs, i0);
     return;
   }
-  float raw[STAGE + 32];
-  float *const base = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
-  const size_t group = ldy == k ? STAGE / k : 1;
-  for (size_t i = 0; i < n; i += group) {
-    const size_t nr = n - i < group ? n - i : group;
-    float *dst = y + i * ldy;
-    float *buf = base + ((uintptr_t)dst & 63) / sizeof(float);
-    f(x + i * ldx, nr, k, ldx, beta, buf, k, rs, i0 + i);
-    stream_copy(dst, buf, nr * k);
+  const size_t fit = PFW_CHUNK / (ldy * sizeof(float)), blk = k <= 16 ? 8 : 1;
+  const size_t rows = fit < blk ? blk : fit - fit % blk;
+  prefetch_write((uintptr_t)y, PFW_AHEAD);
+  for (size_t i = 0; i < n; i += rows) {
+    const size_t nr = n - i < rows ? n - i : rows;
+    prefetch_write((uintptr_t)(y + i * ldy) + PFW_AHEAD, nr * ldy * sizeof(float));
+    f(x + i * ldx, nr, k, ldx, beta, y + i * ldy, ldy, rs, i0 + i);
   }
-  _mm_sfence();
 }
 
 static void softmax_avx2(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,

@@ -9,9 +9,9 @@
  * k <= 16: eight rows at a time, transposed in registers (lane = row).
  * AVX2 has no byte-masked loads or stores: a row's last < 8 elements (and
  * their per-class parameters) go through a small local buffer (memcpy), so
- * nothing outside the row is touched. Outputs of at least STREAM_BYTES are
- * streamed (non-temporal 32-byte stores of the aligned middle of each row,
- * memcpy for the head and tail), an sfence at the end.
+ * nothing outside the row is touched. Outputs of at least PFW_BYTES are
+ * written with ordinary stores into lines prefetched for writing PFW_AHEAD
+ * bytes ahead, as kernels_avx512.c's drivers explain.
  * This file also needs F16C (pragma below); dispatch.c uses the scalar typed
  * table on a CPU with AVX2 but without F16C. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -28,7 +28,8 @@
 
 #define AI __attribute__((always_inline)) inline
 #define STAGE 4096
-#define STREAM_BYTES ((size_t)4 << 20)
+#define PFW_BYTES ((size_t)4 << 20) /* outputs at least this big are prefetched for writing */
+#define PFW_AHEAD ((size_t)12288)   /* that prefetch's distance, bytes (kernels_avx512.c) */
 #define PF_BYTES 4096
 
 typedef struct {
@@ -204,19 +205,15 @@ static AI void put8(unsigned char *o, size_t j, size_t cnt, __m256 v, int ydt) {
   }
 }
 
-static AI void stream_bytes(unsigned char *dst, const unsigned char *src, size_t nb) {
-  size_t h = (32 - ((uintptr_t)dst & 31)) & 31;
-  if (h > nb) h = nb;
-  memcpy(dst, src, h);
-  size_t j = h;
-  for (; j + 32 <= nb; j += 32)
-    _mm256_stream_si256((__m256i *)(void *)(dst + j), _mm256_loadu_si256((const __m256i *)(const void *)(src + j)));
-  memcpy(dst + j, src + j, nb - j);
+/* Lines [p, p + bytes) prefetched for writing (the address may lie past the
+ * output's end, which a prefetch tolerates). */
+static AI void prefetch_write(uintptr_t p, size_t bytes) {
+  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_ET0);
 }
 
 static AI void row_softmax(const unsigned char *r, size_t k, __m256 b, unsigned char *o, int ydt,
-                           int stream, float *stage, const int dt, const int pc, const qpar *q,
-                           const int chk, int *bad) {
+                           float *stage, const int dt, const int pc, const qpar *q, const int chk,
+                           int *bad) {
   const __m256 m = _mm256_set1_ps(row_max(r, k, dt, pc, q, chk, bad));
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   const size_t kv = k & ~(size_t)7;
@@ -256,22 +253,8 @@ static AI void row_softmax(const unsigned char *r, size_t k, __m256 b, unsigned 
     if (kv < k) put8(o, kv, k - kv, _mm256_mul_ps(exp8_part(r, kv, k - kv, m, b, dt, pc, q), inv), ydt);
     return;
   }
-  if (!stream) {
-    for (j = 0; j < kv; j += 8) put8(o, j, 8, _mm256_mul_ps(_mm256_loadu_ps(stage + j), inv), ydt);
-    if (kv < k) put8(o, kv, k - kv, _mm256_mul_ps(_mm256_loadu_ps(stage + kv), inv), ydt);
-    return;
-  }
-  unsigned char *sb = (unsigned char *)stage;
-  if (ydt == CALIB_DTYPE_F16) { /* halves written behind the floats being read */
-    for (j = 0; j < k; j += 8)
-      _mm_storeu_si128((__m128i *)(void *)(sb + 2 * j),
-                       _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(stage + j), inv),
-                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    stream_bytes(o, sb, 2 * k);
-  } else {
-    for (j = 0; j < k; j += 8) _mm256_storeu_ps(stage + j, _mm256_mul_ps(_mm256_loadu_ps(stage + j), inv));
-    stream_bytes(o, sb, 4 * k);
-  }
+  for (j = 0; j < kv; j += 8) put8(o, j, 8, _mm256_mul_ps(_mm256_loadu_ps(stage + j), inv), ydt);
+  if (kv < k) put8(o, kv, k - kv, _mm256_mul_ps(_mm256_loadu_ps(stage + kv), inv), ydt);
 }
 
 /* ---- k <= 16: eight rows at a time, transposed (lane = row) ----------------
@@ -363,21 +346,24 @@ static AI void rows_body(const calib__tin *t, size_t n, size_t k, float beta, vo
   q.cs = pc ? t->col_scale : NULL;
   q.cz = pc ? t->col_zp : NULL;
   const size_t es = t->esize, ob = ydt == CALIB_DTYPE_F16 ? 2 : 4;
-  const int stream = (n - 1) * ldy * ob + k * ob >= STREAM_BYTES && k <= STAGE;
+  const size_t rowb = ldy * ob; /* output bytes per row */
+  const int pfw = (n - 1) * rowb + k * ob >= PFW_BYTES;
   const __m256 b = _mm256_set1_ps(beta);
+  unsigned char *const yb = (unsigned char *)y;
   size_t i = 0;
+  if (pfw) prefetch_write((uintptr_t)yb, PFW_AHEAD);
   if (k <= 16)
     for (; i + 8 <= n; i += 8) {
-      const int bad = block8(t, n, i, k, b, (unsigned char *)y, ldy, ydt, dt, pc, &q, chk);
+      if (pfw) prefetch_write((uintptr_t)(yb + i * rowb) + PFW_AHEAD, 8 * rowb);
+      const int bad = block8(t, n, i, k, b, yb, ldy, ydt, dt, pc, &q, chk);
       if (chk) calib__rstat_mask(rs, i, (uint32_t)bad, 8);
     }
   for (; i < n; i++) {
     int bad = 0;
-    row_softmax(t->data + i * t->ld * es, k, b, (unsigned char *)y + i * ldy * ob, ydt, stream,
-                stage, dt, pc, &q, chk, &bad);
+    if (pfw) prefetch_write((uintptr_t)(yb + i * rowb) + PFW_AHEAD, k * ob);
+    row_softmax(t->data + i * t->ld * es, k, b, yb + i * rowb, ydt, stage, dt, pc, &q, chk, &bad);
     if (chk) calib__rstat_row(rs, i, bad);
   }
-  if (stream) _mm_sfence();
 }
 
 #define TROWS(NAME, DT, PC)                                                                        \
