@@ -141,8 +141,8 @@ typedef struct calib_error {
  * (numpy and ctypes hand over byte-misaligned arrays, e.g.
  * np.frombuffer(buf, np.float32, offset=1)); the results are those of an
  * aligned call, to the tolerance above (so are calib_apply()'s, for every
- * method). Large float-aligned outputs may be written with non-temporal
- * stores on x86; byte-misaligned ones are written with ordinary stores.
+ * method). Outputs of 4 MiB and more are written with ordinary stores into
+ * cache lines prefetched for writing a few KiB ahead (x86), at any alignment.
  */
 
 /*! calib_softmax() : y_ij = exp(beta*x_ij - max_j beta*x_ij) / sum_j (...) */
