@@ -11,6 +11,11 @@
  *    double-precision computation; n, tag and creation time are right; the
  *    calibrated map is bit-identical to the fit without provenance, whose bytes
  *    are version 1 and equal harness.h's independent writer's.
+ *  - Binary isotonic fits, whose provenance comes from the rows grouped by
+ *    score: the same checks against per-row computations, to 1e-12, on
+ *    ties, rows of weight 0 at and beyond the first and last threshold,
+ *    probabilities with exact 0s and 1s, both directions, strict ramps,
+ *    clipped values, CALIB_OOB_ERROR and more scores than a block; every ISA.
  *  - Save/load round trip, the firmware loader applies a version-2 model bit
  *    for bit, calib_model_with_reference (re-tag, strip, errors),
  *    calib_fitter_set_provenance errors.
@@ -24,6 +29,7 @@
 #include "harness.h"
 #include "internal.h"
 #include "calib_core.h"
+#include "kernels.h"
 #include <time.h>
 
 /* ---- data ------------------------------------------------------------------------ */
@@ -114,7 +120,11 @@ static void check_reference_equals(const calib_model *m, const float *probs, siz
     CHECK_OK(calib_reference_get(theirs, what, b, 64, &cb));
     CHECK(ca == cb);
     for (size_t i = 0; i < ca && i < cb; i++) {
-      if (what == CALIB_REF_METRICS) CHECK_SAME(a[i], b[i], 1e-12);
+      /* ECE (entry 2) sums |correct - conf| per bin: on its own fit rows an
+       * isotonic map is calibrated per block, so it is rounding noise near 0
+       * (3e-9 at n = 5000): absolute, as check_fit's */
+      if (what == CALIB_REF_METRICS && i == 2) CHECK_NEAR(a[i], b[i], 1e-12);
+      else if (what == CALIB_REF_METRICS) CHECK_SAME(a[i], b[i], 1e-12);
       else if (a[i] != b[i]) TH_FAIL("reference array %d entry %zu: %.17g vs %.17g", what, i, a[i], b[i]);
     }
   }
@@ -174,9 +184,10 @@ static void test_v1_golden(void) {
 /* ---- fits -------------------------------------------------------------------------- */
 
 /* Fits method on (x, y, w) with provenance on and off and checks everything the
- * model records. before: the uncalibrated probabilities (computed by the caller). */
+ * model records. before: the uncalibrated probabilities (computed by the caller),
+ * whose measures the before metrics must equal to before_rel. */
 static void check_fit(int method, const double *opts, const float *x, size_t n, size_t k, const int64_t *y,
-                      const double *w, const float *before, const char *tag) {
+                      const double *w, const float *before, double before_rel, const char *tag) {
   calib_fitter *f = NULL;
   calib_model *m = NULL, *m1 = NULL;
   CHECK_OK(calib_fitter_create(&f, method));
@@ -202,9 +213,9 @@ static void check_fit(int method, const double *opts, const float *x, size_t n, 
   /* before: the library's float32 softmax kernels (documented to 1e-6) against
    * this file's double softmax; after: the same float32 probabilities */
   const measures mb = measure(before, n, k, y), ma = measure(pa, n, k, y);
-  CHECK_SAME(in.nll_before, mb.nll, 1e-6);
-  CHECK_SAME(in.brier_before, mb.brier, 1e-6);
-  CHECK_NEAR(in.ece_before, mb.ece, 1e-6);
+  CHECK_SAME(in.nll_before, mb.nll, before_rel);
+  CHECK_SAME(in.brier_before, mb.brier, before_rel);
+  CHECK_NEAR(in.ece_before, mb.ece, before_rel);
   CHECK_SAME(in.nll_after, ma.nll, 1e-12);
   CHECK_SAME(in.brier_after, ma.brier, 1e-12);
   CHECK_NEAR(in.ece_after, ma.ece, 1e-12);
@@ -254,13 +265,13 @@ static void test_fits(void) {
   /* temperature, k = 5, a tag with a multi-byte character */
   make_data(n, 5, x, y);
   soft(x, n, 5, 1.0, before);
-  check_fit(CALIB_METHOD_TEMPERATURE, NULL, x, n, 5, y, NULL, before, "run 7 \xc3\xa9t\xc3\xa9");
+  check_fit(CALIB_METHOD_TEMPERATURE, NULL, x, n, 5, y, NULL, before, 1e-6, "run 7 \xc3\xa9t\xc3\xa9");
   /* temperature, k = 16 (a full AVX-512 vector per row: prob_sumsq_argmax's
    * main loop), weighted with zeros: the statistics stay unweighted */
   make_data(n, 16, x, y);
   soft(x, n, 16, 1.0, before);
   for (size_t i = 0; i < n; i++) w[i] = i % 4 == 0 ? 0.0 : 0.5 + th_uniform();
-  check_fit(CALIB_METHOD_TEMPERATURE, NULL, x, n, 16, y, w, before, "k16");
+  check_fit(CALIB_METHOD_TEMPERATURE, NULL, x, n, 16, y, w, before, 1e-6, "k16");
   /* provenance goes over the rows in blocks of 65536 / k: n = 10000 at
    * k = 16 is three blocks, the last one partial (the cases above fit in
    * one); with tol 1e-2 on logits at T ~ 1 (x doubled) the fit stops after
@@ -268,22 +279,106 @@ static void test_fits(void) {
   make_data(nb, 16, x, y);
   soft(x, nb, 16, 1.0, before);
   for (size_t i = 0; i < nb; i++) w[i] = i % 5 == 0 ? 0.0 : 0.5 + th_uniform();
-  check_fit(CALIB_METHOD_TEMPERATURE, NULL, x, nb, 16, y, w, before, "blocks");
+  check_fit(CALIB_METHOD_TEMPERATURE, NULL, x, nb, 16, y, w, before, 1e-6, "blocks");
   for (size_t i = 0; i < nb * 16; i++) x[i] *= 2.0f;
   soft(x, nb, 16, 1.0, before);
   const double loose[] = {CALIB_P_TOL, 1e-2, 0};
-  check_fit(CALIB_METHOD_TEMPERATURE, loose, x, nb, 16, y, NULL, before, "");
+  check_fit(CALIB_METHOD_TEMPERATURE, loose, x, nb, 16, y, NULL, before, 1e-6, "");
   /* Platt on probabilities, k = 1: "before" are the inputs themselves */
   make_data(n, 1, x, y);
   for (size_t i = 0; i < n; i++) x[i] = (float)(1.0 / (1.0 + exp(-0.5 * x[i])));
   const double platt_opts[] = {CALIB_P_INPUT, CALIB_INPUT_PROBS, 0};
-  check_fit(CALIB_METHOD_PLATT, platt_opts, x, n, 1, y, NULL, x, NULL);
+  check_fit(CALIB_METHOD_PLATT, platt_opts, x, n, 1, y, NULL, x, 1e-6, NULL);
   /* isotonic, k = 3, weighted: the reference stays unweighted */
   make_data(n, 3, x, y);
   soft(x, n, 3, 1.0, before);
   for (size_t i = 0; i < n; i++) w[i] = i % 3 == 0 ? 0.0 : 0.5 + th_uniform();
-  check_fit(CALIB_METHOD_ISOTONIC, NULL, x, n, 3, y, w, before, "");
+  check_fit(CALIB_METHOD_ISOTONIC, NULL, x, n, 3, y, w, before, 1e-6, "");
   free(x);
+  free(before);
+  free(y);
+  free(w);
+}
+
+/* ---- binary isotonic: the provenance from the rows grouped by score ---------------------- */
+
+/* Scores on a grid of 1/8 (many ties), labels from sigmoid(2 x), weights in
+ * [0.5, 1.5); then rows 0..7 get weight 0: rows 0..3 below and above every
+ * score of positive weight (clipped by the model), rows 4..7 at the smallest
+ * and largest such score (the first and last threshold), between two grid
+ * points, and on a grid point. */
+static void make_ties(size_t n, float *x, int64_t *y, double *w) {
+  float lo = INFINITY, hi = -INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    x[i] = (float)(round(8.0 * 1.5 * th_normal()) / 8.0);
+    y[i] = th_uniform() < 1.0 / (1.0 + exp(-2.0 * x[i])) ? 1 : 0;
+    w[i] = 0.5 + th_uniform();
+  }
+  for (size_t i = 8; i < n; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+  const float extra[8] = {lo - 3.0f, hi + 5.0f, lo - 0.5f, hi + 0.25f, lo, hi, 0.0625f, 0.125f};
+  for (size_t i = 0; i < 8; i++) {
+    x[i] = extra[i];
+    y[i] = (int64_t)(i % 2);
+    w[i] = 0.0;
+  }
+}
+
+/* The binary isotonic fit hands provenance its rows grouped by distinct score
+ * (fit_provenance.c, add_groups); check_fit compares every metric and the
+ * reference with this file's own per-row computation on calib_apply's output,
+ * and the before metrics with it on the library's sigmoid of each row, both
+ * to 1e-12. On every ISA (the terms come from applyd's bin_prov_rows on
+ * AVX2 / AVX-512, from libm on scalar). */
+static void test_isotonic_grouped(void) {
+  static const char *const isas[] = {"scalar", "avx2", "avx512"};
+  const size_t n = 5000, nb = 70000; /* nb: more distinct scores than a block (65536) */
+  float *x = malloc(nb * sizeof(float)), *p = malloc(nb * sizeof(float)), *before = malloc(nb * sizeof(float));
+  int64_t *y = malloc(nb * sizeof(int64_t));
+  double *w = malloc(nb * sizeof(double));
+  const char *was = calib_isa();
+  const double clip[] = {CALIB_P_ISO_Y_MIN, 0.1, CALIB_P_ISO_Y_MAX, 0.9, 0};
+  const double dec_strict[] = {CALIB_P_INPUT, CALIB_INPUT_SCORES, CALIB_P_ISO_INCREASING, -1,
+                               CALIB_P_ISO_STRICT, 0.1, 0};
+  const double probs[] = {CALIB_P_INPUT, CALIB_INPUT_PROBS, 0};
+  const double oob[] = {CALIB_P_ISO_OUT_OF_BOUNDS, CALIB_OOB_ERROR, 0};
+  for (size_t t = 0; t < sizeof isas / sizeof isas[0]; t++) {
+    if (!calib__kernels_force(isas[t])) continue;
+    make_ties(n, x, y, w);
+    CHECK_OK(calib_sigmoid(x, n, 1.0f, before));
+    check_fit(CALIB_METHOD_ISOTONIC, NULL, x, n, 1, y, w, before, 1e-12, "ties");
+    check_fit(CALIB_METHOD_ISOTONIC, clip, x, n, 1, y, NULL, before, 1e-12, "");
+    for (size_t i = 0; i < n; i++) x[i] = -x[i]; /* the labels now fall with x: auto picks decreasing */
+    CHECK_OK(calib_sigmoid(x, n, 1.0f, before));
+    check_fit(CALIB_METHOD_ISOTONIC, dec_strict, x, n, 1, y, w, before, 1e-12, "");
+    /* probabilities with exact 0s (label 0 only, so the fitted 0 there meets no
+     * label 1: a count of 0 times an infinite term must add nothing) and 1s */
+    for (size_t i = 0; i < n; i++) p[i] = i >= 8 && i % 50 == 0 ? 0.0f : (float)(1.0 / (1.0 + exp(x[i])));
+    for (size_t i = 0; i < n; i++) y[i] = p[i] == 0.0f ? 0 : y[i];
+    for (size_t i = 8; i < n; i += 97) p[i] = 1.0f, y[i] = 1;
+    check_fit(CALIB_METHOD_ISOTONIC, probs, p, n, 1, y, w, p, 1e-12, "");
+    /* CALIB_OOB_ERROR: the rows of weight 0 beyond the ends make the provenance
+     * fail as calib_apply on them does; without them, or without provenance, it fits */
+    make_ties(n, x, y, w);
+    calib_fitter *f = NULL;
+    calib_model *m = NULL;
+    CHECK_OK(calib_fitter_create(&f, CALIB_METHOD_ISOTONIC));
+    CHECK_OK(calib_fitter_set(f, CALIB_P_ISO_OUT_OF_BOUNDS, CALIB_OOB_ERROR));
+    CHECK_ERR(calib_fit(f, x, n, 1, y, w, &m), CALIB_E_DOMAIN);
+    CHECK(m == NULL);
+    CHECK_OK(calib_fitter_set_provenance(f, 0, NULL));
+    CHECK_OK(calib_fit(f, x, n, 1, y, w, &m));
+    calib_model_free(m);
+    calib_fitter_free(f);
+    CHECK_OK(calib_sigmoid(x + 4, n - 4, 1.0f, before));
+    check_fit(CALIB_METHOD_ISOTONIC, oob, x + 4, n - 4, 1, y + 4, w + 4, before, 1e-12, "");
+    /* two blocks of scores, unweighted, nearly all distinct */
+    make_data(nb, 1, x, y);
+    CHECK_OK(calib_sigmoid(x, nb, 1.0f, before));
+    check_fit(CALIB_METHOD_ISOTONIC, NULL, x, nb, 1, y, NULL, before, 1e-12, "blocks");
+  }
+  calib__kernels_force(was);
+  free(x);
+  free(p);
   free(before);
   free(y);
   free(w);
@@ -636,6 +731,7 @@ int main(int argc, char **argv) {
   th_srand(test_seed(argc, argv));
   test_v1_golden();
   test_fits();
+  test_isotonic_grouped();
   test_with_reference();
   test_crafted();
   test_truncate_flip();

@@ -34,6 +34,18 @@ typedef struct {
   double *ts_rec;
 } calib__fit_data;
 
+/* A binary (k == 1) fit's rows grouped by distinct float32 score, which a
+ * method that has them for free (isotonic: its sorted stream) hands to
+ * provenance through calib_fitter.groups, so the metrics cost one calib_apply
+ * value per score instead of one per row (calib_apply maps each value on its
+ * own, so a score's rows all get its value). x: the scores, increasing,
+ * widened to double (-0 as +0); n0, n1: how many rows have label 0 / 1 there,
+ * zero weights included (the provenance is unweighted), exact in double. */
+typedef struct {
+  const double *x, *n0, *n1;
+  size_t count; /* 0: none; provenance then goes over the rows */
+} calib__score_groups;
+
 /* What a fit reports (calib_fitter_report). gap and condition are NaN
  * unless the method fills them (calib_fit sets them NaN before the fit). */
 typedef struct {
@@ -55,6 +67,10 @@ struct calib_fitter {
   size_t typed_cap;                     /* its capacity in floats; freed with the fitter */
   void *scratch;                        /* a method's scratch kept between fits (calib__fitter_scratch), */
   size_t scratch_cap;                   /* its size in bytes; freed with the fitter */
+  /* Set by a method for the provenance of its fit (points into scratch):
+   * the isotonic fitter clears it when it starts and sets it on success,
+   * calib__fit_provenance clears it when it takes it. */
+  calib__score_groups groups;
 };
 
 /* At least `bytes` of 8-byte aligned scratch owned by f (its contents are

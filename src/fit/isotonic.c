@@ -13,6 +13,9 @@
  * to double exactly, so the fit equals scikit-learn's on the float64 cast.
  * The k == 1 report is computed once per distinct score of the sorted
  * stream; for k >= 2 row by row (the renormalisation couples the classes).
+ * The same k == 1 walk leaves the distinct scores and their label counts in
+ * the scratch for calib_fit's provenance (calib_fitter.groups), whose
+ * metrics then cost one evaluation per score instead of one per row.
  * The n-sized scratch (the softmax rows, the keys, weights and groups) is the
  * fitter's (calib__fitter_scratch), kept between fits: refits on the same
  * fitter reuse memory that is already paged in. */
@@ -45,7 +48,8 @@ typedef struct {
 typedef struct {
   uint64_t *key, *ktmp; /* n each: (score key << 1) | label */
   uint64_t *wv, *wtmp;  /* n each, weights as bits (weighted fits only) */
-  double *gx, *gy, *gw; /* unique-x groups */
+  double *gx, *gy, *gw; /* unique-x groups; k == 1, once the table is out:
+                         * the distinct scores and label counts (binary_walk) */
   size_t *link, *hist;
 } iso_scratch;
 
@@ -123,22 +127,36 @@ static void strict_ramp(const double *y, double *out, size_t m, const iso_opts *
 /* -ln P(label) for a score v of the input kind (logits or probability). */
 static double nll_input_binary(double v, int pos, int probs);
 
-/* k == 1 report: weighted NLL sums of the input and of the fitted table,
- * evaluated once per distinct score of the sorted stream (the same values
- * calib_apply gives each row; a row-by-row pass would cost n log m). */
-static void binary_nll_sums(const calib__iso_stream *st, const double *t, size_t m, int probs,
-                            double nll[2]) {
+/* What a k == 1 fit leaves besides its table. */
+typedef struct {
+  double nll[2]; /* the report: weighted NLL sums of the input and of the fitted table */
+  size_t scores; /* distinct scores written to the scratch (binary_walk) */
+} binary_out;
+
+/* k == 1: one walk over the distinct scores of the sorted stream. It sums
+ * the report's NLL, evaluating the table once per score (the same values
+ * calib_apply gives each row; a row-by-row pass would cost n log m), and
+ * writes each score (vx) with its counts of label-0 and label-1 rows, zero
+ * weights included (n0, n1): the rows grouped for provenance. */
+static void binary_walk(const calib__iso_stream *st, const double *t, size_t m, int probs,
+                        double *vx, double *n0, double *n1, binary_out *out) {
+  double *nll = out->nll;
   nll[0] = nll[1] = 0;
-  size_t start = 0;
+  size_t start = 0, g = 0;
   while (start < st->n) {
     const uint64_t x = st->key[start] >> 1;
     double wp = 0, wn = 0;
-    size_t e = start;
+    size_t e = start, c1 = 0;
     for (; e < st->n && (st->key[e] >> 1) == x; e++) {
       const double w = calib__iso_stream_w(st, e);
+      c1 += (size_t)(st->key[e] & 1);
       if (st->key[e] & 1) wp += w; else wn += w;
     }
     const double v = calib__iso_stream_x(st->key[start]);
+    vx[g] = v;
+    n0[g] = (double)(e - start - c1);
+    n1[g] = (double)c1;
+    g++;
     const double q = (double)(float)calib__iso_eval_clip(t, t + m, m, v);
     if (wp > 0) {
       nll[0] += wp * nll_input_binary(v, 1, probs);
@@ -150,12 +168,15 @@ static void binary_nll_sums(const calib__iso_stream *st, const double *t, size_t
     }
     start = e;
   }
+  out->scores = g;
 }
 
 /* Fits class j; *tab receives a new array of 2*m doubles (x then y). With
- * k == 1, nll receives the report sums (binary_nll_sums). */
+ * k == 1, bo receives the report sums and the scratch the grouped rows
+ * (binary_walk: after the solve and the copy of the table, the group arrays
+ * are free). */
 static int fit_class(const calib__fit_data *d, const float *data, size_t j, const iso_opts *o,
-                     iso_scratch *s, int probs, double **tab, size_t *m, double nll[2]) {
+                     iso_scratch *s, int probs, double **tab, size_t *m, binary_out *bo) {
   calib__iso_stream st;
   build_stream(d, data, j, s, &st);
   const int inc = o->increasing >= 0 ? o->increasing : calib__iso_stream_increasing(&st);
@@ -167,7 +188,7 @@ static int fit_class(const calib__fit_data *d, const float *data, size_t j, cons
   memcpy(t, s->gx, mm * sizeof(double));
   if (o->strict > 0) strict_ramp(s->gy, t + mm, mm, o, inc);
   else memcpy(t + mm, s->gy, mm * sizeof(double));
-  if (d->k == 1) binary_nll_sums(&st, t, mm, probs, nll);
+  if (d->k == 1) binary_walk(&st, t, mm, probs, s->gx, s->gy, s->gw, bo);
   *tab = t;
   *m = mm;
   return CALIB_OK;
@@ -253,6 +274,7 @@ int calib__isotonic_fit(calib_fitter *f, const calib__fit_data *d, calib_model *
   const iso_opts o = {(int)f->opt[CALIB_P_ISO_INCREASING], f->opt[CALIB_P_ISO_Y_MIN],
                       f->opt[CALIB_P_ISO_Y_MAX], f->opt[CALIB_P_ISO_STRICT]};
   const int input = (int)f->opt[CALIB_P_INPUT], probs = input == CALIB_INPUT_PROBS;
+  f->groups.count = 0; /* a previous fit's, if provenance was off */
   if (o.ymin > o.ymax) return CALIB_E_ARG;
   if (f->opt[CALIB_P_ISO_OUT_OF_BOUNDS] == CALIB_OOB_ERROR && input == CALIB_INPUT_LOGITS && d->k > 1)
     return CALIB_E_ARG; /* out-of-range rows could only be found after the softmax is written */
@@ -268,13 +290,17 @@ int calib__isotonic_fit(calib_fitter *f, const calib__fit_data *d, calib_model *
   double **tab = (double **)calib__calloc(d->k, sizeof *tab);
   size_t *m = (size_t *)calib__calloc(d->k, sizeof *m);
   if (!tab || !m) st = CALIB_E_NOMEM;
-  double nll[2] = {0, 0};
+  binary_out bo = {{0, 0}, 0};
   for (size_t j = 0; st == CALIB_OK && j < d->k; j++)
-    st = fit_class(d, data, j, &o, &s, probs, &tab[j], &m[j], nll);
+    st = fit_class(d, data, j, &o, &s, probs, &tab[j], &m[j], &bo);
   if (st == CALIB_OK) {
-    f->report.nll_before = d->k == 1 ? nll[0] / d->wsum : calib__fit_nll_input(d, probs);
-    f->report.nll_after = d->k == 1 ? nll[1] / d->wsum : nll_after(d, data, tab, m);
+    f->report.nll_before = d->k == 1 ? bo.nll[0] / d->wsum : calib__fit_nll_input(d, probs);
+    f->report.nll_after = d->k == 1 ? bo.nll[1] / d->wsum : nll_after(d, data, tab, m);
     st = build_model(d, f, tab, m, out);
+  }
+  if (st == CALIB_OK && d->k == 1) {
+    const calib__score_groups g = {s.gx, s.gy, s.gw, bo.scores};
+    f->groups = g;
   }
   for (size_t j = 0; tab && j < d->k; j++) calib__free(tab[j]);
   calib__free(tab);
