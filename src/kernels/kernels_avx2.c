@@ -484,7 +484,7 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
  * is formed as an integer: it may lie past the end of y, which a prefetch
  * tolerates. */
 #define PFW_BYTES ((size_t)4 << 20)
-#define PFW_CHUNK ((size_t)2048)
+#define PFW_CHUNK ((size_t)4096)
 #define PFW_AHEAD ((size_t)12288)
 
 static ALWAYS_INLINE void prefetch_write(uintptr_t p, size_t bytes) {

@@ -691,12 +691,15 @@ static void log_softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t
  * 5.7-6.0 ms against 3.6 ms with the output in cache). Non-temporal stores
  * through an L1 staging buffer (this file until 2026-12) did no better on
  * this project's machines (AMD Zen 5: a 40 MB NT fill 1.45 ms against 1.1 ms
- * for ordinary stores), and the prefetched ordinary stores gave 1e6 x 10
- * 4.0-4.2 ms, 1e4 x 1000 2.6-3.0 ms against 4.5-4.9 ms (/tmp probes; make
- * bench has the figures). Chunks hold whole blocks of the row kernels (16
- * rows for k <= 16, 4 for k < 512), so no row falls to a block's tail path. */
+ * for ordinary stores). bench_softmax back to back on a quiet machine, best
+ * of 3 x 3 reps, staged NT -> this path: calib_softmax_rows 1e6 x 10 5.40 ->
+ * 3.49 ms, 1e5 x 100 3.09 -> 2.70, 5e4 x 1000 17.96 -> 11.51; calib_softmax
+ * (strict) 7.00 -> 4.73, 5.40 -> 4.08, 26.26 -> 18.81. Chunk and distance:
+ * 1024-4096 and 6-24 KiB were within 10 % of each other; 4096 / 12 KiB was
+ * the best. Chunks hold whole blocks of the row kernels (16 rows for k <= 16,
+ * 4 for k < 512), so no row falls to a block's tail path. */
 #define PFW_BYTES ((size_t)4 << 20) /* outputs at least this big are prefetched for writing */
-#define PFW_CHUNK ((size_t)2048)    /* bytes of output rows per chunk */
+#define PFW_CHUNK ((size_t)4096)    /* bytes of output rows per chunk */
 #define PFW_AHEAD ((size_t)12288)   /* prefetch distance, bytes */
 
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
