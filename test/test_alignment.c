@@ -45,7 +45,7 @@
  * softmax core -- and, within one ISA, every call whose output is
  * float-aligned gives bit-identical values, as does every call whose output is
  * byte-misaligned (each class takes one code path; they may differ in
- * rounding: AVX2 streams only float-aligned outputs).
+ * rounding).
  * Usage: test_alignment [seed] */
 #include "harness.h"
 #include "internal.h"

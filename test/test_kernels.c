@@ -8,8 +8,7 @@
  * -inf entries, rows of +-1e30, subnormal inputs, a wide range (tiny
  * probabilities), beta != 1, contiguous / padded / in-place layouts (padding
  * must stay untouched), and sizes large enough for the large-output path
- * (chunks of rows with the output prefetched for writing; non-temporal
- * stores on AVX2).
+ * (chunks of rows with the output prefetched for writing).
  *
  * Tolerances, per probability: |p - ref| <= 1e-6 absolute, and
  * |p - ref| <= ref (2e-6 + 1.2e-7 |t|) + 3e-45 relative. The |t| term is the
@@ -184,9 +183,9 @@ static void test_paths(const path *paths, size_t np) {
           }
 }
 
-/* Outputs of >= 4 MiB take the large-output path (AVX-512: chunks of rows
- * prefetched for writing; AVX2: staged non-temporal stores); inputs of
- * more than 12 MiB are also split (last 8 MiB of rows first). */
+/* Outputs of >= 4 MiB take the large-output path (chunks of whole row
+ * blocks, the output prefetched for writing); inputs of more than 12 MiB
+ * are also split (last 8 MiB of rows first). */
 static void test_streaming(const path *paths, size_t np) {
   static const size_t shapes[][2] = {{70000, 16},  {140000, 7}, {4400, 250},
                                      {1100, 1001}, {400000, 3}, {1700000, 2}, {3300, 1001}};

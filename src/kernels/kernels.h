@@ -22,8 +22,8 @@
  * writes caller arrays through this type, never by dereferencing a float *,
  * so the compiler assumes no alignment (no aligned vector instructions after
  * loop peeling; UBSan's alignment check holds); SIMD code uses unaligned
- * loads and stores only, and streams (non-temporal stores) only to 64-byte
- * aligned addresses. Pointers to it convert implicitly to and from float *. */
+ * loads and stores only (no non-temporal stores). Pointers to it convert
+ * implicitly to and from float *. */
 #if defined(__GNUC__) || defined(__clang__)
 typedef float calib__f32u __attribute__((aligned(1)));
 #else
