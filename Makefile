@@ -48,7 +48,7 @@ ifneq (,$(findstring aarch64,$(ARCH)))
   ISA_SRCS := $(wildcard src/kernels/*_neon.c)
   ISA_DEFS := $(if $(ISA_SRCS),-DCALIB_HAVE_NEON_KERNELS)
 endif
-FLAGS_avx2   := -mavx2 -mfma -mprfchw
+FLAGS_avx2   := -mavx2 -mfma
 FLAGS_avx512 := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma -mprfchw
 FLAGS_neon   :=
 

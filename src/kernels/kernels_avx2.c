@@ -478,17 +478,18 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
 
 /* Large outputs (>= PFW_BYTES): chunks of about PFW_CHUNK bytes of whole
  * row blocks (8 rows for k <= 16), the lines PFW_AHEAD bytes ahead of each
- * chunk prefetched for writing, ordinary stores -- as kernels_avx512.c's
- * drivers, which say why (the writes overlap the exps; non-temporal stores
- * from a staging buffer did not on this project's machines). The address
- * is formed as an integer: it may lie past the end of y, which a prefetch
- * tolerates. */
+ * chunk prefetched, ordinary stores -- as kernels_avx512.c's drivers, which
+ * say why (the writes overlap the exps; non-temporal stores from a staging
+ * buffer did not on this project's machines). A plain prefetcht0 here, not
+ * prefetchw: AVX2 reaches CPUs without the PRFCHW feature (Haswell), and on
+ * the AVX-512 machine the two measured the same. The address is formed as
+ * an integer: it may lie past the end of y, which a prefetch tolerates. */
 #define PFW_BYTES ((size_t)4 << 20)
 #define PFW_CHUNK ((size_t)4096)
 #define PFW_AHEAD ((size_t)12288)
 
 static ALWAYS_INLINE void prefetch_write(uintptr_t p, size_t bytes) {
-  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_ET0);
+  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_T0);
 }
 
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,

@@ -10,8 +10,8 @@
  * AVX2 has no byte-masked loads or stores: a row's last < 8 elements (and
  * their per-class parameters) go through a small local buffer (memcpy), so
  * nothing outside the row is touched. Outputs of at least PFW_BYTES are
- * written with ordinary stores into lines prefetched for writing PFW_AHEAD
- * bytes ahead, as kernels_avx512.c's drivers explain.
+ * written with ordinary stores into lines prefetched PFW_AHEAD bytes ahead,
+ * as kernels_avx512.c's drivers explain.
  * This file also needs F16C (pragma below); dispatch.c uses the scalar typed
  * table on a CPU with AVX2 but without F16C. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -205,10 +205,11 @@ static AI void put8(unsigned char *o, size_t j, size_t cnt, __m256 v, int ydt) {
   }
 }
 
-/* Lines [p, p + bytes) prefetched for writing (the address may lie past the
- * output's end, which a prefetch tolerates). */
+/* Lines [p, p + bytes) prefetched (prefetcht0, not prefetchw: see
+ * kernels_avx2.c's drivers; the address may lie past the output's end,
+ * which a prefetch tolerates). */
 static AI void prefetch_write(uintptr_t p, size_t bytes) {
-  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_ET0);
+  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_T0);
 }
 
 static AI void row_softmax(const unsigned char *r, size_t k, __m256 b, unsigned char *o, int ydt,
