@@ -68,8 +68,8 @@ struct calib_fitter {
   void *scratch;                        /* a method's scratch kept between fits (calib__fitter_scratch), */
   size_t scratch_cap;                   /* its size in bytes; freed with the fitter */
   /* Set by a method for the provenance of its fit (points into scratch):
-   * the isotonic fitter clears it when it starts and sets it on success,
-   * calib__fit_provenance clears it when it takes it. */
+   * calib_fit clears it before each fit, the isotonic fitter sets it on
+   * success, calib__fit_provenance clears it when it takes it. */
   calib__score_groups groups;
 };
 

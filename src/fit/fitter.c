@@ -243,6 +243,7 @@ int calib_fit(calib_fitter *f, const float *logits, size_t n, size_t k,
   if (st == CALIB_OK) {
     calib_model *m = NULL;
     d.ts_rec = ts_records(f, &d);
+    f->groups.count = 0; /* a method sets them for this fit's provenance only */
     st = calib__fit_method_get(f->method)->fit(f, &d, &m);
     /* the deferred finiteness check failed: fit_validate's detail */
     const int bad_logits = st == CALIB_E_NONFINITE && d.finite_deferred && after_finite(f, &d) != CALIB_OK;

@@ -274,7 +274,6 @@ int calib__isotonic_fit(calib_fitter *f, const calib__fit_data *d, calib_model *
   const iso_opts o = {(int)f->opt[CALIB_P_ISO_INCREASING], f->opt[CALIB_P_ISO_Y_MIN],
                       f->opt[CALIB_P_ISO_Y_MAX], f->opt[CALIB_P_ISO_STRICT]};
   const int input = (int)f->opt[CALIB_P_INPUT], probs = input == CALIB_INPUT_PROBS;
-  f->groups.count = 0; /* a previous fit's, if provenance was off */
   if (o.ymin > o.ymax) return CALIB_E_ARG;
   if (f->opt[CALIB_P_ISO_OUT_OF_BOUNDS] == CALIB_OOB_ERROR && input == CALIB_INPUT_LOGITS && d->k > 1)
     return CALIB_E_ARG; /* out-of-range rows could only be found after the softmax is written */

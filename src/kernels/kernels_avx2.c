@@ -18,6 +18,8 @@
 #include "internal.h"
 #include "kernels.h"
 #include "transpose.h"
+#define PFW_HINT _MM_HINT_T0 /* not prefetchw: see pfw.h */
+#include "pfw.h"
 #include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
@@ -480,30 +482,21 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
  * row blocks (8 rows for k <= 16), the lines PFW_AHEAD bytes ahead of each
  * chunk prefetched, ordinary stores -- as kernels_avx512.c's drivers, which
  * say why (the writes overlap the exps; non-temporal stores from a staging
- * buffer did not on this project's machines). A plain prefetcht0 here, not
- * prefetchw: AVX2 reaches CPUs without the PRFCHW feature (Haswell), and on
- * the AVX-512 machine the two measured the same. The address is formed as
- * an integer: it may lie past the end of y, which a prefetch tolerates. */
-#define PFW_BYTES ((size_t)4 << 20)
-#define PFW_CHUNK ((size_t)4096)
-#define PFW_AHEAD ((size_t)12288)
-
-static ALWAYS_INLINE void prefetch_write(uintptr_t p, size_t bytes) {
-  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_T0);
-}
-
+ * buffer did not on this project's machines). Constants and helpers: pfw.h;
+ * a plain prefetcht0 here, not prefetchw: AVX2 reaches CPUs without the
+ * PRFCHW feature (Haswell), and on the AVX-512 machine the two measured the
+ * same. */
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy, calib__rstat *rs, size_t i0) {
   if (n * ldy * sizeof(float) < PFW_BYTES) {
     f(x, n, k, ldx, beta, y, ldy, rs, i0);
     return;
   }
-  const size_t fit = PFW_CHUNK / (ldy * sizeof(float)), blk = k <= 16 ? 8 : 1;
-  const size_t rows = fit < blk ? blk : fit - fit % blk;
-  prefetch_write((uintptr_t)y, PFW_AHEAD);
+  const size_t rows = pfw_rows(ldy * sizeof(float), k <= 16 ? 8 : 1);
+  pfw_lines((uintptr_t)y, PFW_AHEAD);
   for (size_t i = 0; i < n; i += rows) {
     const size_t nr = n - i < rows ? n - i : rows;
-    prefetch_write((uintptr_t)(y + i * ldy) + PFW_AHEAD, nr * ldy * sizeof(float));
+    pfw_lines((uintptr_t)(y + i * ldy) + PFW_AHEAD, nr * ldy * sizeof(float));
     f(x + i * ldx, nr, k, ldx, beta, y + i * ldy, ldy, rs, i0 + i);
   }
 }

@@ -32,6 +32,8 @@
 #include "internal.h"
 #include "kernels.h"
 #include "transpose.h"
+#define PFW_HINT _MM_HINT_ET0 /* prefetchw: -mprfchw, every AVX-512 CPU has it */
+#include "pfw.h"
 #include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
@@ -697,10 +699,8 @@ static void log_softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t
  * (strict) 7.00 -> 4.73, 5.40 -> 4.08, 26.26 -> 18.81. Chunk and distance:
  * 1024-4096 and 6-24 KiB were within 10 % of each other; 4096 / 12 KiB was
  * the best. Chunks hold whole blocks of the row kernels (16 rows for k <= 16,
- * 4 for k < 512), so no row falls to a block's tail path. */
-#define PFW_BYTES ((size_t)4 << 20) /* outputs at least this big are prefetched for writing */
-#define PFW_CHUNK ((size_t)4096)    /* bytes of output rows per chunk */
-#define PFW_AHEAD ((size_t)12288)   /* prefetch distance, bytes */
+ * 4 for k < 512), so no row falls to a block's tail path. The constants and
+ * the prefetch loop are pfw.h's, shared with the AVX2 and typed files. */
 
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy, calib__rstat *rs, size_t i0);
@@ -721,30 +721,17 @@ static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, 
   run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy, NULL, 0);
 }
 
-/* Rows per chunk: about PFW_CHUNK bytes, a whole number of the kernel's blocks. */
-static size_t pfw_rows(size_t k, size_t ldy) {
-  const size_t fit = PFW_CHUNK / (ldy * sizeof(float));
-  const size_t blk = k <= 16 ? 16 : k < 512 ? 4 : 1;
-  return fit < blk ? blk : fit - fit % blk;
-}
-
-/* Lines [p, p + bytes) prefetched for writing. The address is formed as an
- * integer: it may lie past the end of y, which a prefetch tolerates. */
-static ALWAYS_INLINE void prefetch_write(uintptr_t p, size_t bytes) {
-  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_ET0);
-}
-
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy, calib__rstat *rs, size_t i0) {
   if (n * ldy * sizeof(float) < PFW_BYTES) {
     f(x, n, k, ldx, beta, y, ldy, rs, i0);
     return;
   }
-  const size_t rows = pfw_rows(k, ldy);
-  prefetch_write((uintptr_t)y, PFW_AHEAD);
+  const size_t rows = pfw_rows(ldy * sizeof(float), k <= 16 ? 16 : k < 512 ? 4 : 1);
+  pfw_lines((uintptr_t)y, PFW_AHEAD);
   for (size_t i = 0; i < n; i += rows) {
     const size_t nr = n - i < rows ? n - i : rows;
-    prefetch_write((uintptr_t)(y + i * ldy) + PFW_AHEAD, nr * ldy * sizeof(float));
+    pfw_lines((uintptr_t)(y + i * ldy) + PFW_AHEAD, nr * ldy * sizeof(float));
     f(x + i * ldx, nr, k, ldx, beta, y + i * ldy, ldy, rs, i0 + i);
   }
 }

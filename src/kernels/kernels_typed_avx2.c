@@ -22,14 +22,14 @@
 #include "typed.h"
 #include "internal.h"
 #include "transpose.h"
+#define PFW_HINT _MM_HINT_T0 /* not prefetchw: see pfw.h */
+#include "pfw.h"
 #include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
 
 #define AI __attribute__((always_inline)) inline
 #define STAGE 4096
-#define PFW_BYTES ((size_t)4 << 20) /* outputs at least this big are prefetched for writing */
-#define PFW_AHEAD ((size_t)12288)   /* that prefetch's distance, bytes (kernels_avx512.c) */
 #define PF_BYTES 4096
 
 typedef struct {
@@ -205,13 +205,6 @@ static AI void put8(unsigned char *o, size_t j, size_t cnt, __m256 v, int ydt) {
   }
 }
 
-/* Lines [p, p + bytes) prefetched (prefetcht0, not prefetchw: see
- * kernels_avx2.c's drivers; the address may lie past the output's end,
- * which a prefetch tolerates). */
-static AI void prefetch_write(uintptr_t p, size_t bytes) {
-  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_T0);
-}
-
 static AI void row_softmax(const unsigned char *r, size_t k, __m256 b, unsigned char *o, int ydt,
                            float *stage, const int dt, const int pc, const qpar *q, const int chk,
                            int *bad) {
@@ -352,16 +345,16 @@ static AI void rows_body(const calib__tin *t, size_t n, size_t k, float beta, vo
   const __m256 b = _mm256_set1_ps(beta);
   unsigned char *const yb = (unsigned char *)y;
   size_t i = 0;
-  if (pfw) prefetch_write((uintptr_t)yb, PFW_AHEAD);
+  if (pfw) pfw_lines((uintptr_t)yb, PFW_AHEAD);
   if (k <= 16)
     for (; i + 8 <= n; i += 8) {
-      if (pfw) prefetch_write((uintptr_t)(yb + i * rowb) + PFW_AHEAD, 8 * rowb);
+      if (pfw) pfw_lines((uintptr_t)(yb + i * rowb) + PFW_AHEAD, 8 * rowb);
       const int bad = block8(t, n, i, k, b, yb, ldy, ydt, dt, pc, &q, chk);
       if (chk) calib__rstat_mask(rs, i, (uint32_t)bad, 8);
     }
   for (; i < n; i++) {
     int bad = 0;
-    if (pfw) prefetch_write((uintptr_t)(yb + i * rowb) + PFW_AHEAD, k * ob);
+    if (pfw) pfw_lines((uintptr_t)(yb + i * rowb) + PFW_AHEAD, k * ob);
     row_softmax(t->data + i * t->ld * es, k, b, yb + i * rowb, ydt, stage, dt, pc, &q, chk, &bad);
     if (chk) calib__rstat_row(rs, i, bad);
   }

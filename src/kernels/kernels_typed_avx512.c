@@ -32,14 +32,14 @@
 #include "typed.h"
 #include "internal.h"
 #include "transpose.h"
+#define PFW_HINT _MM_HINT_ET0 /* prefetchw: -mprfchw, every AVX-512 CPU has it */
+#include "pfw.h"
 #include "vmath.h"
 #include <immintrin.h>
 #include <math.h>
 
 #define AI __attribute__((always_inline)) inline
 #define STAGE 4096                     /* floats of the staging row (16 KiB) */
-#define PFW_BYTES ((size_t)4 << 20) /* outputs at least this big are prefetched for writing */
-#define PFW_AHEAD ((size_t)12288)   /* that prefetch's distance, bytes (kernels_avx512.c) */
 #define PF_BYTES 4096                  /* software prefetch distance of pass 1 */
 
 static inline __mmask16 mask16(size_t r) {
@@ -138,12 +138,6 @@ static AI __m512 exp16(const unsigned char *r, size_t j, __mmask16 mk, __m512 m,
   const __m512 v = cvt16(r + j * es, mk, dt, pc, q, j);
   const __m512 e = calib__exp16_ps(_mm512_mul_ps(_mm512_sub_ps(v, m), b));
   return mk == 0xFFFF ? e : _mm512_maskz_mov_ps(mk, e);
-}
-
-/* Lines [p, p + bytes) prefetched for writing (the address may lie past the
- * output's end, which a prefetch tolerates). */
-static AI void prefetch_write(uintptr_t p, size_t bytes) {
-  for (size_t q = 0; q < bytes; q += 64) _mm_prefetch((const char *)(p + q), _MM_HINT_ET0);
 }
 
 /* v (16 probabilities) to the output at column j. */
@@ -288,16 +282,16 @@ static AI void rows_body(const calib__tin *t, size_t n, size_t k, float beta, vo
   const __m512 b = _mm512_set1_ps(beta);
   unsigned char *const yb = (unsigned char *)y;
   size_t i = 0;
-  if (pfw) prefetch_write((uintptr_t)yb, PFW_AHEAD);
+  if (pfw) pfw_lines((uintptr_t)yb, PFW_AHEAD);
   if (k <= 16)
     for (; i + 16 <= n; i += 16) {
-      if (pfw) prefetch_write((uintptr_t)(yb + i * rowb) + PFW_AHEAD, 16 * rowb);
+      if (pfw) pfw_lines((uintptr_t)(yb + i * rowb) + PFW_AHEAD, 16 * rowb);
       const unsigned bad = block16(t, i, k, b, yb, ldy, ydt, dt, pc, &q, chk);
       if (chk) calib__rstat_mask(rs, i, bad, 16);
     }
   for (; i < n; i++) {
     int bad = 0;
-    if (pfw) prefetch_write((uintptr_t)(yb + i * rowb) + PFW_AHEAD, k * ob);
+    if (pfw) pfw_lines((uintptr_t)(yb + i * rowb) + PFW_AHEAD, k * ob);
     row_softmax(t->data + i * t->ld * es, k, b, yb + i * rowb, ydt, stage, dt, pc, &q, chk, &bad);
     if (chk) calib__rstat_row(rs, i, bad);
   }

@@ -110,15 +110,6 @@ static int apply_rows(const calib_model *m, const calib__f32u *x, size_t n, size
   return CALIB_OK;
 }
 
-/* Dirichlet's shift ln sum_j e^(x_j) of one finite row on the SIMD path:
- * the maximum, then the exps by sum_exp_excl (vmath.h's exp, ~1 ulp; libm's
- * scalar exp was 5 of the 60 us of a k = 1000 row, bench_latency). */
-static double row_lse_simd(const calib__applyd *ad, const calib__f32u *x, size_t k) {
-  float mx = x[0];
-  for (size_t j = 1; j < k; j++) mx = x[j] > mx ? x[j] : mx;
-  return (double)mx + log(ad->sum_exp_excl(x, k, k, (double)mx));
-}
-
 void calib__mx_map_rows(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y) {
   calib__mx_map mp;
   map_of(m, &mp); /* a validated model has both sections */
@@ -131,7 +122,7 @@ void calib__mx_map_rows(const calib_model *m, const calib__f32u *x, size_t n, si
     }
     for (size_t i = 0; i < n; i++) {
       const calib__f32u *xr = x + i * k;
-      const double shift = m->method == CALIB_METHOD_DIRICHLET ? row_lse_simd(ad, xr, k) : 0.0;
+      const double shift = m->method == CALIB_METHOD_DIRICHLET ? calib__row_lse_simd(ad, xr, k) : 0.0;
       if (m->wf32) /* the same values at half the bytes: a is bit-identical */
         ad->matvec_row_f32(m->wf32, mp.b, xr, shift, k, buf);
       else
