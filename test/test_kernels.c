@@ -753,6 +753,70 @@ static void test_prob_sumsq_argmax(void) {
   free(buf);
 }
 
+/* The reference of top_label_rows: the entries' bits as unsigned integers,
+ * the first index of the largest, or (size_t)-1 if some bits exceed 1.0's. */
+static size_t top_label_ref(const float *r, size_t k) {
+  uint32_t best = 0;
+  size_t a = 0;
+  for (size_t j = 0; j < k; j++) {
+    uint32_t u;
+    memcpy(&u, r + j, sizeof u);
+    if (u > 0x3F800000u) return (size_t)-1;
+    if (u > best) best = u, a = j;
+  }
+  return a;
+}
+
+/* top_label_rows of every table that has one (AVX-512) against
+ * top_label_ref on blocks of rows: probabilities with ties at the maximum
+ * (first, last, several), all-zero rows, 1.0 and the largest float below
+ * it, and in some rows one value the kernel must stop at (-0.0, a negative
+ * value, 1 + 2^-23, NaN, +-inf): it returns that row's index, every arg
+ * before it is the reference's, the stop row's arg and those after it are
+ * untouched. k across the vector width, n not a multiple of anything. */
+static void test_top_label_rows(void) {
+  static const size_t ks[] = {1, 2, 3, 9, 10, 15, 16, 17, 31, 32, 33, 100, 1000};
+  static const float bad[] = {-0.0f, -0.25f, 1.00000012f, NAN, INFINITY, -INFINITY};
+  enum { N = 37 };
+  float *buf = malloc(N * 1000 * sizeof(float));
+  size_t arg[N];
+  if (!buf) { CHECK(0); return; }
+  for (size_t a = 0; a < sizeof ISAS / sizeof ISAS[0]; a++) {
+    const calib__kernels *kt = calib__kernels_by_name(ISAS[a]);
+    if (!kt) continue;
+    if (!kt->top_label_rows) { CHECK(strcmp(ISAS[a], "avx512") != 0); continue; }
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++)
+      for (int trial = 0; trial < 40; trial++) {
+        const size_t k = ks[t];
+        for (size_t i = 0; i < N; i++) {
+          float *r = buf + i * k;
+          const int kind = (int)(th_uniform() * 6.0);
+          for (size_t j = 0; j < k; j++) r[j] = kind == 0 ? 0.0f : (float)th_uniform() * 0.5f;
+          const size_t at = (size_t)(th_uniform() * (double)k) % k;
+          if (kind == 1) r[at] = 1.0f;
+          if (kind == 2) r[at] = 0.99999994f;
+          if (kind == 3) r[0] = r[k - 1] = 0.75f; /* a later tie: the first index */
+          if (kind == 4) r[at] = r[k - 1] = 0.625f;
+        }
+        size_t stop = N;
+        if (trial % 3 == 0) { /* one bad entry in a random row */
+          stop = (size_t)(th_uniform() * N) % N;
+          buf[stop * k + (size_t)(th_uniform() * (double)k) % k] = bad[trial / 3 % 6];
+        }
+        for (size_t i = 0; i < N; i++) arg[i] = (size_t)-2;
+        const size_t got = kt->top_label_rows(buf, N, k, arg);
+        CHECK(got == stop);
+        for (size_t i = 0; i < N; i++) {
+          const size_t want = top_label_ref(buf + i * k, k);
+          if (i < stop) CHECK(arg[i] == want);
+          else CHECK(arg[i] == (size_t)-2);
+          if (i == stop) CHECK(want == (size_t)-1);
+        }
+      }
+  }
+  free(buf);
+}
+
 #if defined(CALIB_HAVE_X86_KERNELS)
 #include "applyd.h"
 extern const calib__applyd calib__applyd_avx2, calib__applyd_avx512;
@@ -959,6 +1023,7 @@ int main(int argc, char **argv) {
   test_ts_prepass();
   test_ts_first();
   test_prob_sumsq_argmax();
+  test_top_label_rows();
   test_bin_prov_rows();
   test_errors();
   test_isa_forcing(argv[0]);

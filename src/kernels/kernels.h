@@ -141,6 +141,18 @@ typedef struct {
    * (no fitter there). */
   int (*ts_first)(const float *x, size_t n, size_t k, size_t ldx, const int64_t *y,
                   const double *w, double beta, double acc[3], double *g, int *sep, double *rec);
+
+  /* The top label of probability rows (metrics/binned.c's one-pass top-label
+   * calibration error): rows i = 0, 1, ... of p (n >= 1 rows of k >= 1
+   * floats, row stride k), each entry read as its IEEE bits, an unsigned
+   * integer. A row whose bits are all <= 0x3F800000 (+0 .. 1.0, which order
+   * like their values) gets arg[i] = the first index of its maximum. At the
+   * first row with an entry above (a value > 1, NaN, +-inf, a negative value
+   * or -0.0) the kernel stops and returns that row's index (its arg[i] not
+   * written), for the caller's exact path; n if there is none. Reads p only;
+   * 1 <= k <= 2^31 - 16 (32-bit index lanes). NULL where the table has none
+   * (the caller's portable loop): scalar, AVX2 and NEON. */
+  size_t (*top_label_rows)(const float *p, size_t n, size_t k, size_t *arg);
 } calib__kernels;
 
 /* ts_first's row record: CALIB__TS_REC doubles for row i at rec + i *

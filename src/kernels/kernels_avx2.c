@@ -794,6 +794,7 @@ const calib__kernels calib__kernels_avx2 = {
     ts_moments_fast_rows, softmax_rows_avx2, log_softmax_rows_avx2, sigmoid_rows_avx2,
     prob_sumsq_argmax_avx2,
     ts_first_rows,
+    NULL, /* top_label_rows: binned.c's own loop */
 };
 
 /* ---- test hooks of vmath.h's AVX2 instances (test/test_vmath.c) ------------- */

@@ -443,6 +443,7 @@ const calib__kernels calib__kernels_neon = {
     ts_moments_fast_rows, softmax_rows_neon, log_softmax_rows_neon, sigmoid_rows_neon,
     NULL, /* prob_sumsq_argmax: fit_provenance.c's own loop */
     ts_first_rows,
+    NULL, /* top_label_rows: binned.c's own loop */
 };
 
 /* ---- test hooks of vmath.h's NEON instances (test/test_vmath.c) ------------- */

@@ -304,4 +304,5 @@ const calib__kernels calib__kernels_scalar = {
     sigmoid_scalar,     ts_moments_scalar, check_finite_scalar, ts_prepass_scalar,
     ts_moments_fast_scalar, softmax_rows_scalar, log_softmax_rows_scalar, sigmoid_rows_scalar,
     PROB_SUMSQ_ARGMAX,      TS_FIRST,
+    NULL, /* top_label_rows: binned.c's own loop */
 };

@@ -5,6 +5,7 @@
  * sort); equal-mass binnings sort each problem (sorted.c) and walk its bins.
  * Both paths use the bin conventions of binning.c. */
 #include "ce_internal.h"
+#include "kernels.h"
 #include <math.h>
 
 /* The direct pass allocates 3 doubles per (bin, column) cell and M + 1
@@ -207,6 +208,21 @@ static int row_argmax_checked(const float *r, size_t k, size_t *arg) {
   return CALIB_OK;
 }
 
+/* One top-label row into the bins: its top score s (k == 1: the larger of
+ * p and 1 - p) and whether label y is the top label. */
+static inline void top_bin_add(const float *r, size_t k, size_t a, int64_t y, size_t M, const double *e,
+                               int lc, double *acc) {
+  double s = (double)r[a];
+  if (k == 1) {
+    a = r[0] > 0.5f;
+    s = a ? s : 1.0 - s;
+  }
+  double *c = acc + 3 * calib__ew_bin(s, M, e, lc);
+  c[0] += 1.0;
+  c[1] += s;
+  c[2] += (int64_t)a == y ? 1.0 : 0.0;
+}
+
 /* Top-label rows of float32 probabilities in one pass that also validates
  * them (values first, then labels, as calib__check_metric_input orders the
  * errors): per-bin count, score sum, target sum into acc. */
@@ -221,16 +237,37 @@ static inline int fused_top_rows(const float *probs, size_t n, size_t k, const i
       const int st = row_argmax_checked(r, k, &a);
       if (st != CALIB_OK) return st;
     }
-    double s = (double)r[a];
-    if (k == 1) {
-      a = r[0] > 0.5f;
-      s = a ? s : 1.0 - s;
-    }
     if (labels[i] < 0 || labels[i] > ymax) label_error = 1;
-    double *c = acc + 3 * calib__ew_bin(s, M, e, lc);
-    c[0] += 1.0;
-    c[1] += s;
-    c[2] += (int64_t)a == labels[i] ? 1.0 : 0.0;
+    top_bin_add(r, k, a, labels[i], M, e, lc, acc);
+  }
+  return label_error ? CALIB_E_LABEL : CALIB_OK;
+}
+
+/* The same with the kernel table's top_label_rows (k >= 2): the argmaxes of
+ * TOP_BLOCK rows at a time into a buffer in L1 (a row the kernel stops at,
+ * bits above 1.0, through row_argmax_checked), then the bins row by row: the
+ * same sums in the same order, the same errors found in the same order. */
+#define TOP_BLOCK ((size_t)512)
+#define TOP_MAX_K (((size_t)1 << 31) - 16) /* kernels.h: 32-bit index lanes */
+static inline int fused_top_rows_k(size_t (*top)(const float *, size_t, size_t, size_t *), const float *probs,
+                                   size_t n, size_t k, const int64_t *labels, size_t M, const double *e, int lc,
+                                   double *acc) {
+  size_t arg[TOP_BLOCK];
+  int label_error = 0;
+  const int64_t ymax = (int64_t)k - 1;
+  for (size_t i0 = 0; i0 < n; i0 += TOP_BLOCK) {
+    const size_t m = n - i0 < TOP_BLOCK ? n - i0 : TOP_BLOCK;
+    for (size_t d = 0; d < m; d++) { /* d: the next row without its argmax */
+      d += top(probs + (i0 + d) * k, m - d, k, arg + d);
+      if (d == m) break;
+      const int st = row_argmax_checked(probs + (i0 + d) * k, k, arg + d);
+      if (st != CALIB_OK) return st;
+    }
+    for (size_t d = 0; d < m; d++) {
+      const int64_t y = labels[i0 + d];
+      if (y < 0 || y > ymax) label_error = 1;
+      top_bin_add(probs + (i0 + d) * k, k, arg[d], y, M, e, lc, acc);
+    }
   }
   return label_error ? CALIB_E_LABEL : CALIB_OK;
 }
@@ -238,10 +275,14 @@ static inline int fused_top_rows(const float *probs, size_t n, size_t k, const i
 /* The two bin conventions as separate instances (lc a constant in each). */
 static int fused_top_right_closed(const float *probs, size_t n, size_t k, const int64_t *labels,
                                   size_t M, const double *e, double *acc) {
+  size_t (*const top)(const float *, size_t, size_t, size_t *) = calib__kernels_get()->top_label_rows;
+  if (top && k >= 2 && k <= TOP_MAX_K) return fused_top_rows_k(top, probs, n, k, labels, M, e, 0, acc);
   return fused_top_rows(probs, n, k, labels, M, e, 0, acc);
 }
 static int fused_top_left_closed(const float *probs, size_t n, size_t k, const int64_t *labels,
                                  size_t M, const double *e, double *acc) {
+  size_t (*const top)(const float *, size_t, size_t, size_t *) = calib__kernels_get()->top_label_rows;
+  if (top && k >= 2 && k <= TOP_MAX_K) return fused_top_rows_k(top, probs, n, k, labels, M, e, 1, acc);
   return fused_top_rows(probs, n, k, labels, M, e, 1, acc);
 }
 
