@@ -151,7 +151,7 @@ typedef struct {
    * or -0.0) the kernel stops and returns that row's index (its arg[i] not
    * written), for the caller's exact path; n if there is none. Reads p only;
    * 1 <= k <= 2^31 - 16 (32-bit index lanes). NULL where the table has none
-   * (the caller's portable loop): scalar, AVX2 and NEON. */
+   * (the caller's portable loop): scalar and NEON. */
   size_t (*top_label_rows)(const float *p, size_t n, size_t k, size_t *arg);
 } calib__kernels;
 

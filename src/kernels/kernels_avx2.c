@@ -786,6 +786,49 @@ static double prob_sumsq_argmax_avx2(const float *r, size_t k, size_t *top) {
   return s;
 }
 
+/* kernels.h top_label_rows, eight entries per step: each lane keeps its
+ * largest bits and the index where it first reached them (strictly greater
+ * replaces), then the smallest index among the lanes holding the row's
+ * maximum. Valid bits (+0 .. 0x3F800000) are non-negative as int32, so the
+ * signed compares order them; bits above the bound as unsigned are those
+ * above it as signed or negative, i.e. the sign bit of (v > bound) | v.
+ * The masked tail loads are not hardware-prefetched: prefetch1 per step. */
+static inline int32_t hmax_epi32(__m256i v) {
+  __m128i m = _mm_max_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4E));
+  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xB1));
+  return _mm_cvtsi128_si32(m);
+}
+static inline int32_t hmin_epi32(__m256i v) {
+  __m128i m = _mm_min_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  m = _mm_min_epi32(m, _mm_shuffle_epi32(m, 0x4E));
+  m = _mm_min_epi32(m, _mm_shuffle_epi32(m, 0xB1));
+  return _mm_cvtsi128_si32(m);
+}
+static size_t top_label_rows_avx2(const float *p, size_t n, size_t k, size_t *arg) {
+  const __m256i lim = _mm256_set1_epi32(0x3F800000), big = _mm256_set1_epi32(INT32_MAX);
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), eight = _mm256_set1_epi32(8);
+  const __m256i tail = mask8i(k % 8);
+  for (size_t i = 0; i < n; i++) {
+    const float *r = p + i * k;
+    __m256i best = _mm256_setzero_si256(), idx = best, bad = best, jv = iota;
+    for (size_t j = 0; j < k; j += 8) {
+      prefetch1(r + j);
+      const __m256i v = j + 8 <= k ? _mm256_loadu_si256((const __m256i *)(const void *)(r + j))
+                                   : _mm256_maskload_epi32((const int *)(const void *)(r + j), tail);
+      bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi32(v, lim), v));
+      const __m256i g = _mm256_cmpgt_epi32(v, best);
+      best = _mm256_blendv_epi8(best, v, g);
+      idx = _mm256_blendv_epi8(idx, jv, g);
+      jv = _mm256_add_epi32(jv, eight);
+    }
+    if (_mm256_movemask_ps(_mm256_castsi256_ps(bad))) return i;
+    const __m256i eq = _mm256_cmpeq_epi32(best, _mm256_set1_epi32(hmax_epi32(best)));
+    arg[i] = (size_t)hmin_epi32(_mm256_blendv_epi8(big, idx, eq));
+  }
+  return n;
+}
+
 #include "kernels_rows.h"
 
 const calib__kernels calib__kernels_avx2 = {
@@ -794,7 +837,7 @@ const calib__kernels calib__kernels_avx2 = {
     ts_moments_fast_rows, softmax_rows_avx2, log_softmax_rows_avx2, sigmoid_rows_avx2,
     prob_sumsq_argmax_avx2,
     ts_first_rows,
-    NULL, /* top_label_rows: binned.c's own loop */
+    top_label_rows_avx2,
 };
 
 /* ---- test hooks of vmath.h's AVX2 instances (test/test_vmath.c) ------------- */

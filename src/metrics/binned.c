@@ -249,9 +249,9 @@ static inline int fused_top_rows(const float *probs, size_t n, size_t k, const i
  * same sums in the same order, the same errors found in the same order. */
 #define TOP_BLOCK ((size_t)512)
 #define TOP_MAX_K (((size_t)1 << 31) - 16) /* kernels.h: 32-bit index lanes */
-static inline int fused_top_rows_k(size_t (*top)(const float *, size_t, size_t, size_t *), const float *probs,
-                                   size_t n, size_t k, const int64_t *labels, size_t M, const double *e, int lc,
-                                   double *acc) {
+typedef size_t (*top_fn)(const float *, size_t, size_t, size_t *);
+static inline int fused_top_rows_k(top_fn top, const float *probs, size_t n, size_t k, const int64_t *labels,
+                                   size_t M, const double *e, int lc, double *acc) {
   size_t arg[TOP_BLOCK];
   int label_error = 0;
   const int64_t ymax = (int64_t)k - 1;
@@ -272,18 +272,24 @@ static inline int fused_top_rows_k(size_t (*top)(const float *, size_t, size_t, 
   return label_error ? CALIB_E_LABEL : CALIB_OK;
 }
 
+/* The table's top_label_rows if it has one and k suits it, else NULL. */
+static top_fn top_kernel(size_t k) {
+  const top_fn top = calib__kernels_get()->top_label_rows;
+  return k >= 2 && k <= TOP_MAX_K ? top : NULL;
+}
+
 /* The two bin conventions as separate instances (lc a constant in each). */
 static int fused_top_right_closed(const float *probs, size_t n, size_t k, const int64_t *labels,
                                   size_t M, const double *e, double *acc) {
-  size_t (*const top)(const float *, size_t, size_t, size_t *) = calib__kernels_get()->top_label_rows;
-  if (top && k >= 2 && k <= TOP_MAX_K) return fused_top_rows_k(top, probs, n, k, labels, M, e, 0, acc);
-  return fused_top_rows(probs, n, k, labels, M, e, 0, acc);
+  const top_fn top = top_kernel(k);
+  return top ? fused_top_rows_k(top, probs, n, k, labels, M, e, 0, acc)
+             : fused_top_rows(probs, n, k, labels, M, e, 0, acc);
 }
 static int fused_top_left_closed(const float *probs, size_t n, size_t k, const int64_t *labels,
                                  size_t M, const double *e, double *acc) {
-  size_t (*const top)(const float *, size_t, size_t, size_t *) = calib__kernels_get()->top_label_rows;
-  if (top && k >= 2 && k <= TOP_MAX_K) return fused_top_rows_k(top, probs, n, k, labels, M, e, 1, acc);
-  return fused_top_rows(probs, n, k, labels, M, e, 1, acc);
+  const top_fn top = top_kernel(k);
+  return top ? fused_top_rows_k(top, probs, n, k, labels, M, e, 1, acc)
+             : fused_top_rows(probs, n, k, labels, M, e, 1, acc);
 }
 
 /* Top-label or positive class: per-bin count, score sum, target sum. */
