@@ -223,38 +223,38 @@ static inline void top_bin_add(const float *r, size_t k, size_t a, int64_t y, si
   c[2] += (int64_t)a == y ? 1.0 : 0.0;
 }
 
-/* Top-label rows of float32 probabilities in one pass that also validates
- * them (values first, then labels, as calib__check_metric_input orders the
- * errors): per-bin count, score sum, target sum into acc. */
-static inline int fused_top_rows(const float *probs, size_t n, size_t k, const int64_t *labels,
-                                 size_t M, const double *e, int lc, double *acc) {
-  int label_error = 0;
-  const int64_t ymax = k == 1 ? 1 : (int64_t)k - 1;
+/* kernels.h's top_label_rows in portable C, row by row with row_argmax_bits:
+ * for a table without the entry and for k beyond its range. */
+static size_t top_label_rows_c(const float *p, size_t n, size_t k, size_t *arg) {
   for (size_t i = 0; i < n; i++) {
-    const float *r = probs + i * k;
     size_t a;
-    if (!row_argmax_bits(r, k, &a)) {
-      const int st = row_argmax_checked(r, k, &a);
-      if (st != CALIB_OK) return st;
-    }
-    if (labels[i] < 0 || labels[i] > ymax) label_error = 1;
-    top_bin_add(r, k, a, labels[i], M, e, lc, acc);
+    if (!row_argmax_bits(p + i * k, k, &a)) return i;
+    arg[i] = a;
   }
-  return label_error ? CALIB_E_LABEL : CALIB_OK;
+  return n;
 }
 
-/* The same with the kernel table's top_label_rows (k >= 2): the argmaxes of
- * TOP_BLOCK rows at a time into a buffer in L1 (a row the kernel stops at,
- * bits above 1.0, through row_argmax_checked), then the bins row by row: the
- * same sums in the same order, the same errors found in the same order. */
-#define TOP_BLOCK ((size_t)512)
-#define TOP_MAX_K (((size_t)1 << 31) - 16) /* kernels.h: 32-bit index lanes */
 typedef size_t (*top_fn)(const float *, size_t, size_t, size_t *);
-static inline int fused_top_rows_k(top_fn top, const float *probs, size_t n, size_t k, const int64_t *labels,
-                                   size_t M, const double *e, int lc, double *acc) {
+#define TOP_MAX_K (((size_t)1 << 31) - 16) /* kernels.h: 32-bit index lanes */
+
+/* The table's top_label_rows where it has one and k suits it, else the
+ * portable one (both give the same argmaxes and stop at the same rows). */
+static top_fn top_kernel(size_t k) {
+  const top_fn top = calib__kernels_get()->top_label_rows;
+  return top && k <= TOP_MAX_K ? top : top_label_rows_c;
+}
+
+/* Top-label rows of float32 probabilities in one pass that also validates
+ * them (values first, then labels, as calib__check_metric_input orders the
+ * errors): per-bin count, score sum, target sum into acc. The argmaxes of
+ * TOP_BLOCK rows at a time go into a buffer in L1 (a row top stops at, with
+ * bits above 1.0, through row_argmax_checked), then the bins row by row. */
+#define TOP_BLOCK ((size_t)512)
+static inline int fused_top_rows(top_fn top, const float *probs, size_t n, size_t k, const int64_t *labels,
+                                 size_t M, const double *e, int lc, double *acc) {
   size_t arg[TOP_BLOCK];
   int label_error = 0;
-  const int64_t ymax = (int64_t)k - 1;
+  const int64_t ymax = k == 1 ? 1 : (int64_t)k - 1;
   for (size_t i0 = 0; i0 < n; i0 += TOP_BLOCK) {
     const size_t m = n - i0 < TOP_BLOCK ? n - i0 : TOP_BLOCK;
     for (size_t d = 0; d < m; d++) { /* d: the next row without its argmax */
@@ -272,24 +272,14 @@ static inline int fused_top_rows_k(top_fn top, const float *probs, size_t n, siz
   return label_error ? CALIB_E_LABEL : CALIB_OK;
 }
 
-/* The table's top_label_rows if it has one and k suits it, else NULL. */
-static top_fn top_kernel(size_t k) {
-  const top_fn top = calib__kernels_get()->top_label_rows;
-  return k >= 2 && k <= TOP_MAX_K ? top : NULL;
-}
-
 /* The two bin conventions as separate instances (lc a constant in each). */
 static int fused_top_right_closed(const float *probs, size_t n, size_t k, const int64_t *labels,
                                   size_t M, const double *e, double *acc) {
-  const top_fn top = top_kernel(k);
-  return top ? fused_top_rows_k(top, probs, n, k, labels, M, e, 0, acc)
-             : fused_top_rows(probs, n, k, labels, M, e, 0, acc);
+  return fused_top_rows(top_kernel(k), probs, n, k, labels, M, e, 0, acc);
 }
 static int fused_top_left_closed(const float *probs, size_t n, size_t k, const int64_t *labels,
                                  size_t M, const double *e, double *acc) {
-  const top_fn top = top_kernel(k);
-  return top ? fused_top_rows_k(top, probs, n, k, labels, M, e, 1, acc)
-             : fused_top_rows(probs, n, k, labels, M, e, 1, acc);
+  return fused_top_rows(top_kernel(k), probs, n, k, labels, M, e, 1, acc);
 }
 
 /* Top-label or positive class: per-bin count, score sum, target sum. */
