@@ -23,7 +23,13 @@
  * NaN and +inf are outside every helper's domain (the callers validate
  * first); what they give is printed, not asserted.
  * Bounds asserted: float exp 1.5 ulp (normal results), float log 1.5 ulp,
- * double exp 1.5 ulp; subnormal float exp results within 1 subnormal ulp.
+ * double exp 1.5 ulp; subnormal float exp results within 1 subnormal ulp,
+ * subnormal double exp results within 1.1: a subnormal result is rounded
+ * twice (v = 2^(j/16) e^r to double, then 2^m v to the subnormal grid, whose
+ * spacing is at least twice v's), so the bound is 0.5 plus half of v's
+ * error (table 0.5 + polynomial 0.05 + the last FMA 0.5 ulp): about 1.03.
+ * AVX-512's degree-6 minimax polynomial measures 1.04 (its degree-7 Taylor
+ * form happened to stay at 0.99).
  *
  * Usage: test_vmath [full]
  */
@@ -195,7 +201,7 @@ int main(int argc, char **argv) {
              "at %.17g; exp(-inf) = %g; exp(+inf) = %g, exp(NaN) = %g (not asserted)\n",
              f->name, st.max_ulp, st.at, st.count, st.max_sub, st.at_sub, so[0], so[1], so[2]);
       CHECK(st.max_ulp <= 1.5);
-      CHECK(st.max_sub <= 1.0);
+      CHECK(st.max_sub <= 1.1); /* two roundings: the header */
       free(x);
     }
   }
