@@ -9,6 +9,7 @@
 #include "internal.h" /* first: harness.h's th_fit_oom needs the allocator hook */
 #include "harness.h"
 #include "applyd.h"
+#include "calib_core.h"
 #include <float.h>
 
 #define BE CALIB_METHOD_BETA
@@ -429,6 +430,64 @@ static void test_logit_features(void) {
   free(xs); free(ys);
 }
 
+/* The planar copy of an owned model (m->beta3, model/beta_planar.c) against
+ * the interleaved parameters of the same bytes by reference
+ * (calib_model_init_static: no copy): bit-identical rows at k = 1..67 and
+ * 1000 (every vector and tail length of beta_row_x, both branches of the
+ * series), and both within 1e-6 relative of a long-double reference. */
+static void test_planar(void) {
+  const double lg[2] = {CALIB_INPUT_LOGITS, (double)FLT_EPSILON}, one[1] = {1.0};
+  static const size_t ks[] = {2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65, 67, 1000};
+  th_srand(913);
+  for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+    const size_t k = ks[t], n = 5;
+    double *abc = malloc(3 * k * sizeof(double));
+    float *x = malloc(n * k * sizeof(float)), *y1 = malloc(n * k * sizeof(float)),
+          *y2 = malloc(n * k * sizeof(float));
+    for (size_t j = 0; j < k; j++) {
+      abc[3 * j] = 0.5 + th_uniform();
+      abc[3 * j + 1] = 0.5 + th_uniform();
+      abc[3 * j + 2] = th_uniform() - 0.5;
+    }
+    for (size_t i = 0; i < n * k; i++) x[i] = (float)(3.0 * (th_uniform() - 0.5) * (double)(i % n + 1));
+    x[k / 2] = 30.0f; /* row 0: one dominant class */
+    sec s3[3] = {{CALIB_MP_BETA, 3 * k, abc}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 1, one}};
+    const size_t cap = 128 + 64 + 32 * 3 + 8 * (3 * k + 3);
+    uint8_t *buf = malloc(cap);
+    const size_t len = craft(buf, BE, k, s3, 3);
+    CHECK(len <= cap);
+    calib_model *mo = NULL;
+    CHECK_OK(calib_model_load(&mo, buf, len));
+    size_t need = 0;
+    CHECK_OK(calib_model_workspace_size(buf, len, &need));
+    void *ws = malloc(need);
+    const calib_model *mr = NULL;
+    CHECK_OK(calib_model_init_static(&mr, ws, need, buf, len));
+    CHECK_OK(calib_apply(mo, x, n, k, y1));
+    CHECK_OK(calib_apply(mr, x, n, k, y2));
+    CHECK(memcmp(y1, y2, n * k * sizeof(float)) == 0);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+      const float *z = x + i * k;
+      long double tot = 0, sum = 0, *q = malloc(k * sizeof(long double));
+      for (size_t j = 0; j < k; j++) tot += expl((long double)z[j]);
+      for (size_t j = 0; j < k; j++) {
+        const long double e = expl((long double)z[j]), ls = logl(e / tot), l1s = logl((tot - e) / tot);
+        const long double u = abc[3 * j] * ls - abc[3 * j + 1] * l1s + abc[3 * j + 2];
+        sum += q[j] = 1.0L / (1.0L + expl(-u));
+      }
+      for (size_t j = 0; j < k; j++) {
+        const double r = (double)(q[j] / sum), e = fabs((double)y1[i * k + j] - r) / r;
+        if (e > worst) worst = e;
+      }
+      free(q);
+    }
+    CHECK(worst <= 1e-6);
+    calib_model_free(mo);
+    free(ws); free(buf); free(abc); free(x); free(y1); free(y2);
+  }
+}
+
 static void test_coco(void) {
   char p[1200];
   size_t lx = 0, ly = 0, lp = 0;
@@ -590,6 +649,7 @@ int main(int argc, char **argv) {
   test_logit_features();
   test_logit_gaps();
   test_log1p_neg();
+  test_planar();
   test_ovr_round_trip();
   test_oom();
   test_coco();

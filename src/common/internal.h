@@ -152,6 +152,11 @@ struct calib_model {
   struct calib__iso_index *isoidx; /* isotonic, k >= 2: the search index (owned models, x86
                             SIMD builds, k <= 1024), else NULL; freed with the model
                             (model/isotonic_index.c) */
+  double *beta3;         /* beta, k >= 2, exact logit features: (a_j), (b_j), (c_j) as
+                            three planar arrays of k rounded up to 8 (zero padded), for
+                            beta_row_x's plain vector loads (owned models, x86 SIMD
+                            builds, k <= 1024), else NULL; freed with the model
+                            (model/beta_apply.c) */
 };
 
 /* Owned matrix/Dirichlet models: attach m->wf32 when every W entry is exactly
@@ -166,6 +171,12 @@ void calib__model_detach_f32(calib_model *m);
  * CALIB_OK or CALIB_E_NOMEM (nothing attached). src/model/isotonic_index.c. */
 int calib__model_attach_iso(calib_model *m);
 void calib__model_detach_iso(calib_model *m);
+/* Owned beta models with k >= 2 and exact logit features: attach m->beta3,
+ * the planar copy of (a, b, c); a no-op otherwise (other methods, probability
+ * input, older clipped models, by-reference models, builds without the SIMD
+ * apply). CALIB_OK or CALIB_E_NOMEM (nothing attached). src/model/beta_apply.c. */
+int calib__model_attach_beta(calib_model *m);
+void calib__model_detach_beta(calib_model *m);
 
 /* Build an owned model from parameter arrays: serialises them and parses the
  * result back through the same validator the loader uses. Parameters it

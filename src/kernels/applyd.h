@@ -120,8 +120,11 @@ typedef struct {
    * e^(z_j - m) e^-softplus(d) from the sum's exps, and y = q times the
    * reciprocal of sum q (as the other rows here); returns 0, or 1 with y
    * unwritten when that sum is below 2^-900 (the caller's summary, around
-   * the others' maximum, keeps such rows exact) */
-  int (*beta_row_x)(const double *abc, const calib__f32u *x, size_t k, calib__f32u *y);
+   * the others' maximum, keeps such rows exact). abc3: the same parameters
+   * as three planar arrays of k rounded up to 8 (the model's beta3: plain
+   * loads instead of de-interleaving abc), or NULL; the values are the same
+   * either way, bit for bit. */
+  int (*beta_row_x)(const double *abc, const double *abc3, const calib__f32u *x, size_t k, calib__f32u *y);
   /* tests: y_i = log1p(-s_i), s_i in [0, 1/2], as beta_row_x computes it
    * (W at a time, the tail padded with 0: the series when all W are <= 2^-5,
    * else fdlibm's kernel) */

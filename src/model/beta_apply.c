@@ -186,7 +186,7 @@ void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_
   for (size_t i = 0; i < n; i++) {
     /* the whole row in one kernel call, unless its other classes' terms are
      * near underflow relative to the maximum (applyd.h) */
-    if (simd && ad->beta_row_x(abc, x + i * k, k, y + i * k) == 0) continue;
+    if (simd && ad->beta_row_x(abc, m->beta3, x + i * k, k, y + i * k) == 0) continue;
     /* the row's summary is taken before any entry of the row is overwritten */
     const beta_ctx c = row_ctx(abc, k, input, eps, exact, x + i * k);
     if (simd) {

@@ -12,6 +12,7 @@ void calib_model_free(calib_model *m) {
   if (!m || !m->owned) return;
   calib__model_detach_f32(m);
   calib__model_detach_iso(m);
+  calib__model_detach_beta(m);
   calib__free(m->owned);
 }
 
