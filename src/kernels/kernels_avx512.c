@@ -9,10 +9,10 @@
  *    |r| <= ln2/2, a degree-6 minimax-fitted polynomial for e^r (Horner, ~1 ulp), and
  *    vscalefps for the 2^n (correct gradual underflow: subnormal results are
  *    right; inputs <= -120, -inf included, give +0).
- *  - exp_pd: double exp, t = (16m + j) ln2/16 + r with |r| <= ln2/32, a 16-entry
- *    table of 2^(j/16) held in two registers (vpermt2pd), a degree-7 Taylor
- *    polynomial (truncation < 2e-18) and vscalefpd; about 1 ulp. Used by
- *    ts_moments, the temperature fit's hot loop.
+ *  - exp_pd: double exp (vmath.h calib__exp8_pd), t = (m + j/16) ln2 + r with
+ *    |r| <= ln2/32, a 16-entry table of 2^(j/16) held in two registers
+ *    (vpermt2pd), a degree-6 minimax polynomial and vscalefpd; about 1.1 ulp.
+ *    Used by ts_moments, the temperature fit's hot loop.
  *  - softmax rows: k <= 16 takes sixteen rows at a time, transposed in
  *    registers so that lane = row (no horizontal reductions), one variant
  *    per k so that only k exps are computed per 16 rows; 16 < k < 512 takes
