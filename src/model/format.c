@@ -300,12 +300,14 @@ int calib__model_parse(calib_model *m, const uint8_t *buf, size_t len, calib_err
                             UINT64_MAX, 0);
   tmp.owned = m->owned;
   *m = tmp;
+#ifndef CALIB_CORE /* the firmware's models are by reference: nothing to attach */
   if (m->owned && calib__model_attach_f32(m) != CALIB_OK)
     return calib__error_set(err, CALIB_E_NOMEM, "model", WHY("cannot allocate the float32 copy of W"), UINT64_MAX, 0);
   if (m->owned && calib__model_attach_iso(m) != CALIB_OK)
     return calib__error_set(err, CALIB_E_NOMEM, "model", WHY("cannot allocate the isotonic search index"), UINT64_MAX, 0);
   if (m->owned && calib__model_attach_beta(m) != CALIB_OK)
     return calib__error_set(err, CALIB_E_NOMEM, "model", WHY("cannot allocate the planar beta parameters"), UINT64_MAX, 0);
+#endif
   return calib__error_ok(err);
 }
 

@@ -10,9 +10,11 @@ const calib__section *calib__model_section(const calib_model *m, uint32_t tag) {
 
 void calib_model_free(calib_model *m) {
   if (!m || !m->owned) return;
+#ifndef CALIB_CORE /* attached only outside the firmware core (format.c) */
   calib__model_detach_f32(m);
   calib__model_detach_iso(m);
   calib__model_detach_beta(m);
+#endif
   calib__free(m->owned);
 }
 
