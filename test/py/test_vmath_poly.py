@@ -1,0 +1,68 @@
+"""The fitted polynomials of the double-precision row maths, against libm in
+long double (an independent reference: glibc's expm1l / log1pl, ~1e-19).
+
+The coefficients are read from the sources themselves (hex floats), so a
+typo or a stale copy there fails here:
+  - src/kernels/vmath.h calib__exp8_pd: e^r - 1 = r + r^2 q(r), q of degree 4,
+    on |r| <= ln2/32 (the table reduction's range); documented relative
+    error of e^r 1.16e-17 (minimax by a linear programme; asserted <= 1.2e-17).
+  - src/kernels/applyd_body.h log1p_neg_small: log1p(-s) = -(s + s^2 h(s)),
+    h of degree 6, on 0 < s <= 2^-5; documented 1.4e-17 relative (asserted
+    <= 1.5e-17).
+Only the approximation error is measured (the polynomial evaluated in long
+double, no float64 rounding): the rounding of the SIMD evaluation is
+test_vmath's and test_beta's business.
+
+Run from the repository root: /usr/bin/python3 test/py/test_vmath_poly.py
+"""
+import re
+import sys
+import unittest
+
+import numpy as np
+
+LD = np.longdouble
+
+
+def hex_consts(path, start, end):
+    """The hex-float literals of the source between the markers, in order."""
+    with open(path) as f:
+        src = f.read()
+    i = src.index(start)
+    body = src[i:src.index(end, i)]
+    return [float.fromhex(h) for h in re.findall(r"0x1\.[0-9a-f]+p[-+]?\d+", body)]
+
+
+@unittest.skipUnless(np.finfo(LD).nmant >= 63, "long double is not x87 extended precision here")
+class PolyAccuracy(unittest.TestCase):
+    def test_exp_poly(self):
+        c = hex_consts("src/kernels/vmath.h", "__m512d q = _mm512_set1_pd(0x1.6c", "const __m512d p =")
+        self.assertEqual(len(c), 5)  # c6, c5, c4, c3, c2 in Horner order
+        h = LD(np.log(2)) / 32
+        r = np.linspace(-h, h, 200001, dtype=LD)
+        q = np.zeros_like(r) + LD(c[0])
+        for v in c[1:]:
+            q = q * r + LD(v)
+        p = r + r * r * q
+        err = np.abs(p - np.expm1(r)) / np.exp(r)
+        print("exp8_pd polynomial: max relative error of e^r %.3g at r = %.6g" % (float(err.max()), float(r[err.argmax()])))
+        self.assertLessEqual(float(err.max()), 1.2e-17)
+        self.assertGreater(float(err.max()), 1e-19)  # the measurement resolves it
+
+    def test_log1p_poly(self):
+        c = hex_consts("src/kernels/applyd_body.h", "AD_INLINE VD log1p_neg_small(VD s)", "return -VFMA")
+        self.assertEqual(len(c), 7)  # h6 .. h0 in Horner order
+        s = np.linspace(0, 2.0 ** -5, 200001, dtype=LD)[1:]
+        hv = np.zeros_like(s) + LD(c[0])
+        for v in c[1:]:
+            hv = hv * s + LD(v)
+        p = -(s + s * s * hv)
+        ref = np.log1p(-s)
+        err = np.abs(p - ref) / np.abs(ref)
+        print("log1p_neg_small: max relative error %.3g at s = %.6g" % (float(err.max()), float(s[err.argmax()])))
+        self.assertLessEqual(float(err.max()), 1.5e-17)
+
+
+if __name__ == "__main__":
+    prog = unittest.main(exit=False, verbosity=1)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
