@@ -156,7 +156,7 @@ struct calib_model {
                             three planar arrays of k rounded up to 8 (zero padded), for
                             beta_row_x's plain vector loads (owned models, x86 SIMD
                             builds, k <= 1024), else NULL; freed with the model
-                            (model/beta_apply.c) */
+                            (model/beta_planar.c) */
 };
 
 /* Owned matrix/Dirichlet models: attach m->wf32 when every W entry is exactly
@@ -174,7 +174,7 @@ void calib__model_detach_iso(calib_model *m);
 /* Owned beta models with k >= 2 and exact logit features: attach m->beta3,
  * the planar copy of (a, b, c); a no-op otherwise (other methods, probability
  * input, older clipped models, by-reference models, builds without the SIMD
- * apply). CALIB_OK or CALIB_E_NOMEM (nothing attached). src/model/beta_apply.c. */
+ * apply). CALIB_OK or CALIB_E_NOMEM (nothing attached). src/model/beta_planar.c. */
 int calib__model_attach_beta(calib_model *m);
 void calib__model_detach_beta(calib_model *m);
 

@@ -5,8 +5,8 @@
  * Why: the model stores (a_j, b_j, c_j) interleaved (CALIB_MP_BETA, k x 3),
  * and beta_row_x de-interleaved each vector of classes with three loads and
  * six two-source permutes. From three planar arrays the same vectors are
- * three plain loads: one row of k = 1000 through calib_apply 1.61-1.95 ->
- * 1.51-1.77 us (a /tmp probe of beta_row_x, five alternations). The values
+ * three plain loads: beta_row_x on one row of k = 1000 1.61-1.95 -> 1.51-1.77
+ * us (a /tmp probe calling it directly, five alternations). The values
  * are the same either way, bit for bit (test_beta's owned-against-view
  * check).
  *
