@@ -18,6 +18,10 @@
 #include <string.h>
 
 #define CALIB__APPLYD_MAX_K 1024
+/* beta_row_x's planar parameters (model/beta_planar.c): each of the three
+ * arrays holds k values then zeros up to this stride, a multiple of 8 (and
+ * so of every ISA's W) */
+#define CALIB__BETA3_STRIDE(k) (((k) + 7) & ~(size_t)7)
 
 /* An isotonic one-vs-rest model's search index (issue 12: the k = 1000 row's
  * dependent chains of gathers), built once per owned model by
@@ -121,7 +125,7 @@ typedef struct {
    * reciprocal of sum q (as the other rows here); returns 0, or 1 with y
    * unwritten when that sum is below 2^-900 (the caller's summary, around
    * the others' maximum, keeps such rows exact). abc3: the same parameters
-   * as three planar arrays of k rounded up to 8 (the model's beta3: plain
+   * as three planar arrays of CALIB__BETA3_STRIDE(k) (the model's beta3: plain
    * loads instead of de-interleaving abc), or NULL; the values are the same
    * either way, bit for bit. */
   int (*beta_row_x)(const double *abc, const double *abc3, const calib__f32u *x, size_t k, calib__f32u *y);

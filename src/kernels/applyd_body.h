@@ -781,7 +781,7 @@ static int beta_row_x(const double *abc, const double *abc3, const calib__f32u *
   const double d = log(S), spd = softplus_d(d), es = exp(-spd);
   const double ls_max = -spd, l1s_max = -softplus_d(-d);
   VD sv = splat(0);
-  const size_t k3 = (k + 7) & ~(size_t)7; /* abc3's stride */
+  const size_t k3 = CALIB__BETA3_STRIDE(k);
   size_t j = 0;
   for (; j + BETA_XG * W <= k; j += BETA_XG * W) {
     VD a[BETA_XG], b[BETA_XG], c[BETA_XG], ls[BETA_XG], s[BETA_XG], q[BETA_XG];

@@ -150,10 +150,12 @@ typedef struct {
    * first row with an entry above (a value > 1, NaN, +-inf, a negative value
    * or -0.0) the kernel stops and returns that row's index (its arg[i] not
    * written), for the caller's exact path; n if there is none. Reads p only;
-   * 1 <= k <= 2^31 - 16 (32-bit index lanes). NULL where the table has none
-   * (the caller's portable loop): scalar and NEON. */
+   * 1 <= k <= CALIB__TOP_MAX_K (32-bit index lanes). NULL where the table has
+   * none (the caller's portable loop): scalar and NEON. */
   size_t (*top_label_rows)(const float *p, size_t n, size_t k, size_t *arg);
 } calib__kernels;
+/* top_label_rows' largest k: 2^31 - 16, so that j + 16 fits an int32 lane */
+#define CALIB__TOP_MAX_K ((((size_t)1) << 31) - 16)
 
 /* ts_first's row record: CALIB__TS_REC doubles for row i at rec + i *
  * CALIB__TS_REC. With e_j = exp(beta (x_ij - max_j x_ij)) in double as

@@ -793,18 +793,14 @@ static double prob_sumsq_argmax_avx2(const float *r, size_t k, size_t *top) {
  * signed compares order them; bits above the bound as unsigned are those
  * above it as signed or negative, i.e. the sign bit of (v > bound) | v.
  * The masked tail loads are not hardware-prefetched: prefetch1 per step. */
-static inline int32_t hmax_epi32(__m256i v) {
-  __m128i m = _mm_max_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4E));
-  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xB1));
-  return _mm_cvtsi128_si32(m);
-}
-static inline int32_t hmin_epi32(__m256i v) {
-  __m128i m = _mm_min_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  m = _mm_min_epi32(m, _mm_shuffle_epi32(m, 0x4E));
-  m = _mm_min_epi32(m, _mm_shuffle_epi32(m, 0xB1));
-  return _mm_cvtsi128_si32(m);
-}
+/* The eight int32 lanes of v reduced by op (_mm_max_epi32 or _mm_min_epi32). */
+#define HRED_EPI32(op, v)                                                               \
+  __extension__({                                                                       \
+    __m128i m_ = op(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));         \
+    m_ = op(m_, _mm_shuffle_epi32(m_, 0x4E));                                           \
+    m_ = op(m_, _mm_shuffle_epi32(m_, 0xB1));                                           \
+    (int32_t)_mm_cvtsi128_si32(m_);                                                     \
+  })
 static size_t top_label_rows_avx2(const float *p, size_t n, size_t k, size_t *arg) {
   const __m256i lim = _mm256_set1_epi32(0x3F800000), big = _mm256_set1_epi32(INT32_MAX);
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), eight = _mm256_set1_epi32(8);
@@ -823,8 +819,9 @@ static size_t top_label_rows_avx2(const float *p, size_t n, size_t k, size_t *ar
       jv = _mm256_add_epi32(jv, eight);
     }
     if (_mm256_movemask_ps(_mm256_castsi256_ps(bad))) return i;
-    const __m256i eq = _mm256_cmpeq_epi32(best, _mm256_set1_epi32(hmax_epi32(best)));
-    arg[i] = (size_t)hmin_epi32(_mm256_blendv_epi8(big, idx, eq));
+    const __m256i eq = _mm256_cmpeq_epi32(best, _mm256_set1_epi32(HRED_EPI32(_mm_max_epi32, best)));
+    const __m256i cand = _mm256_blendv_epi8(big, idx, eq);
+    arg[i] = (size_t)HRED_EPI32(_mm_min_epi32, cand);
   }
   return n;
 }

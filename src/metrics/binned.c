@@ -235,13 +235,12 @@ static size_t top_label_rows_c(const float *p, size_t n, size_t k, size_t *arg) 
 }
 
 typedef size_t (*top_fn)(const float *, size_t, size_t, size_t *);
-#define TOP_MAX_K (((size_t)1 << 31) - 16) /* kernels.h: 32-bit index lanes */
 
 /* The table's top_label_rows where it has one and k suits it, else the
  * portable one (both give the same argmaxes and stop at the same rows). */
 static top_fn top_kernel(size_t k) {
   const top_fn top = calib__kernels_get()->top_label_rows;
-  return top && k <= TOP_MAX_K ? top : top_label_rows_c;
+  return top && k <= CALIB__TOP_MAX_K ? top : top_label_rows_c;
 }
 
 /* Top-label rows of float32 probabilities in one pass that also validates

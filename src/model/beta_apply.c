@@ -169,6 +169,10 @@ int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size
   return CALIB_OK;
 }
 
+int calib__beta_rowx_fits(size_t k, int input, int exact) {
+  return exact && input == CALIB_INPUT_LOGITS && k >= 2 && k <= CALIB__APPLYD_MAX_K;
+}
+
 void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                      calib__f32u *y) {
   int input;
@@ -182,7 +186,7 @@ void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_
     return;
   }
   const calib__applyd *ad = CALIB__APPLYD();
-  const int simd = ad && exact && input == CALIB_INPUT_LOGITS && k <= CALIB__APPLYD_MAX_K;
+  const int simd = ad && calib__beta_rowx_fits(k, input, exact);
   for (size_t i = 0; i < n; i++) {
     /* the whole row in one kernel call, unless its other classes' terms are
      * near underflow relative to the maximum (applyd.h) */

@@ -17,6 +17,11 @@ void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_
 
 /* 1 if m carries CALIB_MP_BETA_FEATURES (exact logit features), else 0. */
 int calib__beta_exact_of(const calib_model *m);
+/* 1 where a model of k classes with this input and these features is mapped
+ * a whole row at a time by applyd.h's beta_row_x (when the ISA has the
+ * table): logits, exact features, 2 <= k <= CALIB__APPLYD_MAX_K. The
+ * planar copy (beta_planar.c) is made for exactly these models. */
+int calib__beta_rowx_fits(size_t k, int input, int exact);
 
 /* What the features of one row need besides the row itself (beta_apply.c):
  * logits k >= 2, exact: the maximum m = row[jmax] and d = logsumexp of the

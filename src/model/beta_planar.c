@@ -23,14 +23,14 @@
 
 int calib__model_attach_beta(calib_model *m) {
 #if defined(CALIB_HAVE_X86_KERNELS) && !defined(CALIB_CORE)
-  if (m->method != CALIB_METHOD_BETA || m->k < 2 || m->k > CALIB__APPLYD_MAX_K) return CALIB_OK;
+  if (m->method != CALIB_METHOD_BETA) return CALIB_OK;
   int input;
   double eps;
   calib__pb_input_of(m, &input, &eps);
-  if (input != CALIB_INPUT_LOGITS || !calib__beta_exact_of(m)) return CALIB_OK;
+  if (!calib__beta_rowx_fits(m->k, input, calib__beta_exact_of(m))) return CALIB_OK;
+  /* present with 3 k values: calib__beta_validate ran first (format.c) */
   const calib__section *s = calib__model_section(m, CALIB_MP_BETA);
-  if (!s || s->count != 3 * m->k) return CALIB_OK;
-  const size_t k = m->k, kp = (k + 7) & ~(size_t)7; /* <= 1024: no overflow */
+  const size_t k = m->k, kp = CALIB__BETA3_STRIDE(k); /* k <= 1024: no overflow */
   double *p = (double *)calib__malloc(3 * kp * sizeof(double));
   if (!p) return CALIB_E_NOMEM;
   memset(p, 0, 3 * kp * sizeof(double));
