@@ -15,9 +15,11 @@
  *    Used by ts_moments, the temperature fit's hot loop.
  *  - softmax rows: k <= 16 takes sixteen rows at a time, transposed in
  *    registers so that lane = row (no horizontal reductions), one variant
- *    per k so that only k exps are computed per 16 rows; 16 < k < 512 takes
- *    four rows interleaved (max, exp + sum, scale); longer rows one at a
- *    time. The hot paths have a beta == 1 instance (no multiply).
+ *    per k so that only k exps are computed per 16 rows; 16 < k <= 128
+ *    holds 2 or 4 whole rows in registers (one load and one store per
+ *    vector); 128 < k < 512 takes four rows interleaved (max, exp + sum,
+ *    scale); longer rows one at a time. The hot paths have a beta == 1
+ *    instance (no multiply).
  *  - large outputs (>= PFW_BYTES) are written with ordinary stores into
  *    lines prefetched for writing a few KiB ahead, one chunk of rows at a
  *    time (see the drivers below for why not non-temporal stores). Padding
@@ -46,8 +48,6 @@
 #else
 #define ALWAYS_INLINE inline
 #endif
-
-
 
 #define TS_BUF 2048                         /* doubles of exp values kept per row by ts_moments */
 
@@ -292,9 +292,9 @@ static ALWAYS_INLINE void row_scale(float *o, size_t k, __m512 inv) {
   }
 }
 
-/* Four rows interleaved (128 < k < 512; up to 128: row_regs): the per-row chain max -> exp ->
- * sum -> scale has two horizontal reductions; four independent rows keep
- * the pipelines busy where one row of ~100 floats cannot. */
+/* Four rows interleaved (128 < k < 512; shorter rows: row_regs): the
+ * per-row chain max -> exp -> sum -> scale has two horizontal reductions;
+ * four independent rows keep the pipelines busy where one row cannot. */
 /* With chk (row-wise mode): NaN lanes collected per row during the max
  * pass, a row bad if it has one or its maximum is +-inf; the bit mask of bad
  * rows is returned (0 without chk). */
@@ -373,9 +373,11 @@ static ALWAYS_INLINE unsigned softmax_rows4(const float *x, size_t ldx, size_t k
  * tree (exact in any order); the sum vector by vector, the tail last, as
  * softmax_rows4 does: the same outputs bit for bit. Returns the bad rows'
  * bit mask (chk). (100000, 100) row-wise, old and new library alternated
- * in one process (/tmp probe, best of 60): 3.45 -> 2.82 ms, memcpy 2.13 ms:
- * it is the loads and stores, not the arithmetic, that a row of 400 bytes
- * streaming from memory pays for (rows in L1: 20.5 -> 19.1 ns a row). */
+ * in one process (/tmp probe, best of 60): 3.45 -> 2.82 ms, memcpy 2.13 ms;
+ * rows in L1 only 20.5 -> 19.1 ns a row: the gain is in the memory
+ * operations of rows streaming from memory. What remains to the copy is the
+ * exps' arithmetic (with the exp replaced by an add, timing only: 2.10-2.21
+ * ms). */
 static ALWAYS_INLINE unsigned row_regs(const float *r, size_t ldx, size_t k, __m512 b, float *o, size_t ldo,
                                        const int nr, const int nv, const int unit, const int chk) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
@@ -453,18 +455,11 @@ ROWS_REGS(7)
 ROWS_REGS(8)
 #undef ROWS_REGS
 
-static ALWAYS_INLINE void rows_regs(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,
-                                    size_t ldo, calib__rstat *rs, size_t i0, const int unit, const int chk) {
-  switch ((k + 15) / 16) {
-  case 2: rows_regs2(x, nr, k, ldx, b, o, ldo, rs, i0, unit, chk); break;
-  case 3: rows_regs3(x, nr, k, ldx, b, o, ldo, rs, i0, unit, chk); break;
-  case 4: rows_regs4(x, nr, k, ldx, b, o, ldo, rs, i0, unit, chk); break;
-  case 5: rows_regs5(x, nr, k, ldx, b, o, ldo, rs, i0, unit, chk); break;
-  case 6: rows_regs6(x, nr, k, ldx, b, o, ldo, rs, i0, unit, chk); break;
-  case 7: rows_regs7(x, nr, k, ldx, b, o, ldo, rs, i0, unit, chk); break;
-  default: rows_regs8(x, nr, k, ldx, b, o, ldo, rs, i0, unit, chk); break;
-  }
-}
+typedef void (*regs_fn)(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o, size_t ldo,
+                        calib__rstat *rs, size_t i0, const int unit, const int chk);
+/* by nv = ceil(k / 16): 2 .. 8 for the 16 < k <= 128 that softmax_big_body sends here */
+static const regs_fn regs_tab[9] = {NULL, NULL, rows_regs2, rows_regs3, rows_regs4,
+                                    rows_regs5, rows_regs6, rows_regs7, rows_regs8};
 
 static ALWAYS_INLINE void softmax_big_body(const float *x, size_t nr, size_t k, size_t ldx, float beta,
                                            float *o, size_t ldo, calib__rstat *rs, size_t i0,
@@ -472,10 +467,7 @@ static ALWAYS_INLINE void softmax_big_body(const float *x, size_t nr, size_t k, 
   const __m512 b = _mm512_set1_ps(beta);
   size_t i = 0;
   if (k <= 128) {
-    if (beta == 1.0f)
-      rows_regs(x, nr, k, ldx, b, o, ldo, rs, i0, 1, chk);
-    else
-      rows_regs(x, nr, k, ldx, b, o, ldo, rs, i0, 0, chk);
+    regs_tab[(k + 15) / 16](x, nr, k, ldx, b, o, ldo, rs, i0, beta == 1.0f, chk);
     return;
   }
   if (k < 512 && beta == 1.0f)

@@ -15,11 +15,15 @@ test_vmath's and test_beta's business.
 
 Run from the repository root: /usr/bin/python3 test/py/test_vmath_poly.py
 """
+import os
 import re
 import sys
 import unittest
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import datagate  # noqa: E402  (the project's CI rule: a test that cannot run fails there)
 
 LD = np.longdouble
 
@@ -33,7 +37,6 @@ def hex_consts(path, start, end):
     return [float.fromhex(h) for h in re.findall(r"0x1\.[0-9a-f]+p[-+]?\d+", body)]
 
 
-@unittest.skipUnless(np.finfo(LD).nmant >= 63, "long double is not x87 extended precision here")
 class PolyAccuracy(unittest.TestCase):
     def test_exp_poly(self):
         c = hex_consts("src/kernels/vmath.h", "__m512d q = _mm512_set1_pd(0x1.6c", "const __m512d p =")
@@ -64,5 +67,12 @@ class PolyAccuracy(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    if np.finfo(LD).nmant < 63:  # the reference needs x87 extended (or quad) long double
+        why = "numpy's long double has %d mantissa bits here (< 63)" % np.finfo(LD).nmant
+        if os.environ.get("CI") or datagate.require_shared():
+            print("FAILED: " + why)  # CI's x86-64 machines have it: a skip there would hide a regression
+            sys.exit(1)
+        print("skipped: " + why)
+        sys.exit(77)  # test/run.sh counts it as skipped
     prog = unittest.main(exit=False, verbosity=1)
     sys.exit(0 if prog.result.wasSuccessful() else 1)
