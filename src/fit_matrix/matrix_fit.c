@@ -149,7 +149,9 @@ static int round_fitted(calib_fitter *f, calib__mx_problem *p, double *theta) {
  * block-Jacobi preconditioned. It replaced L-BFGS there (issue 12): on
  * LeNet-5 / CIFAR-100 (n = 5000, k = 100) unregularised matrix scaling took
  * 1206 L-BFGS iterations (16 s) and 12 Newton-CG steps, and at k = 1000
- * L-BFGS did not finish Dirichlet ODIR in 15 minutes. L-BFGS (mx_lbfgs.c)
+ * L-BFGS did not finish Dirichlet ODIR in 15 minutes (in whitened
+ * coordinates; beyond k = 200 Newton-CG now starts with its own L-BFGS,
+ * preconditioned by a Kronecker-factored M: mx_warm.c). L-BFGS (mx_lbfgs.c)
  * remains the fallback when Newton-CG makes no progress at all (its
  * preconditioner cannot be factored, or its first step is no descent). */
 static int solve(calib_fitter *f, calib__mx_problem *p, double *theta) {

@@ -210,5 +210,30 @@ int calib__mx_lbfgs(calib__mx_problem *p, double *theta, int max_iter, double to
                     calib__mx_result *r);
 int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, double tol,
                         calib__mx_result *r);
+/* mx_kfac.c: the Kronecker-factored preconditioner M (k > BJ_MAX_K).
+ * alloc: CALIB_OK or CALIB_E_NOMEM (nothing to free); build: at p's last
+ * evaluation (Q, or Qf in the float phase) with pc the P penalty curvatures,
+ * CALIB_E_NOCONV if an eigensolve fails; apply: z = M^-1 r (P values). */
+typedef struct {
+  size_t k, d, lwork, liwork;
+  double *dbl;
+  float *flt;
+  void *iw;
+  double *A, *C, *l, *g, *Dp, *S, *Hd, *cs, *work;
+  float *Ut, *Wt, *scr;
+} calib__mx_kfac;
+int calib__mx_kfac_alloc(calib__mx_kfac *kf, const calib__mx_problem *p);
+void calib__mx_kfac_free(calib__mx_kfac *kf);
+int calib__mx_kfac_build(calib__mx_kfac *kf, const calib__mx_problem *p, const double *pc);
+void calib__mx_kfac_apply(calib__mx_kfac *kf, const double *r, double *z);
+/* mx_warm.c: L-BFGS iterations on F (p->gauge = 1) from theta, where *f and
+ * g (P) are F and its gradient, updated in place with theta; at most
+ * max_evals evaluations, stopping early once max |g| <= g_stop or progress
+ * slows (see the file); H0 = gamma M^-1 with kf's M (rebuilt every
+ * WARM_REBUILD iterations; pc: the penalty curvatures) unless kf is NULL.
+ * *iters = iterations taken. CALIB_E_NOMEM (nothing
+ * changed) if its 2 WARM_MEM P floats and 4 P doubles cannot be allocated. */
+int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double *g, int max_evals,
+                         double g_stop, calib__mx_kfac *kf, const double *pc, int *iters);
 
 #endif

@@ -1,0 +1,232 @@
+/* mx_warm.c -- the L-BFGS warm start of Newton-CG (mx_ncg.c) where its
+ * preconditioner is weakest: matrix/Dirichlet problems with k > BJ_MAX_K,
+ * whose per-class blocks would cost k n d^2 flops a build and are replaced
+ * by one shared block.
+ *
+ * Why: far from the optimum of a near-separable fit (k = 1000, n = 10000,
+ * Dirichlet ODIR: 1e6 parameters for 1e4 rows) Newton's quadratic model is
+ * poor, yet each of its first steps solved H s = -g to eta = 0.1 with the
+ * shared block: 70, 173 and 116 Hessian-vector products for the first three
+ * steps, 1090 products (each two GEMMs, as one evaluation) to get from
+ * f = 4.18 to 0.0051. L-BFGS, one evaluation an iteration, made the same
+ * progress in about 200 evaluations (a numpy prototype with plain
+ * L-BFGS, memory 10, on the same objective). Newton-CG then takes over
+ * near the optimum, where its steps converge fast and its decrement
+ * certifies the gap: the warm start never decides the status of a fit.
+ *
+ * The method: two-loop L-BFGS on the gauge-minimised F (mx_internal.h, the
+ * objective Newton-CG sees), the pairs (s, y) stored in float (the
+ * direction only needs their leading digits; 2 m P floats), H0 = gamma I
+ * with gamma = s.y / y.y, directions projected off the gauge, a backtracking
+ * line search on the sufficient-decrease condition (c = 1e-4) with the
+ * minimiser of the quadratic interpolant, bounded to [0.02, 0.5] of the
+ * last trial; a pair is kept only when s.y > 1e-12 |s| |y|. The first
+ * direction is -g / max|g| (a unit-size step). The warm start stops, handing theta on,
+ * after max_evals evaluations, when max |g| <= g_stop, when a line search
+ * fails, or when the last WARM_WINDOW iterations lowered F by less than
+ * WARM_SLOW of its value: L-BFGS's linear rate has become slower than what
+ * Newton's steps give from there.
+ */
+#include "mx_internal.h"
+#include "checked.h"
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#define WARM_MEM 8
+#define WARM_WINDOW 10
+#define WARM_SLOW 1e-5
+/* the first trial step's bound on the change of a row's logit spread */
+#define WARM_CAP 20.0
+/* ... in the first iterations only, where the steps are wild (a GEMM each) */
+#define WARM_CAP_ITERS 5
+/* iterations between builds of M (kf) */
+#define WARM_REBUILD 20
+
+static double dot_dd(const double *a, const double *b, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+static double dot_fd(const float *a, const double *b, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+  return s;
+}
+
+/* The largest change t = 1 along d makes to any row's spread of logits,
+ * max_i (max_a D_ia - min_a D_ia) with D = X d^T, in float blocks of
+ * CAP_ROWS rows (X as floats: p->Xf, the float phase's). */
+#define CAP_ROWS ((size_t)256)
+static double logit_spread(const calib__mx_problem *p, const double *d, float *df, float *blk) {
+  const size_t n = p->n, k = p->k, dd = p->d;
+  for (size_t q = 0; q < p->P; q++) df[q] = (float)d[q];
+  double best = 0;
+  for (size_t i0 = 0; i0 < n; i0 += CAP_ROWS) {
+    const size_t m = n - i0 < CAP_ROWS ? n - i0 : CAP_ROWS;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)dd, 1.0f, p->Xf + i0 * dd, (int)dd,
+                df, (int)dd, 0.0f, blk, (int)k);
+    for (size_t r = 0; r < m; r++) {
+      float lo = blk[r * k], hi = lo;
+      for (size_t a = 1; a < k; a++) {
+        const float v = blk[r * k + a];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+      }
+      if ((double)hi - (double)lo > best) best = (double)hi - (double)lo;
+    }
+  }
+  return best;
+}
+
+/* q := -H g by the two-loop recursion over the stored pairs (oldest first
+ * at index (head - cnt) mod WARM_MEM). */
+static void two_loop(const float *S, const float *Y, const double *rho, size_t P, int head, int cnt,
+                     const double *g, double *q, double *al, double gamma, calib__mx_kfac *kf, double *tmp) {
+  for (size_t i = 0; i < P; i++) q[i] = -g[i];
+  for (int c = 0; c < cnt; c++) {
+    const int j = (head - 1 - c + WARM_MEM) % WARM_MEM;
+    const float *s = S + (size_t)j * P, *y = Y + (size_t)j * P;
+    al[j] = rho[j] * dot_fd(s, q, P);
+    for (size_t i = 0; i < P; i++) q[i] -= al[j] * (double)y[i];
+  }
+  if (kf) { /* H0 = gamma M^-1 */
+    calib__mx_kfac_apply(kf, q, tmp);
+    for (size_t i = 0; i < P; i++) q[i] = gamma * tmp[i];
+  } else {
+    for (size_t i = 0; i < P; i++) q[i] *= gamma;
+  }
+  for (int c = cnt - 1; c >= 0; c--) {
+    const int j = (head - 1 - c + WARM_MEM) % WARM_MEM;
+    const float *s = S + (size_t)j * P, *y = Y + (size_t)j * P;
+    const double be = rho[j] * dot_fd(y, q, P);
+    for (size_t i = 0; i < P; i++) q[i] += (al[j] - be) * (double)s[i];
+  }
+}
+
+int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double *g, int max_evals,
+                         double g_stop, calib__mx_kfac *kf, const double *pc, int *iters) {
+  int ev = 0, *evals = &ev;
+  const size_t P = p->P;
+  *iters = 0;
+  size_t fb, db;
+  if (!calib__size_mul3(2 * WARM_MEM + 1, P, sizeof(float), &fb) || fb > CALIB__MAX_ALLOC - CAP_ROWS * p->k * sizeof(float) ||
+      !calib__size_mul3(5, P, sizeof(double), &db) || db > CALIB__MAX_ALLOC)
+    return CALIB_E_NOMEM;
+  float *S = (float *)calib__malloc(fb + CAP_ROWS * p->k * sizeof(float));
+  double *d = (double *)calib__malloc(db);
+  if (!S || !d) {
+    calib__free(S);
+    calib__free(d);
+    return CALIB_E_NOMEM;
+  }
+  float *Y = S + (size_t)WARM_MEM * P, *df = Y + (size_t)WARM_MEM * P, *blk = df + P;
+  double *tt = d + P, *gt = d + 2 * P, *gold = d + 3 * P, *tmp = d + 4 * P;
+  double rho[WARM_MEM], al[WARM_MEM], hist[WARM_WINDOW + 1];
+  double gamma = 0;
+  int head = 0, cnt = 0, it = 0;
+  hist[0] = *f;
+  int nwin = 0, to_double = 0;
+  for (;;) {
+    const double gm = calib__mx_absmax(g, P);
+    if (p->fast && (to_double || gm <= g_stop)) { /* the float phase ends: on in double, memory kept */
+      p->fast = 0;
+      to_double = 0;
+      *f = calib__mx_eval(p, theta, g);
+      ++*evals;
+      hist[0] = *f;
+      nwin = 0;
+      continue;
+    }
+    if (*evals >= max_evals || !isfinite(*f) || gm <= g_stop) break;
+    if (kf && it % WARM_REBUILD == 0 && calib__mx_kfac_build(kf, p, pc) != CALIB_OK) kf = NULL;
+    if (cnt > 0) {
+      two_loop(S, Y, rho, P, head, cnt, g, d, al, gamma, kf, tmp);
+    } else if (kf) {
+      calib__mx_kfac_apply(kf, g, d);
+      for (size_t i = 0; i < P; i++) d[i] = -d[i];
+    } else {
+      for (size_t i = 0; i < P; i++) d[i] = -g[i] / gm;
+    }
+    calib__mx_gauge_project(p, d, 0);
+    double slope = dot_dd(g, d, P);
+    if (!(slope < 0)) { /* not a descent direction: drop the memory once */
+      if (cnt == 0) break;
+      cnt = 0;
+      continue;
+    }
+    double t = 1.0, ft = HUGE_VAL;
+    if (p->Xf && it < WARM_CAP_ITERS) { /* the first trial changes no row's logit spread by more than WARM_CAP */
+      const double sp = logit_spread(p, d, df, blk);
+      if (sp > WARM_CAP) t = WARM_CAP / sp;
+    }
+    int ok = 0;
+    for (int ls = 0; ls < 30 && *evals < max_evals; ls++) {
+      for (size_t i = 0; i < P; i++) tt[i] = theta[i] + t * d[i];
+      ft = calib__mx_eval(p, tt, gt);
+      ++*evals;
+      if (ft <= *f + 1e-4 * t * slope) {
+        ok = 1;
+        break;
+      }
+      const double den = 2 * (ft - *f - slope * t);
+      double tn = isfinite(ft) && den > 0 ? -slope * t * t / den : 0.5 * t;
+      if (tn < 0.02 * t) tn = 0.02 * t;
+      if (tn > 0.5 * t) tn = 0.5 * t;
+      t = tn;
+    }
+    if (!ok && p->fast) { /* float rounding, most likely: on in double from theta */
+      to_double = 1;
+      continue;
+    }
+    if (!ok) { /* theta, f and g stay at the last accepted point */
+      (void)calib__mx_eval(p, theta, g); /* Q back at theta for the caller */
+      ++*evals;
+      break;
+    }
+    memcpy(gold, g, P * sizeof(double));
+    /* the pair: s = t d, y = g_new - g_old */
+    float *sj = S + (size_t)head * P, *yj = Y + (size_t)head * P;
+    double sy = 0, ss = 0, yy = 0;
+    for (size_t i = 0; i < P; i++) {
+      const double si = t * d[i], yi = gt[i] - gold[i];
+      sj[i] = (float)si;
+      yj[i] = (float)yi;
+      sy += si * yi;
+      ss += si * si;
+      yy += yi * yi;
+    }
+    if (sy > 1e-12 * sqrt(ss * yy)) {
+      rho[head] = 1.0 / sy;
+      if (kf) { /* gamma = s.y / y.M^-1 y */
+        for (size_t i = 0; i < P; i++) gold[i] = gt[i] - gold[i];
+        calib__mx_kfac_apply(kf, gold, tmp);
+        const double ymy = dot_dd(gold, tmp, P);
+        gamma = ymy > 0 ? sy / ymy : 1.0;
+      } else {
+        gamma = sy / yy;
+      }
+      head = (head + 1) % WARM_MEM;
+      if (cnt < WARM_MEM) cnt++;
+    }
+    memcpy(theta, tt, P * sizeof(double));
+    memcpy(g, gt, P * sizeof(double));
+    *f = ft;
+    it++;
+    *iters = it;
+    if (++nwin <= WARM_WINDOW) {
+      hist[nwin] = ft;
+      continue;
+    }
+    memmove(hist, hist + 1, WARM_WINDOW * sizeof(double));
+    hist[WARM_WINDOW] = ft;
+    if (hist[0] - ft < WARM_SLOW * ft) { /* stalled: in float, on in double; in double, done */
+      if (!p->fast) break;
+      to_double = 1;
+    }
+  }
+  calib__free(S);
+  calib__free(d);
+  return CALIB_OK;
+}
