@@ -1027,7 +1027,9 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  * more damping; Armijo backtracking); beyond that, truncated Newton
  * (Newton-CG: each step solves H s = -g by conjugate gradients on
  * Hessian-vector products, two GEMMs each, preconditioned by the per-class
- * diagonal blocks of H; the Hessian is never formed), with the penalty
+ * diagonal blocks of H; beyond k = 200 classes by a Kronecker-factored
+ * approximation of H instead, with an L-BFGS warm start preconditioned by
+ * it before the Newton-CG steps; the Hessian is never formed), with the penalty
  * minimised over the softmax gauge (adding one vector to every row of (W, b)
  * changes no probability); L-BFGS (Debian's liblbfgs, whitened coordinates)
  * only as its fallback when it makes no progress at all.
@@ -1052,8 +1054,9 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  * the condition number, CALIB_R_CONDITION, is then ~1e16 or +inf) ends the
  * fit as a success 20 Newton steps after the gradient test held, with the gap
  * it reached in CALIB_R_GAP. The fit returns CALIB_E_NOCONV if
- * CALIB_P_MAX_ITER iterations (Newton or Newton-CG steps; L-BFGS
- * iterations plus its polish steps) or a failed line search come first with
+ * CALIB_P_MAX_ITER iterations (Newton or Newton-CG steps, plus the warm
+ * start's L-BFGS iterations beyond k = 200; L-BFGS iterations plus its
+ * polish steps) or a failed line search come first with
  * the gradient test unmet.
  * Scale: when the root mean square of the features (logits; Dirichlet: the
  * log-probabilities) is outside [1/16, 16], the solver works on features

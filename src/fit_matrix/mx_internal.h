@@ -193,7 +193,8 @@ double calib__mx_cond_lanczos_f32(const calib__mx_problem *p, const double *v0, 
 
 /* What a solver returns besides theta. */
 typedef struct {
-  int iters;      /* iterations (Newton steps; L-BFGS iterations + Newton-CG polish steps) */
+  int iters;      /* iterations (Newton steps; L-BFGS iterations + Newton-CG polish steps;
+                     Newton-CG beyond BJ_MAX_K: its warm start's iterations + its steps) */
   double gmax;    /* final max |dL/dtheta| */
   double gap;     /* final Newton decrement lambda^2 / 2 (NaN if not computed) */
   double cond;    /* Hessian condition number at the end (NaN if not computed) */

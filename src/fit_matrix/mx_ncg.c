@@ -680,10 +680,12 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
   double f = calib__mx_eval(p, theta, w.g);
   const double g0 = calib__mx_absmax(w.g, P);
   int it = 0, extra = 0, hv_last = 0, fresh = -1, since = 0, rebuild = 1, warm = 0;
-  /* the shared-block regime: L-BFGS first, while float evaluations last (mx_warm.c) */
+  /* beyond BJ_MAX_K: L-BFGS first (mx_warm.c) */
   if (w.kfac && p->fast && isfinite(f) &&
-      calib__mx_warm_lbfgs(p, theta, &f, w.g, WARM_EVALS, 0.1 * tol, &w.kf, w.pc, &warm) != CALIB_OK)
+      calib__mx_warm_lbfgs(p, theta, &f, w.g, max_iter < WARM_EVALS ? max_iter : WARM_EVALS, 0.1 * tol, &w.kf,
+                           w.pc, &warm) != CALIB_OK)
     warm = 0; /* no memory for it: Newton-CG from the start */
+  it = warm; /* CALIB_P_MAX_ITER counts the warm start's iterations too */
   st = CALIB_E_NOCONV;
   while (isfinite(f) || p->fast) {
     double gmax = calib__mx_absmax(w.g, P);
@@ -697,7 +699,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     if (no_penalty && it > 0 && separates(p)) break; /* NOCONV: matrix_fit.c certifies */
     if (rebuild) {
       if (build_pre(&w) != CALIB_OK) {
-        res->fallback = it == 0;
+        res->fallback = it == warm;
         break;
       }
       since = 0;
@@ -748,7 +750,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
         continue;
       }
       if (grad_ok) st = CALIB_OK; /* rounding stops it: the gap reached is reported */
-      res->fallback = it == 1 && !grad_ok;
+      res->fallback = it == warm + 1 && !grad_ok;
       break;
     }
   }
@@ -771,7 +773,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     if (st == CALIB_OK) res->cond = condition(p, w.z, flops > 1e9 ? CALIB__LANCZOS_STEPS_LARGE : CALIB__LANCZOS_STEPS);
   }
   calib__mx_fast_free(p);
-  res->iters = it + warm;
+  res->iters = it;
   ws_free(&w);
   return st;
 }
