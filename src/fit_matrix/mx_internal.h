@@ -211,10 +211,33 @@ int calib__mx_lbfgs(calib__mx_problem *p, double *theta, int max_iter, double to
                     calib__mx_result *r);
 int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, double tol,
                         calib__mx_result *r);
+/* Helpers of the Newton-CG path (mx_ncg.c, mx_kfac.c, mx_warm.c): the plain
+ * dot product (summed in index order), Q_ia at the last evaluation (Qf in
+ * the float phase), and row i's softmax curvature for class a,
+ * h_ia = q_ia (1 - q_ia / wt_i) >= 0 (0 for rows of weight 0). */
+static inline double calib__mx_dotv(const double *a, const double *b, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+static inline double calib__mx_q_at(const calib__mx_problem *p, size_t i, size_t a) {
+  return p->fast ? (double)p->Qf[i * p->k + a] : p->Q[i * p->k + a];
+}
+static inline double calib__mx_row_curv(const calib__mx_problem *p, size_t i, size_t a) {
+  const double wt = p->wt[i];
+  if (!(wt > 0)) return 0.0;
+  const double q = calib__mx_q_at(p, i, a);
+  const double h = q * (1.0 - q / wt);
+  return h > 0 ? h : 0.0;
+}
+
 /* mx_kfac.c: the Kronecker-factored preconditioner M (k > BJ_MAX_K).
  * alloc: CALIB_OK or CALIB_E_NOMEM (nothing to free); build: at p's last
  * evaluation (Q, or Qf in the float phase) with pc the P penalty curvatures,
- * CALIB_E_NOCONV if an eigensolve fails; apply: z = M^-1 r (P values). */
+ * CALIB_E_NOCONV if an eigensolve fails; apply: z = M^-1 r (P values;
+ * r and z must not overlap). kf owns its buffers (free releases them; free
+ * of a zeroed or failed-alloc kf is a no-op); apply writes kf's scratch, so
+ * one kf serves one fit on one thread. */
 typedef struct {
   size_t k, d, lwork, liwork;
   double *dbl;
@@ -232,8 +255,9 @@ void calib__mx_kfac_apply(calib__mx_kfac *kf, const double *r, double *z);
  * max_evals evaluations, stopping early once max |g| <= g_stop or progress
  * slows (see the file); H0 = gamma M^-1 with kf's M (rebuilt every
  * WARM_REBUILD iterations; pc: the penalty curvatures) unless kf is NULL.
- * *iters = iterations taken. CALIB_E_NOMEM (nothing
- * changed) if its 2 WARM_MEM P floats and 4 P doubles cannot be allocated. */
+ * *iters = iterations taken. CALIB_E_NOMEM (nothing changed) if its
+ * (2 WARM_MEM + 1) P + CAP_ROWS k floats and 5 P doubles cannot be
+ * allocated. */
 int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double *g, int max_evals,
                          double g_stop, calib__mx_kfac *kf, const double *pc, int *iters);
 

@@ -52,13 +52,16 @@ int calib__mx_kfac_alloc(calib__mx_kfac *kf, const calib__mx_problem *p) {
   kf->k = k;
   kf->d = d;
   /* doubles: A (k k), C (d d), l (k), g (d), Dp (d), S (P), Hd (P), colsum (k), eig work */
-  size_t kk, dd, nd, nf, mk, md, t;
-  if (!calib__size_mul3(k, k, 1, &kk) || !calib__size_mul3(d, d, 1, &dd)) return CALIB_E_NOMEM;
-  const size_t big = kk > dd ? kk : dd;
-  kf->lwork = 1 + 6 * (k > d ? k : d) + 2 * big;
-  kf->liwork = 3 + 5 * (k > d ? k : d);
-  if (!calib__size_mul3(1, kk + dd + k + 2 * d + 2 * P + k + kf->lwork, sizeof(double), &nd) ||
-      nd > CALIB__MAX_ALLOC)
+  size_t kk, dd, nd, nf, mk, md, t, ib;
+  /* every size below is at most ~10 P + 2 (k + d)^2; P = k d fits (mx_problem.c) */
+  if (!calib__size_mul3(k, k, 1, &kk) || !calib__size_mul3(d, d, 1, &dd) || kk > CALIB__MAX_ALLOC ||
+      dd > CALIB__MAX_ALLOC)
+    return CALIB_E_NOMEM;
+  const size_t big = kk > dd ? kk : dd, nmax = k > d ? k : d;
+  kf->lwork = 1 + 6 * nmax + 2 * big; /* dsyevd, jobz 'V' */
+  kf->liwork = 3 + 5 * nmax;
+  if (!calib__size_mul3(kk + dd + k + 2 * d + 2 * P + k + kf->lwork, 1, sizeof(double), &nd) ||
+      nd > CALIB__MAX_ALLOC || !calib__size_mul3(kf->liwork, 1, sizeof(lapack_int), &ib))
     return CALIB_E_NOMEM;
   /* floats: U (k k), Wm (d d), and scratch: two k x d, or the build's row
    * blocks (m k twice, m d twice) and its float sums (k k, d d, k d) */
@@ -68,7 +71,7 @@ int calib__mx_kfac_alloc(calib__mx_kfac *kf, const calib__mx_problem *p) {
   if (!calib__size_mul3(1, kk + dd + t, sizeof(float), &nf) || nf > CALIB__MAX_ALLOC) return CALIB_E_NOMEM;
   kf->dbl = (double *)calib__malloc(nd);
   kf->flt = (float *)calib__malloc(nf);
-  kf->iw = calib__malloc(kf->liwork * sizeof(lapack_int));
+  kf->iw = calib__malloc(ib);
   if (!kf->dbl || !kf->flt || !kf->iw) {
     calib__mx_kfac_free(kf);
     return CALIB_E_NOMEM;
@@ -86,10 +89,6 @@ int calib__mx_kfac_alloc(calib__mx_kfac *kf, const calib__mx_problem *p) {
   kf->Wt = kf->Ut + kk;
   kf->scr = kf->Wt + dd;
   return CALIB_OK;
-}
-
-static inline double kf_q(const calib__mx_problem *p, size_t i, size_t a) {
-  return p->fast ? (double)p->Qf[i * p->k + a] : p->Q[i * p->k + a];
 }
 
 static inline double kf_x(const calib__mx_problem *p, size_t i, size_t j) {
@@ -120,9 +119,7 @@ static void kf_moments(calib__mx_kfac *kf, const calib__mx_problem *p, double *t
       const double wt = p->wt[i], sw = wt > 0 ? 1.0 / sqrt(wt) : 0.0;
       double t = 0;
       for (size_t a = 0; a < k; a++) {
-        const double q = wt > 0 ? kf_q(p, i, a) : 0.0;
-        double h = wt > 0 ? q * (1.0 - q / wt) : 0.0;
-        if (!(h > 0)) h = 0.0;
+        const double q = wt > 0 ? calib__mx_q_at(p, i, a) : 0.0, h = calib__mx_row_curv(p, i, a);
         Tq[r * k + a] = (float)(q * sw);
         H[r * k + a] = (float)h;
         kf->cs[a] += q;

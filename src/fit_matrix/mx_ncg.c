@@ -141,11 +141,7 @@ typedef struct {
   calib__mx_kfac kf;
 } ncg_ws;
 
-static double dotv(const double *a, const double *b, size_t n) {
-  double s = 0;
-  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
-}
+#define dotv calib__mx_dotv
 
 /* v -= its projection on F's gauge directions (all of them) */
 static void proj(const ncg_ws *w, double *v) { calib__mx_gauge_project(w->p, v, 0); }
@@ -245,18 +241,9 @@ static int factor(double *Lout, const double *B, size_t d, const double *pen, do
 
 #define PRE_BLOCK ((size_t)2048)
 
-/* h_ia = q_ia (1 - q_ia / wt_i) from Q (the last double evaluation). */
-static inline double q_at(const calib__mx_problem *p, size_t i, size_t a) {
-  return p->fast ? (double)p->Qf[i * p->k + a] : p->Q[i * p->k + a];
-}
-
-static double row_curv(const calib__mx_problem *p, size_t i, size_t a) {
-  const double wt = p->wt[i];
-  if (!(wt > 0)) return 0.0;
-  const double q = q_at(p, i, a);
-  const double h = q * (1.0 - q / wt);
-  return h > 0 ? h : 0.0;
-}
+/* h_ia and Q_ia: mx_internal.h */
+#define q_at calib__mx_q_at
+#define row_curv calib__mx_row_curv
 
 /* The rows of each class's block: s_a = sum_i h_ia into w->cs, h_ia into
  * w->ht (class-major, so that each class's pass reads it in order: a column
@@ -458,10 +445,13 @@ static int build_pre(ncg_ws *w) {
 static void precond(ncg_ws *w, const double *r, double *z) {
   const calib__mx_problem *p = w->p;
   const size_t k = p->k, d = p->d;
-  memcpy(z, r, w->P * sizeof(double));
   if (w->kfac) {
     calib__mx_kfac_apply(&w->kf, r, z);
-  } else if (p->method == CALIB_METHOD_VECTOR) {
+    proj(w, z);
+    return;
+  }
+  memcpy(z, r, w->P * sizeof(double));
+  if (p->method == CALIB_METHOD_VECTOR) {
     for (size_t a = 0; a < k; a++) {
       const double *L = w->L + 4 * a;
       double *x = z + 2 * a;
@@ -564,11 +554,12 @@ static int ws_alloc(ncg_ws *w, calib__mx_problem *p) {
   w->d = d;
   const int vec = p->method == CALIB_METHOD_VECTOR;
   w->nb = vec || k <= BJ_MAX_K ? k : 1;
+  w->kfac = w->nb == 1; /* matrix/Dirichlet beyond BJ_MAX_K: M from mx_kfac.c, no L, T */
   const size_t dd = vec ? 4 : d * d;
   size_t lbytes;
   if (!calib__size_mul3(w->nb, dd, sizeof(double), &lbytes) || lbytes > CALIB__MAX_ALLOC)
     return CALIB_E_NOMEM;
-  w->L = (double *)calib__malloc(lbytes);
+  w->L = w->kfac ? NULL : (double *)calib__malloc(lbytes);
   w->cs = (double *)calib__malloc(4 * k * sizeof(double)); /* + vector's 3 k moments */
   w->pc = (double *)calib__malloc((P + d) * sizeof(double));
   w->g = (double *)calib__malloc(9 * P * sizeof(double));
@@ -581,7 +572,7 @@ static int ws_alloc(ncg_ws *w, calib__mx_problem *p) {
   }
   /* the GEMM build's floats (k <= BJ_MAX_K: no overflow) */
   if (!vec && w->nb == k && pb_floats(k, d) * sizeof(float) > tbytes) tbytes = pb_floats(k, d) * sizeof(float);
-  w->T = vec ? NULL : (double *)calib__malloc(tbytes);
+  w->T = vec || w->kfac ? NULL : (double *)calib__malloc(tbytes);
   w->Tf = (float *)w->T; /* k BJ_GATHER d + d^2 floats fit in trows d doubles */
   w->C = vec ? NULL : (double *)calib__malloc((2 * d * d + d) * sizeof(double));
   if (!vec && w->nb == k) {
@@ -594,14 +585,13 @@ static int ws_alloc(ncg_ws *w, calib__mx_problem *p) {
       return CALIB_E_NOMEM;
     }
   }
-  if (w->nb == 1 && !vec) {
-    if (calib__mx_kfac_alloc(&w->kf, p) != CALIB_OK) {
-      ws_free(w);
-      return CALIB_E_NOMEM;
-    }
-    w->kfac = 1;
+  if (w->kfac && calib__mx_kfac_alloc(&w->kf, p) != CALIB_OK) {
+    w->kfac = 0; /* nothing of kf to free */
+    ws_free(w);
+    return CALIB_E_NOMEM;
   }
-  if (!w->L || !w->cs || !w->pc || !w->g || !w->A || (!vec && (!w->T || !w->C))) {
+  if ((!w->L && !w->kfac) || !w->cs || !w->pc || !w->g || !w->A || (!vec && !w->C) ||
+      (!vec && !w->kfac && !w->T)) {
     ws_free(w);
     return CALIB_E_NOMEM;
   }

@@ -51,11 +51,6 @@
 /* iterations between builds of M (kf) */
 #define WARM_REBUILD 20
 
-static double dot_dd(const double *a, const double *b, size_t n) {
-  double s = 0;
-  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
-}
 
 static double dot_fd(const float *a, const double *b, size_t n) {
   double s = 0;
@@ -115,14 +110,15 @@ static void two_loop(const float *S, const float *Y, const double *rho, size_t P
 
 int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double *g, int max_evals,
                          double g_stop, calib__mx_kfac *kf, const double *pc, int *iters) {
-  int ev = 0, *evals = &ev;
+  int evals = 0;
   const size_t P = p->P;
   *iters = 0;
-  size_t fb, db;
-  if (!calib__size_mul3(2 * WARM_MEM + 1, P, sizeof(float), &fb) || fb > CALIB__MAX_ALLOC - CAP_ROWS * p->k * sizeof(float) ||
-      !calib__size_mul3(5, P, sizeof(double), &db) || db > CALIB__MAX_ALLOC)
+  size_t fb, cb, db;
+  if (!calib__size_mul3(2 * WARM_MEM + 1, P, sizeof(float), &fb) ||
+      !calib__size_mul3(CAP_ROWS, p->k, sizeof(float), &cb) || !calib__size_add(fb, cb, &fb) ||
+      fb > CALIB__MAX_ALLOC || !calib__size_mul3(5, P, sizeof(double), &db) || db > CALIB__MAX_ALLOC)
     return CALIB_E_NOMEM;
-  float *S = (float *)calib__malloc(fb + CAP_ROWS * p->k * sizeof(float));
+  float *S = (float *)calib__malloc(fb); /* S, Y (WARM_MEM P each), d in float (P), a cap block */
   double *d = (double *)calib__malloc(db);
   if (!S || !d) {
     calib__free(S);
@@ -130,7 +126,7 @@ int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double 
     return CALIB_E_NOMEM;
   }
   float *Y = S + (size_t)WARM_MEM * P, *df = Y + (size_t)WARM_MEM * P, *blk = df + P;
-  double *tt = d + P, *gt = d + 2 * P, *gold = d + 3 * P, *tmp = d + 4 * P;
+  double *tt = d + P, *gt = d + 2 * P, *yv = d + 3 * P, *tmp = d + 4 * P;
   double rho[WARM_MEM], al[WARM_MEM], hist[WARM_WINDOW + 1];
   double gamma = 0;
   int head = 0, cnt = 0, it = 0;
@@ -142,12 +138,12 @@ int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double 
       p->fast = 0;
       to_double = 0;
       *f = calib__mx_eval(p, theta, g);
-      ++*evals;
+      ++evals;
       hist[0] = *f;
       nwin = 0;
       continue;
     }
-    if (*evals >= max_evals || !isfinite(*f) || gm <= g_stop) break;
+    if (evals >= max_evals || !isfinite(*f) || gm <= g_stop) break;
     if (kf && it % WARM_REBUILD == 0 && calib__mx_kfac_build(kf, p, pc) != CALIB_OK) kf = NULL;
     if (cnt > 0) {
       two_loop(S, Y, rho, P, head, cnt, g, d, al, gamma, kf, tmp);
@@ -158,7 +154,7 @@ int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double 
       for (size_t i = 0; i < P; i++) d[i] = -g[i] / gm;
     }
     calib__mx_gauge_project(p, d, 0);
-    double slope = dot_dd(g, d, P);
+    double slope = calib__mx_dotv(g, d, P);
     if (!(slope < 0)) { /* not a descent direction: drop the memory once */
       if (cnt == 0) break;
       cnt = 0;
@@ -170,10 +166,10 @@ int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double 
       if (sp > WARM_CAP) t = WARM_CAP / sp;
     }
     int ok = 0;
-    for (int ls = 0; ls < 30 && *evals < max_evals; ls++) {
+    for (int ls = 0; ls < 30 && evals < max_evals; ls++) {
       for (size_t i = 0; i < P; i++) tt[i] = theta[i] + t * d[i];
       ft = calib__mx_eval(p, tt, gt);
-      ++*evals;
+      ++evals;
       if (ft <= *f + 1e-4 * t * slope) {
         ok = 1;
         break;
@@ -190,15 +186,15 @@ int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double 
     }
     if (!ok) { /* theta, f and g stay at the last accepted point */
       (void)calib__mx_eval(p, theta, g); /* Q back at theta for the caller */
-      ++*evals;
+      ++evals;
       break;
     }
-    memcpy(gold, g, P * sizeof(double));
-    /* the pair: s = t d, y = g_new - g_old */
+    /* the pair: s = t d, y = g_new - g_old (y also in double, for M^-1 y) */
     float *sj = S + (size_t)head * P, *yj = Y + (size_t)head * P;
     double sy = 0, ss = 0, yy = 0;
     for (size_t i = 0; i < P; i++) {
-      const double si = t * d[i], yi = gt[i] - gold[i];
+      const double si = t * d[i], yi = gt[i] - g[i];
+      yv[i] = yi;
       sj[i] = (float)si;
       yj[i] = (float)yi;
       sy += si * yi;
@@ -208,9 +204,8 @@ int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double 
     if (sy > 1e-12 * sqrt(ss * yy)) {
       rho[head] = 1.0 / sy;
       if (kf) { /* gamma = s.y / y.M^-1 y */
-        for (size_t i = 0; i < P; i++) gold[i] = gt[i] - gold[i];
-        calib__mx_kfac_apply(kf, gold, tmp);
-        const double ymy = dot_dd(gold, tmp, P);
+        calib__mx_kfac_apply(kf, yv, tmp);
+        const double ymy = calib__mx_dotv(yv, tmp, P);
         gamma = ymy > 0 ? sy / ymy : 1.0;
       } else {
         gamma = sy / yy;
