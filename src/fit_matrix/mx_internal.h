@@ -223,6 +223,19 @@ static inline double calib__mx_dotv(const double *a, const double *b, size_t n) 
 static inline double calib__mx_q_at(const calib__mx_problem *p, size_t i, size_t a) {
   return p->fast ? (double)p->Qf[i * p->k + a] : p->Q[i * p->k + a];
 }
+/* 1 if every row of non-zero weight has its label strictly first in Q (Qf
+ * in the float phase) at p's last evaluation: with no penalty, theta then
+ * ranks every row correctly and scaling it up lowers the NLL without end
+ * (mx_ncg.c and mx_warm.c stop on it; matrix_fit.c certifies it in double). */
+static inline int calib__mx_separates(const calib__mx_problem *p) {
+  for (size_t i = 0; i < p->n; i++) {
+    if (!(p->wt[i] > 0)) continue;
+    const double qy = calib__mx_q_at(p, i, (size_t)p->y[i]);
+    for (size_t j = 0; j < p->k; j++)
+      if (j != (size_t)p->y[i] && !(calib__mx_q_at(p, i, j) < qy)) return 0;
+  }
+  return 1;
+}
 static inline double calib__mx_row_curv(const calib__mx_problem *p, size_t i, size_t a) {
   const double wt = p->wt[i];
   if (!(wt > 0)) return 0.0;

@@ -64,7 +64,9 @@
  * lower bound of g^T H^-1 g whose deficit is the energy norm of the CG error
  * (e^T H e = r^T H^-1 r), decides the stop: max |g| <= tol and lambda^2 / 2
  * <= calib__gap_target (the rule every matrix-family solver keeps); unmet,
- * the accurate step is taken. GAP_EXTRA_STEPS accurate steps after the
+ * the accurate step is taken. After one such solve the next can stop early,
+ * certified by an upper estimate of the gap built from the smallest Ritz
+ * value of the last full solve (CERT_SAFETY below). GAP_EXTRA_STEPS accurate steps after the
  * gradient test first held, or a line search that rounding stops once it
  * holds, end the fit as a success with the decrement reached (reported), as
  * on the dense Newton path. A first step that cannot be taken (no
@@ -114,6 +116,29 @@
 #define PRE_RIDGE 1e-12
 /* the preconditioner is rebuilt when the last solve took more products */
 #define CG_REBUILD 6
+/* The gap's upper estimate. CG on H s = -g gives, after j steps, exactly
+ * g^T H^-1 g = lambda_j^2 + r_j^T H^-1 r_j (lambda_j^2 = -g.s_j, the
+ * decrement, r_j the residual), and r_j^T H^-1 r_j <= r_j^T M^-1 r_j /
+ * lambda_min(M^-1 H). The smallest Ritz value theta of a solve's Lanczos
+ * tridiagonal (from CG's alpha and beta) estimates lambda_min(M^-1 H) from
+ * above, so it is divided by CERT_SAFETY: U_j = (lambda_j^2 + CERT_SAFETY
+ * r_j^T M^-1 r_j / theta) / 2 bounds the gap from above unless theta is more
+ * than CERT_SAFETY times lambda_min (theta: the smallest over the solves at
+ * points that passed the gradient test, each of at least CERT_MIN_STEPS
+ * steps, since M was built). The stopping test uses U (>= lambda^2 / 2; with
+ * eta = 1e-3, U exceeds it by ~1e-4 relative), and a solve at such a point
+ * stops as soon as U_j <= calib__gap_target once a theta is known: the
+ * point is certified without the rest of the solve. On the Kronecker path
+ * those solves run to ETA_CERT instead of ETA_FINAL: there a step's
+ * accuracy was limited by the model, not by CG (the bench's k = 1000
+ * Dirichlet ODIR fit: the same F = 0.003882220372 after the first step at
+ * eta = 1e-2, 1e-3, 1e-4 and 1e-5, 56, 78, 104 and 128 products), and the
+ * residual term of U covers the looser solve. That fit: 78 + 71 + 68
+ * products (the last one certifying a gap of 6e-15 by the decrement) became
+ * 56 + 45 + 0 (U = 9.2e-13 from the gradient after the second step). */
+#define CERT_SAFETY 10.0
+#define CERT_MIN_STEPS 5
+#define ETA_CERT 1e-2
 /* float32 products and evaluations (mx_fast.c) while max |g| > FAST_SWITCH
  * (or tol), on matrix/Dirichlet problems with n k (k+1) >= 2^22, as on the
  * L-BFGS path: the GEMMs are the cost, sgemm has twice dgemm's throughput */
@@ -139,6 +164,14 @@ typedef struct {
   int hv32, no32;   /* products in float while evaluating in double; float products failed there */
   int kfac;         /* matrix/Dirichlet beyond BJ_MAX_K: M is mx_kfac.c's */
   calib__mx_kfac kf;
+  /* the gap's upper estimate (see CERT_SAFETY): tmin, the smallest Ritz
+   * value of M^-1 H_F over the solves at points that passed the gradient
+   * test since M was built (0: none yet); cert, this solve's gap target
+   * (<= 0: not such a solve); certified / ubound, set by pcg when the
+   * estimate met cert before the solve ended; rzf, the last solve's final
+   * r^T M^-1 r */
+  double tmin, cert, ubound, rzf;
+  int certified;
 } ncg_ws;
 
 #define dotv calib__mx_dotv
@@ -471,10 +504,31 @@ static void precond(ncg_ws *w, const double *r, double *z) {
   proj(w, z);
 }
 
+/* The smallest eigenvalue of PCG's Lanczos tridiagonal after m steps
+ * (alpha al[0..m), beta be[0..m-1)): diagonal 1/al_i + be_(i-1)/al_(i-1),
+ * off-diagonal sqrt(be_i)/al_i; 0 if it cannot be computed. */
+static double ritz_min(const double *al, const double *be, int m) {
+  double dg[CG_MAX], of[CG_MAX];
+  for (int i = 0; i < m; i++) {
+    dg[i] = 1.0 / al[i] + (i > 0 ? be[i - 1] / al[i - 1] : 0.0);
+    if (i + 1 < m) of[i] = sqrt(be[i]) / al[i];
+  }
+  if (LAPACKE_dstev(LAPACK_COL_MAJOR, 'N', m, dg, of, NULL, 1) != 0) return 0.0;
+  return dg[0] > 0 && isfinite(dg[0]) ? dg[0] : 0.0;
+}
+
 /* s ~ -H^-1 g by PCG to a relative preconditioned residual eta (or CG_MAX
- * products); returns the residual ratio reached. */
+ * products); returns the residual ratio reached. A solve with w->cert > 0
+ * (at a point that passed the gradient test) returns early with
+ * w->certified = 1 (s unusable) once the gap's upper estimate meets
+ * w->cert, and otherwise records its smallest Ritz value in w->tmin. */
+
 static double pcg(ncg_ws *w, double eta) {
   const size_t P = w->P;
+  double al_h[CG_MAX], be_h[CG_MAX], lam2 = 0;
+  int m = 0;
+  const int cert = w->cert > 0;
+  w->certified = 0;
   memset(w->s, 0, P * sizeof(double));
   for (size_t i = 0; i < P; i++) w->r[i] = -w->g[i];
   proj(w, w->r);
@@ -484,7 +538,19 @@ static double pcg(ncg_ws *w, double eta) {
   const double rz0 = rz;
   if (!(rz0 > 0)) return 0.0;
   const int cg_max = w->hv32 && !w->kfac ? HV32_MAX : CG_MAX; /* Kronecker path: see HV32_MAX */
-  for (int it = 0; it < cg_max && rz > eta * eta * rz0; it++) {
+  /* a certifying solve takes at least CERT_MIN_STEPS steps (or reaches
+   * ETA_FINAL) before it ends at eta: its theta needs them */
+  for (int it = 0; it < cg_max; it++) {
+    if (cert && w->tmin > 0) { /* the gap's upper estimate (CERT_SAFETY) */
+      const double u = 0.5 * (lam2 + CERT_SAFETY * rz / w->tmin);
+      if (u <= w->cert) {
+        w->certified = 1;
+        w->ubound = u;
+        return sqrt(rz / rz0);
+      }
+    }
+    if (!(rz > eta * eta * rz0) && (!cert || m >= CERT_MIN_STEPS || !(rz > ETA_FINAL * ETA_FINAL * rz0)))
+      break;
     /* rounding can make CG diverge (near-separable data: the blocks are
      * singular to ~1e-12; the residual grew 5800-fold): past 100 x the
      * starting residual, stop at the iterate of the smallest one (PCG's
@@ -501,6 +567,7 @@ static double pcg(ncg_ws *w, double eta) {
     const double dHd = dotv(w->dv, w->Hd, P);
     if (!(dHd > 0)) break; /* rounding: F is convex */
     const double al = rz / dHd;
+    lam2 += al * rz; /* -g.s after this step (r_0.d_i = r_i.z_i) */
     for (size_t i = 0; i < P; i++) {
       w->s[i] += al * w->dv[i];
       w->r[i] -= al * w->Hd[i];
@@ -510,11 +577,18 @@ static double pcg(ncg_ws *w, double eta) {
     const double be = rz1 / rz;
     for (size_t i = 0; i < P; i++) w->dv[i] = w->z[i] + be * w->dv[i];
     rz = rz1;
+    al_h[m] = al;
+    be_h[m++] = be;
+  }
+  if (cert && m >= CERT_MIN_STEPS && rz <= eta * eta * rz0) {
+    const double th = ritz_min(al_h, be_h, m);
+    if (th > 0 && (!(w->tmin > 0) || th < w->tmin)) w->tmin = th;
   }
   if (rz > 1e2 * rz0 && rz > best) { /* ended diverged: take the best iterate */
     memcpy(w->s, w->tt, P * sizeof(double));
     rz = best;
   }
+  w->rzf = rz;
   if (dotv(w->s, w->g, P) >= 0) { /* no CG progress: the preconditioned gradient */
     precond(w, w->g, w->s);
     for (size_t i = 0; i < P; i++) w->s[i] = -w->s[i];
@@ -522,16 +596,6 @@ static double pcg(ncg_ws *w, double eta) {
   return sqrt(rz > 0 ? rz / rz0 : 0.0);
 }
 
-/* 1 if every row of non-zero weight has its label strictly first in Q. */
-static int separates(const calib__mx_problem *p) {
-  for (size_t i = 0; i < p->n; i++) {
-    if (!(p->wt[i] > 0)) continue;
-    const double qy = q_at(p, i, (size_t)p->y[i]);
-    for (size_t j = 0; j < p->k; j++)
-      if (j != (size_t)p->y[i] && !(q_at(p, i, j) < qy)) return 0;
-  }
-  return 1;
-}
 
 static void ws_free(ncg_ws *w) {
   if (w->kfac) calib__mx_kfac_free(&w->kf);
@@ -686,17 +750,18 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
       gmax = calib__mx_absmax(w.g, P);
     }
     const int grad_ok = gmax <= tol && !p->fast;
-    if (no_penalty && it > 0 && separates(p)) break; /* NOCONV: matrix_fit.c certifies */
+    if (no_penalty && it > 0 && calib__mx_separates(p)) break; /* NOCONV: matrix_fit.c certifies */
     if (rebuild) {
       if (build_pre(&w) != CALIB_OK) {
         res->fallback = it == warm;
         break;
       }
       since = 0;
+      w.tmin = 0; /* a Ritz value of the former M^-1 H */
     }
     double eta = g0 > 0 ? sqrt(gmax / g0) : ETA_MAX;
     if (!(eta <= ETA_MAX)) eta = ETA_MAX;
-    if (eta < ETA_FINAL || grad_ok) eta = ETA_FINAL;
+    if (eta < ETA_FINAL || grad_ok) eta = grad_ok && w.kfac ? ETA_CERT : ETA_FINAL;
     hv_last = w.hv;
     since++;
     /* float products in double evaluations: before the gradient test holds,
@@ -704,7 +769,13 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
      * (see the header) */
     w.hv32 = !p->fast && p->Xf && !w.no32 && (!grad_ok || w.kfac);
     if (w.hv32) qf_from_q(p); /* Q is at theta */
+    w.cert = grad_ok ? calib__gap_target(tol, f) : -1.0;
     const double rr = pcg(&w, eta);
+    if (w.certified) { /* the early certificate: theta is the result */
+      res->gap = w.ubound;
+      st = CALIB_OK;
+      break;
+    }
     if (p->fast && !(rr < 1)) { /* float products failed CG: on in double */
       f = HUGE_VAL;
       continue;
@@ -721,7 +792,8 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     rebuild = used > CG_REBUILD && used > 2 * fresh;
     const double slope = dotv(w.g, w.s, P);
     if (grad_ok) {
-      res->gap = -0.5 * slope; /* lambda^2 / 2 */
+      res->gap = -0.5 * slope; /* lambda^2 / 2, and the residual's part (CERT_SAFETY) */
+      if (w.tmin > 0) res->gap += 0.5 * CERT_SAFETY * w.rzf / w.tmin;
       if (res->gap <= calib__gap_target(tol, f) || ++extra > GAP_EXTRA_STEPS) {
         st = CALIB_OK;
         break;
