@@ -1051,14 +1051,14 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  * step (a Cholesky solve with damping from 1e-15 of the largest curvature,
  * grown until the solve is accurate); Newton-CG from its CG solve, taken
  * to a relative preconditioned residual of 1e-3 once the gradient test
- * holds (L-BFGS, its fallback, the same way, with up to 8 Newton-CG steps),
- * or, after such a solve, from an upper estimate that can stop the next
- * solve early: after j CG steps g^T H^-1 g is the decrement so far plus
- * r^T H^-1 r (r the CG residual), and r^T H^-1 r is bounded by
+ * holds (L-BFGS, its fallback, the same way, with up to 8 Newton-CG steps;
+ * beyond k = 200 to 1e-2), plus an upper estimate of what the decrement
+ * misses, which can also stop a solve early: after j CG steps g^T H^-1 g is
+ * the decrement so far plus r^T H^-1 r (r the CG residual), bounded by
  * 10 r^T M^-1 r / theta, theta the smallest Ritz value of the preconditioned
- * Hessian from the last full solve (M the preconditioner; the factor 10
- * because theta estimates that eigenvalue from above); CALIB_R_GAP is then
- * that estimate. A decrement
+ * Hessian over the solves since the gradient test held (M the
+ * preconditioner; the factor 10 because theta estimates that eigenvalue
+ * from above); CALIB_R_GAP is then that estimate. A decrement
  * that rounding keeps above the target (curvature below double precision:
  * the condition number, CALIB_R_CONDITION, is then ~1e16 or +inf) ends the
  * fit as a success 20 Newton steps after the gradient test held, with the gap

@@ -27,7 +27,7 @@ static void symv(const double *H, size_t P, const double *x, double *y) {
   }
 }
 
-static double dotp(const double *a, const double *b, size_t n);
+#define dotp calib__mx_dotv
 static void orth(double *v, const double *B, size_t nb, size_t P);
 
 /* The largest eigenvalue of the operator op (x -> y) on the complement of U,
@@ -100,11 +100,6 @@ double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m
 }
 
 
-static double dotp(const double *a, const double *b, size_t n) {
-  double s = 0;
-  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
-}
 
 /* v -= (v . u) u for each orthonormal row u of B (nb rows of P). */
 static void orth(double *v, const double *B, size_t nb, size_t P) {

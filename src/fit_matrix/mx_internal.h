@@ -196,7 +196,8 @@ typedef struct {
   int iters;      /* iterations (Newton steps; L-BFGS iterations + Newton-CG polish steps;
                      Newton-CG beyond BJ_MAX_K: its warm start's iterations + its steps) */
   double gmax;    /* final max |dL/dtheta| */
-  double gap;     /* final Newton decrement lambda^2 / 2 (NaN if not computed) */
+  double gap;     /* final Newton decrement lambda^2 / 2, or Newton-CG's upper estimate of
+                     it (mx_ncg.c, CERT_SAFETY); NaN if not computed */
   double cond;    /* Hessian condition number at the end (NaN if not computed) */
   int fallback;   /* Newton-CG: 1 if it stopped without any progress (its
                      preconditioner could not be factored, or no descent at
@@ -211,8 +212,8 @@ int calib__mx_lbfgs(calib__mx_problem *p, double *theta, int max_iter, double to
                     calib__mx_result *r);
 int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, double tol,
                         calib__mx_result *r);
-/* Helpers of the Newton-CG path (mx_ncg.c, mx_kfac.c, mx_warm.c): the plain
- * dot product (summed in index order), Q_ia at the last evaluation (Qf in
+/* Helpers of the solvers (mx_newton.c, mx_lbfgs.c, mx_ncg.c, mx_gap.c,
+ * mx_kfac.c, mx_warm.c): the plain dot product (summed in index order), Q_ia at the last evaluation (Qf in
  * the float phase), and row i's softmax curvature for class a,
  * h_ia = q_ia (1 - q_ia / wt_i) >= 0 (0 for rows of weight 0). */
 static inline double calib__mx_dotv(const double *a, const double *b, size_t n) {

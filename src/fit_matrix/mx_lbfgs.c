@@ -307,11 +307,7 @@ static void proj(const polish_ws *w, double *v, size_t P) {
   calib__mx_gauge_project(w->p, v, 1); /* the exactly flat gauge directions */
 }
 
-static double dotv(const double *a, const double *b, size_t n) {
-  double s = 0;
-  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
-}
+#define dotv calib__mx_dotv
 
 /* s ~ -H^-1 g by preconditioned CG (Q describes the current theta). */
 static void pcg(const lb_ctx *c, polish_ws *w) {

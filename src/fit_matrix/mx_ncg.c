@@ -66,7 +66,7 @@
  * <= calib__gap_target (the rule every matrix-family solver keeps); unmet,
  * the accurate step is taken. After one such solve the next can stop early,
  * certified by an upper estimate of the gap built from the smallest Ritz
- * value of the last full solve (CERT_SAFETY below). GAP_EXTRA_STEPS accurate steps after the
+ * value of the solves so far (CERT_SAFETY below). GAP_EXTRA_STEPS accurate steps after the
  * gradient test first held, or a line search that rounding stops once it
  * holds, end the fit as a success with the decrement reached (reported), as
  * on the dense Newton path. A first step that cannot be taken (no
@@ -504,17 +504,24 @@ static void precond(ncg_ws *w, const double *r, double *z) {
   proj(w, z);
 }
 
-/* The smallest eigenvalue of PCG's Lanczos tridiagonal after m steps
- * (alpha al[0..m), beta be[0..m-1)): diagonal 1/al_i + be_(i-1)/al_(i-1),
- * off-diagonal sqrt(be_i)/al_i; 0 if it cannot be computed. */
+/* The smallest eigenvalue of PCG's Lanczos tridiagonal after m <= CG_MAX
+ * steps (alpha al[0..m), beta be[0..m-1)): diagonal 1/al_i +
+ * be_(i-1)/al_(i-1), off-diagonal sqrt(be_i)/al_i; dsterf as mx_gap.c's
+ * Lanczos; 0 if it cannot be computed. */
 static double ritz_min(const double *al, const double *be, int m) {
   double dg[CG_MAX], of[CG_MAX];
   for (int i = 0; i < m; i++) {
     dg[i] = 1.0 / al[i] + (i > 0 ? be[i - 1] / al[i - 1] : 0.0);
     if (i + 1 < m) of[i] = sqrt(be[i]) / al[i];
   }
-  if (LAPACKE_dstev(LAPACK_COL_MAJOR, 'N', m, dg, of, NULL, 1) != 0) return 0.0;
+  if (LAPACKE_dsterf((lapack_int)m, dg, of) != 0) return 0.0;
   return dg[0] > 0 && isfinite(dg[0]) ? dg[0] : 0.0;
+}
+
+/* The gap's upper estimate (CERT_SAFETY) from the decrement lam2 = -g.s and
+ * the residual's r^T M^-1 r; lam2 / 2 while no theta is known. */
+static double gap_upper(const ncg_ws *w, double lam2, double rz) {
+  return 0.5 * (w->tmin > 0 ? lam2 + CERT_SAFETY * rz / w->tmin : lam2);
 }
 
 /* s ~ -H^-1 g by PCG to a relative preconditioned residual eta (or CG_MAX
@@ -522,7 +529,6 @@ static double ritz_min(const double *al, const double *be, int m) {
  * (at a point that passed the gradient test) returns early with
  * w->certified = 1 (s unusable) once the gap's upper estimate meets
  * w->cert, and otherwise records its smallest Ritz value in w->tmin. */
-
 static double pcg(ncg_ws *w, double eta) {
   const size_t P = w->P;
   double al_h[CG_MAX], be_h[CG_MAX], lam2 = 0;
@@ -542,7 +548,7 @@ static double pcg(ncg_ws *w, double eta) {
    * ETA_FINAL) before it ends at eta: its theta needs them */
   for (int it = 0; it < cg_max; it++) {
     if (cert && w->tmin > 0) { /* the gap's upper estimate (CERT_SAFETY) */
-      const double u = 0.5 * (lam2 + CERT_SAFETY * rz / w->tmin);
+      const double u = gap_upper(w, lam2, rz);
       if (u <= w->cert) {
         w->certified = 1;
         w->ubound = u;
@@ -595,7 +601,6 @@ static double pcg(ncg_ws *w, double eta) {
   }
   return sqrt(rz > 0 ? rz / rz0 : 0.0);
 }
-
 
 static void ws_free(ncg_ws *w) {
   if (w->kfac) calib__mx_kfac_free(&w->kf);
@@ -792,8 +797,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     rebuild = used > CG_REBUILD && used > 2 * fresh;
     const double slope = dotv(w.g, w.s, P);
     if (grad_ok) {
-      res->gap = -0.5 * slope; /* lambda^2 / 2, and the residual's part (CERT_SAFETY) */
-      if (w.tmin > 0) res->gap += 0.5 * CERT_SAFETY * w.rzf / w.tmin;
+      res->gap = gap_upper(&w, -slope, w.rzf); /* lambda^2 / 2 and the residual's part */
       if (res->gap <= calib__gap_target(tol, f) || ++extra > GAP_EXTRA_STEPS) {
         st = CALIB_OK;
         break;

@@ -86,11 +86,7 @@ static int ws_alloc(newton_ws *w, const calib__mx_problem *p) {
   return CALIB_OK;
 }
 
-static double dot(const double *a, const double *b, size_t n) {
-  double s = 0;
-  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
-}
+#define dot calib__mx_dotv
 
 /* Hd = H + c U U^T + delta I (lower triangle), s = -g. */
 static void load_system(const newton_ws *w, size_t P, double c, double delta) {

@@ -62,7 +62,6 @@
 /* iterations between builds of M (kf) */
 #define WARM_REBUILD 20
 
-
 static double dot_fd(const float *a, const double *b, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
