@@ -1052,7 +1052,7 @@ CALIB_API int calib_isotonic_predict_f64(const double *x_thr, const double *y_th
  * grown until the solve is accurate); Newton-CG from its CG solve, taken
  * to a relative preconditioned residual of 1e-3 once the gradient test
  * holds (L-BFGS, its fallback, the same way, with up to 8 Newton-CG steps;
- * beyond k = 200 to 1e-2), plus an upper estimate of what the decrement
+ * beyond k = 200 to 0.1), plus an upper estimate of what the decrement
  * misses, which can also stop a solve early: after j CG steps g^T H^-1 g is
  * the decrement so far plus r^T H^-1 r (r the CG residual), bounded by
  * 10 r^T M^-1 r / theta, theta the smallest Ritz value of the preconditioned

@@ -135,10 +135,15 @@
  * eta = 1e-2, 1e-3, 1e-4 and 1e-5, 56, 78, 104 and 128 products), and the
  * residual term of U covers the looser solve. That fit: 78 + 71 + 68
  * products (the last one certifying a gap of 6e-15 by the decrement) became
- * 56 + 45 + 0 (U = 9.2e-13 from the gradient after the second step). */
+ * 56 + 45 + 0 (U = 9.2e-13 from the gradient after the second step). With
+ * the warm start as it is now (mx_warm.c) that fit's solves at 1e-2 took
+ * 50 + 50 + 17 products; at ETA_CERT = 0.1 they take 26 + 34 + 28 + 14 =
+ * 102 (0.05: 108, 0.25: 107 in six steps, 0.03: 101 but longer solves
+ * between line searches), 86.1 -> 78.6 s, the same F to 11 digits and a
+ * certified gap of 8.7e-13. */
 #define CERT_SAFETY 10.0
 #define CERT_MIN_STEPS 5
-#define ETA_CERT 1e-2
+#define ETA_CERT 0.1
 /* float32 products and evaluations (mx_fast.c) while max |g| > FAST_SWITCH
  * (or tol), on matrix/Dirichlet problems with n k (k+1) >= 2^22, as on the
  * L-BFGS path: the GEMMs are the cost, sgemm has twice dgemm's throughput */
