@@ -52,7 +52,7 @@
  *    one FMA with the 1.5*2^48 rounding constant, the 16 values 2^(j/16) in
  *    two registers (vpermt2pd; load them once per loop with
  *    calib__exp8_pd_init), a degree-6 minimax polynomial (relative
- *    error 1.2e-17), 2^m by vscalefpd. Ten FMA-port operations where the
+ *    error 1.2e-17; Estrin's scheme), 2^m by vscalefpd. Ten FMA-port operations where the
  *    degree-7 Taylor form with a separate multiply for m needed twelve.
  * NEON (AArch64; 4 floats / 2 doubles):
  *  - calib__exp4_ps: calib__exp8_ps's reduction and degree-6 polynomial (the
