@@ -156,6 +156,8 @@ $(CORE_LIB): $(CORE_OBJS)
 # ---- firmware (issue 6): Cortex-M4 size report, aarch64/NEON cross tests, fuzzing ----
 #   make firmware      the core for a Cortex-M4F (build/m4/) and examples/firmware built for it
 #   make size-report   .text/.data/.bss of that core, alone and linked into the example
+#                      (both install the ARM toolchain first when $(M4_PREFIX)gcc is missing,
+#                      as test-cross does: a fresh machine's `make deps` leaves it out)
 #   make test-cross    installs the cross toolchains (sh .ci/deps.sh cross); size report; the
 #                      example run on an emulated Cortex-M4 and compared with the host; the
 #                      core for aarch64; CROSS_TESTS built -static for aarch64, run under qemu
@@ -168,8 +170,10 @@ QEMU_A64     ?= qemu-aarch64
 CROSS_TESTS  ?= test_core test_neon test_alignment test_rows test_typed
 FUZZ_SECONDS ?= 60
 A64_OBJS := $(patsubst %.c,build/a64/obj/%.o,$(sort $(CORE_SRCS) $(wildcard src/kernels/*_neon.c src/model/*_file.c)))
-.PHONY: firmware size-report test-cross core-m4 core-a64 fuzz fuzz-replay
-core-m4:
+.PHONY: firmware size-report test-cross core-m4 core-a64 fuzz fuzz-replay m4-toolchain
+m4-toolchain:
+	@command -v $(M4_PREFIX)gcc >/dev/null 2>&1 || sh .ci/deps.sh cross
+core-m4: m4-toolchain
 	@$(MAKE) --no-print-directory core CC=$(M4_PREFIX)gcc AR=$(M4_PREFIX)ar CORE_OBJDIR=build/m4/core \
 	  CORE_LIB=build/m4/libcalib_core.a CORE_CFLAGS="$(M4_CFLAGS)"
 core-a64:
