@@ -27,7 +27,6 @@ static void symv(const double *H, size_t P, const double *x, double *y) {
   }
 }
 
-#define dotp calib__mx_dotv
 static void orth(double *v, const double *B, size_t nb, size_t P);
 
 /* The largest eigenvalue of the operator op (x -> y) on the complement of U,
@@ -39,11 +38,11 @@ static double power_max(op_fn op, const void *ctx, size_t P, const double *U, si
   double lam = 0;
   for (int it = 0; it < COND_POWER_STEPS; it++) {
     orth(v, U, m, P);
-    const double nv = sqrt(dotp(v, v, P));
+    const double nv = sqrt(calib__mx_dotv(v, v, P));
     if (!(nv > 0 && nv < HUGE_VAL)) return (double)NAN;
     for (size_t i = 0; i < P; i++) v[i] /= nv;
     op(ctx, v, y);
-    const double next = dotp(v, y, P);
+    const double next = calib__mx_dotv(v, y, P);
     memcpy(v, y, P * sizeof(double));
     if (it > 8 && fabs(next - lam) <= 1e-10 * fabs(next)) return next;
     lam = next;
@@ -105,7 +104,7 @@ double calib__mx_cond_dense(const double *H, size_t P, const double *U, size_t m
 static void orth(double *v, const double *B, size_t nb, size_t P) {
   for (int pass = 0; pass < 2; pass++)
     for (size_t r = 0; r < nb; r++) {
-      const double *u = B + r * P, c = dotp(v, u, P);
+      const double *u = B + r * P, c = calib__mx_dotv(v, u, P);
       for (size_t i = 0; i < P; i++) v[i] -= c * u[i];
     }
 }
@@ -126,7 +125,7 @@ static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, 
    * coordinate; off the gauge */
   for (size_t i = 0; i < P; i++) V[i] = v0 ? v0[i] : 1.0 + 0.5 * sin(1.7 * (double)i + 0.3);
   calib__mx_gauge_project(p, V, 1);
-  double nv = sqrt(dotp(V, V, P));
+  double nv = sqrt(calib__mx_dotv(V, V, P));
   if (!(nv > 0)) goto done;
   for (size_t i = 0; i < P; i++) V[i] /= nv;
   size_t j = 0;
@@ -136,10 +135,10 @@ static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, 
       calib__mx_hessvec_fast(p, v, w);
     else
       calib__mx_hessvec(p, v, w, A);
-    al[j] = dotp(w, v, P);
+    al[j] = calib__mx_dotv(w, v, P);
     calib__mx_gauge_project(p, w, 1);
     orth(w, V, j + 1, P); /* full reorthogonalisation */
-    be[j] = sqrt(dotp(w, w, P));
+    be[j] = sqrt(calib__mx_dotv(w, w, P));
     if (!(be[j] > 1e-13 * fabs(al[0])) || j + 1 == steps) {
       j++;
       break;

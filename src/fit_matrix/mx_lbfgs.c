@@ -307,8 +307,6 @@ static void proj(const polish_ws *w, double *v, size_t P) {
   calib__mx_gauge_project(w->p, v, 1); /* the exactly flat gauge directions */
 }
 
-#define dotv calib__mx_dotv
-
 /* s ~ -H^-1 g by preconditioned CG (Q describes the current theta). */
 static void pcg(const lb_ctx *c, polish_ws *w) {
   const size_t P = c->p->P;
@@ -320,12 +318,12 @@ static void pcg(const lb_ctx *c, polish_ws *w) {
   transform(c, w->z, 0);
   proj(w, w->z, P);
   memcpy(w->d, w->z, P * sizeof(double));
-  double rz = dotv(w->r, w->z, P);
+  double rz = calib__mx_dotv(w->r, w->z, P);
   const double rz0 = rz;
   for (int it = 0; it < CG_MAX && rz > 1e-6 * rz0 && rz > 0; it++) {
     calib__mx_hessvec(c->p, w->d, w->Hd, w->A);
     proj(w, w->Hd, P);
-    const double dHd = dotv(w->d, w->Hd, P);
+    const double dHd = calib__mx_dotv(w->d, w->Hd, P);
     if (!(dHd > 0)) break;
     const double al = rz / dHd;
     for (size_t i = 0; i < P; i++) {
@@ -336,7 +334,7 @@ static void pcg(const lb_ctx *c, polish_ws *w) {
     transform(c, w->z, 1);
     transform(c, w->z, 0);
     proj(w, w->z, P);
-    const double rz1 = dotv(w->r, w->z, P);
+    const double rz1 = calib__mx_dotv(w->r, w->z, P);
     for (size_t i = 0; i < P; i++) w->d[i] = w->z[i] + (rz1 / rz) * w->d[i];
     rz = rz1;
   }
@@ -363,7 +361,7 @@ static int polish(lb_ctx *c, double *theta, double tol, calib__mx_result *res) {
   double f = calib__mx_eval(p, theta, w.g);
   for (int step = 0; isfinite(f); step++) {
     pcg(c, &w);
-    const double slope = dotv(w.g, w.s, P);
+    const double slope = calib__mx_dotv(w.g, w.s, P);
     res->gap = -0.5 * slope;
     res->gmax = calib__mx_absmax(w.g, P);
     if (res->gap <= calib__gap_target(tol, f) || step >= POLISH_STEPS || !(slope < 0)) break;
@@ -395,7 +393,7 @@ static int polish(lb_ctx *c, double *theta, double tol, calib__mx_result *res) {
     transform(c, w.z, 1);
     transform(c, w.z, 0);
     proj(&w, w.z, P);
-    const double nz = sqrt(dotv(w.z, w.z, P));
+    const double nz = sqrt(calib__mx_dotv(w.z, w.z, P));
     if (!(nz > 0 && nz < HUGE_VAL)) break;
     for (size_t i = 0; i < P; i++) w.z[i] /= nz;
   }

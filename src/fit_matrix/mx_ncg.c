@@ -60,7 +60,8 @@
  * -- was tried and dropped: on LeNet-5's collinear logits the step has huge,
  * harmless components along the features' null directions, and bounding it
  * stalled unregularised fits at 1e-4 above the minimum.) Once max |g| <= tol the
- * step is solved to eta = ETA_FINAL = 1e-3 and its decrement lambda^2 = -g.s, a
+ * step is solved to eta = ETA_FINAL = 1e-3 (ETA_CERT = 0.1 on the Kronecker path,
+ * beyond BJ_MAX_K) and its decrement lambda^2 = -g.s, a
  * lower bound of g^T H^-1 g whose deficit is the energy norm of the CG error
  * (e^T H e = r^T H^-1 r), decides the stop: max |g| <= tol and lambda^2 / 2
  * <= calib__gap_target (the rule every matrix-family solver keeps); unmet,
@@ -179,8 +180,6 @@ typedef struct {
   int certified;
 } ncg_ws;
 
-#define dotv calib__mx_dotv
-
 /* v -= its projection on F's gauge directions (all of them) */
 static void proj(const ncg_ws *w, double *v) { calib__mx_gauge_project(w->p, v, 0); }
 
@@ -279,10 +278,6 @@ static int factor(double *Lout, const double *B, size_t d, const double *pen, do
 
 #define PRE_BLOCK ((size_t)2048)
 
-/* h_ia and Q_ia: mx_internal.h */
-#define q_at calib__mx_q_at
-#define row_curv calib__mx_row_curv
-
 /* The rows of each class's block: s_a = sum_i h_ia into w->cs, h_ia into
  * w->ht (class-major, so that each class's pass reads it in order: a column
  * of Q is one cache line per row), and cut[a] = BJ_DROP s_a / n: rows with
@@ -297,7 +292,7 @@ static void drop_cuts(ncg_ws *w, double *cut) {
   for (size_t a = 0; a < k; a++) w->cs[a] = 0;
   for (size_t i = 0; i < n; i++)
     for (size_t a = 0; a < k; a++) {
-      const double h = row_curv(p, i, a);
+      const double h = calib__mx_row_curv(p, i, a);
       w->cs[a] += h;
       w->ht[a * n + i] = (float)h;
     }
@@ -416,7 +411,7 @@ static void build_blocks_gemm(ncg_ws *w) {
     const size_t m = n - i0 < PB_ROWS ? n - i0 : PB_ROWS;
     for (size_t r = 0; r < m; r++) {
       float *h = Hb + r * k, *wr = Wb + r * D2;
-      for (size_t a = 0; a < k; a++) h[a] = (float)row_curv(p, i0 + r, a);
+      for (size_t a = 0; a < k; a++) h[a] = (float)calib__mx_row_curv(p, i0 + r, a);
       const float *x = p->Xf + (i0 + r) * d;
       for (size_t j = 0; j < d; j++) {
         scale_row(wr, x, x[j], j + 1);
@@ -440,7 +435,7 @@ static int build_pre(ncg_ws *w) {
     for (size_t i = 0; i < n; i++) {
       const float *zr = p->z + i * k;
       for (size_t a = 0; a < k; a++) {
-        const double h = row_curv(p, i, a), z = (double)zr[a] * p->fs;
+        const double h = calib__mx_row_curv(p, i, a), z = (double)zr[a] * p->fs;
         B[3 * a] += h * z * z;
         B[3 * a + 1] += h * z;
         B[3 * a + 2] += h;
@@ -545,7 +540,7 @@ static double pcg(ncg_ws *w, double eta) {
   proj(w, w->r);
   precond(w, w->r, w->z);
   memcpy(w->dv, w->z, P * sizeof(double));
-  double rz = dotv(w->r, w->z, P), best = HUGE_VAL;
+  double rz = calib__mx_dotv(w->r, w->z, P), best = HUGE_VAL;
   const double rz0 = rz;
   if (!(rz0 > 0)) return 0.0;
   const int cg_max = w->hv32 && !w->kfac ? HV32_MAX : CG_MAX; /* Kronecker path: see HV32_MAX */
@@ -575,7 +570,7 @@ static double pcg(ncg_ws *w, double eta) {
       break;
     }
     hessvec_f(w, w->dv, w->Hd);
-    const double dHd = dotv(w->dv, w->Hd, P);
+    const double dHd = calib__mx_dotv(w->dv, w->Hd, P);
     if (!(dHd > 0)) break; /* rounding: F is convex */
     const double al = rz / dHd;
     lam2 += al * rz; /* -g.s after this step (r_0.d_i = r_i.z_i) */
@@ -584,7 +579,7 @@ static double pcg(ncg_ws *w, double eta) {
       w->r[i] -= al * w->Hd[i];
     }
     precond(w, w->r, w->z);
-    const double rz1 = dotv(w->r, w->z, P);
+    const double rz1 = calib__mx_dotv(w->r, w->z, P);
     const double be = rz1 / rz;
     for (size_t i = 0; i < P; i++) w->dv[i] = w->z[i] + be * w->dv[i];
     rz = rz1;
@@ -600,7 +595,7 @@ static double pcg(ncg_ws *w, double eta) {
     rz = best;
   }
   w->rzf = rz;
-  if (dotv(w->s, w->g, P) >= 0) { /* no CG progress: the preconditioned gradient */
+  if (calib__mx_dotv(w->s, w->g, P) >= 0) { /* no CG progress: the preconditioned gradient */
     precond(w, w->g, w->s);
     for (size_t i = 0; i < P; i++) w->s[i] = -w->s[i];
   }
@@ -705,7 +700,7 @@ static double condition(calib__mx_problem *p, const double *v0, int steps) {
  * step was taken (theta, *f, w->g updated). */
 static int line_search(ncg_ws *w, double *theta, double *f) {
   const size_t P = w->P;
-  const double slope = dotv(w->g, w->s, P), g0 = calib__mx_absmax(w->g, P);
+  const double slope = calib__mx_dotv(w->g, w->s, P), g0 = calib__mx_absmax(w->g, P);
   const int tiny = -slope < 1e3 * DBL_EPSILON * fabs(*f);
   double t = 1.0;
   for (int ls = 0; ls < 60; ls++, t *= 0.5) {
@@ -800,7 +795,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     /* rebuild when the solve was long and at least twice the one right after
      * the last build (near the end the count is CG's, not the staleness's) */
     rebuild = used > CG_REBUILD && used > 2 * fresh;
-    const double slope = dotv(w.g, w.s, P);
+    const double slope = calib__mx_dotv(w.g, w.s, P);
     if (grad_ok) {
       res->gap = gap_upper(&w, -slope, w.rzf); /* lambda^2 / 2 and the residual's part */
       if (res->gap <= calib__gap_target(tol, f) || ++extra > GAP_EXTRA_STEPS) {
@@ -836,7 +831,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
     for (size_t i = 0; i < P; i++) w.z[i] = 1.0 + 0.5 * sin(1.7 * (double)i + 0.3);
     for (int k = 0; k < START_POWER; k++) {
       precond(&w, w.z, w.r);
-      const double nz = sqrt(dotv(w.r, w.r, P));
+      const double nz = sqrt(calib__mx_dotv(w.r, w.r, P));
       if (!(nz > 0 && nz < HUGE_VAL)) break;
       for (size_t i = 0; i < P; i++) w.z[i] = w.r[i] / nz;
     }

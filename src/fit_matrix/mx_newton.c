@@ -86,8 +86,6 @@ static int ws_alloc(newton_ws *w, const calib__mx_problem *p) {
   return CALIB_OK;
 }
 
-#define dot calib__mx_dotv
-
 /* Hd = H + c U U^T + delta I (lower triangle), s = -g. */
 static void load_system(const newton_ws *w, size_t P, double c, double delta) {
   for (size_t i = 0; i < P; i++) {
@@ -107,7 +105,7 @@ static void load_system(const newton_ws *w, size_t P, double c, double delta) {
 static int good_step(const newton_ws *w, size_t P) {
   for (size_t i = 0; i < P; i++)
     if (!isfinite(w->s[i])) return 0;
-  return dot(w->g, w->s, P) < 0;
+  return calib__mx_dotv(w->g, w->s, P) < 0;
 }
 
 /* 1 if s solves (H + c U U^T + delta I) s = -g to a relative residual of
@@ -130,10 +128,10 @@ static int accurate(const newton_ws *w, size_t P, double c, double delta, double
   }
   for (size_t i = 0; i < P; i++) r[i] += delta * w->s[i];
   for (size_t m = 0; m < w->nnull; m++) {
-    const double *u = w->U + m * P, us = c * dot(u, w->s, P);
+    const double *u = w->U + m * P, us = c * calib__mx_dotv(u, w->s, P);
     for (size_t i = 0; i < P; i++) r[i] += us * u[i];
   }
-  return dot(r, r, P) <= SOLVE_RESIDUAL * SOLVE_RESIDUAL * dot(w->g, w->g, P);
+  return calib__mx_dotv(r, r, P) <= SOLVE_RESIDUAL * SOLVE_RESIDUAL * calib__mx_dotv(w->g, w->g, P);
 }
 
 /* Direction s with (H + c U U^T + delta I) s = -g, delta as small as works. */
@@ -160,7 +158,7 @@ static void newton_direction(newton_ws *w, size_t P) {
 /* Backtracking from the full step; 1 if a step was taken (theta, *f, g updated). */
 static int line_search(calib__mx_problem *p, newton_ws *w, double *theta, double *f) {
   const size_t P = p->P;
-  const double slope = dot(w->g, w->s, P), g0 = calib__mx_absmax(w->g, P);
+  const double slope = calib__mx_dotv(w->g, w->s, P), g0 = calib__mx_absmax(w->g, P);
   const int tiny = -slope < 1e3 * DBL_EPSILON * fabs(*f);
   double t = 1.0;
   for (int ls = 0; ls < 60; ls++, t *= 0.5) {
@@ -196,7 +194,7 @@ int calib__mx_newton(calib__mx_problem *p, double *theta, int max_iter, double t
     calib__mx_hessian(p, theta, w.H, w.scratch); /* Q describes theta here */
     have_h = 1;
     newton_direction(&w, p->P);
-    r->gap = -0.5 * dot(w.g, w.s, p->P); /* lambda^2 / 2 */
+    r->gap = -0.5 * calib__mx_dotv(w.g, w.s, p->P); /* lambda^2 / 2 */
     const int grad_ok = calib__mx_absmax(w.g, p->P) <= tol;
     if (grad_ok && r->gap <= calib__gap_target(tol, f)) {
       st = CALIB_OK;
