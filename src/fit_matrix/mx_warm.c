@@ -21,7 +21,13 @@
  * float (the direction needs only their leading digits), H0 = gamma M^-1
  * with gamma = s.y / y.M^-1 y of the newest pair and M rebuilt every
  * WARM_REBUILD iterations at the current point (without kf: H0 = s.y / y.y
- * I), directions projected off the gauge. Line search: sufficient decrease
+ * I), directions projected off the gauge. One solve with M per iteration,
+ * at the new gradient: M^-1 y = M^-1 g_new - M^-1 g, and the two-loop's
+ * M^-1 q is combined from M^-1 g and the stored M^-1 y_j (in float, like
+ * the pairs), since q = -g - sum al_j y_j. Before, each iteration also
+ * solved for q and for y: a solve is four k x k x d sgemms, a fifth of an
+ * evaluation's two n x k x d ones. After M is rebuilt the stored products
+ * are recomputed (cnt + 1 solves). Line search: sufficient decrease
  * (c = 1e-4), backtracking to the minimiser of the quadratic interpolant
  * clamped to [0.02, 0.5] of the last trial; in the first WARM_CAP_ITERS
  * iterations the first trial is bounded so that no row's logit spread
@@ -94,9 +100,12 @@ static double logit_spread(const calib__mx_problem *p, const double *d, float *d
 }
 
 /* q := -H g by the two-loop recursion over the stored pairs (oldest first
- * at index (head - cnt) mod WARM_MEM). */
-static void two_loop(const float *S, const float *Y, const double *rho, size_t P, int head, int cnt,
-                     const double *g, double *q, double *al, double gamma, calib__mx_kfac *kf, double *tmp) {
+ * at index (head - cnt) mod WARM_MEM). With kf, H0 = gamma M^-1 is applied
+ * without a preconditioner solve: the first loop leaves q = -g - sum_j al_j
+ * y_j, so M^-1 q = -zg - sum_j al_j Zy_j from zg = M^-1 g and the stored
+ * Zy_j = M^-1 y_j (M is linear). */
+static void two_loop(const float *S, const float *Y, const float *Zy, const double *rho, size_t P, int head,
+                     int cnt, const double *g, const double *zg, double *q, double *al, double gamma) {
   for (size_t i = 0; i < P; i++) q[i] = -g[i];
   for (int c = 0; c < cnt; c++) {
     const int j = (head - 1 - c + WARM_MEM) % WARM_MEM;
@@ -104,9 +113,14 @@ static void two_loop(const float *S, const float *Y, const double *rho, size_t P
     al[j] = rho[j] * dot_fd(s, q, P);
     for (size_t i = 0; i < P; i++) q[i] -= al[j] * (double)y[i];
   }
-  if (kf) { /* H0 = gamma M^-1 */
-    calib__mx_kfac_apply(kf, q, tmp);
-    for (size_t i = 0; i < P; i++) q[i] = gamma * tmp[i];
+  if (zg) { /* H0 = gamma M^-1 */
+    for (size_t i = 0; i < P; i++) q[i] = -zg[i];
+    for (int c = 0; c < cnt; c++) {
+      const int j = (head - 1 - c + WARM_MEM) % WARM_MEM;
+      const float *z = Zy + (size_t)j * P;
+      for (size_t i = 0; i < P; i++) q[i] -= al[j] * (double)z[i];
+    }
+    for (size_t i = 0; i < P; i++) q[i] *= gamma;
   } else {
     for (size_t i = 0; i < P; i++) q[i] *= gamma;
   }
@@ -118,25 +132,41 @@ static void two_loop(const float *S, const float *Y, const double *rho, size_t P
   }
 }
 
+/* zg := M^-1 g and Zy_j := M^-1 y_j for the stored pairs (after M was
+ * built: the stored products belong to the former M); tmp: P doubles. */
+static void refresh_products(calib__mx_kfac *kf, const float *Y, float *Zy, size_t P, int head, int cnt,
+                             const double *g, double *zg, double *tmp, double *tmp2) {
+  calib__mx_kfac_apply(kf, g, zg);
+  for (int c = 0; c < cnt; c++) {
+    const int j = (head - 1 - c + WARM_MEM) % WARM_MEM;
+    const float *y = Y + (size_t)j * P;
+    for (size_t i = 0; i < P; i++) tmp2[i] = (double)y[i];
+    calib__mx_kfac_apply(kf, tmp2, tmp);
+    for (size_t i = 0; i < P; i++) Zy[(size_t)j * P + i] = (float)tmp[i];
+  }
+}
+
 int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double *g, int max_evals,
                          double g_stop, calib__mx_kfac *kf, const double *pc, int *iters) {
   int evals = 0;
   const size_t P = p->P;
   *iters = 0;
   size_t fb, cb, db;
-  if (!calib__size_mul3(2 * WARM_MEM + 1, P, sizeof(float), &fb) ||
+  if (!calib__size_mul3(3 * WARM_MEM + 1, P, sizeof(float), &fb) ||
       !calib__size_mul3(CAP_ROWS, p->k, sizeof(float), &cb) || !calib__size_add(fb, cb, &fb) ||
-      fb > CALIB__MAX_ALLOC || !calib__size_mul3(5, P, sizeof(double), &db) || db > CALIB__MAX_ALLOC)
+      fb > CALIB__MAX_ALLOC || !calib__size_mul3(6, P, sizeof(double), &db) || db > CALIB__MAX_ALLOC)
     return CALIB_E_NOMEM;
-  float *S = (float *)calib__malloc(fb); /* S, Y (WARM_MEM P each), d in float (P), a cap block */
+  float *S = (float *)calib__malloc(fb); /* S, Y, Zy (WARM_MEM P each), d in float (P), a cap block */
   double *d = (double *)calib__malloc(db);
   if (!S || !d) {
     calib__free(S);
     calib__free(d);
     return CALIB_E_NOMEM;
   }
-  float *Y = S + (size_t)WARM_MEM * P, *df = Y + (size_t)WARM_MEM * P, *blk = df + P;
-  double *tt = d + P, *gt = d + 2 * P, *yv = d + 3 * P, *tmp = d + 4 * P;
+  float *Y = S + (size_t)WARM_MEM * P, *Zy = Y + (size_t)WARM_MEM * P, *df = Zy + (size_t)WARM_MEM * P,
+        *blk = df + P;
+  double *tt = d + P, *gt = d + 2 * P, *yv = d + 3 * P, *tmp = d + 4 * P, *zg = d + 5 * P;
+  int zg_ok = 0, built_at = -1; /* zg = M^-1 g and Zy = M^-1 Y for the current M and g */
   double rho[WARM_MEM], al[WARM_MEM], hist[WARM_WINDOW + 1];
   double gamma = 0;
   int head = 0, cnt = 0, it = 0;
@@ -151,18 +181,26 @@ int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double 
       to_double = 0;
       *f = calib__mx_eval(p, theta, g);
       ++evals;
+      zg_ok = 0; /* g is the double one now */
       if (no_penalty && calib__mx_separates(p)) break;
       hist[0] = *f;
       nwin = 0;
       continue;
     }
     if (evals >= max_evals || !isfinite(*f) || gm <= g_stop) break;
-    if (kf && it % WARM_REBUILD == 0 && calib__mx_kfac_build(kf, p, pc) != CALIB_OK) kf = NULL;
+    if (kf && it % WARM_REBUILD == 0 && built_at != it) { /* once per such iteration */
+      built_at = it;
+      zg_ok = 0;
+      if (calib__mx_kfac_build(kf, p, pc) != CALIB_OK) kf = NULL;
+    }
+    if (kf && !zg_ok) {
+      refresh_products(kf, Y, Zy, P, head, cnt, g, zg, tmp, yv);
+      zg_ok = 1;
+    }
     if (cnt > 0) {
-      two_loop(S, Y, rho, P, head, cnt, g, d, al, gamma, kf, tmp);
+      two_loop(S, Y, Zy, rho, P, head, cnt, g, kf ? zg : NULL, d, al, gamma);
     } else if (kf) {
-      calib__mx_kfac_apply(kf, g, d);
-      for (size_t i = 0; i < P; i++) d[i] = -d[i];
+      for (size_t i = 0; i < P; i++) d[i] = -zg[i];
     } else {
       for (size_t i = 0; i < P; i++) d[i] = -g[i] / gm;
     }
@@ -215,12 +253,21 @@ int calib__mx_warm_lbfgs(calib__mx_problem *p, double *theta, double *f, double 
       ss += si * si;
       yy += yi * yi;
     }
+    if (kf) { /* M^-1 at the new gradient, the only solve of the iteration; M^-1 y = M^-1 g_new - M^-1 g */
+      calib__mx_kfac_apply(kf, gt, tmp);
+      for (size_t i = 0; i < P; i++) {
+        const double zy = tmp[i] - zg[i];
+        zg[i] = tmp[i];
+        tmp[i] = zy;
+      }
+    }
     if (sy > 1e-12 * sqrt(ss * yy)) {
       rho[head] = 1.0 / sy;
       if (kf) { /* gamma = s.y / y.M^-1 y */
-        calib__mx_kfac_apply(kf, yv, tmp);
         const double ymy = calib__mx_dotv(yv, tmp, P);
         gamma = ymy > 0 ? sy / ymy : 1.0;
+        float *zj = Zy + (size_t)head * P;
+        for (size_t i = 0; i < P; i++) zj[i] = (float)tmp[i];
       } else {
         gamma = sy / yy;
       }
