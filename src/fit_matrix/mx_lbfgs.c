@@ -445,7 +445,7 @@ int calib__mx_lbfgs(calib__mx_problem *p, double *theta, int max_iter, double to
   if (st == CALIB_OK && !c.converged) st = CALIB_E_NOCONV;
   res->iters = c.iters;
   res->gmax = c.gmax;
-  res->gap = res->cond = (double)NAN;
+  res->gap = res->cond = res->L = (double)NAN;
   res->fallback = 0;
   /* also after a line search that rounding stopped short of the gradient
    * test: the Newton-CG steps may still meet it */

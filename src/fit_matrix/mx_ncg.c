@@ -686,12 +686,13 @@ static void qf_from_q(calib__mx_problem *p) {
 /* The condition estimate at theta (p->Q evaluated there, in double): on
  * float products first where the float buffers exist (large problems that
  * ran their products in float), kept if at most CALIB__LANCZOS_F32_MAX
- * (mx_internal.h: within float's resolution), else recomputed in double. */
+ * (mx_internal.h: within float's resolution) or if one double product
+ * confirms its smallest Ritz value, else recomputed in double. */
 static double condition(calib__mx_problem *p, const double *v0, int steps) {
   if (p->Xf) {
     qf_from_q(p);
     const double c = calib__mx_cond_lanczos_f32(p, v0, steps);
-    if (c <= CALIB__LANCZOS_F32_MAX) return c;
+    if (!isnan(c)) return c;
   }
   return calib__mx_cond_lanczos(p, v0, steps);
 }
@@ -725,7 +726,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
   ncg_ws w;
   res->iters = 0;
   res->gmax = HUGE_VAL;
-  res->gap = res->cond = (double)NAN;
+  res->gap = res->cond = res->L = (double)NAN;
   res->fallback = 0;
   int st = ws_alloc(&w, p);
   if (st != CALIB_OK) return st;
@@ -826,6 +827,7 @@ int calib__mx_newton_cg(calib__mx_problem *p, double *theta, int max_iter, doubl
   if (isfinite(f)) {
     f = calib__mx_eval(p, theta, w.g); /* Q at theta for Lanczos; L = F here */
     res->gmax = calib__mx_absmax(w.g, P);
+    res->L = f;
     if (st == CALIB_OK && isnan(res->gap)) res->gap = 0.0;
     /* Lanczos from M^-START_POWER v: M ~ H weights the flattest directions */
     for (size_t i = 0; i < P; i++) w.z[i] = 1.0 + 0.5 * sin(1.7 * (double)i + 0.3);

@@ -183,7 +183,7 @@ int calib__mx_newton(calib__mx_problem *p, double *theta, int max_iter, double t
   int st = ws_alloc(&w, p);
   r->iters = 0;
   r->gmax = HUGE_VAL;
-  r->gap = r->cond = (double)NAN;
+  r->gap = r->cond = r->L = (double)NAN;
   r->fallback = 0;
   if (st != CALIB_OK) return st;
   w.nnull = calib__mx_null_gauge(p, w.U);
