@@ -242,8 +242,10 @@ CALIB_API int calib_param_bounds(int method, int param, double *lo, double *hi,
  *  Temperature scaling minimises the (weighted) mean negative log-likelihood
  *      NLL(beta) = sum_i w_i [ logsumexp(beta z_i) - beta z_{i,y_i} ] / sum_i w_i
  *  over the inverse temperature beta = 1/T. NLL is convex in beta; the solver
- *  is Newton's method on beta safeguarded by a bracket on the sign of the
- *  derivative (when a Newton step leaves the bracket: once, a power of two
+ *  is Newton's method on beta (on log beta when the softmax is saturated at
+ *  beta = 1: beta NLL'(1) > beta^2 NLL''(1); the first step in beta from a
+ *  quadratic model of NLL' through NLL'(0)) safeguarded by a bracket on the
+ *  sign of the derivative (when a step leaves the bracket: once, a power of two
  *  near 1/|dNLL/dbeta(0)| if beta is more than 64x from it, else doubling or
  *  a geometric/arithmetic bisection), accumulating in double. It stops when
  *  the Newton decrement NLL'^2 / (2 NLL'') (CALIB_R_GAP) is at most
