@@ -43,6 +43,9 @@ const calib__param_spec calib__dirichlet_params[] = {
  * Evaluates the NLL of that part (always, leaving it in p->nll and Q) and
  * overwrites the problem's evaluation buffers. */
 static int free_part_separates(calib__mx_problem *p, const double *theta, double *tmp) {
+  /* off-diagonal weights penalised: the free part is diagonal (plus the
+   * intercepts when mu = 0), evaluated row by row without the dgemm */
+  const int diag_only = p->method != CALIB_METHOD_VECTOR && p->lam > 0;
   for (size_t a = 0; a < p->k; a++)
     for (size_t j = 0; j < p->d; j++) {
       const size_t i = a * p->d + j;
@@ -51,7 +54,7 @@ static int free_part_separates(calib__mx_problem *p, const double *theta, double
       const int free_ = diag || (bias ? p->mu == 0 : p->lam == 0);
       tmp[i] = free_ ? theta[i] : 0.0;
     }
-  if (!isfinite(calib__mx_eval(p, tmp, NULL)) || p->l2 > 0) return 0;
+  if (!isfinite(diag_only ? calib__mx_eval_diag(p, tmp) : calib__mx_eval(p, tmp, NULL)) || p->l2 > 0) return 0;
   for (size_t i = 0; i < p->n; i++) {
     if (!(p->wt[i] > 0)) continue;
     const double *q = p->Q + i * p->k;

@@ -73,6 +73,13 @@ void calib__mx_gauge_fix(const calib__mx_problem *p, double *theta);
 /* L(theta); fills g (P values, may be NULL) with dL/dtheta; leaves Q and nll
  * describing theta. Returns +inf when a logit overflows. */
 double calib__mx_eval(calib__mx_problem *p, const double *theta, double *g);
+/* The NLL alone (plain, in double) at a matrix/Dirichlet theta whose only
+ * non-zero entries are the diagonal weights (a, a) and the intercepts, for
+ * matrix_fit.c's separability certificate: logits W_aa x_ia + b_a row by
+ * row, O(n k) instead of the forward dgemm's O(n k d) (~0.3 s at k = 1000).
+ * Leaves p->nll and Q as calib__mx_eval(p, theta, NULL) would, up to the
+ * order of the two terms' rounding; HUGE_VAL if not finite. */
+double calib__mx_eval_diag(calib__mx_problem *p, const double *theta);
 /* Hessian of L at the theta of the last evaluation into the lower triangle of
  * H (P x P, row-major). scratch: see calib__mx_hessian_scratch. */
 void calib__mx_hessian(const calib__mx_problem *p, const double *theta, double *H,

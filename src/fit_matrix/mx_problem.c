@@ -270,6 +270,23 @@ static double eval_double(calib__mx_problem *p, const double *theta, double *g) 
   return nll;
 }
 
+double calib__mx_eval_diag(calib__mx_problem *p, const double *theta) {
+  const size_t k = p->k, d = p->d;
+  p->cvalid = 0; /* Q no longer describes the cached theta */
+  double nll = 0;
+  for (size_t i0 = 0; i0 < p->n; i0 += EVAL_BLOCK) {
+    const size_t m = p->n - i0 < EVAL_BLOCK ? p->n - i0 : EVAL_BLOCK;
+    double *Q = p->Q + i0 * k;
+    for (size_t i = 0; i < m; i++) {
+      const double *x = p->X + (i0 + i) * d;
+      for (size_t a = 0; a < k; a++) Q[i * k + a] = theta[a * d + a] * x[a] + theta[a * d + d - 1] * x[d - 1];
+    }
+    nll += p->rows(Q, m, k, p->y + i0, p->wt + i0);
+    if (!isfinite(nll)) return p->nll = HUGE_VAL;
+  }
+  return p->nll = nll;
+}
+
 double calib__mx_eval(calib__mx_problem *p, const double *theta, double *g) {
   const size_t P = p->P;
   const int cacheable = !p->fast && !p->gauge && p->ctheta;

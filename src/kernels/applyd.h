@@ -150,6 +150,13 @@ typedef struct {
   void (*iso_rows_idx)(const calib__iso_index *ix, const double *xs, const double *ys, const calib__f32u *p,
                        size_t n, size_t k, calib__f32u *y,
                        double (*fb)(const double *, const double *, size_t, double));
+  /* The matrix family's row pass (fit_matrix/mx_softmax.c, calib__mx_rows_fn):
+   * each of the m rows of k doubles (finite or +-inf) becomes wt_i softmax(a_i)
+   * in place; returns sum_i wt_i (max_i + log(sum_j e^(a_ij - max_i)) - a_{i,y_i}),
+   * HUGE_VAL at once for a row whose maximum is not finite. The exp is this
+   * table's (AVX-512: calib__exp8_pd, 8 lanes, ten FMA-port operations;
+   * mx_softmax.c's own vector loop has the degree-13 calib__vexp_pd4 on 4). */
+  double (*nll_rows)(double *Q, size_t m, size_t k, const int64_t *y, const double *wt);
 } calib__applyd;
 
 /* The table of the dispatched ISA (calib__kernels_get), or NULL (scalar,

@@ -913,7 +913,51 @@ static void bin_prov_rows(const calib__f32u *p, const int64_t *y, size_t n, cons
   }
 }
 
+static double nll_rows(double *Q, size_t m, size_t k, const int64_t *y, const double *wt) {
+  VEXP_DECL;
+  double nll = 0;
+  for (size_t i = 0; i < m; i++) {
+    double *a = Q + i * k;
+    VD mv = splat(-HUGE_VAL);
+    size_t j = 0;
+    for (; j + W <= k; j += W) mv = vmax(mv, ld_d(a + j));
+    const size_t r = k - j;
+    if (r) mv = vmax(mv, pad(ld_d_tail(a + j, r), r, -HUGE_VAL));
+    const double mx = hmax(mv);
+    if (!isfinite(mx)) return HUGE_VAL;
+    const double ay = a[y[i]];
+    VD s0 = splat(0), s1 = splat(0);
+    for (j = 0; j + 2 * W <= k; j += 2 * W) {
+      VD e0 = ld_d(a + j) - mx, e1 = ld_d(a + j + W) - mx;
+      VEXP(&e0);
+      VEXP(&e1);
+      st_d(a + j, e0);
+      st_d(a + j + W, e1);
+      s0 += e0;
+      s1 += e1;
+    }
+    for (; j + W <= k; j += W) {
+      VD e = ld_d(a + j) - mx;
+      VEXP(&e);
+      st_d(a + j, e);
+      s0 += e;
+    }
+    if (j < k) { /* padding lanes -inf: exp 0 */
+      VD e = pad(ld_d_tail(a + j, k - j), k - j, -HUGE_VAL) - mx;
+      VEXP(&e);
+      for (size_t q = 0; q < k - j; q++) a[j + q] = e[q];
+      s0 += e;
+    }
+    const double s = hsum(s0 + s1);
+    nll += wt[i] * (mx + log(s) - ay);
+    const double c = wt[i] / s;
+    for (j = 0; j + W <= k; j += W) st_d(a + j, ld_d(a + j) * c);
+    for (; j < k; j++) a[j] *= c;
+  }
+  return nll;
+}
+
 const calib__applyd TABLE_NAME = {ISA_NAME, vector_rows, platt_rows, ets_rows, softmax_rows, matvec_row, softmax_store,
                                   div_store, iso_rows, beta_row, sum_exp_excl, hist_ew_rows,
                                   matvec_row_f32, beta_row_x, log1p_neg_n, bin_prov_rows,
-                                  iso_rows_idx};
+                                  iso_rows_idx, nll_rows};
