@@ -113,11 +113,10 @@ static void orth(double *v, const double *B, size_t nb, size_t P) {
 /* The extreme eigenpairs of the j x j tridiagonal (al, be) (dstev: the
  * values ascending, the vectors in Z, j x j row-major; al and be are
  * copied to T first), the smallest Ritz vector u = V^T z_0 (into w), and
- * its Rayleigh quotient on a double product (A: the product's scratch),
- * the last two only when the ratio of the extreme values exceeds
+ * its Rayleigh quotient on a double product, the last two only when the ratio of the extreme values exceeds
  * CALIB__LANCZOS_F32_MAX (*rq stays NaN otherwise). 0 on success. */
 static int ritz_check(const calib__mx_problem *p, const double *V, size_t j, const double *al, const double *be,
-                      double *T, double *w, double *A, double *rq, double *tlo, double *thi) {
+                      double *T, double *w, double *rq, double *tlo, double *thi) {
   const size_t P = p->P;
   double *e = T + j, *Z = T + 2 * j;
   memcpy(T, al, j * sizeof(double));
@@ -133,12 +132,19 @@ static int ritz_check(const calib__mx_problem *p, const double *V, size_t j, con
     for (size_t i = 0; i < P; i++) w[i] += zr * v[i];
   }
   calib__mx_gauge_project(p, w, 1);
+  /* the double product's output and row-block scratch, only now */
   double *hu = (double *)calib__malloc(P * sizeof(double));
-  if (!hu) return -1;
+  double *A = (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
+  if (!hu || !A) {
+    calib__free(hu);
+    calib__free(A);
+    return -1;
+  }
   calib__mx_hessvec(p, w, hu, A);
   calib__mx_gauge_project(p, hu, 1);
   const double uu = calib__mx_dotv(w, w, P), uhu = calib__mx_dotv(w, hu, P);
   calib__free(hu);
+  calib__free(A);
   *rq = uu > 0 ? uhu / uu : (double)NAN;
   return 0;
 }
@@ -155,13 +161,13 @@ static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, 
   double *V = (double *)calib__malloc((steps + 1) * P * sizeof(double));
   double *w = (double *)calib__malloc(P * sizeof(double));
   /* the double products' row-block scratch (the float ones use p's buffers) */
-  double *A = f32 && !rq ? NULL : (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
+  double *A = f32 ? NULL : (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
   /* al, be, and (rq) a copy of each plus the tridiagonal's eigenvectors */
   const size_t na = 2 * (steps + 1) + (rq ? 2 * (steps + 1) + steps * steps : 0);
   double *al = (double *)calib__malloc(na * sizeof(double));
   double c = (double)NAN;
   if (rq) *rq = *tlo = *thi = (double)NAN;
-  if (!V || !w || (!(f32 && !rq) && !A) || !al) goto done;
+  if (!V || !w || (!f32 && !A) || !al) goto done;
   double *be = al + steps + 1;
   /* the caller's start, or a deterministic one with weight on every
    * coordinate; off the gauge */
@@ -189,7 +195,7 @@ static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, 
   }
   /* Ritz values: eigenvalues of the j x j tridiagonal (al, be) */
   if (rq) {
-    if (ritz_check(p, V, j, al, be, al + 2 * (steps + 1), w, A, rq, tlo, thi) == 0)
+    if (ritz_check(p, V, j, al, be, al + 2 * (steps + 1), w, rq, tlo, thi) == 0)
       c = *tlo > 0 ? *thi / *tlo : (double)INFINITY;
   } else if (LAPACKE_dsterf((lapack_int)j, al, be) == 0) {
     const double lo = al[0], hi = al[j - 1];
