@@ -210,22 +210,37 @@ static double pen_weight(const calib__mx_problem *p, size_t j) {
  * the same order (the same result to the bit). */
 #define GAUGE_CHUNK ((size_t)64)
 
-static void gauge_shift(const calib__mx_problem *p, const double *theta, double *v) {
+/* Over the columns [j0, j0 + nj) of v (k rows of d), summed over the classes
+ * in order: plain (not NULL) sum_a v_aj; pen (not NULL) sum_a [c_aj v_aj +
+ * l2 (v_aj - centre_aj)]; den (not NULL) sum_a (c_aj + l2), the column's
+ * penalty curvature. */
+static void column_sums(const calib__mx_problem *p, const double *v, size_t j0, size_t nj, double *plain,
+                        double *pen, double *den) {
   const size_t k = p->k, d = p->d;
-  for (size_t j0 = 0; j0 < d; j0 += GAUGE_CHUNK) {
-    const size_t nj = d - j0 < GAUGE_CHUNK ? d - j0 : GAUGE_CHUNK;
-    double num[GAUGE_CHUNK], den[GAUGE_CHUNK];
-    memset(num, 0, sizeof num);
-    memset(den, 0, sizeof den);
-    for (size_t a = 0; a < k; a++) {
-      const double *t = theta + a * d + j0;
-      for (size_t jj = 0; jj < nj; jj++) {
+  for (size_t jj = 0; jj < nj; jj++) {
+    if (plain) plain[jj] = 0.0;
+    if (pen) pen[jj] = 0.0;
+    if (den) den[jj] = 0.0;
+  }
+  for (size_t a = 0; a < k; a++) {
+    const double *va = v + a * d + j0;
+    for (size_t jj = 0; jj < nj; jj++) {
+      if (plain) plain[jj] += va[jj];
+      if (pen || den) {
         double c;
         const double coef = pen_coef(p, a, j0 + jj, &c);
-        num[jj] += coef * t[jj] + p->l2 * (t[jj] - c);
-        den[jj] += coef + p->l2;
+        if (pen) pen[jj] += coef * va[jj] + p->l2 * (va[jj] - c);
+        if (den) den[jj] += coef + p->l2;
       }
     }
+  }
+}
+
+static void gauge_shift(const calib__mx_problem *p, const double *theta, double *v) {
+  for (size_t j0 = 0; j0 < p->d; j0 += GAUGE_CHUNK) {
+    const size_t nj = p->d - j0 < GAUGE_CHUNK ? p->d - j0 : GAUGE_CHUNK;
+    double num[GAUGE_CHUNK], den[GAUGE_CHUNK];
+    column_sums(p, theta, j0, nj, NULL, num, den);
     for (size_t jj = 0; jj < nj; jj++) v[j0 + jj] = den[jj] > 0 ? -num[jj] / den[jj] : 0.0;
   }
   if (p->method == CALIB_METHOD_VECTOR) v[0] = 0.0; /* not a symmetry */
@@ -413,19 +428,8 @@ void calib__mx_gauge_project(const calib__mx_problem *p, double *v, int flat_onl
   const size_t k = p->k, d = p->d;
   for (size_t j0 = 0; j0 < d; j0 += GAUGE_CHUNK) { /* see gauge_shift */
     const size_t nj = d - j0 < GAUGE_CHUNK ? d - j0 : GAUGE_CHUNK;
-    double m[GAUGE_CHUNK], curv[GAUGE_CHUNK];
-    memset(m, 0, sizeof m);
-    memset(curv, 0, sizeof curv);
-    for (size_t a = 0; a < k; a++) {
-      const double *va = v + a * d + j0;
-      for (size_t jj = 0; jj < nj; jj++) {
-        m[jj] += va[jj];
-        if (flat_only) {
-          double c;
-          curv[jj] += pen_coef(p, a, j0 + jj, &c) + p->l2;
-        }
-      }
-    }
+    double m[GAUGE_CHUNK], curv[GAUGE_CHUNK] = {0};
+    column_sums(p, v, j0, nj, m, NULL, flat_only ? curv : NULL);
     for (size_t jj = 0; jj < nj; jj++) {
       const int skip = (p->method == CALIB_METHOD_VECTOR && j0 + jj == 0) || curv[jj] != 0;
       m[jj] = skip ? 0.0 : m[jj] / (double)k;

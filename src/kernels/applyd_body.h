@@ -921,37 +921,21 @@ static double nll_rows(double *Q, size_t m, size_t k, const int64_t *y, const do
     VD mv = splat(-HUGE_VAL);
     size_t j = 0;
     for (; j + W <= k; j += W) mv = vmax(mv, ld_d(a + j));
-    const size_t r = k - j;
-    if (r) mv = vmax(mv, pad(ld_d_tail(a + j, r), r, -HUGE_VAL));
+    const size_t kw = j, r = k - kw;
+    if (r) mv = vmax(mv, pad(ld_d_tail(a + kw, r), r, -HUGE_VAL));
     const double mx = hmax(mv);
     if (!isfinite(mx)) return HUGE_VAL;
     const double ay = a[y[i]];
-    VD s0 = splat(0), s1 = splat(0);
-    for (j = 0; j + 2 * W <= k; j += 2 * W) {
-      VD e0 = ld_d(a + j) - mx, e1 = ld_d(a + j + W) - mx;
-      VEXP(&e0);
-      VEXP(&e1);
-      st_d(a + j, e0);
-      st_d(a + j + W, e1);
-      s0 += e0;
-      s1 += e1;
-    }
-    for (; j + W <= k; j += W) {
-      VD e = ld_d(a + j) - mx;
+    double s = exp_sum(a, kw, mx); /* the whole vectors, in place */
+    if (r) { /* the tail, its padding lanes -inf: exp 0 */
+      VD e = pad(ld_d_tail(a + kw, r), r, -HUGE_VAL) - mx;
       VEXP(&e);
-      st_d(a + j, e);
-      s0 += e;
+      for (size_t q = 0; q < r; q++) a[kw + q] = e[q];
+      s += hsum(e);
     }
-    if (j < k) { /* padding lanes -inf: exp 0 */
-      VD e = pad(ld_d_tail(a + j, k - j), k - j, -HUGE_VAL) - mx;
-      VEXP(&e);
-      for (size_t q = 0; q < k - j; q++) a[j + q] = e[q];
-      s0 += e;
-    }
-    const double s = hsum(s0 + s1);
     nll += wt[i] * (mx + log(s) - ay);
     const double c = wt[i] / s;
-    for (j = 0; j + W <= k; j += W) st_d(a + j, ld_d(a + j) * c);
+    for (j = 0; j < kw; j += W) st_d(a + j, ld_d(a + j) * c);
     for (; j < k; j++) a[j] *= c;
   }
   return nll;
