@@ -14,7 +14,7 @@
  * Solver: Newton from beta = 1 inside a bracket [lo, hi] on the sign of L'
  * (lo = 0 since L'(0) < 0; hi = +inf until L' > 0 is seen), in beta, or in
  * log beta when the softmax is saturated at beta = 1 (step(): L nearly
- * linear in beta there, and Newton in beta overshot: 9 evaluations on
+ * linear in beta there, and Newton in beta overshot: 9 iterations on
  * DenseNet-40's and ResNet-50's CIFAR-10 logits, 6 and 5 in log beta); the
  * first step in beta from a quadratic model of L' through L'(0) (first_step);
  * a step that leaves the bracket is replaced, once, by a guess from the data's scale
@@ -224,14 +224,14 @@ static double next_beta(double beta, const ts_eval *e, double lo, double hi, dou
  * On the bench's 50000 x 1000 logits it lands at beta = 0.5730 where
  * Newton's step lands at 0.5451 (beta* = 0.5897): L' -0.066 instead of
  * -0.176, and the fit takes three evaluations after the first instead of
- * four (one memory-bound pass each). Only where Newton's own step stays in
- * (0, 1) (G < H): where the softmax is saturated at beta = 1 (L''(1) tiny:
- * VGG-16 and ResNet-50 on CIFAR-10, COCO's binary scores in ../shared/data)
- * the model's root was a poor step (two to three iterations more than
- * next_beta's bisection). NaN when the model has no root there (then
- * next_beta). */
+ * four (one memory-bound pass each). Taken only outside the saturated
+ * regime (step(): G <= H, Newton's own step stays in [0, 1)): where the
+ * softmax is saturated at beta = 1 (L''(1) tiny: VGG-16 and ResNet-50 on
+ * CIFAR-10, COCO's binary scores in ../shared/data) this model's root was a
+ * poor step (two to three iterations more than next_beta's bisection). NaN
+ * when the model has no root there (then next_beta). */
 static double first_step(const ts_eval *e, double g0) {
-  if (!(e->G > 0 && e->H > 0 && g0 < 0 && e->G < e->H)) return (double)NAN;
+  if (!(e->G > 0 && e->H > 0 && g0 < 0)) return (double)NAN;
   const double a = g0 - e->G + e->H, disc = e->H * e->H - 4.0 * a * e->G;
   if (!(disc >= 0)) return (double)NAN;
   const double x = -2.0 * e->G / (e->H + sqrt(disc));
@@ -276,11 +276,12 @@ static int gap_small(const ts_eval *e, double tol) {
 static double step(double beta, const ts_eval *e, double g0, int it, double lo, double hi, double *guess,
                    int *saturated) {
   double nb = (double)NAN;
-  if (it == 0 && beta == 1.0) *saturated = beta * e->G > beta * beta * e->H;
+  const int first = it == 0 && beta == 1.0;
+  if (first) *saturated = beta * e->G > beta * beta * e->H;
   const int far = *guess > 0 && (beta > 64 * *guess || beta < *guess / 64);
   if (*saturated && !far)
     nb = log_newton(beta, e);
-  else if (it == 0 && beta == 1.0)
+  else if (first && !*saturated)
     nb = first_step(e, g0);
   return nb > lo && nb < hi ? nb : next_beta(beta, e, lo, hi, guess);
 }

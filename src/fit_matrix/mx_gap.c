@@ -110,21 +110,22 @@ static void orth(double *v, const double *B, size_t nb, size_t P) {
     }
 }
 
-/* The extreme eigenpairs of the j x j tridiagonal (al, be) (dstev: the
- * values ascending, the vectors in Z, j x j row-major; al and be are
- * copied to T first), the smallest Ritz vector u = V^T z_0 (into w), and
- * its Rayleigh quotient on a double product, the last two only when the ratio of the extreme values exceeds
- * CALIB__LANCZOS_F32_MAX (*rq stays NaN otherwise). 0 on success. */
-static int ritz_check(const calib__mx_problem *p, const double *V, size_t j, const double *al, const double *be,
-                      double *T, double *w, double *rq, double *tlo, double *thi) {
+/* The float Lanczos run's estimate from its j x j tridiagonal (al, be) and
+ * basis V: the extreme Ritz values (dstev, ascending; al and be copied to T
+ * first, the vectors into Z = T + 2j, row-major), their ratio if it is at
+ * most CALIB__LANCZOS_F32_MAX (within float's resolution); else the smallest
+ * Ritz vector u = V^T z_0 (into w) and its Rayleigh quotient rho on one
+ * double product, theta_max / rho when rho agrees with theta_min to
+ * CALIB__LANCZOS_RQ_AGREE, NaN when it does not or on failure (mx_internal.h). */
+static double ritz_estimate(const calib__mx_problem *p, const double *V, size_t j, const double *al,
+                            const double *be, double *T, double *w) {
   const size_t P = p->P;
   double *e = T + j, *Z = T + 2 * j;
   memcpy(T, al, j * sizeof(double));
   memcpy(e, be, j * sizeof(double));
-  if (LAPACKE_dstev(LAPACK_ROW_MAJOR, 'V', (lapack_int)j, T, e, Z, (lapack_int)j) != 0) return -1;
-  *tlo = T[0];
-  *thi = T[j - 1];
-  if (T[0] > 0 && T[j - 1] / T[0] <= CALIB__LANCZOS_F32_MAX) return 0; /* within float's resolution */
+  if (LAPACKE_dstev(LAPACK_ROW_MAJOR, 'V', (lapack_int)j, T, e, Z, (lapack_int)j) != 0) return (double)NAN;
+  const double lo = T[0], hi = T[j - 1];
+  if (lo > 0 && hi / lo <= CALIB__LANCZOS_F32_MAX) return hi / lo;
   memset(w, 0, P * sizeof(double));
   for (size_t r = 0; r < j; r++) { /* column 0 of Z: the smallest value's vector */
     const double zr = Z[r * j];
@@ -135,26 +136,21 @@ static int ritz_check(const calib__mx_problem *p, const double *V, size_t j, con
   /* the double product's output and row-block scratch, only now */
   double *hu = (double *)calib__malloc(P * sizeof(double));
   double *A = (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
-  if (!hu || !A) {
-    calib__free(hu);
-    calib__free(A);
-    return -1;
+  double rq = (double)NAN;
+  if (hu && A) {
+    calib__mx_hessvec(p, w, hu, A);
+    calib__mx_gauge_project(p, hu, 1);
+    const double uu = calib__mx_dotv(w, w, P), uhu = calib__mx_dotv(w, hu, P);
+    if (uu > 0) rq = uhu / uu;
   }
-  calib__mx_hessvec(p, w, hu, A);
-  calib__mx_gauge_project(p, hu, 1);
-  const double uu = calib__mx_dotv(w, w, P), uhu = calib__mx_dotv(w, hu, P);
   calib__free(hu);
   calib__free(A);
-  *rq = uu > 0 ? uhu / uu : (double)NAN;
-  return 0;
+  return rq > 0 && fabs(rq - lo) <= CALIB__LANCZOS_RQ_AGREE * rq ? hi / rq : (double)NAN;
 }
 
-/* Lanczos on H (double or float products): the ratio of the extreme Ritz
- * values; with rq != NULL (float products only) also the Rayleigh quotient
- * in double of the smallest Ritz value's vector, *rq = u^T H u / u^T u, and
- * *tlo, *thi the extreme Ritz values (NaN where not computed). */
-static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, int f32, double *rq,
-                      double *tlo, double *thi) {
+/* Lanczos on H: double products, the ratio of the extreme Ritz values
+ * (dsterf); or float products (f32), ritz_estimate's value. */
+static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, int f32) {
   const size_t P = p->P, m = calib__mx_null_gauge(p, NULL);
   if (m >= P || nsteps < 2) return (double)NAN;
   size_t steps = P - m < (size_t)nsteps ? P - m : (size_t)nsteps;
@@ -162,11 +158,10 @@ static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, 
   double *w = (double *)calib__malloc(P * sizeof(double));
   /* the double products' row-block scratch (the float ones use p's buffers) */
   double *A = f32 ? NULL : (double *)calib__malloc(calib__mx_hessvec_scratch(p) * sizeof(double));
-  /* al, be, and (rq) a copy of each plus the tridiagonal's eigenvectors */
-  const size_t na = 2 * (steps + 1) + (rq ? 2 * (steps + 1) + steps * steps : 0);
+  /* al, be, and (f32) ritz_estimate's copy of each plus the tridiagonal's eigenvectors */
+  const size_t na = 2 * (steps + 1) + (f32 ? 2 * (steps + 1) + steps * steps : 0);
   double *al = (double *)calib__malloc(na * sizeof(double));
   double c = (double)NAN;
-  if (rq) *rq = *tlo = *thi = (double)NAN;
   if (!V || !w || (!f32 && !A) || !al) goto done;
   double *be = al + steps + 1;
   /* the caller's start, or a deterministic one with weight on every
@@ -194,9 +189,8 @@ static double lanczos(const calib__mx_problem *p, const double *v0, int nsteps, 
     for (size_t i = 0; i < P; i++) V[(j + 1) * P + i] = w[i] / be[j];
   }
   /* Ritz values: eigenvalues of the j x j tridiagonal (al, be) */
-  if (rq) {
-    if (ritz_check(p, V, j, al, be, al + 2 * (steps + 1), w, rq, tlo, thi) == 0)
-      c = *tlo > 0 ? *thi / *tlo : (double)INFINITY;
+  if (f32) {
+    c = ritz_estimate(p, V, j, al, be, al + 2 * (steps + 1), w);
   } else if (LAPACKE_dsterf((lapack_int)j, al, be) == 0) {
     const double lo = al[0], hi = al[j - 1];
     c = lo > 0 ? hi / lo : (double)INFINITY;
@@ -210,15 +204,9 @@ done:
 }
 
 double calib__mx_cond_lanczos(const calib__mx_problem *p, const double *v0, int nsteps) {
-  return lanczos(p, v0, nsteps, 0, NULL, NULL, NULL);
+  return lanczos(p, v0, nsteps, 0);
 }
 
 double calib__mx_cond_lanczos_f32(const calib__mx_problem *p, const double *v0, int nsteps) {
-  double rq, lo, hi;
-  const double c = lanczos(p, v0, nsteps, 1, &rq, &lo, &hi);
-  if (!(c <= CALIB__LANCZOS_F32_MAX)) { /* beyond float's resolution: confirm lambda_min in double */
-    if (!(rq > 0 && fabs(rq - lo) <= CALIB__LANCZOS_RQ_AGREE * rq)) return (double)NAN;
-    return hi / rq;
-  }
-  return c;
+  return lanczos(p, v0, nsteps, 1);
 }

@@ -6,14 +6,15 @@
  * one vectorised double exp, calib__vexp_pd4 (src/kernels/vmath.h; about
  * 1 ulp, measured by test_vmath); the NLL itself never goes through it (it
  * is max + log(sum) - a_y).
- * Compiled twice on x86-64 with GCC/Clang: a plain build (SSE2 pairs) and
- * an AVX2+FMA clone, chosen from the kernels' dispatch; CALIB_ISA=scalar (or
- * a compiler without vector extensions) selects the scalar loop on libm.
  * Where the dispatched ISA has a double-precision row table
- * (kernels/applyd.h: AVX2, AVX-512), its nll_rows is the row pass instead:
- * on AVX-512 the 8-lane calib__exp8_pd, where this file's loop runs the
- * 4-lane degree-13 calib__vexp_pd4 (3 s of the bench's 75 s Dirichlet fit at
- * k = 1000 in perf, 0.9 % after).
+ * (kernels/applyd.h: AVX2 and AVX-512 on x86-64), its nll_rows is the row
+ * pass: on AVX-512 the 8-lane calib__exp8_pd, where this file's loop runs
+ * the 4-lane degree-13 calib__vexp_pd4 (3 s of the bench's 75 s Dirichlet
+ * fit at k = 1000 in perf, 0.9 % after; the AVX2+FMA clone of this file's
+ * loop that it replaced was then never chosen, and is gone). Elsewhere
+ * (NEON, other compilers with vector extensions) the vector loop below;
+ * CALIB_ISA=scalar (or a compiler without vector extensions) selects the
+ * scalar loop on libm.
  */
 #include "mx_internal.h"
 #include "kernels.h"
@@ -106,7 +107,7 @@ MX_INLINE void scale_row(double *a, size_t k, double c) {
   for (; j < k; j++) a[j] *= c;
 }
 
-MX_INLINE double rows_body(double *Q, size_t m, size_t k, const int64_t *y, const double *wt) {
+static double rows_vec(double *Q, size_t m, size_t k, const int64_t *y, const double *wt) {
   double nll = 0;
   for (size_t i = 0; i < m; i++) {
     double *a = Q + i * k;
@@ -120,17 +121,6 @@ MX_INLINE double rows_body(double *Q, size_t m, size_t k, const int64_t *y, cons
   return nll;
 }
 
-static double rows_vec(double *Q, size_t m, size_t k, const int64_t *y, const double *wt) {
-  return rows_body(Q, m, k, y, wt);
-}
-
-#if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2,fma"))) static double rows_avx2(double *Q, size_t m, size_t k,
-                                                           const int64_t *y, const double *wt) {
-  return rows_body(Q, m, k, y, wt);
-}
-#define MX_HAVE_AVX2 1
-#endif
 #endif /* vector extensions */
 
 calib__mx_rows_fn calib__mx_softmax_kernel(void) {
@@ -138,10 +128,6 @@ calib__mx_rows_fn calib__mx_softmax_kernel(void) {
    * AVX-512 the 8-lane table exp, ~4x this file's 4-lane loop per row */
   const calib__applyd *ad = CALIB__APPLYD();
   if (ad && ad->nll_rows) return ad->nll_rows;
-#if defined(MX_HAVE_AVX2)
-  const char *isa = calib__kernels_get()->name;
-  if (strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0) return rows_avx2;
-#endif
 #if defined(__GNUC__) || defined(__clang__)
   if (strcmp(calib__kernels_get()->name, "scalar") != 0) return rows_vec;
 #endif
