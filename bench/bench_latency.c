@@ -19,7 +19,11 @@
  * best of 7 repetitions of up to 20,000 calls (a repetition stops early
  * after 0.25 s, so the slow k = 1000 matrix maps finish; at least 64 calls).
  * The sgemv anchor: cblas_sgemv of the same k x k matrix (float32 copy of W,
- * row-major) times the row, timed the same way. The repetitions are
+ * row-major) times the row, timed the same way, on one thread
+ * (openblas_set_num_threads(1) at start: bench/run.sh also sets
+ * OPENBLAS_NUM_THREADS=1, but run by hand without it this 2-core machine's
+ * sgemv took 28 us on two threads against 50-55 us on one, and the
+ * single-thread maps seemed to miss their 1.5x). The repetitions are
  * interleaved: every model is built first, then each of 7 rounds times one
  * repetition of sgemv and of every method, so that each best is taken over
  * the whole run and the anchor is timed under the conditions of the maps it
@@ -158,6 +162,7 @@ static double rep_sgemv(const float *A, const float *xv, size_t k, float *yv) {
 }
 
 int main(int argc, char **argv) {
+  openblas_set_num_threads(1); /* the anchor is single-thread, like every map (see the header) */
   const char *out_path = argc > 1 ? argv[1] : "build/bench/latency.json";
   FILE *js = fopen(out_path, "w");
   if (!js) { perror(out_path); return 2; }
