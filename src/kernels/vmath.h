@@ -32,7 +32,8 @@
  *  - calib__log8_ps: natural log of positive normal floats (cephes logf).
  *  - calib__exp4_pd: calib__vexp_pd4 on __m256d.
  * AVX-512 F/DQ (16 floats / 8 doubles):
- *  - calib__exp16_ps (x <= 0, -inf included; inputs <= -120 give +0):
+ *  - calib__exp16_ps (x <= 0, -inf included; inputs <= -120 give +0; NaN
+ *    gives NaN, which kernels_avx512.c's row_regs relies on):
  *    x = (m + j/16) ln2 + r, |r| <= ln2/32: m + j/16 by one fused
  *    multiply-add with the 1.5*2^19 rounding constant (whose low mantissa
  *    bits are then j, the vpermps index), r by Cody-Waite in two parts
@@ -237,7 +238,8 @@ CALIB__VM_INLINE __m512 calib__exp16_ps(__m512 x) {
                                     0x1.3dea64p+0f, 0x1.4bfdaep+0f, 0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f,
                                     0x1.8ace54p+0f, 0x1.9c4918p+0f, 0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f,
                                     0x1.ea4afap+0f);
-  x = _mm512_max_ps(x, _mm512_set1_ps(-120.0f));
+  /* the bound first: vmaxps returns its second operand when either is NaN */
+  x = _mm512_max_ps(_mm512_set1_ps(-120.0f), x);
   const __m512 shift = _mm512_set1_ps(0x1.8p19f);
   const __m512 s = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), shift);
   const __m512 n = _mm512_sub_ps(s, shift);
