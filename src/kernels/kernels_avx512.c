@@ -813,14 +813,12 @@ static void log_softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t
  * the prefetch loop are pfw.h's, shared with the AVX2 and typed files.
  * Except 16 < k <= 128 (row_regs: each output vector stored once, in order):
  * there the chunked path lost to plain stores once row_regs found bad rows
- * by their NaN sum instead of a compare per vector (calib_softmax_rows at
- * (100000, 100), the old and new library alternated in one process, best of
- * 40, three runs: prefetched 2.44-2.65 ms, plain 2.09-2.14 ms, memcpy
- * 1.69-1.91 ms; k = 64 and 128 alike; k = 10 and 1000 slower without), and
- * row_regs now prefetches each output line itself, OUT_PF ahead of its
- * store (the same A/B against plain stores, six runs at (100000, 100):
- * 2.00-2.78 against 2.29-3.37 ms; k = 32 and 64 5-10 % faster, k = 128 and
- * rows in cache unchanged). */
+ * by their NaN sum instead of a compare per vector (the same build with and
+ * without it, calib_softmax_rows (100000, 100): 2.44-2.65 against 2.09-2.14
+ * ms; k = 10 and 1000 are slower without it), and row_regs prefetches each
+ * output line itself, OUT_PF ahead of its store. bench/ab_rows.c, 12
+ * rounds, (100000, 100): 2.41-2.52 ms before both, 2.07-2.10 with the NaN
+ * sum and plain stores, 1.95-1.97 with OUT_PF; memcpy 1.55-1.60 ms. */
 
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
                           float *y, size_t ldy, calib__rstat *rs, size_t i0);
