@@ -42,6 +42,10 @@ int main(int argc, char **argv) {
   }
   const size_t n = (size_t)atof(argv[3]), k = (size_t)atof(argv[4]);
   const int rounds = argc > 5 ? atoi(argv[5]) : 12, strict = getenv("STRICT") != NULL;
+  if (rounds < 1 || rounds > 1000) {
+    fprintf(stderr, "rounds: 1 .. 1000\n");
+    return 2;
+  }
   rows_fn f[2];
   strict_fn g[2];
   for (int i = 0; i < 2; i++) {

@@ -8,7 +8,7 @@
  *  - exp_ps: float exp of x <= 0, Cody-Waite reduction x = n ln2 + r,
  *    |r| <= ln2/2, a degree-6 minimax-fitted polynomial for e^r (Horner, ~1 ulp), and
  *    vscalefps for the 2^n (correct gradual underflow: subnormal results are
- *    right; inputs <= -120, -inf included, give +0).
+ *    right; inputs <= -120, -inf included, give +0; NaN gives NaN).
  *  - exp_pd: double exp (vmath.h calib__exp8_pd), t = (m + j/16) ln2 + r with
  *    |r| <= ln2/32, a 16-entry table of 2^(j/16) held in two registers
  *    (vpermt2pd), a degree-6 minimax polynomial and vscalefpd; about 1.1 ulp.
@@ -22,7 +22,8 @@
  *    instance (no multiply).
  *  - large outputs (>= PFW_BYTES) are written with ordinary stores into
  *    lines prefetched for writing a few KiB ahead, one chunk of rows at a
- *    time (see the drivers below for why not non-temporal stores). Padding
+ *    time (see the drivers below for why not non-temporal stores), except
+ *    the softmax rows held in registers, which prefetch each line they store. Padding
  *    columns are never written (masked stores). All loads and stores are
  *    unaligned (loadu/storeu, masked), so no instruction here assumes an
  *    aligned caller pointer, and a byte-misaligned output takes the same path.
@@ -370,6 +371,12 @@ static ALWAYS_INLINE unsigned softmax_rows4(const float *x, size_t ldx, size_t k
   return badrows;
 }
 
+/* The longest rows row_regs holds (8 vectors). */
+#define REGS_MAX_K 128
+/* Softmax rows of this k go through row_regs, which prefetches its own
+ * output lines (OUT_PF): the drivers skip pfw.h's chunks for them. */
+static inline int regs_rows(size_t k) { return k > 16 && k <= REGS_MAX_K; }
+
 /* nr rows (1, 2 or 4) of 16 < k <= 128 held in registers, nv = ceil(k/16)
  * vectors a row (the last one masked, -inf in its lanes >= k): one load and
  * one store per vector, where softmax_rows4 loads each vector three times
@@ -474,7 +481,7 @@ static ALWAYS_INLINE void softmax_big_body(const float *x, size_t nr, size_t k, 
                                            const int chk) {
   const __m512 b = _mm512_set1_ps(beta);
   size_t i = 0;
-  if (k <= 128) {
+  if (k <= REGS_MAX_K) {
     regs_tab[(k + 15) / 16](x, nr, k, ldx, b, o, ldo, rs, i0, beta == 1.0f, chk);
     return;
   }
@@ -811,7 +818,9 @@ static void log_softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t
  * the best. Chunks hold whole blocks of the row kernels (16 rows for k <= 16,
  * 4 for k < 512), so no row falls to a block's tail path. The constants and
  * the prefetch loop are pfw.h's, shared with the AVX2 and typed files.
- * Except 16 < k <= 128 (row_regs: each output vector stored once, in order):
+ * Except the softmax rows of 16 < k <= 128 (row_regs, regs_rows(); the
+ * log-softmax rows of that k are written one at a time and keep pfw.h's
+ * path; row_regs: each output vector stored once, in order):
  * there the chunked path lost to plain stores once row_regs found bad rows
  * by their NaN sum instead of a compare per vector (the same build with and
  * without it, calib_softmax_rows (100000, 100): 2.44-2.65 against 2.09-2.14
@@ -821,7 +830,7 @@ static void log_softmax_rows_big_chk(const float *x, size_t nr, size_t k, size_t
  * sum and plain stores, 1.95-1.97 with OUT_PF; memcpy 1.55-1.60 ms. */
 
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
-                          float *y, size_t ldy, calib__rstat *rs, size_t i0);
+                          float *y, size_t ldy, calib__rstat *rs, size_t i0, int plain);
 
 /* The public wrappers validate the whole input just before the kernel runs,
  * which leaves its last few MiB in the last-level cache: the rows in the
@@ -829,19 +838,20 @@ static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t 
  * (rows are independent, so the order changes nothing else). */
 #define TAIL_BYTES ((size_t)8 << 20)
 static void run_rows(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
-                     float *y, size_t ldy) {
+                     float *y, size_t ldy, int plain) {
   const size_t tail = TAIL_BYTES / (ldx * sizeof(float));
   if (tail == 0 || n <= tail + tail / 2) {
-    run_rows_part(f, x, n, k, ldx, beta, y, ldy, NULL, 0);
+    run_rows_part(f, x, n, k, ldx, beta, y, ldy, NULL, 0, plain);
     return;
   }
-  run_rows_part(f, x + (n - tail) * ldx, tail, k, ldx, beta, y + (n - tail) * ldy, ldy, NULL, 0);
-  run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy, NULL, 0);
+  run_rows_part(f, x + (n - tail) * ldx, tail, k, ldx, beta, y + (n - tail) * ldy, ldy, NULL, 0, plain);
+  run_rows_part(f, x, n - tail, k, ldx, beta, y, ldy, NULL, 0, plain);
 }
 
+/* plain: f prefetches its own output lines (regs_rows), no pfw.h chunks */
 static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t ldx, float beta,
-                          float *y, size_t ldy, calib__rstat *rs, size_t i0) {
-  if (n * ldy * sizeof(float) < PFW_BYTES || (k > 16 && k <= 128)) { /* see the drivers' header */
+                          float *y, size_t ldy, calib__rstat *rs, size_t i0, int plain) {
+  if (plain || n * ldy * sizeof(float) < PFW_BYTES) {
     f(x, n, k, ldx, beta, y, ldy, rs, i0);
     return;
   }
@@ -856,12 +866,12 @@ static void run_rows_part(rows_fn f, const float *x, size_t n, size_t k, size_t 
 
 static void softmax_avx512(const float *x, size_t n, size_t k, size_t ldx, float beta, float *y,
                            size_t ldy) {
-  run_rows(k <= 16 ? softmax_rows_small : softmax_rows_big, x, n, k, ldx, beta, y, ldy);
+  run_rows(k <= 16 ? softmax_rows_small : softmax_rows_big, x, n, k, ldx, beta, y, ldy, regs_rows(k));
 }
 
 static void log_softmax_avx512(const float *x, size_t n, size_t k, size_t ldx, float beta,
                                float *y, size_t ldy) {
-  run_rows(k <= 16 ? log_softmax_rows_small : log_softmax_rows_big, x, n, k, ldx, beta, y, ldy);
+  run_rows(k <= 16 ? log_softmax_rows_small : log_softmax_rows_big, x, n, k, ldx, beta, y, ldy, 0);
 }
 
 /* Row-wise mode: one pass, rows in order (no tail-first order: no
@@ -870,7 +880,7 @@ static size_t softmax_rows_avx512(const float *x, size_t n, size_t k, size_t ldx
                                   size_t ldy, uint8_t *status, size_t *first_bad) {
   calib__rstat rs = {status, 0, n};
   run_rows_part(k <= 16 ? softmax_rows_small_chk : softmax_rows_big_chk, x, n, k, ldx, beta, y, ldy,
-                &rs, 0);
+                &rs, 0, regs_rows(k));
   *first_bad = rs.first;
   return rs.bad;
 }
@@ -879,7 +889,7 @@ static size_t log_softmax_rows_avx512(const float *x, size_t n, size_t k, size_t
                                       float *y, size_t ldy, uint8_t *status, size_t *first_bad) {
   calib__rstat rs = {status, 0, n};
   run_rows_part(k <= 16 ? log_softmax_rows_small_chk : log_softmax_rows_big_chk, x, n, k, ldx, beta, y, ldy,
-                &rs, 0);
+                &rs, 0, 0);
   *first_bad = rs.first;
   return rs.bad;
 }
