@@ -701,7 +701,14 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  *                   writes; absent from older models, which clip)
  *
  * calib_apply() on a Platt or beta model: the map above row by row, computed
- * in double and rounded once to float. Input rules: k must equal the
+ * in double and rounded once to float. One exception, for speed: a beta
+ * model on logits with exact features and 2 <= k <= 1024 computes, on
+ * AVX-512, its two exps per class with a shorter polynomial (1.6e-9
+ * relative), so each probability is within 3.3e-9 (1 + max_j a_j +
+ * 2 max_j b_j) relative of the exact map before that rounding (k = 1000,
+ * a, b ~ 1: under 1 % of the outputs one ulp from the correctly rounded
+ * float; 1.44 -> 0.96 us a row).
+ * Input rules: k must equal the
  * model's k (CALIB_E_SHAPE); every value finite (CALIB_E_NONFINITE; unlike
  * temperature scaling, -inf logits are not accepted) and, for
  * CALIB_INPUT_PROBS, in [0, 1] (CALIB_E_DOMAIN); nothing is written on error.

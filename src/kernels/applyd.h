@@ -104,8 +104,8 @@ typedef struct {
    * b_j l1s_j + c_j) with ls_j = z_j - m - softplus(d), l1s_j = log1p(-e^ls_j)
    * (j != jmax; jmax: ls = -softplus(d), l1s = -softplus(-d), passed in);
    * then y = q / sum q (correctly rounded divisions) or 1/k when the sum is 0.
-   * One row. log1p(-s): where every s of a vector is <= 2^-5, its series
-   * (fused Horner, 0.51 ulp); else fdlibm's log kernel on 1 - s plus the
+   * One row. log1p(-s): where every s of a vector is <= 2^-5, a degree-3
+   * series (1.2e-11 relative); else fdlibm's log kernel on 1 - s plus the
    * rounding correction (1.44 ulp); test_beta's test_log1p_neg. */
   void (*beta_row)(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
                    double ls_max, double l1s_max, calib__f32u *y);
@@ -119,15 +119,20 @@ typedef struct {
    * bit-identical to matvec_row on the same values; half the bytes read. */
   void (*matvec_row_f32)(const float *Wm, const double *b, const calib__f32u *x, double shift, size_t k,
                          double *a);
-  /* beta_row with the row's summary taken inside (one pass; m, jmax, d as
-   * above, d = ln sum_{j != jmax} e^(z_j - m) around m itself), e^ls_j =
-   * e^(z_j - m) e^-softplus(d) from the sum's exps, and y = q times the
+  /* beta_row with the row's summary taken inside (m, jmax, d as above,
+   * d = ln S, S = sum_{j != jmax} e^(z_j - m) around m itself), e^ls_j =
+   * e^(z_j - m) / (1 + S) from the sum's exps, and y = q times the
    * reciprocal of sum q (as the other rows here); returns 0, or 1 with y
-   * unwritten when that sum is below 2^-900 (the caller's summary, around
-   * the others' maximum, keeps such rows exact). abc3: the same parameters
-   * as three planar arrays of CALIB__BETA3_STRIDE(k) (the model's beta3: plain
-   * loads instead of de-interleaving abc), or NULL; the values are the same
-   * either way, bit for bit. */
+   * unwritten when S is below 2^-900 (the caller's summary, around the
+   * others' maximum, keeps such rows exact). Its two exps (e^(z_j - m) and
+   * the sigmoid's) are VEXP_LO's: on AVX-512 calib__exp8_pd_lo (1.6e-9
+   * relative), so each y_j is within 3.3e-9 (1 + max_j a_j + 2 max_j b_j)
+   * relative of the exact map before its one rounding to float32 (about 1 %
+   * of outputs one ulp from the correctly rounded float at k = 1000,
+   * test_beta's test_planar); on AVX2 the full exp (about 1e-12, the series). abc3: the
+   * same parameters as three planar arrays of CALIB__BETA3_STRIDE(k) (the
+   * model's beta3: plain loads instead of de-interleaving abc), or NULL; the
+   * values are the same either way, bit for bit. */
   int (*beta_row_x)(const double *abc, const double *abc3, const calib__f32u *x, size_t k, calib__f32u *y);
   /* tests: y_i = log1p(-s_i), s_i in [0, 1/2], as beta_row_x computes it
    * (W at a time, the tail padded with 0: the series when all W are <= 2^-5,

@@ -29,6 +29,7 @@ typedef long long VI __attribute__((vector_size(32)));
   } while (0)
 #define VEXP_DECL (void)0
 #define VEXP(pv) calib__vexp_pd4(pv)
+#define VEXP_LO(pv) VEXP(pv) /* no cheaper exp here: the full one */
 /* a b + c, one rounding */
 #define VFMA(a, b, c) (VD)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c))
 /* any lane of a > b (ordered) */

@@ -30,6 +30,7 @@ typedef long long VI __attribute__((vector_size(64)));
   } while (0)
 #define VEXP_DECL const calib__exp8_pd_tab vexp_tab_ = calib__exp8_pd_init()
 #define VEXP(pv) (*(pv) = (VD)calib__exp8_pd((__m512d)*(pv), &vexp_tab_))
+#define VEXP_LO(pv) (*(pv) = (VD)calib__exp8_pd_lo((__m512d)*(pv), &vexp_tab_))
 /* A division: correctly rounded, and on this project's AVX-512 machines (AMD Zen 5,
  * full-width dividers) faster than rcp14 with two Newton steps (Platt at k = 1000:
  * 0.91 against 1.08 us per row, bench_latency). */

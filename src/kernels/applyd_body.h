@@ -6,6 +6,9 @@
  *                selecting lanes 0, 2, ... / 1, 3, ... of two VDs
  *   VEXP_DECL    declarations VEXP needs (e.g. the AVX-512 exp table)
  *   VEXP(pv)     *pv = exp(*pv) lane-wise (vmath.h)
+ *   VEXP_LO(pv)  the same for *pv <= 0 where about 2e-9 relative will do (a
+ *                result rounded once to float32: beta_row_x); VEXP, or
+ *                AVX-512's calib__exp8_pd_lo
  *   VRECIP(v)    1 / v lane-wise for v in [1, 2] (to about 1 ulp)
  *   VCEIL(v)     ceil lane-wise; VGATHER(base, vi) base[vi] lane-wise
  *   VTAB16(base, lo, hi, vi)  base[vi] for vi in [0, 16), lo / hi holding
@@ -80,15 +83,20 @@ AD_INLINE int vany(VI m) {
 }
 
 /* buf[0 .. kp) (kp = k rounded up to W, padding lanes -inf) := exp(buf - m),
- * returns the sum */
-AD_INLINE double exp_sum(double *buf, size_t kp, double m) {
+ * returns the sum; lo (a constant): VEXP_LO's exp */
+AD_INLINE double exp_sum_with(double *buf, size_t kp, double m, int lo) {
   VEXP_DECL;
   VD s0 = splat(0), s1 = splat(0);
   size_t j = 0;
   for (; j + 2 * W <= kp; j += 2 * W) {
     VD e0 = ld_d(buf + j) - m, e1 = ld_d(buf + j + W) - m;
-    VEXP(&e0);
-    VEXP(&e1);
+    if (lo) {
+      VEXP_LO(&e0);
+      VEXP_LO(&e1);
+    } else {
+      VEXP(&e0);
+      VEXP(&e1);
+    }
     st_d(buf + j, e0);
     st_d(buf + j + W, e1);
     s0 += e0;
@@ -96,12 +104,14 @@ AD_INLINE double exp_sum(double *buf, size_t kp, double m) {
   }
   for (; j < kp; j += W) {
     VD e = ld_d(buf + j) - m;
-    VEXP(&e);
+    if (lo) VEXP_LO(&e);
+    else VEXP(&e);
     st_d(buf + j, e);
     s0 += e;
   }
   return hsum(s0 + s1);
 }
+AD_INLINE double exp_sum(double *buf, size_t kp, double m) { return exp_sum_with(buf, kp, m, 0); }
 
 /* yr[j] = (float)(buf[j] * c) */
 AD_INLINE void store_scaled(const double *buf, size_t k, double c, calib__f32u *yr) {
@@ -654,20 +664,17 @@ AD_INLINE VD log1p_neg(VD x) {
   return SEL((VI)(w == splat(1.0)), x, lg - c);
 }
 
-/* log1p(-s) for s in [0, 2^-5]: -(s + s^2 h(s)), h of degree 6 interpolating
- * (-log1p(-s) - s) / s^2 at the seven Chebyshev nodes of [0, 2^-5]
- * (near-minimax; mpmath at 50 digits, rounded to double): relative error
- * 1.4e-17 of the result (0.12 of a half ulp), three fused multiply-adds
- * fewer than the degree-9 Taylor form; s added last exactly by one fused
- * multiply-add: about 0.6 ulp; no division */
+/* log1p(-s) for s in [0, 2^-5]: -(s + s^2 h(s)), h of degree 3 minimising
+ * the largest relative error of the result over (0, 2^-5] (a Remez exchange
+ * in long double, rounded to double): 1.18e-11 relative, where the degree-6
+ * h (0.6 ulp) used three FMAs more. Beta's row needs the features to about
+ * 1e-9 absolute for a result rounded once to float32: b l1s is then within
+ * b 2^-5 1.2e-11 of exact, and the two exps' 1.6e-9 dominate (applyd.h). */
 AD_INLINE VD log1p_neg_small(VD s) {
-  /* h by Estrin's scheme: four operations deep where Horner's rule is six
-   * (the row is bound by its dependency chains: vmath.h's calib__exp8_pd) */
-  const VD s2 = s * s, s4 = s2 * s2;
-  const VD h01 = VFMA(splat(0x1.555555554f522p-2), s, splat(0x1.0000000000004p-1));
-  const VD h23 = VFMA(splat(0x1.999987a43547dp-3), s, splat(0x1.0000000c01ef3p-2));
-  const VD h45 = VFMA(splat(0x1.236998eaced2fp-3), s, splat(0x1.555bb6cebc3bfp-3));
-  const VD h = VFMA(s4, VFMA(splat(0x1.1a73479ea72f7p-3), s2, h45), VFMA(s2, h23, h01));
+  const VD s2 = s * s;
+  const VD h01 = VFMA(splat(0x1.55564c720f826p-2), s, splat(0x1.ffffff33b150ep-2));
+  const VD h23 = VFMA(splat(0x1.b4c46c9afffb9p-3), s, splat(0x1.ff46bee59b879p-3));
+  const VD h = VFMA(s2, h23, h01);
   return -VFMA(s, s * h, s);
 }
 
@@ -677,12 +684,9 @@ AD_INLINE VD log1p_neg_s(VD s) {
   return VANY_GT(s, splat(0x1p-5)) ? log1p_neg(-s) : log1p_neg_small(s);
 }
 
-/* e = exp(-|u|), u = a ls - b l1s + c, for one vector of classes from j
- * (lanes of class jmax take the features passed in), with the sign bit set
- * where u >= 0: sigmoid(u) = sig_of(that), divided later (beta_row_x keeps
- * the division out of the long chain) */
-AD_INLINE VD beta_e(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
-  VEXP_DECL;
+/* u = a ls - b l1s + c for one vector of classes from j (lanes of class
+ * jmax take the features passed in) */
+AD_INLINE VD beta_u(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
   VD l1s = log1p_neg_s(s);
   if (jmax - j < (size_t)W) { /* the vector holding jmax: its features passed in */
     const VI lane = LANE_IDX;
@@ -690,19 +694,18 @@ AD_INLINE VD beta_e(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double
     ls = SEL(ismax, splat(ls_max), ls);
     l1s = SEL(ismax, splat(l1s_max), l1s);
   }
-  const VD u = VFMA(a, ls, VFMA(-b, l1s, c));
+  return VFMA(a, ls, VFMA(-b, l1s, c));
+}
+
+/* sigmoid(u): 1 / (1 + e) for u >= 0, e / (1 + e) below, e = exp(-|u|)
+ * (lo: VEXP_LO's); u = -inf gives 0 */
+AD_INLINE VD sig_u(VD u, int lo) {
+  VEXP_DECL;
   const VI pos = u >= splat(0);
   const VI sign = (VI)splat(0) + (-0x7FFFFFFFFFFFFFFFLL - 1);
   VD e = (VD)((VI)u | sign); /* -|u| */
-  VEXP(&e);
-  return (VD)((VI)e | (pos & sign));
-}
-
-/* sigmoid(u) from beta_e's value: 1 / (1 + e) for u >= 0, e / (1 + e) below */
-AD_INLINE VD sig_of(VD v) {
-  const VI sign = (VI)splat(0) + (-0x7FFFFFFFFFFFFFFFLL - 1);
-  const VI pos = (VI)v < (VI)splat(0);
-  const VD e = (VD)((VI)v & ~sign);
+  if (lo) VEXP_LO(&e);
+  else VEXP(&e);
   return SEL(pos, splat(1.0), e) / (e + 1.0);
 }
 
@@ -719,7 +722,7 @@ AD_INLINE void ld_abc(const double *abc, size_t j, size_t r, VD *a, VD *b, VD *c
 }
 
 AD_INLINE VD beta_q(VD a, VD b, VD c, VD ls, VD s, size_t j, size_t jmax, double ls_max, double l1s_max) {
-  return sig_of(beta_e(a, b, c, ls, s, j, jmax, ls_max, l1s_max));
+  return sig_u(beta_u(a, b, c, ls, s, j, jmax, ls_max, l1s_max), 0);
 }
 
 static void beta_row(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
@@ -760,15 +763,20 @@ AD_INLINE size_t first_eq(const double *buf, size_t kp, double m) {
   return 0;
 }
 
-/* rowmath.h's calib__softplus_d (the kernels do not include src/model/) */
-static double softplus_d(double u) { return (u > 0 ? u : 0.0) + log1p(exp(-fabs(u))); }
-
-/* The whole beta row (applyd.h): one widening pass with the maximum, its
- * first index, e_j = exp(z_j - m) for j != jmax (kept) and their sum S, so
- * d = ln S and s_j = e^(z_j - m - softplus(d)) = e_j e^-softplus(d): one exp
- * per class fewer than beta_row. S < 2^-900 (the others' terms near the
- * subnormal range) returns 1 with y unwritten: the caller takes the path
- * that sums around the others' own maximum. */
+/* The whole beta row (applyd.h), in passes over buf, each a short chain per
+ * vector (the sigmoid's exp in the log1p pass made one long latency-bound
+ * chain per vector: k = 1000 1.44 -> 1.27 us split, bench/README run 20). (1) The row widened to double with its maximum m and its first
+ * index jmax. (2) e_j = exp(z_j - m) for j != jmax (kept) and their sum S:
+ * softplus(d) = ln(1 + S) (d = ln S), e^-softplus(d) = 1/(1 + S) and
+ * softplus(-d) = ln(1 + 1/S), three libm calls where ln, exp and two
+ * softplus took six; s_j = e_j / (1 + S), one exp per class fewer than
+ * beta_row. (3) u_j = a_j ls_j - b_j log1p(-s_j) + c_j. (4) q_j = sigmoid(u_j)
+ * and their sum. (5) y = q times the reciprocal of the sum. The two exps are
+ * VEXP_LO's (AVX-512: 1.6e-9 relative): each output is within about 4e-9
+ * relative of the exact map before its one rounding to float32 (applyd.h).
+ * S < 2^-900 (the others' terms near the subnormal range) returns 1 with y
+ * unwritten: the caller takes the path that sums around the others' own
+ * maximum. */
 #define BETA_XG 4
 static int beta_row_x(const double *abc, const double *abc3, const calib__f32u *x, size_t k, calib__f32u *y) {
   double buf[CALIB__APPLYD_MAX_K + BETA_XG * W];
@@ -776,15 +784,14 @@ static int beta_row_x(const double *abc, const double *abc3, const calib__f32u *
   const double m = widen_max(x, k, buf, &kp);
   const size_t jmax = first_eq(buf, kp, m);
   buf[jmax] = -HUGE_VAL;
-  const double S = exp_sum(buf, kp, m);
+  const double S = exp_sum_with(buf, kp, m, 1);
   if (!(S >= 0x1p-900)) return 1;
-  const double d = log(S), spd = softplus_d(d), es = exp(-spd);
-  const double ls_max = -spd, l1s_max = -softplus_d(-d);
-  VD sv = splat(0);
+  const double spd = log1p(S), es = 1.0 / (1.0 + S);
+  const double ls_max = -spd, l1s_max = -log1p(1.0 / S);
   const size_t k3 = CALIB__BETA3_STRIDE(k);
   size_t j = 0;
   for (; j + BETA_XG * W <= k; j += BETA_XG * W) {
-    VD a[BETA_XG], b[BETA_XG], c[BETA_XG], ls[BETA_XG], s[BETA_XG], q[BETA_XG];
+    VD a[BETA_XG], b[BETA_XG], c[BETA_XG], ls[BETA_XG], s[BETA_XG], u[BETA_XG];
 #pragma GCC unroll 8
     for (int g = 0; g < BETA_XG; g++) {
       const size_t jg = j + (size_t)g * W;
@@ -799,9 +806,9 @@ static int beta_row_x(const double *abc, const double *abc3, const calib__f32u *
       s[g] = ld_d(buf + jg) * es;
     }
 #pragma GCC unroll 8
-    for (int g = 0; g < BETA_XG; g++) q[g] = beta_e(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
+    for (int g = 0; g < BETA_XG; g++) u[g] = beta_u(a[g], b[g], c[g], ls[g], s[g], j + (size_t)g * W, jmax, ls_max, l1s_max);
 #pragma GCC unroll 8
-    for (int g = 0; g < BETA_XG; g++) st_d(buf + j + (size_t)g * W, q[g]);
+    for (int g = 0; g < BETA_XG; g++) st_d(buf + j + (size_t)g * W, u[g]);
   }
   for (; j < k; j += W) {
     const size_t r = k - j < (size_t)W ? k - j : (size_t)W;
@@ -814,21 +821,21 @@ static int beta_row_x(const double *abc, const double *abc3, const calib__f32u *
     } else {
       ld_abc(abc, j, r, &a, &b, &c);
     }
-    VD v = beta_e(a, b, c, (z - m) - spd, ld_d(buf + j) * es, j, jmax, ls_max, l1s_max);
-    if (r < (size_t)W) v = pad(v, r, 0.0); /* sig_of(+0) = 0 */
-    st_d(buf + j, v);
+    VD u = beta_u(a, b, c, (z - m) - spd, ld_d(buf + j) * es, j, jmax, ls_max, l1s_max);
+    if (r < (size_t)W) u = pad(u, r, -HUGE_VAL); /* sig_u(-inf) = 0 */
+    st_d(buf + j, u);
   }
-  /* the sigmoids' divisions, independent of each other */
-  VD sv1 = splat(0);
+  /* the sigmoids: exps and divisions, independent of each other */
+  VD sv = splat(0), sv1 = splat(0);
   for (j = 0; j + 2 * W <= kp; j += 2 * W) {
-    const VD q0 = sig_of(ld_d(buf + j)), q1 = sig_of(ld_d(buf + j + W));
+    const VD q0 = sig_u(ld_d(buf + j), 1), q1 = sig_u(ld_d(buf + j + W), 1);
     st_d(buf + j, q0);
     st_d(buf + j + W, q1);
     sv += q0;
     sv1 += q1;
   }
   if (j < kp) {
-    const VD q0 = sig_of(ld_d(buf + j));
+    const VD q0 = sig_u(ld_d(buf + j), 1);
     st_d(buf + j, q0);
     sv += q0;
   }

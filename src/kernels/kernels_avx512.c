@@ -1250,5 +1250,12 @@ static void vm_exp_f64(const double *x, size_t n, double *y) {
     _mm512_mask_storeu_pd(y + i, mk, exp_pd(_mm512_maskz_loadu_pd(mk, x + i), &tab));
   }
 }
-const calib__vmath_fns calib__vmath_avx512 = {"avx512", vm_exp_f32, vm_log_f32, vm_exp_f64};
+static void vm_exp_f64_lo(const double *x, size_t n, double *y) {
+  const calib__exp8_pd_tab tab = calib__exp8_pd_init();
+  for (size_t i = 0; i < n; i += 8) {
+    const __mmask8 mk = mask8(n - i);
+    _mm512_mask_storeu_pd(y + i, mk, calib__exp8_pd_lo(_mm512_maskz_loadu_pd(mk, x + i), &tab));
+  }
+}
+const calib__vmath_fns calib__vmath_avx512 = {"avx512", vm_exp_f32, vm_log_f32, vm_exp_f64, vm_exp_f64_lo};
 #endif
