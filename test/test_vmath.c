@@ -116,38 +116,41 @@ static void run_log_f32(const calib__vmath_fns *f, uint32_t lo, uint32_t hi, uin
   }
 }
 
-static void run_exp_f64(const calib__vmath_fns *f, const double *x, size_t n, stat_t *st) {
+/* visit(ctx, x_i, fn(x_i), expl(x_i)) for every x_i, fn called a block at a time */
+static void each_exp_f64(void (*fn)(const double *, size_t, double *), const double *x, size_t n,
+                         void (*visit)(void *, double, double, long double), void *ctx) {
   static double y[BLK];
   for (size_t i0 = 0; i0 < n; i0 += BLK) {
     const size_t m = n - i0 < BLK ? n - i0 : BLK;
-    f->exp_f64(x + i0, m, y);
-    for (size_t i = 0; i < m; i++) {
-      const long double ref = expl((long double)x[i0 + i]);
-      const long double err = fabsl((long double)y[i] - ref) / ulp_d(ref);
-      stat_add(st, x[i0 + i], (double)err, ref < 0x1p-1022L);
-    }
+    fn(x + i0, m, y);
+    for (size_t i = 0; i < m; i++) visit(ctx, x[i0 + i], y[i], expl((long double)x[i0 + i]));
   }
 }
 
-/* exp_f64_lo over x: the largest relative error (against expl) of normal
- * results, and the largest absolute error of subnormal ones in subnormal ulps */
-static void run_exp_f64_lo(const calib__vmath_fns *f, const double *x, size_t n, double *rel, double *at,
-                           double *sub) {
-  static double y[BLK];
-  for (size_t i0 = 0; i0 < n; i0 += BLK) {
-    const size_t m = n - i0 < BLK ? n - i0 : BLK;
-    f->exp_f64_lo(x + i0, m, y);
-    for (size_t i = 0; i < m; i++) {
-      const long double ref = expl((long double)x[i0 + i]);
-      const long double d = fabsl((long double)y[i] - ref);
-      if (ref < 0x1p-1022L) {
-        const double e = (double)(d / 0x1p-1074L) - (double)(1.6e-9L * ref / 0x1p-1074L);
-        if (e > *sub) *sub = e;
-      } else if ((double)(d / ref) > *rel) {
-        *rel = (double)(d / ref);
-        *at = x[i0 + i];
-      }
-    }
+static void visit_ulp(void *ctx, double x, double y, long double ref) {
+  stat_add((stat_t *)ctx, x, (double)(fabsl((long double)y - ref) / ulp_d(ref)), ref < 0x1p-1022L);
+}
+
+static void run_exp_f64(const calib__vmath_fns *f, const double *x, size_t n, stat_t *st) {
+  each_exp_f64(f->exp_f64, x, n, visit_ulp, st);
+}
+
+/* exp_f64_lo: the largest relative error (against expl) of normal results
+ * and where, and the largest absolute error of subnormal ones beyond 1.6e-9
+ * relative, in subnormal ulps */
+typedef struct {
+  double rel, at, sub;
+} lo_stat;
+
+static void visit_lo(void *ctx, double x, double y, long double ref) {
+  lo_stat *s = (lo_stat *)ctx;
+  const long double d = fabsl((long double)y - ref);
+  if (ref < 0x1p-1022L) {
+    const double e = (double)(d / 0x1p-1074L) - (double)(1.6e-9L * ref / 0x1p-1074L);
+    if (e > s->sub) s->sub = e;
+  } else if ((double)(d / ref) > s->rel) {
+    s->rel = (double)(d / ref);
+    s->at = x;
   }
 }
 
@@ -241,17 +244,17 @@ int main(int argc, char **argv) {
       for (int i = 0; i < 100000; i++) x[m++] = -1e-12 * i;                    /* near 0 */
       x[m++] = 0.0; x[m++] = -0.0; x[m++] = -745.13; x[m++] = -708.3964; x[m++] = -DBL_MIN; x[m++] = -1.0;
       x[m++] = -0.0216608493924982901; x[m++] = -0.0216608493924983; /* ln2/32: the reduction's edge */
-      double rel = 0, at = 0, sub = 0;
-      run_exp_f64_lo(f, x, m, &rel, &at, &sub);
+      lo_stat ls = {0, 0, 0};
+      each_exp_f64(f->exp_f64_lo, x, m, visit_lo, &ls);
       double sp[4] = {-INFINITY, -1e4, 0.0, -0.0}, so[4];
       f->exp_f64_lo(sp, 4, so);
       th_checks++;
       if (!(so[0] == 0.0 && so[1] == 0.0 && so[2] == 1.0 && so[3] == 1.0))
         TH_FAIL("%s exp_f64_lo(-inf, -1e4, 0, -0) = %g %g %g %g, expected 0 0 1 1", f->name, so[0], so[1], so[2], so[3]);
       printf("%-8s exp_f64_lo [-746, 0]: max relative error %.3g at %.17g (%zu inputs); subnormal results "
-             "within 1.6e-9 relative + %.3f subnormal ulp\n", f->name, rel, at, m, sub);
-      CHECK(rel <= 1.65e-9);
-      CHECK(sub <= 1.0);
+             "within 1.6e-9 relative + %.3f subnormal ulp\n", f->name, ls.rel, ls.at, m, ls.sub);
+      CHECK(ls.rel <= 1.65e-9);
+      CHECK(ls.sub <= 1.0);
       free(x);
     }
   }
