@@ -40,12 +40,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s LIB_A.so LIB_B.so n k [rounds]   (STRICT=1: calib_softmax)\n", argv[0]);
     return 2;
   }
-  const size_t n = (size_t)atof(argv[3]), k = (size_t)atof(argv[4]);
+  /* n, k: positive, n k <= 2^30 (two buffers of 4 GiB at most); rounds 1 .. 1000 */
+  const double nd = atof(argv[3]), kd = atof(argv[4]);
   const int rounds = argc > 5 ? atoi(argv[5]) : 12, strict = getenv("STRICT") != NULL;
+  if (!(nd >= 1 && kd >= 1 && nd * kd <= 0x1p30)) {
+    fprintf(stderr, "n, k: at least 1 each, n k at most 2^30 (got %s, %s)\n", argv[3], argv[4]);
+    return 2;
+  }
   if (rounds < 1 || rounds > 1000) {
     fprintf(stderr, "rounds: 1 .. 1000\n");
     return 2;
   }
+  const size_t n = (size_t)nd, k = (size_t)kd;
   rows_fn f[2];
   strict_fn g[2];
   for (int i = 0; i < 2; i++) {
@@ -61,10 +67,12 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (n == 0 || k == 0 || n > ((size_t)1 << 40) / k) return 2;
   float *x = malloc(n * k * sizeof *x), *y = malloc(n * k * sizeof *y);
   uint8_t *st = malloc(n);
-  if (!x || !y || !st) return 2;
+  if (!x || !y || !st) {
+    fprintf(stderr, "out of memory: two buffers of %zu floats\n", n * k);
+    return 2;
+  }
   srand(1);
   for (size_t i = 0; i < n * k; i++) x[i] = (float)(rand() % 2000) / 100.0f - 10.0f;
   memset(y, 0, n * k * sizeof *y);
@@ -78,8 +86,10 @@ int main(int argc, char **argv) {
         const double t0 = now();
         if (v == 2)
           memcpy(y, x, n * k * sizeof *x);
-        else if (strict ? g[v](x, n, k, 0, 1.0f, y, 0) : f[v](x, n, k, 0, 1.0f, y, 0, st, &bad, &first))
+        else if (strict ? g[v](x, n, k, 0, 1.0f, y, 0) : f[v](x, n, k, 0, 1.0f, y, 0, st, &bad, &first)) {
+          fprintf(stderr, "%s: %s failed\n", argv[1 + v], strict ? "calib_softmax" : "calib_softmax_rows");
           return 3;
+        }
         const double t = now() - t0;
         if (rep > 0 && t < best[v]) best[v] = t;
       }

@@ -171,9 +171,10 @@ static void test_check_rows(const calib__kernels *kt, const calib__kernels *sc) 
   }
 }
 
-/* The temperature kernels' cases: TS_N rows of the a-th of TS_KS's widths
- * (normal or wide logits by a's parity), random labels, weights with row 4
- * at 0. Returns the logits (malloc'd); *scale = sum_i max(w_i, 1) r_i (1 + r_i),
+/* The temperature kernels' cases: TS_N rows of k logits of the given kind
+ * (ts_case: the a-th of TS_KS's widths, normal or wide logits by a's
+ * parity), random labels, weights with row 4 at 0. Returns the logits
+ * (malloc'd); *scale = sum_i max(w_i, 1) r_i (1 + r_i),
  * r_i the row's range. The summed moments cancel (acc[1] = sum_i w_i (mu_i -
  * d_{i,y_i}) has terms of either sign, each up to r_i), so two correct
  * summation orders agree to 1e-12 of |acc| + 1e-3 scale, not of |acc| alone:
@@ -182,10 +183,9 @@ static void test_check_rows(const calib__kernels *kt, const calib__kernels *sc) 
 #define TS_N 9
 static const size_t TS_KS[] = {2, 3, 5, 8, 17, 1001, 2047, 2049, 2100};
 
-static float *ts_case(size_t a, int64_t y[TS_N], double w[TS_N], double *scale) {
-  const size_t k = TS_KS[a];
+static float *ts_case_k(size_t k, int kind, int64_t y[TS_N], double w[TS_N], double *scale) {
   float *x = malloc(TS_N * k * sizeof *x);
-  fill(x, TS_N, k, k, a % 2 ? D_NORMAL : D_WIDE);
+  fill(x, TS_N, k, k, kind);
   *scale = 0;
   for (size_t i = 0; i < TS_N; i++) {
     y[i] = (int64_t)(th_next() % k);
@@ -198,6 +198,9 @@ static float *ts_case(size_t a, int64_t y[TS_N], double w[TS_N], double *scale) 
     *scale += (w[i] > 1.0 ? w[i] : 1.0) * (mx - mn) * (1.0 + mx - mn);
   }
   return x;
+}
+static float *ts_case(size_t a, int64_t y[TS_N], double w[TS_N], double *scale) {
+  return ts_case_k(TS_KS[a], a % 2 ? D_NORMAL : D_WIDE, y, w, scale);
 }
 
 /* |got - ref| <= rel (|ref| + 1e-3 scale), as ts_case explains. */
@@ -264,26 +267,14 @@ static void test_ts_first(const calib__kernels *kt, const calib__kernels *sc) {
 static void test_ts_moments_fast(const calib__kernels *kt, const calib__kernels *sc) {
   static const size_t ks[] = {2, 3, 5, 8, 17, 127, 129, 1001, 2100};
   for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++) {
-    const size_t k = ks[a], n = 9;
-    float *x = malloc(n * k * sizeof *x);
-    int64_t y[9];
-    double w[9];
-    fill(x, n, k, k, a % 2 ? D_NORMAL : D_WIDE);
+    const size_t k = ks[a], n = TS_N;
+    int64_t y[TS_N];
+    double w[TS_N], scale;
     /* The kernel's documented accuracy is relative to the row's spread (its
      * variance term to ~1e-6 of E[d^2], raw-moment formula), so the absolute
-     * floor scales with sum_i max(w_i, 1) r_i (1 + r_i), r_i the row's range,
-     * as test_kernels.c's comparison of the x86 tables does. */
-    double scale = 0;
-    for (size_t i = 0; i < n; i++) {
-      y[i] = (int64_t)(th_next() % k);
-      w[i] = i == 4 ? 0.0 : th_uniform() + 0.1;
-      double mx = -INFINITY, mn = INFINITY;
-      for (size_t j = 0; j < k; j++) {
-        mx = fmax(mx, (double)x[i * k + j]);
-        mn = fmin(mn, (double)x[i * k + j]);
-      }
-      scale += (w[i] > 1.0 ? w[i] : 1.0) * (mx - mn) * (1.0 + mx - mn);
-    }
+     * floor scales with ts_case's scale, as test_kernels.c's comparison of
+     * the x86 tables does. */
+    float *x = ts_case_k(k, a % 2 ? D_NORMAL : D_WIDE, y, w, &scale);
     for (int useW = 0; useW < 2; useW++) {
       const double betas[] = {0.05, 1.0, 3.7};
       for (int bi = 0; bi < 3; bi++) {

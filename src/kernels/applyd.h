@@ -129,10 +129,11 @@ typedef struct {
    * relative), so each y_j is within 3.3e-9 (1 + max_j a_j + 2 max_j b_j)
    * relative of the exact map before its one rounding to float32 (about 1 %
    * of outputs one ulp from the correctly rounded float at k = 1000,
-   * test_beta's test_planar); on AVX2 the full exp (about 1e-12, the series). abc3: the
-   * same parameters as three planar arrays of CALIB__BETA3_STRIDE(k) (the
-   * model's beta3: plain loads instead of de-interleaving abc), or NULL; the
-   * values are the same either way, bit for bit. */
+   * test_beta's test_planar); on AVX2 the full exp (about 1e-12, the series).
+   * abc3: the same parameters as three planar arrays of
+   * CALIB__BETA3_STRIDE(k) (the model's beta3: plain loads instead of
+   * de-interleaving abc), or NULL; the values are the same either way, bit
+   * for bit. */
   int (*beta_row_x)(const double *abc, const double *abc3, const calib__f32u *x, size_t k, calib__f32u *y);
   /* tests: y_i = log1p(-s_i), s_i in [0, 1/2], as beta_row_x computes it
    * (W at a time, the tail padded with 0: the series when all W are <= 2^-5,

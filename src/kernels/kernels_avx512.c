@@ -1243,19 +1243,16 @@ static void vm_log_f32(const float *x, size_t n, float *y) {
     _mm512_mask_storeu_ps(y + i, mk, log_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), mk, x + i)));
   }
 }
-static void vm_exp_f64(const double *x, size_t n, double *y) {
+/* lo (a constant): calib__exp8_pd_lo instead of exp_pd */
+static ALWAYS_INLINE void vm_exp_f64_with(const double *x, size_t n, double *y, int lo) {
   const exp_pd_table tab = exp_pd_init();
   for (size_t i = 0; i < n; i += 8) {
     const __mmask8 mk = mask8(n - i);
-    _mm512_mask_storeu_pd(y + i, mk, exp_pd(_mm512_maskz_loadu_pd(mk, x + i), &tab));
+    const __m512d v = _mm512_maskz_loadu_pd(mk, x + i);
+    _mm512_mask_storeu_pd(y + i, mk, lo ? calib__exp8_pd_lo(v, &tab) : exp_pd(v, &tab));
   }
 }
-static void vm_exp_f64_lo(const double *x, size_t n, double *y) {
-  const calib__exp8_pd_tab tab = calib__exp8_pd_init();
-  for (size_t i = 0; i < n; i += 8) {
-    const __mmask8 mk = mask8(n - i);
-    _mm512_mask_storeu_pd(y + i, mk, calib__exp8_pd_lo(_mm512_maskz_loadu_pd(mk, x + i), &tab));
-  }
-}
+static void vm_exp_f64(const double *x, size_t n, double *y) { vm_exp_f64_with(x, n, y, 0); }
+static void vm_exp_f64_lo(const double *x, size_t n, double *y) { vm_exp_f64_with(x, n, y, 1); }
 const calib__vmath_fns calib__vmath_avx512 = {"avx512", vm_exp_f32, vm_log_f32, vm_exp_f64, vm_exp_f64_lo};
 #endif

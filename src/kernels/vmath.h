@@ -296,19 +296,31 @@ CALIB__VM_INLINE calib__exp8_pd_tab calib__exp8_pd_init(void) {
   return t;
 }
 
-CALIB__VM_INLINE __m512d calib__exp8_pd(__m512d t, const calib__exp8_pd_tab *tab) {
-  /* kd = t / ln2 rounded to a multiple of 1/16 by the 1.5 * 2^48 shift (its
-   * ulp is 2^-4): kd - shift = m + j/16 exactly, j in [0, 16) the low four
-   * bits of kd (vpermt2pd's index), vscalefpd takes floor(m + j/16) = m */
+/* The reduction of calib__exp8_pd and calib__exp8_pd_lo, on a t already
+ * clamped to [-746, 709.78]: kd = t / ln2 rounded to a multiple of 1/16 by
+ * the 1.5 * 2^48 shift (its ulp is 2^-4): nf = kd - shift = m + j/16
+ * exactly, j in [0, 16) the low four bits of kd (vpermt2pd's index); returns
+ * r = t - nf ln2, |r| <= ln2/32, with ln2 in two parts, the first with 32
+ * significant bits (nf, 15 bits, times it is exact). */
+CALIB__VM_INLINE __m512d calib__exp8_pd_reduce(__m512d t, __m512d *kd, __m512d *nf) {
   const __m512d shifter = _mm512_set1_pd(0x1.8p48);
+  *kd = _mm512_fmadd_pd(t, _mm512_set1_pd(0x1.71547652b82fep0), shifter);
+  *nf = _mm512_sub_pd(*kd, shifter); /* m + j/16, exact */
+  const __m512d r = _mm512_fnmadd_pd(*nf, _mm512_set1_pd(0x1.62e42fee00000p-1), t);
+  return _mm512_fnmadd_pd(*nf, _mm512_set1_pd(0x1.a39ef35793c76p-33), r);
+}
+
+/* 2^(j/16) (1 + p) 2^m, p = e^r - 1 (vscalefpd takes floor(m + j/16) = m) */
+CALIB__VM_INLINE __m512d calib__exp8_pd_finish(__m512d kd, __m512d nf, __m512d p, const calib__exp8_pd_tab *tab) {
+  const __m512d tj = _mm512_permutex2var_pd(tab->tlo, _mm512_castpd_si512(kd), tab->thi);
+  return _mm512_scalef_pd(_mm512_fmadd_pd(tj, p, tj), nf);
+}
+
+CALIB__VM_INLINE __m512d calib__exp8_pd(__m512d t, const calib__exp8_pd_tab *tab) {
   t = _mm512_max_pd(t, _mm512_set1_pd(-746.0));
   t = _mm512_min_pd(t, _mm512_set1_pd(709.78));
-  const __m512d kd = _mm512_fmadd_pd(t, _mm512_set1_pd(0x1.71547652b82fep0), shifter);
-  const __m512d nf = _mm512_sub_pd(kd, shifter); /* m + j/16, exact */
-  /* ln2 in two parts, the first with 32 significant bits: nf (15 bits) times
-   * it is exact */
-  __m512d r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.62e42fee00000p-1), t);
-  r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.a39ef35793c76p-33), r);
+  __m512d kd, nf;
+  const __m512d r = calib__exp8_pd_reduce(t, &kd, &nf);
   /* e^r - 1 = r + r^2 (c2 + c3 r + ... + c6 r^4), |r| <= ln2/32: minimax
    * for the relative error of e^r (a linear programme on 1501 points around
    * a 50-digit mpmath residual, rounded to double): 1.16e-17, a tenth of a
@@ -321,16 +333,14 @@ CALIB__VM_INLINE __m512d calib__exp8_pd(__m512d t, const calib__exp8_pd_tab *tab
    * + r^2 ((c4 + c5 r) + c6 r^2): three fused multiply-adds deep after r
    * instead of Horner's four, the same count of operations (r^2 was needed
    * anyway). Callers with long dependency chains around the exp are bound by
-   * latency, not by the FMA ports: beta's apply row at k = 1000 (bench_latency),
-   * with the log1p series below in the same form, 1.53 -> 1.39 us. */
+   * latency, not by the FMA ports (beta's apply row at k = 1000, before
+   * calib__exp8_pd_lo: 1.53 -> 1.39 us, bench_latency). */
   const __m512d qa = _mm512_fmadd_pd(_mm512_set1_pd(0x1.555555548f894p-3), r, _mm512_set1_pd(0x1.fffffffffffb9p-2));
   const __m512d qb = _mm512_fmadd_pd(_mm512_set1_pd(0x1.11123aae4c65bp-7), r, _mm512_set1_pd(0x1.55555558fcceap-5));
   const __m512d qc = _mm512_fmadd_pd(_mm512_set1_pd(0x1.6c14c6cb66c44p-10), r2, qb);
   const __m512d q = _mm512_fmadd_pd(r2, qc, qa);
   const __m512d p = _mm512_fmadd_pd(q, r2, r); /* e^r - 1 */
-  const __m512d tj = _mm512_permutex2var_pd(tab->tlo, _mm512_castpd_si512(kd), tab->thi);
-  const __m512d v = _mm512_fmadd_pd(tj, p, tj);
-  return _mm512_scalef_pd(v, nf);
+  return calib__exp8_pd_finish(kd, nf, p, tab);
 }
 
 /* calib__exp8_pd's reduction and table with a degree-3 polynomial, for
@@ -339,20 +349,15 @@ CALIB__VM_INLINE __m512d calib__exp8_pd(__m512d t, const calib__exp8_pd_tab *tab
  * computations whose result is rounded to float32 once (beta's apply row,
  * applyd_body.h), never for a double result. */
 CALIB__VM_INLINE __m512d calib__exp8_pd_lo(__m512d t, const calib__exp8_pd_tab *tab) {
-  const __m512d shifter = _mm512_set1_pd(0x1.8p48);
-  t = _mm512_max_pd(t, _mm512_set1_pd(-746.0));
-  const __m512d kd = _mm512_fmadd_pd(t, _mm512_set1_pd(0x1.71547652b82fep0), shifter);
-  const __m512d nf = _mm512_sub_pd(kd, shifter);
-  __m512d r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.62e42fee00000p-1), t);
-  r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.a39ef35793c76p-33), r);
+  __m512d kd, nf;
+  const __m512d r = calib__exp8_pd_reduce(_mm512_max_pd(t, _mm512_set1_pd(-746.0)), &kd, &nf);
   /* e^r - 1 = r + r^2 (c2 + c3 r), |r| <= ln2/32: c2, c3 minimise the
    * largest relative error of e^r (Nelder-Mead on the maximum over 40001
    * points, long double; the degree-3 Taylor form: 9.3e-9): 1.59e-9 */
   const __m512d r2 = _mm512_mul_pd(r, r);
   const __m512d q = _mm512_fmadd_pd(_mm512_set1_pd(0x1.55559ad9a670ep-3), r, _mm512_set1_pd(0x1.00021e272c1cdp-1));
   const __m512d p = _mm512_fmadd_pd(q, r2, r); /* e^r - 1 */
-  const __m512d tj = _mm512_permutex2var_pd(tab->tlo, _mm512_castpd_si512(kd), tab->thi);
-  return _mm512_scalef_pd(_mm512_fmadd_pd(tj, p, tj), nf);
+  return calib__exp8_pd_finish(kd, nf, p, tab);
 }
 #endif /* AVX-512 */
 
