@@ -506,6 +506,77 @@ static void test_planar(void) {
   }
 }
 
+/* One row (n = 1) at k >= 2 on exact logit parameters skips the validation
+ * scan: beta_row_x's widening pass finds a NaN or +-inf itself
+ * (model/beta_apply.c). Each row alone must give the multi-row call's
+ * output bit for bit (that call scans first, then runs the same kernel),
+ * huge finite values (+-FLT_MAX, 1e30) must not count as bad, and a NaN,
+ * +inf or -inf at the first, a middle or the last class (the vector tail)
+ * must give CALIB_E_NONFINITE with the output untouched; on every table
+ * this CPU has, owned and static (no planar copy) models alike. */
+static void test_one_row(void) {
+  static const char *const isas[] = {"scalar", "avx2", "avx512", "neon"};
+  static const size_t ks[] = {2, 9, 17, 40, 1000};
+  const double lg[2] = {CALIB_INPUT_LOGITS, (double)FLT_EPSILON}, one[1] = {1.0};
+  const float bads[3] = {NAN, INFINITY, -INFINITY};
+  const char *was = calib_isa();
+  th_srand(4242);
+  for (size_t t = 0; t < sizeof isas / sizeof isas[0]; t++) {
+    if (!calib__kernels_force(isas[t])) continue;
+    for (size_t q = 0; q < sizeof ks / sizeof ks[0]; q++) {
+      const size_t k = ks[q], n = 4;
+      double *abc = malloc(3 * k * sizeof(double));
+      float *x = malloc(n * k * sizeof(float)), *ym = malloc(n * k * sizeof(float)), *y1 = malloc(k * sizeof(float)),
+            *r = malloc(k * sizeof(float));
+      for (size_t j = 0; j < k; j++) {
+        abc[3 * j] = 0.5 + th_uniform();
+        abc[3 * j + 1] = 0.5 + th_uniform();
+        abc[3 * j + 2] = th_uniform() - 0.5;
+      }
+      for (size_t i = 0; i < n * k; i++) x[i] = (float)(4.0 * th_normal());
+      x[2 * k] = FLT_MAX; /* row 2: huge finite values, still good */
+      x[2 * k + 1] = -FLT_MAX;
+      x[3 * k + k - 1] = 1e30f;
+      sec s3[3] = {{CALIB_MP_BETA, 3 * k, abc}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 1, one}};
+      const size_t cap = 128 + 64 + 32 * 3 + 8 * (3 * k + 3);
+      uint8_t *buf = malloc(cap);
+      const size_t len = craft(buf, BE, k, s3, 3);
+      calib_model *mo = NULL;
+      CHECK_OK(calib_model_load(&mo, buf, len));
+      size_t need = 0;
+      CHECK_OK(calib_model_workspace_size(buf, len, &need));
+      void *ws = malloc(need);
+      const calib_model *mr = NULL;
+      CHECK_OK(calib_model_init_static(&mr, ws, need, buf, len));
+      const calib_model *models[2] = {mo, mr};
+      for (int v = 0; v < 2; v++) {
+        const calib_model *m = models[v];
+        if (!m) continue;
+        CHECK_OK(calib_apply(m, x, n, k, ym));
+        for (size_t i = 0; i < n; i++) {
+          CHECK_OK(calib_apply(m, x + i * k, 1, k, y1));
+          if (memcmp(y1, ym + i * k, k * sizeof(float)) != 0)
+            TH_FAIL("%s k = %zu model %d row %zu: one row differs from the multi-row call", isas[t], k, v, i);
+        }
+        const size_t pos[3] = {0, k / 2, k - 1};
+        for (int b = 0; b < 3; b++)
+          for (int p = 0; p < 3; p++) {
+            memcpy(r, x, k * sizeof(float));
+            r[pos[p]] = bads[b];
+            for (size_t j = 0; j < k; j++) y1[j] = 7.0f;
+            CHECK_ERR(calib_apply(m, r, 1, k, y1), CALIB_E_NONFINITE);
+            size_t touched = 0;
+            for (size_t j = 0; j < k; j++) touched += y1[j] != 7.0f;
+            if (touched) TH_FAIL("%s k = %zu: a bad row (%g at %zu) wrote %zu outputs", isas[t], k, (double)bads[b], pos[p], touched);
+          }
+      }
+      calib_model_free(mo);
+      free(ws); free(buf); free(abc); free(x); free(ym); free(y1); free(r);
+    }
+  }
+  calib__kernels_force(was);
+}
+
 static void test_coco(void) {
   char p[1200];
   size_t lx = 0, ly = 0, lp = 0;
@@ -676,6 +747,7 @@ int main(int argc, char **argv) {
   test_logit_gaps();
   test_log1p_neg();
   test_planar();
+  test_one_row();
   test_ovr_round_trip();
   test_oom();
   test_coco();

@@ -123,9 +123,14 @@ AD_INLINE void store_scaled(const double *buf, size_t k, double c, calib__f32u *
 /* buf[0 .. *kp) := the row x[0 .. k) widened to double (kp = k rounded up to
  * W, padding lanes -inf); returns its maximum. Four independent chains of
  * compare + blend: one chain of k / W dependent steps was the longest part of
- * a k = 1000 row (ETS, bench_latency). */
-AD_INLINE double widen_max(const calib__f32u *xr, size_t k, double *buf, size_t *kp) {
-  VD mv = splat(-HUGE_VAL), mv1 = mv, mv2 = mv, mv3 = mv;
+ * a k = 1000 row (ETS, bench_latency). With chk (a compile-time constant),
+ * *bad := 1 when some x_j is NaN or +-inf, else 0: the row's sum in double,
+ * which is finite exactly then (k <= CALIB__APPLYD_MAX_K finite floats sum
+ * to at most 1e3 FLT_MAX in magnitude), one add per vector beside the pass
+ * (beta_row_x, whose single-row calls skip the caller's validation pass). */
+AD_INLINE double widen_max_chk(const calib__f32u *xr, size_t k, double *buf, size_t *kp, const int chk,
+                               int *bad) {
+  VD mv = splat(-HUGE_VAL), mv1 = mv, mv2 = mv, mv3 = mv, sv = splat(0), sv1 = sv;
   size_t j = 0;
   for (; j + 4 * W <= k; j += 4 * W) {
     const VD d0 = ld_f(xr + j), d1 = ld_f(xr + j + W), d2 = ld_f(xr + j + 2 * W), d3 = ld_f(xr + j + 3 * W);
@@ -137,20 +142,31 @@ AD_INLINE double widen_max(const calib__f32u *xr, size_t k, double *buf, size_t 
     mv1 = vmax(mv1, d1);
     mv2 = vmax(mv2, d2);
     mv3 = vmax(mv3, d3);
+    if (chk) {
+      sv += d0 + d1;
+      sv1 += d2 + d3;
+    }
   }
   for (; j + W <= k; j += W) {
     const VD d = ld_f(xr + j);
     st_d(buf + j, d);
     mv = vmax(mv, d);
+    if (chk) sv += d;
   }
   if (j < k) {
     const VD d = ld_f_tail(xr + j, k - j, -INFINITY);
     st_d(buf + j, d);
     mv = vmax(mv, d);
+    if (chk) sv += ld_f_tail(xr + j, k - j, 0.0f); /* not the -inf padding */
     j += W;
   }
   *kp = j;
+  if (chk) *bad = !isfinite(hsum(sv + sv1));
   return hmax(vmax(vmax(mv, mv1), vmax(mv2, mv3)));
+}
+
+AD_INLINE double widen_max(const calib__f32u *xr, size_t k, double *buf, size_t *kp) {
+  return widen_max_chk(xr, k, buf, kp, 0, NULL);
 }
 
 static void vector_rows(const double *w, const double *b, const calib__f32u *x, size_t n, size_t k,
@@ -776,12 +792,15 @@ AD_INLINE size_t first_eq(const double *buf, size_t kp, double m) {
  * relative of the exact map before its one rounding to float32 (applyd.h).
  * S < 2^-900 (the others' terms near the subnormal range) returns 1 with y
  * unwritten: the caller takes the path that sums around the others' own
- * maximum. */
+ * maximum. A NaN or +-inf in the row returns 2 with y unwritten (found in
+ * pass 1, widen_max_chk). */
 #define BETA_XG 4
 static int beta_row_x(const double *abc, const double *abc3, const calib__f32u *x, size_t k, calib__f32u *y) {
   double buf[CALIB__APPLYD_MAX_K + BETA_XG * W];
   size_t kp;
-  const double m = widen_max(x, k, buf, &kp);
+  int bad;
+  const double m = widen_max_chk(x, k, buf, &kp, 1, &bad);
+  if (bad) return 2; /* a NaN or +-inf: y unwritten, the caller names the error */
   const size_t jmax = first_eq(buf, kp, m);
   buf[jmax] = -HUGE_VAL;
   const double S = exp_sum_with(buf, kp, m, 1);
