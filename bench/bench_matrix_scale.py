@@ -32,7 +32,9 @@ libcalib timed once per case (a fit is seconds long; run in a child process
 and stopped after --cap x its target, default 5x, status "stopped at .. s"),
 scipy once.
 Output: a table, a MISSED line per target not met, and JSON lines appended
-to build/bench/matrix_scale.json (one per case; the file is rewritten per run):
+to build/bench/matrix_scale.json (one per case; the file is rewritten per run;
+a k = 100 case whose data is absent is a record with met false and status
+"not run: ..", and a MISSED line: a target not judged is not met):
   {"table":"matrix_scale","method":..,"reg":..,"n":..,"k":..,"seconds":..,
    "scipy_seconds":..,"obj":..,"scipy_obj":..,"target":"<= 10 s","value":..,"met":..}
 Usage (repository root, after `make`):
@@ -68,6 +70,7 @@ VP = ctypes.c_void_p
 C = {m.group(1): int(m.group(2)) for m in
      re.finditer(r"#define\s+(CALIB_\w+)\s+(-?\d+)\b", open(os.path.join("include", "calib.h")).read())}
 DATA = os.environ.get("CALIB_SHARED_DATA", os.path.join("..", "shared", "data"))
+REAL_N = 5000  # rows of the real set's val split (load_real)
 METHOD = {"vector": "CALIB_METHOD_VECTOR", "matrix": "CALIB_METHOD_MATRIX", "dirichlet": "CALIB_METHOD_DIRICHLET"}
 # regulariser name -> (lambda, mu, l2)
 REGS = {"odir": (10.0, 10.0, 0.0), "l2": (0.0, 0.0, 10.0), "none": (0.0, 0.0, 0.0)}
@@ -225,7 +228,19 @@ def main():
                 data[src] = make_data(a.n1000, 1000, 1)
             else:
                 if not os.path.exists(os.path.join(DATA, "cifar100_lenet5_netcal")):
-                    print("skipped: %s has no cifar100_lenet5_netcal" % DATA)
+                    # a target that could not be judged is not met: a record and a MISSED line,
+                    # so a run without ../shared never reads as complete
+                    status = "not run: %s has no cifar100_lenet5_netcal" % DATA
+                    rec = {"table": "matrix_scale", "method": method, "reg": reg, "n": REAL_N, "k": 100,
+                           "data": src, "status": status, "target": "<= %g s" % target, "value": None,
+                           "met": False, "loadavg": open("/proc/loadavg").read().split()[:3]}
+                    rows.append(rec)
+                    print("  %-16s %-9s %-4s n=%-5d k=%-4d %s  target <= %g s: MISSED"
+                          % (src, method, reg, REAL_N, 100, status, target))
+                    missed.append("MISSED matrix_scale %s %s (%d, 100): %s" % (method, reg, REAL_N, status))
+                    os.makedirs(os.path.dirname(a.json) or ".", exist_ok=True)
+                    with open(a.json, "w" if len(rows) == 1 else "a") as fh:
+                        fh.write(json.dumps(rec) + "\n")
                     continue
                 data[src] = load_real()
         z, y = data[src]

@@ -39,7 +39,7 @@ def fmt(v):
 def describe(r):
     """A short name of the table line a record is about."""
     parts = [str(r.get("table", "?"))]
-    for key in ("line", "method", "type"):
+    for key in ("line", "method", "reg", "type"):
         if r.get(key) is not None:
             parts.append(str(r[key]))
     if "n" in r and "k" in r and "(%s, %s)" % (r["n"], r["k"]) not in " ".join(parts) and \
@@ -91,8 +91,9 @@ def main():
                 elif met:
                     n_met += 1
                 else:
-                    missed.append("MISSED %s: %s%s" % (describe(r), target,
-                                                        "" if value is None else " (value %s)" % fmt(value)))
+                    why = " (value %s)" % fmt(value) if value is not None else \
+                        " (%s)" % r["status"] if str(r.get("status", "")).startswith("not run") else ""
+                    missed.append("MISSED %s: %s%s" % (describe(r), target, why))
     out = os.path.join(d, "results.json")
     with open(out + ".tmp", "w") as f:
         for r in records:
