@@ -437,8 +437,26 @@ static void test_logit_features(void) {
  * series), and both within half a float32 ulp plus 3.3e-9 (1 + max a +
  * 2 max b) relative of a long-double reference (the one rounding to float32
  * and applyd.h's bound before it). */
-static void test_planar(void) {
+/* A beta model on logits with exact features and parameters abc (3 k),
+ * crafted once and made twice: owned (*mo: calib_model_load, with its planar
+ * copy of abc) and static (*mr: calib_model_init_static over *buf, in *ws);
+ * the caller frees *mo, *buf and *ws. */
+static void beta_logit_models(const double *abc, size_t k, calib_model **mo, const calib_model **mr,
+                              uint8_t **buf, void **ws) {
   const double lg[2] = {CALIB_INPUT_LOGITS, (double)FLT_EPSILON}, one[1] = {1.0};
+  sec s3[3] = {{CALIB_MP_BETA, 3 * k, abc}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 1, one}};
+  const size_t cap = 128 + 64 + 32 * 3 + 8 * (3 * k + 3);
+  *buf = malloc(cap);
+  const size_t len = craft(*buf, BE, k, s3, 3);
+  CHECK(len <= cap);
+  CHECK_OK(calib_model_load(mo, *buf, len));
+  size_t need = 0;
+  CHECK_OK(calib_model_workspace_size(*buf, len, &need));
+  *ws = malloc(need);
+  CHECK_OK(calib_model_init_static(mr, *ws, need, *buf, len));
+}
+
+static void test_planar(void) {
   static const size_t ks[] = {2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65, 67, 1000};
   th_srand(913);
   for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
@@ -453,18 +471,11 @@ static void test_planar(void) {
     }
     for (size_t i = 0; i < n * k; i++) x[i] = (float)(3.0 * (th_uniform() - 0.5) * (double)(i % n + 1));
     x[k / 2] = 30.0f; /* row 0: one dominant class */
-    sec s3[3] = {{CALIB_MP_BETA, 3 * k, abc}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 1, one}};
-    const size_t cap = 128 + 64 + 32 * 3 + 8 * (3 * k + 3);
-    uint8_t *buf = malloc(cap);
-    const size_t len = craft(buf, BE, k, s3, 3);
-    CHECK(len <= cap);
     calib_model *mo = NULL;
-    CHECK_OK(calib_model_load(&mo, buf, len));
-    size_t need = 0;
-    CHECK_OK(calib_model_workspace_size(buf, len, &need));
-    void *ws = malloc(need);
     const calib_model *mr = NULL;
-    CHECK_OK(calib_model_init_static(&mr, ws, need, buf, len));
+    uint8_t *buf = NULL;
+    void *ws = NULL;
+    beta_logit_models(abc, k, &mo, &mr, &buf, &ws);
     CHECK_OK(calib_apply(mo, x, n, k, y1));
     CHECK_OK(calib_apply(mr, x, n, k, y2));
     CHECK(memcmp(y1, y2, n * k * sizeof(float)) == 0);
@@ -517,7 +528,6 @@ static void test_planar(void) {
 static void test_one_row(void) {
   static const char *const isas[] = {"scalar", "avx2", "avx512", "neon"};
   static const size_t ks[] = {2, 9, 17, 40, 1000};
-  const double lg[2] = {CALIB_INPUT_LOGITS, (double)FLT_EPSILON}, one[1] = {1.0};
   const float bads[3] = {NAN, INFINITY, -INFINITY};
   const char *was = calib_isa();
   th_srand(4242);
@@ -537,17 +547,11 @@ static void test_one_row(void) {
       x[2 * k] = FLT_MAX; /* row 2: huge finite values, still good */
       x[2 * k + 1] = -FLT_MAX;
       x[3 * k + k - 1] = 1e30f;
-      sec s3[3] = {{CALIB_MP_BETA, 3 * k, abc}, {CALIB_MP_INPUT, 2, lg}, {CALIB_MP_BETA_FEATURES, 1, one}};
-      const size_t cap = 128 + 64 + 32 * 3 + 8 * (3 * k + 3);
-      uint8_t *buf = malloc(cap);
-      const size_t len = craft(buf, BE, k, s3, 3);
       calib_model *mo = NULL;
-      CHECK_OK(calib_model_load(&mo, buf, len));
-      size_t need = 0;
-      CHECK_OK(calib_model_workspace_size(buf, len, &need));
-      void *ws = malloc(need);
       const calib_model *mr = NULL;
-      CHECK_OK(calib_model_init_static(&mr, ws, need, buf, len));
+      uint8_t *buf = NULL;
+      void *ws = NULL;
+      beta_logit_models(abc, k, &mo, &mr, &buf, &ws);
       const calib_model *models[2] = {mo, mr};
       for (int v = 0; v < 2; v++) {
         const calib_model *m = models[v];
