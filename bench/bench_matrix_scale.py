@@ -191,6 +191,13 @@ def load_real():
     return np.ascontiguousarray(z.reshape(len(y), -1)), y
 
 
+def write_record(path, rec, first):
+    """One JSON line of the table: the run's first record rewrites the file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w" if first else "a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
 def cases(only):
     out = []
     if only in (None, "k100"):
@@ -238,9 +245,7 @@ def main():
                     print("  %-16s %-9s %-4s n=%-5d k=%-4d %s  target <= %g s: MISSED"
                           % (src, method, reg, REAL_N, 100, status, target))
                     missed.append("MISSED matrix_scale %s %s (%d, 100): %s" % (method, reg, REAL_N, status))
-                    os.makedirs(os.path.dirname(a.json) or ".", exist_ok=True)
-                    with open(a.json, "w" if len(rows) == 1 else "a") as fh:
-                        fh.write(json.dumps(rec) + "\n")
+                    write_record(a.json, rec, len(rows) == 1)
                     continue
                 data[src] = load_real()
         z, y = data[src]
@@ -277,9 +282,7 @@ def main():
             missed.append("MISSED matrix_scale %s %s (%d, %d): %.2f s (target <= %g s), obj %.12g vs scipy %.12g, %s"
                           % (method, reg, n, k, t, target, f_ours, fs, status))
         rows[-1] = rec
-        os.makedirs(os.path.dirname(a.json) or ".", exist_ok=True)
-        with open(a.json, "w" if len(rows) == 1 else "a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+        write_record(a.json, rec, len(rows) == 1)
     for line in missed:
         print(line)
     print("wrote %s (%d records)" % (a.json, len(rows)))

@@ -91,8 +91,11 @@ def main():
                 elif met:
                     n_met += 1
                 else:
-                    why = " (value %s)" % fmt(value) if value is not None else \
-                        " (%s)" % r["status"] if str(r.get("status", "")).startswith("not run") else ""
+                    why = ""
+                    if value is not None:
+                        why = " (value %s)" % fmt(value)
+                    elif str(r.get("status", "")).startswith("not run"):
+                        why = " (%s)" % r["status"]
                     missed.append("MISSED %s: %s%s" % (describe(r), target, why))
     out = os.path.join(d, "results.json")
     with open(out + ".tmp", "w") as f:

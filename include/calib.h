@@ -707,7 +707,7 @@ CALIB_API size_t calib_bin_index(double c, size_t bins);
  * relative), so each probability is within 3.3e-9 (1 + max_j a_j +
  * 2 max_j b_j) relative of the exact map before that rounding (k = 1000,
  * a, b ~ 1: under 1 % of the outputs one ulp from the correctly rounded
- * float; 1.47 -> 0.99 us a row in make bench).
+ * float; about 1 us a row instead of 1.5, bench/README.md).
  * Input rules: k must equal the
  * model's k (CALIB_E_SHAPE); every value finite (CALIB_E_NONFINITE; unlike
  * temperature scaling, -inf logits are not accepted) and, for

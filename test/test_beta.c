@@ -520,7 +520,8 @@ static void test_planar(void) {
 /* One row (n = 1) at k >= 2 on exact logit parameters skips the validation
  * scan: beta_row_x's widening pass finds a NaN or +-inf itself
  * (model/beta_apply.c). Each row alone must give the multi-row call's
- * output bit for bit (that call scans first, then runs the same kernel),
+ * output bit for bit (that call scans first, then runs the same kernel;
+ * test_planar holds its output to a long-double reference, at these k),
  * huge finite values (+-FLT_MAX, 1e30) must not count as bad, and a NaN,
  * +inf or -inf at the first, a middle or the last class (the vector tail)
  * must give CALIB_E_NONFINITE with the output untouched; on every table

@@ -125,9 +125,9 @@ typedef struct {
    * reciprocal of sum q (as the other rows here); returns 0, or 1 with y
    * unwritten when S is below 2^-900 (the caller's summary, around the
    * others' maximum, keeps such rows exact), or 2 with y unwritten when some
-   * x_j is NaN or +-inf (checked in its widening pass, so that a caller with
-   * one row need not scan it first: model/beta_apply.c). Its two exps (e^(z_j - m) and
-   * the sigmoid's) are VEXP_LO's: on AVX-512 calib__exp8_pd_lo (1.6e-9
+   * x_j is NaN or +-inf (checked in its widening pass, so that a caller
+   * with one row need not scan it first: model/beta_apply.c). Its two exps
+   * (e^(z_j - m) and the sigmoid's) are VEXP_LO's: on AVX-512 calib__exp8_pd_lo (1.6e-9
    * relative), so each y_j is within 3.3e-9 (1 + max_j a_j + 2 max_j b_j)
    * relative of the exact map before its one rounding to float32 (about 1 %
    * of outputs one ulp from the correctly rounded float at k = 1000,

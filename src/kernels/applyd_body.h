@@ -157,7 +157,7 @@ AD_INLINE double widen_max_chk(const calib__f32u *xr, size_t k, double *buf, siz
     const VD d = ld_f_tail(xr + j, k - j, -INFINITY);
     st_d(buf + j, d);
     mv = vmax(mv, d);
-    if (chk) sv += ld_f_tail(xr + j, k - j, 0.0f); /* not the -inf padding */
+    if (chk) sv += pad(d, k - j, 0.0); /* not the -inf padding */
     j += W;
   }
   *kp = j;
@@ -781,8 +781,9 @@ AD_INLINE size_t first_eq(const double *buf, size_t kp, double m) {
 
 /* The whole beta row (applyd.h), in passes over buf, each a short chain per
  * vector (the sigmoid's exp in the log1p pass made one long latency-bound
- * chain per vector: k = 1000 1.44 -> 1.27 us split, bench/README run 20). (1) The row widened to double with its maximum m and its first
- * index jmax. (2) e_j = exp(z_j - m) for j != jmax (kept) and their sum S:
+ * chain per vector: k = 1000 1.44 -> 1.27 us split, bench/README run 20).
+ * (1) The row widened to double with its maximum m and its first index
+ * jmax, and a NaN or +-inf found (widen_max_chk). (2) e_j = exp(z_j - m) for j != jmax (kept) and their sum S:
  * softplus(d) = ln(1 + S) (d = ln S), e^-softplus(d) = 1/(1 + S) and
  * softplus(-d) = ln(1 + 1/S), three libm calls where ln, exp and two
  * softplus took six; s_j = e_j / (1 + S), one exp per class fewer than
@@ -792,8 +793,7 @@ AD_INLINE size_t first_eq(const double *buf, size_t kp, double m) {
  * relative of the exact map before its one rounding to float32 (applyd.h).
  * S < 2^-900 (the others' terms near the subnormal range) returns 1 with y
  * unwritten: the caller takes the path that sums around the others' own
- * maximum. A NaN or +-inf in the row returns 2 with y unwritten (found in
- * pass 1, widen_max_chk). */
+ * maximum. A NaN or +-inf in the row returns 2 with y unwritten. */
 #define BETA_XG 4
 static int beta_row_x(const double *abc, const double *abc3, const calib__f32u *x, size_t k, calib__f32u *y) {
   double buf[CALIB__APPLYD_MAX_K + BETA_XG * W];
