@@ -191,6 +191,18 @@ def load_real():
     return np.ascontiguousarray(z.reshape(len(y), -1)), y
 
 
+def loadavg():
+    return open("/proc/loadavg").read().split()[:3]
+
+
+def record(method, reg, n, k, src, status, target, value, met, **extra):
+    """A case's JSON record: the fields every case has, then the run's own (extra)."""
+    rec = {"table": "matrix_scale", "method": method, "reg": reg, "n": n, "k": k, "data": src, "status": status}
+    rec.update(extra)
+    rec.update({"target": "<= %g s" % target, "value": value, "met": met, "loadavg": loadavg()})
+    return rec
+
+
 def write_record(path, rec, first):
     """One JSON line of the table: the run's first record rewrites the file."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -226,7 +238,7 @@ def main():
     data = {}
     rows, missed = [], []
     print("matrix-family fits as k grows, single thread (OPENBLAS_NUM_THREADS=%s); load average %s"
-          % (os.environ.get("OPENBLAS_NUM_THREADS"), open("/proc/loadavg").read().split()[:3]))
+          % (os.environ.get("OPENBLAS_NUM_THREADS"), loadavg()))
     for src, method, reg, target in cases(a.only):
         if a.case and a.case != "%s:%s" % (method, reg):
             continue
@@ -238,14 +250,11 @@ def main():
                     # a target that could not be judged is not met: a record and a MISSED line,
                     # so a run without ../shared never reads as complete
                     status = "not run: %s has no cifar100_lenet5_netcal" % DATA
-                    rec = {"table": "matrix_scale", "method": method, "reg": reg, "n": REAL_N, "k": 100,
-                           "data": src, "status": status, "target": "<= %g s" % target, "value": None,
-                           "met": False, "loadavg": open("/proc/loadavg").read().split()[:3]}
-                    rows.append(rec)
+                    rows.append(record(method, reg, REAL_N, 100, src, status, target, None, False))
                     print("  %-16s %-9s %-4s n=%-5d k=%-4d %s  target <= %g s: MISSED"
                           % (src, method, reg, REAL_N, 100, status, target))
                     missed.append("MISSED matrix_scale %s %s (%d, 100): %s" % (method, reg, REAL_N, status))
-                    write_record(a.json, rec, len(rows) == 1)
+                    write_record(a.json, rows[-1], len(rows) == 1)
                     continue
                 data[src] = load_real()
         z, y = data[src]
@@ -265,14 +274,11 @@ def main():
         met = bool(st in (0, C["CALIB_E_SEPARABLE"]) and t <= target and obj_ok)
         status = "ok" if st == 0 else ("stopped at %g s" % (a.cap * target) if st is None
                                        else lib.calib_strerror(st).decode())
-        rows.append((src, method, reg, n, k, t, f_ours, ts, fs, nit, cut, target, met, status, rep))
-        rec = {"table": "matrix_scale", "method": method, "reg": reg, "n": n, "k": k, "data": src,
-               "seconds": round(t, 4), "scipy_seconds": None if a.no_scipy else round(ts, 2),
-               "scipy_capped": cut, "scipy_iterations": nit, "status": status,
-               "obj": f_ours, "scipy_obj": None if a.no_scipy else fs,
-               "iterations": rep["iterations"], "gap": rep["gap"], "condition": rep["condition"],
-               "target": "<= %g s" % target, "value": round(t, 4), "met": met,
-               "loadavg": open("/proc/loadavg").read().split()[:3]}
+        rows.append(record(method, reg, n, k, src, status, target, round(t, 4), met,
+                           seconds=round(t, 4), scipy_seconds=None if a.no_scipy else round(ts, 2),
+                           scipy_capped=cut, scipy_iterations=nit, obj=f_ours,
+                           scipy_obj=None if a.no_scipy else fs, iterations=rep["iterations"],
+                           gap=rep["gap"], condition=rep["condition"]))
         print("  %-16s %-9s %-4s n=%-5d k=%-4d %-10s %8.2f s  obj %.12g | scipy %7.1f s%s %5d it obj %.12g | "
               "it %g gap %.1e cond %.1e  target <= %g s: %s"
               % (src, method, reg, n, k, status, t, f_ours, ts, " (cap)" if cut else "      ", nit, fs,
@@ -281,8 +287,7 @@ def main():
         if not met:
             missed.append("MISSED matrix_scale %s %s (%d, %d): %.2f s (target <= %g s), obj %.12g vs scipy %.12g, %s"
                           % (method, reg, n, k, t, target, f_ours, fs, status))
-        rows[-1] = rec
-        write_record(a.json, rec, len(rows) == 1)
+        write_record(a.json, rows[-1], len(rows) == 1)
     for line in missed:
         print(line)
     print("wrote %s (%d records)" % (a.json, len(rows)))

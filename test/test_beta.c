@@ -537,8 +537,8 @@ static void test_one_row(void) {
     for (size_t q = 0; q < sizeof ks / sizeof ks[0]; q++) {
       const size_t k = ks[q], n = 4;
       double *abc = malloc(3 * k * sizeof(double));
-      float *x = malloc(n * k * sizeof(float)), *ym = malloc(n * k * sizeof(float)), *y1 = malloc(k * sizeof(float)),
-            *r = malloc(k * sizeof(float));
+      float *x = malloc(n * k * sizeof(float)), *ym = malloc(n * k * sizeof(float));
+      float *y1 = malloc(k * sizeof(float)), *r = malloc(k * sizeof(float));
       for (size_t j = 0; j < k; j++) {
         abc[3 * j] = 0.5 + th_uniform();
         abc[3 * j + 1] = 0.5 + th_uniform();
@@ -572,11 +572,19 @@ static void test_one_row(void) {
             CHECK_ERR(calib_apply(m, r, 1, k, y1), CALIB_E_NONFINITE);
             size_t touched = 0;
             for (size_t j = 0; j < k; j++) touched += y1[j] != 7.0f;
-            if (touched) TH_FAIL("%s k = %zu: a bad row (%g at %zu) wrote %zu outputs", isas[t], k, (double)bads[b], pos[p], touched);
+            if (touched)
+              TH_FAIL("%s k = %zu: a bad row (%g at %zu) wrote %zu outputs", isas[t], k, (double)bads[b], pos[p],
+                      touched);
           }
       }
       calib_model_free(mo);
-      free(ws); free(buf); free(abc); free(x); free(ym); free(y1); free(r);
+      free(ws);
+      free(buf);
+      free(abc);
+      free(x);
+      free(ym);
+      free(y1);
+      free(r);
     }
   }
   calib__kernels_force(was);

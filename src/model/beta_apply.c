@@ -161,19 +161,6 @@ int calib__beta_check(const calib_model *m, const calib__f32u *x, size_t n, size
   return calib__pb_check_values(x, n * k, input);
 }
 
-static int beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y,
-                    int checked);
-
-int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
-                      calib__f32u *y) {
-  /* one row: beta_map validates it itself (see there) */
-  if (n == 1) return beta_map(m, x, 1, k, y, 0);
-  const int vs = calib__beta_check(m, x, n, k);
-  if (vs != CALIB_OK) return vs;
-  calib__beta_map(m, x, n, k, y);
-  return CALIB_OK;
-}
-
 int calib__beta_rowx_fits(size_t k, int input, int exact) {
   return exact && input == CALIB_INPUT_LOGITS && k >= 2 && k <= CALIB__APPLYD_MAX_K;
 }
@@ -189,8 +176,8 @@ int calib__beta_rowx_fits(size_t k, int input, int exact) {
 #else
 #define BETA_NOINLINE
 #endif
-static BETA_NOINLINE void map_row(const double *abc, size_t k, int input, double eps, int exact, const calib__applyd *ad,
-                    const calib__f32u *x, calib__f32u *y) {
+static BETA_NOINLINE void map_row(const double *abc, size_t k, int input, double eps, int exact,
+                                  const calib__applyd *ad, const calib__f32u *x, calib__f32u *y) {
   /* the row's summary is taken before any entry of the row is overwritten */
   const beta_ctx c = row_ctx(abc, k, input, eps, exact, x);
   if (ad) {
@@ -203,12 +190,14 @@ static BETA_NOINLINE void map_row(const double *abc, size_t k, int input, double
   calib__ovr_normalise(beta_row_q, &c, x, k, y);
 }
 
-/* The map of n rows. checked = 0 (n == 1 only) when x has not been
- * validated: on beta_row_x's path the kernel's widening pass finds a NaN or
- * +-inf itself and writes nothing, and calib__beta_check then only names
- * the error (the separate scan was 60 ns of a 1 us row at k = 1000,
- * bench_latency); every other path scans first. Returns CALIB_OK or the
- * row's error code, with y unwritten. */
+/* The map of n rows. checked: the caller validated x (calib__beta_map).
+ * Unchecked, x is validated here before anything is written: a single row
+ * on beta_row_x's path by the kernel's widening pass, which finds a NaN or
+ * +-inf itself and writes nothing (calib__beta_check then only names the
+ * error; the separate scan was 60 ns of a 1 us row at k = 1000,
+ * bench_latency); every other call by calib__beta_check over all rows first
+ * (the strict contract). Returns CALIB_OK or the input rule's error code,
+ * with y unwritten. */
 static int beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k, calib__f32u *y,
                     int checked) {
   int input;
@@ -218,7 +207,7 @@ static int beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t
   const int exact = calib__beta_exact_of(m);
   const calib__applyd *ad = k == 1 ? NULL : CALIB__APPLYD();
   const int simd = ad && calib__beta_rowx_fits(k, input, exact);
-  if (!checked && !simd) {
+  if (!checked && !(n == 1 && simd)) {
     const int vs = calib__beta_check(m, x, n, k);
     if (vs != CALIB_OK) return vs;
   }
@@ -230,7 +219,7 @@ static int beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t
   for (size_t i = 0; i < n; i++) {
     /* the whole row in one kernel call, unless its other classes' terms are
      * near underflow relative to the maximum (1) or it holds a NaN or +-inf
-     * (2, only when not checked) (applyd.h) */
+     * (2: only a single unchecked row can, see above) (applyd.h) */
     if (simd) {
       const int r = ad->beta_row_x(abc, m->beta3, x + i * k, k, y + i * k);
       if (r == 0) continue;
@@ -247,4 +236,9 @@ static int beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t
 void calib__beta_map(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                      calib__f32u *y) {
   (void)beta_map(m, x, n, k, y, 1);
+}
+
+int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
+                      calib__f32u *y) {
+  return beta_map(m, x, n, k, y, 0);
 }

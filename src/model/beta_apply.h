@@ -8,6 +8,8 @@
 #include "kernels.h" /* calib__f32u: caller arrays at any byte address */
 
 int calib__beta_validate(calib_model *m);
+/* The input rule (calib__beta_check), then the map: CALIB_OK, or the rule's
+ * error with y unwritten. Reentrant; x and y are the caller's. */
 int calib__beta_apply(const calib_model *m, const calib__f32u *x, size_t n, size_t k,
                       calib__f32u *y);
 /* apply = check (the input rule, nothing written) + map (no check). */
