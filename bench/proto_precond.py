@@ -13,6 +13,9 @@ and for b = H e with e random, with the extreme Ritz values of the run's Lanczos
   top-m       the same blocks from each class's m rows of largest h_ia only (leaving rows out only lowers M).
 Usage: /usr/bin/python3 bench/proto_precond.py [n k [m,m,...]]   (default 2000 200 50,100,300; about 20 s;
        5000 500 125,250 takes about 2 minutes)
+Ranges, checked before anything is built: 2 <= k <= MAX_K (each preconditioner with blocks keeps k Cholesky factors
+of (k+1) x (k+1) doubles: 1 GB at k = 500), 2 <= n <= MAX_N, 1 <= m <= n. The problem (features, probabilities,
+penalty) is test/py/test_matrix.py's Objective, the reference the matrix-family tests check the library against.
 """
 import os
 import sys
@@ -22,24 +25,29 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from scipy.linalg import cho_factor, cho_solve, eigh  # noqa: E402
 from scipy.linalg.lapack import dstev  # noqa: E402
-from scipy.special import log_softmax, softmax  # noqa: E402
+from scipy.special import softmax  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import bench_matrix_scale as bms  # noqa: E402  (data, ctypes fit)
+import bench_matrix_scale as bms  # noqa: E402  (data, ctypes fit, the reference Objective)
+
+
+MAX_K = 500
+MAX_N = 200000
 
 
 class Problem:
-    """L's Hessian at the fitted optimum: h_i = (diag(q_i) - q_i q_i') / n on features f_i = (log softmax(z_i), 1)."""
+    """L's Hessian at the fitted optimum: h_i = (diag(q_i) - q_i q_i') / n on features f_i = (x_i, 1), with x_i, q_i
+    and the ODIR penalty's coefficients those of the reference objective obj (test_matrix.Objective, Dirichlet)."""
 
-    def __init__(self, z, theta, lam, mu):
-        n, k = z.shape
+    def __init__(self, obj, theta):
+        n, k = obj.n, obj.k
         self.n, self.k, self.d = n, k, k + 1
-        self.X = np.hstack([log_softmax(z.astype(np.float64), axis=1), np.ones((n, 1))])
-        self.Q = softmax(self.X @ theta.reshape(k, k + 1).T, axis=1)
-        pc = np.full((k, k + 1), 2 * lam / (k * (k - 1)))  # the ODIR penalty's curvature per entry
+        self.X = np.hstack([obj.X, np.ones((n, 1))])
+        self.Q = softmax(obj.logits(theta, obj.X), axis=1)
+        pc = np.full((k, k + 1), 2 * obj.lam / (k * (k - 1)))  # the penalty's curvature per entry (Objective's L)
         pc[np.arange(k), np.arange(k)] = 0.0
-        pc[:, k] = 2 * mu / k
+        pc[:, k] = 2 * obj.mu / k
         self.pc = pc
         self.h = self.Q * (1 - self.Q) / n  # h_ia, the diagonal of A_i
         self.Hd = self.h.T @ (self.X * self.X) + pc  # H's exact diagonal
@@ -112,17 +120,32 @@ def pcg(p, minv, b, etas=(0.1, 1e-3), maxit=500):
     return [steps.get(e) for e in etas], (ev[0], ev[-1])
 
 
+def parse(a):
+    """(n, k, [m, ...]) from the command line, each checked against its range (see the docstring)"""
+    try:
+        n, k = (int(a[0]), int(a[1])) if len(a) >= 2 else (2000, 200)
+        ms = [int(v) for v in a[2].split(",")] if len(a) >= 3 else [50, 100, 300]
+    except ValueError as e:
+        sys.exit("proto_precond: n, k and m must be integers (%s)" % e)
+    if not 2 <= k <= MAX_K:
+        sys.exit("proto_precond: k = %d outside [2, %d]" % (k, MAX_K))
+    if not 2 <= n <= MAX_N:
+        sys.exit("proto_precond: n = %d outside [2, %d]" % (n, MAX_N))
+    bad = [m for m in ms if not 1 <= m <= n]
+    if bad:
+        sys.exit("proto_precond: m = %s outside [1, n = %d]" % (bad, n))
+    return n, k, ms
+
+
 def main():
-    a = sys.argv[1:]
-    n, k = (int(a[0]), int(a[1])) if len(a) >= 2 else (2000, 200)
-    ms = [int(v) for v in a[2].split(",")] if len(a) >= 3 else [50, 100, 300]
+    n, k, ms = parse(sys.argv[1:])
     z, y = bms.make_data(n, k, 1)
     lib = bms.load_lib(os.path.join(HERE, "..", "lib", "libcalib.so"))
     st, secs, theta, rep = bms.ours(lib, "dirichlet", z, y, "odir")
     if st != 0:
         sys.exit("calib_fit failed with status %d" % st)
     lam, mu, _ = bms.REGS["odir"]
-    p = Problem(z, theta, lam, mu)
+    p = Problem(bms.Objective("dirichlet", z, y, lam, mu, 0.0, 1), theta)
     print("Dirichlet ODIR (%d, %d): calib_fit %.1f s, gap %.2g; PCG steps to 0.1 and 1e-3 (random b / b = H e)"
           % (n, k, secs, rep["gap"]))
     rng = np.random.default_rng(5)
