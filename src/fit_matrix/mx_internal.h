@@ -15,6 +15,7 @@
 #define CALIB_MX_INTERNAL_H
 
 #include "../fit/fit_internal.h"
+#include <stdint.h>
 
 /* Row pass of the objective (mx_softmax.c). */
 typedef double (*calib__mx_rows_fn)(double *Q, size_t m, size_t k, const int64_t *y,
@@ -282,6 +283,31 @@ int calib__mx_kfac_alloc(calib__mx_kfac *kf, const calib__mx_problem *p);
 void calib__mx_kfac_free(calib__mx_kfac *kf);
 int calib__mx_kfac_build(calib__mx_kfac *kf, const calib__mx_problem *p, const double *pc);
 void calib__mx_kfac_apply(calib__mx_kfac *kf, const double *r, double *z);
+/* mx_topm.c: per-class blocks of the Hessian from each class's
+ * CALIB__TM_ROWS rows of largest h_ia, applied by Woodbury (k > BJ_MAX_K,
+ * penalised fits). alloc: CALIB_OK or CALIB_E_NOMEM (nothing to free);
+ * build: at p's last evaluation with pc the P penalty curvatures,
+ * CALIB_E_NOCONV if a class has more than CALIB__TM_MAX_U unpenalised
+ * coordinates or a factor fails (no allocation); apply: z = M^-1 r (P values,
+ * not overlapping), reading p's features (the float copy if the build saw
+ * one: p must keep it). t owns its buffers; apply writes t's scratch (one
+ * fit, one thread). */
+#define CALIB__TM_ROWS ((size_t)64)
+#define CALIB__TM_MAX_U ((size_t)4)
+typedef struct {
+  size_t k, d, m;
+  int xf;           /* the rows are read from p->Xf */
+  double *dbl;      /* Lc, B, Ls, sh, Dinv, then scratch G, y, c, tv, zu */
+  double *Lc, *B, *Ls, *sh, *Dinv, *G, *y, *c, *tv, *zu, *tv2;
+  uint32_t *rows;   /* k x m: each class's rows, ascending (padding: sh = 0) */
+  float *hk;        /* k x m: the selection's heaps */
+  uint32_t *ui, *nu; /* k x CALIB__TM_MAX_U unpenalised coordinates; k counts */
+  size_t *cnt;      /* k: rows selected a class (scratch of the build) */
+} calib__mx_topm;
+int calib__mx_topm_alloc(calib__mx_topm *t, const calib__mx_problem *p);
+void calib__mx_topm_free(calib__mx_topm *t);
+int calib__mx_topm_build(calib__mx_topm *t, const calib__mx_problem *p, const double *pc);
+void calib__mx_topm_apply(calib__mx_topm *t, const calib__mx_problem *p, const double *r, double *z);
 /* mx_warm.c: L-BFGS iterations on F (p->gauge = 1) from theta, where *f and
  * g (P) are F and its gradient, updated in place with theta; at most
  * max_evals evaluations, stopping early once max |g| <= g_stop or progress

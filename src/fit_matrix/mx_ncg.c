@@ -34,6 +34,11 @@
  * then only certify and finish. Before (one shared block scaled per class,
  * no coupling between classes, and no warm start) the bench's k = 1000
  * Dirichlet ODIR fit (n = 10000) took 2200 products and more than 720 s.
+ * On penalised fits there (l2, or ODIR's lambda: at most CALIB__TM_MAX_U
+ * unpenalised entries a class) the Newton-CG solves after the warm start
+ * use mx_topm.c's per-class blocks from each class's CALIB__TM_ROWS rows
+ * of largest h_ia instead (that fit: 29 products instead of 98, 48-50 s
+ * instead of 66-71 s); the warm start keeps the Kronecker M (see mx_topm.c).
  * Keep M no larger than these blocks: CG's stop is measured
  * in M's norm, so a preconditioner above the Hessian in some direction lets
  * an inexact step pass the decrement test far from the optimum (dropped rows
@@ -170,6 +175,8 @@ typedef struct {
   int hv32, no32;   /* products in float while evaluating in double; float products failed there */
   int kfac;         /* matrix/Dirichlet beyond BJ_MAX_K: M is mx_kfac.c's */
   calib__mx_kfac kf;
+  int topm;         /* beyond BJ_MAX_K, penalised: Newton-CG's M is mx_topm.c's */
+  calib__mx_topm tm;
   /* the gap's upper estimate (see CERT_SAFETY): tmin, the smallest Ritz
    * value of M^-1 H_F over the solves at points that passed the gradient
    * test since M was built (0: none yet); cert, this solve's gap target
@@ -428,6 +435,12 @@ static void build_blocks_gemm(ncg_ws *w) {
 static int build_pre(ncg_ws *w) {
   calib__mx_problem *p = w->p;
   const size_t k = p->k, d = p->d, n = p->n;
+  if (w->topm) {
+    const int st = calib__mx_topm_build(&w->tm, p, w->pc);
+    if (st == CALIB_OK) return st;
+    calib__mx_topm_free(&w->tm); /* a class with too many free coordinates: the Kronecker M from now on */
+    w->topm = 0;
+  }
   if (w->kfac) return calib__mx_kfac_build(&w->kf, p, w->pc);
   if (p->method == CALIB_METHOD_VECTOR) { /* the exact 2 x 2 blocks, rows in memory order */
     double *B = w->cs + k; /* 3 k moments */
@@ -478,6 +491,11 @@ static int build_pre(ncg_ws *w) {
 static void precond(ncg_ws *w, const double *r, double *z) {
   const calib__mx_problem *p = w->p;
   const size_t k = p->k, d = p->d;
+  if (w->topm) {
+    calib__mx_topm_apply(&w->tm, p, r, z);
+    proj(w, z);
+    return;
+  }
   if (w->kfac) {
     calib__mx_kfac_apply(&w->kf, r, z);
     proj(w, z);
@@ -604,6 +622,7 @@ static double pcg(ncg_ws *w, double eta) {
 
 static void ws_free(ncg_ws *w) {
   if (w->kfac) calib__mx_kfac_free(&w->kf);
+  if (w->topm) calib__mx_topm_free(&w->tm);
   calib__free(w->L);
   calib__free(w->cs);
   calib__free(w->ht);
@@ -659,6 +678,9 @@ static int ws_alloc(ncg_ws *w, calib__mx_problem *p) {
     ws_free(w);
     return CALIB_E_NOMEM;
   }
+  /* penalised beyond BJ_MAX_K: mx_topm.c's blocks where memory allows (else the Kronecker M) */
+  if (w->kfac && (p->l2 > 0 || p->lam > 0))
+    w->topm = calib__mx_topm_alloc(&w->tm, p) == CALIB_OK;
   if ((!w->L && !w->kfac) || !w->cs || !w->pc || !w->g || !w->A || (!vec && !w->C) ||
       (!vec && !w->kfac && !w->T)) {
     ws_free(w);

@@ -151,7 +151,8 @@ def main():
     separable_case()
     # k = 210 > mx_ncg.c's BJ_MAX_K: the Kronecker preconditioner and the
     # L-BFGS warm start (mx_warm.c) before Newton-CG (n k (k+1) >= 2^22: the
-    # float phase, which the warm start runs in); the count is then L-BFGS
+    # float phase, which the warm start runs in), whose solves (ODIR is
+    # penalised) take mx_topm.c's per-class blocks; the count is then L-BFGS
     # iterations plus Newton steps
     z, y = make_data(1000, 210, 11, signal=1.0)
     case("dirichlet", "odir", z, y, max_it=1000)
