@@ -269,7 +269,7 @@ TEST_CFLAGS := $(STD) -Wall -Wextra -Wno-unused-function -g -O1 -Iinclude -Isrc/
                $(ISA_DEFS) -D_POSIX_C_SOURCE=200809L
 $(TESTDIR)/%: test/%.c test/harness.h $(STATIC_LIB) $(IO_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) $(CFLAGS_EXTRA) -o $@ $< $(IO_LIB) $(STATIC_LIB) $(LIB_LDLIBS) -lm -lpthread
+	$(CC) $(TEST_CFLAGS) $(CPPFLAGS) $(CFLAGS_EXTRA) -o $@ $< $(IO_LIB) $(STATIC_LIB) $(LIB_LDLIBS) -lm -lpthread
 
 deps-check:
 	@sh .ci/deps.sh check || $(MAKE) --no-print-directory deps
