@@ -302,7 +302,7 @@ typedef struct {
   uint32_t *rows;   /* k x m: each class's rows, ascending (padding: sh = 0) */
   float *hk;        /* k x m: the selection's heaps */
   uint32_t *ui, *nu; /* k x CALIB__TM_MAX_U unpenalised coordinates; k counts */
-  size_t *cnt;      /* k: rows selected a class (scratch of the build) */
+  size_t *cnt;      /* k: rows selected a class (scratch of the selection) */
 } calib__mx_topm;
 int calib__mx_topm_alloc(calib__mx_topm *t, const calib__mx_problem *p);
 void calib__mx_topm_free(calib__mx_topm *t);

@@ -72,12 +72,13 @@ int calib__mx_topm_alloc(calib__mx_topm *t, const calib__mx_problem *p) {
   t->k = k;
   t->d = d;
   t->m = m;
-  /* per class: Lc (m m), B (m U), Ls (U U), sh (m); and P (Dinv), the
-   * gather block (m d), two m-vectors and one d-vector of scratch */
-  size_t per, cls, nd, nr, nh, nb;
+  /* doubles: per class Lc (m m), B (m U), Ls (U U), sh (m); then Dinv (P),
+   * the gather block G (m d) and the scratch y, c (m each), tv (d), zu (U),
+   * tv2 (d + m) */
+  size_t per, cls, gd, nd, nr, nh, nb;
   if (!calib__size_mul3(m, m + U + 1, 1, &per) || !calib__size_mul3(k, per + U * U, 1, &cls) ||
-      !calib__size_mul3(m, d, 1, &nd) || cls > CALIB__MAX_ALLOC / 4 || nd > CALIB__MAX_ALLOC / 4 ||
-      !calib__size_mul3(cls + p->P + nd + 3 * m + 2 * d + U, 1, sizeof(double), &nd) || nd > CALIB__MAX_ALLOC ||
+      !calib__size_mul3(m, d, 1, &gd) || cls > CALIB__MAX_ALLOC / 4 || gd > CALIB__MAX_ALLOC / 4 ||
+      !calib__size_mul3(cls + p->P + gd + 3 * m + 2 * d + U, 1, sizeof(double), &nd) || nd > CALIB__MAX_ALLOC ||
       !calib__size_mul3(k, m, sizeof(uint32_t), &nr) || !calib__size_mul3(k, m, sizeof(float), &nh) ||
       !calib__size_mul3(k, U + 1, sizeof(uint32_t), &nb) || p->n > UINT32_MAX)
     return CALIB_E_NOMEM;
@@ -141,10 +142,12 @@ static int cmp_u32(const void *a, const void *b) {
 }
 
 /* each class's m rows of largest h_ia (rows of h = 0 never: they add
- * nothing), in ascending row order (apply reads X in memory order); the
- * count a class got in t->cnt's place, sh = sqrt(h) */
-static void select_rows(calib__mx_topm *t, const calib__mx_problem *p, size_t *cnt) {
+ * nothing), in ascending row order (apply reads X in memory order), sh =
+ * sqrt(h); a class with fewer is padded with sh = 0, which marks padding
+ * everywhere below */
+static void select_rows(calib__mx_topm *t, const calib__mx_problem *p) {
   const size_t k = p->k, m = t->m;
+  size_t *cnt = t->cnt;
   for (size_t a = 0; a < k; a++) cnt[a] = 0;
   for (size_t i = 0; i < p->n; i++)
     for (size_t a = 0; a < k; a++) {
@@ -162,17 +165,20 @@ static void select_rows(calib__mx_topm *t, const calib__mx_problem *p, size_t *c
 static inline const float *row_f(const calib__mx_problem *p, size_t i) { return p->Xf + i * p->d; }
 static inline const double *row_d(const calib__mx_problem *p, size_t i) { return p->X + i * p->d; }
 
-/* G = the class's rows sqrt(h) f_i (cnt x d, zero rows up to m) */
-static void gather(calib__mx_topm *t, const calib__mx_problem *p, size_t a, size_t cnt) {
+/* The build's G = the class's rows sqrt(h) f_i in double (m x d; padding
+ * rows zero), whichever copy of X the fit has: the factors are formed in
+ * double. (gather_x below gathers the same rows unscaled, in X's own type,
+ * for the apply's GEMVs.) */
+static void gather(calib__mx_topm *t, const calib__mx_problem *p, size_t a) {
   const size_t d = t->d, m = t->m;
   for (size_t r = 0; r < m; r++) {
     double *g = t->G + r * d;
-    if (r >= cnt) {
+    const size_t i = t->rows[a * m + r];
+    const double s = t->sh[a * m + r];
+    if (s == 0) { /* padding */
       memset(g, 0, d * sizeof(double));
       continue;
     }
-    const size_t i = t->rows[a * m + r];
-    const double s = t->sh[a * m + r];
     if (t->xf) {
       const float *x = row_f(p, i);
       for (size_t j = 0; j < d; j++) g[j] = s * (double)x[j];
@@ -235,9 +241,9 @@ static int factor_class(calib__mx_topm *t, size_t a, const double *pc) {
 
 int calib__mx_topm_build(calib__mx_topm *t, const calib__mx_problem *p, const double *pc) {
   t->xf = p->Xf != NULL;
-  select_rows(t, p, t->cnt);
+  select_rows(t, p);
   for (size_t a = 0; a < p->k; a++) {
-    gather(t, p, a, t->cnt[a]);
+    gather(t, p, a);
     const int st = factor_class(t, a, pc);
     if (st != CALIB_OK) return st;
   }
@@ -245,7 +251,10 @@ int calib__mx_topm_build(calib__mx_topm *t, const calib__mx_problem *p, const do
 }
 
 /* The class's m rows of X (unscaled; padding rows zero) into t->G: floats
- * where the build read p->Xf (then G holds m d floats), else doubles. */
+ * where the build read p->Xf (then G holds m d floats), else doubles. A copy
+ * of m rows a class on every apply (the GEMVs need them contiguous); keeping
+ * them gathered from the build would cost k m d floats (256 MB at k = 1000)
+ * for a copy that is a small part of an apply. */
 static void gather_x(calib__mx_topm *t, const calib__mx_problem *p, size_t a) {
   const size_t d = t->d, m = t->m;
   for (size_t r = 0; r < m; r++) {
@@ -310,16 +319,10 @@ void calib__mx_topm_apply(calib__mx_topm *t, const calib__mx_problem *p, const d
       for (size_t s = 0; s < m; s++) v -= B[s * U + q] * y[s];
       zu[q] = v;
     }
-    if (nu) {
+    if (nu) { /* Ls w = v, then Ls^T zu = w */
       const double *Ls = t->Ls + a * U * U;
-      for (size_t q = 0; q < nu; q++) { /* Ls w = v, then Ls^T zu = w */
-        for (size_t s = 0; s < q; s++) zu[q] -= Ls[q * nu + s] * zu[s];
-        zu[q] /= Ls[q * nu + q];
-      }
-      for (size_t q = nu; q-- > 0;) {
-        for (size_t s = q + 1; s < nu; s++) zu[q] -= Ls[s * nu + q] * zu[s];
-        zu[q] /= Ls[q * nu + q];
-      }
+      cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)nu, Ls, (int)nu, zu, 1);
+      cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, (int)nu, Ls, (int)nu, zu, 1);
     }
     memcpy(c, y, m * sizeof(double)); /* c = Cp^-1 y + B z_u */
     cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)m, L, (int)m, c, 1);
