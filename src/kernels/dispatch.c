@@ -140,7 +140,7 @@ static void generic_exp_f64(const double *x, size_t n, double *y) {
     memcpy(y + i, &v, m * sizeof *y);
   }
 }
-static const calib__vmath_fns vmath_generic = {"generic", NULL, NULL, generic_exp_f64, NULL};
+static const calib__vmath_fns vmath_generic = {"generic", NULL, NULL, generic_exp_f64, NULL, NULL};
 #endif
 #if defined(CALIB_HAVE_X86_KERNELS)
 extern const calib__vmath_fns calib__vmath_avx2, calib__vmath_avx512;

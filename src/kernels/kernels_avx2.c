@@ -866,5 +866,5 @@ static void vm_exp_f64(const double *x, size_t n, double *y) {
     memcpy(y + i, t, m * sizeof *t);
   }
 }
-const calib__vmath_fns calib__vmath_avx2 = {"avx2", vm_exp_f32, vm_log_f32, vm_exp_f64, NULL};
+const calib__vmath_fns calib__vmath_avx2 = {"avx2", vm_exp_f32, vm_log_f32, vm_exp_f64, NULL, NULL};
 #endif

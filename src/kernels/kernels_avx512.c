@@ -17,7 +17,8 @@
  *    registers so that lane = row (no horizontal reductions), one variant
  *    per k so that only k exps are computed per 16 rows; 16 < k <= 128
  *    holds 2 or 4 whole rows in registers (one load and one store per
- *    vector); 128 < k < 512 takes four rows interleaved (max, exp + sum,
+ *    vector; their exps by exp_ps_lo, vmath.h's calib__exp16_ps_lo);
+ *    128 < k < 512 takes four rows interleaved (max, exp + sum,
  *    scale); longer rows one at a time. The hot paths have a beta == 1
  *    instance (no multiply).
  *  - large outputs (>= PFW_BYTES) are written with ordinary stores into
@@ -84,6 +85,10 @@ static ALWAYS_INLINE void prefetch4(const float *p) {
 
 /* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
 static ALWAYS_INLINE __m512 exp_ps(__m512 x) { return calib__exp16_ps(x); }
+/* The same domain, two FMA-port operations fewer (vmath.h: 1.65e-7 +
+ * 2.75e-9 |x| relative, within the softmax core's 2e-6): the rows held in
+ * registers (row_regs), which their arithmetic bounds. */
+static ALWAYS_INLINE __m512 exp_ps_lo(__m512 x) { return calib__exp16_ps_lo(x); }
 /* Natural log for positive normal floats (cephes logf; about 1 ulp). */
 static ALWAYS_INLINE __m512 log_ps(__m512 s) { return calib__log16_ps(s); }
 
@@ -382,14 +387,16 @@ static inline int regs_rows(size_t k) { return k > 16 && k <= REGS_MAX_K; }
  * one store per vector, where softmax_rows4 loads each vector three times
  * and stores it twice (the exps to o, then the scaled values). nr nv <= 16
  * registers, so the exps' constants stay in registers too. The maximum by a
- * tree (exact in any order); the sum vector by vector, the tail last, as
- * softmax_rows4 does: the same outputs bit for bit. Returns the bad rows'
- * bit mask (chk). (100000, 100) row-wise, old and new library alternated
+ * tree (exact in any order); the sum vector by vector, the tail last; the
+ * exps by exp_ps_lo (above). Returns the bad rows' bit mask (chk).
+ * (100000, 100) row-wise, old and new library alternated
  * in one process (/tmp probe, best of 60): 3.45 -> 2.82 ms, memcpy 2.13 ms;
  * rows in L1 only 20.5 -> 19.1 ns a row: the gain is in the memory
  * operations of rows streaming from memory. What remains to the copy is the
  * exps' arithmetic (with the exp replaced by an add, timing only: 2.10-2.21
- * ms). */
+ * ms; the same rows in L1 9.6 against 19.5-24 ns a row in a later probe),
+ * hence exp_ps_lo, two FMA-port operations an exp fewer than exp_ps
+ * (vmath.h; bench/README run 27). */
 static ALWAYS_INLINE unsigned row_regs(const float *r, size_t ldx, size_t k, __m512 b, float *o, size_t ldo,
                                        const int nr, const int nv, const int unit, const int chk) {
   const __m512 ninf = _mm512_set1_ps(-INFINITY);
@@ -419,7 +426,7 @@ static ALWAYS_INLINE unsigned row_regs(const float *r, size_t ldx, size_t k, __m
   for (int q = 0; q < nv; q++)
 #pragma GCC unroll 4
     for (int w = 0; w < nr; w++) {
-      v[w][q] = exp_ps(shift_scale(v[w][q], m[w], b, unit));
+      v[w][q] = exp_ps_lo(shift_scale(v[w][q], m[w], b, unit));
       s[w] = _mm512_add_ps(s[w], v[w][q]);
     }
   /* chk: a row is bad exactly when its sum is NaN. A NaN entry gives a NaN
@@ -1254,5 +1261,12 @@ static ALWAYS_INLINE void vm_exp_f64_with(const double *x, size_t n, double *y, 
 }
 static void vm_exp_f64(const double *x, size_t n, double *y) { vm_exp_f64_with(x, n, y, 0); }
 static void vm_exp_f64_lo(const double *x, size_t n, double *y) { vm_exp_f64_with(x, n, y, 1); }
-const calib__vmath_fns calib__vmath_avx512 = {"avx512", vm_exp_f32, vm_log_f32, vm_exp_f64, vm_exp_f64_lo};
+static void vm_exp_f32_lo(const float *x, size_t n, float *y) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 mk = mask16(n - i);
+    _mm512_mask_storeu_ps(y + i, mk, calib__exp16_ps_lo(_mm512_maskz_loadu_ps(mk, x + i)));
+  }
+}
+const calib__vmath_fns calib__vmath_avx512 = {"avx512", vm_exp_f32, vm_log_f32, vm_exp_f64, vm_exp_f64_lo,
+                                              vm_exp_f32_lo};
 #endif
