@@ -696,8 +696,8 @@ static void test_logit_gaps(void) {
  * one side of 2^-5) and alternated small / large (the fdlibm kernel on small
  * s too). Where s > 2^-5 (always fdlibm's kernel): at most 1.5 ulp of the
  * double result (the kernel's 1.44) and 2 ulp from libm. Where s <= 2^-5
- * (either): at most 1.3e-11 relative (the degree-3 series' 1.18e-11, the
- * features' budget in applyd_body.h). */
+ * (either): at most 1.9e-9 relative (the degree-2 series' 1.84e-9, within
+ * the features' budget in applyd_body.h; fdlibm's kernel is far inside). */
 #if defined(CALIB_HAVE_X86_KERNELS)
 static double ulps(double got, long double ref) {
   const double r = (double)ref;
@@ -739,7 +739,7 @@ static void test_log1p_neg(void) {
              isas[t], pass ? "alternated" : "sorted", worst, at, worst_libm, worst_small, at_small);
       CHECK(worst <= 1.5);
       CHECK(worst_libm <= 2.0);
-      CHECK(worst_small <= 1.3e-11);
+      CHECK(worst_small <= 1.9e-9);
     }
   }
   calib__kernels_force(was); /* the dispatched table again */

@@ -104,8 +104,8 @@ typedef struct {
    * b_j l1s_j + c_j) with ls_j = z_j - m - softplus(d), l1s_j = log1p(-e^ls_j)
    * (j != jmax; jmax: ls = -softplus(d), l1s = -softplus(-d), passed in);
    * then y = q / sum q (correctly rounded divisions) or 1/k when the sum is 0.
-   * One row. log1p(-s): where every s of a vector is <= 2^-5, a degree-3
-   * series (1.2e-11 relative); else fdlibm's log kernel on 1 - s plus the
+   * One row. log1p(-s): where every s of a vector is <= 2^-5, a degree-2
+   * series (1.84e-9 relative); else fdlibm's log kernel on 1 - s plus the
    * rounding correction (1.44 ulp); test_beta's test_log1p_neg. */
   void (*beta_row)(const double *abc, const calib__f32u *x, size_t k, double m, size_t jmax, double spd,
                    double ls_max, double l1s_max, calib__f32u *y);

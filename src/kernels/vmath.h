@@ -72,10 +72,10 @@
  *    calib__exp8_pd_init), a degree-6 minimax polynomial (relative
  *    error 1.2e-17; Estrin's scheme), 2^m by vscalefpd. Ten FMA-port operations where the
  *    degree-7 Taylor form with a separate multiply for m needed twelve.
- *  - calib__exp8_pd_lo: the same reduction and table, a degree-3 minimax
- *    polynomial (relative error 1.6e-9), for x <= 0 in double computations
- *    whose result is rounded once to float32 (beta's apply row): four
- *    FMA-port operations fewer.
+ *  - calib__exp8_pd_lo: the same table, a one-constant reduction and a
+ *    degree-3 minimax polynomial (relative error 1.6e-9), for x <= 0 in
+ *    double computations whose result is rounded once to float32 (beta's
+ *    apply row): five FMA-port operations fewer.
  * NEON (AArch64; 4 floats / 2 doubles):
  *  - calib__exp4_ps: calib__exp8_ps's reduction and degree-6 polynomial (the
  *    same coefficients, so the AVX2 and NEON float exps agree bit for bit on
@@ -382,14 +382,21 @@ CALIB__VM_INLINE __m512d calib__exp8_pd(__m512d t, const calib__exp8_pd_tab *tab
   return calib__exp8_pd_finish(kd, nf, p, tab);
 }
 
-/* calib__exp8_pd's reduction and table with a degree-3 polynomial, for
- * t <= 0 only (no upper clamp; NaN gives +0): relative error 1.6e-9 (about
- * 1/40 of a float32 ulp) in four FMA-port operations fewer. For double
- * computations whose result is rounded to float32 once (beta's apply row,
- * applyd_body.h), never for a double result. */
+/* calib__exp8_pd's table with a degree-3 polynomial and a one-constant
+ * reduction (r = t - (m + j/16) ln2 by one fused multiply-add with ln2
+ * rounded to double: its 2.3e-17 error times |m + j/16| <= 1077 is 2.5e-14
+ * relative, nothing beside the polynomial's), for t <= 0 only (no upper
+ * clamp; NaN gives +0): relative error 1.6e-9 (about 1/40 of a float32 ulp)
+ * in five FMA-port operations fewer. For double computations whose result
+ * is rounded to float32 once (beta's apply row, applyd_body.h), never for a
+ * double result. (The second reduction constant dropped: beta's k = 1000
+ * row 0.979 -> 0.925 us, /tmp harness alternated five times.) */
 CALIB__VM_INLINE __m512d calib__exp8_pd_lo(__m512d t, const calib__exp8_pd_tab *tab) {
-  __m512d kd, nf;
-  const __m512d r = calib__exp8_pd_reduce(_mm512_max_pd(t, _mm512_set1_pd(-746.0)), &kd, &nf);
+  t = _mm512_max_pd(t, _mm512_set1_pd(-746.0));
+  const __m512d shifter = _mm512_set1_pd(0x1.8p48);
+  const __m512d kd = _mm512_fmadd_pd(t, _mm512_set1_pd(0x1.71547652b82fep0), shifter);
+  const __m512d nf = _mm512_sub_pd(kd, shifter);
+  const __m512d r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.62e42fefa39efp-1), t);
   /* e^r - 1 = r + r^2 (c2 + c3 r), |r| <= ln2/32: c2, c3 minimise the
    * largest relative error of e^r (Nelder-Mead on the maximum over 40001
    * points, long double; the degree-3 Taylor form: 9.3e-9): 1.59e-9 */
