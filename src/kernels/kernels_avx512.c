@@ -5,10 +5,13 @@
  * them. Every helper is static (see DESIGN.md section 5).
  *
  * Layout of the work (same shape as kernels_avx2.c):
- *  - exp_ps: float exp of x <= 0, Cody-Waite reduction x = n ln2 + r,
- *    |r| <= ln2/2, a degree-6 minimax-fitted polynomial for e^r (Horner, ~1 ulp), and
- *    vscalefps for the 2^n (correct gradual underflow: subnormal results are
- *    right; inputs <= -120, -inf included, give +0; NaN gives NaN).
+ *  - exp_ps: float exp of x <= 0 (vmath.h calib__exp16_ps, 0.98 ulp; inputs
+ *    <= -120, -inf included, give +0; NaN gives NaN): the sigmoid and the
+ *    temperature fit's moments. exp_ps_lo (calib__exp16_ps_lo, the same
+ *    domain, 1.65e-7 + 2.75e-9 |x| relative, two FMA-port operations fewer):
+ *    every softmax and log-softmax kernel, whose contract is 2e-6 relative
+ *    (calib.h) and whose time, once the passes over memory are tight, is
+ *    their exps' arithmetic (bench/README run 27).
  *  - exp_pd: double exp (vmath.h calib__exp8_pd), t = (m + j/16) ln2 + r with
  *    |r| <= ln2/32, a 16-entry table of 2^(j/16) held in two registers
  *    (vpermt2pd), a degree-6 minimax polynomial and vscalefpd; about 1.1 ulp.
@@ -17,8 +20,7 @@
  *    registers so that lane = row (no horizontal reductions), one variant
  *    per k so that only k exps are computed per 16 rows; 16 < k <= 128
  *    holds 2 or 4 whole rows in registers (one load and one store per
- *    vector; their exps by exp_ps_lo, vmath.h's calib__exp16_ps_lo);
- *    128 < k < 512 takes four rows interleaved (max, exp + sum,
+ *    vector); 128 < k < 512 takes four rows interleaved (max, exp + sum,
  *    scale); longer rows one at a time. The hot paths have a beta == 1
  *    instance (no multiply).
  *  - large outputs (>= PFW_BYTES) are written with ordinary stores into
@@ -86,8 +88,8 @@ static ALWAYS_INLINE void prefetch4(const float *p) {
 /* Domain: x <= 0 or -inf (every caller passes beta * (x - max) or -|t|). */
 static ALWAYS_INLINE __m512 exp_ps(__m512 x) { return calib__exp16_ps(x); }
 /* The same domain, two FMA-port operations fewer (vmath.h: 1.65e-7 +
- * 2.75e-9 |x| relative, within the softmax core's 2e-6): the rows held in
- * registers (row_regs), which their arithmetic bounds. */
+ * 2.75e-9 |x| relative, within the softmax core's 2e-6): every softmax and
+ * log-softmax kernel below (the header). */
 static ALWAYS_INLINE __m512 exp_ps_lo(__m512 x) { return calib__exp16_ps_lo(x); }
 /* Natural log for positive normal floats (cephes logf; about 1 ulp). */
 static ALWAYS_INLINE __m512 log_ps(__m512 s) { return calib__log16_ps(s); }
@@ -261,10 +263,10 @@ static ALWAYS_INLINE float row_exp_store(const float *r, size_t k, __m512 m, __m
   size_t j = 0;
   for (; j + 64 <= k; j += 64) {
     prefetch4(r + j);
-    const __m512 e0 = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j), m), b));
-    const __m512 e1 = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 16), m), b));
-    const __m512 e2 = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 32), m), b));
-    const __m512 e3 = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 48), m), b));
+    const __m512 e0 = exp_ps_lo(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j), m), b));
+    const __m512 e1 = exp_ps_lo(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 16), m), b));
+    const __m512 e2 = exp_ps_lo(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 32), m), b));
+    const __m512 e3 = exp_ps_lo(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 48), m), b));
     _mm512_storeu_ps(o + j, e0);
     _mm512_storeu_ps(o + j + 16, e1);
     _mm512_storeu_ps(o + j + 32, e2);
@@ -276,7 +278,7 @@ static ALWAYS_INLINE float row_exp_store(const float *r, size_t k, __m512 m, __m
   }
   for (; j + 16 <= k; j += 16) {
     prefetch1(r + j);
-    const __m512 e = exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j), m), b));
+    const __m512 e = exp_ps_lo(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j), m), b));
     _mm512_storeu_ps(o + j, e);
     s0 = _mm512_add_ps(s0, e);
   }
@@ -284,7 +286,7 @@ static ALWAYS_INLINE float row_exp_store(const float *r, size_t k, __m512 m, __m
     const __mmask16 mt = mask16(k - j);
     prefetch1(r + j);
     const __m512 v = _mm512_mask_loadu_ps(ninf, mt, r + j);
-    const __m512 e = exp_ps(_mm512_mul_ps(_mm512_sub_ps(v, m), b));
+    const __m512 e = exp_ps_lo(_mm512_mul_ps(_mm512_sub_ps(v, m), b));
     _mm512_mask_storeu_ps(o + j, mt, e);
     s1 = _mm512_add_ps(s1, e);
   }
@@ -344,7 +346,7 @@ static ALWAYS_INLINE unsigned softmax_rows4(const float *x, size_t ldx, size_t k
   for (size_t j = 0; j < kv; j += 16)
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
-      const __m512 e = exp_ps(shift_scale(_mm512_loadu_ps(x + (size_t)q * ldx + j), m[q], b, unit));
+      const __m512 e = exp_ps_lo(shift_scale(_mm512_loadu_ps(x + (size_t)q * ldx + j), m[q], b, unit));
       _mm512_storeu_ps(o + (size_t)q * ldo + j, e);
       s[q] = _mm512_add_ps(s[q], e);
     }
@@ -352,7 +354,7 @@ static ALWAYS_INLINE unsigned softmax_rows4(const float *x, size_t ldx, size_t k
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
       const __m512 v = _mm512_mask_loadu_ps(ninf, mt, x + (size_t)q * ldx + kv);
-      const __m512 e = exp_ps(shift_scale(v, m[q], b, unit));
+      const __m512 e = exp_ps_lo(shift_scale(v, m[q], b, unit));
       _mm512_mask_storeu_ps(o + (size_t)q * ldo + kv, mt, e);
       s[q] = _mm512_add_ps(s[q], e);
     }
@@ -550,7 +552,7 @@ static ALWAYS_INLINE __mmask16 soa_softmax(__m512 *c, int nc, __m512 b, int logp
 #pragma GCC unroll 16
   for (int j = 0; j < nc; j++) {
     c[j] = shift_scale(c[j], m, b, unit);
-    const __m512 e = exp_ps(c[j]);
+    const __m512 e = exp_ps_lo(c[j]);
     if (j & 1) s1 = _mm512_add_ps(s1, e);
     else s0 = _mm512_add_ps(s0, e);
     if (!logp) c[j] = e;
@@ -657,7 +659,7 @@ static inline void row_small(const float *r, size_t k, __m512 b, float *o, int l
   const __mmask16 mk = mask16(k);
   const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mk, r);
   const __m512 t = _mm512_mul_ps(_mm512_sub_ps(v, bcast_max(v)), b);
-  const __m512 e = exp_ps(t);
+  const __m512 e = exp_ps_lo(t);
   const __m512 p = logp ? _mm512_sub_ps(t, log_ps(bcast_add(e))) : _mm512_mul_ps(e, recip_ps(bcast_add(e)));
   _mm512_mask_storeu_ps(o, mk, p);
 }
@@ -668,7 +670,7 @@ static inline int row_small_chk(const float *r, size_t k, __m512 b, float *o, in
   const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mk, r);
   const __m512 mx = bcast_max(v);
   const __m512 t = _mm512_mul_ps(_mm512_sub_ps(v, mx), b);
-  const __m512 e = exp_ps(t);
+  const __m512 e = exp_ps_lo(t);
   __m512 p = logp ? _mm512_sub_ps(t, log_ps(bcast_add(e))) : _mm512_mul_ps(e, recip_ps(bcast_add(e)));
   const int bad = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) != 0 || !(fabsf(_mm512_cvtss_f32(mx)) < INFINITY);
   if (bad) p = _mm512_set1_ps(NAN);
@@ -781,13 +783,13 @@ static ALWAYS_INLINE void log_softmax_big_body(const float *x, size_t nr, size_t
     for (; j + 32 <= k; j += 32) {
       prefetch1(r + j);
       prefetch1(r + j + 16);
-      s0 = _mm512_add_ps(s0, exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j), m), b)));
-      s1 = _mm512_add_ps(s1, exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 16), m), b)));
+      s0 = _mm512_add_ps(s0, exp_ps_lo(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j), m), b)));
+      s1 = _mm512_add_ps(s1, exp_ps_lo(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(r + j + 16), m), b)));
     }
     for (; j < k; j += 16) {
       prefetch1(r + j);
       const __m512 v = _mm512_mask_loadu_ps(ninf, mask16(k - j), r + j);
-      s0 = _mm512_add_ps(s0, exp_ps(_mm512_mul_ps(_mm512_sub_ps(v, m), b)));
+      s0 = _mm512_add_ps(s0, exp_ps_lo(_mm512_mul_ps(_mm512_sub_ps(v, m), b)));
     }
     const __m512 ls = chk && bad ? _mm512_set1_ps(NAN) : log_ps(bcast_add(_mm512_add_ps(s0, s1)));
     for (j = 0; j < k; j += 16) {

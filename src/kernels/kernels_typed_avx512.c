@@ -19,7 +19,7 @@
  * (3) e_j / sum, rounded to float16 (vcvtps2ph, nearest even) when asked,
  * written to the output. Rows longer than STAGE recompute the exps in (3).
  * The arithmetic is that of the dequantize-then-float32 path (v_j - m, times
- * beta, float exp): the zero point is not cancelled algebraically, because
+ * beta, the float32 softmax's exp, vmath.h calib__exp16_ps_lo): the zero point is not cancelled algebraically, because
  * scale*(q - qmax) differs from fl(scale*(q - zp)) - fl(scale*(qmax - zp))
  * by the dequantization roundings (up to ~3e-6 relative), which is outside
  * the float32 contract against the dequantized values.
@@ -136,7 +136,7 @@ static AI __m512 exp16(const unsigned char *r, size_t j, __mmask16 mk, __m512 m,
                        const int dt, const int pc, const qpar *q) {
   const size_t es = dt == CALIB_DTYPE_F32 ? 4 : dt <= CALIB_DTYPE_BF16 ? 2 : 1;
   const __m512 v = cvt16(r + j * es, mk, dt, pc, q, j);
-  const __m512 e = calib__exp16_ps(_mm512_mul_ps(_mm512_sub_ps(v, m), b));
+  const __m512 e = calib__exp16_ps_lo(_mm512_mul_ps(_mm512_sub_ps(v, m), b));
   return mk == 0xFFFF ? e : _mm512_maskz_mov_ps(mk, e);
 }
 
@@ -223,7 +223,7 @@ static AI unsigned soa_block(__m512 v[16], __m512 b, const int nc, const int chk
   __m512 s0 = _mm512_setzero_ps(), s1 = s0;
 #pragma GCC unroll 16
   for (int j = 0; j < nc; j++) {
-    v[j] = calib__exp16_ps(_mm512_mul_ps(_mm512_sub_ps(v[j], m), b));
+    v[j] = calib__exp16_ps_lo(_mm512_mul_ps(_mm512_sub_ps(v[j], m), b));
     if (j & 1) s1 = _mm512_add_ps(s1, v[j]);
     else s0 = _mm512_add_ps(s0, v[j]);
   }

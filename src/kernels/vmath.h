@@ -49,17 +49,19 @@
  *    0.98 ulp over every x <= 0 against 1.05 for the degree-6 form, and
  *    0.98 subnormal ulp (test_vmath asserts 1.5 and 1).
  *  - calib__exp16_ps_lo (x <= 0, -inf included; inputs <= -120 give +0;
- *    NaN gives NaN): for the softmax rows held in registers (kernels_avx512.c
- *    row_regs, 16 < k <= 128), whose arithmetic, not memory, bounds them.
+ *    NaN gives NaN): for the AVX-512 softmax and log-softmax kernels
+ *    (kernels_avx512.c, kernels_typed_avx512.c), whose arithmetic, once
+ *    their passes over memory are tight, decides their time.
  *    x = (m + j/32) ln2 + r, |r| <= ln2/64: the 1.5*2^18 rounding constant
  *    (low mantissa bits j), r by ONE fused multiply-add with ln2 rounded to
  *    float (its error, 1.9e-9, times m + j/32 adds 2.75e-9 |x| relative), the
  *    32 values 2^(j/32) in two registers (vpermt2ps), e^r = 1 + c1 r + c2 r^2
  *    (minimax with c0 = 1, float c1, c2: 5.3e-8 relative), 2^m by vscalefps.
  *    Five FMA-port operations against calib__exp16_ps's seven: softmax rows
- *    of k = 100 in L1 24.2 -> 20.9 ns a row, and the row-wise (100000, 100)
- *    call from memory at 93 % of the copy against 88 % (five alternations of
- *    two bench_softmax builds, bench/README run 27). Relative error <= 1.65e-7
+ *    of k = 100 in L1 24.2 -> 20.9 ns a row; row-wise calls from memory
+ *    at 93 % of the copy against 88 % at (100000, 100) and 98 % against 93 %
+ *    at (50000, 1000) (alternations of two bench_softmax builds, the copy
+ *    timed beside each call; bench/README run 27). Relative error <= 1.65e-7
  *    + 2.75e-9 |x| over every normal result (2.1e-7 for |x| <= 16, about 1.8
  *    ulp), subnormal results within that plus half a subnormal ulp
  *    (test_vmath); the softmax core's contract is 2e-6 relative (calib.h),
