@@ -260,16 +260,25 @@ CALIB__VM_INLINE __m256d calib__exp4_pd(__m256d t) {
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #include <immintrin.h>
 
+/* The two float exps' first step: *x := max(-120, *x) (the bound first:
+ * vmaxps returns its second operand when either is NaN, so NaN stays NaN),
+ * returns s = fl(*x log2(e) + shift), whose low mantissa bits are the table
+ * index (shift = 1.5 2^19: steps of 1/16; 1.5 2^18: 1/32), and *n := s - shift,
+ * exact: m + j/16 (or j/32). */
+CALIB__VM_INLINE __m512 calib__exp16_round(__m512 *x, __m512 shift, __m512 *n) {
+  *x = _mm512_max_ps(_mm512_set1_ps(-120.0f), *x);
+  const __m512 s = _mm512_fmadd_ps(*x, _mm512_set1_ps(1.44269504088896341f), shift);
+  *n = _mm512_sub_ps(s, shift);
+  return s;
+}
+
 CALIB__VM_INLINE __m512 calib__exp16_ps(__m512 x) {
   const __m512 tab = _mm512_setr_ps(0x1.p+0f, 0x1.0b5586p+0f, 0x1.172b84p+0f, 0x1.2387a6p+0f, 0x1.306fe0p+0f,
                                     0x1.3dea64p+0f, 0x1.4bfdaep+0f, 0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f,
                                     0x1.8ace54p+0f, 0x1.9c4918p+0f, 0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f,
                                     0x1.ea4afap+0f);
-  /* the bound first: vmaxps returns its second operand when either is NaN */
-  x = _mm512_max_ps(_mm512_set1_ps(-120.0f), x);
-  const __m512 shift = _mm512_set1_ps(0x1.8p19f);
-  const __m512 s = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), shift);
-  const __m512 n = _mm512_sub_ps(s, shift);
+  __m512 n;
+  const __m512 s = calib__exp16_round(&x, _mm512_set1_ps(0x1.8p19f), &n);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
   const __m512 T = _mm512_permutexvar_ps(_mm512_castps_si512(s), tab);
@@ -287,11 +296,8 @@ CALIB__VM_INLINE __m512 calib__exp16_ps_lo(__m512 x) {
                                    0x1.93737cp+0f, 0x1.9c4918p+0f, 0x1.a5503cp+0f, 0x1.ae89fap+0f, 0x1.b7f770p+0f,
                                    0x1.c199bep+0f, 0x1.cb720ep+0f, 0x1.d5818ep+0f, 0x1.dfc974p+0f, 0x1.ea4afap+0f,
                                    0x1.f50766p+0f);
-  /* the bound first: vmaxps returns its second operand when either is NaN */
-  x = _mm512_max_ps(_mm512_set1_ps(-120.0f), x);
-  const __m512 shift = _mm512_set1_ps(0x1.8p18f);
-  const __m512 s = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), shift);
-  const __m512 n = _mm512_sub_ps(s, shift);
+  __m512 n;
+  const __m512 s = calib__exp16_round(&x, _mm512_set1_ps(0x1.8p18f), &n);
   const __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e430p-1f), x);
   const __m512 T = _mm512_permutex2var_ps(t0, _mm512_castps_si512(s), t1);
   const __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(0x1.fffffep-2f), r, _mm512_set1_ps(0x1.0000f6p+0f));
