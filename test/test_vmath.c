@@ -85,26 +85,41 @@ static void stat_add(stat_t *s, double x, double err, int subnormal) {
   s->count++;
 }
 
-/* Float exp over the bit patterns [lo, hi] (as uint32, stepping by stride). */
-static void run_exp_f32(const calib__vmath_fns *f, uint32_t lo, uint32_t hi, uint32_t stride, stat_t *st,
-                        int check_zero) {
+/* visit(ctx, x, fn(x)) for the float bit patterns x in [lo, hi] (as uint32,
+ * stepping by stride), fn called a block at a time */
+static void each_f32(void (*fn)(const float *, size_t, float *), uint32_t lo, uint32_t hi, uint32_t stride,
+                     void (*visit)(void *, float, float), void *ctx) {
   static float x[BLK], y[BLK];
   uint64_t b = lo;
   while (b <= hi) {
     size_t m = 0;
     for (; m < BLK && b <= hi; m++, b += stride) x[m] = bits_f((uint32_t)b);
-    f->exp_f32(x, m, y);
-    for (size_t i = 0; i < m; i++) {
-      if (check_zero) {
-        th_checks++;
-        if (!(y[i] == 0.0f && !signbit(y[i]))) TH_FAIL("%s exp_f32(%.9g) = %.9g, expected +0", f->name, (double)x[i], (double)y[i]);
-        continue;
-      }
-      const double ref = exp((double)x[i]);
-      const double err = fabs((double)y[i] - ref) / ulp_f(ref);
-      stat_add(st, (double)x[i], err, ref < 0x1p-126);
-    }
+    fn(x, m, y);
+    for (size_t i = 0; i < m; i++) visit(ctx, x[i], y[i]);
   }
+}
+
+typedef struct {
+  const char *name;
+  stat_t *st;
+  int check_zero;
+} exp32_ctx;
+static void visit_exp_f32(void *ctx, float x, float y) {
+  const exp32_ctx *c = (const exp32_ctx *)ctx;
+  if (c->check_zero) {
+    th_checks++;
+    if (!(y == 0.0f && !signbit(y))) TH_FAIL("%s exp_f32(%.9g) = %.9g, expected +0", c->name, (double)x, (double)y);
+    return;
+  }
+  const double ref = exp((double)x);
+  stat_add(c->st, (double)x, fabs((double)y - ref) / ulp_f(ref), ref < 0x1p-126);
+}
+
+/* Float exp over the bit patterns [lo, hi] (as uint32, stepping by stride). */
+static void run_exp_f32(const calib__vmath_fns *f, uint32_t lo, uint32_t hi, uint32_t stride, stat_t *st,
+                        int check_zero) {
+  exp32_ctx c = {f->name, st, check_zero};
+  each_f32(f->exp_f32, lo, hi, stride, visit_exp_f32, &c);
 }
 
 /* Float exp_lo over the bit patterns [lo, hi]: the largest relative error
@@ -114,40 +129,29 @@ typedef struct {
   double rel, at, sub;
   size_t count;
 } lo32_stat;
-static void run_exp_f32_lo(const calib__vmath_fns *f, uint32_t lo, uint32_t hi, uint32_t stride, lo32_stat *st) {
-  static float x[BLK], y[BLK];
-  uint64_t b = lo;
-  while (b <= hi) {
-    size_t m = 0;
-    for (; m < BLK && b <= hi; m++, b += stride) x[m] = bits_f((uint32_t)b);
-    f->exp_f32_lo(x, m, y);
-    for (size_t i = 0; i < m; i++) {
-      const double ref = exp((double)x[i]), ax = fabs((double)x[i]), d = fabs((double)y[i] - ref);
-      if (ref >= 0x1p-126) {
-        const double rel = d / ref - 2.8e-9 * ax;
-        if (rel > st->rel) { st->rel = rel; st->at = (double)x[i]; }
-      } else {
-        const double sub = (d - ref * (1.7e-7 + 2.8e-9 * ax)) / 0x1p-149;
-        if (sub > st->sub) st->sub = sub;
-      }
-      st->count++;
-    }
+static void visit_exp_f32_lo(void *ctx, float xf, float yf) {
+  lo32_stat *st = (lo32_stat *)ctx;
+  const double x = (double)xf, ref = exp(x), ax = fabs(x), d = fabs((double)yf - ref);
+  if (ref >= 0x1p-126) {
+    const double rel = d / ref - 2.8e-9 * ax;
+    if (rel > st->rel) { st->rel = rel; st->at = x; }
+  } else {
+    const double sub = (d - ref * (1.7e-7 + 2.8e-9 * ax)) / 0x1p-149;
+    if (sub > st->sub) st->sub = sub;
   }
+  st->count++;
+}
+static void run_exp_f32_lo(const calib__vmath_fns *f, uint32_t lo, uint32_t hi, uint32_t stride, lo32_stat *st) {
+  each_f32(f->exp_f32_lo, lo, hi, stride, visit_exp_f32_lo, st);
 }
 
+static void visit_log_f32(void *ctx, float x, float y) {
+  const double ref = log((double)x);
+  const double err = ref == 0 ? fabs((double)y) / 0x1p-149 : fabs((double)y - ref) / ulp_f(ref);
+  stat_add((stat_t *)ctx, (double)x, err, 0);
+}
 static void run_log_f32(const calib__vmath_fns *f, uint32_t lo, uint32_t hi, uint32_t stride, stat_t *st) {
-  static float x[BLK], y[BLK];
-  uint64_t b = lo;
-  while (b <= hi) {
-    size_t m = 0;
-    for (; m < BLK && b <= hi; m++, b += stride) x[m] = bits_f((uint32_t)b);
-    f->log_f32(x, m, y);
-    for (size_t i = 0; i < m; i++) {
-      const double ref = log((double)x[i]);
-      const double err = ref == 0 ? fabs((double)y[i]) / 0x1p-149 : fabs((double)y[i] - ref) / ulp_f(ref);
-      stat_add(st, (double)x[i], err, 0);
-    }
-  }
+  each_f32(f->log_f32, lo, hi, stride, visit_log_f32, st);
 }
 
 /* visit(ctx, x_i, fn(x_i), expl(x_i)) for every x_i, fn called a block at a time */

@@ -349,10 +349,16 @@ CALIB__VM_INLINE calib__exp8_pd_tab calib__exp8_pd_init(void) {
  * exactly, j in [0, 16) the low four bits of kd (vpermt2pd's index); returns
  * r = t - nf ln2, |r| <= ln2/32, with ln2 in two parts, the first with 32
  * significant bits (nf, 15 bits, times it is exact). */
-CALIB__VM_INLINE __m512d calib__exp8_pd_reduce(__m512d t, __m512d *kd, __m512d *nf) {
+/* The double exps' rounding step: *kd = fl(t log2(e) + 1.5 2^48) (its low
+ * mantissa bits are the table index), *nf = *kd - 1.5 2^48 = m + j/16, exact. */
+CALIB__VM_INLINE void calib__exp8_pd_round(__m512d t, __m512d *kd, __m512d *nf) {
   const __m512d shifter = _mm512_set1_pd(0x1.8p48);
   *kd = _mm512_fmadd_pd(t, _mm512_set1_pd(0x1.71547652b82fep0), shifter);
-  *nf = _mm512_sub_pd(*kd, shifter); /* m + j/16, exact */
+  *nf = _mm512_sub_pd(*kd, shifter);
+}
+
+CALIB__VM_INLINE __m512d calib__exp8_pd_reduce(__m512d t, __m512d *kd, __m512d *nf) {
+  calib__exp8_pd_round(t, kd, nf);
   const __m512d r = _mm512_fnmadd_pd(*nf, _mm512_set1_pd(0x1.62e42fee00000p-1), t);
   return _mm512_fnmadd_pd(*nf, _mm512_set1_pd(0x1.a39ef35793c76p-33), r);
 }
@@ -401,9 +407,8 @@ CALIB__VM_INLINE __m512d calib__exp8_pd(__m512d t, const calib__exp8_pd_tab *tab
  * row 0.979 -> 0.925 us, /tmp harness alternated five times.) */
 CALIB__VM_INLINE __m512d calib__exp8_pd_lo(__m512d t, const calib__exp8_pd_tab *tab) {
   t = _mm512_max_pd(t, _mm512_set1_pd(-746.0));
-  const __m512d shifter = _mm512_set1_pd(0x1.8p48);
-  const __m512d kd = _mm512_fmadd_pd(t, _mm512_set1_pd(0x1.71547652b82fep0), shifter);
-  const __m512d nf = _mm512_sub_pd(kd, shifter);
+  __m512d kd, nf;
+  calib__exp8_pd_round(t, &kd, &nf);
   const __m512d r = _mm512_fnmadd_pd(nf, _mm512_set1_pd(0x1.62e42fefa39efp-1), t);
   /* e^r - 1 = r + r^2 (c2 + c3 r), |r| <= ln2/32: c2, c3 minimise the
    * largest relative error of e^r (Nelder-Mead on the maximum over 40001
