@@ -35,7 +35,7 @@
 
 #define SENTINEL 12345.0f
 
-static const size_t KS[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 1000, 1001};
+static const size_t KS[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 96, 113, 128, 1000, 1001};
 static const char *const ISAS[] = {"scalar", "avx2", "avx512"};
 static const float BETAS[] = {1.0f, 0.37f, 2.5f};
 

@@ -240,9 +240,11 @@ static void one_case(const job *j, const char *isa, int edges, int allow_bad) {
 }
 
 static void test_shapes(void) {
-  size_t ks[74];
+  size_t ks[76];
   size_t nk = 0;
   for (size_t k = 1; k <= 70; k++) ks[nk++] = k;
+  ks[nk++] = 96;  /* the in-register softmax rows' longest: 6 and 8 vectors */
+  ks[nk++] = 128;
   ks[nk++] = 100;
   ks[nk++] = 1000;
   for (size_t t = 0; t < NISA; t++) {

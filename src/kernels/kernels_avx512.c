@@ -384,91 +384,129 @@ static ALWAYS_INLINE unsigned softmax_rows4(const float *x, size_t ldx, size_t k
  * output lines (OUT_PF): the drivers skip pfw.h's chunks for them. */
 static inline int regs_rows(size_t k) { return k > 16 && k <= REGS_MAX_K; }
 
-/* nr rows (1, 2 or 4) of 16 < k <= 128 held in registers, nv = ceil(k/16)
- * vectors a row (the last one masked, -inf in its lanes >= k): one load and
- * one store per vector, where softmax_rows4 loads each vector three times
- * and stores it twice (the exps to o, then the scaled values). nr nv <= 16
- * registers, so the exps' constants stay in registers too. The maximum by a
+/* Softmax rows of 16 < k <= 128 held in registers, nv = ceil(k/16) vectors
+ * a row (the last one masked, -inf in its lanes >= k): one load and one
+ * store per vector, where softmax_rows4 loads each vector three times and
+ * stores it twice (the exps to o, then the scaled values). The maximum by a
  * tree (exact in any order); the sum vector by vector, the tail last; the
- * exps by exp_ps_lo (above). Returns the bad rows' bit mask (chk).
- * (100000, 100) row-wise, old and new library alternated
- * in one process (/tmp probe, best of 60): 3.45 -> 2.82 ms, memcpy 2.13 ms;
- * rows in L1 only 20.5 -> 19.1 ns a row: the gain is in the memory
- * operations of rows streaming from memory. What remains to the copy is the
- * exps' arithmetic (with the exp replaced by an add, timing only: 2.10-2.21
- * ms; the same rows in L1 9.6 against 19.5-24 ns a row in a later probe),
- * hence exp_ps_lo, two FMA-port operations an exp fewer than exp_ps
- * (vmath.h; bench/README run 27). */
-static ALWAYS_INLINE unsigned row_regs(const float *r, size_t ldx, size_t k, __m512 b, float *o, size_t ldo,
-                                       const int nr, const int nv, const int unit, const int chk) {
-  const __m512 ninf = _mm512_set1_ps(-INFINITY);
-  const __mmask16 mt = mask16(k - 16 * (size_t)(nv - 1));
-  __m512 v[4][8], m[4], s[4];
+ * exps by exp_ps_lo (above).
+ * Two stages, software-pipelined row by row (regs_rows_body): regs_load_max
+ * loads row i + 1 and takes its maximum while regs_exp_store computes row
+ * i's exps, sum and scaled stores. Done a row (or a group of rows) at a
+ * time, the chain load -> maximum -> exps -> sum -> 1/sum -> stores is some
+ * hundred cycles long and every exp waits on the maximum: the out-of-order
+ * window filled with those waiting exps before the next rows' loads could
+ * start. bench/ab_rows.c, 12 rounds, one group at a time (2 rows for k =
+ * 100) against this pipeline: (100000, 100) 0.78-0.99 of the time, median
+ * 0.89, in twenty runs (A 83-88 % of the copy's speed, B 89-99 %); strict
+ * calib_softmax 0.97-1.03;
+ * (N, k) with N k = 1e7, 8 rounds: k = 40 0.86, 64 0.82, 80 0.93, 128 0.80,
+ * 20 0.97-1.02. Pipelining groups of two rows (k = 100) instead lost 10 %
+ * (two groups of 14 registers live spill), and one row at a time was also
+ * best for k = 20-64 (groups of 2 or 4 rows: 0.97-1.05 of it).
+ * History: (100000, 100) row-wise, the version before the in-register rows
+ * against them (/tmp probe, best of 60): 3.45 -> 2.82 ms, memcpy 2.13 ms;
+ * what remained to the copy was the exps' arithmetic (with the exp replaced
+ * by an add, timing only: 2.10-2.21 ms; the same rows in L1 9.6 against
+ * 19.5-24 ns a row in a later probe), hence exp_ps_lo, two FMA-port
+ * operations an exp fewer than exp_ps (vmath.h; bench/README run 27), and
+ * then this pipeline. */
+
+/* The lane-wise maximum of t[0 .. n), 1 <= n <= 8, by a tree, written out:
+ * the loop form was left rolled once nv became a constant only by
+ * inlining, and ran through a stack array. */
+static ALWAYS_INLINE __m512 max_tree(const __m512 *t, const int n) {
+  const __m512 a = n > 1 ? _mm512_max_ps(t[0], t[1]) : t[0];
+  if (n <= 2) return a;
+  const __m512 ab = _mm512_max_ps(a, n > 3 ? _mm512_max_ps(t[2], t[3]) : t[2]);
+  if (n <= 4) return ab;
+  const __m512 c = n > 5 ? _mm512_max_ps(t[4], t[5]) : t[4];
+  if (n <= 6) return _mm512_max_ps(ab, c);
+  return _mm512_max_ps(ab, _mm512_max_ps(c, n > 7 ? _mm512_max_ps(t[6], t[7]) : t[6]));
+}
+
+/* Loads one row into v[0 .. nv) (input prefetched PF_BYTES ahead); returns
+ * its maximum in every lane. */
+static ALWAYS_INLINE __m512 regs_load_max(const float *r, __mmask16 mt, const int nv, __m512 v[8]) {
 #pragma GCC unroll 8
-  for (int q = 0; q < nv; q++)
-#pragma GCC unroll 4
-    for (int w = 0; w < nr; w++) {
-      const float *rw = r + (size_t)w * ldx + 16 * q;
-      prefetch1(rw);
-      v[w][q] = q < nv - 1 ? _mm512_loadu_ps(rw) : _mm512_mask_loadu_ps(ninf, mt, rw);
-    }
-#pragma GCC unroll 4
-  for (int w = 0; w < nr; w++) {
-    __m512 t[8];
-#pragma GCC unroll 8
-    for (int q = 0; q < nv; q++) t[q] = v[w][q];
-#pragma GCC unroll 8
-    for (int h = 1; h < nv; h *= 2)
-#pragma GCC unroll 8
-      for (int q = 0; q + h < nv; q += 2 * h) t[q] = _mm512_max_ps(t[q], t[q + h]);
-    m[w] = bcast_max(t[0]);
-    s[w] = _mm512_setzero_ps();
+  for (int q = 0; q < nv; q++) {
+    prefetch1(r + 16 * q);
+    v[q] = q < nv - 1 ? _mm512_loadu_ps(r + 16 * q) : _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mt, r + 16 * q);
   }
+  return bcast_max(max_tree(v, nv));
+}
+
+/* The exps of a loaded row, their sum and the scaled stores, each output
+ * line prefetched for writing OUT_PF ahead. Returns 1 for a bad row (chk):
+ * a row is bad exactly when its sum is NaN. A NaN entry gives a NaN exp
+ * (calib__exp16_ps_lo keeps NaN); +inf makes the maximum +inf and its own
+ * x - m NaN; a row of -inf has m = -inf and -inf - m NaN; -inf among finite
+ * values is exp 0, as in the strict mode. The NaN sum then makes the whole
+ * row NaN. */
+static ALWAYS_INLINE int regs_exp_store(__m512 v[8], __m512 m, __m512 b, __mmask16 mt, float *o, const int nv,
+                                        const int unit, const int chk) {
+  __m512 s = _mm512_setzero_ps();
 #pragma GCC unroll 8
-  for (int q = 0; q < nv; q++)
-#pragma GCC unroll 4
-    for (int w = 0; w < nr; w++) {
-      v[w][q] = exp_ps_lo(shift_scale(v[w][q], m[w], b, unit));
-      s[w] = _mm512_add_ps(s[w], v[w][q]);
-    }
-  /* chk: a row is bad exactly when its sum is NaN. A NaN entry gives a NaN
-   * exp (calib__exp16_ps keeps NaN); +inf makes the maximum +inf and its
-   * own x - m NaN; a row of -inf has m = -inf and -inf - m NaN; -inf among
-   * finite values is exp 0, as in the strict mode. The NaN sum then makes
-   * the whole row NaN. */
-  unsigned bad = 0;
-#pragma GCC unroll 4
-  for (int w = 0; w < nr; w++) {
-    s[w] = _mm512_div_ps(_mm512_set1_ps(1.0f), bcast_add(s[w]));
-    if (chk) bad |= (unsigned)(_mm512_cvtss_f32(s[w]) != _mm512_cvtss_f32(s[w])) << w;
+  for (int q = 0; q < nv; q++) {
+    v[q] = exp_ps_lo(shift_scale(v[q], m, b, unit));
+    s = _mm512_add_ps(s, v[q]);
   }
+  s = _mm512_div_ps(_mm512_set1_ps(1.0f), bcast_add(s));
+  const int bad = chk && _mm512_cvtss_f32(s) != _mm512_cvtss_f32(s);
 #pragma GCC unroll 8
-  for (int q = 0; q < nv; q++)
-#pragma GCC unroll 4
-    for (int w = 0; w < nr; w++) {
-      float *ow = o + (size_t)w * ldo + 16 * q;
-      _mm_prefetch((const char *)((uintptr_t)ow + OUT_PF), _MM_HINT_ET0);
-      if (q < nv - 1)
-        _mm512_storeu_ps(ow, _mm512_mul_ps(v[w][q], s[w]));
-      else
-        _mm512_mask_storeu_ps(ow, mt, _mm512_mul_ps(v[w][q], s[w]));
-    }
+  for (int q = 0; q < nv; q++) {
+    _mm_prefetch((const char *)((uintptr_t)(o + 16 * q) + OUT_PF), _MM_HINT_ET0);
+    if (q < nv - 1)
+      _mm512_storeu_ps(o + 16 * q, _mm512_mul_ps(v[q], s));
+    else
+      _mm512_mask_storeu_ps(o + 16 * q, mt, _mm512_mul_ps(v[q], s));
+  }
   return bad;
 }
 
+/* Rows in pairs, a and b alternating: row i + 1 is loaded before row i's
+ * exps, row i + 2 before row i + 1's. Instantiated for each nv, unit and chk
+ * (compile-time constants: read at run time they left the registers to the
+ * branches and the rows spilled). */
+static ALWAYS_INLINE void regs_rows_body(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,
+                                         size_t ldo, calib__rstat *rs, size_t i0, const int nv,
+                                         const int unit, const int chk) {
+  const __mmask16 mt = mask16(k - 16 * (size_t)(nv - 1));
+  __m512 va[8], vb[8], ma, mb;
+  size_t i = 0;
+  if (nr == 0) return;
+  ma = regs_load_max(x, mt, nv, va);
+  for (; i + 2 <= nr; i += 2) {
+    mb = regs_load_max(x + (i + 1) * ldx, mt, nv, vb);
+    const int bad_a = regs_exp_store(va, ma, b, mt, o + i * ldo, nv, unit, chk);
+    if (chk) calib__rstat_row(rs, i0 + i, bad_a);
+    if (i + 3 <= nr) ma = regs_load_max(x + (i + 2) * ldx, mt, nv, va);
+    const int bad_b = regs_exp_store(vb, mb, b, mt, o + (i + 1) * ldo, nv, unit, chk);
+    if (chk) calib__rstat_row(rs, i0 + i + 1, bad_b);
+  }
+  if (i < nr) { /* the odd last row, loaded in the loop (or above, nr = 1) */
+    const int bad = regs_exp_store(va, ma, b, mt, o + i * ldo, nv, unit, chk);
+    if (chk) calib__rstat_row(rs, i0 + i, bad);
+  }
+}
+
+#define ROWS_REGS_UC(NV, U, C)                                                                           \
+  static __attribute__((noinline)) void rows_regs##NV##_##U##C(const float *x, size_t nr, size_t k, size_t ldx, \
+                                                              __m512 b, float *o, size_t ldo,          \
+                                                              calib__rstat *rs, size_t i0) {           \
+    regs_rows_body(x, nr, k, ldx, b, o, ldo, rs, i0, NV, U, C);                                          \
+  }
 #define ROWS_REGS(NV)                                                                                    \
+  ROWS_REGS_UC(NV, 1, 1)                                                                                 \
+  ROWS_REGS_UC(NV, 1, 0)                                                                                 \
+  ROWS_REGS_UC(NV, 0, 1)                                                                                 \
+  ROWS_REGS_UC(NV, 0, 0)                                                                                 \
   static void rows_regs##NV(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o, size_t ldo, \
                             calib__rstat *rs, size_t i0, const int unit, const int chk) {                \
-    enum { R = NV <= 4 ? 4 : 2 }; /* rows per row_regs call: R NV <= 16 registers */      \
-    size_t i = 0;                                                                                        \
-    for (; i + R <= nr; i += R) {                                                                        \
-      const unsigned bad = row_regs(x + i * ldx, ldx, k, b, o + i * ldo, ldo, R, NV, unit, chk);        \
-      if (chk) calib__rstat_mask(rs, i0 + i, bad, R);                                                    \
-    }                                                                                                    \
-    for (; i < nr; i++) {                                                                                \
-      const unsigned bad = row_regs(x + i * ldx, ldx, k, b, o + i * ldo, ldo, 1, NV, unit, chk);        \
-      if (chk) calib__rstat_row(rs, i0 + i, (int)bad);                                                   \
-    }                                                                                                    \
+    if (unit && chk) rows_regs##NV##_11(x, nr, k, ldx, b, o, ldo, rs, i0);                               \
+    else if (unit) rows_regs##NV##_10(x, nr, k, ldx, b, o, ldo, rs, i0);                                 \
+    else if (chk) rows_regs##NV##_01(x, nr, k, ldx, b, o, ldo, rs, i0);                                  \
+    else rows_regs##NV##_00(x, nr, k, ldx, b, o, ldo, rs, i0);                                           \
   }
 ROWS_REGS(2)
 ROWS_REGS(3)
@@ -478,6 +516,7 @@ ROWS_REGS(6)
 ROWS_REGS(7)
 ROWS_REGS(8)
 #undef ROWS_REGS
+#undef ROWS_REGS_UC
 
 typedef void (*regs_fn)(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o, size_t ldo,
                         calib__rstat *rs, size_t i0, const int unit, const int chk);
