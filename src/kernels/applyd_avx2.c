@@ -34,6 +34,8 @@ typedef long long VI __attribute__((vector_size(32)));
 #define VFMA(a, b, c) (VD)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c))
 /* any lane of a > b (ordered) */
 #define VANY_GT(a, b) (_mm256_movemask_pd(_mm256_cmp_pd((__m256d)(a), (__m256d)(b), _CMP_GT_OQ)) != 0)
+/* any lane of a == b */
+#define VANY_EQ(a, b) (_mm256_movemask_pd(_mm256_cmp_pd((__m256d)(a), (__m256d)(b), _CMP_EQ_OQ)) != 0)
 #define VRECIP(v) (1.0 / (v))
 #define VCEIL(v) (VD)_mm256_round_pd((__m256d)(v), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
 #define VGATHER(base, vi) (VD)_mm256_i64gather_pd((base), (__m256i)(vi), 8)

@@ -38,6 +38,8 @@ typedef long long VI __attribute__((vector_size(64)));
 #define VFMA(a, b, c) (VD)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c))
 /* any lane of a > b (ordered) */
 #define VANY_GT(a, b) (_mm512_cmp_pd_mask((__m512d)(a), (__m512d)(b), _CMP_GT_OQ) != 0)
+/* any lane of a == b */
+#define VANY_EQ(a, b) (_mm512_cmp_pd_mask((__m512d)(a), (__m512d)(b), _CMP_EQ_OQ) != 0)
 #define VRECIP(v) (1.0 / (v))
 #define VCEIL(v) (VD)_mm512_roundscale_pd((__m512d)(v), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
 #define VGATHER(base, vi) (VD)_mm512_i64gather_pd((__m512i)(vi), (base), 8)
