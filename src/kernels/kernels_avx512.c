@@ -398,7 +398,7 @@ static inline int regs_rows(size_t k) { return k > 16 && k <= REGS_MAX_K; }
  * window filled with those waiting exps before the next rows' loads could
  * start. bench/ab_rows.c, 12 rounds, one group at a time (2 rows for k =
  * 100) against this pipeline: (100000, 100) 0.78-0.99 of the time, median
- * 0.89, in twenty runs (A 83-88 % of the copy's speed, B 89-99 %); strict
+ * 0.89, in twenty runs (old 83-88 % of the copy's speed, new 89-99 %); strict
  * calib_softmax 0.97-1.03;
  * (N, k) with N k = 1e7, 8 rounds: k = 40 0.86, 64 0.82, 80 0.93, 128 0.80,
  * 20 0.97-1.02. Pipelining groups of two rows (k = 100) instead lost 10 %
@@ -466,8 +466,9 @@ static ALWAYS_INLINE int regs_exp_store(__m512 v[8], __m512 m, __m512 b, __mmask
 
 /* Rows in pairs, a and b alternating: row i + 1 is loaded before row i's
  * exps, row i + 2 before row i + 1's. Instantiated for each nv, unit and chk
- * (compile-time constants: read at run time they left the registers to the
- * branches and the rows spilled). */
+ * as compile-time constants (rows_regs<nv>_<unit><chk>): with unit and chk
+ * read at run time the two live rows spilled (20 -> 219 stack accesses in
+ * rows_regs7) and the pipeline lost 10-15 % instead of gaining. */
 static ALWAYS_INLINE void regs_rows_body(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,
                                          size_t ldo, calib__rstat *rs, size_t i0, const int nv,
                                          const int unit, const int chk) {
