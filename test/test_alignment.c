@@ -137,8 +137,6 @@ static void fail_at(const layout *l, const char *what) {
             what);
 }
 
-/* Values of `got` (aligned copy) against the oracle's: the first mismatch is
- * reported; returns 1 if all agree. */
 /* For the `exact` entries: got equals ref, or is one float ulp from it (same
  * sign), and such one-ulp values are rare: at most *left more in this call.
  * Both are the method's double map rounded once to float; the SIMD maps
@@ -158,6 +156,8 @@ static int ulp_ok(const float *got, const float *ref, size_t *left) {
   return 1;
 }
 
+/* Values of `got` (aligned copy) against the oracle's: the first mismatch is
+ * reported; returns 1 if all agree. */
 static int agrees(const layout *l, const float *got, const float *ref) {
   const job *j = l->j;
   const int logp = j->e->kind == K_LOGSOFTMAX;

@@ -466,9 +466,10 @@ static ALWAYS_INLINE int regs_exp_store(__m512 v[8], __m512 m, __m512 b, __mmask
 
 /* Rows in pairs, a and b alternating: row i + 1 is loaded before row i's
  * exps, row i + 2 before row i + 1's. Instantiated for each nv, unit and chk
- * as compile-time constants (rows_regs<nv>_<unit><chk>): with unit and chk
- * read at run time the two live rows spilled (20 -> 219 stack accesses in
- * rows_regs7) and the pipeline lost 10-15 % instead of gaining. */
+ * as compile-time constants (rows_regs<nv>_<unit><chk>, called through
+ * regs_tab): with unit and chk read at run time the two live rows spilled
+ * (20 -> 219 stack accesses in rows_regs7) and the pipeline lost 10-15 %
+ * instead of gaining. */
 static ALWAYS_INLINE void regs_rows_body(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,
                                          size_t ldo, calib__rstat *rs, size_t i0, const int nv,
                                          const int unit, const int chk) {
@@ -492,23 +493,15 @@ static ALWAYS_INLINE void regs_rows_body(const float *x, size_t nr, size_t k, si
 }
 
 #define ROWS_REGS_UC(NV, U, C)                                                                           \
-  static __attribute__((noinline)) void rows_regs##NV##_##U##C(const float *x, size_t nr, size_t k, size_t ldx, \
-                                                              __m512 b, float *o, size_t ldo,          \
-                                                              calib__rstat *rs, size_t i0) {           \
+  static void rows_regs##NV##_##U##C(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o,   \
+                                     size_t ldo, calib__rstat *rs, size_t i0) {                          \
     regs_rows_body(x, nr, k, ldx, b, o, ldo, rs, i0, NV, U, C);                                          \
   }
 #define ROWS_REGS(NV)                                                                                    \
-  ROWS_REGS_UC(NV, 1, 1)                                                                                 \
-  ROWS_REGS_UC(NV, 1, 0)                                                                                 \
-  ROWS_REGS_UC(NV, 0, 1)                                                                                 \
   ROWS_REGS_UC(NV, 0, 0)                                                                                 \
-  static void rows_regs##NV(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o, size_t ldo, \
-                            calib__rstat *rs, size_t i0, const int unit, const int chk) {                \
-    if (unit && chk) rows_regs##NV##_11(x, nr, k, ldx, b, o, ldo, rs, i0);                               \
-    else if (unit) rows_regs##NV##_10(x, nr, k, ldx, b, o, ldo, rs, i0);                                 \
-    else if (chk) rows_regs##NV##_01(x, nr, k, ldx, b, o, ldo, rs, i0);                                  \
-    else rows_regs##NV##_00(x, nr, k, ldx, b, o, ldo, rs, i0);                                           \
-  }
+  ROWS_REGS_UC(NV, 0, 1)                                                                                 \
+  ROWS_REGS_UC(NV, 1, 0)                                                                                 \
+  ROWS_REGS_UC(NV, 1, 1)
 ROWS_REGS(2)
 ROWS_REGS(3)
 ROWS_REGS(4)
@@ -520,10 +513,14 @@ ROWS_REGS(8)
 #undef ROWS_REGS_UC
 
 typedef void (*regs_fn)(const float *x, size_t nr, size_t k, size_t ldx, __m512 b, float *o, size_t ldo,
-                        calib__rstat *rs, size_t i0, const int unit, const int chk);
-/* by nv = ceil(k / 16): 2 .. 8 for the 16 < k <= 128 that softmax_big_body sends here */
-static const regs_fn regs_tab[9] = {NULL, NULL, rows_regs2, rows_regs3, rows_regs4,
-                                    rows_regs5, rows_regs6, rows_regs7, rows_regs8};
+                        calib__rstat *rs, size_t i0);
+/* [nv][unit][chk], nv = ceil(k / 16): 2 .. 8 for the 16 < k <= 128 that
+ * softmax_big_body sends here; unit: beta == 1; chk: the row-wise mode */
+#define REGS_ROW(NV) {{rows_regs##NV##_00, rows_regs##NV##_01}, {rows_regs##NV##_10, rows_regs##NV##_11}}
+static const regs_fn regs_tab[9][2][2] = {{{NULL, NULL}, {NULL, NULL}}, {{NULL, NULL}, {NULL, NULL}},
+                                          REGS_ROW(2), REGS_ROW(3), REGS_ROW(4), REGS_ROW(5),
+                                          REGS_ROW(6), REGS_ROW(7), REGS_ROW(8)};
+#undef REGS_ROW
 
 static ALWAYS_INLINE void softmax_big_body(const float *x, size_t nr, size_t k, size_t ldx, float beta,
                                            float *o, size_t ldo, calib__rstat *rs, size_t i0,
@@ -531,7 +528,7 @@ static ALWAYS_INLINE void softmax_big_body(const float *x, size_t nr, size_t k, 
   const __m512 b = _mm512_set1_ps(beta);
   size_t i = 0;
   if (k <= REGS_MAX_K) {
-    regs_tab[(k + 15) / 16](x, nr, k, ldx, b, o, ldo, rs, i0, beta == 1.0f, chk);
+    regs_tab[(k + 15) / 16][beta == 1.0f][chk != 0](x, nr, k, ldx, b, o, ldo, rs, i0);
     return;
   }
   if (k < 512 && beta == 1.0f)

@@ -343,12 +343,6 @@ CALIB__VM_INLINE calib__exp8_pd_tab calib__exp8_pd_init(void) {
   return t;
 }
 
-/* The reduction of calib__exp8_pd and calib__exp8_pd_lo, on a t already
- * clamped to [-746, 709.78]: kd = t / ln2 rounded to a multiple of 1/16 by
- * the 1.5 * 2^48 shift (its ulp is 2^-4): nf = kd - shift = m + j/16
- * exactly, j in [0, 16) the low four bits of kd (vpermt2pd's index); returns
- * r = t - nf ln2, |r| <= ln2/32, with ln2 in two parts, the first with 32
- * significant bits (nf, 15 bits, times it is exact). */
 /* The double exps' rounding step: *kd = fl(t log2(e) + 1.5 2^48) (its low
  * mantissa bits are the table index), *nf = *kd - 1.5 2^48 = m + j/16, exact. */
 CALIB__VM_INLINE void calib__exp8_pd_round(__m512d t, __m512d *kd, __m512d *nf) {
@@ -357,6 +351,13 @@ CALIB__VM_INLINE void calib__exp8_pd_round(__m512d t, __m512d *kd, __m512d *nf) 
   *nf = _mm512_sub_pd(*kd, shifter);
 }
 
+/* The reduction of calib__exp8_pd (calib__exp8_pd_lo takes only the
+ * rounding step, with one ln2 constant), on a t already clamped to
+ * [-746, 709.78]: kd = t / ln2 rounded to a multiple of 1/16 by
+ * the 1.5 * 2^48 shift (its ulp is 2^-4): nf = kd - shift = m + j/16
+ * exactly, j in [0, 16) the low four bits of kd (vpermt2pd's index); returns
+ * r = t - nf ln2, |r| <= ln2/32, with ln2 in two parts, the first with 32
+ * significant bits (nf, 15 bits, times it is exact). */
 CALIB__VM_INLINE __m512d calib__exp8_pd_reduce(__m512d t, __m512d *kd, __m512d *nf) {
   calib__exp8_pd_round(t, kd, nf);
   const __m512d r = _mm512_fnmadd_pd(*nf, _mm512_set1_pd(0x1.62e42fee00000p-1), t);
